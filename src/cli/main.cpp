@@ -1,0 +1,302 @@
+// kiln: the command line, a thin layer over the library (src/kiln).
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "kiln/build_info.h"
+#include "kiln/core/config.h"
+#include "kiln/core/device.h"
+#include "kiln/core/error.h"
+#include "kiln/core/fs.h"
+#include "kiln/data/dataset.h"
+#include "kiln/data/loader.h"
+#include "kiln/report/stats.h"
+#include "kiln/train/trainer.h"
+#ifdef KILN_WITH_FETCH
+#include "kiln/data/fetch.h"
+#endif
+
+namespace fs = std::filesystem;
+using namespace kiln;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_sigint(int) {
+  if (g_stop.exchange(true)) std::_Exit(130);  // a second Ctrl-C: leave at once
+}
+
+std::string joined_args(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+std::string timestamp() {
+  auto t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&t));
+  return buf;
+}
+
+TrainTest load_for(const Config& cfg, const std::string& data_opt) {
+  auto root = resolve_data_root(data_opt);
+  auto tt = load_dataset(cfg.s("data.dataset"), root, cfg.s("data.folder"));
+  for (auto& w : tt.warnings) std::cerr << "note: " << w << "\n";
+  return tt;
+}
+
+void write_summary(const std::string& dir, const Config& cfg, const std::vector<RunResult>& rs,
+                   const torch::Device& dev) {
+  std::vector<double> acc, secs;
+  for (auto& r : rs) acc.push_back(r.final_test_acc), secs.push_back(r.train_seconds);
+  auto sa = summarize(acc), st = summarize(secs);
+  auto js = [](const Summary& s) {
+    return nlohmann::ordered_json{{"n", s.n}, {"mean", s.mean}, {"std", s.std}, {"min", s.min},
+                                  {"max", s.max}, {"ci95_low", s.ci_low}, {"ci95_high", s.ci_high}};
+  };
+  nlohmann::ordered_json j;
+  j["runs"] = rs.size();
+  j["device"] = dev.str();
+  j["device_name"] = device_name(dev);
+  j["final_test_acc"] = js(sa);
+  j["train_seconds"] = js(st);
+  j["train_seconds_includes"] = "training steps of every epoch (host clock, synchronised at each epoch's end); "
+                                "data loading, evaluation and checkpoints excluded";
+  j["per_run_test_acc"] = acc;
+  j["per_run_train_seconds"] = secs;
+  atomic_write(dir + "/summary.json", j.dump(2) + "\n");
+  std::string md = "# " + cfg.s("meta.description") + "\n\n| metric | value |\n|---|---|\n";
+  md += "| final test accuracy (%) | " + format_summary(sa, 2, 100) + " |\n";
+  md += "| training time (s) | " + format_summary(st, 1) + " |\n";
+  md += "\nDevice: " + device_name(dev) + " (" + dev.str() + "). Time: training steps only; data loading, "
+        "evaluation and checkpoints excluded.\n";
+  atomic_write(dir + "/summary.md", md);
+  std::cerr << "\nfinal test accuracy: " << format_summary(sa, 2, 100) << " %\ntraining time:       "
+            << format_summary(st, 1) << " s  (" << device_name(dev) << ")\nsummary: " << dir << "/summary.md\n";
+}
+
+int cmd_train(const std::string& preset, const std::string& data, const std::string& device_s, int threads,
+              int64_t seed, int runs, std::string out, const std::vector<std::string>& sets,
+              const std::string& resume_dir, bool quiet, const std::string& cmdline) {
+  if (threads > 0) at::set_num_threads(threads);
+  auto dev = parse_device(device_s);
+  std::signal(SIGINT, on_sigint);
+  RunOptions opt;
+  opt.device = dev;
+  opt.command_line = cmdline;
+  opt.verbose = !quiet;
+  opt.stop = &g_stop;
+
+  if (!resume_dir.empty()) {
+    if (!dir_exists(resume_dir)) throw Error("--resume: no run directory '" + resume_dir + "'");
+    std::vector<std::string> run_dirs;
+    bool multi = file_exists(resume_dir + "/runs.json");
+    if (multi) {
+      auto j = nlohmann::json::parse(read_file(resume_dir + "/runs.json"));
+      for (int r = 0; r < j["runs"].get<int>(); ++r) {
+        char name[16];
+        std::snprintf(name, sizeof name, "run-%02d", r);
+        run_dirs.push_back(resume_dir + "/" + name);
+      }
+    } else {
+      run_dirs.push_back(resume_dir);
+    }
+    Config base = multi ? Config::from_file(resume_dir + "/config.toml")
+                        : checkpoint_config(resume_dir + "/checkpoint.pt");
+    auto tt = load_for(base, data);
+    std::vector<RunResult> results;
+    for (size_t r = 0; r < run_dirs.size(); ++r) {
+      opt.run_dir = run_dirs[r];
+      RunResult res;
+      if (file_exists(opt.run_dir + "/final.json")) {
+        auto j = nlohmann::json::parse(read_file(opt.run_dir + "/final.json"));
+        res.final_test_acc = j["final_test_acc"];
+        res.train_seconds = j["train_seconds"];
+        std::cerr << opt.run_dir << ": already complete\n";
+      } else if (file_exists(opt.run_dir + "/checkpoint.pt")) {
+        std::cerr << "resuming " << opt.run_dir << "\n";
+        res = resume(tt, opt);
+      } else {
+        Config c = base;
+        c.set_value("train.seed", base.i("train.seed") + static_cast<int64_t>(r));
+        res = train(c, tt, opt);
+      }
+      if (res.interrupted) return 130;
+      results.push_back(res);
+    }
+    if (multi) write_summary(resume_dir, base, results, dev);
+    else std::cerr << "final test accuracy " << 100 * results[0].final_test_acc << "%\n";
+    return 0;
+  }
+
+  if (preset.empty()) throw Error("kiln train needs --preset NAME (see 'kiln presets') or --resume DIR");
+  auto preset_path = find_preset(preset);
+  Config cfg = Config::from_file(preset_path);
+  for (auto& s : sets) cfg.set_assignment(s);
+  if (seed >= 0) cfg.set_value("train.seed", seed);
+  if (out.empty()) out = "runs/" + fs::path(preset_path).stem().string() + "-" + timestamp();
+  if (runs < 1) throw Error("--runs must be at least 1");
+  auto tt = load_for(cfg, data);
+  std::cerr << "kiln " << KILN_VERSION << ": " << preset_path << " on " << dev.str() << " (" << device_name(dev)
+            << "), " << at::get_num_threads() << " threads; " << tt.name << " from " << tt.source << " ("
+            << tt.train.size() << " train / " << tt.test.size() << " test); run directory " << out << "\n";
+  make_dirs(out);
+  if (runs == 1) {
+    opt.run_dir = out;
+    auto r = train(cfg, tt, opt);
+    if (r.interrupted) return 130;
+    std::cerr << "final test accuracy " << 100 * r.final_test_acc << "% after " << r.train_seconds
+              << " s of training (n=1; use --runs N for a mean with its interval)\n";
+    return 0;
+  }
+  atomic_write(out + "/config.toml", cfg.to_toml());
+  atomic_write(out + "/runs.json", nlohmann::json{{"runs", runs}}.dump() + "\n");
+  std::vector<RunResult> results;
+  for (int r = 0; r < runs; ++r) {
+    Config c = cfg;
+    c.set_value("train.seed", cfg.i("train.seed") + r);
+    char name[16];
+    std::snprintf(name, sizeof name, "run-%02d", r);
+    opt.run_dir = out + "/" + name;
+    std::cerr << "--- run " << r + 1 << "/" << runs << " (seed " << c.i("train.seed") << ")\n";
+    auto res = train(c, tt, opt);
+    if (res.interrupted) return 130;
+    results.push_back(res);
+  }
+  write_summary(out, cfg, results, dev);
+  return 0;
+}
+
+int cmd_eval(const std::string& ckpt, const std::string& data, const std::string& device_s, int threads) {
+  if (threads > 0) at::set_num_threads(threads);
+  auto dev = parse_device(device_s);
+  auto lc = load_checkpoint(ckpt, dev);
+  auto tt = load_for(lc.cfg, data);
+  auto test = tt.test.head(lc.cfg.i("data.test_subset"));
+  DeviceLoader loader(test, dev, resolve_precision(lc.cfg.s("train.precision"), dev), lc.mean, lc.std);
+  auto r = evaluate(*lc.model, loader, lc.cfg.i("data.test_batch_size"));
+  std::printf("test accuracy %.2f%% (%lld images, loss %.4f) — %s after %lld epochs\n", 100 * r.acc,
+              (long long)r.n, r.loss, ckpt.c_str(), (long long)lc.epochs_done);
+  return 0;
+}
+
+int cmd_data_info(const std::string& name, const std::string& data, const std::string& folder) {
+  auto tt = load_dataset(name, resolve_data_root(data), folder);
+  for (auto& w : tt.warnings) std::cerr << "note: " << w << "\n";
+  std::printf("%s from %s\n", name.c_str(), tt.source.c_str());
+  for (auto* part : {&tt.train, &tt.test}) {
+    auto counts = torch::bincount(part->labels, {}, static_cast<int64_t>(part->classes.size()));
+    auto s = part->images.sizes();
+    std::printf("  %s: %lld images of %lldx%lldx%lld; per class:", part == &tt.train ? "train" : "test ",
+                (long long)s[0], (long long)s[1], (long long)s[2], (long long)s[3]);
+    for (int64_t c = 0; c < counts.size(0); ++c) std::printf(" %lld", (long long)counts[c].item<int64_t>());
+    std::printf("\n");
+  }
+  auto [m, sd] = DeviceLoader::channel_stats(tt.train);
+  std::printf("  train pixel mean/std per channel:");
+  for (size_t c = 0; c < m.size(); ++c) std::printf(" %.3f/%.3f", m[c], sd[c]);
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln: fast image-classifier training in C++, every trick a switch.\n"
+               "Data root: --data, else $KILN_DATA, else $XDG_DATA_HOME/kiln or ~/.local/share/kiln."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION + " (" + KILN_GIT_COMMIT + ")");
+
+  std::string preset, data, device = "auto", out, resume_dir, ckpt, folder, mirror;
+  int threads = 0, runs = 1;
+  int64_t seed = -1;
+  bool quiet = false, force = false, keys = false;
+  std::vector<std::string> sets;
+
+  auto* train = app.add_subcommand("train", "Train a model from a preset; writes a run directory");
+  train->add_option("--preset,-p", preset, "preset name (kiln presets) or path to a .toml file");
+  train->add_option("--data", data, "data root (holds cifar10/, mnist/, ...)");
+  train->add_option("--device", device, "cpu | cuda | cuda:N | auto")->capture_default_str();
+  train->add_option("--threads", threads, "CPU threads for LibTorch (0 = its default)");
+  train->add_option("--seed", seed, "override train.seed (run k of --runs uses seed + k)");
+  train->add_option("--runs", runs, "independent runs with consecutive seeds; N > 1 writes a summary")->capture_default_str();
+  train->add_option("--out", out, "run directory (default runs/<preset>-<time>)");
+  train->add_option("--set", sets, "override a key: --set optim.lr=0.001 (repeatable)")->take_all();
+  train->add_option("--resume", resume_dir, "continue the run (or set of runs) in this directory");
+  train->add_flag("--quiet,-q", quiet, "no progress bar or epoch lines");
+
+  auto* eval = app.add_subcommand("eval", "Test accuracy of a checkpoint");
+  eval->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
+  eval->add_option("--data", data, "data root");
+  eval->add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
+  eval->add_option("--threads", threads, "CPU threads");
+
+  auto* dataset = app.add_subcommand("data", "Datasets: fetch and inspect");
+  dataset->require_subcommand(1);
+  std::string dname;
+  auto* fetch = dataset->add_subcommand("fetch", "Download, verify (md5) and unpack a dataset into the data root");
+  fetch->add_option("name", dname, "cifar10 | cifar100 | mnist | fashion-mnist")->required();
+  fetch->add_option("--data", data, "data root");
+  fetch->add_flag("--force", force, "fetch again even when the folder exists");
+  fetch->add_option("--mirror", mirror, "fetch the same file names from this base URL instead (e.g. file:///srv/m)");
+  auto* info = dataset->add_subcommand("info", "Check a dataset and print its shape, class counts and pixel statistics");
+  info->add_option("name", dname, "cifar10 | cifar100 | mnist | fashion-mnist | folder")->required();
+  info->add_option("--data", data, "data root");
+  info->add_option("--folder", folder, "root with train/ and test/ (for 'folder')");
+
+  auto* presets = app.add_subcommand("presets", "List presets, or every configuration key with --keys");
+  presets->add_flag("--keys", keys, "list every key with its default and meaning");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    if (*train)
+      return cmd_train(preset, data, device, threads, seed, runs, out, sets, resume_dir, quiet, joined_args(argc, argv));
+    if (*eval) return cmd_eval(ckpt, data, device, threads);
+    if (*fetch) {
+#ifdef KILN_WITH_FETCH
+      auto spec = builtin_fetch_spec(dname);
+      if (!mirror.empty()) spec = with_mirror(spec, mirror);
+      fetch_dataset(spec, resolve_data_root(data), force, [](const std::string& s) { std::cerr << s << "\n"; });
+      return 0;
+#else
+      throw Error("this kiln was built without download support (KILN_WITH_FETCH=OFF)");
+#endif
+    }
+    if (*info) return cmd_data_info(dname, data, folder);
+    if (*presets) {
+      if (keys) {
+        Config defaults;
+        for (auto& k : Config::schema()) {
+          std::string v = defaults.to_json();
+          auto j = nlohmann::json::parse(v)[k.key];
+          std::printf("%-24s %-28s %s\n", k.key.c_str(), j.dump().c_str(), k.doc.c_str());
+        }
+      } else {
+        for (auto& p : list_presets()) {
+          auto c = Config::from_file(find_preset(p));
+          std::printf("%-30s %s\n", p.c_str(), c.s("meta.description").c_str());
+        }
+      }
+      return 0;
+    }
+  } catch (const Error& e) {
+    std::cerr << "kiln: error: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "kiln: LibTorch error: " << e.what_without_backtrace() << "\n";
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,83 @@
+#include "kiln/core/device.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "kiln/build_info.h"
+#include "kiln/core/error.h"
+#ifdef KILN_HAS_CUDA
+#include "kiln/cuda/device_info.h"
+#endif
+
+namespace kiln {
+
+torch::Device parse_device(const std::string& s) {
+  if (s == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  torch::Device d(torch::kCPU);
+  try {
+    d = torch::Device(s);
+  } catch (const std::exception&) {
+    throw Error("--device '" + s + "' is not a device (cpu, cuda, cuda:N, auto)");
+  }
+  if (d.is_cuda() && !torch::cuda::is_available())
+    throw Error("--device " + s + ": no CUDA device is available here (LibTorch built with CUDA " +
+                std::string(*KILN_TORCH_CUDA ? KILN_TORCH_CUDA : "none") + ")");
+  return d;
+}
+
+std::string device_name(const torch::Device& d) {
+  if (d.is_cuda()) {
+#ifdef KILN_HAS_CUDA
+    return cuda::device_name(d.has_index() ? d.index() : 0);
+#else
+    return "CUDA device (kiln built without its CUDA sources)";
+#endif
+  }
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "cpu";
+}
+
+torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d) {
+  if (p == "fp32") return torch::kFloat32;
+  if (p == "bf16") return torch::kBFloat16;
+  if (p == "fp16") return torch::kFloat16;
+  if (p == "auto") return d.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  throw Error("train.precision = '" + p + "' (auto | fp32 | bf16 | fp16)");
+}
+
+std::string provenance_json(const torch::Device& d, const std::string& command_line) {
+  nlohmann::ordered_json j;
+  j["kiln_version"] = KILN_VERSION;
+  j["kiln_commit"] = KILN_GIT_COMMIT;
+  j["libtorch_version"] = TORCH_VERSION;
+  j["libtorch_cuda"] = KILN_TORCH_CUDA;
+  j["device"] = d.str();
+  j["device_name"] = device_name(d);
+  j["cuda_available"] = torch::cuda::is_available();
+  if (at::detail::getCUDAHooks().hasCUDA()) {
+    j["cuda_runtime"] = at::detail::getCUDAHooks().versionCUDART();
+    j["cudnn_version"] = at::detail::getCUDAHooks().versionCuDNN();
+  }
+  j["threads"] = at::get_num_threads();
+  j["command_line"] = command_line;
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  j["host"] = host;
+  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  j["started_utc"] = buf;
+  return j.dump(2);
+}
+
+}  // namespace kiln

@@ -1,0 +1,20 @@
+// Device selection and description, device-generic. CUDA specifics live in kiln/cuda/.
+#pragma once
+#include <torch/torch.h>
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+namespace kiln {
+
+// "cpu", "cuda", "cuda:1", or "auto" (CUDA when available). Errors clearly when CUDA is
+// asked for and absent.
+torch::Device parse_device(const std::string& s);
+// Human-readable device name: the CPU model from /proc/cpuinfo, or the GPU's name.
+std::string device_name(const torch::Device& d);
+// Versions and environment for the run's provenance.json.
+std::string provenance_json(const torch::Device& d, const std::string& command_line);
+// Resolves train.precision ("auto": bf16 on CUDA, fp32 elsewhere).
+torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d);
+
+}  // namespace kiln

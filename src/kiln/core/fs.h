@@ -1,0 +1,35 @@
+// File helpers: whole-file reads, gzip inflation, atomic writes, digests.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+using Bytes = std::vector<uint8_t>;
+
+// Reads a whole file; throws kiln::Error naming the path when it cannot.
+Bytes read_file(const std::string& path);
+// True when the bytes start with the gzip magic (1f 8b).
+bool is_gzip(const Bytes& b);
+// Inflates a gzip stream; `what` names the source in error messages (truncation, bad data).
+Bytes gunzip(const Bytes& gz, const std::string& what);
+// read_file, then gunzip when the content is gzip (whatever the file's name).
+Bytes read_maybe_gzip(const std::string& path);
+
+// Writes `data` to `path` so that readers see either the old file or the whole new one:
+// a temporary file in the same directory, fsync, then rename over the target.
+void atomic_write(const std::string& path, const void* data, size_t size);
+void atomic_write(const std::string& path, const std::string& text);
+// Renames `tmp` over `path` after fsyncing it (for files written by other means).
+void commit_file(const std::string& tmp, const std::string& path);
+
+std::string md5_hex(const Bytes& b);
+std::string md5_file_hex(const std::string& path);
+std::string sha256_hex(const Bytes& b);
+
+bool file_exists(const std::string& path);
+bool dir_exists(const std::string& path);
+void make_dirs(const std::string& path);
+
+}  // namespace kiln

@@ -1,0 +1,46 @@
+// NOT YET RUN on a GPU: compiled against LibTorch's CUDA headers on a CPU-only machine.
+#include "kiln/cuda/device_info.h"
+
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+namespace kiln::cuda {
+
+std::string device_name(int index) {
+  auto* p = at::cuda::getDeviceProperties(index);
+  return p ? std::string(p->name) : "cuda:" + std::to_string(index);
+}
+
+struct GraphStep::Impl {
+  at::cuda::CUDAGraph graph;
+  bool captured = false;
+};
+
+GraphStep::GraphStep() : impl_(std::make_unique<Impl>()) {}
+GraphStep::~GraphStep() = default;
+
+void GraphStep::capture(const std::function<void()>& step, int warmup) {
+  auto side = c10::cuda::getStreamFromPool();
+  at::cuda::CUDAEvent ready;
+  ready.record(c10::cuda::getCurrentCUDAStream());
+  ready.block(side);
+  {
+    c10::cuda::CUDAStreamGuard guard(side);
+    for (int i = 0; i < warmup; ++i) step();
+    impl_->graph.capture_begin();
+    step();
+    impl_->graph.capture_end();
+  }
+  at::cuda::CUDAEvent done;
+  done.record(side);
+  done.block(c10::cuda::getCurrentCUDAStream());
+  impl_->captured = true;
+}
+
+void GraphStep::replay() { impl_->graph.replay(); }
+bool GraphStep::captured() const { return impl_->captured; }
+
+}  // namespace kiln::cuda

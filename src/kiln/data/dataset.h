@@ -1,0 +1,45 @@
+// In-memory image datasets and the readers of the standard formats.
+// Every reader validates what it reads (sizes, magic numbers, label ranges, shapes) and
+// throws kiln::Error naming the file and the problem.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+struct Dataset {
+  torch::Tensor images;  // uint8, N x C x H x W, on the CPU
+  torch::Tensor labels;  // int64, N
+  std::vector<std::string> classes;
+  int64_t size() const { return labels.size(0); }
+  // The first n examples (n <= 0 or n >= size(): all of them).
+  Dataset head(int64_t n) const;
+};
+
+struct TrainTest {
+  Dataset train, test;
+  std::string name;
+  std::string source;  // the directory it was read from
+  std::vector<std::string> warnings;
+};
+
+// CIFAR-10 binary: records of 1 label byte + 3072 pixel bytes (R, G, B planes of 32x32).
+Dataset read_cifar10_bin(const std::vector<std::string>& files);
+// CIFAR-100 binary: records of coarse label, fine label, 3072 pixel bytes.
+Dataset read_cifar100_bin(const std::string& file, bool coarse = false);
+// MNIST-style IDX files (idx3 ubyte images, idx1 ubyte labels), plain or gzip.
+Dataset read_idx(const std::string& images_file, const std::string& labels_file);
+// root/<class>/*.png|jpg|jpeg|bmp; classes sorted by name; all images must share one shape.
+Dataset read_image_folder(const std::string& root);
+
+// The data root: `cli` if given, else $KILN_DATA, else $XDG_DATA_HOME/kiln, else ~/.local/share/kiln.
+std::string resolve_data_root(const std::string& cli);
+// Loads `name` (cifar10 | cifar100 | mnist | fashion-mnist | folder) from under `root`:
+// root/cifar10 (or root/cifar-10-batches-bin), root/cifar100 (or root/cifar-100-binary),
+// root/mnist, root/fashion-mnist; for "folder", `folder` is the root holding train/ and test/.
+// A missing dataset gets a message with the exact `kiln data fetch` command.
+TrainTest load_dataset(const std::string& name, const std::string& root, const std::string& folder = "");
+
+}  // namespace kiln

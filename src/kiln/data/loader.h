@@ -1,0 +1,63 @@
+// The device-resident loader: the whole dataset is moved to the device once as uint8 and
+// normalised there once; shuffling and augmentation are batched tensor ops. All random
+// draws of an epoch (the permutation, crop offsets, flips, cutout positions) come from a
+// CPU generator seeded with (seed, epoch) alone and are moved to the device once per
+// epoch, so an epoch is reproducible on its own (exact resume, same draws on every device)
+// and no step waits on the host.
+#pragma once
+#include <torch/torch.h>
+
+#include "kiln/data/dataset.h"
+
+namespace kiln {
+
+struct AugmentOptions {
+  int64_t pad = 0;       // translate by up to `pad` pixels (random crop of the padded image)
+  bool reflect = true;   // reflect padding (else zeros)
+  bool flip = false;     // random horizontal flip
+  int64_t cutout = 0;    // square side (0 = off)
+};
+
+struct EpochPlan {
+  int64_t epoch = 0;
+  torch::Tensor order;        // permutation of the examples (device)
+  torch::Tensor dy, dx;       // crop offsets per position in the epoch (device)
+  torch::Tensor flip;         // bool per position
+  torch::Tensor cut_y, cut_x; // cutout corners per position
+};
+
+struct Batch {
+  torch::Tensor x, y;
+};
+
+class DeviceLoader {
+ public:
+  // mean/std: per-channel, in 0..255 pixel units (empty: no normalisation, just /255).
+  DeviceLoader(const Dataset& ds, torch::Device device, torch::ScalarType dtype, const std::vector<double>& mean,
+               const std::vector<double>& std, bool channels_last = false);
+
+  // Per-channel mean and std of a dataset's pixels (0..255 units).
+  static std::pair<std::vector<double>, std::vector<double>> channel_stats(const Dataset& ds);
+
+  int64_t size() const { return labels_.size(0); }
+  int64_t num_batches(int64_t batch_size, bool drop_last) const;
+  const torch::Tensor& data() const { return data_; }
+  const torch::Tensor& labels() const { return labels_; }
+
+  // The epoch's random draws, from (seed, epoch) alone.
+  EpochPlan plan(uint64_t seed, int64_t epoch, bool shuffle, const AugmentOptions& aug) const;
+  // Batch k of an epoch, augmented.
+  Batch batch(const EpochPlan& plan, int64_t k, int64_t batch_size, const AugmentOptions& aug) const;
+  // Examples [begin, end) in order, unaugmented (evaluation).
+  Batch slice(int64_t begin, int64_t end) const;
+
+ private:
+  torch::Tensor data_;    // N x C x H x W, normalised, `dtype`, on the device
+  torch::Tensor labels_;  // N, int64, on the device
+  bool channels_last_;
+};
+
+// A 64-bit seed derived from a run seed and a stream index (splitmix64 mixing).
+uint64_t derive_seed(uint64_t seed, uint64_t stream);
+
+}  // namespace kiln

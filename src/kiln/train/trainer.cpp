@@ -1,0 +1,442 @@
+#include "kiln/train/trainer.h"
+
+#include <c10/core/Event.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "kiln/core/device.h"
+#include "kiln/core/error.h"
+#include "kiln/core/fs.h"
+#include "kiln/report/progress.h"
+#include "kiln/train/loss.h"
+#include "kiln/train/schedule.h"
+
+namespace kiln {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string EpochMetrics::to_json() const {
+  nlohmann::ordered_json j;
+  j["epoch"] = epoch;
+  j["train_loss"] = train_loss;
+  j["train_acc"] = train_acc;
+  if (evaluated) {
+    j["test_loss"] = test_loss;
+    j["test_acc"] = test_acc;
+  }
+  j["lr"] = lr;
+  j["epoch_seconds"] = epoch_seconds;
+  j["eval_seconds"] = eval_seconds;
+  j["images_per_s"] = images_per_s;
+  j["train_seconds"] = train_seconds;
+  return j.dump();
+}
+
+namespace {
+
+void set_generator_state(at::Generator g, const torch::Tensor& state) {
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.set_state(state);
+}
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The progress bar's loss: copied off the device without blocking and read a step or more
+// later, once the copy has landed (on the CPU the value is simply there).
+class LateLoss {
+ public:
+  explicit LateLoss(const torch::Device& d) : device_(d) {
+    if (d.is_cuda()) {
+      host_ = torch::empty({}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+      event_ = std::make_unique<c10::Event>(d.type());
+    }
+  }
+  void push(const torch::Tensor& loss) {
+    if (!device_.is_cuda()) {
+      last_ = loss.item<float>();
+      return;
+    }
+    poll();
+    if (pending_) return;  // the previous copy has not landed yet: skip this one
+    host_.copy_(loss.detach().to(torch::kFloat32), /*non_blocking=*/true);
+    c10::impl::VirtualGuardImpl guard(device_.type());
+    event_->record(guard.getStream(device_));
+    pending_ = true;
+  }
+  double last() {
+    poll();
+    return last_;
+  }
+
+ private:
+  void poll() {
+    if (pending_ && event_->query()) {
+      last_ = host_.item<float>();
+      pending_ = false;
+    }
+  }
+  torch::Device device_;
+  torch::Tensor host_;
+  std::unique_ptr<c10::Event> event_;
+  bool pending_ = false;
+  double last_ = -1;
+};
+
+class Run {
+ public:
+  Run(const Config& cfg, const TrainTest& data, const RunOptions& opt)
+      : cfg_(cfg), opt_(opt), dev_(opt.device), progress_(opt.verbose) {
+    dtype_ = resolve_precision(cfg.s("train.precision"), dev_);
+    channels_last_ = dev_.is_cuda() && cfg.b("train.channels_last");
+    auto train = data.train.head(cfg.i("data.train_subset"));
+    auto test = data.test.head(cfg.i("data.test_subset"));
+    in_channels_ = train.images.size(1);
+    classes_ = static_cast<int64_t>(train.classes.size());
+    if (cfg.b("data.normalize")) std::tie(mean_, std_) = DeviceLoader::channel_stats(train);
+    train_ = std::make_unique<DeviceLoader>(train, dev_, dtype_, mean_, std_, channels_last_);
+    test_ = std::make_unique<DeviceLoader>(test, dev_, dtype_, mean_, std_, channels_last_);
+    bs_ = cfg.i("data.batch_size");
+    steps_ = train_->num_batches(bs_, cfg.b("data.drop_last"));
+    if (steps_ == 0)
+      throw Error("data.batch_size = " + std::to_string(bs_) + " is larger than the " + std::to_string(train_->size()) +
+                  " training examples with data.drop_last = true; lower the batch size or set data.drop_last=false");
+    epochs_ = cfg.i("schedule.epochs");
+    sched_ = LrSchedule::from_config(cfg, steps_);
+    aug_.pad = cfg.i("aug.pad");
+    aug_.reflect = cfg.s("aug.pad_mode") == "reflect";
+    aug_.flip = cfg.b("aug.flip");
+    aug_.cutout = cfg.i("aug.cutout");
+    seed_ = static_cast<uint64_t>(cfg.i("train.seed"));
+
+    torch::manual_seed(seed_);
+    model_ = make_model(cfg, in_channels_, classes_);
+    model_->to(dev_);
+    set_precision(*model_, dtype_);
+    if (channels_last_) to_channels_last(*model_);
+    optim_ = std::make_unique<torch::optim::SGD>(
+        model_->parameters(), torch::optim::SGDOptions(sched_.at_step(0))
+                                  .momentum(cfg.f("optim.momentum"))
+                                  .nesterov(cfg.b("optim.nesterov"))
+                                  .weight_decay(cfg.f("optim.weight_decay")));
+    sum_loss_ = cfg.s("optim.loss_reduction") == "sum";
+    smoothing_ = cfg.f("optim.label_smoothing");
+    reset_accumulators();
+  }
+
+  void write_run_files() {
+    if (opt_.run_dir.empty()) return;
+    make_dirs(opt_.run_dir);
+    atomic_write(path("config.toml"), cfg_.to_toml());
+    atomic_write(path("provenance.json"), provenance_json(dev_, opt_.command_line) + "\n");
+    atomic_write(path("metrics.jsonl"), std::string());
+  }
+
+  RunResult run() {
+    RunResult r;
+    r.parameters = count_parameters(*model_);
+    r.run_dir = opt_.run_dir;
+    LateLoss late(dev_);
+    const int64_t every = std::max<int64_t>(1, cfg_.i("train.progress_every"));
+    for (; epoch_ < epochs_; ++epoch_) {
+      auto plan = train_->plan(seed_, epoch_, /*shuffle=*/true, aug_);
+      model_->train();
+      auto t0 = Clock::now();
+      for (; step_ < steps_; ++step_, ++global_step_) {
+        if ((opt_.stop && opt_.stop->load()) || global_step_ == opt_.stop_after_steps) {
+          epoch_seconds_ += seconds_since(t0);
+          save_checkpoint();
+          progress_.line("stopped at epoch " + std::to_string(epoch_ + 1) + " step " + std::to_string(step_) +
+                         "; checkpoint written" +
+                         (opt_.run_dir.empty() ? "" : ": resume with  kiln train --resume " + opt_.run_dir));
+          r.interrupted = true;
+          r.epochs = history_;
+          return r;
+        }
+        lr_ = sched_.at_step(global_step_);
+        for (auto& g : optim_->param_groups()) static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr_);
+        auto b = train_->batch(plan, step_, bs_, aug_);
+        auto logits = model_->forward(b.x);
+        auto loss = classification_loss(logits, b.y, smoothing_, sum_loss_);
+        optim_->zero_grad();
+        loss.backward();
+        optim_->step();
+        {
+          torch::NoGradGuard ng;
+          auto l = loss.detach().to(torch::kFloat64);
+          loss_sum_ += sum_loss_ ? l : l * static_cast<double>(b.y.size(0));
+          correct_ += logits.argmax(1).eq(b.y).sum();
+        }
+        seen_ += b.y.size(0);
+        if (progress_.live() && (step_ + 1) % every == 0) {
+          late.push(loss);
+          double el = epoch_seconds_ + seconds_since(t0);
+          double ips = seen_ / std::max(el, 1e-9);
+          double remaining = (double(epochs_ - epoch_) * steps_ - step_ - 1) * bs_ / std::max(ips, 1e-9);
+          double shown = late.last();
+          progress_.update(epoch_ + 1, epochs_, step_ + 1, steps_, shown < 0 ? -1 : (sum_loss_ ? shown / bs_ : shown),
+                           ips, remaining);
+        }
+      }
+      finish_epoch(t0);
+      step_ = 0;
+    }
+    r.epochs = history_;
+    if (!history_.empty()) {
+      r.final_test_acc = history_.back().test_acc;
+      r.final_test_loss = history_.back().test_loss;
+      r.train_seconds = history_.back().train_seconds;
+    }
+    if (!opt_.run_dir.empty()) {
+      nlohmann::ordered_json j;
+      j["final_test_acc"] = r.final_test_acc;
+      j["final_test_loss"] = r.final_test_loss;
+      j["train_seconds"] = r.train_seconds;
+      j["epochs"] = epochs_;
+      j["parameters"] = r.parameters;
+      atomic_write(path("final.json"), j.dump(2) + "\n");
+    }
+    return r;
+  }
+
+  void load_checkpoint_state(torch::serialize::InputArchive& ar) {
+    torch::serialize::InputArchive m, o;
+    ar.read("model", m);
+    model_->load(m);
+    ar.read("optim", o);
+    optim_->load(o);
+    torch::Tensor pos, timing, acc;
+    ar.read("position", pos);
+    ar.read("timing", timing);
+    ar.read("accumulators", acc);
+    epoch_ = pos[0].item<int64_t>();
+    step_ = pos[1].item<int64_t>();
+    global_step_ = pos[2].item<int64_t>();
+    seen_ = pos[3].item<int64_t>();
+    epoch_seconds_ = timing[0].item<double>();
+    train_seconds_ = timing[1].item<double>();
+    loss_sum_ = acc[0].to(dev_).clone();
+    correct_ = acc[1].to(torch::kInt64).to(dev_).clone();
+    torch::Tensor rng;
+    ar.read("rng_cpu", rng);
+    set_generator_state(at::detail::getDefaultCPUGenerator(), rng);
+    if (dev_.is_cuda() && ar.try_read("rng_device", rng)) set_generator_state(at::globalContext().defaultGenerator(dev_), rng);
+    c10::IValue hist;
+    ar.read("history", hist);
+    history_.clear();
+    std::string lines;
+    for (auto& e : nlohmann::json::parse(hist.toStringRef())) {
+      EpochMetrics m2;
+      m2.epoch = e["epoch"];
+      m2.train_loss = e["train_loss"];
+      m2.train_acc = e["train_acc"];
+      m2.evaluated = e.contains("test_acc");
+      if (m2.evaluated) m2.test_loss = e["test_loss"], m2.test_acc = e["test_acc"];
+      m2.lr = e["lr"];
+      m2.epoch_seconds = e["epoch_seconds"];
+      m2.eval_seconds = e["eval_seconds"];
+      m2.images_per_s = e["images_per_s"];
+      m2.train_seconds = e["train_seconds"];
+      history_.push_back(m2);
+      lines += m2.to_json() + "\n";
+    }
+    // metrics.jsonl is rewritten to exactly the epochs the checkpoint holds.
+    if (!opt_.run_dir.empty()) atomic_write(path("metrics.jsonl"), lines);
+  }
+
+ private:
+  std::string path(const std::string& name) const { return (fs::path(opt_.run_dir) / name).string(); }
+
+  void reset_accumulators() {
+    auto o = torch::TensorOptions().device(dev_);
+    loss_sum_ = torch::zeros({}, o.dtype(torch::kFloat64));
+    correct_ = torch::zeros({}, o.dtype(torch::kInt64));
+    seen_ = 0;
+    epoch_seconds_ = 0;
+  }
+
+  void finish_epoch(Clock::time_point t0) {
+    // The epoch's single read of the device: loss sum (NaN/Inf flags itself) and hits.
+    auto both = torch::stack({loss_sum_, correct_.to(torch::kFloat64)}).cpu();
+    epoch_seconds_ += seconds_since(t0);
+    double loss_sum = both[0].item<double>();
+    if (!std::isfinite(loss_sum))
+      throw Error("training loss became " + std::string(std::isnan(loss_sum) ? "NaN" : "Inf") + " in epoch " +
+                  std::to_string(epoch_ + 1) + " (lr " + std::to_string(lr_) + "); try a lower optim.lr. " +
+                  (opt_.run_dir.empty() ? std::string("")
+                                        : "The last good checkpoint is " + path("checkpoint.pt") + " (not overwritten)."));
+    train_seconds_ += epoch_seconds_;
+    EpochMetrics m;
+    m.epoch = epoch_ + 1;
+    m.train_loss = loss_sum / std::max<int64_t>(seen_, 1);
+    m.train_acc = both[1].item<double>() / std::max<int64_t>(seen_, 1);
+    m.lr = lr_;
+    m.epoch_seconds = epoch_seconds_;
+    m.images_per_s = seen_ / std::max(epoch_seconds_, 1e-9);
+    m.train_seconds = train_seconds_;
+    bool last = epoch_ + 1 == epochs_;
+    if (last || (epoch_ + 1) % std::max<int64_t>(1, cfg_.i("train.eval_every")) == 0) {
+      auto te = Clock::now();
+      auto ev = evaluate(*model_, *test_, cfg_.i("data.test_batch_size"));
+      m.eval_seconds = seconds_since(te);
+      m.evaluated = true;
+      m.test_loss = ev.loss;
+      m.test_acc = ev.acc;
+    }
+    history_.push_back(m);
+    if (!opt_.run_dir.empty()) {
+      std::ofstream f(path("metrics.jsonl"), std::ios::app);
+      f << m.to_json() << "\n";
+    }
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "epoch %3lld/%lld  loss %.4f  train %.2f%%  %s  lr %.3g  %.1fs  %.0f img/s",
+                  (long long)m.epoch, (long long)epochs_, m.train_loss, 100 * m.train_acc,
+                  m.evaluated ? ("test " + std::to_string(100 * m.test_acc).substr(0, 5) + "%").c_str() : "           ",
+                  m.lr, m.epoch_seconds, m.images_per_s);
+    progress_.line(buf);
+    reset_accumulators();
+    ++epoch_;  // the checkpoint records the epochs completed
+    if (last || epoch_ % std::max<int64_t>(1, cfg_.i("train.checkpoint_every")) == 0) save_checkpoint();
+    --epoch_;
+  }
+
+  void save_checkpoint() {
+    if (opt_.run_dir.empty()) return;
+    torch::serialize::OutputArchive ar, m, o;
+    model_->save(m);
+    optim_->save(o);
+    ar.write("model", m);
+    ar.write("optim", o);
+    ar.write("position", torch::tensor({epoch_, step_, global_step_, seen_}, torch::kInt64));
+    ar.write("timing", torch::tensor({epoch_seconds_, train_seconds_}, torch::kFloat64));
+    ar.write("accumulators", torch::stack({loss_sum_, correct_.to(torch::kFloat64)}).cpu());
+    ar.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
+    if (dev_.is_cuda()) ar.write("rng_device", at::globalContext().defaultGenerator(dev_).get_state());
+    ar.write("config", c10::IValue(cfg_.to_toml()));
+    ar.write("shape", torch::tensor({in_channels_, classes_}, torch::kInt64));
+    ar.write("norm", torch::tensor(mean_.empty() ? std::vector<double>{} : [&] {
+      std::vector<double> v = mean_;
+      v.insert(v.end(), std_.begin(), std_.end());
+      return v;
+    }(), torch::kFloat64));
+    nlohmann::json hist = nlohmann::json::array();
+    for (auto& e : history_) hist.push_back(nlohmann::json::parse(e.to_json()));
+    ar.write("history", c10::IValue(hist.dump()));
+    auto tmp = path("checkpoint.pt.tmp");
+    ar.save_to(tmp);
+    commit_file(tmp, path("checkpoint.pt"));
+  }
+
+  Config cfg_;
+  RunOptions opt_;
+  torch::Device dev_;
+  Progress progress_;
+  torch::ScalarType dtype_;
+  bool channels_last_;
+  int64_t in_channels_, classes_;
+  std::vector<double> mean_, std_;
+  std::unique_ptr<DeviceLoader> train_, test_;
+  ClassifierPtr model_;
+  std::unique_ptr<torch::optim::SGD> optim_;
+  AugmentOptions aug_;
+  LrSchedule sched_;
+  int64_t bs_, steps_, epochs_;
+  uint64_t seed_;
+  bool sum_loss_;
+  double smoothing_;
+  // position and the epoch's running sums
+  int64_t epoch_ = 0, step_ = 0, global_step_ = 0, seen_ = 0;
+  double lr_ = 0, epoch_seconds_ = 0, train_seconds_ = 0;
+  torch::Tensor loss_sum_, correct_;
+  std::vector<EpochMetrics> history_;
+};
+
+}  // namespace
+
+RunResult train(const Config& cfg, const TrainTest& data, const RunOptions& opt) {
+  Run run(cfg, data, opt);
+  run.write_run_files();
+  return run.run();
+}
+
+Config checkpoint_config(const std::string& path) {
+  if (!file_exists(path)) throw Error("no checkpoint at '" + path + "'");
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error("'" + path + "' is not a readable kiln checkpoint (truncated or corrupt?)");
+  }
+  c10::IValue v;
+  if (!ar.try_read("config", v)) throw Error("'" + path + "' is not a kiln checkpoint (no config inside)");
+  return Config::from_toml_string(v.toStringRef(), path + " (stored config)");
+}
+
+RunResult resume(const TrainTest& data, const RunOptions& opt) {
+  auto ckpt = (fs::path(opt.run_dir) / "checkpoint.pt").string();
+  Config cfg = checkpoint_config(ckpt);
+  Run run(cfg, data, opt);
+  torch::serialize::InputArchive ar;
+  ar.load_from(ckpt, opt.device);
+  run.load_checkpoint_state(ar);
+  return run.run();
+}
+
+EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t bs) {
+  torch::NoGradGuard ng;
+  bool was_training = model.is_training();
+  model.eval();
+  auto dev = loader.data().device();
+  auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
+  auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+  std::vector<torch::Tensor> preds;
+  for (int64_t b = 0; b < loader.size(); b += bs) {
+    auto batch = loader.slice(b, std::min(loader.size(), b + bs));
+    auto logits = model.forward(batch.x);
+    loss_sum += classification_loss(logits, batch.y, 0.0, true).to(torch::kFloat64);
+    auto p = logits.argmax(1);
+    correct += p.eq(batch.y).sum();
+    preds.push_back(p);
+  }
+  model.train(was_training);
+  EvalResult r;
+  r.n = loader.size();
+  auto both = torch::stack({loss_sum, correct.to(torch::kFloat64)}).cpu();
+  r.loss = both[0].item<double>() / std::max<int64_t>(r.n, 1);
+  r.acc = both[1].item<double>() / std::max<int64_t>(r.n, 1);
+  r.predictions = preds.empty() ? torch::empty({0}, torch::kInt64) : torch::cat(preds).cpu();
+  return r;
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device) {
+  LoadedCheckpoint lc;
+  lc.cfg = checkpoint_config(path);
+  torch::serialize::InputArchive ar, m;
+  ar.load_from(path, device);
+  torch::Tensor norm, pos;
+  ar.read("norm", norm);
+  ar.read("position", pos);
+  lc.epochs_done = pos[0].item<int64_t>();
+  norm = norm.cpu();
+  auto n = norm.numel() / 2;
+  for (int64_t i = 0; i < n; ++i) {
+    lc.mean.push_back(norm[i].item<double>());
+    lc.std.push_back(norm[n + i].item<double>());
+  }
+  ar.read("model", m);
+  torch::Tensor shape;
+  ar.read("shape", shape);
+  const int64_t in_ch = shape[0].item<int64_t>(), classes = shape[1].item<int64_t>();
+  lc.model = make_model(lc.cfg, in_ch, classes);
+  lc.model->to(device);
+  set_precision(*lc.model, resolve_precision(lc.cfg.s("train.precision"), device));
+  lc.model->load(m);
+  return lc;
+}
+
+}  // namespace kiln

@@ -1,0 +1,76 @@
+// The training loop, written out plainly: data on the device, a step with no host-device
+// synchronisation (losses and accuracies accumulate on the device and are read once per
+// epoch), evaluation, metrics.jsonl, and checkpoints that resume exactly.
+#pragma once
+#include <torch/torch.h>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "kiln/core/config.h"
+#include "kiln/data/dataset.h"
+#include "kiln/data/loader.h"
+#include "kiln/nn/model.h"
+
+namespace kiln {
+
+struct EpochMetrics {
+  int64_t epoch = 0;           // 1-based: epochs completed
+  double train_loss = 0;       // mean per example (as optimised: label smoothing included)
+  double train_acc = 0;        // on the augmented batches, during the epoch
+  bool evaluated = false;
+  double test_loss = 0;        // plain cross-entropy
+  double test_acc = 0;
+  double lr = 0;               // at the epoch's last step
+  double epoch_seconds = 0;    // training steps only (evaluation excluded), read after a sync
+  double eval_seconds = 0;
+  double images_per_s = 0;
+  double train_seconds = 0;    // cumulative training time
+  std::string to_json() const;
+};
+
+struct RunOptions {
+  torch::Device device{torch::kCPU};
+  std::string run_dir;              // "" writes nothing
+  std::string command_line;
+  bool verbose = true;              // progress bar and per-epoch lines on stderr
+  const std::atomic<bool>* stop = nullptr;  // when set: checkpoint at the current step and return
+  int64_t stop_after_steps = -1;    // for tests: stop as if interrupted after this many steps
+};
+
+struct RunResult {
+  std::vector<EpochMetrics> epochs;
+  double final_test_acc = 0, final_test_loss = 0;
+  double train_seconds = 0;
+  bool interrupted = false;
+  int64_t parameters = 0;
+  std::string run_dir;
+};
+
+// Trains from scratch as `cfg` says on `data` (data.train_subset / test_subset applied here).
+RunResult train(const Config& cfg, const TrainTest& data, const RunOptions& opt);
+// Continues the run whose checkpoint is in opt.run_dir (its config comes from the checkpoint).
+RunResult resume(const TrainTest& data, const RunOptions& opt);
+
+struct EvalResult {
+  double loss = 0, acc = 0;
+  int64_t n = 0;
+  torch::Tensor predictions;  // int64, N, on the CPU
+};
+// Evaluates in eval mode (restores the previous mode), one host read at the end.
+EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t batch_size);
+
+// A trained model restored from a checkpoint, with the normalisation it was trained with.
+struct LoadedCheckpoint {
+  Config cfg;
+  ClassifierPtr model;
+  std::vector<double> mean, std;
+  int64_t epochs_done = 0;
+};
+LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device);
+
+// The configuration stored in a checkpoint.
+Config checkpoint_config(const std::string& path);
+
+}  // namespace kiln
