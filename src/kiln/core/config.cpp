@@ -51,7 +51,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"schedule.knot_unit", std::string("epoch"), "epoch | fraction: the unit of the knots' x"},
       // training
       {"train.seed", int64_t{0}, "seed of the model init, shuffling and augmentation"},
-      {"train.precision", std::string("auto"), "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16: weights and activations; BN stays fp32"},
+      {"train.precision", std::string("auto"), "auto (fp16 on CUDA as the peers, fp32 on CPU) | fp32 | bf16 | fp16: weights and activations; BN stays fp32"},
       {"train.channels_last", true, "channels_last memory format on CUDA (ignored on CPU)"},
       {"train.eval_every", int64_t{1}, "evaluate test accuracy every N epochs (and always at the end)"},
       {"train.checkpoint_every", int64_t{1}, "write the checkpoint every N epochs (and at the end / on Ctrl-C)"},
@@ -64,12 +64,12 @@ namespace {
 
 std::string type_name(const ConfigValue& v) {
   switch (v.index()) {
-    case 0: return "bool";
-    case 1: return "integer";
-    case 2: return "float";
-    case 3: return "string";
-    case 4: return "list of integers";
-    default: return "list of [x, y] pairs";
+    case 0: return "a bool";
+    case 1: return "an integer";
+    case 2: return "a float";
+    case 3: return "a string";
+    case 4: return "a list of integers";
+    default: return "a list of [x, y] pairs";
   }
 }
 
@@ -223,7 +223,7 @@ void Config::set_value(const std::string& key, ConfigValue v) {
   auto& cur = get(key);
   if (cur.index() != v.index()) {
     if (cur.index() == 2 && v.index() == 1) v = static_cast<double>(std::get<int64_t>(v));
-    else throw Error("configuration key '" + key + "' takes a " + type_name(cur) + ", not a " + type_name(v));
+    else throw Error("configuration key '" + key + "' takes " + type_name(cur) + ", not " + type_name(v));
   }
   validate(key, v);
   values_[key] = std::move(v);
@@ -247,7 +247,7 @@ void Config::set(const std::string& key, const std::string& text) {
     set_value(key, text);
     return;
   }
-  throw Error("--set " + key + "=" + text + ": '" + text + "' is not a " + type_name(cur) +
+  throw Error("--set " + key + "=" + text + ": '" + text + "' is not " + type_name(cur) +
               " (TOML syntax: 0.1, 12, true, \"text\", [1, 2], [[0, 0], [5, 1]])");
 }
 
@@ -281,7 +281,7 @@ Config Config::from_toml_string(const std::string& text, const std::string& what
     if (!spec) throw Error(unknown_key_message(key, what + ":" + line + ": "));
     ConfigValue v;
     if (!convert(*node, spec->default_value, v))
-      throw Error(what + ":" + line + ": '" + key + "' takes a " + type_name(spec->default_value));
+      throw Error(what + ":" + line + ": '" + key + "' takes " + type_name(spec->default_value));
     try {
       c.set_value(key, v);
     } catch (const Error& e) {

@@ -51,7 +51,7 @@ torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d
   if (p == "fp32") return torch::kFloat32;
   if (p == "bf16") return torch::kBFloat16;
   if (p == "fp16") return torch::kFloat16;
-  if (p == "auto") return d.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  if (p == "auto") return d.is_cuda() ? torch::kFloat16 : torch::kFloat32;
   throw Error("train.precision = '" + p + "' (auto | fp32 | bf16 | fp16)");
 }
 

@@ -14,7 +14,7 @@ torch::Device parse_device(const std::string& s);
 std::string device_name(const torch::Device& d);
 // Versions and environment for the run's provenance.json.
 std::string provenance_json(const torch::Device& d, const std::string& command_line);
-// Resolves train.precision ("auto": bf16 on CUDA, fp32 elsewhere).
+// Resolves train.precision ("auto": fp16 on CUDA, fp32 elsewhere).
 torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d);
 
 }  // namespace kiln

@@ -1,7 +1,9 @@
 #include "kiln/core/fs.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -118,6 +120,15 @@ void make_dirs(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);
   if (ec) throw Error("cannot create directory '" + path + "': " + ec.message());
+}
+
+static int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
+
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    throw Error("cannot remove '" + path + "': " + std::strerror(errno));
 }
 
 }  // namespace kiln

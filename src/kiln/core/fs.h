@@ -31,5 +31,9 @@ std::string sha256_hex(const Bytes& b);
 bool file_exists(const std::string& path);
 bool dir_exists(const std::string& path);
 void make_dirs(const std::string& path);
+// Deletes a file or a directory tree; no error when it does not exist. (Not
+// std::filesystem::remove_all: libtorch.so exports a copy of it that crashes when called
+// from code linked against it, seen with torch 2.11.0 on Debian 12's libstdc++.)
+void remove_tree(const std::string& path);
 
 }  // namespace kiln

@@ -144,7 +144,7 @@ std::string fetch_dataset(const FetchSpec& spec, const std::string& root, bool f
   }
   make_dirs(root);
   auto tmp = fs::path(root) / (".kiln-fetch-" + spec.name + "-" + std::to_string(::getpid()));
-  fs::remove_all(tmp);
+  remove_tree(tmp.string());
   fs::create_directories(tmp / "unpacked");
   try {
     for (auto& f : spec.files) {
@@ -159,17 +159,19 @@ std::string fetch_dataset(const FetchSpec& spec, const std::string& root, bool f
       say("  md5 ok (" + md5 + ")");
       if (f.extract) extract(dl.string(), (tmp / "unpacked").string());
       else fs::rename(dl, tmp / "unpacked" / file);
-      if (f.extract) fs::remove(dl);
+      if (f.extract) remove_tree(dl.string());
     }
     auto src = spec.archive_dir.empty() ? tmp / "unpacked" : tmp / "unpacked" / spec.archive_dir;
     if (!fs::is_directory(src))
       throw Error("the archive for '" + spec.name + "' has no folder '" + spec.archive_dir + "'");
-    if (fs::exists(final_dir)) fs::remove_all(final_dir);  // only with --force
+    if (fs::exists(final_dir)) remove_tree(final_dir.string());  // only with --force
     fs::rename(src, final_dir);
-    fs::remove_all(tmp);
+    remove_tree(tmp.string());
   } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
+    try {
+      remove_tree(tmp.string());
+    } catch (...) {
+    }
     throw;
   }
   say("wrote " + final_dir.string());

@@ -1,0 +1,262 @@
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "helpers.h"
+#include "kiln/core/error.h"
+#include "kiln/core/fs.h"
+#include "kiln/nn/model.h"
+#include "kiln/train/trainer.h"
+
+using namespace kiln;
+using kiln::test::expect_error_containing;
+using kiln::test::TempDir;
+
+namespace {
+
+// A learnable synthetic set: class c is a bright 4x4 square at a class-specific place, in noise.
+TrainTest synthetic(int64_t n_train, int64_t n_test, int64_t size = 16) {
+  torch::manual_seed(123);
+  auto make = [&](int64_t n) {
+    auto x = torch::randint(0, 100, {n, 3, size, size}).to(torch::kUInt8);
+    auto y = torch::arange(n) % 10;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t c = y[i].item<int64_t>(), r = (c / 4) * 4 + 1, col = (c % 4) * 3 + 1;
+      x[i].slice(1, r, r + 4).slice(2, col, col + 4).fill_(250);
+    }
+    std::vector<std::string> classes;
+    for (int c = 0; c < 10; ++c) classes.push_back("c" + std::to_string(c));
+    return Dataset{x, y, classes};
+  };
+  TrainTest tt;
+  tt.train = make(n_train);
+  tt.test = make(n_test);
+  tt.name = "synthetic";
+  return tt;
+}
+
+Config tiny_config() {
+  Config c;
+  c.set("model.widths", "[8, 16, 16, 32]");
+  c.set("data.batch_size", "64");
+  c.set("data.test_batch_size", "100");
+  c.set("schedule.epochs", "2");
+  c.set("schedule.knot_unit", "fraction");
+  c.set("schedule.knots", "[[0, 0], [0.3, 1], [1, 0]]");
+  c.set("optim.lr", "0.002");
+  c.set("optim.weight_decay", "0.1");
+  c.set("aug.pad", "2");
+  c.set("aug.cutout", "4");
+  c.set("optim.label_smoothing", "0.1");
+  c.set("train.precision", "fp32");
+  return c;
+}
+
+RunOptions quiet_options(const std::string& dir = "") {
+  RunOptions o;
+  o.verbose = false;
+  o.run_dir = dir;
+  return o;
+}
+
+std::vector<nlohmann::json> read_metrics(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  std::ifstream f(dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(f, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// The numbers of a run, without the wall-clock fields.
+std::vector<nlohmann::json> without_times(std::vector<nlohmann::json> ms) {
+  for (auto& m : ms)
+    for (auto k : {"epoch_seconds", "eval_seconds", "images_per_s", "train_seconds"}) m.erase(k);
+  return ms;
+}
+
+Config real_cifar_config(int64_t train_n, int64_t test_n) {
+  Config c = Config::from_file(find_preset("cifar10-resnet9-baseline"));
+  c.set("model.widths", "[16, 32, 64, 128]");  // quarter width: 1/16 of the FLOPs
+  c.set("data.train_subset", std::to_string(train_n));
+  c.set("data.test_subset", std::to_string(test_n));
+  return c;
+}
+
+}  // namespace
+
+TEST(ResNet9, FullWidthShapesAndParameterCount) {
+  Config c;
+  auto m = make_model(c, 3, 10);
+  // Convs 6,563,520 + BN 4,480 + linear 5,120 (Myrtle's ResNet-9).
+  EXPECT_EQ(count_parameters(*m), 6573120);
+  auto out = m->forward(torch::randn({2, 3, 32, 32}));
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 10}));
+  // MNIST-sized input works too (28 -> 14 -> 7 -> 3 -> global max-pool).
+  EXPECT_EQ(make_model(c, 1, 10)->forward(torch::randn({2, 1, 28, 28})).sizes(), (std::vector<int64_t>{2, 10}));
+}
+
+TEST(ResNet9, FullWidthOneStepUpdatesEveryParameter) {
+  torch::manual_seed(0);
+  Config c;
+  auto m = make_model(c, 3, 10);
+  std::vector<torch::Tensor> before;
+  for (auto& p : m->parameters()) before.push_back(p.detach().clone());
+  torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9).nesterov(true));
+  auto loss = torch::nn::functional::cross_entropy(m->forward(torch::randn({4, 3, 32, 32})), torch::tensor({0, 1, 2, 3}));
+  loss.backward();
+  opt.step();
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  auto params = m->parameters();
+  for (size_t i = 0; i < params.size(); ++i) EXPECT_FALSE(torch::equal(params[i], before[i])) << "parameter " << i;
+}
+
+TEST(Precision, Bf16KeepsBatchNormInFp32AndAgreesWithFp32) {
+  Config c;
+  c.set("model.widths", "[8, 16, 16, 32]");
+  torch::manual_seed(5);
+  auto m32 = make_model(c, 3, 10);
+  torch::manual_seed(5);
+  auto m16 = make_model(c, 3, 10);
+  set_precision(*m16, torch::kBFloat16);
+  for (auto& item : m16->named_parameters())
+    EXPECT_EQ(item.value().scalar_type(),
+              item.key().find("bn") != std::string::npos ? torch::kFloat32 : torch::kBFloat16)
+        << item.key();
+  for (auto& item : m16->named_buffers())
+    if (item.value().is_floating_point()) EXPECT_EQ(item.value().scalar_type(), torch::kFloat32) << item.key();
+  auto x = torch::randn({8, 3, 16, 16});
+  auto y32 = m32->forward(x), y16 = m16->forward(x.to(torch::kBFloat16)).to(torch::kFloat32);
+  EXPECT_LT((y32 - y16).abs().max().item<double>(), 0.05 * y32.abs().max().item<double>() + 1e-3);
+}
+
+TEST(Precision, Bf16TrainingLearnsOnCpu) {
+  auto tt = synthetic(640, 200);
+  Config c = tiny_config();
+  c.set("train.precision", "bf16");
+  c.set("schedule.epochs", "10");
+  auto r16 = train(c, tt, quiet_options());
+  c.set("train.precision", "fp32");
+  auto r32 = train(c, tt, quiet_options());
+  std::cout << "synthetic task: bf16 " << r16.final_test_acc << ", fp32 " << r32.final_test_acc << "\n";
+  EXPECT_GT(r32.final_test_acc, 0.6);  // chance is 0.1
+  // bf16 weights drop updates below 1/256 of a weight; it must still come close to fp32.
+  EXPECT_GT(r16.final_test_acc, r32.final_test_acc - 0.1) << "bf16 training fell behind fp32";
+}
+
+TEST(Train, ResumeMidEpochAndAtEpochBoundaryEqualsUninterrupted) {
+  auto tt = synthetic(512, 200);
+  Config c = tiny_config();  // 8 steps per epoch, 2 epochs
+  TempDir d;
+  auto full = train(c, tt, quiet_options(d / "full"));
+  ASSERT_FALSE(full.interrupted);
+  ASSERT_EQ(full.epochs.size(), 2u);
+  for (int64_t stop_at : {11, 8, 3}) {
+    auto dir = d / ("cut" + std::to_string(stop_at));
+    auto o = quiet_options(dir);
+    o.stop_after_steps = stop_at;
+    auto part = train(c, tt, o);
+    ASSERT_TRUE(part.interrupted);
+    auto rest = resume(tt, quiet_options(dir));
+    ASSERT_FALSE(rest.interrupted);
+    EXPECT_EQ(without_times(read_metrics(dir)), without_times(read_metrics(d / "full"))) << "stopped at " << stop_at;
+    EXPECT_EQ(rest.final_test_acc, full.final_test_acc);
+    // Bit-identical weights.
+    auto a = load_checkpoint(d / "full/checkpoint.pt", torch::kCPU), b = load_checkpoint(dir + "/checkpoint.pt", torch::kCPU);
+    auto pa = a.model->parameters(), pb = b.model->parameters();
+    for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
+  }
+}
+
+TEST(Train, RunDirectoryContentsAndEvalFromCheckpoint) {
+  auto tt = synthetic(256, 100);
+  Config c = tiny_config();
+  TempDir d;
+  auto r = train(c, tt, quiet_options(d / "run"));
+  for (auto f : {"config.toml", "provenance.json", "metrics.jsonl", "checkpoint.pt", "final.json"})
+    EXPECT_TRUE(std::filesystem::exists(d / ("run/" + std::string(f)))) << f;
+  for (auto& e : std::filesystem::directory_iterator(d / "run"))
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "leftover " << e.path();
+  auto ms = read_metrics(d / "run");
+  ASSERT_EQ(ms.size(), 2u);
+  for (auto k : {"epoch", "train_loss", "train_acc", "test_acc", "lr", "epoch_seconds", "images_per_s"})
+    EXPECT_TRUE(ms[1].contains(k)) << k;
+  auto prov = nlohmann::json::parse(read_file(d / "run/provenance.json"));
+  EXPECT_EQ(prov["libtorch_version"], "2.11.0");
+  EXPECT_TRUE(prov.contains("kiln_commit"));
+  Config back = Config::from_file(d / "run/config.toml");
+  EXPECT_EQ(back.ints("model.widths"), c.ints("model.widths"));
+  // The checkpoint alone reproduces the final test accuracy.
+  auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
+  DeviceLoader test(tt.test, torch::kCPU, torch::kFloat32, lc.mean, lc.std);
+  EXPECT_DOUBLE_EQ(evaluate(*lc.model, test, 100).acc, r.final_test_acc);
+  // A damaged checkpoint is refused by name.
+  auto bytes = read_file(d / "run/checkpoint.pt");
+  bytes.resize(bytes.size() / 2);
+  kiln::test::write_bytes(d / "bad.pt", bytes);
+  expect_error_containing([&] { checkpoint_config(d / "bad.pt"); }, "bad.pt");
+}
+
+TEST(Train, NanLossStopsWithAClearMessageAndKeepsTheCheckpoint) {
+  auto tt = synthetic(256, 100);
+  Config c = tiny_config();
+  c.set("schedule.epochs", "3");
+  TempDir d;
+  {
+    auto ok = tiny_config();
+    ok.set("schedule.epochs", "1");
+    train(ok, tt, quiet_options(d / "run"));
+  }
+  auto before = md5_file_hex(d / "run/checkpoint.pt");
+  c.set("optim.lr", "1e30");
+  expect_error_containing([&] { train(c, tt, quiet_options(d / "run")); }, "training loss became");
+  EXPECT_EQ(md5_file_hex(d / "run/checkpoint.pt"), before);
+}
+
+TEST(Train, DeterministicOnCpu) {
+  auto tt = synthetic(256, 100);
+  Config c = tiny_config();
+  TempDir d;
+  train(c, tt, quiet_options(d / "a"));
+  train(c, tt, quiet_options(d / "b"));
+  EXPECT_EQ(without_times(read_metrics(d / "a")), without_times(read_metrics(d / "b")));
+}
+
+// Real data from here on ($KILN_DATA/cifar10).
+TEST(RealData, ResNet9OverfitsTenCifarImages) {
+  auto root = kiln::test::real_data_root();
+  if (root.empty() || !std::filesystem::exists(root + "/cifar10"))
+    GTEST_SKIP() << "CIFAR-10 not found: set KILN_DATA to a directory holding cifar10/";
+  auto tt = load_dataset("cifar10", root);
+  Config c = real_cifar_config(10, 10);
+  c.set("data.batch_size", "10");
+  c.set("aug.pad", "0");
+  c.set("aug.flip", "false");
+  c.set("aug.cutout", "0");
+  c.set("optim.weight_decay", "0");
+  c.set("optim.lr", "0.01");
+  c.set("schedule.knots", "[[0, 1], [1, 1]]");
+  c.set("schedule.epochs", "40");
+  c.set("train.eval_every", "100");
+  auto r = train(c, tt, quiet_options());
+  EXPECT_EQ(r.epochs.back().train_acc, 1.0);
+  EXPECT_LT(r.epochs.back().train_loss, 0.05);
+}
+
+TEST(RealData, ShortCifarRunBeatsFloor) {
+  auto root = kiln::test::real_data_root();
+  if (root.empty() || !std::filesystem::exists(root + "/cifar10"))
+    GTEST_SKIP() << "CIFAR-10 not found: set KILN_DATA to a directory holding cifar10/";
+  auto tt = load_dataset("cifar10", root);
+  // 5,000 training images, 4 epochs, quarter-width ResNet-9; the first 2,000 test images
+  // (of this copy's round-robin order: 200 per class).
+  Config c = real_cifar_config(5000, 2000);
+  c.set("data.batch_size", "256");
+  c.set("optim.lr", "0.0015625");     // 0.4 / 256 per example, summed loss
+  c.set("optim.weight_decay", "0.128");
+  c.set("schedule.epochs", "4");
+  c.set("schedule.knot_unit", "fraction");
+  c.set("schedule.knots", "[[0, 0], [0.25, 1], [1, 0]]");
+  auto r = train(c, tt, quiet_options());
+  std::cout << "short CIFAR-10 run: test accuracy " << 100 * r.final_test_acc << "% in " << r.train_seconds << " s\n";
+  EXPECT_GT(r.final_test_acc, 0.40);  // chance is 10%
+}
