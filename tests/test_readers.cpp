@@ -193,3 +193,12 @@ TEST(RealData, MnistFirstTrainingDigitIsFive) {
   EXPECT_EQ(tt.test.size(), 10000);
   EXPECT_EQ(tt.train.images.sizes(), (std::vector<int64_t>{tt.train.size(), 1, 28, 28}));
 }
+
+TEST(Digest, Md5MatchesRfc1321TestSuite) {
+  auto md5 = [](const std::string& s) { return md5_hex(Bytes(s.begin(), s.end())); };
+  EXPECT_EQ(md5(""), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(md5("abc"), "900150983cd24fb0d6963f7d28e17f72");
+  EXPECT_EQ(md5("message digest"), "f96b697d7cb7938d525a2f31aaf161d0");
+  EXPECT_EQ(md5("12345678901234567890123456789012345678901234567890123456789012345678901234567890"),
+            "57edf4a22be3c955ac49da2e2107b67a");
+}

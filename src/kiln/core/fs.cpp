@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 #include <ftw.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef KILN_HAVE_ZLIB
 #include <zlib.h>
+#endif
 
+#include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -33,6 +36,9 @@ Bytes read_file(const std::string& path) {
 bool is_gzip(const Bytes& b) { return b.size() >= 2 && b[0] == 0x1f && b[1] == 0x8b; }
 
 Bytes gunzip(const Bytes& gz, const std::string& what) {
+#ifndef KILN_HAVE_ZLIB
+  throw Error("'" + what + "' is gzip-compressed and this kiln was built without zlib: gunzip it first");
+#else
   z_stream s{};
   if (inflateInit2(&s, 15 + 16) != Z_OK) throw Error("zlib: inflateInit failed for " + what);
   Bytes out;
@@ -58,6 +64,7 @@ Bytes gunzip(const Bytes& gz, const std::string& what) {
   out.resize(s.total_out);
   inflateEnd(&s);
   return out;
+#endif
 }
 
 Bytes read_maybe_gzip(const std::string& path) {
@@ -97,21 +104,55 @@ void atomic_write(const std::string& path, const std::string& text) {
   atomic_write(path, text.data(), text.size());
 }
 
-static std::string digest_hex(const EVP_MD* md, const uint8_t* p, size_t n) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(p, n, out, &len, md, nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string s;
-  for (unsigned i = 0; i < len; ++i) {
-    s += hex[out[i] >> 4];
-    s += hex[out[i] & 15];
+// MD5 as specified in RFC 1321 (used only to check downloads against published checksums).
+std::string md5_hex(const Bytes& msg) {
+  static const uint32_t shifts[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+                                      5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
+                                      4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+                                      6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
+  static const auto K = [] {
+    std::array<uint32_t, 64> k{};
+    for (int i = 0; i < 64; ++i) k[i] = static_cast<uint32_t>(std::floor(std::fabs(std::sin(i + 1.0)) * 4294967296.0));
+    return k;
+  }();
+  uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+  Bytes m = msg;
+  const uint64_t bits = static_cast<uint64_t>(msg.size()) * 8;
+  m.push_back(0x80);
+  while (m.size() % 64 != 56) m.push_back(0);
+  for (int i = 0; i < 8; ++i) m.push_back(static_cast<uint8_t>(bits >> (8 * i)));
+  auto rotl = [](uint32_t x, uint32_t c) { return (x << c) | (x >> (32 - c)); };
+  for (size_t off = 0; off < m.size(); off += 64) {
+    uint32_t w[16];
+    for (int i = 0; i < 16; ++i)
+      w[i] = uint32_t(m[off + 4 * i]) | uint32_t(m[off + 4 * i + 1]) << 8 | uint32_t(m[off + 4 * i + 2]) << 16 |
+             uint32_t(m[off + 4 * i + 3]) << 24;
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
+    for (uint32_t i = 0; i < 64; ++i) {
+      uint32_t f, g;
+      if (i < 16) f = (b & c) | (~b & d), g = i;
+      else if (i < 32) f = (d & b) | (~d & c), g = (5 * i + 1) % 16;
+      else if (i < 48) f = b ^ c ^ d, g = (3 * i + 5) % 16;
+      else f = c ^ (b | ~d), g = (7 * i) % 16;
+      uint32_t t = d;
+      d = c;
+      c = b;
+      b = b + rotl(a + f + K[i] + w[g], shifts[i]);
+      a = t;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d;
   }
-  return s;
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (uint32_t v : h)
+    for (int i = 0; i < 4; ++i) {
+      uint8_t byte = static_cast<uint8_t>(v >> (8 * i));
+      out += hex[byte >> 4];
+      out += hex[byte & 15];
+    }
+  return out;
 }
 
-std::string md5_hex(const Bytes& b) { return digest_hex(EVP_md5(), b.data(), b.size()); }
-std::string sha256_hex(const Bytes& b) { return digest_hex(EVP_sha256(), b.data(), b.size()); }
 std::string md5_file_hex(const std::string& path) { return md5_hex(read_file(path)); }
 
 bool file_exists(const std::string& path) { return fs::is_regular_file(path); }

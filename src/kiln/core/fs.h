@@ -26,7 +26,6 @@ void commit_file(const std::string& tmp, const std::string& path);
 
 std::string md5_hex(const Bytes& b);
 std::string md5_file_hex(const std::string& path);
-std::string sha256_hex(const Bytes& b);
 
 bool file_exists(const std::string& path);
 bool dir_exists(const std::string& path);
