@@ -9,6 +9,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "kiln/build_info.h"
 #include "kiln/core/error.h"
 
 namespace kiln {

@@ -4,7 +4,8 @@
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#ifdef KILN_HAVE_ZLIB
+#include "kiln/build_info.h"
+#if KILN_HAVE_ZLIB
 #include <zlib.h>
 #endif
 
@@ -36,7 +37,7 @@ Bytes read_file(const std::string& path) {
 bool is_gzip(const Bytes& b) { return b.size() >= 2 && b[0] == 0x1f && b[1] == 0x8b; }
 
 Bytes gunzip(const Bytes& gz, const std::string& what) {
-#ifndef KILN_HAVE_ZLIB
+#if !KILN_HAVE_ZLIB
   throw Error("'" + what + "' is gzip-compressed and this kiln was built without zlib: gunzip it first");
 #else
   z_stream s{};
