@@ -181,7 +181,8 @@ int cmd_eval(const std::string& ckpt, const std::string& data, const std::string
   auto tt = load_for(lc.cfg, data);
   auto test = tt.test.head(lc.cfg.i("data.test_subset"));
   DeviceLoader loader(test, dev, resolve_precision(lc.cfg.s("train.precision"), dev), lc.mean, lc.std);
-  auto r = evaluate(*lc.model, loader, lc.cfg.i("data.test_batch_size"));
+  auto r = evaluate(*lc.model, loader, lc.cfg.i("data.test_batch_size"), lc.cfg.s("eval.tta"),
+                    lc.cfg.f("eval.tta_translate_weight"));
   std::printf("test accuracy %.2f%% (%lld images, loss %.4f) — %s after %lld epochs\n", 100 * r.acc,
               (long long)r.n, r.loss, ckpt.c_str(), (long long)lc.epochs_done);
   return 0;

@@ -38,6 +38,15 @@ const std::vector<ConfigKey>& Config::schema() {
       {"model.output_scale", 0.125, "logits are multiplied by this (Myrtle: 0.125)"},
       {"model.bn_momentum", 0.1, "BatchNorm running-stat momentum, LibTorch convention (new = (1-m)*old + m*batch)"},
       {"model.bn_eps", 1e-5, "BatchNorm epsilon"},
+      {"model.activation", std::string("relu"), "relu | celu | gelu"},
+      {"model.celu_alpha", 0.075, "CELU's alpha (Myrtle: 0.075; 0.3 with a frozen BN scale of 1/4 folded in)"},
+      {"model.pool_before_bn", false, "max-pool straight after the conv, before BN and the activation"},
+      {"model.ghost_bn_splits", int64_t{1}, "ghost batch norm: BN statistics over this many sub-batches (1 = plain BN)"},
+      {"model.bn_weight_freeze", false, "BN scale is a constant (not trained) at model.bn_weight_init"},
+      {"model.bn_weight_init", 1.0, "initial (or frozen) BN scale"},
+      {"model.whiten", std::string("none"), "none | 3x3 (Myrtle) | 2x2 (airbench, with negated filters): patch-whitening input layer"},
+      {"model.whiten_eps", 1e-2, "eps in 1/sqrt(lambda + eps) of the whitening filters"},
+      {"model.whiten_samples", int64_t{10000}, "training images (the first N) the whitening is fitted on"},
       // optimiser
       {"optim.name", std::string("sgd"), "sgd"},
       {"optim.lr", 0.4 / 512, "peak learning rate in LibTorch's units for the loss as defined by loss_reduction"},
@@ -46,6 +55,15 @@ const std::vector<ConfigKey>& Config::schema() {
       {"optim.weight_decay", 5e-4 * 512, "L2 weight decay added to the gradient (LibTorch SGD units)"},
       {"optim.loss_reduction", std::string("sum"), "sum | mean: the loss over the batch"},
       {"optim.label_smoothing", 0.0, "label smoothing of the cross-entropy target (0 = off)"},
+      {"optim.bn_bias_lr_mult", 1.0, "BN biases' learning rate = optim.lr times this (Myrtle: 64)"},
+      {"optim.bn_bias_wd_div", 1.0, "BN biases' weight decay = optim.weight_decay divided by this (Myrtle: 64)"},
+      // EMA of the weights (evaluation uses the averaged copy)
+      {"ema.enabled", false, "keep an exponential moving average of the weights and evaluate with it"},
+      {"ema.every", int64_t{5}, "update the average every N steps"},
+      {"ema.momentum", 0.99, "per update (not per step): avg = m * avg + (1 - m) * weights"},
+      // evaluation
+      {"eval.tta", std::string("none"), "test-time augmentation: none | flip | flip+translate"},
+      {"eval.tta_translate_weight", 0.5, "weight of the translated views in flip+translate"},
       // schedule
       {"schedule.epochs", int64_t{24}, "training epochs"},
       {"schedule.knots", Knots{{0, 0}, {5, 1}, {24, 0}}, "LR multiplier: piecewise-linear (x, value) knots"},
@@ -179,6 +197,11 @@ void validate(const std::string& key, const ConfigValue& v) {
   one_of("optim.name", {"sgd"});
   one_of("optim.loss_reduction", {"sum", "mean"});
   one_of("schedule.knot_unit", {"epoch", "fraction"});
+  one_of("model.activation", {"relu", "celu", "gelu"});
+  one_of("model.whiten", {"none", "3x3", "2x2"});
+  one_of("eval.tta", {"none", "flip", "flip+translate"});
+  positive("model.ghost_bn_splits");
+  positive("ema.every");
   one_of("train.precision", {"auto", "fp32", "bf16", "fp16"});
 }
 

@@ -5,53 +5,91 @@
 namespace kiln {
 namespace nn = torch::nn;
 
-ConvBNImpl::ConvBNImpl(int64_t c_in, int64_t c_out, double bn_momentum, double bn_eps) {
-  conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(c_in, c_out, 3).padding(1).bias(false)));
-  bn = register_module("bn", nn::BatchNorm2d(nn::BatchNorm2dOptions(c_out).momentum(bn_momentum).eps(bn_eps)));
+BlockOptions block_options(const Config& cfg) {
+  BlockOptions o;
+  o.activation = parse_activation(cfg.s("model.activation"));
+  o.celu_alpha = cfg.f("model.celu_alpha");
+  o.pool_before_bn = cfg.b("model.pool_before_bn");
+  o.bn.momentum = cfg.f("model.bn_momentum");
+  o.bn.eps = cfg.f("model.bn_eps");
+  o.bn.ghost_splits = cfg.i("model.ghost_bn_splits");
+  o.bn.freeze_weight = cfg.b("model.bn_weight_freeze");
+  o.bn.weight_init = cfg.f("model.bn_weight_init");
+  return o;
 }
 
-torch::Tensor ConvBNImpl::forward(torch::Tensor x) { return torch::relu(bn(conv(x))); }
+ConvBNImpl::ConvBNImpl(int64_t c_in, int64_t c_out, bool pool_, const BlockOptions& o, int64_t k)
+    : pool(pool_), opt(o) {
+  conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(c_in, c_out, k).padding(k / 2).bias(false)));
+  bn = register_module("bn", BatchNorm(c_out, o.bn));
+}
 
-ResidualImpl::ResidualImpl(int64_t c, double m, double e) {
-  a = register_module("a", ConvBN(c, c, m, e));
-  b = register_module("b", ConvBN(c, c, m, e));
+torch::Tensor ConvBNImpl::forward(torch::Tensor x) {
+  x = conv(x);
+  if (pool && opt.pool_before_bn) return activate(bn(torch::max_pool2d(x, 2)), opt.activation, opt.celu_alpha);
+  x = activate(bn(x), opt.activation, opt.celu_alpha);
+  return pool ? torch::max_pool2d(x, 2) : x;
+}
+
+ResidualImpl::ResidualImpl(int64_t c, const BlockOptions& o) {
+  a = register_module("a", ConvBN(c, c, false, o));
+  b = register_module("b", ConvBN(c, c, false, o));
 }
 
 torch::Tensor ResidualImpl::forward(torch::Tensor x) { return x + b(a(x)); }
 
-ResNet9::ResNet9(int64_t in_ch, int64_t classes, std::vector<int64_t> w, double scale, double m, double e)
-    : output_scale(scale) {
+ResNet9::ResNet9(int64_t in_ch, int64_t classes, const Config& cfg) : output_scale(cfg.f("model.output_scale")) {
+  auto w = cfg.ints("model.widths");
   if (w.size() != 4) throw Error("ResNet-9 needs 4 widths");
-  prep = register_module("prep", ConvBN(in_ch, w[0], m, e));
-  layer1 = register_module("layer1", ConvBN(w[0], w[1], m, e));
-  res1 = register_module("res1", Residual(w[1], m, e));
-  layer2 = register_module("layer2", ConvBN(w[1], w[2], m, e));
-  layer3 = register_module("layer3", ConvBN(w[2], w[3], m, e));
-  res3 = register_module("res3", Residual(w[3], m, e));
+  auto o = block_options(cfg);
+  const auto& wh = cfg.s("model.whiten");
+  if (wh == "none") {
+    prep = register_module("prep", ConvBN(in_ch, w[0], false, o));
+  } else {
+    bool two = wh == "2x2";
+    whiten = register_module("whiten", PatchWhitening(in_ch, two ? 2 : 3, cfg.f("model.whiten_eps"), two, two ? 0 : 1));
+    prep = register_module("prep", ConvBN(whiten->out_channels(), w[0], false, o, 1));
+  }
+  layer1 = register_module("layer1", ConvBN(w[0], w[1], true, o));
+  res1 = register_module("res1", Residual(w[1], o));
+  layer2 = register_module("layer2", ConvBN(w[1], w[2], true, o));
+  layer3 = register_module("layer3", ConvBN(w[2], w[3], true, o));
+  res3 = register_module("res3", Residual(w[3], o));
   fc = register_module("fc", nn::Linear(nn::LinearOptions(w[3], classes).bias(false)));
 }
 
+void ResNet9::fit_to_data(const torch::Tensor& x) {
+  if (whiten) whiten->fit(x);
+}
+
 torch::Tensor ResNet9::forward(torch::Tensor x) {
+  if (whiten) x = whiten(x);
   x = prep(x);
-  x = res1(torch::max_pool2d(layer1(x), 2));
-  x = torch::max_pool2d(layer2(x), 2);
-  x = res3(torch::max_pool2d(layer3(x), 2));
+  x = res1(layer1(x));
+  x = layer2(x);
+  x = res3(layer3(x));
   x = torch::amax(x, {2, 3});  // global max-pool
   return fc(x) * output_scale;
 }
 
 ClassifierPtr make_model(const Config& cfg, int64_t in_channels, int64_t num_classes) {
   const auto& name = cfg.s("model.name");
-  if (name == "resnet9")
-    return std::make_shared<ResNet9>(in_channels, num_classes, cfg.ints("model.widths"), cfg.f("model.output_scale"),
-                                     cfg.f("model.bn_momentum"), cfg.f("model.bn_eps"));
+  if (name == "resnet9") return std::make_shared<ResNet9>(in_channels, num_classes, cfg);
   throw Error("model.name = '" + name + "' is not in the zoo (resnet9)");
+}
+
+std::vector<torch::Tensor> batchnorm_biases(nn::Module& model) {
+  std::vector<torch::Tensor> out;
+  for (auto& m : model.modules(true))
+    if (auto* bn = dynamic_cast<BatchNormImpl*>(m.get())) out.push_back(bn->bias);
+  return out;
 }
 
 void set_precision(nn::Module& model, torch::ScalarType dtype) {
   model.to(dtype);
   for (auto& m : model.modules(/*include_self=*/true))
-    if (dynamic_cast<nn::BatchNorm2dImpl*>(m.get()) || dynamic_cast<nn::BatchNorm1dImpl*>(m.get()))
+    if (dynamic_cast<BatchNormImpl*>(m.get()) || dynamic_cast<nn::BatchNorm2dImpl*>(m.get()) ||
+        dynamic_cast<nn::BatchNorm1dImpl*>(m.get()))
       m->to(torch::kFloat32);
 }
 

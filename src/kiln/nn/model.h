@@ -6,39 +6,57 @@
 #include <string>
 
 #include "kiln/core/config.h"
+#include "kiln/nn/layers.h"
 
 namespace kiln {
 
 // An image classifier: N x C x H x W in, N x classes logits out.
 struct Classifier : torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
+  // Fits whatever the model derives from the training data before training (the patch
+  // whitening's filters); x is normalised training images. A no-op for most models.
+  virtual void fit_to_data(const torch::Tensor& x) {}
 };
 using ClassifierPtr = std::shared_ptr<Classifier>;
 
-// conv 3x3 (no bias) -> BatchNorm -> ReLU.
+// How a conv block is built (the tricks that live inside it).
+struct BlockOptions {
+  Activation activation = Activation::ReLU;
+  double celu_alpha = 0.075;
+  bool pool_before_bn = false;  // conv -> pool -> BN -> act (else conv -> BN -> act -> pool)
+  BatchNormOptions bn;
+};
+BlockOptions block_options(const Config& cfg);
+
+// conv k x k (no bias) -> BatchNorm -> activation, with an optional 2x2 max-pool either
+// after the activation (baseline) or straight after the conv (pool_before_bn).
 struct ConvBNImpl : torch::nn::Module {
-  ConvBNImpl(int64_t c_in, int64_t c_out, double bn_momentum, double bn_eps);
+  ConvBNImpl(int64_t c_in, int64_t c_out, bool pool, const BlockOptions& o, int64_t kernel = 3);
   torch::Tensor forward(torch::Tensor x);
   torch::nn::Conv2d conv{nullptr};
-  torch::nn::BatchNorm2d bn{nullptr};
+  BatchNorm bn{nullptr};
+  bool pool;
+  BlockOptions opt;
 };
 TORCH_MODULE(ConvBN);
 
 // x + b(a(x)) with two ConvBN blocks of the same width.
 struct ResidualImpl : torch::nn::Module {
-  ResidualImpl(int64_t c, double bn_momentum, double bn_eps);
+  ResidualImpl(int64_t c, const BlockOptions& o);
   torch::Tensor forward(torch::Tensor x);
   ConvBN a{nullptr}, b{nullptr};
 };
 TORCH_MODULE(Residual);
 
-// Myrtle's ResNet-9: prep ConvBN(w0) -> ConvBN(w1), max-pool 2, Residual(w1) ->
-// ConvBN(w2), max-pool 2 -> ConvBN(w3), max-pool 2, Residual(w3) -> global max-pool ->
-// linear (no bias) -> x output_scale. Widths (64, 128, 256, 512) in the original.
+// Myrtle's ResNet-9: prep ConvBN(w0) -> ConvBN(w1) + pool, Residual(w1) -> ConvBN(w2) + pool
+// -> ConvBN(w3) + pool, Residual(w3) -> global max-pool -> linear (no bias) -> x output_scale.
+// Widths (64, 128, 256, 512) in the original. With model.whiten, the prep block is a fixed
+// patch-whitening convolution followed by a 1x1 ConvBN.
 struct ResNet9 : Classifier {
-  ResNet9(int64_t in_channels, int64_t num_classes, std::vector<int64_t> widths, double output_scale,
-          double bn_momentum, double bn_eps);
+  ResNet9(int64_t in_channels, int64_t num_classes, const Config& cfg);
   torch::Tensor forward(torch::Tensor x) override;
+  void fit_to_data(const torch::Tensor& x) override;
+  PatchWhitening whiten{nullptr};
   ConvBN prep{nullptr}, layer1{nullptr}, layer2{nullptr}, layer3{nullptr};
   Residual res1{nullptr}, res3{nullptr};
   torch::nn::Linear fc{nullptr};
@@ -51,6 +69,9 @@ ClassifierPtr make_model(const Config& cfg, int64_t in_channels, int64_t num_cla
 // Casts weights to `dtype` (fp16/bf16/fp32) while every BatchNorm keeps fp32 parameters
 // and running statistics (the peers' mixed precision: half activations, fp32 BN).
 void set_precision(torch::nn::Module& model, torch::ScalarType dtype);
+
+// The BatchNorm biases of a model (they may get their own LR multiplier and weight decay).
+std::vector<torch::Tensor> batchnorm_biases(torch::nn::Module& model);
 
 // Puts every 4-D parameter and buffer in channels_last memory format (fast convolutions on CUDA).
 void to_channels_last(torch::nn::Module& model);

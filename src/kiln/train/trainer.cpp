@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "kiln/core/device.h"
@@ -115,18 +116,67 @@ class Run {
     seed_ = static_cast<uint64_t>(cfg.i("train.seed"));
 
     torch::manual_seed(seed_);
-    model_ = make_model(cfg, in_channels_, classes_);
-    model_->to(dev_);
-    set_precision(*model_, dtype_);
-    if (channels_last_) to_channels_last(*model_);
-    optim_ = std::make_unique<torch::optim::SGD>(
-        model_->parameters(), torch::optim::SGDOptions(sched_.at_step(0))
-                                  .momentum(cfg.f("optim.momentum"))
-                                  .nesterov(cfg.b("optim.nesterov"))
-                                  .weight_decay(cfg.f("optim.weight_decay")));
+    model_ = build_model();
+    if (cfg.b("ema.enabled")) {
+      ema_ = build_model();
+      copy_state(*ema_, *model_);
+    }
+    // Two parameter groups: BN biases (their own LR multiplier and weight-decay divisor) and the rest.
+    std::set<const void*> bn_bias;
+    for (auto& b : batchnorm_biases(*model_)) bn_bias.insert(b.unsafeGetTensorImpl());
+    std::vector<torch::Tensor> rest, biases;
+    for (auto& p : model_->parameters()) (bn_bias.count(p.unsafeGetTensorImpl()) ? biases : rest).push_back(p);
+    auto base = torch::optim::SGDOptions(sched_.at_step(0))
+                    .momentum(cfg.f("optim.momentum"))
+                    .nesterov(cfg.b("optim.nesterov"))
+                    .weight_decay(cfg.f("optim.weight_decay"));
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(rest, std::make_unique<torch::optim::SGDOptions>(base));
+    lr_mult_.push_back(1.0);
+    if (!biases.empty()) {
+      auto bo = base;
+      bo.weight_decay(cfg.f("optim.weight_decay") / cfg.f("optim.bn_bias_wd_div"));
+      groups.emplace_back(biases, std::make_unique<torch::optim::SGDOptions>(bo));
+      lr_mult_.push_back(cfg.f("optim.bn_bias_lr_mult"));
+    }
+    optim_ = std::make_unique<torch::optim::SGD>(groups, base);
     sum_loss_ = cfg.s("optim.loss_reduction") == "sum";
     smoothing_ = cfg.f("optim.label_smoothing");
     reset_accumulators();
+  }
+
+  // The model as the config says: built, fitted to the training data (whitening), on the
+  // device, in the run's precision.
+  ClassifierPtr build_model() {
+    auto m = make_model(cfg_, in_channels_, classes_);
+    m->to(dev_);
+    auto n = std::min<int64_t>(train_->size(), cfg_.i("model.whiten_samples"));
+    if (cfg_.s("model.whiten") != "none") m->fit_to_data(train_->data().slice(0, 0, n).to(torch::kFloat32));
+    set_precision(*m, dtype_);
+    if (channels_last_) to_channels_last(*m);
+    return m;
+  }
+
+  static void copy_state(torch::nn::Module& dst, torch::nn::Module& src) {
+    torch::NoGradGuard ng;
+    auto a = dst.parameters(), b = src.parameters();
+    for (size_t i = 0; i < a.size(); ++i) a[i].copy_(b[i]);
+    auto c = dst.buffers(), d = src.buffers();
+    for (size_t i = 0; i < c.size(); ++i) c[i].copy_(d[i]);
+  }
+
+  // avg = m * avg + (1 - m) * current, for parameters and floating-point buffers (BN running
+  // statistics are averaged the same way, so the averaged model's BN matches its weights).
+  void update_ema() {
+    torch::NoGradGuard ng;
+    const double m = cfg_.f("ema.momentum");
+    auto a = ema_->parameters(), b = model_->parameters();
+    for (size_t i = 0; i < a.size(); ++i) a[i].mul_(m).add_(b[i], 1 - m);
+    auto c = ema_->buffers(), d = model_->buffers();
+    for (size_t i = 0; i < c.size(); ++i) {
+      if (c[i].is_floating_point()) c[i].mul_(m).add_(d[i], 1 - m);
+      else c[i].copy_(d[i]);
+    }
   }
 
   void write_run_files() {
@@ -159,7 +209,9 @@ class Run {
           return r;
         }
         lr_ = sched_.at_step(global_step_);
-        for (auto& g : optim_->param_groups()) static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr_);
+        auto& groups = optim_->param_groups();
+        for (size_t gi = 0; gi < groups.size(); ++gi)
+          static_cast<torch::optim::SGDOptions&>(groups[gi].options()).lr(lr_ * lr_mult_[gi]);
         auto b = train_->batch(plan, step_, bs_, aug_);
         auto logits = model_->forward(b.x);
         auto loss = classification_loss(logits, b.y, smoothing_, sum_loss_);
@@ -173,6 +225,7 @@ class Run {
           correct_ += logits.argmax(1).eq(b.y).sum();
         }
         seen_ += b.y.size(0);
+        if (ema_ && (global_step_ + 1) % cfg_.i("ema.every") == 0) update_ema();
         if (progress_.live() && (step_ + 1) % every == 0) {
           late.push(loss);
           double el = epoch_seconds_ + seconds_since(t0);
@@ -210,6 +263,11 @@ class Run {
     model_->load(m);
     ar.read("optim", o);
     optim_->load(o);
+    if (ema_) {
+      torch::serialize::InputArchive e;
+      ar.read("ema", e);
+      ema_->load(e);
+    }
     torch::Tensor pos, timing, acc;
     ar.read("position", pos);
     ar.read("timing", timing);
@@ -282,7 +340,8 @@ class Run {
     bool last = epoch_ + 1 == epochs_;
     if (last || (epoch_ + 1) % std::max<int64_t>(1, cfg_.i("train.eval_every")) == 0) {
       auto te = Clock::now();
-      auto ev = evaluate(*model_, *test_, cfg_.i("data.test_batch_size"));
+      auto ev = evaluate(ema_ ? *ema_ : *model_, *test_, cfg_.i("data.test_batch_size"), cfg_.s("eval.tta"),
+                         cfg_.f("eval.tta_translate_weight"));
       m.eval_seconds = seconds_since(te);
       m.evaluated = true;
       m.test_loss = ev.loss;
@@ -312,6 +371,11 @@ class Run {
     optim_->save(o);
     ar.write("model", m);
     ar.write("optim", o);
+    if (ema_) {
+      torch::serialize::OutputArchive e;
+      ema_->save(e);
+      ar.write("ema", e);
+    }
     ar.write("position", torch::tensor({epoch_, step_, global_step_, seen_}, torch::kInt64));
     ar.write("timing", torch::tensor({epoch_seconds_, train_seconds_}, torch::kFloat64));
     ar.write("accumulators", torch::stack({loss_sum_, correct_.to(torch::kFloat64)}).cpu());
@@ -341,8 +405,9 @@ class Run {
   int64_t in_channels_, classes_;
   std::vector<double> mean_, std_;
   std::unique_ptr<DeviceLoader> train_, test_;
-  ClassifierPtr model_;
+  ClassifierPtr model_, ema_;
   std::unique_ptr<torch::optim::SGD> optim_;
+  std::vector<double> lr_mult_;  // per parameter group
   AugmentOptions aug_;
   LrSchedule sched_;
   int64_t bs_, steps_, epochs_;
@@ -387,7 +452,8 @@ RunResult resume(const TrainTest& data, const RunOptions& opt) {
   return run.run();
 }
 
-EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t bs) {
+EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t bs, const std::string& tta,
+                    double translate_weight) {
   torch::NoGradGuard ng;
   bool was_training = model.is_training();
   model.eval();
@@ -397,7 +463,8 @@ EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t bs) {
   std::vector<torch::Tensor> preds;
   for (int64_t b = 0; b < loader.size(); b += bs) {
     auto batch = loader.slice(b, std::min(loader.size(), b + bs));
-    auto logits = model.forward(batch.x);
+    auto logits = predict_with_tta([&](const torch::Tensor& x) { return model.forward(x); }, batch.x, tta,
+                                   translate_weight);
     loss_sum += classification_loss(logits, batch.y, 0.0, true).to(torch::kFloat64);
     auto p = logits.argmax(1);
     correct += p.eq(batch.y).sum();
@@ -435,7 +502,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& d
   lc.model = make_model(lc.cfg, in_ch, classes);
   lc.model->to(device);
   set_precision(*lc.model, resolve_precision(lc.cfg.s("train.precision"), device));
-  lc.model->load(m);
+  torch::serialize::InputArchive e;
+  lc.model->load(ar.try_read("ema", e) ? e : m);  // the averaged weights, when the run kept them
   return lc;
 }
 

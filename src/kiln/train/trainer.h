@@ -58,10 +58,12 @@ struct EvalResult {
   int64_t n = 0;
   torch::Tensor predictions;  // int64, N, on the CPU
 };
-// Evaluates in eval mode (restores the previous mode), one host read at the end.
-EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t batch_size);
+// Evaluates in eval mode (restores the previous mode), one host read at the end, with
+// test-time augmentation `tta` (none | flip | flip+translate; see predict_with_tta).
+EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t batch_size, const std::string& tta = "none",
+                    double translate_weight = 0.5);
 
-// A trained model restored from a checkpoint, with the normalisation it was trained with.
+// A trained model restored from a checkpoint (the EMA weights when the run kept an EMA), with the normalisation it was trained with.
 struct LoadedCheckpoint {
   Config cfg;
   ClassifierPtr model;

@@ -1,0 +1,100 @@
+#include "kiln/nn/layers.h"
+
+#include "kiln/core/error.h"
+
+namespace kiln {
+
+Activation parse_activation(const std::string& n) {
+  if (n == "relu") return Activation::ReLU;
+  if (n == "celu") return Activation::CELU;
+  if (n == "gelu") return Activation::GELU;
+  throw Error("model.activation = '" + n + "' (relu | celu | gelu)");
+}
+
+torch::Tensor activate(const torch::Tensor& x, Activation a, double alpha) {
+  switch (a) {
+    case Activation::ReLU: return torch::relu(x);
+    case Activation::CELU: return torch::celu(x, alpha);
+    default: return torch::gelu(x);
+  }
+}
+
+BatchNormImpl::BatchNormImpl(int64_t c, BatchNormOptions o) : options(o) {
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  if (o.freeze_weight) weight = register_buffer("weight", torch::full({c}, o.weight_init, f32));
+  else weight = register_parameter("weight", torch::full({c}, o.weight_init, f32));
+  bias = register_parameter("bias", torch::zeros({c}, f32));
+  running_mean = register_buffer("running_mean", torch::zeros({c}, f32));
+  running_var = register_buffer("running_var", torch::ones({c}, f32));
+}
+
+torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
+  const int64_t S = options.ghost_splits, B = x.size(0), C = x.size(1);
+  if (!is_training() || S <= 1 || B % S != 0 || B == S)
+    return torch::batch_norm(x, weight, bias, running_mean, running_var, is_training(), options.momentum, options.eps,
+                             at::globalContext().userEnabledCuDNN());
+  // Ghost BN: chunk j (examples j*B/S .. (j+1)*B/S - 1) becomes channel block j of one
+  // wider batch, so one batch_norm call normalises every chunk with its own statistics.
+  auto rest = x.sizes().slice(2).vec();
+  std::vector<int64_t> split_shape{S, B / S, C}, wide_shape{B / S, S * C};
+  split_shape.insert(split_shape.end(), rest.begin(), rest.end());
+  wide_shape.insert(wide_shape.end(), rest.begin(), rest.end());
+  auto wide = x.reshape(split_shape).transpose(0, 1).reshape(wide_shape);
+  auto rm = running_mean.repeat({S}), rv = running_var.repeat({S});
+  auto y = torch::batch_norm(wide, weight.repeat({S}), bias.repeat({S}), rm, rv, true, options.momentum, options.eps,
+                             at::globalContext().userEnabledCuDNN());
+  {
+    torch::NoGradGuard ng;
+    running_mean.copy_(rm.view({S, C}).mean(0));
+    running_var.copy_(rv.view({S, C}).mean(0));
+  }
+  std::vector<int64_t> back{B / S, S, C};
+  back.insert(back.end(), rest.begin(), rest.end());
+  return y.reshape(back).transpose(0, 1).reshape(x.sizes());
+}
+
+PatchWhiteningImpl::PatchWhiteningImpl(int64_t c, int64_t k, double e, bool neg, int64_t pad)
+    : in_channels(c), kernel(k), padding(pad), eps(e), with_negated(neg) {
+  weight = register_buffer("weight", torch::zeros({out_channels(), c, k, k}));
+  eigenvalues = register_buffer("eigenvalues", torch::zeros({c * k * k}));
+}
+
+int64_t PatchWhiteningImpl::out_channels() const { return (with_negated ? 2 : 1) * in_channels * kernel * kernel; }
+
+torch::Tensor PatchWhiteningImpl::fit(const torch::Tensor& x) {
+  torch::NoGradGuard ng;
+  const int64_t d = in_channels * kernel * kernel;
+  // Patches as rows: unfold gives N x (C*k*k) x L, flattened in (c, i, j) order = conv weight order.
+  auto patches = torch::nn::functional::unfold(x.to(torch::kFloat64),
+                                               torch::nn::functional::UnfoldFuncOptions({kernel, kernel}))
+                     .transpose(1, 2)
+                     .reshape({-1, d});
+  auto second_moment = patches.t().mm(patches) / static_cast<double>(patches.size(0));  // uncentred
+  auto [lambda, V] = torch::linalg_eigh(second_moment);                                 // ascending
+  lambda = lambda.flip({0});
+  V = V.flip({1});
+  auto filters = (V.t() / (lambda + eps).sqrt().unsqueeze(1)).reshape({d, in_channels, kernel, kernel});
+  if (with_negated) filters = torch::cat({filters, -filters});
+  weight.copy_(filters.to(weight.dtype()));
+  eigenvalues.copy_(lambda.to(eigenvalues.dtype()));
+  return lambda;
+}
+
+torch::Tensor PatchWhiteningImpl::forward(const torch::Tensor& x) {
+  return torch::conv2d(x, weight.to(x.dtype()), {}, 1, padding);
+}
+
+torch::Tensor predict_with_tta(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x,
+                               const std::string& mode, double w) {
+  if (mode == "none") return f(x);
+  auto mirror = [&](const torch::Tensor& in) { return 0.5 * (f(in) + f(in.flip({3}))); };
+  if (mode == "flip") return mirror(x);
+  if (mode != "flip+translate") throw Error("eval.tta = '" + mode + "' (none | flip | flip+translate)");
+  namespace F = torch::nn::functional;
+  const auto H = x.size(2), W = x.size(3);
+  auto padded = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReflect));
+  auto up_left = padded.slice(2, 0, H).slice(3, 0, W), down_right = padded.slice(2, 2, H + 2).slice(3, 2, W + 2);
+  return (1 - w) * mirror(x) + w * 0.5 * (mirror(up_left.contiguous()) + mirror(down_right.contiguous()));
+}
+
+}  // namespace kiln

@@ -1,0 +1,65 @@
+// The bag of tricks' layers, each named as the field names it, each with its definition.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+
+namespace kiln {
+
+// Activations by name. CELU(x; a) = max(0, x) + min(0, a * (exp(x / a) - 1)).
+enum class Activation { ReLU, CELU, GELU };
+Activation parse_activation(const std::string& name);
+torch::Tensor activate(const torch::Tensor& x, Activation a, double celu_alpha);
+
+struct BatchNormOptions {
+  double momentum = 0.1;        // LibTorch convention: running = (1 - m) * running + m * batch
+  double eps = 1e-5;
+  int64_t ghost_splits = 1;     // ghost batch norm: statistics over this many sub-batches
+  bool freeze_weight = false;   // the scale is a constant buffer, not a parameter
+  double weight_init = 1.0;
+};
+
+// Batch norm with two of the tricks built in:
+// - ghost batch norm: in training, the batch is cut into `ghost_splits` contiguous chunks,
+//   each normalised with its own statistics; the running statistics move towards the mean of
+//   the chunks' statistics (identical to plain BN applied chunk by chunk from the same state,
+//   then averaging the running statistics). A batch that does not divide evenly is normalised
+//   as one batch. Evaluation uses the running statistics as usual.
+// - frozen scale: the weight is a buffer fixed at weight_init (not trained, not in any
+//   optimiser group, not weight-decayed).
+// Parameters and running statistics stay fp32 whatever the activations' dtype.
+struct BatchNormImpl : torch::nn::Module {
+  explicit BatchNormImpl(int64_t channels, BatchNormOptions o = {});
+  torch::Tensor forward(const torch::Tensor& x);
+  BatchNormOptions options;
+  torch::Tensor weight, bias, running_mean, running_var;
+};
+TORCH_MODULE(BatchNorm);
+
+// Patch whitening (Myrtle.ai; airbench): a fixed convolution whose filters are the
+// eigenvectors v_i of the uncentred second-moment matrix of the training set's k x k x C
+// patches, each scaled by 1 / sqrt(lambda_i + eps), so the whitened patches' second-moment
+// matrix is diag(lambda_i / (lambda_i + eps)). With `with_negated`, the negated filters are
+// appended (airbench's 2x2 variant: 2 * k*k*C output channels). Filters are ordered by
+// decreasing eigenvalue. Not trained (buffers); fitted once by fit().
+struct PatchWhiteningImpl : torch::nn::Module {
+  PatchWhiteningImpl(int64_t in_channels, int64_t kernel, double eps, bool with_negated, int64_t padding);
+  // Fits the filters to x (N x C x H x W, any float dtype); returns the eigenvalues (descending).
+  torch::Tensor fit(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x);
+  int64_t out_channels() const;
+  int64_t in_channels, kernel, padding;
+  double eps;
+  bool with_negated;
+  torch::Tensor weight;       // out_channels x C x k x k
+  torch::Tensor eigenvalues;  // k*k*C, descending
+};
+TORCH_MODULE(PatchWhitening);
+
+// Test-time augmentation: "none", "flip" (mean of the logits of the image and its mirror),
+// or "flip+translate": (1 - w) * flip(x) + w * mean of flip() at the reflect-padded image
+// shifted one pixel up-left and one pixel down-right (airbench's level 2, w = 0.5).
+torch::Tensor predict_with_tta(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x,
+                               const std::string& mode, double translate_weight);
+
+}  // namespace kiln
