@@ -260,3 +260,29 @@ TEST(RealData, ShortCifarRunBeatsFloor) {
   std::cout << "short CIFAR-10 run: test accuracy " << 100 * r.final_test_acc << "% in " << r.train_seconds << " s\n";
   EXPECT_GT(r.final_test_acc, 0.40);  // chance is 10%
 }
+
+TEST(Train, ResumeIsExactWithEveryTrickOn) {
+  auto tt = synthetic(512, 200);
+  Config c = tiny_config();
+  c.set("model.activation", "celu");
+  c.set("model.celu_alpha", "0.3");
+  c.set("model.pool_before_bn", "true");
+  c.set("model.ghost_bn_splits", "4");
+  c.set("model.bn_weight_freeze", "true");
+  c.set("model.whiten", "3x3");
+  c.set("model.whiten_samples", "100");
+  c.set("optim.bn_bias_lr_mult", "64");
+  c.set("optim.bn_bias_wd_div", "64");
+  c.set("ema.enabled", "true");
+  c.set("ema.every", "3");
+  c.set("ema.momentum", "0.5");  // updates after the stop still depend on the restored average
+  c.set("eval.tta", "flip+translate");
+  TempDir d;
+  auto full = train(c, tt, quiet_options(d / "full"));
+  auto o = quiet_options(d / "cut");
+  o.stop_after_steps = 10;
+  ASSERT_TRUE(train(c, tt, o).interrupted);
+  auto rest = resume(tt, quiet_options(d / "cut"));
+  EXPECT_EQ(without_times(read_metrics(d / "cut")), without_times(read_metrics(d / "full")));
+  EXPECT_EQ(rest.final_test_acc, full.final_test_acc);
+}

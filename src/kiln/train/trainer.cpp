@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <sstream>
 
 #include "kiln/core/device.h"
@@ -16,6 +15,7 @@
 #include "kiln/core/fs.h"
 #include "kiln/report/progress.h"
 #include "kiln/train/loss.h"
+#include "kiln/train/optim.h"
 #include "kiln/train/schedule.h"
 
 namespace kiln {
@@ -119,27 +119,9 @@ class Run {
     model_ = build_model();
     if (cfg.b("ema.enabled")) {
       ema_ = build_model();
-      copy_state(*ema_, *model_);
+      copy_weights(*ema_, *model_);
     }
-    // Two parameter groups: BN biases (their own LR multiplier and weight-decay divisor) and the rest.
-    std::set<const void*> bn_bias;
-    for (auto& b : batchnorm_biases(*model_)) bn_bias.insert(b.unsafeGetTensorImpl());
-    std::vector<torch::Tensor> rest, biases;
-    for (auto& p : model_->parameters()) (bn_bias.count(p.unsafeGetTensorImpl()) ? biases : rest).push_back(p);
-    auto base = torch::optim::SGDOptions(sched_.at_step(0))
-                    .momentum(cfg.f("optim.momentum"))
-                    .nesterov(cfg.b("optim.nesterov"))
-                    .weight_decay(cfg.f("optim.weight_decay"));
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(rest, std::make_unique<torch::optim::SGDOptions>(base));
-    lr_mult_.push_back(1.0);
-    if (!biases.empty()) {
-      auto bo = base;
-      bo.weight_decay(cfg.f("optim.weight_decay") / cfg.f("optim.bn_bias_wd_div"));
-      groups.emplace_back(biases, std::make_unique<torch::optim::SGDOptions>(bo));
-      lr_mult_.push_back(cfg.f("optim.bn_bias_lr_mult"));
-    }
-    optim_ = std::make_unique<torch::optim::SGD>(groups, base);
+    sgd_ = make_sgd(cfg, *model_, sched_.at_step(0));
     sum_loss_ = cfg.s("optim.loss_reduction") == "sum";
     smoothing_ = cfg.f("optim.label_smoothing");
     reset_accumulators();
@@ -155,28 +137,6 @@ class Run {
     set_precision(*m, dtype_);
     if (channels_last_) to_channels_last(*m);
     return m;
-  }
-
-  static void copy_state(torch::nn::Module& dst, torch::nn::Module& src) {
-    torch::NoGradGuard ng;
-    auto a = dst.parameters(), b = src.parameters();
-    for (size_t i = 0; i < a.size(); ++i) a[i].copy_(b[i]);
-    auto c = dst.buffers(), d = src.buffers();
-    for (size_t i = 0; i < c.size(); ++i) c[i].copy_(d[i]);
-  }
-
-  // avg = m * avg + (1 - m) * current, for parameters and floating-point buffers (BN running
-  // statistics are averaged the same way, so the averaged model's BN matches its weights).
-  void update_ema() {
-    torch::NoGradGuard ng;
-    const double m = cfg_.f("ema.momentum");
-    auto a = ema_->parameters(), b = model_->parameters();
-    for (size_t i = 0; i < a.size(); ++i) a[i].mul_(m).add_(b[i], 1 - m);
-    auto c = ema_->buffers(), d = model_->buffers();
-    for (size_t i = 0; i < c.size(); ++i) {
-      if (c[i].is_floating_point()) c[i].mul_(m).add_(d[i], 1 - m);
-      else c[i].copy_(d[i]);
-    }
   }
 
   void write_run_files() {
@@ -209,15 +169,13 @@ class Run {
           return r;
         }
         lr_ = sched_.at_step(global_step_);
-        auto& groups = optim_->param_groups();
-        for (size_t gi = 0; gi < groups.size(); ++gi)
-          static_cast<torch::optim::SGDOptions&>(groups[gi].options()).lr(lr_ * lr_mult_[gi]);
+        sgd_.set_lr(lr_);
         auto b = train_->batch(plan, step_, bs_, aug_);
         auto logits = model_->forward(b.x);
         auto loss = classification_loss(logits, b.y, smoothing_, sum_loss_);
-        optim_->zero_grad();
+        sgd_.optimizer->zero_grad();
         loss.backward();
-        optim_->step();
+        sgd_.optimizer->step();
         {
           torch::NoGradGuard ng;
           auto l = loss.detach().to(torch::kFloat64);
@@ -225,7 +183,7 @@ class Run {
           correct_ += logits.argmax(1).eq(b.y).sum();
         }
         seen_ += b.y.size(0);
-        if (ema_ && (global_step_ + 1) % cfg_.i("ema.every") == 0) update_ema();
+        if (ema_ && (global_step_ + 1) % cfg_.i("ema.every") == 0) ema_update(*ema_, *model_, cfg_.f("ema.momentum"));
         if (progress_.live() && (step_ + 1) % every == 0) {
           late.push(loss);
           double el = epoch_seconds_ + seconds_since(t0);
@@ -262,7 +220,7 @@ class Run {
     ar.read("model", m);
     model_->load(m);
     ar.read("optim", o);
-    optim_->load(o);
+    sgd_.optimizer->load(o);
     if (ema_) {
       torch::serialize::InputArchive e;
       ar.read("ema", e);
@@ -368,7 +326,7 @@ class Run {
     if (opt_.run_dir.empty()) return;
     torch::serialize::OutputArchive ar, m, o;
     model_->save(m);
-    optim_->save(o);
+    sgd_.optimizer->save(o);
     ar.write("model", m);
     ar.write("optim", o);
     if (ema_) {
@@ -406,8 +364,7 @@ class Run {
   std::vector<double> mean_, std_;
   std::unique_ptr<DeviceLoader> train_, test_;
   ClassifierPtr model_, ema_;
-  std::unique_ptr<torch::optim::SGD> optim_;
-  std::vector<double> lr_mult_;  // per parameter group
+  SgdSetup sgd_;
   AugmentOptions aug_;
   LrSchedule sched_;
   int64_t bs_, steps_, epochs_;
