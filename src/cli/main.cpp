@@ -17,6 +17,7 @@
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
 #include "kiln/report/stats.h"
+#include "kiln/train/ablation.h"
 #include "kiln/train/trainer.h"
 #ifdef KILN_WITH_FETCH
 #include "kiln/data/fetch.h"
@@ -82,6 +83,38 @@ void write_summary(const std::string& dir, const Config& cfg, const std::vector<
             << format_summary(st, 1) << " s  (" << device_name(dev) << ")\nsummary: " << dir << "/summary.md\n";
 }
 
+// Runs `runs` trainings of cfg (seeds train.seed + k) in dir/run-XX, skipping runs that
+// finished before and resuming interrupted ones. Returns false when interrupted.
+bool run_set(const Config& cfg, const TrainTest& tt, const std::string& dir, int runs, RunOptions opt,
+             std::vector<RunResult>& results) {
+  make_dirs(dir);
+  atomic_write(dir + "/config.toml", cfg.to_toml());
+  atomic_write(dir + "/runs.json", nlohmann::json{{"runs", runs}}.dump() + "\n");
+  for (int r = 0; r < runs; ++r) {
+    char name[16];
+    std::snprintf(name, sizeof name, "run-%02d", r);
+    opt.run_dir = dir + "/" + name;
+    RunResult res;
+    if (file_exists(opt.run_dir + "/final.json")) {
+      auto j = nlohmann::json::parse(read_file(opt.run_dir + "/final.json"));
+      res.final_test_acc = j["final_test_acc"];
+      res.train_seconds = j["train_seconds"];
+      std::cerr << opt.run_dir << ": already complete\n";
+    } else if (file_exists(opt.run_dir + "/checkpoint.pt")) {
+      std::cerr << "--- resuming " << opt.run_dir << "\n";
+      res = resume(tt, opt);
+    } else {
+      Config c = cfg;
+      c.set_value("train.seed", cfg.i("train.seed") + r);
+      std::cerr << "--- run " << r + 1 << "/" << runs << " (seed " << c.i("train.seed") << ")\n";
+      res = train(c, tt, opt);
+    }
+    if (res.interrupted) return false;
+    results.push_back(res);
+  }
+  return true;
+}
+
 int cmd_train(const std::string& preset, const std::string& data, const std::string& device_s, int threads,
               int64_t seed, int runs, std::string out, const std::vector<std::string>& sets,
               const std::string& resume_dir, bool quiet, const std::string& cmdline) {
@@ -96,43 +129,20 @@ int cmd_train(const std::string& preset, const std::string& data, const std::str
 
   if (!resume_dir.empty()) {
     if (!dir_exists(resume_dir)) throw Error("--resume: no run directory '" + resume_dir + "'");
-    std::vector<std::string> run_dirs;
-    bool multi = file_exists(resume_dir + "/runs.json");
-    if (multi) {
-      auto j = nlohmann::json::parse(read_file(resume_dir + "/runs.json"));
-      for (int r = 0; r < j["runs"].get<int>(); ++r) {
-        char name[16];
-        std::snprintf(name, sizeof name, "run-%02d", r);
-        run_dirs.push_back(resume_dir + "/" + name);
-      }
-    } else {
-      run_dirs.push_back(resume_dir);
+    if (!file_exists(resume_dir + "/runs.json")) {  // a single run
+      auto tt = load_for(checkpoint_config(resume_dir + "/checkpoint.pt"), data);
+      opt.run_dir = resume_dir;
+      auto r = resume(tt, opt);
+      if (r.interrupted) return 130;
+      std::cerr << "final test accuracy " << 100 * r.final_test_acc << "%\n";
+      return 0;
     }
-    Config base = multi ? Config::from_file(resume_dir + "/config.toml")
-                        : checkpoint_config(resume_dir + "/checkpoint.pt");
+    Config base = Config::from_file(resume_dir + "/config.toml");
+    auto n = nlohmann::json::parse(read_file(resume_dir + "/runs.json"))["runs"].get<int>();
     auto tt = load_for(base, data);
     std::vector<RunResult> results;
-    for (size_t r = 0; r < run_dirs.size(); ++r) {
-      opt.run_dir = run_dirs[r];
-      RunResult res;
-      if (file_exists(opt.run_dir + "/final.json")) {
-        auto j = nlohmann::json::parse(read_file(opt.run_dir + "/final.json"));
-        res.final_test_acc = j["final_test_acc"];
-        res.train_seconds = j["train_seconds"];
-        std::cerr << opt.run_dir << ": already complete\n";
-      } else if (file_exists(opt.run_dir + "/checkpoint.pt")) {
-        std::cerr << "resuming " << opt.run_dir << "\n";
-        res = resume(tt, opt);
-      } else {
-        Config c = base;
-        c.set_value("train.seed", base.i("train.seed") + static_cast<int64_t>(r));
-        res = train(c, tt, opt);
-      }
-      if (res.interrupted) return 130;
-      results.push_back(res);
-    }
-    if (multi) write_summary(resume_dir, base, results, dev);
-    else std::cerr << "final test accuracy " << 100 * results[0].final_test_acc << "%\n";
+    if (!run_set(base, tt, resume_dir, n, opt, results)) return 130;
+    write_summary(resume_dir, base, results, dev);
     return 0;
   }
 
@@ -156,21 +166,49 @@ int cmd_train(const std::string& preset, const std::string& data, const std::str
               << " s of training (n=1; use --runs N for a mean with its interval)\n";
     return 0;
   }
-  atomic_write(out + "/config.toml", cfg.to_toml());
-  atomic_write(out + "/runs.json", nlohmann::json{{"runs", runs}}.dump() + "\n");
   std::vector<RunResult> results;
-  for (int r = 0; r < runs; ++r) {
-    Config c = cfg;
-    c.set_value("train.seed", cfg.i("train.seed") + r);
-    char name[16];
-    std::snprintf(name, sizeof name, "run-%02d", r);
-    opt.run_dir = out + "/" + name;
-    std::cerr << "--- run " << r + 1 << "/" << runs << " (seed " << c.i("train.seed") << ")\n";
-    auto res = train(c, tt, opt);
-    if (res.interrupted) return 130;
-    results.push_back(res);
-  }
+  if (!run_set(cfg, tt, out, runs, opt, results)) return 130;
   write_summary(out, cfg, results, dev);
+  return 0;
+}
+
+int cmd_ablate(const std::string& name, const std::string& data, const std::string& device_s, int threads, int runs,
+               std::string out, const std::vector<std::string>& sets, bool quiet, const std::string& cmdline) {
+  if (threads > 0) at::set_num_threads(threads);
+  auto dev = parse_device(device_s);
+  std::signal(SIGINT, on_sigint);
+  auto path = find_ablation(name);
+  auto ab = Ablation::from_file(path);
+  auto cfgs = ab.configs(sets);
+  if (out.empty()) out = "runs/" + fs::path(path).stem().string() + "-" + timestamp();
+  make_dirs(out);
+  auto tt = load_for(cfgs[0], data);
+  std::cerr << "kiln ablate: " << ab.description << "\n" << cfgs.size() << " rows x " << runs << " runs on "
+            << device_name(dev) << "; directory " << out << " (rerun the same command with --out " << out
+            << " to continue after an interruption)\n";
+  RunOptions opt;
+  opt.device = dev;
+  opt.command_line = cmdline;
+  opt.verbose = !quiet;
+  opt.stop = &g_stop;
+  std::vector<AblationResult> rows;
+  nlohmann::ordered_json j = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < cfgs.size(); ++i) {
+    char dir[32];
+    std::snprintf(dir, sizeof dir, "/row-%02zu", i);
+    std::cerr << "=== row " << i + 1 << "/" << cfgs.size() << ": " << ab.rows[i].name << "\n";
+    std::vector<RunResult> results;
+    if (!run_set(cfgs[i], tt, out + dir, runs, opt, results)) return 130;
+    AblationResult r{ab.rows[i].name, cfgs[i].f("schedule.epochs"), {}, {}};
+    for (auto& x : results) r.acc.push_back(x.final_test_acc), r.seconds.push_back(x.train_seconds);
+    rows.push_back(r);
+    j.push_back({{"name", r.name}, {"epochs", r.epochs}, {"test_acc", r.acc}, {"train_seconds", r.seconds}});
+    auto md = "# " + ab.description + "\n\n" + ablation_markdown(rows, device_name(dev) + " (" + dev.str() + ")");
+    atomic_write(out + "/ablation.md", md);  // rewritten after every row
+    atomic_write(out + "/ablation.json", j.dump(2) + "\n");
+  }
+  std::cout << ablation_markdown(rows, device_name(dev) + " (" + dev.str() + ")");
+  std::cerr << "table: " << out << "/ablation.md\n";
   return 0;
 }
 
@@ -233,6 +271,16 @@ int main(int argc, char** argv) {
   train->add_option("--resume", resume_dir, "continue the run (or set of runs) in this directory");
   train->add_flag("--quiet,-q", quiet, "no progress bar or epoch lines");
 
+  auto* ablate = app.add_subcommand("ablate", "Run an ablation (configs/ablations/): one row per trick, n runs each, a table with Welch p-values");
+  ablate->add_option("--preset,-p", preset, "ablation name (e.g. myrtle-ablation) or path")->required();
+  ablate->add_option("--data", data, "data root");
+  ablate->add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
+  ablate->add_option("--threads", threads, "CPU threads");
+  ablate->add_option("--runs", runs, "runs per row")->capture_default_str();
+  ablate->add_option("--out", out, "directory (default runs/<ablation>-<time>); an existing one is continued");
+  ablate->add_option("--set", sets, "override a key in every row, after the row's own (repeatable)")->take_all();
+  ablate->add_flag("--quiet,-q", quiet, "no progress bar or epoch lines");
+
   auto* eval = app.add_subcommand("eval", "Test accuracy of a checkpoint");
   eval->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
   eval->add_option("--data", data, "data root");
@@ -264,6 +312,7 @@ int main(int argc, char** argv) {
   try {
     if (*train)
       return cmd_train(preset, data, device, threads, seed, runs, out, sets, resume_dir, quiet, joined_args(argc, argv));
+    if (*ablate) return cmd_ablate(preset, data, device, threads, runs, out, sets, quiet, joined_args(argc, argv));
     if (*eval) return cmd_eval(ckpt, data, device, threads);
     if (*fetch) {
 #ifdef KILN_WITH_FETCH

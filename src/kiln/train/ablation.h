@@ -1,0 +1,44 @@
+// Ablations: a sequence of rows, each a set of config overrides applied on top of the
+// previous row's (so the rows read as "add this trick"), each trained n times and compared
+// with the row before by Welch's t-test. Files: configs/ablations/<name>.toml:
+//   description = "..."
+//   base = "cifar10-resnet9-baseline"     # the first row's preset
+//   [[row]]
+//   name = "pool before BN"
+//   set = { "model.pool_before_bn" = true }
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kiln/core/config.h"
+#include "kiln/report/stats.h"
+
+namespace kiln {
+
+struct AblationRow {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> sets;  // key, TOML value text
+};
+
+struct Ablation {
+  std::string description, base;
+  std::vector<AblationRow> rows;
+  static Ablation from_file(const std::string& path);
+  // The resolved configuration of every row; `overrides` (key=value) apply to all rows, last.
+  std::vector<Config> configs(const std::vector<std::string>& overrides = {}) const;
+};
+
+struct AblationResult {
+  std::string name;
+  double epochs = 0;
+  std::vector<double> acc, seconds;
+};
+
+// The table as markdown: epochs, mean time per run, mean test accuracy ± std, n, 95% CI,
+// and the change from the previous row with Welch's p-value.
+std::string ablation_markdown(const std::vector<AblationResult>& rows, const std::string& device);
+
+// Finds configs/ablations/<name>.toml (or a path).
+std::string find_ablation(const std::string& name_or_path);
+
+}  // namespace kiln

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Smoke test of `kiln ablate`: the whole myrtle-ablation sequence, tiny (narrow net, 1 epoch on
+# 1,024 CIFAR-10 images, 2 runs per row), end to end, and its table. Exit 77 = skipped.
+set -u
+kiln=$1
+if [ -z "${KILN_DATA:-}" ] || [ ! -d "$KILN_DATA/cifar10" ]; then
+  echo "SKIPPED: CIFAR-10 not found (set KILN_DATA to a directory holding cifar10/)"; exit 77
+fi
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+"$kiln" ablate --preset myrtle-ablation --device cpu --runs 2 --quiet --out "$d/abl" \
+  --set 'model.widths=[8, 16, 16, 32]' --set data.train_subset=1024 --set data.test_subset=500 \
+  --set schedule.epochs=1 --set data.batch_size=128 > "$d/table.md" || { echo "FAIL: kiln ablate exited $?"; exit 1; }
+rows=$(grep -c '^| ' "$d/abl/ablation.md")
+[ "$rows" = 11 ] || { echo "FAIL: expected a header and 10 rows, got $rows lines"; cat "$d/abl/ablation.md"; exit 1; }
+grep -q '^| flip TTA, no cutout (10 ep) | 1 |' "$d/abl/ablation.md" || { echo "FAIL: last row missing"; exit 1; }
+[ -f "$d/abl/row-09/run-01/final.json" ] || { echo "FAIL: run directories missing"; exit 1; }
+grep -q "^tta = 'flip'" "$d/abl/row-09/run-01/config.toml" || { echo "FAIL: the last row's config lacks flip TTA"; exit 1; }
+# Rerunning the same command continues: every run is found complete.
+"$kiln" ablate --preset myrtle-ablation --device cpu --runs 2 --quiet --out "$d/abl" \
+  --set 'model.widths=[8, 16, 16, 32]' --set data.train_subset=1024 --set data.test_subset=500 \
+  --set schedule.epochs=1 --set data.batch_size=128 2>&1 >/dev/null | grep -c "already complete" | grep -qx 20 \
+  || { echo "FAIL: a rerun did not find the 20 finished runs"; exit 1; }
+echo "PASS: ablation table with 10 rows"
+cat "$d/abl/ablation.md"
