@@ -1,0 +1,226 @@
+#include "kiln/lecun/net1989.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kiln::lecun {
+
+const int kH2Inputs[12][8] = {
+    {0, 1, 2, 3, 4, 5, 6, 7},    {0, 1, 2, 3, 4, 5, 6, 7},    {0, 1, 2, 3, 4, 5, 6, 7},    {0, 1, 2, 3, 4, 5, 6, 7},
+    {4, 5, 6, 7, 8, 9, 10, 11},  {4, 5, 6, 7, 8, 9, 10, 11},  {4, 5, 6, 7, 8, 9, 10, 11},  {4, 5, 6, 7, 8, 9, 10, 11},
+    {0, 1, 2, 3, 8, 9, 10, 11},  {0, 1, 2, 3, 8, 9, 10, 11},  {0, 1, 2, 3, 8, 9, 10, 11},  {0, 1, 2, 3, 8, 9, 10, 11}};
+
+uint64_t Rng::next() {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+template <class T>
+Net1989<T>::Net1989(Variant v) : params(kParams, T(0)), grads(kParams, T(0)), variant(v) {}
+
+template <class T>
+void Net1989<T>::init(Rng& rng) {
+  std::fill(params.begin(), params.end(), T(0));
+  auto fill = [&](int off, int n, int fan_in) {
+    double a = 2.4 / std::sqrt(static_cast<double>(fan_in));
+    for (int i = 0; i < n; ++i) params[off + i] = static_cast<T>((rng.uniform() - 0.5) * 2 * a);
+  };
+  fill(kH1w, 300, 25);
+  fill(kH2w, 2400, 200);
+  fill(kH3w, 5760, 192);
+  fill(kOutw, 300, 30);
+  for (int i = 0; i < 10; ++i) params[kOutb + i] = T(-1);
+}
+
+template <class T>
+static inline T act(T x, bool relu) {
+  return relu ? (x > 0 ? x : T(0)) : std::tanh(x);
+}
+// Derivative from the activation's output.
+template <class T>
+static inline T dact(T y, bool relu) {
+  return relu ? (y > 0 ? T(1) : T(0)) : T(1) - y * y;
+}
+
+template <class T>
+T Net1989<T>::step(const T* x, int label, bool train, const Draws& d, bool backward) {
+  const T* P = params.data();
+  const bool relu = variant.relu;
+  // Input: padded by 2 with -1, rolled by (shift_rows, shift_cols) like torch.roll.
+  const int sr = train ? d.shift_rows : 0, sc = train ? d.shift_cols : 0;
+  for (int r = 0; r < 20; ++r)
+    for (int c = 0; c < 20; ++c) {
+      int ir = r - 2, ic = c - 2;
+      in_[r * 20 + c] = (ir < 0 || ir >= 16 || ic < 0 || ic >= 16)
+                            ? T(-1)
+                            : x[((ir - sr + 16) % 16) * 16 + ((ic - sc + 16) % 16)];
+    }
+  // H1
+  for (int m = 0; m < 12; ++m) {
+    const T* w = P + kH1w + m * 25;
+    for (int oy = 0; oy < 8; ++oy)
+      for (int ox = 0; ox < 8; ++ox) {
+        T s = P[kH1b + m * 64 + oy * 8 + ox];
+        const T* src = in_ + (2 * oy) * 20 + 2 * ox;
+        for (int ky = 0; ky < 5; ++ky)
+          for (int kx = 0; kx < 5; ++kx) s += w[ky * 5 + kx] * src[ky * 20 + kx];
+        h1_[m * 64 + oy * 8 + ox] = act(s, relu);
+      }
+  }
+  // H1 padded by 2 with -1
+  for (int m = 0; m < 12; ++m)
+    for (int r = 0; r < 12; ++r)
+      for (int c = 0; c < 12; ++c) {
+        int ir = r - 2, ic = c - 2;
+        q_[m * 144 + r * 12 + c] = (ir < 0 || ir >= 8 || ic < 0 || ic >= 8) ? T(-1) : h1_[m * 64 + ir * 8 + ic];
+      }
+  // H2 (sparse connections)
+  for (int m = 0; m < 12; ++m)
+    for (int oy = 0; oy < 4; ++oy)
+      for (int ox = 0; ox < 4; ++ox) {
+        T s = P[kH2b + m * 16 + oy * 4 + ox];
+        for (int j = 0; j < 8; ++j) {
+          const T* w = P + kH2w + (m * 8 + j) * 25;
+          const T* src = q_ + kH2Inputs[m][j] * 144 + (2 * oy) * 12 + 2 * ox;
+          for (int ky = 0; ky < 5; ++ky)
+            for (int kx = 0; kx < 5; ++kx) s += w[ky * 5 + kx] * src[ky * 12 + kx];
+        }
+        h2_[m * 16 + oy * 4 + ox] = act(s, relu);
+      }
+  // Dropout before H3 (inverted: kept units scaled by 1 / (1 - p))
+  const bool drop = train && variant.dropout > 0 && d.keep;
+  const T keep_scale = drop ? T(1.0 / (1.0 - variant.dropout)) : T(1);
+  for (int i = 0; i < 192; ++i) h2d_[i] = drop ? (d.keep[i] ? h2_[i] * keep_scale : T(0)) : h2_[i];
+  // H3: x @ H3w + H3b
+  for (int k = 0; k < 30; ++k) h3_[k] = P[kH3b + k];
+  for (int i = 0; i < 192; ++i) {
+    const T a = h2d_[i];
+    const T* w = P + kH3w + i * 30;
+    for (int k = 0; k < 30; ++k) h3_[k] += a * w[k];
+  }
+  for (int k = 0; k < 30; ++k) h3_[k] = act(h3_[k], relu);
+  // Output
+  for (int o = 0; o < 10; ++o) out_[o] = P[kOutb + o];
+  for (int k = 0; k < 30; ++k) {
+    const T a = h3_[k];
+    const T* w = P + kOutw + k * 10;
+    for (int o = 0; o < 10; ++o) out_[o] += a * w[o];
+  }
+  T loss = 0;
+  if (variant.cross_entropy) {
+    T mx = *std::max_element(out_, out_ + 10), z = 0;
+    for (int o = 0; o < 10; ++o) z += std::exp(out_[o] - mx);
+    loss = mx + std::log(z) - out_[label];
+    if (backward)
+      for (int o = 0; o < 10; ++o) dout_[o] = std::exp(out_[o] - mx) / z - (o == label ? T(1) : T(0));
+  } else {
+    // tanh outputs; MSE as the mean over the 10 outputs against +-1 targets.
+    for (int o = 0; o < 10; ++o) {
+      out_[o] = std::tanh(out_[o]);
+      T e = out_[o] - (o == label ? T(1) : T(-1));
+      loss += e * e;
+      if (backward) dout_[o] = T(2) * e / T(10) * (T(1) - out_[o] * out_[o]);
+    }
+    loss /= T(10);
+  }
+  if (!backward) return loss;
+
+  // ---- backward ----
+  T* G = grads.data();
+  for (int o = 0; o < 10; ++o) G[kOutb + o] = dout_[o];
+  for (int k = 0; k < 30; ++k) {
+    T s = 0;
+    const T* w = P + kOutw + k * 10;
+    T* gw = G + kOutw + k * 10;
+    for (int o = 0; o < 10; ++o) {
+      gw[o] = h3_[k] * dout_[o];
+      s += w[o] * dout_[o];
+    }
+    dh3_[k] = s * dact(h3_[k], relu);
+    G[kH3b + k] = dh3_[k];
+  }
+  for (int i = 0; i < 192; ++i) {
+    const T* w = P + kH3w + i * 30;
+    T* gw = G + kH3w + i * 30;
+    T s = 0;
+    const T a = h2d_[i];
+    for (int k = 0; k < 30; ++k) {
+      gw[k] = a * dh3_[k];
+      s += w[k] * dh3_[k];
+    }
+    if (drop) s = d.keep[i] ? s * keep_scale : T(0);
+    dh2_[i] = s * dact(h2_[i], relu);
+    G[kH2b + i] = dh2_[i];
+  }
+  std::fill(dq_, dq_ + 12 * 144, T(0));
+  std::fill(G + kH2w, G + kH2w + 2400, T(0));
+  for (int m = 0; m < 12; ++m)
+    for (int oy = 0; oy < 4; ++oy)
+      for (int ox = 0; ox < 4; ++ox) {
+        const T gd = dh2_[m * 16 + oy * 4 + ox];
+        for (int j = 0; j < 8; ++j) {
+          const int base = kH2Inputs[m][j] * 144 + (2 * oy) * 12 + 2 * ox;
+          const T* w = P + kH2w + (m * 8 + j) * 25;
+          T* gw = G + kH2w + (m * 8 + j) * 25;
+          for (int ky = 0; ky < 5; ++ky)
+            for (int kx = 0; kx < 5; ++kx) {
+              gw[ky * 5 + kx] += gd * q_[base + ky * 12 + kx];
+              dq_[base + ky * 12 + kx] += gd * w[ky * 5 + kx];
+            }
+        }
+      }
+  std::fill(G + kH1w, G + kH1w + 300, T(0));
+  for (int m = 0; m < 12; ++m)
+    for (int oy = 0; oy < 8; ++oy)
+      for (int ox = 0; ox < 8; ++ox) {
+        const int u = m * 64 + oy * 8 + ox;
+        const T gd = dq_[m * 144 + (oy + 2) * 12 + (ox + 2)] * dact(h1_[u], relu);
+        G[kH1b + u] = gd;
+        T* gw = G + kH1w + m * 25;
+        const T* src = in_ + (2 * oy) * 20 + 2 * ox;
+        for (int ky = 0; ky < 5; ++ky)
+          for (int kx = 0; kx < 5; ++kx) gw[ky * 5 + kx] += gd * src[ky * 20 + kx];
+      }
+  return loss;
+}
+
+template <class T>
+int Net1989<T>::predict(const T* x) {
+  step(x, 0, false, Draws{}, false);
+  return static_cast<int>(std::max_element(out_, out_ + 10) - out_);
+}
+
+template <class T>
+void sgd_update(std::vector<T>& p, const std::vector<T>& g, double lr) {
+  const T a = static_cast<T>(lr);
+  const size_t n = p.size();
+  for (size_t i = 0; i < n; ++i) p[i] -= a * g[i];
+}
+
+template <class T>
+void AdamW<T>::update(std::vector<T>& p, const std::vector<T>& g, double lr) {
+  if (m.empty()) m.assign(p.size(), T(0)), v.assign(p.size(), T(0));
+  ++t;
+  const T b1 = T(beta1), b2 = T(beta2);
+  const T bc1 = T(1 - std::pow(beta1, double(t))), bc2 = T(1 - std::pow(beta2, double(t)));
+  const T step = T(lr) / bc1, decay = T(1 - lr * weight_decay), e = T(eps), sbc2 = std::sqrt(bc2);
+  const size_t n = p.size();
+  for (size_t i = 0; i < n; ++i) {
+    m[i] = b1 * m[i] + (T(1) - b1) * g[i];
+    v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
+    p[i] = p[i] * decay - step * m[i] / (std::sqrt(v[i]) / sbc2 + e);
+  }
+}
+
+template class Net1989<float>;
+template class Net1989<double>;
+template void sgd_update(std::vector<float>&, const std::vector<float>&, double);
+template void sgd_update(std::vector<double>&, const std::vector<double>&, double);
+template struct AdamW<float>;
+template struct AdamW<double>;
+
+}  // namespace kiln::lecun

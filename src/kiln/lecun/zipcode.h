@@ -1,0 +1,62 @@
+// The 1989 reproduction's data, training loop and tables (LibTorch for data preparation and
+// the reference twin; the training itself runs on the dependency-free Net1989).
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kiln/data/dataset.h"
+#include "kiln/lecun/net1989.h"
+
+namespace kiln::lecun {
+
+// 16x16 digits in [-1, 1] (row-major, 256 floats each) and their classes.
+struct Digits {
+  std::vector<float> x;
+  std::vector<int> y;
+  int size() const { return static_cast<int>(y.size()); }
+  const float* image(int i) const { return x.data() + 256 * static_cast<size_t>(i); }
+};
+
+// The 1989 set is lost; like the reference reproduction, draw 7,291 training digits from
+// MNIST's training set and 2,007 test digits from its test set at random (a CPU generator
+// seeded with `seed`), scale pixels to [-1, 1] and downscale 28x28 -> 16x16 bilinearly.
+struct ZipcodeData {
+  Digits train, test;
+  std::string note;  // where the digits came from
+};
+ZipcodeData make_zipcode_data(const TrainTest& mnist, uint64_t seed = 1337, int n_train = 7291, int n_test = 2007);
+
+struct Recipe {
+  std::string name;
+  Variant variant;
+  bool adamw = false;    // else plain SGD
+  double lr = 0.03;      // SGD, or AdamW's start
+  double lr_end = 0.03;  // AdamW: linear decay to this over the passes
+  int passes = 23;
+  bool shift = false;    // +-1 px wrap-around roll of the input, drawn per step
+};
+// The paper's setting, and the modern steps of the reference reproduction (cumulative).
+Recipe classic_recipe();
+std::vector<Recipe> modern_recipes();
+
+struct PassMetrics {
+  int pass = 0;
+  double train_loss = 0, train_error = 0, test_error = 0;
+  int train_misses = 0, test_misses = 0;
+  double seconds = 0;  // wall time since the start, evaluations included
+};
+
+// Trains from a fresh init (seed) with batch size 1 in the fixed example order, evaluating
+// both splits after every pass; `on_pass` sees each pass's metrics.
+std::vector<PassMetrics> train_zipcode(const ZipcodeData& data, const Recipe& r, uint64_t seed,
+                                       const std::function<void(const PassMetrics&)>& on_pass = {});
+
+// The LibTorch autograd twin of Net1989::step (float64), for tests: returns the loss and
+// writes the flat gradient and the outputs.
+double reference_step(const std::vector<double>& params, const double* x, int label, bool train, const Variant& v,
+                      const Draws& d, std::vector<double>& grads, std::vector<double>* outputs = nullptr);
+
+}  // namespace kiln::lecun
