@@ -37,15 +37,23 @@ void Net1989<T>::init(Rng& rng) {
 }
 
 template <class T>
-static inline T act(T x, bool relu) {
-  return relu ? (x > 0 ? x : T(0)) : std::tanh(x);
+void Net1989<T>::activate(T* z, int n) const {
+  if (variant.relu) {
+    for (int i = 0; i < n; ++i) z[i] = z[i] > T(0) ? z[i] : T(0);
+  } else {
+    for (int i = 0; i < n; ++i) z[i] = std::tanh(z[i]);
+  }
 }
+
 // Derivative from the activation's output.
 template <class T>
 static inline T dact(T y, bool relu) {
-  return relu ? (y > 0 ? T(1) : T(0)) : T(1) - y * y;
+  return relu ? (y > T(0) ? T(1) : T(0)) : T(1) - y * y;
 }
 
+// The layout makes every inner loop a contiguous multiply-add over output positions (or a
+// short dot product), which the compiler vectorises: H1 and H2 are written as small matrix
+// products of the weights with tap-major patch matrices (im2col).
 template <class T>
 T Net1989<T>::step(const T* x, int label, bool train, const Draws& d, bool backward) {
   const T* P = params.data();
@@ -59,18 +67,27 @@ T Net1989<T>::step(const T* x, int label, bool train, const Draws& d, bool backw
                             ? T(-1)
                             : x[((ir - sr + 16) % 16) * 16 + ((ic - sc + 16) % 16)];
     }
-  // H1
+  // H1 = W1 (12 x 25) * patches (25 x 64) + untied biases
+  for (int ky = 0; ky < 5; ++ky)
+    for (int kx = 0; kx < 5; ++kx) {
+      T* row = p1_ + (ky * 5 + kx) * 64;
+      for (int oy = 0; oy < 8; ++oy)
+        for (int ox = 0; ox < 8; ++ox) row[oy * 8 + ox] = in_[(2 * oy + ky) * 20 + 2 * ox + kx];
+    }
+  // Sums go to local arrays: the compiler cannot prove that the member arrays and the
+  // parameter vector do not alias, and would otherwise store after every multiply-add.
   for (int m = 0; m < 12; ++m) {
-    const T* w = P + kH1w + m * 25;
-    for (int oy = 0; oy < 8; ++oy)
-      for (int ox = 0; ox < 8; ++ox) {
-        T s = P[kH1b + m * 64 + oy * 8 + ox];
-        const T* src = in_ + (2 * oy) * 20 + 2 * ox;
-        for (int ky = 0; ky < 5; ++ky)
-          for (int kx = 0; kx < 5; ++kx) s += w[ky * 5 + kx] * src[ky * 20 + kx];
-        h1_[m * 64 + oy * 8 + ox] = act(s, relu);
-      }
+    T acc[64];
+    const T* b = P + kH1b + m * 64;
+    for (int u = 0; u < 64; ++u) acc[u] = b[u];
+    for (int k = 0; k < 25; ++k) {
+      const T w = P[kH1w + m * 25 + k];
+      const T* row = p1_ + k * 64;
+      for (int u = 0; u < 64; ++u) acc[u] += w * row[u];
+    }
+    std::copy(acc, acc + 64, h1_ + m * 64);
   }
+  activate(h1_, 12 * 64);
   // H1 padded by 2 with -1
   for (int m = 0; m < 12; ++m)
     for (int r = 0; r < 12; ++r)
@@ -78,37 +95,58 @@ T Net1989<T>::step(const T* x, int label, bool train, const Draws& d, bool backw
         int ir = r - 2, ic = c - 2;
         q_[m * 144 + r * 12 + c] = (ir < 0 || ir >= 8 || ic < 0 || ic >= 8) ? T(-1) : h1_[m * 64 + ir * 8 + ic];
       }
-  // H2 (sparse connections)
-  for (int m = 0; m < 12; ++m)
-    for (int oy = 0; oy < 4; ++oy)
-      for (int ox = 0; ox < 4; ++ox) {
-        T s = P[kH2b + m * 16 + oy * 4 + ox];
-        for (int j = 0; j < 8; ++j) {
-          const T* w = P + kH2w + (m * 8 + j) * 25;
-          const T* src = q_ + kH2Inputs[m][j] * 144 + (2 * oy) * 12 + 2 * ox;
-          for (int ky = 0; ky < 5; ++ky)
-            for (int kx = 0; kx < 5; ++kx) s += w[ky * 5 + kx] * src[ky * 12 + kx];
+  // H2: three connection groups of 4 output maps sharing 8 input maps each.
+  for (int g = 0; g < 3; ++g) {
+    T* pg = p2_[g];
+    for (int j = 0; j < 8; ++j) {
+      const T* src = q_ + kH2Inputs[4 * g][j] * 144;
+      for (int ky = 0; ky < 5; ++ky)
+        for (int kx = 0; kx < 5; ++kx) {
+          T* row = pg + (j * 25 + ky * 5 + kx) * 16;
+          for (int oy = 0; oy < 4; ++oy)
+            for (int ox = 0; ox < 4; ++ox) row[oy * 4 + ox] = src[(2 * oy + ky) * 12 + 2 * ox + kx];
         }
-        h2_[m * 16 + oy * 4 + ox] = act(s, relu);
+    }
+    for (int m = 4 * g; m < 4 * g + 4; ++m) {
+      T acc[16];
+      const T* b = P + kH2b + m * 16;
+      for (int u = 0; u < 16; ++u) acc[u] = b[u];
+      const T* w = P + kH2w + m * 200;
+      for (int k = 0; k < 200; ++k) {
+        const T wk = w[k];
+        const T* row = pg + k * 16;
+        for (int u = 0; u < 16; ++u) acc[u] += wk * row[u];
       }
+      std::copy(acc, acc + 16, h2_ + m * 16);
+    }
+  }
+  activate(h2_, 192);
   // Dropout before H3 (inverted: kept units scaled by 1 / (1 - p))
   const bool drop = train && variant.dropout > 0 && d.keep;
   const T keep_scale = drop ? T(1.0 / (1.0 - variant.dropout)) : T(1);
   for (int i = 0; i < 192; ++i) h2d_[i] = drop ? (d.keep[i] ? h2_[i] * keep_scale : T(0)) : h2_[i];
   // H3: x @ H3w + H3b
-  for (int k = 0; k < 30; ++k) h3_[k] = P[kH3b + k];
-  for (int i = 0; i < 192; ++i) {
-    const T a = h2d_[i];
-    const T* w = P + kH3w + i * 30;
-    for (int k = 0; k < 30; ++k) h3_[k] += a * w[k];
+  {
+    T acc[30];
+    for (int k = 0; k < 30; ++k) acc[k] = P[kH3b + k];
+    for (int i = 0; i < 192; ++i) {
+      const T a = h2d_[i];
+      const T* w = P + kH3w + i * 30;
+      for (int k = 0; k < 30; ++k) acc[k] += a * w[k];
+    }
+    std::copy(acc, acc + 30, h3_);
   }
-  for (int k = 0; k < 30; ++k) h3_[k] = act(h3_[k], relu);
+  activate(h3_, 30);
   // Output
-  for (int o = 0; o < 10; ++o) out_[o] = P[kOutb + o];
-  for (int k = 0; k < 30; ++k) {
-    const T a = h3_[k];
-    const T* w = P + kOutw + k * 10;
-    for (int o = 0; o < 10; ++o) out_[o] += a * w[o];
+  {
+    T acc[10];
+    for (int o = 0; o < 10; ++o) acc[o] = P[kOutb + o];
+    for (int k = 0; k < 30; ++k) {
+      const T a = h3_[k];
+      const T* w = P + kOutw + k * 10;
+      for (int o = 0; o < 10; ++o) acc[o] += a * w[o];
+    }
+    std::copy(acc, acc + 10, out_);
   }
   T loss = 0;
   if (variant.cross_entropy) {
@@ -157,34 +195,52 @@ T Net1989<T>::step(const T* x, int label, bool train, const Draws& d, bool backw
     G[kH2b + i] = dh2_[i];
   }
   std::fill(dq_, dq_ + 12 * 144, T(0));
-  std::fill(G + kH2w, G + kH2w + 2400, T(0));
-  for (int m = 0; m < 12; ++m)
-    for (int oy = 0; oy < 4; ++oy)
-      for (int ox = 0; ox < 4; ++ox) {
-        const T gd = dh2_[m * 16 + oy * 4 + ox];
-        for (int j = 0; j < 8; ++j) {
-          const int base = kH2Inputs[m][j] * 144 + (2 * oy) * 12 + 2 * ox;
-          const T* w = P + kH2w + (m * 8 + j) * 25;
-          T* gw = G + kH2w + (m * 8 + j) * 25;
-          for (int ky = 0; ky < 5; ++ky)
-            for (int kx = 0; kx < 5; ++kx) {
-              gw[ky * 5 + kx] += gd * q_[base + ky * 12 + kx];
-              dq_[base + ky * 12 + kx] += gd * w[ky * 5 + kx];
-            }
-        }
+  for (int g = 0; g < 3; ++g) {
+    const T* pg = p2_[g];
+    T dz[4][16];
+    for (int a = 0; a < 4; ++a) std::copy(dh2_ + (4 * g + a) * 16, dh2_ + (4 * g + a + 1) * 16, dz[a]);
+    const T* w = P + kH2w + 4 * g * 200;
+    T* gw = G + kH2w + 4 * g * 200;
+    for (int k = 0; k < 200; ++k) {
+      const T* row = pg + k * 16;
+      T acc[16] = {};
+      for (int a = 0; a < 4; ++a) {
+        T s = 0;
+        for (int u = 0; u < 16; ++u) s += dz[a][u] * row[u];
+        gw[a * 200 + k] = s;
+        const T wk = w[a * 200 + k];
+        for (int u = 0; u < 16; ++u) acc[u] += wk * dz[a][u];
       }
-  std::fill(G + kH1w, G + kH1w + 300, T(0));
+      std::copy(acc, acc + 16, dp2_ + k * 16);
+    }
+    // col2im: scatter the patch gradients back onto the padded H1 maps.
+    for (int j = 0; j < 8; ++j) {
+      T* dst = dq_ + kH2Inputs[4 * g][j] * 144;
+      for (int ky = 0; ky < 5; ++ky)
+        for (int kx = 0; kx < 5; ++kx) {
+          const T* drow = dp2_ + (j * 25 + ky * 5 + kx) * 16;
+          for (int oy = 0; oy < 4; ++oy)
+            for (int ox = 0; ox < 4; ++ox) dst[(2 * oy + ky) * 12 + 2 * ox + kx] += drow[oy * 4 + ox];
+        }
+    }
+  }
+  T* d1 = G + kH1b;  // H1's untied-bias gradient is its pre-activation gradient
   for (int m = 0; m < 12; ++m)
     for (int oy = 0; oy < 8; ++oy)
       for (int ox = 0; ox < 8; ++ox) {
         const int u = m * 64 + oy * 8 + ox;
-        const T gd = dq_[m * 144 + (oy + 2) * 12 + (ox + 2)] * dact(h1_[u], relu);
-        G[kH1b + u] = gd;
-        T* gw = G + kH1w + m * 25;
-        const T* src = in_ + (2 * oy) * 20 + 2 * ox;
-        for (int ky = 0; ky < 5; ++ky)
-          for (int kx = 0; kx < 5; ++kx) gw[ky * 5 + kx] += gd * src[ky * 20 + kx];
+        d1[u] = dq_[m * 144 + (oy + 2) * 12 + (ox + 2)] * dact(h1_[u], relu);
       }
+  for (int m = 0; m < 12; ++m) {
+    T dz[64];
+    std::copy(d1 + m * 64, d1 + m * 64 + 64, dz);
+    for (int k = 0; k < 25; ++k) {
+      const T* row = p1_ + k * 64;
+      T s = 0;
+      for (int u = 0; u < 64; ++u) s += dz[u] * row[u];
+      G[kH1w + m * 25 + k] = s;
+    }
+  }
   return loss;
 }
 

@@ -63,7 +63,11 @@ class Net1989 {
   const T* hidden1() const { return h1_; }   // H1's 12 x 8 x 8 activations of the last step
 
  private:
+  void activate(T* z, int n) const;  // in place, over a contiguous run (vectorisable)
   T in_[20 * 20];           // padded, shifted input
+  T p1_[25 * 64];           // H1's input patches, tap-major: p1_[tap][position]
+  T p2_[3][200 * 16];       // H2's input patches per connection group: [input map j, tap][position]
+  T dp2_[200 * 16];
   T h1_[12 * 64];           // H1 activations
   T q_[12 * 12 * 12];       // H1 padded with -1
   T h2_[192], h2d_[192];    // H2 activations, after dropout
