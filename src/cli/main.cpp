@@ -261,13 +261,13 @@ int cmd_lecun1989(bool modern, int seeds, const std::string& data, int threads, 
     md += buf;
   } else {
     auto recipes = modern_recipes();
+    const int nt = std::max(1, threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
     md = "# LeCun 1989, modernised step by step (each row adds to the one above)\n\n"
          "| step | passes | train error | test error (mean ± std) | 95% CI | test misses | n | s/run |\n"
          "|---|---|---|---|---|---|---|---|\n";
     for (auto& r : recipes) {
       std::vector<std::vector<PassMetrics>> all(seeds);
       std::vector<std::thread> pool;
-      int nt = std::max(1, threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
       std::atomic<int> next{0};
       for (int t = 0; t < std::min(nt, seeds); ++t)
         pool.emplace_back([&] {
@@ -288,7 +288,7 @@ int cmd_lecun1989(bool modern, int seeds, const std::string& data, int threads, 
     }
     md += "\nReference reproduction (PyTorch, 2022): 4.09% (82 misses) for the baseline, 1.59% (32 misses) at the "
           "last step. kiln's digits: " + z.note + ". Time per run includes the per-pass evaluation of both splits; "
-          "seeds ran " + std::to_string(std::max(1, threads)) + " at a time on " + device_name(torch::kCPU) + ".\n";
+          "seeds ran " + std::to_string(std::min(nt, seeds)) + " at a time on " + device_name(torch::kCPU) + ".\n";
   }
   atomic_write(out + "/results.md", md);
   std::cout << md;
