@@ -297,6 +297,37 @@ int cmd_lecun1989(bool modern, int seeds, const std::string& data, int threads, 
   return 0;
 }
 
+int cmd_overfit(const std::string& preset, int64_t examples, int64_t max_epochs, double lr, double target,
+                const std::string& data, const std::string& device_s, int threads, const std::vector<std::string>& sets) {
+  if (threads > 0) at::set_num_threads(threads);
+  auto dev = parse_device(device_s);
+  Config cfg = Config::from_file(find_preset(preset));
+  for (auto& s : sets) cfg.set_assignment(s);
+  cfg = overfit_config(cfg, examples, max_epochs, lr);
+  auto tt = load_for(cfg, data);
+  RunOptions opt;
+  opt.device = dev;
+  opt.verbose = false;
+  std::cerr << "overfitting " << examples << " example(s) of " << tt.name << " with " << preset
+            << " (no augmentation, label smoothing, weight decay, ghost BN or EMA; lr " << lr << ", sum loss)\n"
+            << "epoch  loss (nats/example)  train accuracy\n";
+  int64_t shown = 0;
+  auto r = overfit(cfg, tt, target, opt);
+  for (auto& m : r.curve)
+    if (++shown <= 10 || m.epoch % 10 == 0 || &m == &r.curve.back())
+      std::fprintf(stderr, "%5lld  %19.6f  %13.1f%%\n", (long long)m.epoch, m.train_loss, 100 * m.train_acc);
+  if (r.reached) {
+    std::printf("overfit: reached 100%% training accuracy and loss %.4g < %.4g in %zu steps\n", r.curve.back().train_loss,
+                target, r.curve.size());
+    return 0;
+  }
+  std::printf("overfit: FAILED to memorise %lld example(s) in %lld steps (last loss %.4g, accuracy %.1f%%): "
+              "a bug in the model or the loop, or try --lr\n",
+              (long long)examples, (long long)max_epochs, r.curve.empty() ? NAN : r.curve.back().train_loss,
+              r.curve.empty() ? 0.0 : 100 * r.curve.back().train_acc);
+  return 1;
+}
+
 int cmd_eval(const std::string& ckpt, const std::string& data, const std::string& device_s, int threads) {
   if (threads > 0) at::set_num_threads(threads);
   auto dev = parse_device(device_s);
@@ -375,6 +406,19 @@ int main(int argc, char** argv) {
   lecun->add_option("--threads", threads, "seeds trained in parallel with --modern (default: all cores)");
   lecun->add_option("--out", out, "directory for results.md (default runs/lecun1989-<time>)");
 
+  int64_t examples = 10, max_steps = 200;
+  double overfit_lr = 0.01, loss_target = 0.01;
+  auto* over = app.add_subcommand("overfit", "Make a model memorise 1 or 10 training examples (exit 1 if it cannot): the first check after any change");
+  over->add_option("--preset,-p", preset, "preset whose model and data to use")->required();
+  over->add_option("--examples,-n", examples, "how many training examples (the first N)")->capture_default_str();
+  over->add_option("--max-steps", max_steps, "give up after this many steps (one step per epoch)")->capture_default_str();
+  over->add_option("--lr", overfit_lr, "constant learning rate on the summed loss")->capture_default_str();
+  over->add_option("--loss-target", loss_target, "success: 100% accuracy and mean loss below this")->capture_default_str();
+  over->add_option("--data", data, "data root");
+  over->add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
+  over->add_option("--threads", threads, "CPU threads");
+  over->add_option("--set", sets, "override a key of the preset first (repeatable)")->take_all();
+
   auto* eval = app.add_subcommand("eval", "Test accuracy of a checkpoint");
   eval->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
   eval->add_option("--data", data, "data root");
@@ -408,6 +452,8 @@ int main(int argc, char** argv) {
       return cmd_train(preset, data, device, threads, seed, runs, out, sets, resume_dir, quiet, joined_args(argc, argv));
     if (*ablate) return cmd_ablate(preset, data, device, threads, runs, out, sets, quiet, joined_args(argc, argv));
     if (*lecun) return cmd_lecun1989(modern, seeds > 0 ? seeds : (modern ? 5 : 1), data, threads, out, joined_args(argc, argv));
+    if (*over)
+      return cmd_overfit(preset, examples, max_steps, overfit_lr, loss_target, data, device, threads, sets);
     if (*eval) return cmd_eval(ckpt, data, device, threads);
     if (*fetch) {
 #ifdef KILN_WITH_FETCH

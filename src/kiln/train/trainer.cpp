@@ -196,6 +196,10 @@ class Run {
       }
       finish_epoch(t0);
       step_ = 0;
+      if (opt_.stop_when && opt_.stop_when(history_.back())) {
+        r.stopped_early = true;
+        break;
+      }
     }
     r.epochs = history_;
     if (!history_.empty()) {
@@ -384,6 +388,41 @@ RunResult train(const Config& cfg, const TrainTest& data, const RunOptions& opt)
   Run run(cfg, data, opt);
   run.write_run_files();
   return run.run();
+}
+
+Config overfit_config(const Config& preset, int64_t examples, int64_t max_epochs, double lr) {
+  Config c = preset;
+  c.set_value("data.train_subset", examples);
+  c.set_value("data.test_subset", examples);
+  c.set_value("data.batch_size", examples);
+  c.set_value("data.drop_last", false);
+  c.set_value("aug.pad", int64_t{0});
+  c.set_value("aug.flip", false);
+  c.set_value("aug.cutout", int64_t{0});
+  c.set_value("optim.label_smoothing", 0.0);  // 0.2 would put a floor of ~0.87 nats under the loss
+  c.set_value("optim.weight_decay", 0.0);
+  c.set_value("optim.loss_reduction", std::string("sum"));
+  c.set_value("optim.lr", lr);
+  c.set_value("optim.bn_bias_lr_mult", 1.0);
+  c.set_value("optim.bn_bias_wd_div", 1.0);
+  c.set_value("model.ghost_bn_splits", int64_t{1});  // ghost BN cannot split 10 examples
+  c.set_value("ema.enabled", false);
+  c.set_value("eval.tta", std::string("none"));
+  c.set_value("schedule.epochs", max_epochs);
+  c.set_value("schedule.knot_unit", std::string("fraction"));
+  c.set_value("schedule.knots", Knots{{0, 1}, {1, 1}});
+  c.set_value("train.eval_every", max_epochs);
+  c.set_value("train.checkpoint_every", max_epochs);
+  return c;
+}
+
+OverfitResult overfit(const Config& cfg, const TrainTest& data, double loss_target, RunOptions opt) {
+  OverfitResult out;
+  opt.stop_when = [&](const EpochMetrics& m) { return m.train_acc == 1.0 && m.train_loss < loss_target; };
+  auto r = train(cfg, data, opt);
+  out.curve = r.epochs;
+  out.reached = !out.curve.empty() && opt.stop_when(out.curve.back());
+  return out;
 }
 
 Config checkpoint_config(const std::string& path) {

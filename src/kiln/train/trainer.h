@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct RunOptions {
   bool verbose = true;              // progress bar and per-epoch lines on stderr
   const std::atomic<bool>* stop = nullptr;  // when set: checkpoint at the current step and return
   int64_t stop_after_steps = -1;    // for tests: stop as if interrupted after this many steps
+  // Called after every epoch; returning true ends training there (early stop, no checkpoint
+  // beyond the epoch's own).
+  std::function<bool(const EpochMetrics&)> stop_when;
 };
 
 struct RunResult {
@@ -44,6 +48,7 @@ struct RunResult {
   double final_test_acc = 0, final_test_loss = 0;
   double train_seconds = 0;
   bool interrupted = false;
+  bool stopped_early = false;  // stop_when said so
   int64_t parameters = 0;
   std::string run_dir;
 };
@@ -71,6 +76,16 @@ struct LoadedCheckpoint {
   int64_t epochs_done = 0;
 };
 LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device);
+
+// `kiln overfit`: the preset with everything that fights memorisation switched off (no
+// augmentation, label smoothing, weight decay, ghost BN, EMA, TTA), on the first `examples`
+// training examples in one batch, at a constant LR, for up to `max_epochs` steps.
+Config overfit_config(const Config& preset, int64_t examples, int64_t max_epochs, double lr);
+struct OverfitResult {
+  bool reached = false;  // 100% training accuracy with the loss below the target
+  std::vector<EpochMetrics> curve;
+};
+OverfitResult overfit(const Config& cfg, const TrainTest& data, double loss_target, RunOptions opt);
 
 // The configuration stored in a checkpoint.
 Config checkpoint_config(const std::string& path);
