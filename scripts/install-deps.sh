@@ -33,4 +33,6 @@ if [ "$have" != "$torch_version" ]; then
   echo "install-deps: installing torch==$torch_version into $venv (LibTorch for kiln)"
   "$venv/bin/pip" install -q --disable-pip-version-check "torch==$torch_version"
 fi
+# numpy: torch's Python side warns without it, and the PyTorch peer in bench/ uses it.
+"$venv/bin/python" -c 'import numpy' 2>/dev/null || "$venv/bin/pip" install -q --disable-pip-version-check numpy
 echo "install-deps: ok (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'))"
