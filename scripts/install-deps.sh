@@ -35,4 +35,8 @@ if [ "$have" != "$torch_version" ]; then
 fi
 # numpy: torch's Python side warns without it, and the PyTorch peer in bench/ uses it.
 "$venv/bin/python" -c 'import numpy' 2>/dev/null || "$venv/bin/pip" install -q --disable-pip-version-check numpy
+# tensorboard: the tests read kiln's event files back with TensorBoard's own reader.
+if [ "${KILN_MINIMAL:-0}" != 1 ]; then
+  "$venv/bin/python" -c 'import tensorboard' 2>/dev/null || "$venv/bin/pip" install -q --disable-pip-version-check tensorboard
+fi
 echo "install-deps: ok (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'))"

@@ -14,6 +14,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
 #include "kiln/report/progress.h"
+#include "kiln/report/tensorboard.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/optim.h"
 #include "kiln/train/schedule.h"
@@ -152,6 +153,7 @@ class Run {
     r.parameters = count_parameters(*model_);
     r.run_dir = opt_.run_dir;
     LateLoss late(dev_);
+    if (!opt_.run_dir.empty()) tb_ = std::make_unique<EventWriter>(opt_.run_dir);
     const int64_t every = std::max<int64_t>(1, cfg_.i("train.progress_every"));
     for (; epoch_ < epochs_; ++epoch_) {
       auto plan = train_->plan(seed_, epoch_, /*shuffle=*/true, aug_);
@@ -314,6 +316,19 @@ class Run {
       std::ofstream f(path("metrics.jsonl"), std::ios::app);
       f << m.to_json() << "\n";
     }
+    if (tb_) {  // TensorBoard: x axis = training steps done
+      const int64_t s = global_step_;
+      tb_->scalar("train/loss", m.train_loss, s);
+      tb_->scalar("train/accuracy", m.train_acc, s);
+      if (m.evaluated) {
+        tb_->scalar("test/accuracy", m.test_acc, s);
+        tb_->scalar("test/loss", m.test_loss, s);
+      }
+      tb_->scalar("lr", m.lr, s);
+      tb_->scalar("images_per_s", m.images_per_s, s);
+      tb_->scalar("epoch", static_cast<double>(m.epoch), s);
+      tb_->flush();
+    }
     char buf[256];
     std::snprintf(buf, sizeof buf, "epoch %3lld/%lld  loss %.4f  train %.2f%%  %s  lr %.3g  %.1fs  %.0f img/s",
                   (long long)m.epoch, (long long)epochs_, m.train_loss, 100 * m.train_acc,
@@ -380,6 +395,7 @@ class Run {
   double lr_ = 0, epoch_seconds_ = 0, train_seconds_ = 0;
   torch::Tensor loss_sum_, correct_;
   std::vector<EpochMetrics> history_;
+  std::unique_ptr<EventWriter> tb_;
 };
 
 }  // namespace
