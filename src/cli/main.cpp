@@ -386,6 +386,8 @@ int main(int argc, char** argv) {
   train->add_option("--set", sets, "override a key: --set optim.lr=0.001 (repeatable)")->take_all();
   train->add_option("--resume", resume_dir, "continue the run (or set of runs) in this directory");
   train->add_flag("--quiet,-q", quiet, "no progress bar or epoch lines");
+  bool deterministic = false;
+  train->add_flag("--deterministic", deterministic, "deterministic algorithms, no cuDNN autotuning (docs/determinism.md)");
 
   auto* ablate = app.add_subcommand("ablate", "Run an ablation (configs/ablations/): one row per trick, n runs each, a table with Welch p-values");
   ablate->add_option("--preset,-p", preset, "ablation name (e.g. myrtle-ablation) or path")->required();
@@ -448,6 +450,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    set_deterministic(deterministic);
     if (*train)
       return cmd_train(preset, data, device, threads, seed, runs, out, sets, resume_dir, quiet, joined_args(argc, argv));
     if (*ablate) return cmd_ablate(preset, data, device, threads, runs, out, sets, quiet, joined_args(argc, argv));

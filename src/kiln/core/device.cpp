@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -47,6 +48,15 @@ std::string device_name(const torch::Device& d) {
   return "cpu";
 }
 
+void set_deterministic(bool on) {
+  if (on) setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);  // before any cuBLAS handle exists
+  // warn_only: a few CUDA backward kernels (max-pool's among them) have no deterministic
+  // version; LibTorch then warns instead of stopping the run.
+  at::globalContext().setDeterministicAlgorithms(on, /*warn_only=*/true);
+  at::globalContext().setDeterministicCuDNN(on);
+  at::globalContext().setBenchmarkCuDNN(!on);
+}
+
 torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d) {
   if (p == "fp32") return torch::kFloat32;
   if (p == "bf16") return torch::kBFloat16;
@@ -69,6 +79,7 @@ std::string provenance_json(const torch::Device& d, const std::string& command_l
     j["cudnn_version"] = at::detail::getCUDAHooks().versionCuDNN();
   }
   j["threads"] = at::get_num_threads();
+  j["deterministic"] = at::globalContext().deterministicAlgorithms();
   j["command_line"] = command_line;
   char host[256] = {0};
   gethostname(host, sizeof host - 1);

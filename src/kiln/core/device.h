@@ -14,6 +14,11 @@ torch::Device parse_device(const std::string& s);
 std::string device_name(const torch::Device& d);
 // Versions and environment for the run's provenance.json.
 std::string provenance_json(const torch::Device& d, const std::string& command_line);
+// --deterministic: deterministic algorithms everywhere LibTorch has them, cuDNN autotuning
+// off, cuBLAS's deterministic workspace. On the CPU kiln's runs are bitwise reproducible
+// for a seed and thread count with or without it (tested); see docs/determinism.md for CUDA.
+void set_deterministic(bool on);
+
 // Resolves train.precision ("auto": fp16 on CUDA, fp32 elsewhere).
 torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d);
 
