@@ -14,7 +14,7 @@ strip() { python3 -c '
 import json,sys
 for l in open(sys.argv[1]):
     m=json.loads(l)
-    for k in ("epoch_seconds","eval_seconds","images_per_s","train_seconds"): m.pop(k,None)
+    for k in ("epoch_seconds","eval_seconds","images_per_s","train_seconds","live_allocations","live_bytes"): m.pop(k,None)
     print(json.dumps(m,sort_keys=True))' "$1"; }
 [ "$(strip "$d/a/metrics.jsonl")" = "$(strip "$d/b/metrics.jsonl")" ] || { echo "FAIL: runs differ"; diff <(strip "$d/a/metrics.jsonl") <(strip "$d/b/metrics.jsonl"); exit 1; }
 grep -q '"deterministic": true' "$d/a/provenance.json" || { echo "FAIL: provenance lacks deterministic: true"; exit 1; }

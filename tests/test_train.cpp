@@ -6,6 +6,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
 #include "kiln/nn/model.h"
+#include "kiln/report/memory.h"
 #include "kiln/train/trainer.h"
 
 using namespace kiln;
@@ -70,7 +71,8 @@ std::vector<nlohmann::json> read_metrics(const std::string& dir) {
 // The numbers of a run, without the wall-clock fields.
 std::vector<nlohmann::json> without_times(std::vector<nlohmann::json> ms) {
   for (auto& m : ms)
-    for (auto k : {"epoch_seconds", "eval_seconds", "images_per_s", "train_seconds"}) m.erase(k);
+    for (auto k : {"epoch_seconds", "eval_seconds", "images_per_s", "train_seconds", "live_allocations", "live_bytes"})
+      m.erase(k);
   return ms;
 }
 
@@ -285,4 +287,32 @@ TEST(Train, ResumeIsExactWithEveryTrickOn) {
   auto rest = resume(tt, quiet_options(d / "cut"));
   EXPECT_EQ(without_times(read_metrics(d / "cut")), without_times(read_metrics(d / "full")));
   EXPECT_EQ(rest.final_test_acc, full.final_test_acc);
+}
+
+TEST(Train, LeakWatchStaysFlatAcrossEpochs) {
+  auto tt = synthetic(256, 100);
+  Config c = tiny_config();
+  c.set("schedule.epochs", "5");
+  c.set("ema.enabled", "true");
+  TempDir d;
+  train(c, tt, quiet_options(d / "run"));
+  auto ms = read_metrics(d / "run");
+  ASSERT_EQ(ms.size(), 5u);
+  EXPECT_GT(ms[1]["live_allocations"].get<int64_t>(), 0);  // the counter is installed and sees the model
+  for (size_t e = 2; e < ms.size(); ++e) {
+    EXPECT_EQ(ms[e]["live_allocations"], ms[1]["live_allocations"]) << "epoch " << e + 1;
+    EXPECT_EQ(ms[e]["live_bytes"], ms[1]["live_bytes"]) << "epoch " << e + 1;
+  }
+}
+
+TEST(Train, LeakWatchCountsTensorsThatStayAlive) {
+  install_cpu_allocation_counter();
+  auto before = memory_stats(torch::kCPU);
+  std::vector<torch::Tensor> kept;
+  for (int i = 0; i < 10; ++i) kept.push_back(torch::empty({1000}, torch::kFloat32));
+  auto during = memory_stats(torch::kCPU);
+  EXPECT_EQ(during.live_allocations - before.live_allocations, 10);
+  EXPECT_EQ(during.live_bytes - before.live_bytes, 40000);
+  kept.clear();
+  EXPECT_EQ(memory_stats(torch::kCPU).live_allocations, before.live_allocations);
 }

@@ -4,6 +4,7 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -12,6 +13,12 @@ namespace kiln::cuda {
 std::string device_name(int index) {
   auto* p = at::cuda::getDeviceProperties(index);
   return p ? std::string(p->name) : "cuda:" + std::to_string(index);
+}
+
+std::pair<int64_t, int64_t> allocator_stats(int index) {
+  auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
+  const auto all = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+  return {s.allocation[all].current, s.allocated_bytes[all].current};
 }
 
 struct GraphStep::Impl {

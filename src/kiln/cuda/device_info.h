@@ -4,10 +4,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <cstdint>
 
 namespace kiln::cuda {
 
 std::string device_name(int index);
+// The caching allocator's current allocation count and allocated bytes on a device.
+std::pair<int64_t, int64_t> allocator_stats(int index);
 
 // Captures one training step (a callable that only enqueues device work) in a CUDA graph
 // after `warmup` eager runs on a side stream, then replays it. The step must keep every

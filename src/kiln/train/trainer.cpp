@@ -13,6 +13,7 @@
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
+#include "kiln/report/memory.h"
 #include "kiln/report/progress.h"
 #include "kiln/report/tensorboard.h"
 #include "kiln/train/loss.h"
@@ -37,6 +38,8 @@ std::string EpochMetrics::to_json() const {
   j["eval_seconds"] = eval_seconds;
   j["images_per_s"] = images_per_s;
   j["train_seconds"] = train_seconds;
+  j["live_allocations"] = live_allocations;
+  j["live_bytes"] = live_bytes;
   return j.dump();
 }
 
@@ -94,6 +97,7 @@ class Run {
  public:
   Run(const Config& cfg, const TrainTest& data, const RunOptions& opt)
       : cfg_(cfg), opt_(opt), dev_(opt.device), progress_(opt.verbose) {
+    install_cpu_allocation_counter();
     dtype_ = resolve_precision(cfg.s("train.precision"), dev_);
     channels_last_ = dev_.is_cuda() && cfg.b("train.channels_last");
     auto train = data.train.head(cfg.i("data.train_subset"));
@@ -264,6 +268,8 @@ class Run {
       m2.eval_seconds = e["eval_seconds"];
       m2.images_per_s = e["images_per_s"];
       m2.train_seconds = e["train_seconds"];
+      m2.live_allocations = e.value("live_allocations", int64_t{0});
+      m2.live_bytes = e.value("live_bytes", int64_t{0});
       history_.push_back(m2);
       lines += m2.to_json() + "\n";
     }
@@ -311,6 +317,10 @@ class Run {
       m.test_loss = ev.loss;
       m.test_acc = ev.acc;
     }
+    reset_accumulators();
+    auto mem = memory_stats(dev_);
+    m.live_allocations = mem.live_allocations;
+    m.live_bytes = mem.live_bytes;
     history_.push_back(m);
     if (!opt_.run_dir.empty()) {
       std::ofstream f(path("metrics.jsonl"), std::ios::app);
@@ -335,7 +345,6 @@ class Run {
                   m.evaluated ? ("test " + std::to_string(100 * m.test_acc).substr(0, 5) + "%").c_str() : "           ",
                   m.lr, m.epoch_seconds, m.images_per_s);
     progress_.line(buf);
-    reset_accumulators();
     ++epoch_;  // the checkpoint records the epochs completed
     if (last || epoch_ % std::max<int64_t>(1, cfg_.i("train.checkpoint_every")) == 0) save_checkpoint();
     --epoch_;

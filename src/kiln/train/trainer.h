@@ -28,6 +28,7 @@ struct EpochMetrics {
   double eval_seconds = 0;
   double images_per_s = 0;
   double train_seconds = 0;    // cumulative training time
+  int64_t live_allocations = 0, live_bytes = 0;  // leak watch, after the epoch (report/memory.h)
   std::string to_json() const;
 };
 
