@@ -17,6 +17,7 @@
 #include "kiln/core/fs.h"
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
+#include "kiln/report/png.h"
 #include "kiln/report/stats.h"
 #include "kiln/lecun/zipcode.h"
 #include "kiln/train/ablation.h"
@@ -328,6 +329,37 @@ int cmd_overfit(const std::string& preset, int64_t examples, int64_t max_epochs,
   return 1;
 }
 
+int cmd_lr_find(const std::string& preset, double lo, double hi, int64_t steps, const std::string& data,
+                const std::string& device_s, int threads, std::string out, const std::vector<std::string>& sets) {
+  if (threads > 0) at::set_num_threads(threads);
+  auto dev = parse_device(device_s);
+  Config cfg = Config::from_file(find_preset(preset));
+  for (auto& s : sets) cfg.set_assignment(s);
+  auto tt = load_for(cfg, data);
+  if (out.empty()) out = "runs/lr-find-" + fs::path(find_preset(preset)).stem().string() + "-" + timestamp();
+  make_dirs(out);
+  std::cerr << "lr-find: " << steps << " steps of " << preset << ", LR " << lo << " -> " << hi
+            << " (optim.lr units, loss_reduction = " << cfg.s("optim.loss_reduction") << ")\n";
+  auto r = lr_find(cfg, tt, dev, lo, hi, steps);
+  std::string csv = "step,lr,loss,smoothed\n";
+  for (size_t i = 0; i < r.lr.size(); ++i) {
+    char line[128];
+    std::snprintf(line, sizeof line, "%zu,%.9g,%.9g,%.9g\n", i, r.lr[i], r.loss[i], r.smoothed[i]);
+    csv += line;
+  }
+  atomic_write(out + "/lr_find.csv", csv);
+  // The raw losses are clipped to the smoothed curve's range so that one spike does not flatten the plot.
+  double top = *std::max_element(r.smoothed.begin(), r.smoothed.end()) * 1.1;
+  std::vector<double> raw = r.loss;
+  for (auto& v : raw) v = std::min(v, top);
+  plot_xy(r.lr, {raw, r.smoothed}, {Rgb{190, 190, 230}, Rgb{30, 60, 200}}, true, r.steepest_lr)
+      .save(out + "/lr_find.png");
+  std::printf("suggested optim.lr = %.3g (steepest descent of the smoothed loss); loss lowest at %.3g; preset has %.3g\n"
+              "plot: %s/lr_find.png (loss against log LR, red line at the suggestion), data: %s/lr_find.csv\n",
+              r.steepest_lr, r.min_loss_lr, cfg.f("optim.lr"), out.c_str(), out.c_str());
+  return 0;
+}
+
 int cmd_eval(const std::string& ckpt, const std::string& data, const std::string& device_s, int threads) {
   if (threads > 0) at::set_num_threads(threads);
   auto dev = parse_device(device_s);
@@ -421,6 +453,19 @@ int main(int argc, char** argv) {
   over->add_option("--threads", threads, "CPU threads");
   over->add_option("--set", sets, "override a key of the preset first (repeatable)")->take_all();
 
+  double lr_lo = 1e-7, lr_hi = 1.0;
+  int64_t lr_steps = 200;
+  auto* lrf = app.add_subcommand("lr-find", "Exponential learning-rate sweep: loss against LR (PNG + CSV) and a suggested optim.lr");
+  lrf->add_option("--preset,-p", preset, "preset to sweep")->required();
+  lrf->add_option("--min", lr_lo, "first LR")->capture_default_str();
+  lrf->add_option("--max", lr_hi, "last LR")->capture_default_str();
+  lrf->add_option("--steps", lr_steps, "training steps in the sweep")->capture_default_str();
+  lrf->add_option("--data", data, "data root");
+  lrf->add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
+  lrf->add_option("--threads", threads, "CPU threads");
+  lrf->add_option("--out", out, "directory for lr_find.png and lr_find.csv");
+  lrf->add_option("--set", sets, "override a key of the preset (repeatable)")->take_all();
+
   auto* eval = app.add_subcommand("eval", "Test accuracy of a checkpoint");
   eval->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
   eval->add_option("--data", data, "data root");
@@ -457,6 +502,7 @@ int main(int argc, char** argv) {
     if (*lecun) return cmd_lecun1989(modern, seeds > 0 ? seeds : (modern ? 5 : 1), data, threads, out, joined_args(argc, argv));
     if (*over)
       return cmd_overfit(preset, examples, max_steps, overfit_lr, loss_target, data, device, threads, sets);
+    if (*lrf) return cmd_lr_find(preset, lr_lo, lr_hi, lr_steps, data, device, threads, out, sets);
     if (*eval) return cmd_eval(ckpt, data, device, threads);
     if (*fetch) {
 #ifdef KILN_WITH_FETCH

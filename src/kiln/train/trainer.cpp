@@ -225,6 +225,53 @@ class Run {
     return r;
   }
 
+  LrFindResult sweep(double lr_min, double lr_max, int64_t steps) {
+    std::vector<torch::Tensor> losses;
+    std::vector<double> lrs;
+    model_->train();
+    for (int64_t s = 0, epoch = 0; s < steps; ++epoch) {
+      auto plan = train_->plan(seed_, epoch, true, aug_);
+      for (int64_t k = 0; k < steps_ && s < steps; ++k, ++s) {
+        double lr = lr_min * std::pow(lr_max / lr_min, static_cast<double>(s) / std::max<int64_t>(steps - 1, 1));
+        sgd_.set_lr(lr);
+        auto b = train_->batch(plan, k, bs_, aug_);
+        auto loss = classification_loss(model_->forward(b.x), b.y, smoothing_, sum_loss_);
+        sgd_.optimizer->zero_grad();
+        loss.backward();
+        sgd_.optimizer->step();
+        losses.push_back(loss.detach() / (sum_loss_ ? static_cast<double>(b.y.size(0)) : 1.0));
+        lrs.push_back(lr);
+      }
+    }
+    auto host = torch::stack(losses).to(torch::kFloat64).cpu();  // the sweep's one read
+    LrFindResult r;
+    double avg = 0, best = 1e300;
+    for (size_t i = 0; i < lrs.size(); ++i) {
+      double l = host[static_cast<int64_t>(i)].item<double>();
+      avg = 0.98 * avg + 0.02 * l;
+      double sm = avg / (1 - std::pow(0.98, static_cast<double>(i + 1)));
+      if (!std::isfinite(l) || (i > 10 && sm > 4 * best)) break;  // diverged
+      best = std::min(best, sm);
+      r.lr.push_back(lrs[i]);
+      r.loss.push_back(l);
+      r.smoothed.push_back(sm);
+    }
+    if (r.lr.size() < 3) throw Error("lr-find: the loss diverged at once; lower the starting LR (--min)");
+    size_t imin = std::min_element(r.smoothed.begin(), r.smoothed.end()) - r.smoothed.begin();
+    r.min_loss_lr = r.lr[imin];
+    // Slopes over a stencil of +-n/10 points, so the noise of single steps (and the smoothing's
+    // start-up) cannot win; only up to the minimum.
+    const size_t k = std::max<size_t>(1, r.lr.size() / 10);
+    double steepest = 0;
+    size_t isteep = 0;
+    for (size_t i = k; i + k < r.lr.size() && i <= imin; ++i) {
+      double slope = (r.smoothed[i + k] - r.smoothed[i - k]) / (std::log(r.lr[i + k]) - std::log(r.lr[i - k]));
+      if (slope < steepest) steepest = slope, isteep = i;
+    }
+    r.steepest_lr = isteep ? r.lr[isteep] : r.min_loss_lr;  // the loss never fell: its lowest point
+    return r;
+  }
+
   void load_checkpoint_state(torch::serialize::InputArchive& ar) {
     torch::serialize::InputArchive m, o;
     ar.read("model", m);
@@ -448,6 +495,16 @@ OverfitResult overfit(const Config& cfg, const TrainTest& data, double loss_targ
   out.curve = r.epochs;
   out.reached = !out.curve.empty() && opt.stop_when(out.curve.back());
   return out;
+}
+
+LrFindResult lr_find(const Config& cfg, const TrainTest& data, const torch::Device& device, double lr_min,
+                     double lr_max, int64_t steps) {
+  if (!(lr_min > 0 && lr_max > lr_min && steps >= 3)) throw Error("lr-find needs 0 < min < max and at least 3 steps");
+  RunOptions opt;
+  opt.device = device;
+  opt.verbose = false;
+  Run run(cfg, data, opt);
+  return run.sweep(lr_min, lr_max, steps);
 }
 
 Config checkpoint_config(const std::string& path) {

@@ -88,6 +88,18 @@ struct OverfitResult {
 };
 OverfitResult overfit(const Config& cfg, const TrainTest& data, double loss_target, RunOptions opt);
 
+// `kiln lr-find`: an exponential learning-rate sweep from lr_min to lr_max over `steps` steps
+// of the preset's own training (data, augmentation, model, optimiser; the LR in optim.lr's
+// units), ended early once the smoothed loss passes 4x its minimum. Losses are per example,
+// read from the device once, at the end.
+struct LrFindResult {
+  std::vector<double> lr, loss, smoothed;  // smoothed: bias-corrected EMA (0.98) of the loss
+  double steepest_lr = 0;  // where the smoothed loss falls fastest against log(lr): the suggestion
+  double min_loss_lr = 0;  // where the smoothed loss is lowest
+};
+LrFindResult lr_find(const Config& cfg, const TrainTest& data, const torch::Device& device, double lr_min,
+                     double lr_max, int64_t steps);
+
 // The configuration stored in a checkpoint.
 Config checkpoint_config(const std::string& path);
 
