@@ -18,6 +18,7 @@
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
 #include "kiln/report/png.h"
+#include "kiln/report/show.h"
 #include "kiln/report/stats.h"
 #include "kiln/lecun/zipcode.h"
 #include "kiln/train/ablation.h"
@@ -360,6 +361,104 @@ int cmd_lr_find(const std::string& preset, double lo, double hi, int64_t steps, 
   return 0;
 }
 
+int cmd_show(const std::string& what, const std::string& preset, const std::string& ckpt, const std::string& data,
+             std::string out, int count, const std::vector<std::string>& sets) {
+  const torch::Device cpu(torch::kCPU);
+  Config cfg;
+  LoadedCheckpoint lc;
+  if (!ckpt.empty()) {
+    lc = load_checkpoint(ckpt, cpu);
+    cfg = lc.cfg;
+  } else if (!preset.empty()) {
+    cfg = Config::from_file(find_preset(preset));
+  } else {
+    throw Error("kiln show needs --preset or --checkpoint");
+  }
+  for (auto& s : sets) cfg.set_assignment(s);
+  auto tt = load_for(cfg, data);
+  if (out.empty()) out = ckpt.empty() ? "runs/show-" + fs::path(find_preset(preset)).stem().string()
+                                      : fs::path(ckpt).parent_path().string();
+  if (out.empty()) out = ".";
+  make_dirs(out);
+  const auto& classes = tt.train.classes;
+  auto name = [&](int64_t k) { return k < static_cast<int64_t>(classes.size()) ? classes[k] : std::to_string(k); };
+  const int scale = tt.train.images.size(2) <= 32 ? 3 : 1;
+  std::string file = out + "/" + what + ".png";
+  if (what == "aug") {
+    auto train = tt.train.head(cfg.i("data.train_subset"));
+    std::vector<double> mean, sd;
+    if (cfg.b("data.normalize")) std::tie(mean, sd) = DeviceLoader::channel_stats(train);
+    DeviceLoader L(train, cpu, torch::kFloat32, mean, sd);
+    AugmentOptions aug{cfg.i("aug.pad"), cfg.s("aug.pad_mode") == "reflect", cfg.b("aug.flip"), cfg.i("aug.cutout")};
+    auto b = L.batch(L.plan(static_cast<uint64_t>(cfg.i("train.seed")), 0, true, aug), 0, count, aug);
+    std::vector<std::string> caps;
+    for (int64_t i = 0; i < b.y.size(0); ++i) caps.push_back(name(b.y[i].item<int64_t>()));
+    image_grid(to_pixels(b.x, mean, sd), caps, {}, 8, scale).save(file);
+  } else if (what == "predictions" || what == "confusion") {
+    if (!lc.model) throw Error("kiln show " + what + " needs --checkpoint RUN/checkpoint.pt");
+    auto test = tt.test.head(cfg.i("data.test_subset"));
+    DeviceLoader L(test, cpu, torch::kFloat32, lc.mean, lc.std);
+    set_precision(*lc.model, torch::kFloat32);
+    auto ev = evaluate(*lc.model, L, cfg.i("data.test_batch_size"), cfg.s("eval.tta"), cfg.f("eval.tta_translate_weight"));
+    if (what == "confusion") {
+      auto m = confusion_matrix(ev.predictions, test.labels, static_cast<int64_t>(classes.size()));
+      confusion_image(m, classes).save(file);
+      std::string csv;
+      for (int64_t i = 0; i < m.size(0); ++i) {
+        for (int64_t j = 0; j < m.size(1); ++j) csv += (j ? "," : "") + std::to_string(m[i][j].item<int64_t>());
+        csv += "\n";
+      }
+      atomic_write(out + "/confusion.csv", csv);
+    } else {
+      auto wrong = ev.predictions.ne(test.labels).nonzero().flatten(), right = ev.predictions.eq(test.labels).nonzero().flatten();
+      auto order = torch::cat({wrong, right}).slice(0, 0, count);  // mistakes first
+      std::vector<std::string> caps;
+      std::vector<Rgb> colors;
+      for (int64_t i = 0; i < order.size(0); ++i) {
+        int64_t k = order[i].item<int64_t>(), t = test.labels[k].item<int64_t>(), p = ev.predictions[k].item<int64_t>();
+        caps.push_back(t == p ? name(t).substr(0, 7) : name(t).substr(0, 5) + ">" + name(p).substr(0, 5));
+        colors.push_back(t == p ? Rgb{0, 130, 0} : Rgb{200, 0, 0});
+      }
+      image_grid(test.images.index_select(0, order), caps, colors, 8, scale).save(file);
+      std::printf("%lld of %lld test images misclassified; mistakes first (red: true>predicted)\n",
+                  (long long)wrong.size(0), (long long)test.size());
+    }
+  } else if (what == "filters" || what == "whitening") {
+    auto model = lc.model ? lc.model : make_model(cfg, tt.train.images.size(1), static_cast<int64_t>(classes.size()));
+    auto net = std::dynamic_pointer_cast<ResNet9>(model);
+    if (!net) throw Error("kiln show " + what + ": only for ResNet-9 models");
+    if (what == "whitening") {
+      if (!net->whiten) throw Error("model.whiten is \"none\" in this configuration; try --set model.whiten=3x3");
+      if (!lc.model) {  // fit on the training data as training would
+        auto train = tt.train.head(cfg.i("data.train_subset"));
+        auto [mean, sd] = DeviceLoader::channel_stats(train);
+        DeviceLoader L(train, cpu, torch::kFloat32, mean, sd);
+        net->fit_to_data(L.data().slice(0, 0, std::min<int64_t>(L.size(), cfg.i("model.whiten_samples"))));
+      }
+      auto lambda = net->whiten->eigenvalues.to(torch::kFloat64);
+      const int64_t d = lambda.size(0);
+      // Undo the 1/sqrt(lambda + eps) scaling: the eigenvectors themselves, largest first.
+      auto v = net->whiten->weight.slice(0, 0, d).to(torch::kFloat64) *
+               (lambda + net->whiten->eps).sqrt().view({-1, 1, 1, 1});
+      std::vector<std::string> caps;
+      for (int64_t i = 0; i < d; ++i) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.2g", lambda[i].item<double>());
+        caps.push_back(b);
+      }
+      image_grid(filters_to_pixels(v), caps, {}, 9, 12).save(file);
+    } else {
+      auto w = net->whiten ? net->whiten->weight : net->prep->conv->weight;
+      image_grid(filters_to_pixels(w.detach()), {}, {}, 16, 8).save(file);
+      if (!lc.model) std::printf("note: an untrained model (no --checkpoint): these are initial filters\n");
+    }
+  } else {
+    throw Error("kiln show: '" + what + "' is not one of aug | predictions | confusion | filters | whitening");
+  }
+  std::printf("wrote %s\n", file.c_str());
+  return 0;
+}
+
 int cmd_eval(const std::string& ckpt, const std::string& data, const std::string& device_s, int threads) {
   if (threads > 0) at::set_num_threads(threads);
   auto dev = parse_device(device_s);
@@ -466,6 +565,17 @@ int main(int argc, char** argv) {
   lrf->add_option("--out", out, "directory for lr_find.png and lr_find.csv");
   lrf->add_option("--set", sets, "override a key of the preset (repeatable)")->take_all();
 
+  std::string what;
+  int count = 64;
+  auto* show = app.add_subcommand("show", "Pictures as PNG: aug (augmented training batch), predictions and confusion (of a checkpoint), filters, whitening (eigen-patches)");
+  show->add_option("what", what, "aug | predictions | confusion | filters | whitening")->required();
+  show->add_option("--preset,-p", preset, "preset (for aug, filters, whitening)");
+  show->add_option("--checkpoint,-c", ckpt, "a run's checkpoint.pt (predictions, confusion; trained filters)");
+  show->add_option("--data", data, "data root");
+  show->add_option("--out", out, "directory for <what>.png (default: the checkpoint's run directory, or runs/show-<preset>)");
+  show->add_option("--count,-n", count, "images in a grid")->capture_default_str();
+  show->add_option("--set", sets, "override a key (repeatable)")->take_all();
+
   auto* eval = app.add_subcommand("eval", "Test accuracy of a checkpoint");
   eval->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
   eval->add_option("--data", data, "data root");
@@ -503,6 +613,7 @@ int main(int argc, char** argv) {
     if (*over)
       return cmd_overfit(preset, examples, max_steps, overfit_lr, loss_target, data, device, threads, sets);
     if (*lrf) return cmd_lr_find(preset, lr_lo, lr_hi, lr_steps, data, device, threads, out, sets);
+    if (*show) return cmd_show(what, preset, ckpt, data, out, count, sets);
     if (*eval) return cmd_eval(ckpt, data, device, threads);
     if (*fetch) {
 #ifdef KILN_WITH_FETCH

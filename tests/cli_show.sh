@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `kiln show`: every picture from a short run (exit 77 = skipped). With KILN_SHOW_OUT set, the
+# PNGs are kept there (docs/images/ holds the README's copies).
+set -u
+kiln=$1
+if [ -z "${KILN_DATA:-}" ] || [ ! -d "$KILN_DATA/cifar10" ]; then echo "SKIPPED: no CIFAR-10 under KILN_DATA"; exit 77; fi
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+out=${KILN_SHOW_OUT:-$d/show}
+"$kiln" train --preset cifar10-resnet9-baseline --device cpu --quiet --out "$d/run" --set 'model.widths=[8, 16, 16, 32]' \
+  --set data.train_subset=1024 --set data.test_subset=300 --set data.batch_size=128 --set schedule.epochs=2 2>/dev/null || exit 1
+fail=0
+run() { "$kiln" show "$@" --data "$KILN_DATA" --out "$out" >/dev/null 2>"$d/err" || { echo "FAIL: kiln show $*"; cat "$d/err"; fail=1; }; }
+run aug --preset cifar10-resnet9-baseline -n 32
+run whitening --preset cifar10-myrtle-94 --set data.train_subset=2000
+run predictions --checkpoint "$d/run/checkpoint.pt" -n 32
+run confusion --checkpoint "$d/run/checkpoint.pt"
+run filters --checkpoint "$d/run/checkpoint.pt"
+for f in aug whitening predictions confusion filters; do
+  [ "$(head -c 8 "$out/$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || { echo "FAIL: $f.png is not a PNG"; fail=1; }
+done
+total=$(python3 -c "import sys; print(sum(int(x) for l in open(sys.argv[1]) for x in l.split(',')))" "$out/confusion.csv")
+[ "$total" = 300 ] || { echo "FAIL: the confusion matrix counts $total test images, not 300"; fail=1; }
+"$kiln" show whitening --preset cifar10-resnet9-baseline --data "$KILN_DATA" --out "$d" >/dev/null 2>&1 \
+  && { echo "FAIL: whitening pictures without a whitening layer should be refused"; fail=1; }
+[ $fail = 0 ] && echo "PASS: five pictures"
+exit $fail
