@@ -26,5 +26,12 @@ for tag, key in want.items():
 steps = [e.step for e in acc.Scalars("epoch")]
 if steps != sorted(steps) or len(set(steps)) != len(steps):
     print("steps not increasing", steps); bad += 1
-print("checked", len(want), "tags x", len(metrics), "epochs:", "FAIL" if bad else "all equal")
+images = acc.Tags().get("images", [])
+if "data/augmented_batch" not in images:
+    print("missing image data/augmented_batch; images:", images); bad += 1
+else:
+    img = acc.Images("data/augmented_batch")[0]
+    if not img.encoded_image_string.startswith(b"\x89PNG") or img.width < 64 or img.height < 32:
+        print("bad image", img.width, img.height); bad += 1
+print("checked", len(want), "tags x", len(metrics), "epochs and the augmented-batch image:", "FAIL" if bad else "all equal")
 sys.exit(1 if bad else 0)

@@ -15,6 +15,7 @@
 #include "kiln/core/fs.h"
 #include "kiln/report/memory.h"
 #include "kiln/report/progress.h"
+#include "kiln/report/show.h"
 #include "kiln/report/tensorboard.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/optim.h"
@@ -103,6 +104,7 @@ class Run {
     auto train = data.train.head(cfg.i("data.train_subset"));
     auto test = data.test.head(cfg.i("data.test_subset"));
     in_channels_ = train.images.size(1);
+    class_names_ = train.classes;
     classes_ = static_cast<int64_t>(train.classes.size());
     if (cfg.b("data.normalize")) std::tie(mean_, std_) = DeviceLoader::channel_stats(train);
     train_ = std::make_unique<DeviceLoader>(train, dev_, dtype_, mean_, std_, channels_last_);
@@ -157,7 +159,10 @@ class Run {
     r.parameters = count_parameters(*model_);
     r.run_dir = opt_.run_dir;
     LateLoss late(dev_);
-    if (!opt_.run_dir.empty()) tb_ = std::make_unique<EventWriter>(opt_.run_dir);
+    if (!opt_.run_dir.empty()) {
+      tb_ = std::make_unique<EventWriter>(opt_.run_dir);
+      log_augmented_batch();
+    }
     const int64_t every = std::max<int64_t>(1, cfg_.i("train.progress_every"));
     for (; epoch_ < epochs_; ++epoch_) {
       auto plan = train_->plan(seed_, epoch_, /*shuffle=*/true, aug_);
@@ -223,6 +228,21 @@ class Run {
       atomic_write(path("final.json"), j.dump(2) + "\n");
     }
     return r;
+  }
+
+  // TensorBoard image: the first 32 augmented training images of epoch 1, as the model sees them.
+  void log_augmented_batch() {
+    auto plan = train_->plan(seed_, 0, true, aug_);
+    auto b = train_->batch(plan, 0, std::min<int64_t>(32, bs_), aug_);
+    std::vector<std::string> caps;
+    auto y = b.y.cpu();
+    for (int64_t i = 0; i < y.size(0); ++i) {
+      auto k = y[i].item<int64_t>();
+      caps.push_back(k < static_cast<int64_t>(class_names_.size()) ? class_names_[k] : std::to_string(k));
+    }
+    auto grid = image_grid(to_pixels(b.x, mean_, std_), caps, {}, 8, b.x.size(2) <= 32 ? 2 : 1);
+    tb_->image("data/augmented_batch", grid.png(), grid.height, grid.width, 3, 0);
+    tb_->flush();
   }
 
   LrFindResult sweep(double lr_min, double lr_max, int64_t steps) {
@@ -436,6 +456,7 @@ class Run {
   torch::ScalarType dtype_;
   bool channels_last_;
   int64_t in_channels_, classes_;
+  std::vector<std::string> class_names_;
   std::vector<double> mean_, std_;
   std::unique_ptr<DeviceLoader> train_, test_;
   ClassifierPtr model_, ema_;
