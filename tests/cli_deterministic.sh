@@ -10,12 +10,7 @@ for r in a b; do
     --set 'model.widths=[8, 8, 8, 8]' --set data.train_subset=512 --set data.test_subset=200 \
     --set data.batch_size=128 --set model.ghost_bn_splits=4 --set schedule.epochs=2 || exit 1
 done
-strip() { python3 -c '
-import json,sys
-for l in open(sys.argv[1]):
-    m=json.loads(l)
-    for k in ("epoch_seconds","eval_seconds","images_per_s","train_seconds","live_allocations","live_bytes"): m.pop(k,None)
-    print(json.dumps(m,sort_keys=True))' "$1"; }
+strip() { python3 "$(dirname "$0")/strip_times.py" "$1"; }
 [ "$(strip "$d/a/metrics.jsonl")" = "$(strip "$d/b/metrics.jsonl")" ] || { echo "FAIL: runs differ"; diff <(strip "$d/a/metrics.jsonl") <(strip "$d/b/metrics.jsonl"); exit 1; }
 grep -q '"deterministic": true' "$d/a/provenance.json" || { echo "FAIL: provenance lacks deterministic: true"; exit 1; }
 echo "PASS: two deterministic runs, identical metrics"; cat "$d/a/metrics.jsonl"

@@ -19,12 +19,7 @@ kill -INT $pid; wait $pid; rc=$?
 [ $rc = 130 ] || { echo "FAIL: interrupted run exited $rc, expected 130"; exit 1; }
 [ -f "$d/cut/checkpoint.pt" ] || { echo "FAIL: no checkpoint after Ctrl-C"; exit 1; }
 "$kiln" train --resume "$d/cut" --device cpu --threads 1 --quiet || { echo "FAIL: resume"; exit 1; }
-strip() { python3 -c '
-import json,sys
-for l in open(sys.argv[1]):
-    m=json.loads(l)
-    for k in ("epoch_seconds","eval_seconds","images_per_s","train_seconds","live_allocations","live_bytes"): m.pop(k,None)
-    print(json.dumps(m,sort_keys=True))' "$1"; }
+strip() { python3 "$(dirname "$0")/strip_times.py" "$1"; }
 if [ "$(strip "$d/full/metrics.jsonl")" != "$(strip "$d/cut/metrics.jsonl")" ]; then
   echo "FAIL: resumed metrics differ"; diff <(strip "$d/full/metrics.jsonl") <(strip "$d/cut/metrics.jsonl"); exit 1
 fi

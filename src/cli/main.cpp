@@ -494,6 +494,13 @@ int cmd_data_info(const std::string& name, const std::string& data, const std::s
 
 }  // namespace
 
+// The options every training-like subcommand shares.
+void add_device_options(CLI::App* sub, std::string& data, std::string& device, int& threads) {
+  sub->add_option("--data", data, "data root (holds cifar10/, mnist/, ...)");
+  sub->add_option("--device", device, "cpu | cuda | cuda:N | auto")->capture_default_str();
+  sub->add_option("--threads", threads, "CPU threads for LibTorch (0 = its default)");
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"kiln: fast image-classifier training in C++, every trick a switch.\n"
                "Data root: --data, else $KILN_DATA, else $XDG_DATA_HOME/kiln or ~/.local/share/kiln."};
@@ -508,9 +515,7 @@ int main(int argc, char** argv) {
 
   auto* train = app.add_subcommand("train", "Train a model from a preset; writes a run directory");
   train->add_option("--preset,-p", preset, "preset name (kiln presets) or path to a .toml file");
-  train->add_option("--data", data, "data root (holds cifar10/, mnist/, ...)");
-  train->add_option("--device", device, "cpu | cuda | cuda:N | auto")->capture_default_str();
-  train->add_option("--threads", threads, "CPU threads for LibTorch (0 = its default)");
+  add_device_options(train, data, device, threads);
   train->add_option("--seed", seed, "override train.seed (run k of --runs uses seed + k)");
   train->add_option("--runs", runs, "independent runs with consecutive seeds; N > 1 writes a summary")->capture_default_str();
   train->add_option("--out", out, "run directory (default runs/<preset>-<time>)");
@@ -522,9 +527,7 @@ int main(int argc, char** argv) {
 
   auto* ablate = app.add_subcommand("ablate", "Run an ablation (configs/ablations/): one row per trick, n runs each, a table with Welch p-values");
   ablate->add_option("--preset,-p", preset, "ablation name (e.g. myrtle-ablation) or path")->required();
-  ablate->add_option("--data", data, "data root");
-  ablate->add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
-  ablate->add_option("--threads", threads, "CPU threads");
+  add_device_options(ablate, data, device, threads);
   ablate->add_option("--runs", runs, "runs per row")->capture_default_str();
   ablate->add_option("--out", out, "directory (default runs/<ablation>-<time>); an existing one is continued");
   ablate->add_option("--set", sets, "override a key in every row, after the row's own (repeatable)")->take_all();
@@ -547,9 +550,7 @@ int main(int argc, char** argv) {
   over->add_option("--max-steps", max_steps, "give up after this many steps (one step per epoch)")->capture_default_str();
   over->add_option("--lr", overfit_lr, "constant learning rate on the summed loss")->capture_default_str();
   over->add_option("--loss-target", loss_target, "success: 100% accuracy and mean loss below this")->capture_default_str();
-  over->add_option("--data", data, "data root");
-  over->add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
-  over->add_option("--threads", threads, "CPU threads");
+  add_device_options(over, data, device, threads);
   over->add_option("--set", sets, "override a key of the preset first (repeatable)")->take_all();
 
   double lr_lo = 1e-7, lr_hi = 1.0;
@@ -559,9 +560,7 @@ int main(int argc, char** argv) {
   lrf->add_option("--min", lr_lo, "first LR")->capture_default_str();
   lrf->add_option("--max", lr_hi, "last LR")->capture_default_str();
   lrf->add_option("--steps", lr_steps, "training steps in the sweep")->capture_default_str();
-  lrf->add_option("--data", data, "data root");
-  lrf->add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
-  lrf->add_option("--threads", threads, "CPU threads");
+  add_device_options(lrf, data, device, threads);
   lrf->add_option("--out", out, "directory for lr_find.png and lr_find.csv");
   lrf->add_option("--set", sets, "override a key of the preset (repeatable)")->take_all();
 
@@ -578,9 +577,7 @@ int main(int argc, char** argv) {
 
   auto* eval = app.add_subcommand("eval", "Test accuracy of a checkpoint");
   eval->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
-  eval->add_option("--data", data, "data root");
-  eval->add_option("--device", device, "cpu | cuda | auto")->capture_default_str();
-  eval->add_option("--threads", threads, "CPU threads");
+  add_device_options(eval, data, device, threads);
 
   auto* dataset = app.add_subcommand("data", "Datasets: fetch and inspect");
   dataset->require_subcommand(1);

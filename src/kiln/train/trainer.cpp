@@ -44,6 +44,24 @@ std::string EpochMetrics::to_json() const {
   return j.dump();
 }
 
+EpochMetrics EpochMetrics::from_json(const std::string& line) {
+  auto e = nlohmann::json::parse(line);
+  EpochMetrics m;
+  m.epoch = e["epoch"];
+  m.train_loss = e["train_loss"];
+  m.train_acc = e["train_acc"];
+  m.evaluated = e.contains("test_acc");
+  if (m.evaluated) m.test_loss = e["test_loss"], m.test_acc = e["test_acc"];
+  m.lr = e["lr"];
+  m.epoch_seconds = e["epoch_seconds"];
+  m.eval_seconds = e["eval_seconds"];
+  m.images_per_s = e["images_per_s"];
+  m.train_seconds = e["train_seconds"];
+  m.live_allocations = e.value("live_allocations", int64_t{0});
+  m.live_bytes = e.value("live_bytes", int64_t{0});
+  return m;
+}
+
 namespace {
 
 void set_generator_state(at::Generator g, const torch::Tensor& state) {
@@ -124,6 +142,8 @@ class Run {
 
     torch::manual_seed(seed_);
     model_ = build_model();
+    ema_every_ = cfg.i("ema.every");
+    ema_momentum_ = cfg.f("ema.momentum");
     if (cfg.b("ema.enabled")) {
       ema_ = build_model();
       copy_weights(*ema_, *model_);
@@ -194,7 +214,7 @@ class Run {
           correct_ += logits.argmax(1).eq(b.y).sum();
         }
         seen_ += b.y.size(0);
-        if (ema_ && (global_step_ + 1) % cfg_.i("ema.every") == 0) ema_update(*ema_, *model_, cfg_.f("ema.momentum"));
+        if (ema_ && (global_step_ + 1) % ema_every_ == 0) ema_update(*ema_, *model_, ema_momentum_);
         if (progress_.live() && (step_ + 1) % every == 0) {
           late.push(loss);
           double el = epoch_seconds_ + seconds_since(t0);
@@ -324,21 +344,8 @@ class Run {
     history_.clear();
     std::string lines;
     for (auto& e : nlohmann::json::parse(hist.toStringRef())) {
-      EpochMetrics m2;
-      m2.epoch = e["epoch"];
-      m2.train_loss = e["train_loss"];
-      m2.train_acc = e["train_acc"];
-      m2.evaluated = e.contains("test_acc");
-      if (m2.evaluated) m2.test_loss = e["test_loss"], m2.test_acc = e["test_acc"];
-      m2.lr = e["lr"];
-      m2.epoch_seconds = e["epoch_seconds"];
-      m2.eval_seconds = e["eval_seconds"];
-      m2.images_per_s = e["images_per_s"];
-      m2.train_seconds = e["train_seconds"];
-      m2.live_allocations = e.value("live_allocations", int64_t{0});
-      m2.live_bytes = e.value("live_bytes", int64_t{0});
-      history_.push_back(m2);
-      lines += m2.to_json() + "\n";
+      history_.push_back(EpochMetrics::from_json(e.dump()));
+      lines += history_.back().to_json() + "\n";
     }
     // metrics.jsonl is rewritten to exactly the epochs the checkpoint holds.
     if (!opt_.run_dir.empty()) atomic_write(path("metrics.jsonl"), lines);
@@ -461,6 +468,8 @@ class Run {
   std::unique_ptr<DeviceLoader> train_, test_;
   ClassifierPtr model_, ema_;
   SgdSetup sgd_;
+  int64_t ema_every_ = 5;
+  double ema_momentum_ = 0.99;
   AugmentOptions aug_;
   LrSchedule sched_;
   int64_t bs_, steps_, epochs_;

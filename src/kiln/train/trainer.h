@@ -30,6 +30,7 @@ struct EpochMetrics {
   double train_seconds = 0;    // cumulative training time
   int64_t live_allocations = 0, live_bytes = 0;  // leak watch, after the epoch (report/memory.h)
   std::string to_json() const;
+  static EpochMetrics from_json(const std::string& line);  // the inverse of to_json
 };
 
 struct RunOptions {
