@@ -23,5 +23,7 @@ strip() { python3 "$(dirname "$0")/strip_times.py" "$1"; }
 if [ "$(strip "$d/full/metrics.jsonl")" != "$(strip "$d/cut/metrics.jsonl")" ]; then
   echo "FAIL: resumed metrics differ"; diff <(strip "$d/full/metrics.jsonl") <(strip "$d/cut/metrics.jsonl"); exit 1
 fi
+cmp -s "$d/full/steps.csv" "$d/cut/steps.csv" || { echo "FAIL: resumed steps.csv differs"; diff "$d/full/steps.csv" "$d/cut/steps.csv" | head; exit 1; }
+[ -s "$d/cut/report.html" ] || { echo "FAIL: no report.html after the resumed run"; exit 1; }
 "$kiln" eval --checkpoint "$d/cut/checkpoint.pt" --device cpu | grep -q "test accuracy" || { echo "FAIL: eval"; exit 1; }
 echo "PASS: Ctrl-C wrote a checkpoint (exit 130); the resumed run matches the uninterrupted one"

@@ -11,16 +11,20 @@ out=${KILN_SHOW_OUT:-$d/show}
 fail=0
 run() { "$kiln" show "$@" --data "$KILN_DATA" --out "$out" >/dev/null 2>"$d/err" || { echo "FAIL: kiln show $*"; cat "$d/err"; fail=1; }; }
 run aug --preset cifar10-resnet9-baseline -n 32
+run batch --preset cifar10-resnet9-baseline -n 16 --epoch 1
 run whitening --preset cifar10-myrtle-94 --set data.train_subset=2000
 run predictions --checkpoint "$d/run/checkpoint.pt" -n 32
 run confusion --checkpoint "$d/run/checkpoint.pt"
 run filters --checkpoint "$d/run/checkpoint.pt"
-for f in aug whitening predictions confusion filters; do
+for f in "$d/run/augmented_batch" "$d/run/predictions" "$d/run/confusion"; do  # every run writes these
+  [ "$(head -c 8 "$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || { echo "FAIL: run directory lacks $f.png"; fail=1; }
+done
+for f in aug batch whitening predictions confusion filters; do
   [ "$(head -c 8 "$out/$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || { echo "FAIL: $f.png is not a PNG"; fail=1; }
 done
 total=$(python3 -c "import sys; print(sum(int(x) for l in open(sys.argv[1]) for x in l.split(',')))" "$out/confusion.csv")
 [ "$total" = 300 ] || { echo "FAIL: the confusion matrix counts $total test images, not 300"; fail=1; }
 "$kiln" show whitening --preset cifar10-resnet9-baseline --data "$KILN_DATA" --out "$d" >/dev/null 2>&1 \
   && { echo "FAIL: whitening pictures without a whitening layer should be refused"; fail=1; }
-[ $fail = 0 ] && echo "PASS: five pictures"
+[ $fail = 0 ] && echo "PASS: six pictures, and the run directory's three"
 exit $fail

@@ -27,11 +27,17 @@ steps = [e.step for e in acc.Scalars("epoch")]
 if steps != sorted(steps) or len(set(steps)) != len(steps):
     print("steps not increasing", steps); bad += 1
 images = acc.Tags().get("images", [])
-if "data/augmented_batch" not in images:
-    print("missing image data/augmented_batch; images:", images); bad += 1
-else:
-    img = acc.Images("data/augmented_batch")[0]
+import os
+for tag, png in [("data/augmented_batch", "augmented_batch.png"), ("test/predictions", "predictions.png"),
+                 ("test/confusion", "confusion.png")]:
+    if tag not in images:
+        print("missing image", tag, "; images:", images); bad += 1
+        continue
+    img = acc.Images(tag)[0]
     if not img.encoded_image_string.startswith(b"\x89PNG") or img.width < 64 or img.height < 32:
-        print("bad image", img.width, img.height); bad += 1
-print("checked", len(want), "tags x", len(metrics), "epochs and the augmented-batch image:", "FAIL" if bad else "all equal")
+        print("bad image", tag, img.width, img.height); bad += 1
+    # The same picture as the run directory's PNG, byte for byte.
+    if img.encoded_image_string != open(os.path.join(sys.argv[1], png), "rb").read():
+        print("image", tag, "differs from", png); bad += 1
+print("checked", len(want), "tags x", len(metrics), "epochs and 3 images:", "FAIL" if bad else "all equal")
 sys.exit(1 if bad else 0)

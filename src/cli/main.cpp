@@ -17,6 +17,7 @@
 #include "kiln/core/fs.h"
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
+#include "kiln/report/html.h"
 #include "kiln/report/png.h"
 #include "kiln/report/show.h"
 #include "kiln/report/stats.h"
@@ -83,6 +84,7 @@ void write_summary(const std::string& dir, const Config& cfg, const std::vector<
   md += "\nDevice: " + device_name(dev) + " (" + dev.str() + "). Time: training steps only; data loading, "
         "evaluation and checkpoints excluded.\n";
   atomic_write(dir + "/summary.md", md);
+  write_report(dir);
   std::cerr << "\nfinal test accuracy: " << format_summary(sa, 2, 100) << " %\ntraining time:       "
             << format_summary(st, 1) << " s  (" << device_name(dev) << ")\nsummary: " << dir << "/summary.md\n";
 }
@@ -212,7 +214,8 @@ int cmd_ablate(const std::string& name, const std::string& data, const std::stri
     atomic_write(out + "/ablation.json", j.dump(2) + "\n");
   }
   std::cout << ablation_markdown(rows, device_name(dev) + " (" + dev.str() + ")");
-  std::cerr << "table: " << out << "/ablation.md\n";
+  write_report(out);
+  std::cerr << "table: " << out << "/ablation.md; report: " << out << "/report.html\n";
   return 0;
 }
 
@@ -293,6 +296,7 @@ int cmd_lecun1989(bool modern, int seeds, const std::string& data, int threads, 
           "seeds ran " + std::to_string(std::min(nt, seeds)) + " at a time on " + device_name(torch::kCPU) + ".\n";
   }
   atomic_write(out + "/results.md", md);
+  write_report(out);
   std::cout << md;
   std::cerr << "table: " << out << "/results.md\n";
   (void)cmdline;
@@ -355,14 +359,20 @@ int cmd_lr_find(const std::string& preset, double lo, double hi, int64_t steps, 
   for (auto& v : raw) v = std::min(v, top);
   plot_xy(r.lr, {raw, r.smoothed}, {Rgb{190, 190, 230}, Rgb{30, 60, 200}}, true, r.steepest_lr)
       .save(out + "/lr_find.png");
+  nlohmann::ordered_json lj{{"suggested_lr", r.steepest_lr}, {"min_loss_lr", r.min_loss_lr}, {"preset_lr", cfg.f("optim.lr")},
+                            {"steps", r.lr.size()}, {"preset", preset}};
+  atomic_write(out + "/lr_find.json", lj.dump(2) + "\n");
+  atomic_write(out + "/config.toml", cfg.to_toml());
+  write_report(out);
   std::printf("suggested optim.lr = %.3g (steepest descent of the smoothed loss); loss lowest at %.3g; preset has %.3g\n"
-              "plot: %s/lr_find.png (loss against log LR, red line at the suggestion), data: %s/lr_find.csv\n",
-              r.steepest_lr, r.min_loss_lr, cfg.f("optim.lr"), out.c_str(), out.c_str());
+              "plot: %s/lr_find.png (loss against log LR, red line at the suggestion), data: %s/lr_find.csv, "
+              "report: %s/report.html\n",
+              r.steepest_lr, r.min_loss_lr, cfg.f("optim.lr"), out.c_str(), out.c_str(), out.c_str());
   return 0;
 }
 
 int cmd_show(const std::string& what, const std::string& preset, const std::string& ckpt, const std::string& data,
-             std::string out, int count, const std::vector<std::string>& sets) {
+             std::string out, int count, int64_t epoch, const std::vector<std::string>& sets) {
   const torch::Device cpu(torch::kCPU);
   Config cfg;
   LoadedCheckpoint lc;
@@ -394,6 +404,27 @@ int cmd_show(const std::string& what, const std::string& preset, const std::stri
     std::vector<std::string> caps;
     for (int64_t i = 0; i < b.y.size(0); ++i) caps.push_back(name(b.y[i].item<int64_t>()));
     image_grid(to_pixels(b.x, mean, sd), caps, {}, 8, scale).save(file);
+  } else if (what == "batch") {
+    // Batch 0 of epoch --epoch exactly as the trainer draws it: each example before (its
+    // label) and after augmentation ("aug"), side by side.
+    auto train = tt.train.head(cfg.i("data.train_subset"));
+    std::vector<double> mean, sd;
+    if (cfg.b("data.normalize")) std::tie(mean, sd) = DeviceLoader::channel_stats(train);
+    DeviceLoader L(train, cpu, torch::kFloat32, mean, sd);
+    AugmentOptions aug{cfg.i("aug.pad"), cfg.s("aug.pad_mode") == "reflect", cfg.b("aug.flip"), cfg.i("aug.cutout")};
+    auto plan = L.plan(static_cast<uint64_t>(cfg.i("train.seed")), epoch, true, aug);
+    const int64_t n = std::min<int64_t>(count, L.size());
+    auto b = L.batch(plan, 0, n, aug);
+    auto originals = train.images.index_select(0, plan.order.slice(0, 0, n).cpu());
+    auto pairs = torch::stack({originals, to_pixels(b.x, mean, sd)}, 1).flatten(0, 1);
+    std::vector<std::string> caps;
+    for (int64_t i = 0; i < n; ++i) {
+      caps.push_back(name(b.y[i].item<int64_t>()));
+      caps.push_back("aug");
+    }
+    image_grid(pairs, caps, {}, 8, scale).save(file);
+    std::printf("batch 0 of epoch %lld (seed %lld): each original, then augmented (aug)\n", (long long)epoch,
+                (long long)cfg.i("train.seed"));
   } else if (what == "predictions" || what == "confusion") {
     if (!lc.model) throw Error("kiln show " + what + " needs --checkpoint RUN/checkpoint.pt");
     auto test = tt.test.head(cfg.i("data.test_subset"));
@@ -410,18 +441,10 @@ int cmd_show(const std::string& what, const std::string& preset, const std::stri
       }
       atomic_write(out + "/confusion.csv", csv);
     } else {
-      auto wrong = ev.predictions.ne(test.labels).nonzero().flatten(), right = ev.predictions.eq(test.labels).nonzero().flatten();
-      auto order = torch::cat({wrong, right}).slice(0, 0, count);  // mistakes first
-      std::vector<std::string> caps;
-      std::vector<Rgb> colors;
-      for (int64_t i = 0; i < order.size(0); ++i) {
-        int64_t k = order[i].item<int64_t>(), t = test.labels[k].item<int64_t>(), p = ev.predictions[k].item<int64_t>();
-        caps.push_back(t == p ? name(t).substr(0, 7) : name(t).substr(0, 5) + ">" + name(p).substr(0, 5));
-        colors.push_back(t == p ? Rgb{0, 130, 0} : Rgb{200, 0, 0});
-      }
-      image_grid(test.images.index_select(0, order), caps, colors, 8, scale).save(file);
+      predictions_grid(test.images, test.labels, ev.predictions, classes, count, scale).save(file);
+      auto wrong = ev.predictions.ne(test.labels).sum().item<int64_t>();
       std::printf("%lld of %lld test images misclassified; mistakes first (red: true>predicted)\n",
-                  (long long)wrong.size(0), (long long)test.size());
+                  (long long)wrong, (long long)test.size());
     }
   } else if (what == "filters" || what == "whitening") {
     auto model = lc.model ? lc.model : make_model(cfg, tt.train.images.size(1), static_cast<int64_t>(classes.size()));
@@ -453,7 +476,7 @@ int cmd_show(const std::string& what, const std::string& preset, const std::stri
       if (!lc.model) std::printf("note: an untrained model (no --checkpoint): these are initial filters\n");
     }
   } else {
-    throw Error("kiln show: '" + what + "' is not one of aug | predictions | confusion | filters | whitening");
+    throw Error("kiln show: '" + what + "' is not one of aug | batch | predictions | confusion | filters | whitening");
   }
   std::printf("wrote %s\n", file.c_str());
   return 0;
@@ -566,14 +589,20 @@ int main(int argc, char** argv) {
 
   std::string what;
   int count = 64;
-  auto* show = app.add_subcommand("show", "Pictures as PNG: aug (augmented training batch), predictions and confusion (of a checkpoint), filters, whitening (eigen-patches)");
-  show->add_option("what", what, "aug | predictions | confusion | filters | whitening")->required();
+  int64_t show_epoch = 0;
+  auto* show = app.add_subcommand("show", "Pictures as PNG: aug (augmented training batch), batch (originals beside their augmented versions), predictions and confusion (of a checkpoint), filters, whitening (eigen-patches)");
+  show->add_option("what", what, "aug | batch | predictions | confusion | filters | whitening")->required();
+  show->add_option("--epoch", show_epoch, "for batch: the epoch (0-based) whose first batch to show")->capture_default_str();
   show->add_option("--preset,-p", preset, "preset (for aug, filters, whitening)");
   show->add_option("--checkpoint,-c", ckpt, "a run's checkpoint.pt (predictions, confusion; trained filters)");
   show->add_option("--data", data, "data root");
   show->add_option("--out", out, "directory for <what>.png (default: the checkpoint's run directory, or runs/show-<preset>)");
   show->add_option("--count,-n", count, "images in a grid")->capture_default_str();
   show->add_option("--set", sets, "override a key (repeatable)")->take_all();
+
+  std::vector<std::string> report_dirs;
+  auto* report = app.add_subcommand("report", "(Re)write report.html in run, multi-run, ablation or lr-find directories");
+  report->add_option("dirs", report_dirs, "directories")->required();
 
   auto* eval = app.add_subcommand("eval", "Test accuracy of a checkpoint");
   eval->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
@@ -610,7 +639,11 @@ int main(int argc, char** argv) {
     if (*over)
       return cmd_overfit(preset, examples, max_steps, overfit_lr, loss_target, data, device, threads, sets);
     if (*lrf) return cmd_lr_find(preset, lr_lo, lr_hi, lr_steps, data, device, threads, out, sets);
-    if (*show) return cmd_show(what, preset, ckpt, data, out, count, sets);
+    if (*show) return cmd_show(what, preset, ckpt, data, out, count, show_epoch, sets);
+    if (*report) {
+      for (auto& d : report_dirs) std::printf("wrote %s\n", write_report(d).c_str());
+      return 0;
+    }
     if (*eval) return cmd_eval(ckpt, data, device, threads);
     if (*fetch) {
 #ifdef KILN_WITH_FETCH

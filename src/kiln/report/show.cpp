@@ -70,4 +70,20 @@ Canvas confusion_image(const torch::Tensor& m, const std::vector<std::string>& c
   return c;
 }
 
+Canvas predictions_grid(const torch::Tensor& images, const torch::Tensor& labels_in, const torch::Tensor& preds_in,
+                        const std::vector<std::string>& classes, int64_t count, int scale) {
+  auto labels = labels_in.cpu(), preds = preds_in.cpu();
+  auto name = [&](int64_t k) { return k < static_cast<int64_t>(classes.size()) ? classes[k] : std::to_string(k); };
+  auto wrong = preds.ne(labels).nonzero().flatten(), right = preds.eq(labels).nonzero().flatten();
+  auto order = torch::cat({wrong, right}).slice(0, 0, count);
+  std::vector<std::string> caps;
+  std::vector<Rgb> colors;
+  for (int64_t i = 0; i < order.size(0); ++i) {
+    int64_t k = order[i].item<int64_t>(), t = labels[k].item<int64_t>(), p = preds[k].item<int64_t>();
+    caps.push_back(t == p ? name(t).substr(0, 7) : name(t).substr(0, 5) + ">" + name(p).substr(0, 5));
+    colors.push_back(t == p ? Rgb{0, 130, 0} : Rgb{200, 0, 0});
+  }
+  return image_grid(images.cpu().index_select(0, order), caps, colors, 8, scale);
+}
+
 }  // namespace kiln

@@ -20,6 +20,10 @@ torch::Tensor to_pixels(const torch::Tensor& x, const std::vector<double>& mean,
 torch::Tensor filters_to_pixels(const torch::Tensor& w);
 // K x K counts: rows are true classes, columns predictions.
 torch::Tensor confusion_matrix(const torch::Tensor& predictions, const torch::Tensor& labels, int64_t classes);
+// Test images (uint8 N x C x H x W) with true and predicted labels, mistakes first (red,
+// "true>predicted"), then correct ones (green): the first `count` of that order.
+Canvas predictions_grid(const torch::Tensor& images, const torch::Tensor& labels, const torch::Tensor& predictions,
+                        const std::vector<std::string>& classes, int64_t count, int scale);
 // The matrix as a heat map (row-normalised shading) with the counts and class names.
 Canvas confusion_image(const torch::Tensor& matrix, const std::vector<std::string>& classes);
 

@@ -13,6 +13,7 @@
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
+#include "kiln/report/html.h"
 #include "kiln/report/memory.h"
 #include "kiln/report/progress.h"
 #include "kiln/report/show.h"
@@ -112,6 +113,8 @@ class LateLoss {
   double last_ = -1;
 };
 
+constexpr const char* kStepsHeader = "step,epoch,lr,loss\n";
+
 class Run {
  public:
   Run(const Config& cfg, const TrainTest& data, const RunOptions& opt)
@@ -172,6 +175,7 @@ class Run {
     atomic_write(path("config.toml"), cfg_.to_toml());
     atomic_write(path("provenance.json"), provenance_json(dev_, opt_.command_line) + "\n");
     atomic_write(path("metrics.jsonl"), std::string());
+    atomic_write(path("steps.csv"), std::string(kStepsHeader));
   }
 
   RunResult run() {
@@ -197,6 +201,7 @@ class Run {
                          (opt_.run_dir.empty() ? "" : ": resume with  kiln train --resume " + opt_.run_dir));
           r.interrupted = true;
           r.epochs = history_;
+          write_report_quietly();
           return r;
         }
         lr_ = sched_.at_step(global_step_);
@@ -212,6 +217,7 @@ class Run {
           auto l = loss.detach().to(torch::kFloat64);
           loss_sum_ += sum_loss_ ? l : l * static_cast<double>(b.y.size(0));
           correct_ += logits.argmax(1).eq(b.y).sum();
+          step_losses_[step_].copy_(sum_loss_ ? l / static_cast<double>(b.y.size(0)) : l);
         }
         seen_ += b.y.size(0);
         if (ema_ && (global_step_ + 1) % ema_every_ == 0) ema_update(*ema_, *model_, ema_momentum_);
@@ -246,8 +252,35 @@ class Run {
       j["epochs"] = epochs_;
       j["parameters"] = r.parameters;
       atomic_write(path("final.json"), j.dump(2) + "\n");
+      log_final_pictures();
+      write_report_quietly();
     }
     return r;
+  }
+
+  // The final evaluation as pictures: a prediction grid (mistakes first) and the confusion
+  // matrix, as PNGs in the run directory and as TensorBoard image summaries.
+  void log_final_pictures() {
+    if (!last_eval_.predictions.defined() || last_eval_.predictions.numel() == 0) return;
+    auto labels = test_->labels().cpu();
+    auto grid = predictions_grid(to_pixels(test_->data(), mean_, std_), labels, last_eval_.predictions, class_names_, 48,
+                                 test_->data().size(2) <= 32 ? 2 : 1);
+    auto conf = confusion_image(confusion_matrix(last_eval_.predictions, labels, classes_), class_names_);
+    grid.save(path("predictions.png"));
+    conf.save(path("confusion.png"));
+    if (tb_) {
+      tb_->image("test/predictions", grid.png(), grid.height, grid.width, 3, global_step_);
+      tb_->image("test/confusion", conf.png(), conf.height, conf.width, 3, global_step_);
+      tb_->flush();
+    }
+  }
+
+  void write_report_quietly() {
+    try {
+      write_report(opt_.run_dir);
+    } catch (const std::exception& e) {  // a report must never cost the run
+      progress_.line(std::string("note: report.html not written: ") + e.what());
+    }
   }
 
   // TensorBoard image: the first 32 augmented training images of epoch 1, as the model sees them.
@@ -262,6 +295,7 @@ class Run {
     }
     auto grid = image_grid(to_pixels(b.x, mean_, std_), caps, {}, 8, b.x.size(2) <= 32 ? 2 : 1);
     tb_->image("data/augmented_batch", grid.png(), grid.height, grid.width, 3, 0);
+    grid.save(path("augmented_batch.png"));
     tb_->flush();
   }
 
@@ -335,6 +369,8 @@ class Run {
     train_seconds_ = timing[1].item<double>();
     loss_sum_ = acc[0].to(dev_).clone();
     correct_ = acc[1].to(torch::kInt64).to(dev_).clone();
+    torch::Tensor sl;
+    if (ar.try_read("step_losses", sl) && sl.numel() == steps_) step_losses_ = sl.to(dev_).clone();
     torch::Tensor rng;
     ar.read("rng_cpu", rng);
     set_generator_state(at::detail::getDefaultCPUGenerator(), rng);
@@ -348,7 +384,20 @@ class Run {
       lines += history_.back().to_json() + "\n";
     }
     // metrics.jsonl is rewritten to exactly the epochs the checkpoint holds.
-    if (!opt_.run_dir.empty()) atomic_write(path("metrics.jsonl"), lines);
+    if (!opt_.run_dir.empty()) {
+      atomic_write(path("metrics.jsonl"), lines);
+      // steps.csv likewise: the steps of the completed epochs only.
+      std::string steps = kStepsHeader;
+      if (file_exists(path("steps.csv"))) {
+        auto b = read_file(path("steps.csv"));
+        std::istringstream in(std::string(b.begin(), b.end()));
+        std::string line;
+        std::getline(in, line);
+        while (std::getline(in, line))
+          if (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= epoch_ * steps_) steps += line + "\n";
+      }
+      atomic_write(path("steps.csv"), steps);
+    }
   }
 
  private:
@@ -358,13 +407,14 @@ class Run {
     auto o = torch::TensorOptions().device(dev_);
     loss_sum_ = torch::zeros({}, o.dtype(torch::kFloat64));
     correct_ = torch::zeros({}, o.dtype(torch::kInt64));
+    step_losses_ = torch::zeros({steps_}, o.dtype(torch::kFloat64));
     seen_ = 0;
     epoch_seconds_ = 0;
   }
 
   void finish_epoch(Clock::time_point t0) {
     // The epoch's single read of the device: loss sum (NaN/Inf flags itself) and hits.
-    auto both = torch::stack({loss_sum_, correct_.to(torch::kFloat64)}).cpu();
+    auto both = torch::cat({torch::stack({loss_sum_, correct_.to(torch::kFloat64)}), step_losses_}).cpu();
     epoch_seconds_ += seconds_since(t0);
     double loss_sum = both[0].item<double>();
     if (!std::isfinite(loss_sum))
@@ -390,6 +440,7 @@ class Run {
       m.evaluated = true;
       m.test_loss = ev.loss;
       m.test_acc = ev.acc;
+      last_eval_ = ev;
     }
     reset_accumulators();
     auto mem = memory_stats(dev_);
@@ -399,6 +450,15 @@ class Run {
     if (!opt_.run_dir.empty()) {
       std::ofstream f(path("metrics.jsonl"), std::ios::app);
       f << m.to_json() << "\n";
+      // Per-step losses (read with the epoch's sums above), step = steps done after it.
+      std::ofstream st(path("steps.csv"), std::ios::app);
+      const int64_t g0 = epoch_ * steps_;
+      char line[96];
+      for (int64_t k = 0; k < steps_; ++k) {
+        std::snprintf(line, sizeof line, "%lld,%lld,%.6g,%.6g\n", (long long)(g0 + k + 1), (long long)(epoch_ + 1),
+                      sched_.at_step(g0 + k), both.data_ptr<double>()[2 + k]);
+        st << line;
+      }
     }
     if (tb_) {  // TensorBoard: x axis = training steps done
       const int64_t s = global_step_;
@@ -439,6 +499,7 @@ class Run {
     ar.write("position", torch::tensor({epoch_, step_, global_step_, seen_}, torch::kInt64));
     ar.write("timing", torch::tensor({epoch_seconds_, train_seconds_}, torch::kFloat64));
     ar.write("accumulators", torch::stack({loss_sum_, correct_.to(torch::kFloat64)}).cpu());
+    ar.write("step_losses", step_losses_.cpu());
     ar.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
     if (dev_.is_cuda()) ar.write("rng_device", at::globalContext().defaultGenerator(dev_).get_state());
     ar.write("config", c10::IValue(cfg_.to_toml()));
@@ -479,7 +540,8 @@ class Run {
   // position and the epoch's running sums
   int64_t epoch_ = 0, step_ = 0, global_step_ = 0, seen_ = 0;
   double lr_ = 0, epoch_seconds_ = 0, train_seconds_ = 0;
-  torch::Tensor loss_sum_, correct_;
+  torch::Tensor loss_sum_, correct_, step_losses_;  // step_losses_: per example, each step of the epoch
+  EvalResult last_eval_;
   std::vector<EpochMetrics> history_;
   std::unique_ptr<EventWriter> tb_;
 };
