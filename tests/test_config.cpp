@@ -71,7 +71,7 @@ TEST(Config, TomlRoundTripAndBaseChaining) {
 
 TEST(Config, BaselinePresetIsMyrtlesRecipe) {
   Config c = Config::from_file(find_preset("cifar10-resnet9-baseline"));
-  EXPECT_EQ(c.i("schedule.epochs"), 24);
+  EXPECT_EQ(c.f("schedule.epochs"), 24.0);
   EXPECT_EQ(c.i("data.batch_size"), 512);
   // Myrtle: per-example LR 0.4 and weight decay 5e-4 with a summed loss over 512 examples.
   EXPECT_DOUBLE_EQ(c.f("optim.lr") * 512, 0.4);

@@ -32,9 +32,14 @@ const std::vector<ConfigKey>& Config::schema() {
       {"aug.pad_mode", std::string("reflect"), "reflect | zeros"},
       {"aug.flip", true, "random horizontal flip with probability 1/2"},
       {"aug.cutout", int64_t{8}, "side of the square cutout, fully inside the image (0 = off)"},
+      {"aug.flip_mode", std::string("random"), "random (each image, each epoch, p = 1/2) | alternating (airbench: random in epoch 0, then every image mirrored relative to that on odd epochs)"},
       // model
-      {"model.name", std::string("resnet9"), "resnet9"},
-      {"model.widths", std::vector<int64_t>{64, 128, 256, 512}, "channel widths of ResNet-9's prep, layer1, layer2, layer3"},
+      {"model.name", std::string("resnet9"), "resnet9 | airbench (whitening -> 3 conv groups -> pool -> linear)"},
+      {"model.widths", std::vector<int64_t>{64, 128, 256, 512}, "channel widths: resnet9's prep, layer1, layer2, layer3; airbench's three groups"},
+      {"model.convs_per_group", int64_t{2}, "airbench: convs per group (3 adds a residual around the last two, as airbench96)"},
+      {"model.conv_init", std::string("default"), "default (LibTorch's kaiming-uniform) | dirac (airbench: the first in_channels filters are identities)"},
+      {"model.head_norm", false, "airbench94_muon's head: weight rescaled to unit std at init, logits divided by the feature width (else x output_scale)"},
+      {"model.whiten_bias_epochs", int64_t{0}, "airbench: the whitening conv has a bias, trained for the first N epochs then frozen (0 = no bias)"},
       {"model.output_scale", 0.125, "logits are multiplied by this (Myrtle: 0.125)"},
       {"model.bn_momentum", 0.1, "BatchNorm running-stat momentum, LibTorch convention (new = (1-m)*old + m*batch)"},
       {"model.bn_eps", 1e-5, "BatchNorm epsilon"},
@@ -48,7 +53,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"model.whiten_eps", 1e-2, "eps in 1/sqrt(lambda + eps) of the whitening filters"},
       {"model.whiten_samples", int64_t{10000}, "training images (the first N) the whitening is fitted on"},
       // optimiser
-      {"optim.name", std::string("sgd"), "sgd"},
+      {"optim.name", std::string("sgd"), "sgd | muon (Muon for every 4-D conv filter, SGD for the rest; airbench94_muon)"},
       {"optim.lr", 0.4 / 512, "peak learning rate in LibTorch's units for the loss as defined by loss_reduction"},
       {"optim.momentum", 0.9, "SGD momentum"},
       {"optim.nesterov", true, "Nesterov momentum"},
@@ -57,6 +62,18 @@ const std::vector<ConfigKey>& Config::schema() {
       {"optim.label_smoothing", 0.0, "label smoothing of the cross-entropy target (0 = off)"},
       {"optim.bn_bias_lr_mult", 1.0, "BN biases' learning rate = optim.lr times this (Myrtle: 64)"},
       {"optim.bn_bias_wd_div", 1.0, "BN biases' weight decay = optim.weight_decay divided by this (Myrtle: 64)"},
+      {"optim.head_lr_mult", 1.0, "the final linear layer's LR = optim.lr times this"},
+      {"optim.head_wd_div", 1.0, "the final linear layer's weight decay = optim.weight_decay divided by this"},
+      {"optim.whiten_bias_schedule", std::string("main"), "LR of the whitening bias: main (the main schedule) | linear_to_zero (from optim.lr to 0 over model.whiten_bias_epochs)"},
+      {"optim.muon_lr", 0.24, "Muon: LR of the conv filters (the update is orthogonalised; its scale is this LR)"},
+      {"optim.muon_momentum", 0.6, "Muon: momentum of the filters' gradient buffer"},
+      {"optim.muon_nesterov", true, "Muon: Nesterov momentum"},
+      {"optim.muon_ns_steps", int64_t{3}, "Muon: Newton-Schulz iterations of the orthogonalisation"},
+      {"optim.muon_normalize", true, "Muon: rescale each filter tensor to norm sqrt(out_channels) before every step"},
+      {"optim.lookahead", false, "Lookahead (airbench): every lookahead_every steps, slow = lerp(slow, weights, 1 - decay), weights = slow; slow weights taken at the end"},
+      {"optim.lookahead_every", int64_t{5}, "Lookahead: steps between updates"},
+      {"optim.lookahead_decay", 0.7737809375, "Lookahead: decay at the end of training (airbench: 0.95^5)"},
+      {"optim.lookahead_power", 3.0, "Lookahead: decay(t) = lookahead_decay * (t / T)^power at step t of T"},
       // EMA of the weights (evaluation uses the averaged copy)
       {"ema.enabled", false, "keep an exponential moving average of the weights and evaluate with it"},
       {"ema.every", int64_t{5}, "update the average every N steps"},
@@ -65,9 +82,10 @@ const std::vector<ConfigKey>& Config::schema() {
       {"eval.tta", std::string("none"), "test-time augmentation: none | flip | flip+translate"},
       {"eval.tta_translate_weight", 0.5, "weight of the translated views in flip+translate"},
       // schedule
-      {"schedule.epochs", int64_t{24}, "training epochs"},
+      {"schedule.epochs", 24.0, "training epochs; fractional values train ceil(epochs * steps per epoch) steps (airbench94: 9.9)"},
       {"schedule.knots", Knots{{0, 0}, {5, 1}, {24, 0}}, "LR multiplier: piecewise-linear (x, value) knots"},
-      {"schedule.knot_unit", std::string("epoch"), "epoch | fraction: the unit of the knots' x"},
+      {"schedule.knot_unit", std::string("epoch"), "epoch | fraction: the unit of the knots' x (fraction: steps done / total steps)"},
+      {"schedule.lr_at", std::string("after_step"), "after_step (step s uses the schedule at s + 1 steps done) | before_step (at s, as PyTorch's LambdaLR; the airbench presets)"},
       // training
       {"train.seed", int64_t{0}, "seed of the model init, shuffling and augmentation"},
       {"train.precision", std::string("auto"), "auto (fp16 on CUDA as the peers, fp32 on CPU) | fp32 | bf16 | fp16: weights and activations; BN stays fp32"},
@@ -174,14 +192,18 @@ void validate(const std::string& key, const ConfigValue& v) {
         throw Error("schedule.knots: x values must increase (" + std::to_string(ks[i - 1].first) +
                     " then " + std::to_string(ks[i].first) + ")");
   }
-  if (key == "model.widths" && std::get<std::vector<int64_t>>(v).size() != 4)
-    throw Error("model.widths needs 4 integers (prep, layer1, layer2, layer3)");
+  if (key == "model.widths") {
+    auto& w = std::get<std::vector<int64_t>>(v);
+    if (w.size() < 3 || w.size() > 4) throw Error("model.widths needs 4 integers (resnet9) or 3 (airbench)");
+    for (auto x : w)
+      if (x <= 0) throw Error("model.widths must be positive");
+  }
+  if (key == "schedule.epochs" && !(std::get<double>(v) > 0)) throw Error("schedule.epochs must be positive");
   auto positive = [&](const char* k) {
     if (key == k && std::get<int64_t>(v) <= 0) throw Error(std::string(k) + " must be positive");
   };
   positive("data.batch_size");
   positive("data.test_batch_size");
-  positive("schedule.epochs");
   auto one_of = [&](const char* k, std::set<std::string> allowed) {
     if (key != k) return;
     auto& s = std::get<std::string>(v);
@@ -193,10 +215,17 @@ void validate(const std::string& key, const ConfigValue& v) {
   };
   one_of("data.dataset", {"cifar10", "cifar100", "mnist", "fashion-mnist", "folder"});
   one_of("aug.pad_mode", {"reflect", "zeros"});
-  one_of("model.name", {"resnet9"});
-  one_of("optim.name", {"sgd"});
+  one_of("model.name", {"resnet9", "airbench"});
+  one_of("optim.name", {"sgd", "muon"});
+  one_of("aug.flip_mode", {"random", "alternating"});
+  one_of("model.conv_init", {"default", "dirac"});
+  one_of("optim.whiten_bias_schedule", {"main", "linear_to_zero"});
+  positive("model.convs_per_group");
+  positive("optim.lookahead_every");
+  positive("optim.muon_ns_steps");
   one_of("optim.loss_reduction", {"sum", "mean"});
   one_of("schedule.knot_unit", {"epoch", "fraction"});
+  one_of("schedule.lr_at", {"after_step", "before_step"});
   one_of("model.activation", {"relu", "celu", "gelu"});
   one_of("model.whiten", {"none", "3x3", "2x2"});
   one_of("eval.tta", {"none", "flip", "flip+translate"});

@@ -52,12 +52,22 @@ EpochPlan DeviceLoader::plan(uint64_t seed, int64_t epoch, bool shuffle, const A
   auto dev = data_.device();
   EpochPlan p;
   p.epoch = epoch;
-  p.order = (shuffle ? torch::randperm(N, gen, i64) : torch::arange(N, i64)).to(dev, /*non_blocking=*/true);
+  auto order = shuffle ? torch::randperm(N, gen, i64) : torch::arange(N, i64);
+  p.order = order.to(dev, /*non_blocking=*/true);
   if (aug.pad > 0) {
     p.dy = torch::randint(0, 2 * aug.pad + 1, {N}, gen, i64).to(dev, true);
     p.dx = torch::randint(0, 2 * aug.pad + 1, {N}, gen, i64).to(dev, true);
   }
-  if (aug.flip) p.flip = (torch::rand({N}, gen) < 0.5).to(dev, true);
+  if (aug.flip && aug.alternating) {
+    // One coin per example for the whole run (its own stream), read through the epoch's order
+    // and inverted on odd epochs.
+    auto base_gen = at::make_generator<at::CPUGeneratorImpl>(derive_seed(seed, 999));
+    auto base = torch::rand({N}, base_gen) < 0.5;
+    auto f = base.index_select(0, order);
+    p.flip = (epoch % 2 == 1 ? f.logical_not() : f).to(dev, true);
+  } else if (aug.flip) {
+    p.flip = (torch::rand({N}, gen) < 0.5).to(dev, true);
+  }
   if (aug.cutout > 0) {
     if (aug.cutout > H || aug.cutout > W) throw Error("aug.cutout = " + std::to_string(aug.cutout) + " exceeds the image size");
     p.cut_y = torch::randint(0, H - aug.cutout + 1, {N}, gen, i64).to(dev, true);

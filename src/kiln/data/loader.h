@@ -16,6 +16,8 @@ struct AugmentOptions {
   bool reflect = true;   // reflect padding (else zeros)
   bool flip = false;     // random horizontal flip
   int64_t cutout = 0;    // square side (0 = off)
+  bool alternating = false;  // with flip: airbench's alternating flip (each image flipped at random in
+                             // epoch 0, then mirrored relative to that on odd epochs)
 };
 
 struct EpochPlan {

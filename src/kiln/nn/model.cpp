@@ -1,6 +1,7 @@
 #include "kiln/nn/model.h"
 
 #include "kiln/core/error.h"
+#include "kiln/nn/airbench.h"
 
 namespace kiln {
 namespace nn = torch::nn;
@@ -72,10 +73,35 @@ torch::Tensor ResNet9::forward(torch::Tensor x) {
   return fc(x) * output_scale;
 }
 
+double ResNet9::forward_flops(int64_t H, int64_t W) const {
+  auto conv = [](double cin, double cout, double k, double h, double w) { return 2 * cin * cout * k * k * h * w; };
+  const double w0 = prep->conv->options.out_channels(), w1 = layer1->conv->options.out_channels(),
+               w2 = layer2->conv->options.out_channels(), w3 = layer3->conv->options.out_channels();
+  double f = 0;
+  if (whiten) {
+    const double k = static_cast<double>(whiten->kernel), oh = H + 2 * whiten->padding - k + 1, ow = W + 2 * whiten->padding - k + 1;
+    f += conv(whiten->in_channels, whiten->out_channels(), k, oh, ow);
+    f += conv(whiten->out_channels(), w0, 1, oh, ow);
+    H = static_cast<int64_t>(oh), W = static_cast<int64_t>(ow);
+  } else {
+    f += conv(prep->conv->options.in_channels(), w0, 3, H, W);
+  }
+  f += conv(w0, w1, 3, H, W);
+  H /= 2, W /= 2;
+  f += 2 * conv(w1, w1, 3, H, W);
+  f += conv(w1, w2, 3, H, W);
+  H /= 2, W /= 2;
+  f += conv(w2, w3, 3, H, W);
+  H /= 2, W /= 2;
+  f += 2 * conv(w3, w3, 3, H, W);
+  return f + 2 * w3 * fc->options.out_features();
+}
+
 ClassifierPtr make_model(const Config& cfg, int64_t in_channels, int64_t num_classes) {
   const auto& name = cfg.s("model.name");
   if (name == "resnet9") return std::make_shared<ResNet9>(in_channels, num_classes, cfg);
-  throw Error("model.name = '" + name + "' is not in the zoo (resnet9)");
+  if (name == "airbench") return std::make_shared<AirbenchNet>(in_channels, num_classes, cfg);
+  throw Error("model.name = '" + name + "' is not in the zoo (resnet9 | airbench)");
 }
 
 std::vector<torch::Tensor> batchnorm_biases(nn::Module& model) {

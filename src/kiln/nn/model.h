@@ -16,6 +16,9 @@ struct Classifier : torch::nn::Module {
   // Fits whatever the model derives from the training data before training (the patch
   // whitening's filters); x is normalised training images. A no-op for most models.
   virtual void fit_to_data(const torch::Tensor& x) {}
+  // FLOPs (2 x multiply-adds of the convolutions and linear layers) of one forward pass of
+  // one image of the given size; 0 when the model does not know.
+  virtual double forward_flops(int64_t height, int64_t width) const { return 0; }
 };
 using ClassifierPtr = std::shared_ptr<Classifier>;
 
@@ -56,6 +59,7 @@ struct ResNet9 : Classifier {
   ResNet9(int64_t in_channels, int64_t num_classes, const Config& cfg);
   torch::Tensor forward(torch::Tensor x) override;
   void fit_to_data(const torch::Tensor& x) override;
+  double forward_flops(int64_t height, int64_t width) const override;
   PatchWhitening whiten{nullptr};
   ConvBN prep{nullptr}, layer1{nullptr}, layer2{nullptr}, layer3{nullptr};
   Residual res1{nullptr}, res3{nullptr};

@@ -1,39 +1,176 @@
 #include "kiln/train/optim.h"
 
+#include <cmath>
 #include <set>
 
 #include "kiln/nn/model.h"
 
 namespace kiln {
 
-void SgdSetup::set_lr(double lr) {
+torch::Tensor newton_schulz(const torch::Tensor& G, int64_t steps, torch::ScalarType dtype, double eps) {
+  TORCH_CHECK(G.dim() == 2, "newton_schulz needs a matrix");
+  const double a = 3.4445, b = -4.7750, c = 2.0315;
+  auto X = G.to(dtype);
+  X = X / (X.norm() + eps);
+  const bool tall = G.size(0) > G.size(1);
+  if (tall) X = X.t();
+  for (int64_t i = 0; i < steps; ++i) {
+    auto A = X.mm(X.t());
+    auto B = b * A + c * A.mm(A);
+    X = a * X + B.mm(X);
+  }
+  return tall ? X.t() : X;
+}
+
+Muon::Muon(std::vector<torch::Tensor> params, double momentum, bool nesterov, int64_t ns_steps, bool normalize)
+    : params_(std::move(params)), momentum_(momentum), nesterov_(nesterov), normalize_(normalize), ns_steps_(ns_steps) {
+  for (auto& p : params_) bufs_.push_back(torch::zeros_like(p));
+}
+
+void Muon::step(double lr) {
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i];
+    auto g = p.grad();
+    if (!g.defined()) continue;
+    auto& buf = bufs_[i];
+    buf.mul_(momentum_).add_(g);
+    auto u = nesterov_ ? g.add(buf, momentum_) : buf;
+    if (normalize_) p.mul_(std::sqrt(static_cast<double>(p.size(0))) / p.norm());
+    auto dtype = p.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+    auto update = newton_schulz(u.reshape({u.size(0), -1}), ns_steps_, dtype).view(p.sizes());
+    p.add_(update.to(p.dtype()), -lr);
+  }
+}
+
+void Muon::zero_grad() {
+  for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+}
+
+void Muon::save(torch::serialize::OutputArchive& ar) const {
+  for (size_t i = 0; i < bufs_.size(); ++i) ar.write("buf" + std::to_string(i), bufs_[i]);
+}
+
+void Muon::load(torch::serialize::InputArchive& ar) {
+  for (size_t i = 0; i < bufs_.size(); ++i) {
+    torch::Tensor t;
+    ar.read("buf" + std::to_string(i), t);
+    bufs_[i].copy_(t);
+  }
+}
+
+void SgdSetup::set_lr(double lr, double whiten_lr) {
   auto& groups = optimizer->param_groups();
   for (size_t g = 0; g < groups.size(); ++g)
-    static_cast<torch::optim::SGDOptions&>(groups[g].options()).lr(lr * lr_mult[g]);
+    static_cast<torch::optim::SGDOptions&>(groups[g].options())
+        .lr((whiten_group[g] && whiten_lr >= 0 ? whiten_lr : lr) * lr_mult[g]);
+  current_muon_lr_ = peak_lr > 0 ? muon_peak_lr * lr / peak_lr : 0;
+}
+
+void SgdSetup::zero_grad() {
+  optimizer->zero_grad();
+  if (muon) muon->zero_grad();
+}
+
+void SgdSetup::step() {
+  optimizer->step();
+  if (muon) muon->step(current_muon_lr_);
+}
+
+void SgdSetup::save(torch::serialize::OutputArchive& ar) const {
+  optimizer->save(ar);
+  if (muon) {
+    torch::serialize::OutputArchive m;
+    muon->save(m);
+    ar.write("muon", m);
+  }
+}
+
+void SgdSetup::load(torch::serialize::InputArchive& ar) {
+  optimizer->load(ar);
+  if (muon) {
+    torch::serialize::InputArchive m;
+    ar.read("muon", m);
+    muon->load(m);
+  }
 }
 
 SgdSetup make_sgd(const Config& cfg, torch::nn::Module& model, double lr) {
-  std::set<const void*> bn_bias;
-  for (auto& b : batchnorm_biases(model)) bn_bias.insert(b.unsafeGetTensorImpl());
-  std::vector<torch::Tensor> rest, biases;
-  for (auto& p : model.parameters()) (bn_bias.count(p.unsafeGetTensorImpl()) ? biases : rest).push_back(p);
-  auto base = torch::optim::SGDOptions(lr)
-                  .momentum(cfg.f("optim.momentum"))
-                  .nesterov(cfg.b("optim.nesterov"))
-                  .weight_decay(cfg.f("optim.weight_decay"));
+  auto key = [](const torch::Tensor& t) { return static_cast<const void*>(t.unsafeGetTensorImpl()); };
+  std::set<const void*> bn_bias, head, whiten_bias;
+  for (auto& b : batchnorm_biases(model)) bn_bias.insert(key(b));
+  const bool own_head = cfg.f("optim.head_lr_mult") != 1.0 || cfg.f("optim.head_wd_div") != 1.0;
+  const bool own_whiten = cfg.s("optim.whiten_bias_schedule") == "linear_to_zero";
+  const bool muon = cfg.s("optim.name") == "muon";
+  for (auto& item : model.named_parameters()) {
+    if (item.key().rfind("fc.", 0) == 0) head.insert(key(item.value()));
+    if (item.key() == "whiten_bias") whiten_bias.insert(key(item.value()));
+  }
+  std::vector<torch::Tensor> rest, biases, heads, whitens, filters;
+  for (auto& p : model.parameters()) {
+    if (muon && p.dim() == 4) filters.push_back(p);
+    else if (bn_bias.count(key(p))) biases.push_back(p);
+    else if (own_head && head.count(key(p))) heads.push_back(p);
+    else if (own_whiten && whiten_bias.count(key(p))) whitens.push_back(p);
+    else rest.push_back(p);
+  }
+  const double wd = cfg.f("optim.weight_decay");
+  auto base = torch::optim::SGDOptions(lr).momentum(cfg.f("optim.momentum")).nesterov(cfg.b("optim.nesterov")).weight_decay(wd);
   SgdSetup s;
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(rest, std::make_unique<torch::optim::SGDOptions>(base));
-  s.lr_mult.push_back(1.0);
-  if (!biases.empty()) {
-    auto bo = base;
-    bo.weight_decay(cfg.f("optim.weight_decay") / cfg.f("optim.bn_bias_wd_div"));
-    groups.emplace_back(biases, std::make_unique<torch::optim::SGDOptions>(bo));
-    s.lr_mult.push_back(cfg.f("optim.bn_bias_lr_mult"));
-  }
+  auto add = [&](std::vector<torch::Tensor>& ps, double mult, double wd_div, bool whiten) {
+    if (ps.empty()) return;
+    auto o = base;
+    o.weight_decay(wd / wd_div);
+    groups.emplace_back(ps, std::make_unique<torch::optim::SGDOptions>(o));
+    s.lr_mult.push_back(mult);
+    s.whiten_group.push_back(whiten);
+  };
+  add(rest, 1.0, 1.0, false);
+  add(biases, cfg.f("optim.bn_bias_lr_mult"), cfg.f("optim.bn_bias_wd_div"), false);
+  add(heads, cfg.f("optim.head_lr_mult"), cfg.f("optim.head_wd_div"), false);
+  add(whitens, 1.0, 1.0, true);
   s.optimizer = std::make_unique<torch::optim::SGD>(groups, base);
+  if (muon) {
+    s.muon = std::make_unique<Muon>(filters, cfg.f("optim.muon_momentum"), cfg.b("optim.muon_nesterov"),
+                                    cfg.i("optim.muon_ns_steps"), cfg.b("optim.muon_normalize"));
+  }
+  s.peak_lr = cfg.f("optim.lr");
+  s.muon_peak_lr = cfg.f("optim.muon_lr");
   s.set_lr(lr);
   return s;
+}
+
+Lookahead::Lookahead(torch::nn::Module& model) {
+  torch::NoGradGuard ng;
+  for (auto& p : model.parameters()) slow_.push_back(p.detach().clone());
+  for (auto& b : model.buffers())
+    if (b.is_floating_point()) slow_.push_back(b.detach().clone());
+}
+
+void Lookahead::update(torch::nn::Module& model, double decay) {
+  torch::NoGradGuard ng;
+  size_t i = 0;
+  auto apply = [&](torch::Tensor& t) {
+    auto& s = slow_[i++];
+    s.lerp_(t, 1 - decay);
+    t.copy_(s);
+  };
+  for (auto& p : model.parameters()) apply(p);
+  for (auto& b : model.buffers())
+    if (b.is_floating_point()) apply(b);
+}
+
+void Lookahead::save(torch::serialize::OutputArchive& ar) const {
+  for (size_t i = 0; i < slow_.size(); ++i) ar.write("slow" + std::to_string(i), slow_[i]);
+}
+
+void Lookahead::load(torch::serialize::InputArchive& ar) {
+  for (size_t i = 0; i < slow_.size(); ++i) {
+    torch::Tensor t;
+    ar.read("slow" + std::to_string(i), t);
+    slow_[i].copy_(t);
+  }
 }
 
 void ema_update(torch::nn::Module& avg, torch::nn::Module& current, double m) {

@@ -1,5 +1,7 @@
 #include "kiln/train/schedule.h"
 
+#include <cmath>
+
 #include "kiln/core/error.h"
 
 namespace kiln {
@@ -19,13 +21,16 @@ double piecewise_linear(const Knots& k, double x) {
 }
 
 LrSchedule LrSchedule::from_config(const Config& cfg, int64_t steps_per_epoch) {
-  return {cfg.f("optim.lr"), cfg.knots("schedule.knots"), cfg.s("schedule.knot_unit") == "fraction",
-          cfg.f("schedule.epochs"), steps_per_epoch};
+  const double epochs = cfg.f("schedule.epochs");
+  auto total = static_cast<int64_t>(std::ceil(epochs * static_cast<double>(steps_per_epoch) - 1e-9));
+  return {cfg.f("optim.lr"), cfg.knots("schedule.knots"), cfg.s("schedule.knot_unit") == "fraction", epochs,
+          steps_per_epoch, total, cfg.s("schedule.lr_at") == "before_step"};
 }
 
 double LrSchedule::at_step(int64_t global_step) const {
-  double epoch = static_cast<double>(global_step + 1) / static_cast<double>(steps_per_epoch);
-  return peak_lr * piecewise_linear(knots, fraction ? epoch / epochs : epoch);
+  const double done = static_cast<double>(global_step + (before_step ? 0 : 1));
+  const double x = fraction ? done / static_cast<double>(total_steps) : done / static_cast<double>(steps_per_epoch);
+  return peak_lr * piecewise_linear(knots, x);
 }
 
 }  // namespace kiln

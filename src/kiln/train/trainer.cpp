@@ -135,11 +135,13 @@ class Run {
     if (steps_ == 0)
       throw Error("data.batch_size = " + std::to_string(bs_) + " is larger than the " + std::to_string(train_->size()) +
                   " training examples with data.drop_last = true; lower the batch size or set data.drop_last=false");
-    epochs_ = cfg.i("schedule.epochs");
+    total_steps_ = static_cast<int64_t>(std::ceil(cfg.f("schedule.epochs") * static_cast<double>(steps_) - 1e-9));
+    epochs_ = (total_steps_ + steps_ - 1) / steps_;  // the last one may be partial (airbench94: 9.9 epochs)
     sched_ = LrSchedule::from_config(cfg, steps_);
     aug_.pad = cfg.i("aug.pad");
     aug_.reflect = cfg.s("aug.pad_mode") == "reflect";
     aug_.flip = cfg.b("aug.flip");
+    aug_.alternating = cfg.s("aug.flip_mode") == "alternating";
     aug_.cutout = cfg.i("aug.cutout");
     seed_ = static_cast<uint64_t>(cfg.i("train.seed"));
 
@@ -152,6 +154,16 @@ class Run {
       copy_weights(*ema_, *model_);
     }
     sgd_ = make_sgd(cfg, *model_, sched_.at_step(0));
+    if (cfg.b("optim.lookahead")) {
+      lookahead_ = std::make_unique<Lookahead>(*model_);
+      la_every_ = cfg.i("optim.lookahead_every");
+      la_decay_ = cfg.f("optim.lookahead_decay");
+      la_power_ = cfg.f("optim.lookahead_power");
+    }
+    for (auto& item : model_->named_parameters())
+      if (item.key() == "whiten_bias") whiten_bias_ = item.value();
+    whiten_bias_steps_ = cfg.i("model.whiten_bias_epochs") * steps_;
+    whiten_linear_ = cfg.s("optim.whiten_bias_schedule") == "linear_to_zero";
     sum_loss_ = cfg.s("optim.loss_reduction") == "sum";
     smoothing_ = cfg.f("optim.label_smoothing");
     reset_accumulators();
@@ -191,8 +203,10 @@ class Run {
     for (; epoch_ < epochs_; ++epoch_) {
       auto plan = train_->plan(seed_, epoch_, /*shuffle=*/true, aug_);
       model_->train();
+      if (whiten_bias_.defined()) whiten_bias_.requires_grad_(global_step_ < whiten_bias_steps_);
+      if (dev_.is_cuda()) sync_device();  // the clock starts when the device is idle
       auto t0 = Clock::now();
-      for (; step_ < steps_; ++step_, ++global_step_) {
+      for (; step_ < steps_ && global_step_ < total_steps_; ++step_, ++global_step_) {
         if ((opt_.stop && opt_.stop->load()) || global_step_ == opt_.stop_after_steps) {
           epoch_seconds_ += seconds_since(t0);
           save_checkpoint();
@@ -205,13 +219,14 @@ class Run {
           return r;
         }
         lr_ = sched_.at_step(global_step_);
-        sgd_.set_lr(lr_);
+        if (whiten_bias_.defined() && global_step_ == whiten_bias_steps_) whiten_bias_.requires_grad_(false);
+        sgd_.set_lr(lr_, whiten_linear_ ? whiten_lr(global_step_) : -1.0);
         auto b = train_->batch(plan, step_, bs_, aug_);
         auto logits = model_->forward(b.x);
         auto loss = classification_loss(logits, b.y, smoothing_, sum_loss_);
-        sgd_.optimizer->zero_grad();
+        sgd_.zero_grad();
         loss.backward();
-        sgd_.optimizer->step();
+        sgd_.step();
         {
           torch::NoGradGuard ng;
           auto l = loss.detach().to(torch::kFloat64);
@@ -221,11 +236,13 @@ class Run {
         }
         seen_ += b.y.size(0);
         if (ema_ && (global_step_ + 1) % ema_every_ == 0) ema_update(*ema_, *model_, ema_momentum_);
+        if (lookahead_ && (global_step_ + 1) % la_every_ == 0)
+          lookahead_->update(*model_, la_decay_ * std::pow(static_cast<double>(global_step_ + 1) / total_steps_, la_power_));
         if (progress_.live() && (step_ + 1) % every == 0) {
           late.push(loss);
           double el = epoch_seconds_ + seconds_since(t0);
           double ips = seen_ / std::max(el, 1e-9);
-          double remaining = (double(epochs_ - epoch_) * steps_ - step_ - 1) * bs_ / std::max(ips, 1e-9);
+          double remaining = double(total_steps_ - global_step_ - 1) * bs_ / std::max(ips, 1e-9);
           double shown = late.last();
           progress_.update(epoch_ + 1, epochs_, step_ + 1, steps_, shown < 0 ? -1 : (sum_loss_ ? shown / bs_ : shown),
                            ips, remaining);
@@ -310,9 +327,9 @@ class Run {
         sgd_.set_lr(lr);
         auto b = train_->batch(plan, k, bs_, aug_);
         auto loss = classification_loss(model_->forward(b.x), b.y, smoothing_, sum_loss_);
-        sgd_.optimizer->zero_grad();
+        sgd_.zero_grad();
         loss.backward();
-        sgd_.optimizer->step();
+        sgd_.step();
         losses.push_back(loss.detach() / (sum_loss_ ? static_cast<double>(b.y.size(0)) : 1.0));
         lrs.push_back(lr);
       }
@@ -351,7 +368,12 @@ class Run {
     ar.read("model", m);
     model_->load(m);
     ar.read("optim", o);
-    sgd_.optimizer->load(o);
+    sgd_.load(o);
+    if (lookahead_) {
+      torch::serialize::InputArchive la;
+      ar.read("lookahead", la);
+      lookahead_->load(la);
+    }
     if (ema_) {
       torch::serialize::InputArchive e;
       ar.read("ema", e);
@@ -403,6 +425,13 @@ class Run {
  private:
   std::string path(const std::string& name) const { return (fs::path(opt_.run_dir) / name).string(); }
 
+  double whiten_lr(int64_t step) const {
+    if (whiten_bias_steps_ <= 0) return 0;
+    return sched_.peak_lr * std::max(0.0, 1.0 - static_cast<double>(step) / whiten_bias_steps_);
+  }
+
+  void sync_device() { torch::zeros({1}, torch::TensorOptions().device(dev_)).cpu(); }
+
   void reset_accumulators() {
     auto o = torch::TensorOptions().device(dev_);
     loss_sum_ = torch::zeros({}, o.dtype(torch::kFloat64));
@@ -432,6 +461,7 @@ class Run {
     m.images_per_s = seen_ / std::max(epoch_seconds_, 1e-9);
     m.train_seconds = train_seconds_;
     bool last = epoch_ + 1 == epochs_;
+    if (last && lookahead_) lookahead_->update(*model_, 1.0);  // the slow weights are the result
     if (last || (epoch_ + 1) % std::max<int64_t>(1, cfg_.i("train.eval_every")) == 0) {
       auto te = Clock::now();
       auto ev = evaluate(ema_ ? *ema_ : *model_, *test_, cfg_.i("data.test_batch_size"), cfg_.s("eval.tta"),
@@ -454,7 +484,7 @@ class Run {
       std::ofstream st(path("steps.csv"), std::ios::app);
       const int64_t g0 = epoch_ * steps_;
       char line[96];
-      for (int64_t k = 0; k < steps_; ++k) {
+      for (int64_t k = 0; k < std::min(steps_, total_steps_ - g0); ++k) {
         std::snprintf(line, sizeof line, "%lld,%lld,%.6g,%.6g\n", (long long)(g0 + k + 1), (long long)(epoch_ + 1),
                       sched_.at_step(g0 + k), both.data_ptr<double>()[2 + k]);
         st << line;
@@ -488,9 +518,14 @@ class Run {
     if (opt_.run_dir.empty()) return;
     torch::serialize::OutputArchive ar, m, o;
     model_->save(m);
-    sgd_.optimizer->save(o);
+    sgd_.save(o);
     ar.write("model", m);
     ar.write("optim", o);
+    if (lookahead_) {
+      torch::serialize::OutputArchive la;
+      lookahead_->save(la);
+      ar.write("lookahead", la);
+    }
     if (ema_) {
       torch::serialize::OutputArchive e;
       ema_->save(e);
@@ -529,11 +564,17 @@ class Run {
   std::unique_ptr<DeviceLoader> train_, test_;
   ClassifierPtr model_, ema_;
   SgdSetup sgd_;
+  std::unique_ptr<Lookahead> lookahead_;
+  int64_t la_every_ = 5;
+  double la_decay_ = 0, la_power_ = 3;
+  torch::Tensor whiten_bias_;  // the airbench whitening bias, trained for whiten_bias_steps_ steps
+  int64_t whiten_bias_steps_ = 0;
+  bool whiten_linear_ = false;  // its LR falls linearly to 0 over those steps (airbench94_muon)
   int64_t ema_every_ = 5;
   double ema_momentum_ = 0.99;
   AugmentOptions aug_;
   LrSchedule sched_;
-  int64_t bs_, steps_, epochs_;
+  int64_t bs_, steps_, epochs_, total_steps_;
   uint64_t seed_;
   bool sum_loss_;
   double smoothing_;

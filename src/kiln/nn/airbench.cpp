@@ -1,0 +1,96 @@
+#include "kiln/nn/airbench.h"
+
+#include "kiln/core/error.h"
+
+namespace kiln {
+namespace nn = torch::nn;
+
+namespace {
+// The first c_in output filters of a conv as identities (torch.nn.init.dirac_ on w[:c_in]).
+void dirac_init(const nn::Conv2d& c) {
+  torch::NoGradGuard ng;
+  auto w = c->weight;
+  const int64_t n = std::min(w.size(0), w.size(1));
+  auto head = w.slice(0, 0, n);
+  head.zero_();
+  const int64_t ky = w.size(2) / 2, kx = w.size(3) / 2;
+  for (int64_t i = 0; i < n; ++i) head[i][i][ky][kx] = 1.0;
+}
+}  // namespace
+
+ConvGroupImpl::ConvGroupImpl(int64_t c_in, int64_t c_out, int64_t convs, const BlockOptions& o, bool dirac) : opt(o) {
+  if (convs < 2 || convs > 3) throw Error("model.convs_per_group must be 2 or 3 for airbench");
+  for (int64_t k = 0; k < convs; ++k) {
+    auto c = register_module("conv" + std::to_string(k + 1),
+                             nn::Conv2d(nn::Conv2dOptions(k == 0 ? c_in : c_out, c_out, 3).padding(1).bias(false)));
+    if (dirac) dirac_init(c);
+    conv.push_back(c);
+    bn.push_back(register_module("bn" + std::to_string(k + 1), BatchNorm(c_out, o.bn)));
+  }
+}
+
+torch::Tensor ConvGroupImpl::forward(torch::Tensor x) {
+  auto act = [&](const torch::Tensor& t) { return activate(t, opt.activation, opt.celu_alpha); };
+  x = act(bn[0](torch::max_pool2d(conv[0](x), 2)));
+  if (conv.size() == 2) return act(bn[1](conv[1](x)));
+  auto x0 = x;
+  x = act(bn[1](conv[1](x)));
+  return act(bn[2](conv[2](x)) + x0);
+}
+
+AirbenchNet::AirbenchNet(int64_t in_ch, int64_t n_classes, const Config& cfg)
+    : output_scale(cfg.f("model.output_scale")),
+      head_norm(cfg.b("model.head_norm")),
+      activation(parse_activation(cfg.s("model.activation"))),
+      widths(cfg.ints("model.widths")),
+      convs_per_group(cfg.i("model.convs_per_group")),
+      in_channels(in_ch),
+      classes(n_classes) {
+  if (widths.size() != 3) throw Error("model.name = \"airbench\" needs 3 widths in model.widths (e.g. [64, 256, 256])");
+  if (cfg.s("model.whiten") != "2x2") throw Error("model.name = \"airbench\" needs model.whiten = \"2x2\"");
+  whiten = register_module("whiten", PatchWhitening(in_ch, 2, cfg.f("model.whiten_eps"), true, 0));
+  if (cfg.i("model.whiten_bias_epochs") > 0)
+    whiten_bias = register_parameter("whiten_bias", torch::zeros({whiten->out_channels()}));
+  auto o = block_options(cfg);
+  const bool dirac = cfg.s("model.conv_init") == "dirac";
+  int64_t c = whiten->out_channels();
+  for (size_t g = 0; g < 3; ++g) {
+    groups.push_back(register_module("group" + std::to_string(g + 1), ConvGroup(c, widths[g], convs_per_group, o, dirac)));
+    c = widths[g];
+  }
+  fc = register_module("fc", nn::Linear(nn::LinearOptions(c, n_classes).bias(false)));
+  if (head_norm) {
+    torch::NoGradGuard ng;
+    fc->weight.div_(fc->weight.std());
+  }
+}
+
+void AirbenchNet::fit_to_data(const torch::Tensor& x) { whiten->fit(x); }
+
+torch::Tensor AirbenchNet::forward(torch::Tensor x) {
+  x = whiten(x);
+  if (whiten_bias.defined()) x = x + whiten_bias.to(x.dtype()).view({1, -1, 1, 1});
+  x = activate(x, activation, 0.0);
+  for (auto& g : groups) x = g(x);
+  x = torch::amax(x, {2, 3});
+  x = fc(x);
+  return head_norm ? x / static_cast<double>(widths.back()) : x * output_scale;
+}
+
+double AirbenchNet::forward_flops(int64_t H, int64_t W) const {
+  // Multiply-adds x 2 of the convolutions and the head (activations, BN and pooling omitted,
+  // as in the peers' FLOP counts).
+  H -= 1, W -= 1;  // the 2x2 whitening conv without padding
+  double f = 2.0 * whiten->out_channels() * in_channels * 4 * H * W;
+  int64_t c = whiten->out_channels();
+  for (size_t g = 0; g < 3; ++g) {
+    const double c_out = static_cast<double>(widths[g]);
+    f += 2.0 * c * 9 * c_out * H * W;  // first conv at full size, then pooled
+    H /= 2, W /= 2;
+    f += (convs_per_group - 1) * 2.0 * c_out * 9 * c_out * H * W;
+    c = widths[g];
+  }
+  return f + 2.0 * c * classes;
+}
+
+}  // namespace kiln
