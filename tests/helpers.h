@@ -9,7 +9,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
 #include "kiln/core/fs.h"
+#include "kiln/data/dataset.h"
+#include "kiln/train/trainer.h"
 
 namespace kiln::test {
 
@@ -46,6 +51,51 @@ void expect_error_containing(F fn, const std::string& needle) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message was: " << e.what();
   }
+}
+
+// Training-test helpers.
+// A learnable synthetic set: class c is a bright 4x4 square at a class-specific place, in noise.
+inline TrainTest synthetic(int64_t n_train, int64_t n_test, int64_t size = 16) {
+  torch::manual_seed(123);
+  auto make = [&](int64_t n) {
+    auto x = torch::randint(0, 100, {n, 3, size, size}).to(torch::kUInt8);
+    auto y = torch::arange(n) % 10;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t c = y[i].item<int64_t>(), r = (c / 4) * 4 + 1, col = (c % 4) * 3 + 1;
+      x[i].slice(1, r, r + 4).slice(2, col, col + 4).fill_(250);
+    }
+    std::vector<std::string> classes;
+    for (int c = 0; c < 10; ++c) classes.push_back("c" + std::to_string(c));
+    return Dataset{x, y, classes};
+  };
+  TrainTest tt;
+  tt.train = make(n_train);
+  tt.test = make(n_test);
+  tt.name = "synthetic";
+  return tt;
+}
+
+inline RunOptions quiet_options(const std::string& dir = "") {
+  RunOptions o;
+  o.verbose = false;
+  o.run_dir = dir;
+  return o;
+}
+
+inline std::vector<nlohmann::json> read_metrics(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  std::ifstream f(dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(f, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// The numbers of a run, without the wall-clock fields.
+inline std::vector<nlohmann::json> without_times(std::vector<nlohmann::json> ms) {
+  for (auto& m : ms)
+    for (auto k : {"epoch_seconds", "eval_seconds", "images_per_s", "train_seconds", "live_allocations", "live_bytes"})
+      m.erase(k);
+  return ms;
 }
 
 }  // namespace kiln::test

@@ -12,29 +12,12 @@
 using namespace kiln;
 using kiln::test::expect_error_containing;
 using kiln::test::TempDir;
+using kiln::test::synthetic;
+using kiln::test::quiet_options;
+using kiln::test::read_metrics;
+using kiln::test::without_times;
 
 namespace {
-
-// A learnable synthetic set: class c is a bright 4x4 square at a class-specific place, in noise.
-TrainTest synthetic(int64_t n_train, int64_t n_test, int64_t size = 16) {
-  torch::manual_seed(123);
-  auto make = [&](int64_t n) {
-    auto x = torch::randint(0, 100, {n, 3, size, size}).to(torch::kUInt8);
-    auto y = torch::arange(n) % 10;
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t c = y[i].item<int64_t>(), r = (c / 4) * 4 + 1, col = (c % 4) * 3 + 1;
-      x[i].slice(1, r, r + 4).slice(2, col, col + 4).fill_(250);
-    }
-    std::vector<std::string> classes;
-    for (int c = 0; c < 10; ++c) classes.push_back("c" + std::to_string(c));
-    return Dataset{x, y, classes};
-  };
-  TrainTest tt;
-  tt.train = make(n_train);
-  tt.test = make(n_test);
-  tt.name = "synthetic";
-  return tt;
-}
 
 Config tiny_config() {
   Config c;
@@ -51,29 +34,6 @@ Config tiny_config() {
   c.set("optim.label_smoothing", "0.1");
   c.set("train.precision", "fp32");
   return c;
-}
-
-RunOptions quiet_options(const std::string& dir = "") {
-  RunOptions o;
-  o.verbose = false;
-  o.run_dir = dir;
-  return o;
-}
-
-std::vector<nlohmann::json> read_metrics(const std::string& dir) {
-  std::vector<nlohmann::json> out;
-  std::ifstream f(dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(f, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
-// The numbers of a run, without the wall-clock fields.
-std::vector<nlohmann::json> without_times(std::vector<nlohmann::json> ms) {
-  for (auto& m : ms)
-    for (auto k : {"epoch_seconds", "eval_seconds", "images_per_s", "train_seconds", "live_allocations", "live_bytes"})
-      m.erase(k);
-  return ms;
 }
 
 Config real_cifar_config(int64_t train_n, int64_t test_n) {

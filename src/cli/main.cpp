@@ -484,6 +484,85 @@ int cmd_show(const std::string& what, const std::string& preset, const std::stri
   return 0;
 }
 
+int cmd_bench(const std::string& preset, int runs, int warmup, const std::string& data, const std::string& device_s,
+              int threads, std::string out, const std::vector<std::string>& sets, const std::string& cmdline) {
+  if (threads > 0) at::set_num_threads(threads);
+  auto dev = parse_device(device_s);
+  if (preset.empty()) throw Error("kiln bench needs --preset NAME");
+  if (runs < 1) throw Error("--runs must be at least 1");
+  auto preset_path = find_preset(preset);
+  Config cfg = Config::from_file(preset_path);
+  for (auto& s : sets) cfg.set_assignment(s);
+  auto tt = load_for(cfg, data);
+  const auto stem = fs::path(preset_path).stem().string();
+  if (out.empty()) out = "runs/bench-" + stem + "-" + timestamp() + ".json";
+  const auto dtype = resolve_precision(cfg.s("train.precision"), dev);
+  std::cerr << "kiln bench: " << stem << " on " << device_name(dev) << " (" << dev.str() << ", " << c10::toString(dtype)
+            << "), " << warmup << " warm-up run(s) then " << runs << " timed; clock: whitening fit + training + final "
+            << cfg.s("eval.tta") << " evaluation, each bracketed by device synchronisation; excluded: data loading, "
+               "model construction, per-epoch evaluation (off), the warm-up runs\n";
+  const int64_t seed = cfg.i("train.seed");
+  for (int w = 0; w < warmup; ++w) {
+    Config c = cfg;
+    c.set_value("train.seed", seed + 100000 + w);
+    auto b = bench_run(c, tt, dev);
+    std::fprintf(stderr, "warm-up %d: %.2f%% in %.3f s (not counted)\n", w + 1, 100 * b.test_acc, b.seconds);
+  }
+  std::vector<double> acc, secs, whiten, train_s, eval_s, tflops;
+  double flops = 0;
+  for (int r = 0; r < runs; ++r) {
+    Config c = cfg;
+    c.set_value("train.seed", seed + r);
+    auto b = bench_run(c, tt, dev);
+    acc.push_back(b.test_acc);
+    secs.push_back(b.seconds);
+    whiten.push_back(b.whiten_seconds);
+    train_s.push_back(b.train_seconds);
+    eval_s.push_back(b.eval_seconds);
+    flops = b.flops;
+    tflops.push_back(b.flops / b.seconds / 1e12);
+    std::fprintf(stderr, "run %d/%d (seed %lld): %.2f%%  %.3f s  (whiten %.3f, train %.3f, eval %.3f)\n", r + 1, runs,
+                 (long long)(seed + r), 100 * b.test_acc, b.seconds, b.whiten_seconds, b.train_seconds, b.eval_seconds);
+  }
+  std::cerr << "measuring the device's matrix-product peak...\n";
+  const double peak = measure_matmul_tflops(dev, dtype);
+  auto sa = summarize(acc), st = summarize(secs), sf = summarize(tflops);
+  auto js = [](const Summary& s) {
+    return nlohmann::ordered_json{{"n", s.n}, {"mean", s.mean}, {"std", s.std}, {"min", s.min},
+                                  {"max", s.max}, {"ci95_low", s.ci_low}, {"ci95_high", s.ci_high}};
+  };
+  nlohmann::ordered_json j;
+  j["preset"] = stem;
+  j["description"] = cfg.s("meta.description");
+  j["device"] = dev.str();
+  j["device_name"] = device_name(dev);
+  j["precision"] = c10::toString(dtype);
+  j["runs"] = runs;
+  j["warmup_runs"] = warmup;
+  j["clock_includes"] = "whitening fit + training steps of every epoch + the final evaluation with eval.tta, each "
+                        "interval bracketed by device synchronisation";
+  j["clock_excludes"] = "data loading, model construction, per-epoch evaluation (switched off), warm-up runs";
+  j["test_acc"] = js(sa);
+  j["seconds"] = js(st);
+  j["flops_per_run"] = flops;
+  j["tflops"] = js(sf);
+  j["matmul_peak_tflops"] = peak;
+  j["fraction_of_peak"] = peak > 0 ? sf.mean / peak : 0;
+  j["per_run"] = {{"test_acc", acc}, {"seconds", secs}, {"whiten_seconds", whiten}, {"train_seconds", train_s},
+                  {"eval_seconds", eval_s}};
+  j["provenance"] = nlohmann::json::parse(provenance_json(dev, cmdline));
+  j["config"] = nlohmann::json::parse(cfg.to_json());
+  make_dirs(fs::path(out).parent_path().string().empty() ? "." : fs::path(out).parent_path().string());
+  atomic_write(out, j.dump(2) + "\n");
+  std::printf("%s on %s (%s), n=%d:\n  accuracy   %s %%\n  time       %s s\n  FLOPs/run  %.3g  ->  %s TFLOP/s, "
+              "%.1f%% of the measured %.3g TFLOP/s matrix-product peak\n  clock: whitening fit + training + final "
+              "%s evaluation; data loading, model construction and warm-up excluded\n  json: %s\n",
+              stem.c_str(), device_name(dev).c_str(), dev.str().c_str(), runs, format_summary(sa, 2, 100).c_str(),
+              format_summary(st, 3).c_str(), flops, format_summary(sf, 3).c_str(), peak > 0 ? 100 * sf.mean / peak : 0.0,
+              peak, cfg.s("eval.tta").c_str(), out.c_str());
+  return 0;
+}
+
 int cmd_eval(const std::string& ckpt, const std::string& data, const std::string& device_s, int threads) {
   if (threads > 0) at::set_num_threads(threads);
   auto dev = parse_device(device_s);
@@ -602,6 +681,15 @@ int main(int argc, char** argv) {
   show->add_option("--count,-n", count, "images in a grid")->capture_default_str();
   show->add_option("--set", sets, "override a key (repeatable)")->take_all();
 
+  int warmup = 1;
+  auto* bench = app.add_subcommand("bench", "Time a preset as the peers do (whitening + training + final TTA eval), n runs: accuracy and time with 95% CI, FLOPs, TFLOP/s, fraction of the matmul peak; writes JSON");
+  bench->add_option("--preset,-p", preset, "preset name or path")->required();
+  bench->add_option("--runs", runs, "timed runs (seeds train.seed + k)")->capture_default_str();
+  bench->add_option("--warmup", warmup, "untimed warm-up runs first (cuDNN autotuning, allocator)")->capture_default_str();
+  add_device_options(bench, data, device, threads);
+  bench->add_option("--out", out, "the JSON file (default runs/bench-<preset>-<time>.json)");
+  bench->add_option("--set", sets, "override a key (repeatable); on the CPU use a subset, e.g. --set data.train_subset=2000")->take_all();
+
   std::vector<std::string> report_dirs;
   auto* report = app.add_subcommand("report", "(Re)write report.html in run, multi-run, ablation or lr-find directories");
   report->add_option("dirs", report_dirs, "directories")->required();
@@ -647,6 +735,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*eval) return cmd_eval(ckpt, data, device, threads);
+    if (*bench) return cmd_bench(preset, runs, warmup, data, device, threads, out, sets, joined_args(argc, argv));
     if (*fetch) {
 #ifdef KILN_WITH_FETCH
       auto spec = builtin_fetch_spec(dname);

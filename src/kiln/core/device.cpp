@@ -91,4 +91,25 @@ std::string provenance_json(const torch::Device& d, const std::string& command_l
   return j.dump(2);
 }
 
+double measure_matmul_tflops(const torch::Device& d, torch::ScalarType dtype) {
+  torch::NoGradGuard ng;
+  const bool cuda = d.is_cuda();
+  const int64_t n = cuda ? 8192 : 1024;
+  const int reps = cuda ? 20 : 4;
+  auto opts = torch::TensorOptions().device(d).dtype(cuda ? dtype : torch::kFloat32);
+  auto a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
+  auto sync = [&] { (void)torch::zeros({1}, torch::TensorOptions().device(d)).cpu(); };
+  auto c = a.mm(b);  // warm-up (cuBLAS handle, kernel choice)
+  sync();
+  double best = 0;
+  for (int trial = 0; trial < 3; ++trial) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) c = a.mm(b);
+    sync();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * n * n * n * reps / s / 1e12);
+  }
+  return best;
+}
+
 }  // namespace kiln

@@ -64,12 +64,15 @@ int64_t PatchWhiteningImpl::out_channels() const { return (with_negated ? 2 : 1)
 torch::Tensor PatchWhiteningImpl::fit(const torch::Tensor& x) {
   torch::NoGradGuard ng;
   const int64_t d = in_channels * kernel * kernel;
-  // Patches as rows: unfold gives N x (C*k*k) x L, flattened in (c, i, j) order = conv weight order.
-  auto patches = torch::nn::functional::unfold(x.to(torch::kFloat64),
-                                               torch::nn::functional::UnfoldFuncOptions({kernel, kernel}))
-                     .transpose(1, 2)
-                     .reshape({-1, d});
-  auto second_moment = patches.t().mm(patches) / static_cast<double>(patches.size(0));  // uncentred
+  // Patches as columns, d x (N * H' * W'), rows in (c, i, j) order = the conv weight's order:
+  // the k*k shifted views of each channel stacked (cheaper than unfold + transpose).
+  const int64_t Ho = x.size(2) - kernel + 1, Wo = x.size(3) - kernel + 1;
+  std::vector<torch::Tensor> rows;
+  for (int64_t c = 0; c < in_channels; ++c)
+    for (int64_t i = 0; i < kernel; ++i)
+      for (int64_t j = 0; j < kernel; ++j) rows.push_back(x.select(1, c).slice(1, i, i + Ho).slice(2, j, j + Wo));
+  auto patches = torch::stack(rows, 0).to(torch::kFloat64).reshape({d, -1});
+  auto second_moment = patches.mm(patches.t()) / static_cast<double>(patches.size(1));  // uncentred
   auto [lambda, V] = torch::linalg_eigh(second_moment);                                 // ascending
   lambda = lambda.flip({0});
   V = V.flip({1});

@@ -175,7 +175,13 @@ class Run {
     auto m = make_model(cfg_, in_channels_, classes_);
     m->to(dev_);
     auto n = std::min<int64_t>(train_->size(), cfg_.i("model.whiten_samples"));
-    if (cfg_.s("model.whiten") != "none") m->fit_to_data(train_->data().slice(0, 0, n).to(torch::kFloat32));
+    if (cfg_.s("model.whiten") != "none") {
+      if (dev_.is_cuda()) sync_device();
+      auto t = Clock::now();
+      m->fit_to_data(train_->data().slice(0, 0, n).to(torch::kFloat32));
+      if (dev_.is_cuda()) sync_device();
+      whiten_seconds_ += seconds_since(t);
+    }
     set_precision(*m, dtype_);
     if (channels_last_) to_channels_last(*m);
     return m;
@@ -235,6 +241,7 @@ class Run {
           step_losses_[step_].copy_(sum_loss_ ? l / static_cast<double>(b.y.size(0)) : l);
         }
         seen_ += b.y.size(0);
+        images_trained_ += b.y.size(0);
         if (ema_ && (global_step_ + 1) % ema_every_ == 0) ema_update(*ema_, *model_, ema_momentum_);
         if (lookahead_ && (global_step_ + 1) % la_every_ == 0)
           lookahead_->update(*model_, la_decay_ * std::pow(static_cast<double>(global_step_ + 1) / total_steps_, la_power_));
@@ -581,6 +588,15 @@ class Run {
   // position and the epoch's running sums
   int64_t epoch_ = 0, step_ = 0, global_step_ = 0, seen_ = 0;
   double lr_ = 0, epoch_seconds_ = 0, train_seconds_ = 0;
+
+ public:
+  double whiten_seconds_ = 0;  // fitting the whitening layer(s), device synchronised around it
+  int64_t images_trained_ = 0;  // examples through the training steps (all epochs)
+  double forward_flops() const {
+    return model_->forward_flops(train_->data().size(2), train_->data().size(3));
+  }
+
+ private:
   torch::Tensor loss_sum_, correct_, step_losses_;  // step_losses_: per example, each step of the epoch
   EvalResult last_eval_;
   std::vector<EpochMetrics> history_;
@@ -638,6 +654,27 @@ LrFindResult lr_find(const Config& cfg, const TrainTest& data, const torch::Devi
   opt.verbose = false;
   Run run(cfg, data, opt);
   return run.sweep(lr_min, lr_max, steps);
+}
+
+BenchRun bench_run(Config cfg, const TrainTest& data, const torch::Device& device) {
+  cfg.set_value("train.eval_every", int64_t{1} << 40);  // only the final (TTA) evaluation
+  RunOptions opt;
+  opt.device = device;
+  opt.verbose = false;
+  Run run(cfg, data, opt);
+  auto r = run.run();
+  BenchRun b;
+  b.test_acc = r.final_test_acc;
+  b.whiten_seconds = run.whiten_seconds_;
+  b.train_seconds = r.train_seconds;
+  b.eval_seconds = r.epochs.empty() ? 0 : r.epochs.back().eval_seconds;
+  b.seconds = b.whiten_seconds + b.train_seconds + b.eval_seconds;
+  const double fwd = run.forward_flops();
+  const std::string tta = cfg.s("eval.tta");
+  const double views = tta == "flip+translate" ? 6 : tta == "flip" ? 2 : 1;
+  const int64_t test_n = data.test.head(cfg.i("data.test_subset")).size();
+  b.flops = fwd > 0 ? 3 * fwd * static_cast<double>(run.images_trained_) + views * fwd * static_cast<double>(test_n) : 0;
+  return b;
 }
 
 Config checkpoint_config(const std::string& path) {

@@ -101,6 +101,19 @@ struct LrFindResult {
 LrFindResult lr_find(const Config& cfg, const TrainTest& data, const torch::Device& device, double lr_min,
                      double lr_max, int64_t steps);
 
+// `kiln bench`: one timed run as the peers time it. The clock covers fitting the whitening
+// layer, the training steps of every epoch and the final evaluation (with the preset's TTA);
+// it excludes loading the data, building the model and (here: skipped) per-epoch evaluation.
+// Each interval is bracketed by device synchronisation (host clock; on CUDA that is the
+// interval CUDA events around the same work would measure, up to launch latency).
+struct BenchRun {
+  double test_acc = 0;
+  double seconds = 0;  // whiten + train + eval
+  double whiten_seconds = 0, train_seconds = 0, eval_seconds = 0;
+  double flops = 0;    // 3 x forward FLOPs x training images + TTA views x forward x test images (0: unknown)
+};
+BenchRun bench_run(Config cfg, const TrainTest& data, const torch::Device& device);
+
 // The configuration stored in a checkpoint.
 Config checkpoint_config(const std::string& path);
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `kiln bench` on the CPU, on a subset: two timed runs, the JSON holds what the peers report
+# (accuracy and time with n, std and 95% CI, FLOPs, TFLOP/s, the matmul peak, what the clock
+# covered, provenance). (exit 77 = skipped)
+set -u
+kiln=$1
+if [ -z "${KILN_DATA:-}" ] || [ ! -d "$KILN_DATA/cifar10" ]; then echo "SKIPPED: no CIFAR-10 under KILN_DATA"; exit 77; fi
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+"$kiln" bench --preset cifar10-94-muon --runs 2 --warmup 1 --device cpu --out "$d/b.json" \
+  --set 'model.widths=[16, 32, 32]' --set data.train_subset=2000 --set data.test_subset=300 \
+  --set schedule.epochs=2 --set data.batch_size=250 > "$d/out.txt" 2>&1 || { cat "$d/out.txt"; echo "FAIL: exit"; exit 1; }
+cat "$d/out.txt" | grep -v '^note'
+python3 - "$d/b.json" <<'PY' || { echo "FAIL: bench JSON"; exit 1; }
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["runs"] == 2 and j["warmup_runs"] == 1 and j["device"] == "cpu", j
+for k in ("test_acc", "seconds", "tflops"):
+    s = j[k]
+    assert s["n"] == 2 and s["ci95_low"] <= s["mean"] <= s["ci95_high"], (k, s)
+assert 0 < j["test_acc"]["mean"] <= 1
+for k in ("test_acc", "seconds", "whiten_seconds", "train_seconds", "eval_seconds"):
+    assert len(j["per_run"][k]) == 2, k
+for a, b, c, t in zip(j["per_run"]["whiten_seconds"], j["per_run"]["train_seconds"], j["per_run"]["eval_seconds"], j["per_run"]["seconds"]):
+    assert abs(a + b + c - t) < 1e-9 and b > 0 and c > 0
+assert j["flops_per_run"] > 1e9 and j["matmul_peak_tflops"] > 0 and 0 < j["fraction_of_peak"] < 1
+assert "whitening" in j["clock_includes"] and "data loading" in j["clock_excludes"]
+assert j["provenance"]["libtorch_version"].startswith("2.11") and j["config"]["optim.name"] == "muon"
+print("bench JSON ok:", j["test_acc"]["mean"], j["seconds"]["mean"], j["tflops"]["mean"])
+PY
+echo "PASS: kiln bench"
