@@ -13,7 +13,7 @@ cat "$d/out.txt" | grep -v '^note'
 python3 - "$d/b.json" <<'PY' || { echo "FAIL: bench JSON"; exit 1; }
 import json, sys
 j = json.load(open(sys.argv[1]))
-assert j["runs"] == 2 and j["warmup_runs"] == 1 and j["device"] == "cpu", j
+assert j["runs"] == 2 and j["complete"] and j["warmup_runs"] == 1 and j["device"] == "cpu", j
 for k in ("test_acc", "seconds", "tflops"):
     s = j[k]
     assert s["n"] == 2 and s["ci95_low"] <= s["mean"] <= s["ci95_high"], (k, s)

@@ -508,8 +508,45 @@ int cmd_bench(const std::string& preset, int runs, int warmup, const std::string
     auto b = bench_run(c, tt, dev);
     std::fprintf(stderr, "warm-up %d: %.2f%% in %.3f s (not counted)\n", w + 1, 100 * b.test_acc, b.seconds);
   }
+  std::cerr << "measuring the device's matrix-product peak...\n";
+  const double peak = measure_matmul_tflops(dev, dtype);
   std::vector<double> acc, secs, whiten, train_s, eval_s, tflops;
   double flops = 0;
+  auto js = [](const Summary& s) {
+    return nlohmann::ordered_json{{"n", s.n}, {"mean", s.mean}, {"std", s.std}, {"min", s.min},
+                                  {"max", s.max}, {"ci95_low", s.ci_low}, {"ci95_high", s.ci_high}};
+  };
+  Summary sa, st, sf;
+  // Written after every run, so that a run cut short by a time budget keeps what it measured.
+  auto write_json = [&](bool complete) {
+    sa = summarize(acc), st = summarize(secs), sf = summarize(tflops);
+    nlohmann::ordered_json j;
+    j["preset"] = stem;
+    j["description"] = cfg.s("meta.description");
+    j["device"] = dev.str();
+    j["device_name"] = device_name(dev);
+    j["precision"] = c10::toString(dtype);
+    j["runs"] = static_cast<int>(acc.size());
+    j["runs_requested"] = runs;
+    j["complete"] = complete;
+    j["warmup_runs"] = warmup;
+    j["clock_includes"] = "whitening fit + training steps of every epoch + the final evaluation with eval.tta, each "
+                          "interval bracketed by device synchronisation";
+    j["clock_excludes"] = "data loading, model construction, per-epoch evaluation (switched off), warm-up runs";
+    j["test_acc"] = js(sa);
+    j["seconds"] = js(st);
+    j["flops_per_run"] = flops;
+    j["tflops"] = js(sf);
+    j["matmul_peak_tflops"] = peak;
+    j["fraction_of_peak"] = peak > 0 ? sf.mean / peak : 0;
+    j["per_run"] = {{"test_acc", acc}, {"seconds", secs}, {"whiten_seconds", whiten}, {"train_seconds", train_s},
+                    {"eval_seconds", eval_s}};
+    j["provenance"] = nlohmann::json::parse(provenance_json(dev, cmdline));
+    j["config"] = nlohmann::json::parse(cfg.to_json());
+    auto parent = fs::path(out).parent_path().string();
+    make_dirs(parent.empty() ? "." : parent);
+    atomic_write(out, j.dump(2) + "\n");
+  };
   for (int r = 0; r < runs; ++r) {
     Config c = cfg;
     c.set_value("train.seed", seed + r);
@@ -523,37 +560,8 @@ int cmd_bench(const std::string& preset, int runs, int warmup, const std::string
     tflops.push_back(b.flops / b.seconds / 1e12);
     std::fprintf(stderr, "run %d/%d (seed %lld): %.2f%%  %.3f s  (whiten %.3f, train %.3f, eval %.3f)\n", r + 1, runs,
                  (long long)(seed + r), 100 * b.test_acc, b.seconds, b.whiten_seconds, b.train_seconds, b.eval_seconds);
+    write_json(r + 1 == runs);
   }
-  std::cerr << "measuring the device's matrix-product peak...\n";
-  const double peak = measure_matmul_tflops(dev, dtype);
-  auto sa = summarize(acc), st = summarize(secs), sf = summarize(tflops);
-  auto js = [](const Summary& s) {
-    return nlohmann::ordered_json{{"n", s.n}, {"mean", s.mean}, {"std", s.std}, {"min", s.min},
-                                  {"max", s.max}, {"ci95_low", s.ci_low}, {"ci95_high", s.ci_high}};
-  };
-  nlohmann::ordered_json j;
-  j["preset"] = stem;
-  j["description"] = cfg.s("meta.description");
-  j["device"] = dev.str();
-  j["device_name"] = device_name(dev);
-  j["precision"] = c10::toString(dtype);
-  j["runs"] = runs;
-  j["warmup_runs"] = warmup;
-  j["clock_includes"] = "whitening fit + training steps of every epoch + the final evaluation with eval.tta, each "
-                        "interval bracketed by device synchronisation";
-  j["clock_excludes"] = "data loading, model construction, per-epoch evaluation (switched off), warm-up runs";
-  j["test_acc"] = js(sa);
-  j["seconds"] = js(st);
-  j["flops_per_run"] = flops;
-  j["tflops"] = js(sf);
-  j["matmul_peak_tflops"] = peak;
-  j["fraction_of_peak"] = peak > 0 ? sf.mean / peak : 0;
-  j["per_run"] = {{"test_acc", acc}, {"seconds", secs}, {"whiten_seconds", whiten}, {"train_seconds", train_s},
-                  {"eval_seconds", eval_s}};
-  j["provenance"] = nlohmann::json::parse(provenance_json(dev, cmdline));
-  j["config"] = nlohmann::json::parse(cfg.to_json());
-  make_dirs(fs::path(out).parent_path().string().empty() ? "." : fs::path(out).parent_path().string());
-  atomic_write(out, j.dump(2) + "\n");
   std::printf("%s on %s (%s), n=%d:\n  accuracy   %s %%\n  time       %s s\n  FLOPs/run  %.3g  ->  %s TFLOP/s, "
               "%.1f%% of the measured %.3g TFLOP/s matrix-product peak\n  clock: whitening fit + training + final "
               "%s evaluation; data loading, model construction and warm-up excluded\n  json: %s\n",

@@ -21,6 +21,10 @@
 #include "kiln/train/loss.h"
 #include "kiln/train/optim.h"
 #include "kiln/train/schedule.h"
+#include "kiln/train/static_step.h"
+#ifdef KILN_HAS_CUDA
+#include "kiln/cuda/device_info.h"
+#endif
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -166,6 +170,29 @@ class Run {
     whiten_linear_ = cfg.s("optim.whiten_bias_schedule") == "linear_to_zero";
     sum_loss_ = cfg.s("optim.loss_reduction") == "sum";
     smoothing_ = cfg.f("optim.label_smoothing");
+    if (cfg.b("train.static_step") || cfg.b("train.cuda_graph")) {
+      std::vector<double> lrs, wlrs;
+      for (int64_t g = 0; g < total_steps_; ++g) {
+        lrs.push_back(sched_.at_step(g));
+        if (whiten_linear_) wlrs.push_back(whiten_lr(g));
+      }
+      StaticStepOptions so;
+      so.label_smoothing = smoothing_;
+      so.sum_loss = sum_loss_;
+      so.momentum = cfg.f("optim.momentum");
+      so.nesterov = cfg.b("optim.nesterov");
+      so.muon_lr_ratio = cfg.f("optim.muon_lr") / cfg.f("optim.lr");
+      so.muon_momentum = cfg.f("optim.muon_momentum");
+      so.muon_nesterov = cfg.b("optim.muon_nesterov");
+      so.muon_normalize = cfg.b("optim.muon_normalize");
+      so.muon_ns_steps = cfg.i("optim.muon_ns_steps");
+      static_ = std::make_unique<StaticStep>(*model_, sgd_, so, lrs, wlrs, dev_);
+      use_graph_ = cfg.b("train.cuda_graph") && dev_.is_cuda();
+#ifndef KILN_HAS_CUDA
+      if (use_graph_) throw Error("train.cuda_graph: this kiln was built without CUDA sources");
+#endif
+      reset_accumulators();
+    }
     reset_accumulators();
   }
 
@@ -210,6 +237,7 @@ class Run {
       auto plan = train_->plan(seed_, epoch_, /*shuffle=*/true, aug_);
       model_->train();
       if (whiten_bias_.defined()) whiten_bias_.requires_grad_(global_step_ < whiten_bias_steps_);
+      if (static_) static_->set_position(global_step_, step_);
       if (dev_.is_cuda()) sync_device();  // the clock starts when the device is idle
       auto t0 = Clock::now();
       for (; step_ < steps_ && global_step_ < total_steps_; ++step_, ++global_step_) {
@@ -225,9 +253,17 @@ class Run {
           return r;
         }
         lr_ = sched_.at_step(global_step_);
-        if (whiten_bias_.defined() && global_step_ == whiten_bias_steps_) whiten_bias_.requires_grad_(false);
-        sgd_.set_lr(lr_, whiten_linear_ ? whiten_lr(global_step_) : -1.0);
+        if (whiten_bias_.defined() && global_step_ == whiten_bias_steps_) {
+          whiten_bias_.requires_grad_(false);
+          drop_graph();  // the step's work changed: capture again
+        }
         auto b = train_->batch(plan, step_, bs_, aug_);
+        if (static_) {
+          static_step(b);
+          after_step(b.y.size(0));
+          continue;
+        }
+        sgd_.set_lr(lr_, whiten_linear_ ? whiten_lr(global_step_) : -1.0);
         auto logits = model_->forward(b.x);
         auto loss = classification_loss(logits, b.y, smoothing_, sum_loss_);
         sgd_.zero_grad();
@@ -240,11 +276,7 @@ class Run {
           correct_ += logits.argmax(1).eq(b.y).sum();
           step_losses_[step_].copy_(sum_loss_ ? l / static_cast<double>(b.y.size(0)) : l);
         }
-        seen_ += b.y.size(0);
-        images_trained_ += b.y.size(0);
-        if (ema_ && (global_step_ + 1) % ema_every_ == 0) ema_update(*ema_, *model_, ema_momentum_);
-        if (lookahead_ && (global_step_ + 1) % la_every_ == 0)
-          lookahead_->update(*model_, la_decay_ * std::pow(static_cast<double>(global_step_ + 1) / total_steps_, la_power_));
+        after_step(b.y.size(0));
         if (progress_.live() && (step_ + 1) % every == 0) {
           late.push(loss);
           double el = epoch_seconds_ + seconds_since(t0);
@@ -396,10 +428,20 @@ class Run {
     seen_ = pos[3].item<int64_t>();
     epoch_seconds_ = timing[0].item<double>();
     train_seconds_ = timing[1].item<double>();
-    loss_sum_ = acc[0].to(dev_).clone();
-    correct_ = acc[1].to(torch::kInt64).to(dev_).clone();
     torch::Tensor sl;
-    if (ar.try_read("step_losses", sl) && sl.numel() == steps_) step_losses_ = sl.to(dev_).clone();
+    bool have_sl = ar.try_read("step_losses", sl) && sl.numel() == steps_;
+    if (static_) {
+      loss_sum_.copy_(acc[0]);
+      correct_.copy_(acc[1].to(torch::kInt64));
+      if (have_sl) step_losses_.copy_(sl);
+      torch::serialize::InputArchive so;
+      ar.read("static_optim", so);
+      static_->load_state(so);
+    } else {
+      loss_sum_ = acc[0].to(dev_).clone();
+      correct_ = acc[1].to(torch::kInt64).to(dev_).clone();
+      if (have_sl) step_losses_ = sl.to(dev_).clone();
+    }
     torch::Tensor rng;
     ar.read("rng_cpu", rng);
     set_generator_state(at::detail::getDefaultCPUGenerator(), rng);
@@ -437,9 +479,54 @@ class Run {
     return sched_.peak_lr * std::max(0.0, 1.0 - static_cast<double>(step) / whiten_bias_steps_);
   }
 
+  // The bookkeeping after a step, shared by both paths: counts, EMA, Lookahead (outside any
+  // captured graph: they work on the weights in place).
+  void after_step(int64_t n) {
+    seen_ += n;
+    images_trained_ += n;
+    if (ema_ && (global_step_ + 1) % ema_every_ == 0) ema_update(*ema_, *model_, ema_momentum_);
+    if (lookahead_ && (global_step_ + 1) % la_every_ == 0)
+      lookahead_->update(*model_, la_decay_ * std::pow(static_cast<double>(global_step_ + 1) / total_steps_, la_power_));
+  }
+
+  // One step through the static step: eagerly, or (train.cuda_graph) eagerly for the first
+  // three steps of a capture, then captured once and replayed.
+  void static_step(const Batch& b) {
+    static_->load(b.x, b.y);
+#ifdef KILN_HAS_CUDA
+    if (use_graph_) {
+      if (!graph_ && ++eager_before_capture_ > 3) {
+        graph_ = std::make_unique<kiln::cuda::GraphStep>();
+        graph_->capture([this] { static_->run(); });  // records, does not run
+      }
+      if (graph_) {
+        graph_->replay();
+        return;
+      }
+    }
+#endif
+    static_->run();
+  }
+
+  void drop_graph() {
+#ifdef KILN_HAS_CUDA
+    graph_.reset();
+    eager_before_capture_ = 0;
+#endif
+  }
+
   void sync_device() { torch::zeros({1}, torch::TensorOptions().device(dev_)).cpu(); }
 
   void reset_accumulators() {
+    if (static_) {  // the static step's own tensors, zeroed in place
+      static_->reset_epoch(steps_);
+      loss_sum_ = static_->loss_sum;
+      correct_ = static_->correct;
+      step_losses_ = static_->step_losses;
+      seen_ = 0;
+      epoch_seconds_ = 0;
+      return;
+    }
     auto o = torch::TensorOptions().device(dev_);
     loss_sum_ = torch::zeros({}, o.dtype(torch::kFloat64));
     correct_ = torch::zeros({}, o.dtype(torch::kInt64));
@@ -533,6 +620,11 @@ class Run {
       lookahead_->save(la);
       ar.write("lookahead", la);
     }
+    if (static_) {
+      torch::serialize::OutputArchive so;
+      static_->save(so);
+      ar.write("static_optim", so);
+    }
     if (ema_) {
       torch::serialize::OutputArchive e;
       ema_->save(e);
@@ -572,6 +664,12 @@ class Run {
   ClassifierPtr model_, ema_;
   SgdSetup sgd_;
   std::unique_ptr<Lookahead> lookahead_;
+  std::unique_ptr<StaticStep> static_;  // train.static_step / train.cuda_graph
+  bool use_graph_ = false;
+#ifdef KILN_HAS_CUDA
+  std::unique_ptr<kiln::cuda::GraphStep> graph_;
+  int eager_before_capture_ = 0;
+#endif
   int64_t la_every_ = 5;
   double la_decay_ = 0, la_power_ = 3;
   torch::Tensor whiten_bias_;  // the airbench whitening bias, trained for whiten_bias_steps_ steps

@@ -1,0 +1,131 @@
+#include "kiln/train/static_step.h"
+
+#include "kiln/core/error.h"
+#include "kiln/train/loss.h"
+
+namespace kiln {
+
+StaticStep::StaticStep(Classifier& model, const SgdSetup& setup, const StaticStepOptions& o,
+                       const std::vector<double>& lr_table, const std::vector<double>& whiten_lr_table,
+                       const torch::Device& device)
+    : model_(model), o_(o) {
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  lr_table_ = torch::tensor(lr_table, torch::kFloat64).to(torch::kFloat32).to(device);
+  if (!whiten_lr_table.empty()) whiten_lr_table_ = torch::tensor(whiten_lr_table, torch::kFloat64).to(torch::kFloat32).to(device);
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  global_step_ = torch::zeros({1}, i64);
+  epoch_step_ = torch::zeros({1}, i64);
+  auto& pg = setup.optimizer->param_groups();
+  for (size_t g = 0; g < pg.size(); ++g) {
+    Group G;
+    G.params = pg[g].params();
+    for (auto& p : G.params) G.bufs.push_back(torch::zeros_like(p));
+    G.lr_mult = setup.lr_mult[g];
+    G.weight_decay = static_cast<const torch::optim::SGDOptions&>(pg[g].options()).weight_decay();
+    G.whiten = setup.whiten_group[g];
+    G.muon = false;
+    groups_.push_back(std::move(G));
+  }
+  if (setup.muon) {
+    Group G;
+    G.params = setup.muon->params();
+    for (auto& p : G.params) G.bufs.push_back(torch::zeros_like(p));
+    G.lr_mult = o.muon_lr_ratio;
+    G.weight_decay = 0;
+    G.whiten = false;
+    G.muon = true;
+    groups_.push_back(std::move(G));
+  }
+  (void)f32;
+}
+
+void StaticStep::load(const torch::Tensor& x, const torch::Tensor& y) {
+  if (!x_.defined()) {
+    x_ = torch::empty_like(x);
+    y_ = torch::empty_like(y);
+  }
+  if (x.sizes() != x_.sizes())
+    throw Error("the static (CUDA-graph) step needs batches of one size; set data.drop_last = true");
+  x_.copy_(x);
+  y_.copy_(y);
+}
+
+void StaticStep::set_position(int64_t global_step, int64_t step_in_epoch) {
+  global_step_.fill_(global_step);
+  epoch_step_.fill_(step_in_epoch);
+}
+
+void StaticStep::reset_epoch(int64_t steps_per_epoch) {
+  if (loss_sum.defined()) {  // in place: a captured graph holds these addresses
+    loss_sum.zero_();
+    correct.zero_();
+    step_losses.zero_();
+    return;
+  }
+  auto dev = lr_table_.device();
+  loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
+  correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+  step_losses = torch::zeros({steps_per_epoch}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
+}
+
+void StaticStep::run() {
+  for (auto& G : groups_)
+    for (auto& p : G.params)
+      if (p.grad().defined()) p.mutable_grad().zero_();  // in place: the grads keep their addresses
+  auto logits = model_.forward(x_);
+  auto loss = classification_loss(logits, y_, o_.label_smoothing, o_.sum_loss);
+  loss.backward();
+  torch::NoGradGuard ng;
+  auto lr = lr_table_.index_select(0, global_step_);  // 1-element device tensor
+  auto wlr = whiten_lr_table_.defined() ? whiten_lr_table_.index_select(0, global_step_) : lr;
+  for (auto& G : groups_) {
+    auto glr = (G.whiten ? wlr : lr) * G.lr_mult;
+    for (size_t i = 0; i < G.params.size(); ++i) {
+      auto& p = G.params[i];
+      if (!p.grad().defined() || !p.requires_grad()) continue;
+      auto& buf = G.bufs[i];
+      if (G.muon) {
+        // As kiln::Muon::step, with the LR from the table.
+        auto g = p.grad();
+        buf.mul_(o_.muon_momentum).add_(g);
+        auto u = o_.muon_nesterov ? g.add(buf, o_.muon_momentum) : buf;
+        if (o_.muon_normalize) p.mul_(std::sqrt(static_cast<double>(p.size(0))) / p.norm());
+        auto dtype = p.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+        auto upd = newton_schulz(u.reshape({u.size(0), -1}), o_.muon_ns_steps, dtype).view(p.sizes()).to(p.dtype());
+        p.sub_(upd * glr.to(p.dtype()));
+        continue;
+      }
+      // As LibTorch's SGD: d = g + wd p; buf = m buf + d (buf starts at 0, so its first value
+      // is d, as LibTorch's clone); d = nesterov ? d + m buf : buf; p -= lr d.
+      auto d = G.weight_decay != 0 ? p.grad().add(p, G.weight_decay) : p.grad();
+      buf.mul_(o_.momentum).add_(d);
+      d = o_.nesterov ? d.add(buf, o_.momentum) : buf;
+      p.sub_(d * glr.to(p.dtype()));
+    }
+  }
+  auto l = loss.detach().to(torch::kFloat64);
+  const double n = static_cast<double>(y_.size(0));
+  loss_sum.add_(o_.sum_loss ? l : l * n);
+  correct.add_(logits.argmax(1).eq(y_).sum());
+  step_losses.index_copy_(0, epoch_step_, (o_.sum_loss ? l / n : l).view({1}));
+  global_step_.add_(1);
+  epoch_step_.add_(1);
+}
+
+void StaticStep::save(torch::serialize::OutputArchive& ar) const {
+  int k = 0;
+  for (auto& G : groups_)
+    for (auto& b : G.bufs) ar.write("buf" + std::to_string(k++), b);
+}
+
+void StaticStep::load_state(torch::serialize::InputArchive& ar) {
+  int k = 0;
+  for (auto& G : groups_)
+    for (auto& b : G.bufs) {
+      torch::Tensor t;
+      ar.read("buf" + std::to_string(k++), t);
+      b.copy_(t);
+    }
+}
+
+}  // namespace kiln
