@@ -276,3 +276,23 @@ TEST(Train, LeakWatchCountsTensorsThatStayAlive) {
   kept.clear();
   EXPECT_EQ(memory_stats(torch::kCPU).live_allocations, before.live_allocations);
 }
+
+TEST(Train, ResumeFromAnEndOfEpochCheckpointEqualsUninterrupted) {
+  // What a SIGKILL leaves: the checkpoint written at the end of an epoch (no interrupt
+  // checkpoint after it). Resuming from it must not replay an empty epoch.
+  auto tt = synthetic(512, 200);
+  Config c = tiny_config();
+  c.set("schedule.epochs", "3");
+  TempDir d;
+  auto full = train(c, tt, quiet_options(d / "full"));
+  Config one = c;
+  // The same run's state after epoch 1, as its own end-of-epoch checkpoint: a run killed
+  // in epoch 2 leaves exactly this on disk.
+  auto o = quiet_options(d / "cut");
+  o.stop_when = [](const EpochMetrics& m) { return m.epoch == 1; };
+  train(c, tt, o);
+  remove_tree(d / "cut/final.json");
+  auto rest = resume(tt, quiet_options(d / "cut"));
+  EXPECT_EQ(without_times(read_metrics(d / "cut")), without_times(read_metrics(d / "full")));
+  EXPECT_EQ(rest.final_test_acc, full.final_test_acc);
+}

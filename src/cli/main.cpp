@@ -94,6 +94,7 @@ void write_summary(const std::string& dir, const Config& cfg, const std::vector<
 bool run_set(const Config& cfg, const TrainTest& tt, const std::string& dir, int runs, RunOptions opt,
              std::vector<RunResult>& results) {
   make_dirs(dir);
+  DirLock lock(dir);  // one writer per set directory (each run's own directory is locked by train())
   atomic_write(dir + "/config.toml", cfg.to_toml());
   atomic_write(dir + "/runs.json", nlohmann::json{{"runs", runs}}.dump() + "\n");
   for (int r = 0; r < runs; ++r) {
@@ -127,6 +128,7 @@ int cmd_train(const std::string& preset, const std::string& data, const std::str
   if (threads > 0) at::set_num_threads(threads);
   auto dev = parse_device(device_s);
   std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);
   RunOptions opt;
   opt.device = dev;
   opt.command_line = cmdline;
@@ -135,6 +137,20 @@ int cmd_train(const std::string& preset, const std::string& data, const std::str
 
   if (!resume_dir.empty()) {
     if (!dir_exists(resume_dir)) throw Error("--resume: no run directory '" + resume_dir + "'");
+    if (!sets.empty()) {
+      // A resumed run continues exactly as configured: an override that changes anything
+      // (the model above all) is refused, naming the key.
+      bool single = !file_exists(resume_dir + "/runs.json");
+      Config stored = single ? checkpoint_config(resume_dir + "/checkpoint.pt") : Config::from_file(resume_dir + "/config.toml");
+      Config wanted = stored;
+      for (auto& a : sets) wanted.set_assignment(a);
+      auto js = nlohmann::json::parse(stored.to_json()), jw = nlohmann::json::parse(wanted.to_json());
+      for (auto& [k, v] : jw.items())
+        if (js[k] != v)
+          throw Error("--resume continues a run exactly as it was configured; --set would change " + k + " from " +
+                      js[k].dump() + " (stored in " + resume_dir + ") to " + v.dump() +
+                      (k.rfind("model.", 0) == 0 ? ", a different model" : std::string()) + ". Start a new run instead.");
+    }
     if (!file_exists(resume_dir + "/runs.json")) {  // a single run
       auto tt = load_for(checkpoint_config(resume_dir + "/checkpoint.pt"), data);
       opt.run_dir = resume_dir;
@@ -163,6 +179,18 @@ int cmd_train(const std::string& preset, const std::string& data, const std::str
   std::cerr << "kiln " << KILN_VERSION << ": " << preset_path << " on " << dev.str() << " (" << device_name(dev)
             << "), " << at::get_num_threads() << " threads; " << tt.name << " from " << tt.source << " ("
             << tt.train.size() << " train / " << tt.test.size() << " test); run directory " << out << "\n";
+  // A run that fails before it has written a checkpoint leaves no directory behind (one that
+  // existed before is left alone).
+  const bool fresh = !dir_exists(out);
+  struct Cleanup {
+    std::string dir;
+    bool armed;
+    ~Cleanup() {
+      if (armed && std::uncaught_exceptions() > 0 && !file_exists(dir + "/checkpoint.pt") &&
+          !file_exists(dir + "/run-00/checkpoint.pt"))
+        remove_tree(dir);
+    }
+  } cleanup{out, fresh};
   make_dirs(out);
   if (runs == 1) {
     opt.run_dir = out;
@@ -617,6 +645,9 @@ int main(int argc, char** argv) {
   CLI::App app{"kiln: fast image-classifier training in C++, every trick a switch.\n"
                "Data root: --data, else $KILN_DATA, else $XDG_DATA_HOME/kiln or ~/.local/share/kiln."};
   app.require_subcommand(1);
+  // Past a file-size limit (ulimit -f) a write then fails with EFBIG, which kiln reports and
+  // survives (the previous checkpoint is kept), instead of the process dying of SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION + " (" + KILN_GIT_COMMIT + ")");
 
   std::string preset, data, device = "auto", out, resume_dir, ckpt, folder, mirror;
@@ -776,6 +807,12 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const c10::Error& e) {
     std::cerr << "kiln: LibTorch error: " << e.what_without_backtrace() << "\n";
+    return 3;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "kiln: out of memory\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "kiln: internal error: " << e.what() << "\n";
     return 3;
   }
   return 0;

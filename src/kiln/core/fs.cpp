@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "kiln/build_info.h"
@@ -11,6 +12,8 @@
 
 #include <array>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -23,14 +26,26 @@ namespace kiln {
 namespace fs = std::filesystem;
 
 Bytes read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error("cannot open '" + path + "': " + std::strerror(errno));
-  f.seekg(0, std::ios::end);
-  auto n = static_cast<size_t>(f.tellg());
-  f.seekg(0);
-  Bytes b(n);
-  if (n && !f.read(reinterpret_cast<char*>(b.data()), static_cast<std::streamsize>(n)))
-    throw Error("cannot read '" + path + "'");
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error("cannot open '" + path + "': " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error("'" + path + "' is not a regular file" + (S_ISDIR(st.st_mode) ? " (it is a directory)" : ""));
+  }
+  Bytes b(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < b.size()) {
+    ssize_t n = ::read(fd, b.data() + done, b.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : 0;
+      ::close(fd);
+      throw Error("cannot read '" + path + "'" + (err ? std::string(": ") + std::strerror(err) : ": it shrank while being read"));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
   return b;
 }
 
@@ -92,13 +107,65 @@ void commit_file(const std::string& tmp, const std::string& path) {
 
 void atomic_write(const std::string& path, const void* data, size_t size) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error("cannot write '" + tmp + "': " + std::strerror(errno));
-    f.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
-    if (!f.flush()) throw Error("write to '" + tmp + "' failed (disk full?)");
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error("cannot write '" + tmp + "': " + std::strerror(errno));
+  const char* p = static_cast<const char*>(data);
+  size_t left = size;
+  // Fault injection for the crash tests (tests/cli_crash.sh): with KILN_FAULT_KILL_AT_WRITE=N
+  // the process SIGKILLs itself halfway through its Nth atomic write.
+  static const long kill_at = [] {
+    const char* e = std::getenv("KILN_FAULT_KILL_AT_WRITE");
+    return e ? std::atol(e) : 0L;
+  }();
+  static long writes = 0;
+  if (kill_at > 0 && ++writes == kill_at) {
+    (void)!::write(fd, p, size / 2);
+    ::fsync(fd);
+    ::raise(SIGKILL);
   }
-  commit_file(tmp, path);
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      ::unlink(tmp.c_str());  // nothing half-written stays behind; `path` is untouched
+      throw Error("writing '" + path + "' failed: " + std::strerror(err) + " (disk full or file-size limit?); the previous version is kept");
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error("writing '" + path + "' failed: " + std::strerror(err) + "; the previous version is kept");
+  }
+  try {
+    commit_file(tmp, path);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+DirLock::DirLock(const std::string& dir) : path_(dir + "/.kiln.lock") {
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error("cannot create the lock file '" + path_ + "': " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    throw Error("another kiln process is writing to '" + dir + "'" +
+                (n > 0 ? " (pid " + std::string(buf, static_cast<size_t>(n)) + ")" : std::string()) +
+                "; two runs in one directory are refused: wait for it, or use another --out");
+  }
+  std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
+}
+
+DirLock::~DirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock; the file stays (harmless, and racy to delete)
 }
 
 void atomic_write(const std::string& path, const std::string& text) {

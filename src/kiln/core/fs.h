@@ -24,6 +24,21 @@ void atomic_write(const std::string& path, const std::string& text);
 // Renames `tmp` over `path` after fsyncing it (for files written by other means).
 void commit_file(const std::string& tmp, const std::string& path);
 
+// An exclusive advisory lock (flock) on dir/.kiln.lock for this object's lifetime, so two
+// processes never write one run directory; the second gets an error naming the holder's pid.
+// The kernel drops the lock when the holder dies (kill -9 included).
+class DirLock {
+ public:
+  explicit DirLock(const std::string& dir);
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
 std::string md5_hex(const Bytes& b);
 std::string md5_file_hex(const std::string& path);
 

@@ -31,6 +31,13 @@ Dataset read_cifar10_bin(const std::vector<std::string>& files);
 Dataset read_cifar100_bin(const std::string& file, bool coarse = false);
 // MNIST-style IDX files (idx3 ubyte images, idx1 ubyte labels), plain or gzip.
 Dataset read_idx(const std::string& images_file, const std::string& labels_file);
+// The parsers behind the readers, on bytes already in memory (`name` is the file named in
+// errors); also the fuzz targets' entry points (fuzz/).
+Dataset parse_cifar10_bin(const std::vector<uint8_t>& bytes, const std::string& name);
+Dataset parse_idx(const std::vector<uint8_t>& images, const std::vector<uint8_t>& labels, const std::string& images_name,
+                  const std::string& labels_name);
+// One PNG/JPEG/BMP/... image (stb_image) as uint8 C x H x W; channels 0 keeps the file's.
+torch::Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
 // root/<class>/*.png|jpg|jpeg|bmp; classes sorted by name; all images must share one shape.
 Dataset read_image_folder(const std::string& root);
 

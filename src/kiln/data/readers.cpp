@@ -1,6 +1,7 @@
 #include <stb/stb_image.h>
 
 #include <algorithm>
+#include <limits>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -21,23 +22,29 @@ Dataset Dataset::head(int64_t n) const {
 static const std::vector<std::string> kCifar10Classes = {
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
 
-Dataset read_cifar10_bin(const std::vector<std::string>& files) {
+Dataset parse_cifar10_bin(const Bytes& b, const std::string& f) {
   constexpr int64_t rec = 1 + 3072;
-  std::vector<torch::Tensor> imgs, labs;
-  for (auto& f : files) {
-    Bytes b = read_file(f);
+  {
     if (b.empty() || b.size() % rec != 0)
       throw Error("'" + f + "' is not a CIFAR-10 binary file: " + std::to_string(b.size()) +
                   " bytes is not a whole number of 3073-byte records (truncated?)");
     int64_t n = static_cast<int64_t>(b.size()) / rec;
-    auto t = torch::from_blob(b.data(), {n, rec}, torch::kUInt8);
+    auto t = torch::from_blob(const_cast<uint8_t*>(b.data()), {n, rec}, torch::kUInt8);
     auto lab = t.select(1, 0).to(torch::kInt64);
     auto bad = (lab > 9).nonzero();
     if (bad.numel())
       throw Error("'" + f + "': record " + std::to_string(bad[0].item<int64_t>()) + " has label " +
                   std::to_string(lab[bad[0].item<int64_t>()].item<int64_t>()) + ", outside 0..9");
-    imgs.push_back(t.slice(1, 1).reshape({n, 3, 32, 32}).clone());
-    labs.push_back(lab);
+    return Dataset{t.slice(1, 1).reshape({n, 3, 32, 32}).clone(), lab, kCifar10Classes};
+  }
+}
+
+Dataset read_cifar10_bin(const std::vector<std::string>& files) {
+  std::vector<torch::Tensor> imgs, labs;
+  for (auto& f : files) {
+    auto d = parse_cifar10_bin(read_file(f), f);
+    imgs.push_back(d.images);
+    labs.push_back(d.labels);
   }
   return Dataset{torch::cat(imgs), torch::cat(labs), kCifar10Classes};
 }
@@ -64,7 +71,10 @@ static uint32_t be32(const Bytes& b, size_t off) {
 }
 
 Dataset read_idx(const std::string& images_file, const std::string& labels_file) {
-  Bytes im = read_maybe_gzip(images_file);
+  return parse_idx(read_maybe_gzip(images_file), read_maybe_gzip(labels_file), images_file, labels_file);
+}
+
+Dataset parse_idx(const Bytes& im, const Bytes& lb, const std::string& images_file, const std::string& labels_file) {
   if (im.size() < 16 || be32(im, 0) != 2051)
     throw Error("'" + images_file + "' is not an IDX image file (magic number 2051 expected" +
                 (im.size() >= 4 ? ", found " + std::to_string(be32(im, 0)) : std::string(", file too short")) + ")");
@@ -75,7 +85,6 @@ Dataset read_idx(const std::string& images_file, const std::string& labels_file)
     throw Error("'" + images_file + "': header says " + std::to_string(n) + " images of " + std::to_string(h) + "x" +
                 std::to_string(w) + " (" + std::to_string(16 + n * h * w) + " bytes), file has " +
                 std::to_string(im.size()) + " bytes (truncated?)");
-  Bytes lb = read_maybe_gzip(labels_file);
   if (lb.size() < 8 || be32(lb, 0) != 2049)
     throw Error("'" + labels_file + "' is not an IDX label file (magic number 2049 expected)");
   int64_t nl = be32(lb, 4);
@@ -85,13 +94,29 @@ Dataset read_idx(const std::string& images_file, const std::string& labels_file)
   if (nl != n)
     throw Error("'" + images_file + "' holds " + std::to_string(n) + " images but '" + labels_file + "' holds " +
                 std::to_string(nl) + " labels");
-  auto images = torch::from_blob(im.data() + 16, {n, 1, h, w}, torch::kUInt8).clone();
-  auto labels = torch::from_blob(lb.data() + 8, {n}, torch::kUInt8).to(torch::kInt64);
+  auto images = torch::from_blob(const_cast<uint8_t*>(im.data()) + 16, {n, 1, h, w}, torch::kUInt8).clone();
+  auto labels = torch::from_blob(const_cast<uint8_t*>(lb.data()) + 8, {n}, torch::kUInt8).to(torch::kInt64);
   if (n && labels.max().item<int64_t>() > 9)
     throw Error("'" + labels_file + "': label " + std::to_string(labels.max().item<int64_t>()) + " outside 0..9");
   std::vector<std::string> classes;
   for (int c = 0; c < 10; ++c) classes.push_back(std::to_string(c));
   return Dataset{images, labels, classes};
+}
+
+torch::Tensor decode_image(const Bytes& b, const std::string& name, int channels) {
+  if (b.empty()) throw Error("cannot decode image '" + name + "': the file is empty");
+  if (b.size() > static_cast<size_t>(std::numeric_limits<int>::max())) throw Error("image '" + name + "' is too large");
+  int w = 0, h = 0, ch = 0;
+  if (!stbi_info_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch))
+    throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
+  if (w <= 0 || h <= 0 || int64_t{w} * h > (int64_t{1} << 26))  // 64 Mpixel: a bomb, not a training image
+    throw Error("image '" + name + "': implausible size " + std::to_string(w) + "x" + std::to_string(h));
+  unsigned char* px = stbi_load_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch, channels);
+  if (!px) throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
+  const int C = channels > 0 ? channels : ch;
+  auto t = torch::from_blob(px, {h, w, C}, torch::kUInt8).permute({2, 0, 1}).clone();
+  stbi_image_free(px);
+  return t;
 }
 
 Dataset read_image_folder(const std::string& root) {
@@ -114,18 +139,13 @@ Dataset read_image_folder(const std::string& root) {
     }
     std::sort(files.begin(), files.end());
     for (auto& f : files) {
-      int w, h, ch;
-      int want = C > 0 ? C : 0;
-      unsigned char* px = stbi_load(f.c_str(), &w, &h, &ch, want);
-      if (!px) throw Error("cannot decode image '" + f + "': " + stbi_failure_reason());
-      if (C < 0) C = ch, H = h, W = w, first = f;
+      auto t = decode_image(read_file(f), f, C > 0 ? C : 0);
+      const int h = static_cast<int>(t.size(1)), w = static_cast<int>(t.size(2));
+      if (C < 0) C = static_cast<int>(t.size(0)), H = h, W = w, first = f;
       if (h != H || w != W) {
-        stbi_image_free(px);
         throw Error("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) + " but '" + first +
                     "' is " + std::to_string(W) + "x" + std::to_string(H) + ": all images must share one size");
       }
-      auto t = torch::from_blob(px, {H, W, C}, torch::kUInt8).permute({2, 0, 1}).clone();
-      stbi_image_free(px);
       imgs.push_back(t);
       labels.push_back(static_cast<int64_t>(c));
     }

@@ -322,8 +322,12 @@ class Run {
     auto grid = predictions_grid(to_pixels(test_->data(), mean_, std_), labels, last_eval_.predictions, class_names_, 48,
                                  test_->data().size(2) <= 32 ? 2 : 1);
     auto conf = confusion_image(confusion_matrix(last_eval_.predictions, labels, classes_), class_names_);
-    grid.save(path("predictions.png"));
-    conf.save(path("confusion.png"));
+    try {
+      grid.save(path("predictions.png"));
+      conf.save(path("confusion.png"));
+    } catch (const Error& e) {
+      progress_.line(std::string("note: ") + e.what());
+    }
     if (tb_) {
       tb_->image("test/predictions", grid.png(), grid.height, grid.width, 3, global_step_);
       tb_->image("test/confusion", conf.png(), conf.height, conf.width, 3, global_step_);
@@ -351,7 +355,11 @@ class Run {
     }
     auto grid = image_grid(to_pixels(b.x, mean_, std_), caps, {}, 8, b.x.size(2) <= 32 ? 2 : 1);
     tb_->image("data/augmented_batch", grid.png(), grid.height, grid.width, 3, 0);
-    grid.save(path("augmented_batch.png"));
+    try {
+      grid.save(path("augmented_batch.png"));
+    } catch (const Error& e) {  // a picture must never cost the run
+      progress_.line(std::string("note: ") + e.what());
+    }
     tb_->flush();
   }
 
@@ -583,6 +591,9 @@ class Run {
                       sched_.at_step(g0 + k), both.data_ptr<double>()[2 + k]);
         st << line;
       }
+      if (!f.flush() || !st.flush())
+        throw Error("appending to '" + path("metrics.jsonl") + "' / steps.csv failed (disk full or file-size limit?); "
+                    "the last checkpoint is kept: resume with  kiln train --resume " + opt_.run_dir);
     }
     if (tb_) {  // TensorBoard: x axis = training steps done
       const int64_t s = global_step_;
@@ -603,8 +614,14 @@ class Run {
                   m.evaluated ? ("test " + std::to_string(100 * m.test_acc).substr(0, 5) + "%").c_str() : "           ",
                   m.lr, m.epoch_seconds, m.images_per_s);
     progress_.line(buf);
-    ++epoch_;  // the checkpoint records the epochs completed
+    // The checkpoint records the epochs completed and the start of the next one: (epoch + 1,
+    // step 0). (Recording step = steps_ here made a resume from this checkpoint replay an empty
+    // epoch; the SIGKILL test of tests/cli_crash.sh found it.)
+    ++epoch_;
+    const int64_t step = step_;
+    step_ = 0;
     if (last || epoch_ % std::max<int64_t>(1, cfg_.i("train.checkpoint_every")) == 0) save_checkpoint();
+    step_ = step;
     --epoch_;
   }
 
@@ -646,9 +663,17 @@ class Run {
     nlohmann::json hist = nlohmann::json::array();
     for (auto& e : history_) hist.push_back(nlohmann::json::parse(e.to_json()));
     ar.write("history", c10::IValue(hist.dump()));
-    auto tmp = path("checkpoint.pt.tmp");
-    ar.save_to(tmp);
-    commit_file(tmp, path("checkpoint.pt"));
+    // Serialised in memory first, then written by atomic_write (temporary file, fsync, rename):
+    // LibTorch's own file writer cannot report a failed write (a full disk) without aborting.
+    std::ostringstream bytes;
+    ar.save_to(bytes);
+    const std::string data = bytes.str();
+    try {
+      atomic_write(path("checkpoint.pt"), data.data(), data.size());
+    } catch (const Error& e) {
+      throw Error("writing the checkpoint '" + path("checkpoint.pt") + "' failed: " + e.what() +
+                  " (the previous checkpoint is kept)");
+    }
   }
 
   Config cfg_;
@@ -703,7 +728,22 @@ class Run {
 
 }  // namespace
 
+namespace {
+// Half-written files of a writer that died (atomic_write's "<name>.tmp.<pid>"): with the lock
+// held, nobody else can be writing them.
+void remove_stale_temporaries(const std::string& dir) {
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename().string().find(".tmp.") != std::string::npos) remove_tree(e.path().string());
+}
+}  // namespace
+
 RunResult train(const Config& cfg, const TrainTest& data, const RunOptions& opt) {
+  std::unique_ptr<DirLock> lock;
+  if (!opt.run_dir.empty()) {
+    make_dirs(opt.run_dir);
+    lock = std::make_unique<DirLock>(opt.run_dir);
+    remove_stale_temporaries(opt.run_dir);
+  }
   Run run(cfg, data, opt);
   run.write_run_files();
   return run.run();
@@ -790,6 +830,8 @@ Config checkpoint_config(const std::string& path) {
 
 RunResult resume(const TrainTest& data, const RunOptions& opt) {
   auto ckpt = (fs::path(opt.run_dir) / "checkpoint.pt").string();
+  DirLock lock(opt.run_dir);
+  remove_stale_temporaries(opt.run_dir);
   Config cfg = checkpoint_config(ckpt);
   Run run(cfg, data, opt);
   torch::serialize::InputArchive ar;

@@ -1,0 +1,91 @@
+// Writes a seed corpus for each fuzz target into the directory given: valid small inputs of
+// every format (so the fuzzers start from the accepting paths) and a few broken ones.
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "kiln/core/config.h"
+#include "kiln/report/png.h"
+#include "kiln/train/trainer.h"
+
+namespace fs = std::filesystem;
+using Bytes = std::vector<uint8_t>;
+
+static void put(const fs::path& p, const Bytes& b) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+static void be32(Bytes& b, uint32_t v) {
+  for (int k = 3; k >= 0; --k) b.push_back(static_cast<uint8_t>(v >> (8 * k)));
+}
+static Bytes gzip(const Bytes& in) {
+  z_stream z{};
+  deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  Bytes out(in.size() + 1024);
+  z.next_in = const_cast<uint8_t*>(in.data());
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: make_seeds DIR [CONFIG_DIR]\n";
+    return 2;
+  }
+  fs::path dir = argv[1];
+  // CIFAR-10: two records, and a truncated one.
+  Bytes cifar;
+  for (int r = 0; r < 2; ++r) {
+    cifar.push_back(static_cast<uint8_t>(r * 7));
+    for (int i = 0; i < 3072; ++i) cifar.push_back(static_cast<uint8_t>(i * (r + 3)));
+  }
+  put(dir / "cifar10/two-records.bin", cifar);
+  put(dir / "cifar10/truncated.bin", Bytes(cifar.begin(), cifar.begin() + 4000));
+  // IDX in the fuzz target's layout: 2 bytes giving the cut, then images, then labels.
+  Bytes im, lb;
+  be32(im, 2051), be32(im, 3), be32(im, 4), be32(im, 4);
+  for (int i = 0; i < 48; ++i) im.push_back(static_cast<uint8_t>(i * 5));
+  be32(lb, 2049), be32(lb, 3);
+  for (uint8_t l : {1, 7, 9}) lb.push_back(l);
+  Bytes joined = {static_cast<uint8_t>((im.size()) >> 8), static_cast<uint8_t>(im.size())};
+  joined.insert(joined.end(), im.begin(), im.end());
+  joined.insert(joined.end(), lb.begin(), lb.end());
+  put(dir / "idx/plain.idx", joined);
+  put(dir / "idx/gzip.idx.gz", gzip(joined));
+  // Images: a PNG from kiln's own canvas, and a BMP header cut short.
+  kiln::Canvas c(5, 4);
+  c.set(1, 1, {200, 10, 10});
+  put(dir / "image/tiny.png", c.png());
+  put(dir / "image/cut.bmp", Bytes{'B', 'M', 0x46, 0, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0, 0x28, 0, 0, 0});
+  // Config: every preset, and a few overrides.
+  if (argc > 2)
+    for (auto& e : fs::directory_iterator(argv[2]))
+      if (e.path().extension() == ".toml") fs::copy_file(e.path(), dir / "config" / e.path().filename(), fs::copy_options::overwrite_existing);
+  std::string sets = "optim.lr=0.1\nmodel.widths=[8, 8, 8, 8]\nschedule.knots=[[0, 0], [1, 1]]\naug.flip=false\n";
+  put(dir / "config/sets.txt", Bytes(sets.begin(), sets.end()));
+  // Checkpoint: one step of a tiny run on random data.
+  kiln::Config cfg;
+  cfg.set("model.widths", "[4, 4, 4, 4]");
+  cfg.set("data.batch_size", "8");
+  cfg.set("schedule.epochs", "1");
+  cfg.set("train.precision", "fp32");
+  kiln::TrainTest tt;
+  tt.train = {torch::randint(0, 255, {8, 3, 8, 8}).to(torch::kUInt8), torch::arange(8) % 10, {}};
+  for (int k = 0; k < 10; ++k) tt.train.classes.push_back(std::to_string(k));
+  tt.test = tt.train;
+  kiln::RunOptions o;
+  o.verbose = false;
+  o.run_dir = (dir / "run").string();
+  kiln::train(cfg, tt, o);
+  fs::create_directories(dir / "checkpoint");
+  fs::copy_file(dir / "run/checkpoint.pt", dir / "checkpoint/tiny.pt", fs::copy_options::overwrite_existing);
+  std::cout << "seeds in " << dir.string() << "\n";
+  return 0;
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target for a bounded time from a fresh seed corpus and fails on any
+# crash, sanitizer report, leak or hang (libFuzzer exits non-zero and writes the input as
+# crash-*/leak-*/timeout-*: add it to tests/fuzz_regressions/<target>/ once fixed).
+#   fuzz/run.sh BUILD_DIR SECONDS_PER_TARGET [OUT_DIR]
+# Prints, per target: executions, seconds, corpus size; writes OUT_DIR/fuzz-summary.json.
+set -uo pipefail
+build=${1:?usage: fuzz/run.sh BUILD_DIR SECONDS [OUT_DIR]}
+secs=${2:?usage: fuzz/run.sh BUILD_DIR SECONDS [OUT_DIR]}
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=${3:-$(mktemp -d)}
+mkdir -p "$out"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+"$build/fuzz/fuzz_make_seeds" "$out/seeds" "$here/configs" >/dev/null 2>&1 || { echo "fuzz: seed generation failed"; exit 1; }
+fail=0
+echo "[" > "$out/fuzz-summary.json"
+first=1
+for t in cifar10 idx image config checkpoint; do
+  corpus="$out/corpus-$t"
+  mkdir -p "$corpus"
+  cp "$out/seeds/$t"/* "$corpus/" 2>/dev/null
+  # Regression inputs found earlier run first (as corpus entries).
+  [ -d "$here/tests/fuzz_regressions/$t" ] && cp "$here/tests/fuzz_regressions/$t"/* "$corpus/" 2>/dev/null
+  extra=()
+  [ "$t" = config ] && extra=(-dict="$here/fuzz/config.dict")
+  [ "$t" = checkpoint ] && extra=(-max_len=65536)
+  (cd "$out" && "$build/fuzz/fuzz_$t" "$corpus" -max_total_time="$secs" -timeout=20 -rss_limit_mb=4096 \
+     -print_final_stats=1 "${extra[@]}" > "$out/fuzz-$t.log" 2>&1)
+  rc=$?
+  runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$out/fuzz-$t.log" | tail -1)
+  n=$(ls "$corpus" | wc -l)
+  status=ok
+  if [ $rc != 0 ]; then status="FAILED (exit $rc)"; fail=1; grep -E "ERROR|SUMMARY|Test unit written" "$out/fuzz-$t.log" | head -5; fi
+  printf 'fuzz_%-11s %10s executions in %s s, corpus %4d inputs: %s\n' "$t" "${runs:-?}" "$secs" "$n" "$status"
+  [ $first = 1 ] || echo "," >> "$out/fuzz-summary.json"
+  first=0
+  printf '{"target": "%s", "executions": %s, "seconds": %s, "corpus": %d, "exit": %d}' "$t" "${runs:-0}" "$secs" "$n" "$rc" >> "$out/fuzz-summary.json"
+done
+echo "]" >> "$out/fuzz-summary.json"
+exit $fail

@@ -1,0 +1,71 @@
+// The fuzz targets' bodies, shared by the libFuzzer binaries (fuzz/fuzz_*.cpp, built with
+// -DKILN_FUZZ=ON and clang) and by the regression test that replays tests/fuzz_regressions/
+// through the ordinary build (tests/test_fuzz_regressions.cpp). Each feeds outside input to one
+// parser; a kiln::Error (a clean refusal) is the expected outcome for garbage, anything else
+// (a crash, a sanitizer report, another exception type escaping) is a finding.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kiln/core/config.h"
+#include "kiln/core/error.h"
+#include "kiln/core/fs.h"
+#include "kiln/data/dataset.h"
+
+namespace kiln::fuzz {
+
+inline void cifar10(const uint8_t* d, size_t n) {
+  try {
+    auto ds = parse_cifar10_bin(Bytes(d, d + n), "fuzz.bin");
+    (void)ds;
+  } catch (const Error&) {
+  }
+}
+
+// IDX: the input, gunzipped when it is gzip, split at a point given by its first two bytes
+// into an image file and a label file.
+inline void idx(const uint8_t* d, size_t n) {
+  try {
+    Bytes b(d, d + n);
+    if (is_gzip(b)) b = gunzip(b, "fuzz.gz");
+    if (b.size() < 2) return;
+    size_t cut = 2 + ((size_t(b[0]) << 8 | b[1]) % (b.size() - 1));
+    if (cut > b.size()) cut = b.size();
+    Bytes im(b.begin() + 2, b.begin() + static_cast<std::ptrdiff_t>(cut)), lb(b.begin() + static_cast<std::ptrdiff_t>(cut), b.end());
+    auto ds = parse_idx(im, lb, "fuzz-images.idx", "fuzz-labels.idx");
+    (void)ds;
+  } catch (const Error&) {
+  }
+}
+
+inline void image(const uint8_t* d, size_t n) {
+  try {
+    auto t = decode_image(Bytes(d, d + n), "fuzz.png", n % 2 ? 3 : 0);
+    (void)t;
+  } catch (const Error&) {
+  }
+}
+
+// A preset's TOML, then each of its lines as a --set override.
+inline void config(const uint8_t* d, size_t n) {
+  std::string text(reinterpret_cast<const char*>(d), n);
+  try {
+    auto c = Config::from_toml_string(text, "fuzz.toml");
+    (void)c.to_toml();
+  } catch (const Error&) {
+  }
+  Config c;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    try {
+      c.set_assignment(text.substr(start, end - start));
+    } catch (const Error&) {
+    }
+    start = end + 1;
+  }
+}
+
+}  // namespace kiln::fuzz
