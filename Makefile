@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 export KILN_VENV
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test demo bench clean
+.PHONY: deps configure build test demo bench fuzz sanitize clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -30,6 +30,22 @@ demo: build
 bench: deps
 	$(MAKE) build CMAKE_FLAGS="-DKILN_BUILD_BENCH=ON"
 	$(BUILD)/bench/kiln_bench
+
+# Reliability (docs/reliability.md): one clang build with ASan + UBSan and libFuzzer coverage;
+# `make fuzz` runs every fuzz target FUZZ_SECONDS; `make sanitize` runs the sanitized test subset.
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD ?= build-fuzz
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_FUZZ=ON \
+	  -DKILN_WITH_FETCH=OFF -DCMAKE_PREFIX_PATH="$$($(KILN_VENV)/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_BUILD)/fuzz-out
+
+sanitize: deps $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	bash scripts/sanitize-tests.sh $(FUZZ_BUILD)
 
 clean:
 	rm -rf $(BUILD)

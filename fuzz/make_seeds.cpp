@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
   put(dir / "image/tiny.png", c.png());
   put(dir / "image/cut.bmp", Bytes{'B', 'M', 0x46, 0, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0, 0x28, 0, 0, 0});
   // Config: every preset, and a few overrides.
+  fs::create_directories(dir / "config");
   if (argc > 2)
     for (auto& e : fs::directory_iterator(argv[2]))
       if (e.path().extension() == ".toml") fs::copy_file(e.path(), dir / "config" / e.path().filename(), fs::copy_options::overwrite_existing);

@@ -5,7 +5,7 @@
 #   fuzz/run.sh BUILD_DIR SECONDS_PER_TARGET [OUT_DIR]
 # Prints, per target: executions, seconds, corpus size; writes OUT_DIR/fuzz-summary.json.
 set -uo pipefail
-build=${1:?usage: fuzz/run.sh BUILD_DIR SECONDS [OUT_DIR]}
+build=$(cd "${1:?usage: fuzz/run.sh BUILD_DIR SECONDS [OUT_DIR]}" && pwd)
 secs=${2:?usage: fuzz/run.sh BUILD_DIR SECONDS [OUT_DIR]}
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${3:-$(mktemp -d)}
