@@ -296,3 +296,21 @@ TEST(Train, ResumeFromAnEndOfEpochCheckpointEqualsUninterrupted) {
   EXPECT_EQ(without_times(read_metrics(d / "cut")), without_times(read_metrics(d / "full")));
   EXPECT_EQ(rest.final_test_acc, full.final_test_acc);
 }
+
+TEST(Train, DivergenceShortOfNanStopsTheRunAndKeepsTheCheckpoint) {
+  // A learning rate x1000 sends the loss to ~1e6 without a NaN: stopped at the end of the epoch
+  // it happens in, with the previous epoch's checkpoint untouched.
+  auto tt = synthetic(256, 100);
+  Config c = tiny_config();
+  c.set("schedule.epochs", "4");
+  c.set("schedule.knot_unit", "epoch");
+  c.set("schedule.knots", "[[0, 0.001], [1, 0.001], [1.01, 1], [4, 1]]");  // a good first epoch, then x1000
+  c.set("optim.lr", "2");
+  TempDir d;
+  expect_error_containing([&] { train(c, tt, quiet_options(d / "run")); }, "training diverged in epoch");
+  auto m = read_metrics(d / "run");
+  ASSERT_GE(m.size(), 1u);
+  auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
+  EXPECT_EQ(lc.epochs_done, static_cast<int64_t>(m.size()));
+  for (auto& p : lc.model->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+}

@@ -93,6 +93,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"train.eval_every", int64_t{1}, "evaluate test accuracy every N epochs (and always at the end)"},
       {"train.checkpoint_every", int64_t{1}, "write the checkpoint every N epochs (and at the end / on Ctrl-C)"},
       {"train.progress_every", int64_t{10}, "steps between progress-bar updates"},
+      {"train.divergence_loss", 0.0, "stop the run when an epoch's mean training loss exceeds this (0: 25 x ln(classes), far above chance; < 0: never)"},
       {"train.static_step", false, "run each step through the graph-safe static step (LR table and counters on the device; kiln/train/static_step.h)"},
       {"train.cuda_graph", false, "CUDA: capture the static step in a CUDA graph after 3 eager steps and replay it (NOT YET RUN on a GPU)"},
   };

@@ -553,6 +553,20 @@ class Run {
                   std::to_string(epoch_ + 1) + " (lr " + std::to_string(lr_) + "); try a lower optim.lr. " +
                   (opt_.run_dir.empty() ? std::string("")
                                         : "The last good checkpoint is " + path("checkpoint.pt") + " (not overwritten)."));
+    {
+      // Divergence short of NaN (a learning rate x1000 sends the loss to 1e6 and beyond): the
+      // epoch's mean loss against a bound far above chance (ln C), from the same single read.
+      const double bound = cfg_.f("train.divergence_loss") == 0 ? 25 * std::log(static_cast<double>(std::max<int64_t>(classes_, 2)))
+                                                                  : cfg_.f("train.divergence_loss");
+      const double mean = loss_sum / std::max<int64_t>(seen_, 1);
+      if (bound > 0 && mean > bound)
+        throw Error("training diverged in epoch " + std::to_string(epoch_ + 1) + ": mean loss " + std::to_string(mean) +
+                    " exceeds train.divergence_loss = " + std::to_string(bound) + " (chance is ln " +
+                    std::to_string(classes_) + " = " + std::to_string(std::log(static_cast<double>(classes_))) +
+                    "); try a lower optim.lr (now " + std::to_string(lr_) + "). " +
+                    (opt_.run_dir.empty() ? std::string("")
+                                          : "The last good checkpoint is " + path("checkpoint.pt") + " (not overwritten)."));
+    }
     train_seconds_ += epoch_seconds_;
     EpochMetrics m;
     m.epoch = epoch_ + 1;
