@@ -58,15 +58,19 @@ TrainTest load_for(const Config& cfg, const std::string& data_opt) {
   return tt;
 }
 
+// A Summary as the JSON object summary.json and the bench JSON share.
+nlohmann::ordered_json summary_json(const Summary& s) {
+  return nlohmann::ordered_json{{"n", s.n},           {"mean", s.mean},          {"std", s.std},
+                                {"min", s.min},       {"max", s.max},            {"ci95_low", s.ci_low},
+                                {"ci95_high", s.ci_high}};
+}
+
 void write_summary(const std::string& dir, const Config& cfg, const std::vector<RunResult>& rs,
                    const torch::Device& dev) {
   std::vector<double> acc, secs;
   for (auto& r : rs) acc.push_back(r.final_test_acc), secs.push_back(r.train_seconds);
   auto sa = summarize(acc), st = summarize(secs);
-  auto js = [](const Summary& s) {
-    return nlohmann::ordered_json{{"n", s.n}, {"mean", s.mean}, {"std", s.std}, {"min", s.min},
-                                  {"max", s.max}, {"ci95_low", s.ci_low}, {"ci95_high", s.ci_high}};
-  };
+  const auto& js = summary_json;
   nlohmann::ordered_json j;
   j["runs"] = rs.size();
   j["device"] = dev.str();
@@ -540,10 +544,7 @@ int cmd_bench(const std::string& preset, int runs, int warmup, const std::string
   const double peak = measure_matmul_tflops(dev, dtype);
   std::vector<double> acc, secs, whiten, train_s, eval_s, tflops;
   double flops = 0;
-  auto js = [](const Summary& s) {
-    return nlohmann::ordered_json{{"n", s.n}, {"mean", s.mean}, {"std", s.std}, {"min", s.min},
-                                  {"max", s.max}, {"ci95_low", s.ci_low}, {"ci95_high", s.ci_high}};
-  };
+  const auto& js = summary_json;
   Summary sa, st, sf;
   // Written after every run, so that a run cut short by a time budget keeps what it measured.
   auto write_json = [&](bool complete) {
