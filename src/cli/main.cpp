@@ -665,6 +665,8 @@ int main(int argc, char** argv) {
   train->add_option("--out", out, "run directory (default runs/<preset>-<time>)");
   train->add_option("--set", sets, "override a key: --set optim.lr=0.001 (repeatable)")->take_all();
   train->add_option("--resume", resume_dir, "continue the run (or set of runs) in this directory");
+  std::string init_ckpt;
+  train->add_option("--init", init_ckpt, "start from another run's weights (sets train.init): pre-training + fine-tuning");
   train->add_flag("--quiet,-q", quiet, "no progress bar or epoch lines");
   bool deterministic = false;
   train->add_flag("--deterministic", deterministic, "deterministic algorithms, no cuDNN autotuning (docs/determinism.md)");
@@ -762,6 +764,7 @@ int main(int argc, char** argv) {
 
   try {
     set_deterministic(deterministic);
+    if (*train && !init_ckpt.empty()) sets.push_back("train.init=\"" + init_ckpt + "\"");
     if (*train)
       return cmd_train(preset, data, device, threads, seed, runs, out, sets, resume_dir, quiet, joined_args(argc, argv));
     if (*ablate) return cmd_ablate(preset, data, device, threads, runs, out, sets, quiet, joined_args(argc, argv));

@@ -23,6 +23,8 @@ const std::vector<ConfigKey>& Config::schema() {
       {"data.folder", std::string(""), "image-folder root (train/<class>/*, test/<class>/*) for dataset = folder"},
       {"data.train_subset", int64_t{0}, "use the first N training examples (0 = all)"},
       {"data.test_subset", int64_t{0}, "use the first N test examples (0 = all)"},
+      {"data.labeled", int64_t{0}, "train on a seeded, class-balanced subset of N labeled examples (0 = all); the rest is unlabeled (kiln/data/split.h)"},
+      {"data.split_seed", int64_t{0}, "seed of the labeled/unlabeled split (independent of train.seed, so runs with different seeds share one split)"},
       {"data.batch_size", int64_t{512}, "training batch size"},
       {"data.test_batch_size", int64_t{1000}, "evaluation batch size"},
       {"data.drop_last", true, "drop the last incomplete training batch of each epoch"},
@@ -88,6 +90,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"schedule.lr_at", std::string("after_step"), "after_step (step s uses the schedule at s + 1 steps done) | before_step (at s, as PyTorch's LambdaLR; the airbench presets)"},
       // training
       {"train.seed", int64_t{0}, "seed of the model init, shuffling and augmentation"},
+      {"train.init", std::string(""), "start from another run's weights: a checkpoint.pt (its EMA weights when it kept them); tensors whose name and shape match are copied, the rest keep their initialisation"},
       {"train.precision", std::string("auto"), "auto (fp16 on CUDA as the peers, fp32 on CPU) | fp32 | bf16 | fp16: weights and activations; BN stays fp32"},
       {"train.channels_last", true, "channels_last memory format on CUDA (ignored on CPU)"},
       {"train.eval_every", int64_t{1}, "evaluate test accuracy every N epochs (and always at the end)"},

@@ -7,12 +7,14 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
+#include "kiln/data/split.h"
 #include "kiln/report/html.h"
 #include "kiln/report/memory.h"
 #include "kiln/report/progress.h"
@@ -127,6 +129,7 @@ class Run {
     dtype_ = resolve_precision(cfg.s("train.precision"), dev_);
     channels_last_ = dev_.is_cuda() && cfg.b("train.channels_last");
     auto train = data.train.head(cfg.i("data.train_subset"));
+    if (cfg.i("data.labeled") > 0) train = split_labeled(train, cfg.i("data.labeled"), static_cast<uint64_t>(cfg.i("data.split_seed"))).labeled;
     auto test = data.test.head(cfg.i("data.test_subset"));
     in_channels_ = train.images.size(1);
     class_names_ = train.classes;
@@ -151,6 +154,7 @@ class Run {
 
     torch::manual_seed(seed_);
     model_ = build_model();
+    if (!cfg.s("train.init").empty() && !opt.resuming) init_from(cfg.s("train.init"));
     ema_every_ = cfg.i("ema.every");
     ema_momentum_ = cfg.f("ema.momentum");
     if (cfg.b("ema.enabled")) {
@@ -212,6 +216,32 @@ class Run {
     set_precision(*m, dtype_);
     if (channels_last_) to_channels_last(*m);
     return m;
+  }
+
+  // train.init: copies every tensor of the checkpoint's model whose name and shape match.
+  void init_from(const std::string& ckpt) {
+    auto src = load_checkpoint(ckpt, torch::kCPU);
+    std::map<std::string, torch::Tensor> theirs;
+    for (auto& p : src.model->named_parameters()) theirs[p.key()] = p.value();
+    for (auto& b : src.model->named_buffers()) theirs[b.key()] = b.value();
+    int64_t copied = 0, total = 0;
+    std::string skipped;
+    torch::NoGradGuard ng;
+    auto take = [&](const std::string& name, torch::Tensor t) {
+      ++total;
+      auto it = theirs.find(name);
+      if (it != theirs.end() && it->second.sizes() == t.sizes()) {
+        t.copy_(it->second.to(t.device()).to(t.dtype()));
+        ++copied;
+      } else {
+        skipped += (skipped.empty() ? "" : ", ") + name;
+      }
+    };
+    for (auto& p : model_->named_parameters()) take(p.key(), p.value());
+    for (auto& b : model_->named_buffers()) take(b.key(), b.value());
+    if (copied == 0) throw Error("train.init = '" + ckpt + "': no tensor of that checkpoint's model matches this model by name and shape");
+    progress_.line("initialised " + std::to_string(copied) + " of " + std::to_string(total) + " tensors from " + ckpt +
+                   (skipped.empty() ? std::string() : "; kept the initialisation of: " + skipped));
   }
 
   void write_run_files() {
@@ -842,7 +872,9 @@ Config checkpoint_config(const std::string& path) {
   return Config::from_toml_string(v.toStringRef(), path + " (stored config)");
 }
 
-RunResult resume(const TrainTest& data, const RunOptions& opt) {
+RunResult resume(const TrainTest& data, const RunOptions& opt_in) {
+  RunOptions opt = opt_in;
+  opt.resuming = true;
   auto ckpt = (fs::path(opt.run_dir) / "checkpoint.pt").string();
   DirLock lock(opt.run_dir);
   remove_stale_temporaries(opt.run_dir);

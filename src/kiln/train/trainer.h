@@ -43,6 +43,7 @@ struct RunOptions {
   // Called after every epoch; returning true ends training there (early stop, no checkpoint
   // beyond the epoch's own).
   std::function<bool(const EpochMetrics&)> stop_when;
+  bool resuming = false;            // set by resume(): the weights come from the run's checkpoint, not train.init
 };
 
 struct RunResult {
