@@ -1,0 +1,71 @@
+#include "kiln/train/selftrain.h"
+
+#include "kiln/core/error.h"
+#include "kiln/nn/layers.h"
+#include "kiln/train/loss.h"
+
+namespace kiln {
+
+PseudoLabels make_pseudo_labels(Classifier& teacher, const DeviceLoader& unlabeled, int64_t bs, const std::string& mode,
+                                double threshold, double temperature, const std::string& tta) {
+  if (mode != "hard" && mode != "soft") throw Error("pseudo-label mode '" + mode + "' (hard | soft)");
+  if (!(temperature > 0)) throw Error("pseudo-label temperature must be positive");
+  torch::NoGradGuard ng;
+  const bool was_training = teacher.is_training();
+  teacher.eval();
+  std::vector<torch::Tensor> logits;
+  for (int64_t b = 0; b < unlabeled.size(); b += bs) {
+    auto x = unlabeled.slice(b, std::min(unlabeled.size(), b + bs)).x;  // images only: labels untouched
+    logits.push_back(predict_with_tta([&](const torch::Tensor& t) { return teacher.forward(t); }, x, tta, 0.5)
+                         .to(torch::kFloat32));
+  }
+  teacher.train(was_training);
+  auto z = torch::cat(logits);
+  PseudoLabels p;
+  auto prob = torch::softmax(z, 1);
+  auto [conf, arg] = prob.max(1);
+  p.confidence = conf.cpu();
+  p.predicted = arg.cpu();
+  p.keep = (conf >= threshold).cpu();
+  p.targets = (mode == "hard" ? torch::one_hot(arg, z.size(1)).to(torch::kFloat32) : torch::softmax(z / temperature, 1)).cpu();
+  return p;
+}
+
+PseudoLabelQuality pseudo_label_quality(const PseudoLabels& p, const torch::Tensor& hidden) {
+  PseudoLabelQuality q;
+  const int64_t n = p.keep.size(0);
+  q.kept = p.keep.sum().item<int64_t>();
+  q.coverage = n ? static_cast<double>(q.kept) / n : 0;
+  q.accuracy = q.kept ? p.predicted.eq(hidden.cpu()).logical_and(p.keep).sum().item<double>() / q.kept : 0;
+  return q;
+}
+
+torch::Tensor soft_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets) {
+  return -(targets.to(torch::kFloat32) * torch::log_softmax(logits.to(torch::kFloat32), 1)).sum(1);
+}
+
+StudentLoss::StudentLoss(std::string pseudo_weight, double weight, bool loss_normalization, double label_smoothing)
+    : mode_(std::move(pseudo_weight)), weight_(weight), smoothing_(label_smoothing), normalize_(loss_normalization) {
+  if (mode_ != "fixed" && mode_ != "ratio") throw Error("pseudo_weight mode '" + mode_ + "' (fixed | ratio)");
+}
+
+StudentLoss::Parts StudentLoss::operator()(const torch::Tensor& ll, const torch::Tensor& y, const torch::Tensor& lp,
+                                           const torch::Tensor& targets) {
+  Parts r;
+  r.labeled = classification_loss(ll, y, smoothing_, /*sum=*/false);
+  r.pseudo = soft_cross_entropy(lp, targets).mean();
+  double w = weight_;
+  if (mode_ == "ratio") w *= static_cast<double>(lp.size(0)) / static_cast<double>(std::max<int64_t>(ll.size(0), 1));
+  auto scale = torch::full({}, w, torch::TensorOptions().dtype(torch::kFloat32).device(ll.device()));
+  if (normalize_) {
+    auto l = r.labeled.detach().to(torch::kFloat64), p = r.pseudo.detach().to(torch::kFloat64);
+    sum_l_ = sum_l_.defined() ? sum_l_ + l : l;
+    sum_p_ = sum_p_.defined() ? sum_p_ + p : p;
+    scale = scale * (sum_l_ / sum_p_.clamp_min(1e-12)).to(torch::kFloat32);  // the counts cancel
+  }
+  r.scale = scale;
+  r.total = r.labeled + scale * r.pseudo;
+  return r;
+}
+
+}  // namespace kiln
