@@ -10,6 +10,7 @@ secs=${2:?usage: fuzz/run.sh BUILD_DIR SECONDS [OUT_DIR]}
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${3:-$(mktemp -d)}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)  # the targets run inside it
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 "$build/fuzz/fuzz_make_seeds" "$out/seeds" "$here/configs" >/dev/null 2>&1 || { echo "fuzz: seed generation failed"; exit 1; }
