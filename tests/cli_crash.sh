@@ -39,10 +39,16 @@ for i in $(seq 1 "$kills"); do
   [ -f "$d/cut/final.json" ] && break
 done
 # Kills forced inside writes: the Nth atomic write (checkpoint, metrics, report, ...) dies halfway.
+# (On a slow machine every random kill may have landed before the first checkpoint: make one.)
+if [ ! -f "$d/cut/checkpoint.pt" ]; then
+  rm -rf "$d/cut"; "$kiln" train "${args[@]}" --out "$d/cut" 2>/dev/null & pid=$!
+  for _ in $(seq 1 1200); do [ -f "$d/cut/checkpoint.pt" ] && break; sleep 0.05; done
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+fi
 forced=0
 for n in 3 5 8 12 17 23; do
   if [ -f "$d/cut/checkpoint.pt" ] && [ ! -f "$d/cut/final.json" ]; then
-    KILN_FAULT_KILL_AT_WRITE=$n "$kiln" train --resume "$d/cut" --device cpu --threads 1 --quiet >/dev/null 2>&1
+    (KILN_FAULT_KILL_AT_WRITE=$n exec "$kiln" train --resume "$d/cut" --device cpu --threads 1 --quiet >/dev/null 2>&1)
     rc=$?
     [ $rc = 137 ] && forced=$((forced + 1))
     "$kiln" eval --checkpoint "$d/cut/checkpoint.pt" --device cpu --threads 1 >/dev/null 2>&1 ||
