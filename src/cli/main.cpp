@@ -2,6 +2,7 @@
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 
+#include <array>
 #include <atomic>
 #include <thread>
 #include <csignal>
@@ -251,6 +252,18 @@ int cmd_ablate(const std::string& name, const std::string& data, const std::stri
   return 0;
 }
 
+// Train error, test error, test misses and seconds of the last pass of every seed, summarised.
+std::array<Summary, 4> final_pass_stats(const std::vector<std::vector<kiln::lecun::PassMetrics>>& all) {
+  std::vector<double> tr, te, miss, secs;
+  for (auto& a : all) {
+    tr.push_back(a.back().train_error);
+    te.push_back(a.back().test_error);
+    miss.push_back(a.back().test_misses);
+    secs.push_back(a.back().seconds);
+  }
+  return {summarize(tr), summarize(te), summarize(miss), summarize(secs)};
+}
+
 int cmd_lecun1989(bool modern, int seeds, const std::string& data, int threads, std::string out,
                   const std::string& cmdline) {
   using namespace kiln::lecun;
@@ -278,11 +291,7 @@ int cmd_lecun1989(bool modern, int seeds, const std::string& data, int threads, 
                      m.seconds);
       }));
     }
-    std::vector<double> tr, te, miss, secs;
-    for (auto& a : all)
-      tr.push_back(a.back().train_error), te.push_back(a.back().test_error), miss.push_back(a.back().test_misses),
-          secs.push_back(a.back().seconds);
-    auto st = summarize(tr), se = summarize(te), sm = summarize(miss), ss = summarize(secs);
+    auto [st, se, sm, ss] = final_pass_stats(all);
     char buf[512];
     md = "# LeCun et al. 1989, reproduced (23 passes, batch 1, SGD 0.03, MSE, tanh)\n\n"
          "| | train error | test error | test misses (of 2007) |\n|---|---|---|---|\n"
@@ -311,11 +320,7 @@ int cmd_lecun1989(bool modern, int seeds, const std::string& data, int threads, 
           for (int s; (s = next++) < seeds;) all[s] = train_zipcode(z, r, static_cast<uint64_t>(s));
         });
       for (auto& th : pool) th.join();
-      std::vector<double> tr, te, miss, secs;
-      for (auto& a : all)
-        tr.push_back(a.back().train_error), te.push_back(a.back().test_error), miss.push_back(a.back().test_misses),
-            secs.push_back(a.back().seconds);
-      auto st = summarize(tr), se = summarize(te), sm = summarize(miss), ss = summarize(secs);
+      auto [st, se, sm, ss] = final_pass_stats(all);
       char buf[512];
       std::snprintf(buf, sizeof buf, "| %s | %d | %.2f%% | %.2f%% ± %.2f | %.2f–%.2f%% | %.1f | %lld | %.1f |\n",
                     r.name.c_str(), r.passes, 100 * st.mean, 100 * se.mean, 100 * se.std, 100 * se.ci_low,

@@ -9,7 +9,6 @@ StaticStep::StaticStep(Classifier& model, const SgdSetup& setup, const StaticSte
                        const std::vector<double>& lr_table, const std::vector<double>& whiten_lr_table,
                        const torch::Device& device)
     : model_(model), o_(o) {
-  auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   lr_table_ = torch::tensor(lr_table, torch::kFloat64).to(torch::kFloat32).to(device);
   if (!whiten_lr_table.empty()) whiten_lr_table_ = torch::tensor(whiten_lr_table, torch::kFloat64).to(torch::kFloat32).to(device);
   auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
@@ -36,7 +35,6 @@ StaticStep::StaticStep(Classifier& model, const SgdSetup& setup, const StaticSte
     G.muon = true;
     groups_.push_back(std::move(G));
   }
-  (void)f32;
 }
 
 void StaticStep::load(const torch::Tensor& x, const torch::Tensor& y) {
@@ -79,11 +77,13 @@ void StaticStep::run() {
   auto lr = lr_table_.index_select(0, global_step_);  // 1-element device tensor
   auto wlr = whiten_lr_table_.defined() ? whiten_lr_table_.index_select(0, global_step_) : lr;
   for (auto& G : groups_) {
-    auto glr = (G.whiten ? wlr : lr) * G.lr_mult;
+    const auto glr32 = (G.whiten ? wlr : lr) * G.lr_mult;
+    torch::Tensor glr;  // in the group's dtype, made once per group and step
     for (size_t i = 0; i < G.params.size(); ++i) {
       auto& p = G.params[i];
       if (!p.grad().defined() || !p.requires_grad()) continue;
       auto& buf = G.bufs[i];
+      if (!glr.defined() || glr.scalar_type() != p.scalar_type()) glr = glr32.to(p.scalar_type());
       if (G.muon) {
         // As kiln::Muon::step, with the LR from the table.
         auto g = p.grad();
@@ -92,7 +92,7 @@ void StaticStep::run() {
         if (o_.muon_normalize) p.mul_(std::sqrt(static_cast<double>(p.size(0))) / p.norm());
         auto dtype = p.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
         auto upd = newton_schulz(u.reshape({u.size(0), -1}), o_.muon_ns_steps, dtype).view(p.sizes()).to(p.dtype());
-        p.sub_(upd * glr.to(p.dtype()));
+        p.sub_(upd * glr);
         continue;
       }
       // As LibTorch's SGD: d = g + wd p; buf = m buf + d (buf starts at 0, so its first value
@@ -100,7 +100,7 @@ void StaticStep::run() {
       auto d = G.weight_decay != 0 ? p.grad().add(p, G.weight_decay) : p.grad();
       buf.mul_(o_.momentum).add_(d);
       d = o_.nesterov ? d.add(buf, o_.momentum) : buf;
-      p.sub_(d * glr.to(p.dtype()));
+      p.sub_(d * glr);
     }
   }
   auto l = loss.detach().to(torch::kFloat64);
