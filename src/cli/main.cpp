@@ -24,6 +24,7 @@
 #include "kiln/report/stats.h"
 #include "kiln/lecun/zipcode.h"
 #include "kiln/train/ablation.h"
+#include "kiln/train/selftrain.h"
 #include "kiln/train/trainer.h"
 #ifdef KILN_WITH_FETCH
 #include "kiln/data/fetch.h"
@@ -94,6 +95,26 @@ void write_summary(const std::string& dir, const Config& cfg, const std::vector<
             << format_summary(st, 1) << " s  (" << device_name(dev) << ")\nsummary: " << dir << "/summary.md\n";
 }
 
+// One run in opt.run_dir: skipped when it finished before (its final.json is read back),
+// resumed when it has a checkpoint, else trained from `cfg`.
+RunResult run_one(const Config& cfg, const TrainTest& tt, const RunOptions& opt, const std::string& what) {
+  RunResult res;
+  res.run_dir = opt.run_dir;
+  if (file_exists(opt.run_dir + "/final.json")) {
+    auto j = nlohmann::json::parse(read_file(opt.run_dir + "/final.json"));
+    res.final_test_acc = j["final_test_acc"];
+    res.train_seconds = j["train_seconds"];
+    std::cerr << opt.run_dir << ": already complete\n";
+    return res;
+  }
+  if (file_exists(opt.run_dir + "/checkpoint.pt")) {
+    std::cerr << "--- resuming " << opt.run_dir << "\n";
+    return resume(tt, opt);
+  }
+  std::cerr << "--- " << what << " (seed " << cfg.i("train.seed") << ")\n";
+  return train(cfg, tt, opt);
+}
+
 // Runs `runs` trainings of cfg (seeds train.seed + k) in dir/run-XX, skipping runs that
 // finished before and resuming interrupted ones. Returns false when interrupted.
 bool run_set(const Config& cfg, const TrainTest& tt, const std::string& dir, int runs, RunOptions opt,
@@ -106,21 +127,9 @@ bool run_set(const Config& cfg, const TrainTest& tt, const std::string& dir, int
     char name[16];
     std::snprintf(name, sizeof name, "run-%02d", r);
     opt.run_dir = dir + "/" + name;
-    RunResult res;
-    if (file_exists(opt.run_dir + "/final.json")) {
-      auto j = nlohmann::json::parse(read_file(opt.run_dir + "/final.json"));
-      res.final_test_acc = j["final_test_acc"];
-      res.train_seconds = j["train_seconds"];
-      std::cerr << opt.run_dir << ": already complete\n";
-    } else if (file_exists(opt.run_dir + "/checkpoint.pt")) {
-      std::cerr << "--- resuming " << opt.run_dir << "\n";
-      res = resume(tt, opt);
-    } else {
-      Config c = cfg;
-      c.set_value("train.seed", cfg.i("train.seed") + r);
-      std::cerr << "--- run " << r + 1 << "/" << runs << " (seed " << c.i("train.seed") << ")\n";
-      res = train(c, tt, opt);
-    }
+    Config c = cfg;
+    c.set_value("train.seed", cfg.i("train.seed") + r);
+    RunResult res = run_one(c, tt, opt, "run " + std::to_string(r + 1) + "/" + std::to_string(runs));
     if (res.interrupted) return false;
     results.push_back(res);
   }
@@ -249,6 +258,151 @@ int cmd_ablate(const std::string& name, const std::string& data, const std::stri
   std::cout << ablation_markdown(rows, device_name(dev) + " (" + dev.str() + ")");
   write_report(out);
   std::cerr << "table: " << out << "/ablation.md; report: " << out << "/report.html\n";
+  return 0;
+}
+
+// `kiln selftrain`: Zoph et al. 2020's experiment. For every augmentation strength: n
+// supervised baselines on the labeled split (they are also the first teachers), then
+// `rounds` rounds of noisy students, each taught by the previous round's run with the same
+// index (the same seed). Directory: out/<strength>/baseline/run-XX, out/<strength>/round-R/run-XX;
+// selftrain.json and selftrain.md are rewritten after every run, so an interrupted experiment
+// continues where it stopped when the same command is run again.
+int cmd_selftrain(const std::string& preset, int64_t labels, const std::vector<std::string>& strengths, int rounds,
+                  int runs, int64_t split_seed, const std::string& data, const std::string& device_s, int threads,
+                  std::string out, const std::vector<std::string>& sets, bool quiet, const std::string& cmdline) {
+  if (threads > 0) at::set_num_threads(threads);
+  auto dev = parse_device(device_s);
+  std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);
+  if (runs < 1 || rounds < 1) throw Error("kiln selftrain needs --runs >= 1 and --rounds >= 1");
+  if (labels <= 0) throw Error("kiln selftrain needs --labels N > 0 (the labeled examples)");
+  if (strengths.empty()) throw Error("kiln selftrain needs --aug (e.g. S1,S4)");
+  auto preset_path = find_preset(preset);
+  Config base = Config::from_file(preset_path);
+  base.set_value("data.labeled", labels);
+  if (split_seed >= 0) base.set_value("data.split_seed", split_seed);
+  for (auto& a : sets) base.set_assignment(a);
+  if (out.empty()) out = "runs/selftrain-" + fs::path(preset_path).stem().string() + "-" + timestamp();
+  make_dirs(out);
+  DirLock lock(out);
+  auto tt = load_for(base, data);
+  std::cerr << "kiln selftrain: " << preset_path << ", " << labels << " labels, strengths";
+  for (auto& a : strengths) std::cerr << " " << a;
+  std::cerr << ", " << rounds << " round(s), " << runs << " run(s) each, on " << device_name(dev) << "; directory " << out
+            << " (run the same command again to continue after an interruption)\n";
+  RunOptions opt;
+  opt.device = dev;
+  opt.command_line = cmdline;
+  opt.verbose = !quiet;
+  opt.stop = &g_stop;
+  const std::string devname = device_name(dev) + " (" + dev.str() + ")";
+
+  nlohmann::ordered_json doc;
+  doc["preset"] = preset_path;
+  doc["labels"] = labels;
+  doc["split_seed"] = base.i("data.split_seed");
+  doc["runs"] = runs;
+  doc["rounds"] = rounds;
+  doc["device"] = devname;
+  doc["command"] = cmdline;
+  doc["strengths"] = nlohmann::ordered_json::array();
+  auto write_tables = [&] {
+    std::string md = "# Self-training: " + std::to_string(labels) + " labels (" + base.s("data.dataset") + ")\n\n" +
+                     "Supervised baseline (the round-1 teacher) against the noisy student of the last round, test "
+                     "accuracy in %: mean ± std (n, 95% CI); the gain with Welch's two-sided p-value. Device: " + devname +
+                     ".\n\n| augmentation | supervised | student | gain | p |\n|---|---|---|---|---|\n";
+    std::string rounds_md = "\n## Per round: the teacher's pseudo-labels and the student\n\n| augmentation | round | "
+                            "pseudo-label accuracy | coverage | student accuracy |\n|---|---|---|---|---|\n";
+    for (auto& st : doc["strengths"]) {
+      std::vector<double> b = st["baseline"]["test_acc"];
+      if (b.empty()) continue;
+      auto sb = summarize(b);
+      std::string row = "| " + st["name"].get<std::string>() + " | " + format_summary(sb, 2, 100) + " | ";
+      if (!st["rounds"].empty() && !st["rounds"].back()["test_acc"].empty()) {
+        std::vector<double> s = st["rounds"].back()["test_acc"];
+        auto ss = summarize(s);
+        char gain[64];
+        std::snprintf(gain, sizeof gain, "%+.2f", 100 * (ss.mean - sb.mean));
+        char p[32];
+        if (s.size() >= 2 && b.size() >= 2) std::snprintf(p, sizeof p, "%.3g", welch_p_value(s, b));
+        else std::snprintf(p, sizeof p, "n/a (n < 2)");
+        row += format_summary(ss, 2, 100) + " | " + gain + " | " + p + " |";
+      } else {
+        row += "(not yet) | | |";
+      }
+      md += row + "\n";
+      int r = 1;
+      for (auto& rd : st["rounds"]) {
+        std::vector<double> pa = rd["pseudo_accuracy"], pc = rd["pseudo_coverage"], sa = rd["test_acc"];
+        if (sa.empty()) continue;
+        rounds_md += "| " + st["name"].get<std::string>() + " | " + std::to_string(r++) + " | " +
+                     format_summary(summarize(pa), 2, 100) + " | " + format_summary(summarize(pc), 1, 100) + " | " +
+                     format_summary(summarize(sa), 2, 100) + " |\n";
+      }
+    }
+    md += rounds_md;
+    md += "\nStrengths (kiln/train/selftrain.h): S1 flip + translate; S2 S1 + AutoAugment (CIFAR-10 policy); S3 S2 + "
+          "scale jitter [0.75, 1.33]; S4 RandAugment(2, 15/30) + scale jitter + flip + translate. Pseudo-label accuracy "
+          "is measured against the unlabeled examples' true labels, which training never reads.\n";
+    atomic_write(out + "/selftrain.md", md);
+    atomic_write(out + "/selftrain.json", doc.dump(2) + "\n");
+    return md;
+  };
+  for (const auto& strength : strengths) {
+    Config cfg = base;
+    apply_strength(cfg, strength);
+    const std::string dir = out + "/" + strength;
+    make_dirs(dir);
+    atomic_write(dir + "/config.toml", cfg.to_toml());
+    nlohmann::ordered_json st;
+    st["name"] = strength;
+    st["baseline"]["test_acc"] = nlohmann::ordered_json::array();
+    st["rounds"] = nlohmann::ordered_json::array();
+    doc["strengths"].push_back(st);
+    auto& cur = doc["strengths"].back();
+    std::cerr << "=== " << strength << ": supervised baselines\n";
+    std::vector<std::string> teachers;
+    for (int k = 0; k < runs; ++k) {
+      char name[16];
+      std::snprintf(name, sizeof name, "/run-%02d", k);
+      opt.run_dir = dir + "/baseline" + name;
+      Config c = cfg;
+      c.set_value("train.seed", cfg.i("train.seed") + k);
+      auto r = run_one(c, tt, opt, strength + " baseline " + std::to_string(k + 1) + "/" + std::to_string(runs));
+      if (r.interrupted) return 130;
+      cur["baseline"]["test_acc"].push_back(r.final_test_acc);
+      teachers.push_back(opt.run_dir + "/checkpoint.pt");
+      write_tables();
+    }
+    for (int round = 1; round <= rounds; ++round) {
+      std::cerr << "=== " << strength << ": round " << round << " students\n";
+      nlohmann::ordered_json rd;
+      rd["test_acc"] = rd["pseudo_accuracy"] = rd["pseudo_coverage"] = nlohmann::ordered_json::array();
+      cur["rounds"].push_back(rd);
+      auto& cr = cur["rounds"].back();
+      std::vector<std::string> next;
+      for (int k = 0; k < runs; ++k) {
+        char name[32];
+        std::snprintf(name, sizeof name, "/round-%d/run-%02d", round, k);
+        opt.run_dir = dir + name;
+        Config c = student_config(cfg, teachers[static_cast<size_t>(k)]);
+        c.set_value("train.seed", cfg.i("train.seed") + k);
+        auto r = run_one(c, tt, opt, strength + " round " + std::to_string(round) + " student " + std::to_string(k + 1) + "/" + std::to_string(runs));
+        if (r.interrupted) return 130;
+        auto fin = nlohmann::json::parse(read_file(opt.run_dir + "/final.json"));
+        cr["test_acc"].push_back(r.final_test_acc);
+        cr["pseudo_accuracy"].push_back(fin["pseudo_labels"]["accuracy"].get<double>());
+        cr["pseudo_coverage"].push_back(fin["pseudo_labels"]["coverage"].get<double>());
+        next.push_back(opt.run_dir + "/checkpoint.pt");
+        write_tables();
+      }
+      teachers = next;
+    }
+  }
+  auto md = write_tables();
+  std::cout << md;
+  write_report(out);
+  std::cerr << "table: " << out << "/selftrain.md; report: " << out << "/report.html\n";
   return 0;
 }
 
@@ -684,6 +838,21 @@ int main(int argc, char** argv) {
   ablate->add_option("--set", sets, "override a key in every row, after the row's own (repeatable)")->take_all();
   ablate->add_flag("--quiet,-q", quiet, "no progress bar or epoch lines");
 
+  int64_t st_labels = 4000, split_seed = -1;
+  int st_rounds = 1;
+  std::vector<std::string> strengths;
+  auto* selftrain = app.add_subcommand("selftrain", "Self-training (Zoph et al. 2020): supervised baseline vs noisy student per augmentation strength, n runs each, rounds of students; a table with Welch p-values");
+  selftrain->add_option("--preset,-p", preset, "preset of the baseline and students (e.g. cifar10-selftrain)")->required();
+  add_device_options(selftrain, data, device, threads);
+  selftrain->add_option("--labels", st_labels, "labeled examples (a seeded, class-balanced split; the rest is unlabeled)")->capture_default_str();
+  selftrain->add_option("--aug", strengths, "augmentation strengths, comma-separated: S1,S2,S3,S4 (each optionally +cutout)")->delimiter(',')->required();
+  selftrain->add_option("--rounds", st_rounds, "rounds of students (each taught by the previous round)")->capture_default_str();
+  selftrain->add_option("--runs", runs, "runs per strength (seeds train.seed + k); run k of every round is taught by run k of the one before")->capture_default_str();
+  selftrain->add_option("--split-seed", split_seed, "override data.split_seed");
+  selftrain->add_option("--out", out, "directory (default runs/selftrain-<preset>-<time>); an existing one is continued");
+  selftrain->add_option("--set", sets, "override a key for baselines and students (repeatable)")->take_all();
+  selftrain->add_flag("--quiet,-q", quiet, "no progress bar or epoch lines");
+
   bool modern = false;
   int seeds = 0;
   auto* lecun = app.add_subcommand("lecun1989", "LeCun et al. 1989's zip-code network on MNIST-drawn digits, with the paper's table; --modern for the step-by-step modernisation");
@@ -772,6 +941,9 @@ int main(int argc, char** argv) {
     if (*train && !init_ckpt.empty()) sets.push_back("train.init=\"" + init_ckpt + "\"");
     if (*train)
       return cmd_train(preset, data, device, threads, seed, runs, out, sets, resume_dir, quiet, joined_args(argc, argv));
+    if (*selftrain)
+      return cmd_selftrain(preset, st_labels, strengths, st_rounds, runs, split_seed, data, device, threads, out, sets, quiet,
+                           joined_args(argc, argv));
     if (*ablate) return cmd_ablate(preset, data, device, threads, runs, out, sets, quiet, joined_args(argc, argv));
     if (*lecun) return cmd_lecun1989(modern, seeds > 0 ? seeds : (modern ? 5 : 1), data, threads, out, joined_args(argc, argv));
     if (*over)

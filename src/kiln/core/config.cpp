@@ -35,6 +35,13 @@ const std::vector<ConfigKey>& Config::schema() {
       {"aug.flip", true, "random horizontal flip with probability 1/2"},
       {"aug.cutout", int64_t{8}, "side of the square cutout, fully inside the image (0 = off)"},
       {"aug.flip_mode", std::string("random"), "random (each image, each epoch, p = 1/2) | alternating (airbench: random in epoch 0, then every image mirrored relative to that on odd epochs)"},
+      {"aug.policy", std::string("none"), "none | autoaugment (AutoAugment's CIFAR-10 policy) | randaugment (RandAugment(N, M)); before translate, flip and cutout (kiln/data/policy.h)"},
+      {"aug.randaugment_n", int64_t{2}, "RandAugment: operations per image"},
+      {"aug.randaugment_m", int64_t{9}, "RandAugment: magnitude bin, 0 .. aug.randaugment_bins - 1"},
+      {"aug.randaugment_bins", int64_t{31}, "RandAugment: number of magnitude bins (torchvision: 31)"},
+      {"aug.fill", 128.0, "pixel value geometric policy operations bring in from outside the image"},
+      {"aug.scale_min", 1.0, "scale jitter: smallest scale (drawn log-uniformly in [scale_min, scale_max]; 1 and 1 = off)"},
+      {"aug.scale_max", 1.0, "scale jitter: largest scale (> 1 zooms in on a random window, < 1 zooms out onto a random place)"},
       // model
       {"model.name", std::string("resnet9"), "resnet9 | airbench (whitening -> 3 conv groups -> pool -> linear)"},
       {"model.widths", std::vector<int64_t>{64, 128, 256, 512}, "channel widths: resnet9's prep, layer1, layer2, layer3; airbench's three groups"},
@@ -42,6 +49,8 @@ const std::vector<ConfigKey>& Config::schema() {
       {"model.conv_init", std::string("default"), "default (LibTorch's kaiming-uniform) | dirac (airbench: the first in_channels filters are identities)"},
       {"model.head_norm", false, "airbench94_muon's head: weight rescaled to unit std at init, logits divided by the feature width (else x output_scale)"},
       {"model.whiten_bias_epochs", int64_t{0}, "airbench: the whitening conv has a bias, trained for the first N epochs then frozen (0 = no bias)"},
+      {"model.dropout", 0.0, "dropout probability on the pooled features before the head (student noise; 0 = off)"},
+      {"model.stochastic_depth", 0.0, "probability of dropping each residual branch, per example, in training (scaled by 1/(1-p); student noise; 0 = off)"},
       {"model.output_scale", 0.125, "logits are multiplied by this (Myrtle: 0.125)"},
       {"model.bn_momentum", 0.1, "BatchNorm running-stat momentum, LibTorch convention (new = (1-m)*old + m*batch)"},
       {"model.bn_eps", 1e-5, "BatchNorm epsilon"},
@@ -89,6 +98,19 @@ const std::vector<ConfigKey>& Config::schema() {
       {"schedule.knot_unit", std::string("epoch"), "epoch | fraction: the unit of the knots' x (fraction: steps done / total steps)"},
       {"schedule.lr_at", std::string("after_step"), "after_step (step s uses the schedule at s + 1 steps done) | before_step (at s, as PyTorch's LambdaLR; the airbench presets)"},
       // training
+      {"selftrain.teacher", std::string(""), "self-training student: the teacher's checkpoint.pt; it pseudo-labels the unlabeled rest of data.labeled's split, whose labels are never read ("" = off)"},
+      {"selftrain.unlabeled", int64_t{0}, "use the first N unlabeled examples (0 = all)"},
+      {"selftrain.mode", std::string("hard"), "hard (one-hot of the teacher's argmax) | soft (softmax(logits / temperature))"},
+      {"selftrain.threshold", 0.0, "drop unlabeled examples whose teacher confidence (max probability) is below this"},
+      {"selftrain.temperature", 1.0, "soft pseudo-labels: softmax temperature"},
+      {"selftrain.tta", std::string("none"), "the teacher's test-time augmentation when labeling: none | flip | flip+translate"},
+      {"selftrain.ratio", 1.0, "pseudo-labeled examples per labeled example in each batch"},
+      {"selftrain.pseudo_weight", std::string("fixed"), "weight of the pseudo-labeled loss: fixed (selftrain.weight) | ratio (selftrain.weight x n_pseudo / n_labeled, as the public Noisy Student code)"},
+      {"selftrain.weight", 1.0, "the pseudo-labeled loss's weight w"},
+      {"selftrain.loss_normalization", false, "rescale the pseudo-labeled loss by running mean(labeled loss) / running mean(pseudo loss) (the paper's normalisation)"},
+      {"selftrain.student_dropout", 0.0, "kiln selftrain: the students' model.dropout (noise)"},
+      {"selftrain.student_stochastic_depth", 0.0, "kiln selftrain: the students' model.stochastic_depth (noise)"},
+      {"selftrain.student_width_mult", 1.0, "kiln selftrain: the students' model.widths times this (a wider student)"},
       {"train.seed", int64_t{0}, "seed of the model init, shuffling and augmentation"},
       {"train.init", std::string(""), "start from another run's weights: a checkpoint.pt (its EMA weights when it kept them); tensors whose name and shape match are copied, the rest keep their initialisation"},
       {"train.precision", std::string("auto"), "auto (fp16 on CUDA as the peers, fp32 on CPU) | fp32 | bf16 | fp16: weights and activations; BN stays fp32"},
@@ -238,6 +260,23 @@ void validate(const std::string& key, const ConfigValue& v) {
   positive("model.ghost_bn_splits");
   positive("ema.every");
   one_of("train.precision", {"auto", "fp32", "bf16", "fp16"});
+  one_of("aug.policy", {"none", "autoaugment", "randaugment"});
+  positive("aug.randaugment_n");
+  positive("aug.randaugment_bins");
+  one_of("selftrain.mode", {"hard", "soft"});
+  one_of("selftrain.tta", {"none", "flip", "flip+translate"});
+  one_of("selftrain.pseudo_weight", {"fixed", "ratio"});
+  auto probability = [&](const char* k) {
+    if (key == k && !(std::get<double>(v) >= 0 && std::get<double>(v) < 1)) throw Error(std::string(k) + " must be in [0, 1)");
+  };
+  probability("model.dropout");
+  probability("model.stochastic_depth");
+  if ((key == "aug.scale_min" || key == "aug.scale_max") && !(std::get<double>(v) > 0)) throw Error(key + " must be positive");
+  probability("selftrain.student_dropout");
+  probability("selftrain.student_stochastic_depth");
+  if (key == "selftrain.student_width_mult" && !(std::get<double>(v) > 0)) throw Error("selftrain.student_width_mult must be positive");
+  if (key == "selftrain.ratio" && !(std::get<double>(v) > 0)) throw Error("selftrain.ratio must be positive");
+  if (key == "selftrain.temperature" && !(std::get<double>(v) > 0)) throw Error("selftrain.temperature must be positive");
 }
 
 void flatten(const toml::table& t, const std::string& prefix, std::vector<std::pair<std::string, const toml::node*>>& out) {

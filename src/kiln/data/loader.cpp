@@ -4,6 +4,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/data/augment.h"
+#include "kiln/data/policy.h"
 
 namespace kiln {
 
@@ -25,8 +26,11 @@ DeviceLoader::DeviceLoader(const Dataset& ds, torch::Device device, torch::Scala
     auto m = torch::tensor(mean, torch::kFloat32).to(device).view({1, C, 1, 1});
     auto s = torch::tensor(std, torch::kFloat32).to(device).view({1, C, 1, 1});
     x = (x - m) / s;
+    mean_ = m, scale_ = s;
   } else {
     x = x / 255.0;
+    mean_ = torch::zeros({1, C, 1, 1}, x.options());
+    scale_ = torch::full({1, C, 1, 1}, 255.0, x.options());
   }
   data_ = x.to(dtype);
   if (channels_last_) data_ = data_.contiguous(torch::MemoryFormat::ChannelsLast);
@@ -73,6 +77,31 @@ EpochPlan DeviceLoader::plan(uint64_t seed, int64_t epoch, bool shuffle, const A
     p.cut_y = torch::randint(0, H - aug.cutout + 1, {N}, gen, i64).to(dev, true);
     p.cut_x = torch::randint(0, W - aug.cutout + 1, {N}, gen, i64).to(dev, true);
   }
+  // Drawn after the draws above, so that runs without a policy or scale jitter see exactly the
+  // draws they always did.
+  if (aug.policy != "none") {
+    PolicyDraws d;
+    if (aug.policy == "autoaugment") d = draw_autoaugment_cifar10(N, H, W, gen);
+    else if (aug.policy == "randaugment") d = draw_randaugment(N, aug.randaugment_n, aug.randaugment_m, aug.randaugment_bins, H, W, gen);
+    else throw Error("aug.policy = '" + aug.policy + "' is not one of: none | autoaugment | randaugment");
+    // Indexed by position in the epoch, like the other draws.
+    p.pol_op_host = d.op;
+    p.pol_op = d.op.to(dev, true);
+    p.pol_mag = d.magnitude.to(dev, true);
+  }
+  if (aug.scale_jitter()) {
+    if (!(aug.scale_min > 0 && aug.scale_max >= aug.scale_min))
+      throw Error("aug.scale_min / aug.scale_max must satisfy 0 < min <= max");
+    auto s = torch::exp(std::log(aug.scale_min) + (std::log(aug.scale_max) - std::log(aug.scale_min)) * torch::rand({N}, gen, torch::kFloat64));
+    // The window (s > 1) or the placement (s < 1): uniform over every position that keeps the
+    // image covering the output (or inside it).
+    auto span_y = static_cast<double>(H) - s * static_cast<double>(H), span_x = static_cast<double>(W) - s * static_cast<double>(W);
+    auto oy = torch::minimum(span_y, torch::zeros_like(span_y)) + span_y.abs() * torch::rand({N}, gen, torch::kFloat64);
+    auto ox = torch::minimum(span_x, torch::zeros_like(span_x)) + span_x.abs() * torch::rand({N}, gen, torch::kFloat64);
+    p.scale = s.to(torch::kFloat32).to(dev, true);
+    p.scale_oy = oy.to(torch::kFloat32).to(dev, true);
+    p.scale_ox = ox.to(torch::kFloat32).to(dev, true);
+  }
   return p;
 }
 
@@ -80,6 +109,20 @@ Batch DeviceLoader::batch(const EpochPlan& p, int64_t k, int64_t bs, const Augme
   const int64_t b0 = k * bs, b1 = std::min(size(), b0 + bs);
   auto idx = p.order.slice(0, b0, b1);
   auto x = data_.index_select(0, idx);
+  if (p.pol_op.defined() || p.scale.defined()) {
+    auto xf = x.to(torch::kFloat32);
+    if (p.pol_op.defined()) {
+      std::vector<bool> present(static_cast<size_t>(PixelOp::Count), false);
+      auto ops = p.pol_op_host.slice(0, b0, b1).contiguous();
+      const int64_t* o = ops.data_ptr<int64_t>();
+      for (int64_t i = 0; i < ops.numel(); ++i) present[static_cast<size_t>(o[i])] = true;
+      auto pix = (xf * scale_ + mean_).round().clamp(0, 255);
+      pix = apply_policy(pix, p.pol_op.slice(0, b0, b1), p.pol_mag.slice(0, b0, b1), aug.fill, present);
+      xf = (pix - mean_) / scale_;
+    }
+    if (p.scale.defined()) xf = scale_jitter(xf, p.scale.slice(0, b0, b1), p.scale_oy.slice(0, b0, b1), p.scale_ox.slice(0, b0, b1));
+    x = xf.to(data_.scalar_type());
+  }
   if (aug.pad > 0) x = random_crop(x, aug.pad, aug.reflect, p.dy.slice(0, b0, b1), p.dx.slice(0, b0, b1));
   if (aug.flip) x = flip_where(x, p.flip.slice(0, b0, b1));
   if (aug.cutout > 0) x = cutout(x, aug.cutout, p.cut_y.slice(0, b0, b1), p.cut_x.slice(0, b0, b1));

@@ -7,6 +7,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <string>
+
 #include "kiln/data/dataset.h"
 
 namespace kiln {
@@ -18,6 +20,12 @@ struct AugmentOptions {
   int64_t cutout = 0;    // square side (0 = off)
   bool alternating = false;  // with flip: airbench's alternating flip (each image flipped at random in
                              // epoch 0, then mirrored relative to that on odd epochs)
+  // Before the translate/flip/cutout above (kiln/data/policy.h), on pixel values:
+  std::string policy = "none";  // none | autoaugment (the CIFAR-10 policy) | randaugment
+  int64_t randaugment_n = 2, randaugment_m = 9, randaugment_bins = 31;
+  double fill = 128;            // what geometric operations bring in from outside (pixel value)
+  double scale_min = 1, scale_max = 1;  // scale jitter: a scale drawn log-uniformly in [min, max] (1, 1: off)
+  bool scale_jitter() const { return scale_min != 1 || scale_max != 1; }
 };
 
 struct EpochPlan {
@@ -26,6 +34,9 @@ struct EpochPlan {
   torch::Tensor dy, dx;       // crop offsets per position in the epoch (device)
   torch::Tensor flip;         // bool per position
   torch::Tensor cut_y, cut_x; // cutout corners per position
+  torch::Tensor pol_op, pol_mag;  // policy operations and magnitudes per position (device), N x S
+  torch::Tensor pol_op_host;      // the same operations on the CPU: which ones a batch needs, without asking the device
+  torch::Tensor scale, scale_oy, scale_ox;  // scale jitter per position (device)
 };
 
 struct Batch {
@@ -56,6 +67,7 @@ class DeviceLoader {
  private:
   torch::Tensor data_;    // N x C x H x W, normalised, `dtype`, on the device
   torch::Tensor labels_;  // N, int64, on the device
+  torch::Tensor mean_, scale_;  // 1 x C x 1 x 1 fp32: pixel = data * scale + mean
   bool channels_last_;
 };
 

@@ -18,7 +18,8 @@ void dirac_init(const nn::Conv2d& c) {
 }
 }  // namespace
 
-ConvGroupImpl::ConvGroupImpl(int64_t c_in, int64_t c_out, int64_t convs, const BlockOptions& o, bool dirac) : opt(o) {
+ConvGroupImpl::ConvGroupImpl(int64_t c_in, int64_t c_out, int64_t convs, const BlockOptions& o, bool dirac, double sd)
+    : opt(o), drop_path(sd) {
   if (convs < 2 || convs > 3) throw Error("model.convs_per_group must be 2 or 3 for airbench");
   for (int64_t k = 0; k < convs; ++k) {
     auto c = register_module("conv" + std::to_string(k + 1),
@@ -35,11 +36,12 @@ torch::Tensor ConvGroupImpl::forward(torch::Tensor x) {
   if (conv.size() == 2) return act(bn[1](conv[1](x)));
   auto x0 = x;
   x = act(bn[1](conv[1](x)));
-  return act(bn[2](conv[2](x)) + x0);
+  return act(drop_branch(bn[2](conv[2](x)), drop_path, is_training()) + x0);
 }
 
 AirbenchNet::AirbenchNet(int64_t in_ch, int64_t n_classes, const Config& cfg)
     : output_scale(cfg.f("model.output_scale")),
+      dropout(cfg.f("model.dropout")),
       head_norm(cfg.b("model.head_norm")),
       activation(parse_activation(cfg.s("model.activation"))),
       widths(cfg.ints("model.widths")),
@@ -55,7 +57,7 @@ AirbenchNet::AirbenchNet(int64_t in_ch, int64_t n_classes, const Config& cfg)
   const bool dirac = cfg.s("model.conv_init") == "dirac";
   int64_t c = whiten->out_channels();
   for (size_t g = 0; g < 3; ++g) {
-    groups.push_back(register_module("group" + std::to_string(g + 1), ConvGroup(c, widths[g], convs_per_group, o, dirac)));
+    groups.push_back(register_module("group" + std::to_string(g + 1), ConvGroup(c, widths[g], convs_per_group, o, dirac, cfg.f("model.stochastic_depth"))));
     c = widths[g];
   }
   fc = register_module("fc", nn::Linear(nn::LinearOptions(c, n_classes).bias(false)));
@@ -73,7 +75,7 @@ torch::Tensor AirbenchNet::forward(torch::Tensor x) {
   x = activate(x, activation, 0.0);
   for (auto& g : groups) x = g(x);
   x = torch::amax(x, {2, 3});
-  x = fc(x);
+  x = fc(head_dropout(x, dropout, is_training()));
   return head_norm ? x / static_cast<double>(widths.back()) : x * output_scale;
 }
 

@@ -20,11 +20,12 @@
 namespace kiln {
 
 struct ConvGroupImpl : torch::nn::Module {
-  ConvGroupImpl(int64_t c_in, int64_t c_out, int64_t convs, const BlockOptions& o, bool dirac);
+  ConvGroupImpl(int64_t c_in, int64_t c_out, int64_t convs, const BlockOptions& o, bool dirac, double stochastic_depth = 0);
   torch::Tensor forward(torch::Tensor x);
   std::vector<torch::nn::Conv2d> conv;
   std::vector<BatchNorm> bn;
   BlockOptions opt;
+  double drop_path;  // stochastic depth of the 3-conv group's residual branch
 };
 TORCH_MODULE(ConvGroup);
 
@@ -38,6 +39,7 @@ struct AirbenchNet : Classifier {
   std::vector<ConvGroup> groups;
   torch::nn::Linear fc{nullptr};
   double output_scale;
+  double dropout;  // model.dropout, on the pooled features
   bool head_norm;
   Activation activation;
   std::vector<int64_t> widths;

@@ -32,14 +32,27 @@ torch::Tensor ConvBNImpl::forward(torch::Tensor x) {
   return pool ? torch::max_pool2d(x, 2) : x;
 }
 
-ResidualImpl::ResidualImpl(int64_t c, const BlockOptions& o) {
+ResidualImpl::ResidualImpl(int64_t c, const BlockOptions& o, double sd) : drop_path(sd) {
   a = register_module("a", ConvBN(c, c, false, o));
   b = register_module("b", ConvBN(c, c, false, o));
 }
 
-torch::Tensor ResidualImpl::forward(torch::Tensor x) { return x + b(a(x)); }
+torch::Tensor ResidualImpl::forward(torch::Tensor x) { return x + drop_branch(b(a(x)), drop_path, is_training()); }
 
-ResNet9::ResNet9(int64_t in_ch, int64_t classes, const Config& cfg) : output_scale(cfg.f("model.output_scale")) {
+torch::Tensor drop_branch(const torch::Tensor& branch, double p, bool training) {
+  if (!training || p <= 0) return branch;
+  auto keep = torch::empty({branch.size(0), 1, 1, 1}, branch.options()).bernoulli_(1.0 - p);
+  return branch * keep / (1.0 - p);
+}
+
+torch::Tensor head_dropout(const torch::Tensor& x, double p, bool training) {
+  if (!training || p <= 0) return x;
+  return torch::dropout(x, p, true);
+}
+
+ResNet9::ResNet9(int64_t in_ch, int64_t classes, const Config& cfg)
+    : output_scale(cfg.f("model.output_scale")), dropout(cfg.f("model.dropout")) {
+  const double sd = cfg.f("model.stochastic_depth");
   auto w = cfg.ints("model.widths");
   if (w.size() != 4) throw Error("ResNet-9 needs 4 widths");
   auto o = block_options(cfg);
@@ -52,10 +65,10 @@ ResNet9::ResNet9(int64_t in_ch, int64_t classes, const Config& cfg) : output_sca
     prep = register_module("prep", ConvBN(whiten->out_channels(), w[0], false, o, 1));
   }
   layer1 = register_module("layer1", ConvBN(w[0], w[1], true, o));
-  res1 = register_module("res1", Residual(w[1], o));
+  res1 = register_module("res1", Residual(w[1], o, sd));
   layer2 = register_module("layer2", ConvBN(w[1], w[2], true, o));
   layer3 = register_module("layer3", ConvBN(w[2], w[3], true, o));
-  res3 = register_module("res3", Residual(w[3], o));
+  res3 = register_module("res3", Residual(w[3], o, sd));
   fc = register_module("fc", nn::Linear(nn::LinearOptions(w[3], classes).bias(false)));
 }
 
@@ -70,7 +83,7 @@ torch::Tensor ResNet9::forward(torch::Tensor x) {
   x = layer2(x);
   x = res3(layer3(x));
   x = torch::amax(x, {2, 3});  // global max-pool
-  return fc(x) * output_scale;
+  return fc(head_dropout(x, dropout, is_training())) * output_scale;
 }
 
 double ResNet9::forward_flops(int64_t H, int64_t W) const {

@@ -43,13 +43,23 @@ struct ConvBNImpl : torch::nn::Module {
 };
 TORCH_MODULE(ConvBN);
 
-// x + b(a(x)) with two ConvBN blocks of the same width.
+// x + b(a(x)) with two ConvBN blocks of the same width. With stochastic depth p > 0, in
+// training each example's branch is dropped with probability p and kept ones are scaled by
+// 1 / (1 - p), so evaluation (which keeps every branch) sees the same expectation.
 struct ResidualImpl : torch::nn::Module {
-  ResidualImpl(int64_t c, const BlockOptions& o);
+  ResidualImpl(int64_t c, const BlockOptions& o, double stochastic_depth = 0);
   torch::Tensor forward(torch::Tensor x);
   ConvBN a{nullptr}, b{nullptr};
+  double drop_path;
 };
 TORCH_MODULE(Residual);
+
+// Stochastic depth's per-example mask, applied to a residual branch (training only; p = 0 or
+// eval: the branch itself). The draws come from the device's default generator (seeded by
+// train.seed, saved in checkpoints).
+torch::Tensor drop_branch(const torch::Tensor& branch, double p, bool training);
+// Dropout on features (training only).
+torch::Tensor head_dropout(const torch::Tensor& x, double p, bool training);
 
 // Myrtle's ResNet-9: prep ConvBN(w0) -> ConvBN(w1) + pool, Residual(w1) -> ConvBN(w2) + pool
 // -> ConvBN(w3) + pool, Residual(w3) -> global max-pool -> linear (no bias) -> x output_scale.
@@ -65,6 +75,7 @@ struct ResNet9 : Classifier {
   Residual res1{nullptr}, res3{nullptr};
   torch::nn::Linear fc{nullptr};
   double output_scale;
+  double dropout;  // model.dropout, on the pooled features
 };
 
 // Builds the model the configuration names (model.*).

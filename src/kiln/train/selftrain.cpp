@@ -68,4 +68,57 @@ StudentLoss::Parts StudentLoss::operator()(const torch::Tensor& ll, const torch:
   return r;
 }
 
+torch::Tensor StudentLoss::state() const {
+  if (!sum_l_.defined()) return torch::zeros({0}, torch::kFloat64);
+  return torch::stack({sum_l_, sum_p_}).cpu();
+}
+
+void StudentLoss::set_state(const torch::Tensor& sums, const torch::Device& device) {
+  if (sums.numel() == 0) {
+    sum_l_ = sum_p_ = torch::Tensor();
+    return;
+  }
+  if (sums.numel() != 2) throw Error("student loss state: expected 2 running sums, got " + std::to_string(sums.numel()));
+  sum_l_ = sums[0].to(device, torch::kFloat64).clone();
+  sum_p_ = sums[1].to(device, torch::kFloat64).clone();
+}
+
+void apply_strength(Config& cfg, const std::string& strength) {
+  std::string level = strength;
+  bool cut = false;
+  const std::string suffix = "+cutout";
+  if (level.size() > suffix.size() && level.compare(level.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    cut = true;
+    level.resize(level.size() - suffix.size());
+  }
+  if (level != "S1" && level != "S2" && level != "S3" && level != "S4")
+    throw Error("augmentation strength '" + strength + "' is not one of S1, S2, S3, S4 (each optionally +cutout)");
+  cfg.set_value("aug.flip", true);
+  if (cfg.i("aug.pad") == 0) cfg.set_value("aug.pad", int64_t{4});
+  cfg.set_value("aug.cutout", cut ? int64_t{16} : int64_t{0});
+  cfg.set_value("aug.policy", std::string(level == "S1" ? "none" : level == "S4" ? "randaugment" : "autoaugment"));
+  const bool jitter = level == "S3" || level == "S4";
+  cfg.set_value("aug.scale_min", jitter ? 0.75 : 1.0);
+  cfg.set_value("aug.scale_max", jitter ? 1.33 : 1.0);
+  if (level == "S4") {
+    cfg.set_value("aug.randaugment_n", int64_t{2});
+    cfg.set_value("aug.randaugment_m", int64_t{15});
+    cfg.set_value("aug.randaugment_bins", int64_t{31});
+  }
+}
+
+Config student_config(const Config& base, const std::string& teacher) {
+  Config c = base;
+  c.set_value("selftrain.teacher", teacher);
+  c.set_value("model.dropout", base.f("selftrain.student_dropout"));
+  c.set_value("model.stochastic_depth", base.f("selftrain.student_stochastic_depth"));
+  const double mult = base.f("selftrain.student_width_mult");
+  if (mult != 1.0) {
+    auto w = base.ints("model.widths");
+    for (auto& x : w) x = std::max<int64_t>(1, std::llround(static_cast<double>(x) * mult));
+    c.set_value("model.widths", w);
+  }
+  return c;
+}
+
 }  // namespace kiln

@@ -1,12 +1,13 @@
 // Self-training's pieces (issue #7, Zoph et al. 2020, "Rethinking Pre-training and
 // Self-training"): a teacher's pseudo-labels on unlabeled images, their quality against the
 // hidden labels, and the student's loss on batches that mix labeled and pseudo-labeled
-// examples. The `kiln selftrain` command that strings them together is not written yet.
+// examples. The trainer's student mode (selftrain.* keys) and `kiln selftrain` use them.
 #pragma once
 #include <torch/torch.h>
 
 #include <string>
 
+#include "kiln/core/config.h"
 #include "kiln/data/loader.h"
 #include "kiln/nn/model.h"
 
@@ -55,6 +56,9 @@ class StudentLoss {
   };
   Parts operator()(const torch::Tensor& logits_labeled, const torch::Tensor& y, const torch::Tensor& logits_pseudo,
                    const torch::Tensor& targets);
+  // The running sums (empty before the first step), for checkpoints: resuming restores them exactly.
+  torch::Tensor state() const;
+  void set_state(const torch::Tensor& sums, const torch::Device& device);
 
  private:
   std::string mode_;
@@ -62,5 +66,19 @@ class StudentLoss {
   bool normalize_;
   torch::Tensor sum_l_, sum_p_;  // running sums of the two mean losses
 };
+
+// The augmentation strengths of the experiment (Zoph et al. 2020's S1-S4, in kiln's CIFAR
+// version), set on top of a config:
+//   S1: flip + translate (the preset's aug.pad, 4 if it has none), no policy, no scale jitter
+//   S2: S1 + AutoAugment's CIFAR-10 policy
+//   S3: S2 + scale jitter in [0.75, 1.33]
+//   S4: RandAugment(2, 15 of 31 bins) + scale jitter in [0.75, 1.33] + flip + translate
+// Cutout is off unless the name ends in "+cutout" (then aug.cutout = 16, AutoAugment's CIFAR
+// setting). Unknown names are refused.
+void apply_strength(Config& cfg, const std::string& strength);
+// A student's configuration in `kiln selftrain`: `base` with selftrain.teacher = `teacher`,
+// its noise (model.dropout, model.stochastic_depth from selftrain.student_*), and model.widths
+// times selftrain.student_width_mult.
+Config student_config(const Config& base, const std::string& teacher);
 
 }  // namespace kiln

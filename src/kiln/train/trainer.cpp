@@ -23,6 +23,7 @@
 #include "kiln/train/loss.h"
 #include "kiln/train/optim.h"
 #include "kiln/train/schedule.h"
+#include "kiln/train/selftrain.h"
 #include "kiln/train/static_step.h"
 #ifdef KILN_HAS_CUDA
 #include "kiln/cuda/device_info.h"
@@ -129,7 +130,11 @@ class Run {
     dtype_ = resolve_precision(cfg.s("train.precision"), dev_);
     channels_last_ = dev_.is_cuda() && cfg.b("train.channels_last");
     auto train = data.train.head(cfg.i("data.train_subset"));
-    if (cfg.i("data.labeled") > 0) train = split_labeled(train, cfg.i("data.labeled"), static_cast<uint64_t>(cfg.i("data.split_seed"))).labeled;
+    LabeledSplit split;
+    if (cfg.i("data.labeled") > 0) {
+      split = split_labeled(train, cfg.i("data.labeled"), static_cast<uint64_t>(cfg.i("data.split_seed")));
+      train = split.labeled;
+    }
     auto test = data.test.head(cfg.i("data.test_subset"));
     in_channels_ = train.images.size(1);
     class_names_ = train.classes;
@@ -150,6 +155,13 @@ class Run {
     aug_.flip = cfg.b("aug.flip");
     aug_.alternating = cfg.s("aug.flip_mode") == "alternating";
     aug_.cutout = cfg.i("aug.cutout");
+    aug_.policy = cfg.s("aug.policy");
+    aug_.randaugment_n = cfg.i("aug.randaugment_n");
+    aug_.randaugment_m = cfg.i("aug.randaugment_m");
+    aug_.randaugment_bins = cfg.i("aug.randaugment_bins");
+    aug_.fill = cfg.f("aug.fill");
+    aug_.scale_min = cfg.f("aug.scale_min");
+    aug_.scale_max = cfg.f("aug.scale_max");
     seed_ = static_cast<uint64_t>(cfg.i("train.seed"));
 
     torch::manual_seed(seed_);
@@ -198,6 +210,74 @@ class Run {
       reset_accumulators();
     }
     reset_accumulators();
+    if (!cfg.s("selftrain.teacher").empty()) setup_student(split);
+  }
+
+  // Self-training's student (issue #7): the teacher pseudo-labels the unlabeled rest of the
+  // split (its labels were replaced by -1 in split_labeled; the true ones are used only to
+  // measure the pseudo-labels), and every step adds a batch of pseudo-labeled examples,
+  // cycling through them in their own seeded epochs, to the labeled batch.
+  void setup_student(const LabeledSplit& split) {
+    const auto& teacher_path = cfg_.s("selftrain.teacher");
+    if (cfg_.i("data.labeled") <= 0)
+      throw Error("selftrain.teacher needs data.labeled > 0: the unlabeled examples are the rest of that split");
+    if (static_)
+      throw Error("selftrain.teacher: the student's mixed batches run on the ordinary step; set train.static_step = false "
+                  "and train.cuda_graph = false");
+    auto unlabeled = split.unlabeled.head(cfg_.i("selftrain.unlabeled"));
+    auto hidden = split.hidden_labels.slice(0, 0, unlabeled.size());
+    if (unlabeled.size() == 0) throw Error("selftrain.teacher: the split leaves no unlabeled examples (data.labeled = all of them)");
+    auto teacher = load_checkpoint(teacher_path, dev_);
+    PseudoLabels pl;
+    {
+      DeviceLoader tl(unlabeled, dev_, resolve_precision(teacher.cfg.s("train.precision"), dev_), teacher.mean, teacher.std);
+      pl = make_pseudo_labels(*teacher.model, tl, cfg_.i("data.test_batch_size"), cfg_.s("selftrain.mode"),
+                              cfg_.f("selftrain.threshold"), cfg_.f("selftrain.temperature"), cfg_.s("selftrain.tta"));
+    }
+    if (pl.targets.size(1) != classes_)
+      throw Error("selftrain.teacher = '" + teacher_path + "' predicts " + std::to_string(pl.targets.size(1)) +
+                  " classes; this dataset has " + std::to_string(classes_));
+    pseudo_quality_ = pseudo_label_quality(pl, hidden);
+    auto keep = pl.keep.nonzero().view({-1});
+    Dataset kept{unlabeled.images.index_select(0, keep), torch::full({keep.size(0)}, -1, torch::kInt64), unlabeled.classes};
+    pbs_ = std::max<int64_t>(1, std::llround(static_cast<double>(bs_) * cfg_.f("selftrain.ratio")));
+    if (kept.size() < pbs_)
+      throw Error("selftrain: only " + std::to_string(kept.size()) + " unlabeled examples pass selftrain.threshold = " +
+                  std::to_string(cfg_.f("selftrain.threshold")) + ", fewer than one pseudo-labeled batch (" +
+                  std::to_string(pbs_) + " = data.batch_size x selftrain.ratio); lower the threshold or the ratio");
+    pseudo_ = std::make_unique<DeviceLoader>(kept, dev_, dtype_, mean_, std_, channels_last_);
+    pseudo_targets_ = pl.targets.index_select(0, keep).to(dev_, torch::kFloat32);
+    pseudo_batches_ = kept.size() / pbs_;
+    student_loss_ = std::make_unique<StudentLoss>(cfg_.s("selftrain.pseudo_weight"), cfg_.f("selftrain.weight"),
+                                                  cfg_.b("selftrain.loss_normalization"), smoothing_);
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "pseudo-labels from %s: %lld of %lld unlabeled kept (coverage %.1f%%), accuracy %.2f%%",
+                  teacher_path.c_str(), (long long)pseudo_quality_.kept, (long long)unlabeled.size(),
+                  100 * pseudo_quality_.coverage, 100 * pseudo_quality_.accuracy);
+    progress_.line(buf);
+    pseudo_json_ = nlohmann::ordered_json{{"teacher", teacher_path},
+                                          {"unlabeled", unlabeled.size()},
+                                          {"kept", pseudo_quality_.kept},
+                                          {"coverage", pseudo_quality_.coverage},
+                                          {"accuracy", pseudo_quality_.accuracy},
+                                          {"mode", cfg_.s("selftrain.mode")},
+                                          {"threshold", cfg_.f("selftrain.threshold")},
+                                          {"temperature", cfg_.f("selftrain.temperature")},
+                                          {"tta", cfg_.s("selftrain.tta")},
+                                          {"pseudo_batch", pbs_},
+                                          {"labeled_batch", bs_}}
+                       .dump(2);
+  }
+
+  // The pseudo-labeled batch of global step g: its own epochs over the kept examples, a
+  // function of (seed, g) alone, so a resumed run draws exactly the same batches.
+  std::pair<Batch, torch::Tensor> pseudo_batch(int64_t g) {
+    const int64_t e = g / pseudo_batches_, k = g % pseudo_batches_;
+    if (!pseudo_plan_ || pseudo_plan_->epoch != e)
+      pseudo_plan_ = std::make_unique<EpochPlan>(pseudo_->plan(derive_seed(seed_, 77), e, true, aug_));
+    auto b = pseudo_->batch(*pseudo_plan_, k, pbs_, aug_);
+    auto targets = pseudo_targets_.index_select(0, pseudo_plan_->order.slice(0, k * pbs_, (k + 1) * pbs_));
+    return {b, targets};
   }
 
   // The model as the config says: built, fitted to the training data (whitening), on the
@@ -251,6 +331,7 @@ class Run {
     atomic_write(path("provenance.json"), provenance_json(dev_, opt_.command_line) + "\n");
     atomic_write(path("metrics.jsonl"), std::string());
     atomic_write(path("steps.csv"), std::string(kStepsHeader));
+    if (!pseudo_json_.empty()) atomic_write(path("pseudo_labels.json"), pseudo_json_ + "\n");
   }
 
   RunResult run() {
@@ -294,8 +375,21 @@ class Run {
           continue;
         }
         sgd_.set_lr(lr_, whiten_linear_ ? whiten_lr(global_step_) : -1.0);
-        auto logits = model_->forward(b.x);
-        auto loss = classification_loss(logits, b.y, smoothing_, sum_loss_);
+        torch::Tensor logits, loss;
+        if (pseudo_) {
+          // One forward over labeled + pseudo-labeled examples (BN statistics over both), the
+          // student's loss on the two parts (kiln/train/selftrain.h); x n_l keeps optim.lr's
+          // units when the loss is a sum.
+          auto [pb, targets] = pseudo_batch(global_step_);
+          const int64_t nl = b.y.size(0);
+          auto all = model_->forward(torch::cat({b.x, pb.x}));
+          logits = all.slice(0, 0, nl);
+          auto parts = (*student_loss_)(logits, b.y, all.slice(0, nl), targets);
+          loss = sum_loss_ ? parts.total * static_cast<double>(nl) : parts.total;
+        } else {
+          logits = model_->forward(b.x);
+          loss = classification_loss(logits, b.y, smoothing_, sum_loss_);
+        }
         sgd_.zero_grad();
         loss.backward();
         sgd_.step();
@@ -337,6 +431,7 @@ class Run {
       j["train_seconds"] = r.train_seconds;
       j["epochs"] = epochs_;
       j["parameters"] = r.parameters;
+      if (!pseudo_json_.empty()) j["pseudo_labels"] = nlohmann::json::parse(pseudo_json_);
       atomic_write(path("final.json"), j.dump(2) + "\n");
       log_final_pictures();
       write_report_quietly();
@@ -479,6 +574,11 @@ class Run {
       loss_sum_ = acc[0].to(dev_).clone();
       correct_ = acc[1].to(torch::kInt64).to(dev_).clone();
       if (have_sl) step_losses_ = sl.to(dev_).clone();
+    }
+    if (student_loss_) {
+      torch::Tensor st;
+      ar.read("student_loss", st);
+      student_loss_->set_state(st, dev_);
     }
     torch::Tensor rng;
     ar.read("rng_cpu", rng);
@@ -695,6 +795,7 @@ class Run {
     ar.write("timing", torch::tensor({epoch_seconds_, train_seconds_}, torch::kFloat64));
     ar.write("accumulators", torch::stack({loss_sum_, correct_.to(torch::kFloat64)}).cpu());
     ar.write("step_losses", step_losses_.cpu());
+    if (student_loss_) ar.write("student_loss", student_loss_->state());
     ar.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
     if (dev_.is_cuda()) ar.write("rng_device", at::globalContext().defaultGenerator(dev_).get_state());
     ar.write("config", c10::IValue(cfg_.to_toml()));
@@ -734,6 +835,14 @@ class Run {
   SgdSetup sgd_;
   std::unique_ptr<Lookahead> lookahead_;
   std::unique_ptr<StaticStep> static_;  // train.static_step / train.cuda_graph
+  // self-training student (selftrain.teacher)
+  std::unique_ptr<DeviceLoader> pseudo_;
+  torch::Tensor pseudo_targets_;  // kept x classes, fp32, on the device
+  std::unique_ptr<EpochPlan> pseudo_plan_;
+  std::unique_ptr<StudentLoss> student_loss_;
+  int64_t pbs_ = 0, pseudo_batches_ = 0;
+  PseudoLabelQuality pseudo_quality_;
+  std::string pseudo_json_;
   bool use_graph_ = false;
 #ifdef KILN_HAS_CUDA
   std::unique_ptr<kiln::cuda::GraphStep> graph_;
