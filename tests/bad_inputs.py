@@ -240,6 +240,49 @@ def _(d):
     cifar_dir(d + "/cifar10")
     return ["train", "--preset", "cifar10-94", "--data", d, "--device", "cpu", "--out", d + "/out"], ["data.batch_size", "1024"]
 
+@case("config: unknown augmentation policy")
+def _(d):
+    cifar_dir(d + "/cifar10")
+    return ["train", "--preset", "cifar10-94", "--data", d, "--out", d + "/out", "--set", "aug.policy=autoaugmnt"], ["aug.policy", "autoaugment"]
+
+@case("config: dropout of 1")
+def _(d):
+    cifar_dir(d + "/cifar10")
+    return ["train", "--preset", "cifar10-94", "--data", d, "--out", d + "/out", "--set", "model.dropout=1"], ["model.dropout", "[0, 1)"]
+
+# ---- self-training ----------------------------------------------------------------------
+def cifar_all_classes(d, n=40):
+    os.makedirs(d, exist_ok=True)
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        with open(os.path.join(d, name), "wb") as f:
+            for i in range(n):
+                f.write(bytes([i % 10]) + bytes((j * (i + 1)) % 256 for j in range(3072)))
+
+@case("selftrain: the teacher's checkpoint is missing")
+def _(d):
+    cifar_all_classes(d + "/cifar10")
+    return ["train", "--preset", "cifar10-selftrain", "--data", d, "--device", "cpu", "--out", d + "/out",
+            "--set", "data.labeled=20", "--set", "data.batch_size=10", "--set", f"selftrain.teacher={d}/teacher/checkpoint.pt"], \
+           [f"{d}/teacher/checkpoint.pt"]
+
+@case("selftrain: a teacher without a labeled split")
+def _(d):
+    cifar_all_classes(d + "/cifar10")
+    return ["train", "--preset", "cifar10-94", "--data", d, "--device", "cpu", "--out", d + "/out",
+            "--set", "data.batch_size=10", "--set", f"selftrain.teacher={d}/teacher/checkpoint.pt"], ["data.labeled"]
+
+@case("selftrain: unknown augmentation strength")
+def _(d):
+    cifar_all_classes(d + "/cifar10")
+    return ["selftrain", "--preset", "cifar10-selftrain", "--labels", "20", "--aug", "S1,S9", "--data", d, "--device", "cpu",
+            "--out", d + "/out"], ["S9", "S1, S2, S3, S4"]
+
+@case("selftrain: more labels than examples")
+def _(d):
+    cifar_all_classes(d + "/cifar10")
+    return ["selftrain", "--preset", "cifar10-selftrain", "--labels", "5000", "--aug", "S1", "--data", d, "--device", "cpu",
+            "--out", d + "/out"], ["data.labeled = 5000"]
+
 # ---- checkpoints ------------------------------------------------------------------------
 @case("checkpoint: truncated")
 def _(d):

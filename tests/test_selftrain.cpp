@@ -83,3 +83,136 @@ TEST(SelfTrain, PseudoLabelsHardSoftThresholdAndTheirQuality) {
               qs.accuracy, qs.coverage);
   if (qs.kept > 20) EXPECT_GE(qs.accuracy, q.accuracy - 0.05);  // confident labels are not worse
 }
+
+namespace {
+Config small_config() {
+  Config c;
+  c.set("model.widths", "[8, 16, 16, 32]");
+  c.set("data.batch_size", "20");
+  c.set("optim.lr", "0.004");
+  c.set("aug.cutout", "0");
+  c.set("aug.pad", "0");  // the class is where the square is: no translation, no flip
+  c.set("aug.flip", "false");
+  c.set("train.precision", "fp32");
+  c.set("train.checkpoint_every", "100");
+  return c;
+}
+}  // namespace
+
+TEST(SelfTrain, StudentLearnsFromThePseudoLabelsItIsGiven) {
+  // A teacher trained on 300 labels; a student with only 10 labels of its own. If the pseudo-
+  // labels reach the student aligned with their images, it ends far above a 10-label baseline.
+  auto tt = kiln::test::synthetic(600, 200);
+  kiln::test::TempDir d;
+  Config t = small_config();
+  t.set("data.labeled", "300");
+  t.set("schedule.epochs", "12");
+  auto teacher = train(t, tt, kiln::test::quiet_options(d / "teacher"));
+  Config base = small_config();
+  base.set("data.labeled", "10");
+  base.set("data.batch_size", "10");
+  base.set("schedule.epochs", "60");
+  auto alone = train(base, tt, kiln::test::quiet_options());
+  Config s = student_config(base, d / "teacher/checkpoint.pt");
+  s.set("selftrain.ratio", "4");
+  s.set("selftrain.mode", "hard");
+  auto student = train(s, tt, kiln::test::quiet_options(d / "student"));
+  auto pl = nlohmann::json::parse(read_file(d / "student/pseudo_labels.json"));
+  std::printf("teacher (300 labels) %.3f; 10 labels alone %.3f; student (10 labels + 590 pseudo-labels, accuracy %.3f) %.3f\n",
+              teacher.final_test_acc, alone.final_test_acc, pl["accuracy"].get<double>(), student.final_test_acc);
+  EXPECT_EQ(pl["kept"].get<int64_t>(), 590);
+  EXPECT_GT(pl["accuracy"].get<double>(), 0.5);
+  EXPECT_GT(student.final_test_acc, alone.final_test_acc + 0.15);
+  EXPECT_GT(student.final_test_acc, 0.5);
+}
+
+TEST(SelfTrain, StudentNeverReadsTheUnlabeledExamplesLabels) {
+  // Given the split (choosing a class-balanced one must read every label), scrambling the
+  // labels of every example outside the labeled part changes nothing in the student's training
+  // (bit for bit on the CPU); only the measurement of the pseudo-labels, which is what those
+  // labels are kept for, sees them.
+  auto tt = kiln::test::synthetic(300, 50);
+  kiln::test::TempDir d;
+  Config c = small_config();
+  c.set("data.labeled", "100");
+  c.set("schedule.epochs", "3");
+  train(c, tt, kiln::test::quiet_options(d / "teacher"));
+  Config s = student_config(c, d / "teacher/checkpoint.pt");
+  s.set("model.dropout", "0.2");
+  s.set("model.stochastic_depth", "0.2");
+  s.set("selftrain.ratio", "2");
+  s.set("selftrain.loss_normalization", "true");
+  auto split = split_labeled(tt.train, 100, 0);
+  auto opt_a = kiln::test::quiet_options(d / "a");
+  opt_a.labeled_index = split.labeled_index;
+  train(s, tt, opt_a);
+  TrainTest scrambled = tt;
+  scrambled.train.labels = tt.train.labels.clone();
+  scrambled.train.labels.index_put_({split.unlabeled_index}, (tt.train.labels.index_select(0, split.unlabeled_index) + 3) % 10);
+  auto opt_b = kiln::test::quiet_options(d / "b");
+  opt_b.labeled_index = split.labeled_index;
+  train(s, scrambled, opt_b);
+  // (Without the given split, the scrambled labels would move the balanced split itself.)
+  EXPECT_FALSE(torch::equal(split_labeled(scrambled.train, 100, 0).labeled_index, split.labeled_index));
+  EXPECT_EQ(kiln::test::without_times(kiln::test::read_metrics(d / "a")),
+            kiln::test::without_times(kiln::test::read_metrics(d / "b")));
+  auto wa = load_checkpoint(d / "a/checkpoint.pt", torch::kCPU), wb = load_checkpoint(d / "b/checkpoint.pt", torch::kCPU);
+  auto pa = wa.model->parameters(), pb = wb.model->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
+  auto qa = nlohmann::json::parse(read_file(d / "a/pseudo_labels.json")), qb = nlohmann::json::parse(read_file(d / "b/pseudo_labels.json"));
+  EXPECT_NE(qa["accuracy"], qb["accuracy"]);  // the scrambled truth is seen by the measurement only
+}
+
+TEST(SelfTrain, StudentResumesExactly) {
+  auto tt = kiln::test::synthetic(300, 50);
+  kiln::test::TempDir d;
+  Config c = small_config();
+  c.set("data.labeled", "100");
+  c.set("schedule.epochs", "2");
+  train(c, tt, kiln::test::quiet_options(d / "teacher"));
+  Config s = student_config(c, d / "teacher/checkpoint.pt");
+  s.set("schedule.epochs", "4");
+  s.set("model.stochastic_depth", "0.3");
+  s.set("aug.policy", "randaugment");
+  s.set("selftrain.loss_normalization", "true");
+  s.set("selftrain.ratio", "3");  // 60 pseudo per step over 200 kept: the pseudo epochs do not line up with the labeled ones
+  train(s, tt, kiln::test::quiet_options(d / "whole"));
+  auto o = kiln::test::quiet_options(d / "cut");
+  o.stop_after_steps = 7;  // mid-epoch (5 steps per epoch)
+  auto r = train(s, tt, o);
+  ASSERT_TRUE(r.interrupted);
+  resume(tt, kiln::test::quiet_options(d / "cut"));
+  EXPECT_EQ(kiln::test::without_times(kiln::test::read_metrics(d / "whole")),
+            kiln::test::without_times(kiln::test::read_metrics(d / "cut")));
+}
+
+TEST(SelfTrain, StudentRefusesWhatItCannotDo) {
+  auto tt = kiln::test::synthetic(100, 20);
+  kiln::test::TempDir d;
+  Config c = small_config();
+  c.set("data.labeled", "40");
+  c.set("schedule.epochs", "1");
+  train(c, tt, kiln::test::quiet_options(d / "teacher"));
+  Config s = student_config(c, d / "teacher/checkpoint.pt");
+  Config no_split = s;
+  no_split.set("data.labeled", "0");
+  kiln::test::expect_error_containing([&] { train(no_split, tt, kiln::test::quiet_options()); }, "needs data.labeled > 0");
+  Config picky = s;
+  picky.set("selftrain.threshold", "0.999999");
+  kiln::test::expect_error_containing([&] { train(picky, tt, kiln::test::quiet_options()); }, "pass selftrain.threshold");
+  Config missing = student_config(c, d / "nope/checkpoint.pt");
+  kiln::test::expect_error_containing([&] { train(missing, tt, kiln::test::quiet_options()); }, "nope/checkpoint.pt");
+}
+
+TEST(SelfTrain, StudentConfigAddsNoiseAndWidth) {
+  Config c;
+  c.set("selftrain.student_dropout", "0.3");
+  c.set("selftrain.student_stochastic_depth", "0.1");
+  c.set("selftrain.student_width_mult", "1.5");
+  auto s = student_config(c, "t/checkpoint.pt");
+  EXPECT_EQ(s.s("selftrain.teacher"), "t/checkpoint.pt");
+  EXPECT_EQ(s.f("model.dropout"), 0.3);
+  EXPECT_EQ(s.f("model.stochastic_depth"), 0.1);
+  EXPECT_EQ(s.ints("model.widths"), (std::vector<int64_t>{96, 192, 384, 768}));
+  EXPECT_EQ(c.f("model.dropout"), 0.0);  // the teacher's config is untouched
+}

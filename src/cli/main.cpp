@@ -18,6 +18,7 @@
 #include "kiln/core/fs.h"
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
+#include "kiln/data/split.h"
 #include "kiln/report/html.h"
 #include "kiln/report/png.h"
 #include "kiln/report/show.h"
@@ -282,10 +283,15 @@ int cmd_selftrain(const std::string& preset, int64_t labels, const std::vector<s
   base.set_value("data.labeled", labels);
   if (split_seed >= 0) base.set_value("data.split_seed", split_seed);
   for (auto& a : sets) base.set_assignment(a);
+  for (auto& a : strengths) {  // refuse a bad name before anything is written
+    Config probe = base;
+    apply_strength(probe, a);
+  }
   if (out.empty()) out = "runs/selftrain-" + fs::path(preset_path).stem().string() + "-" + timestamp();
+  auto tt = load_for(base, data);
+  split_labeled(tt.train.head(base.i("data.train_subset")), labels, static_cast<uint64_t>(base.i("data.split_seed")));  // refused here, before anything is written
   make_dirs(out);
   DirLock lock(out);
-  auto tt = load_for(base, data);
   std::cerr << "kiln selftrain: " << preset_path << ", " << labels << " labels, strengths";
   for (auto& a : strengths) std::cerr << " " << a;
   std::cerr << ", " << rounds << " round(s), " << runs << " run(s) each, on " << device_name(dev) << "; directory " << out

@@ -27,7 +27,17 @@ LabeledSplit split_labeled(const Dataset& ds, int64_t n, uint64_t seed) {
     auto perm = torch::randperm(idx.size(0), gen, torch::kInt64);
     picked.push_back(idx.index_select(0, perm.slice(0, 0, want)));
   }
-  auto lab_idx = std::get<0>(torch::cat(picked).sort());
+  return split_by_index(ds, torch::cat(picked));
+}
+
+LabeledSplit split_by_index(const Dataset& ds, const torch::Tensor& labeled_index) {
+  const int64_t N = ds.size();
+  auto lab_idx = std::get<0>(labeled_index.to(torch::kInt64).flatten().sort());
+  if (lab_idx.numel() == 0 || lab_idx[0].item<int64_t>() < 0 || lab_idx[-1].item<int64_t>() >= N)
+    throw Error("labeled split: indices must be in 0.." + std::to_string(N - 1));
+  if (lab_idx.numel() > 1 && lab_idx.slice(0, 1).eq(lab_idx.slice(0, 0, -1)).any().item<bool>())
+    throw Error("labeled split: an index appears twice");
+  auto labels = ds.labels.to(torch::kInt64).contiguous();
   auto mask = torch::ones({N}, torch::kBool);
   mask.index_fill_(0, lab_idx, false);
   auto unl_idx = mask.nonzero().flatten();

@@ -17,5 +17,8 @@ struct LabeledSplit {
 // n mod C classes, in a seeded order), drawn at random within each class; the rest unlabeled.
 // Throws when a class has too few examples for its share.
 LabeledSplit split_labeled(const Dataset& ds, int64_t n, uint64_t seed);
+// The split with these examples labeled (any order; each once) and the rest unlabeled. Choosing
+// a balanced split has to read every label; given the indices, nothing else does.
+LabeledSplit split_by_index(const Dataset& ds, const torch::Tensor& labeled_index);
 
 }  // namespace kiln

@@ -132,7 +132,14 @@ class Run {
     auto train = data.train.head(cfg.i("data.train_subset"));
     LabeledSplit split;
     if (cfg.i("data.labeled") > 0) {
-      split = split_labeled(train, cfg.i("data.labeled"), static_cast<uint64_t>(cfg.i("data.split_seed")));
+      if (opt.labeled_index.defined()) {
+        split = split_by_index(train, opt.labeled_index);
+        if (split.labeled.size() != cfg.i("data.labeled"))
+          throw Error("the given labeled split has " + std::to_string(split.labeled.size()) + " examples; data.labeled = " +
+                      std::to_string(cfg.i("data.labeled")));
+      } else {
+        split = split_labeled(train, cfg.i("data.labeled"), static_cast<uint64_t>(cfg.i("data.split_seed")));
+      }
       train = split.labeled;
     }
     auto test = data.test.head(cfg.i("data.test_subset"));

@@ -44,6 +44,10 @@ struct RunOptions {
   // beyond the epoch's own).
   std::function<bool(const EpochMetrics&)> stop_when;
   bool resuming = false;            // set by resume(): the weights come from the run's checkpoint, not train.init
+  // With data.labeled: the labeled examples' indices in the training set, chosen by the caller
+  // (split_labeled on the same set); undefined: the run makes the split from data.labeled and
+  // data.split_seed itself.
+  torch::Tensor labeled_index;
 };
 
 struct RunResult {
