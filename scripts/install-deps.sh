@@ -39,5 +39,9 @@ fi
 # tensorboard: the tests read kiln's event files back with TensorBoard's own reader.
 if [ "${KILN_MINIMAL:-0}" != 1 ]; then
   "$venv/bin/python" -c 'import tensorboard' 2>/dev/null || "$venv/bin/pip" install -q --disable-pip-version-check tensorboard
+  # torchvision (without its dependencies: torch is already here): tests/policy_vs_torchvision.py
+  # checks kiln's augmentation operations against it.
+  "$venv/bin/python" -c 'import torchvision' 2>/dev/null ||
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "torchvision==0.26.0"
 fi
 echo "install-deps: ok (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'))"

@@ -62,11 +62,11 @@ TEST(Policy, GeometricOperationsMoveExactPixels) {
   auto r = apply_op(x, PixelOp::Rotate, mags({90, -90}), 0);
   EXPECT_TRUE(torch::equal(r[0], torch::rot90(x[0], 1, {1, 2})));
   EXPECT_TRUE(torch::equal(r[1], torch::rot90(x[1], -1, {1, 2})));
-  // ShearX(m): output (u, v) samples input column floor(u + 0.5 + m (v + 0.5)).
+  // ShearX(m): output (u, v) samples input column round(u + m (v + 0.5)) (no ties at m = 0.5).
   auto s = apply_op(x, PixelOp::ShearX, mags({0.5, 0}), -1);
   for (int v = 0; v < 4; ++v)
     for (int u = 0; u < 4; ++u) {
-      int su = static_cast<int>(std::floor(u + 0.5 + 0.5 * (v + 0.5)));
+      int su = static_cast<int>(std::lround(u + 0.5 * (v + 0.5)));
       float want = su < 4 ? x[0][0][v][su].item<float>() : -1.f;
       EXPECT_EQ(s[0][0][v][u].item<float>(), want) << v << "," << u;
     }

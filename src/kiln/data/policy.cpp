@@ -89,8 +89,10 @@ torch::Tensor affine_nearest(const torch::Tensor& x, const torch::Tensor& theta,
   auto u = (torch::arange(W, f) + 0.5).view({1, 1, W});
   auto v = (torch::arange(H, f) + 0.5).view({1, H, 1});
   auto t = [&](int r, int c) { return th.select(1, r).select(1, c).view({B, 1, 1}); };
-  auto sx = torch::floor(t(0, 0) * u + t(0, 1) * v + t(0, 2)).to(torch::kInt64);  // B x H x W
-  auto sy = torch::floor(t(1, 0) * u + t(1, 1) * v + t(1, 2)).to(torch::kInt64);
+  // Nearest pixel: the source position minus the half-pixel offset, rounded half to even (as
+  // grid_sample's nearest mode, and so torchvision, rounds ties).
+  auto sx = torch::round(t(0, 0) * u + t(0, 1) * v + t(0, 2) - 0.5).to(torch::kInt64);  // B x H x W
+  auto sy = torch::round(t(1, 0) * u + t(1, 1) * v + t(1, 2) - 0.5).to(torch::kInt64);
   auto valid = (sx >= 0) & (sx < W) & (sy >= 0) & (sy < H);
   auto idx = (sy.clamp(0, H - 1) * W + sx.clamp(0, W - 1)).view({B, 1, H * W}).expand({B, C, H * W});
   auto out = x.reshape({B, C, H * W}).gather(2, idx).view({B, C, H, W});

@@ -24,7 +24,9 @@
 //   Equalize       histogram equalisation per channel (PIL's lookup table)
 //   Invert         255 - x
 // where blend(img, d, f) = clamp(d + f (img - d), 0, 255). Geometric operations sample with
-// nearest neighbour (pixel centres at +0.5, floor) and fill what comes from outside with `fill`.
+// nearest neighbour (pixel centres at +0.5; ties rounded half to even, as grid_sample's nearest
+// mode) and fill what comes from outside with `fill`. tests/policy_vs_torchvision.py checks
+// every operation against torchvision's.
 // One deliberate difference: PIL rounds to 8 bits after every operation; kiln keeps the values
 // in float between operations and rounds only where an operation is defined on integers
 // (Posterize, Solarize's threshold test, Equalize).
@@ -67,7 +69,8 @@ bool op_is_signed(PixelOp op);     // the magnitude is negated with probability 
 double op_magnitude(PixelOp op, int64_t bin, int64_t bins, int64_t height, int64_t width);
 
 // ---- the operations, each on the whole batch (x: float, B x C x H x W, in [0, 255]; per-example tensors of B) ----
-// theta: B x 2 x 3 maps an output pixel centre (u + 0.5, v + 0.5) (u column, v row) to an input position.
+// theta: B x 2 x 3 maps an output pixel centre (u + 0.5, v + 0.5) (u column, v row) to an input
+// position p; the pixel taken is round(p - 0.5), half to even.
 torch::Tensor affine_nearest(const torch::Tensor& x, const torch::Tensor& theta, double fill);
 // The B x 2 x 3 matrices of a geometric operation with per-example magnitudes (the identity for other operations).
 torch::Tensor op_affine(PixelOp op, const torch::Tensor& magnitude, int64_t height, int64_t width);
