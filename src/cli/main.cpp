@@ -596,8 +596,7 @@ int cmd_show(const std::string& what, const std::string& preset, const std::stri
     std::vector<double> mean, sd;
     if (cfg.b("data.normalize")) std::tie(mean, sd) = DeviceLoader::channel_stats(train);
     DeviceLoader L(train, cpu, torch::kFloat32, mean, sd);
-    AugmentOptions aug{cfg.i("aug.pad"), cfg.s("aug.pad_mode") == "reflect", cfg.b("aug.flip"), cfg.i("aug.cutout"),
-                       cfg.s("aug.flip_mode") == "alternating"};
+    AugmentOptions aug = AugmentOptions::from_config(cfg);
     auto b = L.batch(L.plan(static_cast<uint64_t>(cfg.i("train.seed")), 0, true, aug), 0, count, aug);
     std::vector<std::string> caps;
     for (int64_t i = 0; i < b.y.size(0); ++i) caps.push_back(name(b.y[i].item<int64_t>()));
@@ -609,8 +608,7 @@ int cmd_show(const std::string& what, const std::string& preset, const std::stri
     std::vector<double> mean, sd;
     if (cfg.b("data.normalize")) std::tie(mean, sd) = DeviceLoader::channel_stats(train);
     DeviceLoader L(train, cpu, torch::kFloat32, mean, sd);
-    AugmentOptions aug{cfg.i("aug.pad"), cfg.s("aug.pad_mode") == "reflect", cfg.b("aug.flip"), cfg.i("aug.cutout"),
-                       cfg.s("aug.flip_mode") == "alternating"};
+    AugmentOptions aug = AugmentOptions::from_config(cfg);
     auto plan = L.plan(static_cast<uint64_t>(cfg.i("train.seed")), epoch, true, aug);
     const int64_t n = std::min<int64_t>(count, L.size());
     auto b = L.batch(plan, 0, n, aug);

@@ -15,6 +15,23 @@ uint64_t derive_seed(uint64_t seed, uint64_t stream) {
   return z ^ (z >> 31);
 }
 
+AugmentOptions AugmentOptions::from_config(const Config& cfg) {
+  AugmentOptions a;
+  a.pad = cfg.i("aug.pad");
+  a.reflect = cfg.s("aug.pad_mode") == "reflect";
+  a.flip = cfg.b("aug.flip");
+  a.alternating = cfg.s("aug.flip_mode") == "alternating";
+  a.cutout = cfg.i("aug.cutout");
+  a.policy = cfg.s("aug.policy");
+  a.randaugment_n = cfg.i("aug.randaugment_n");
+  a.randaugment_m = cfg.i("aug.randaugment_m");
+  a.randaugment_bins = cfg.i("aug.randaugment_bins");
+  a.fill = cfg.f("aug.fill");
+  a.scale_min = cfg.f("aug.scale_min");
+  a.scale_max = cfg.f("aug.scale_max");
+  return a;
+}
+
 DeviceLoader::DeviceLoader(const Dataset& ds, torch::Device device, torch::ScalarType dtype,
                            const std::vector<double>& mean, const std::vector<double>& std, bool channels_last)
     : channels_last_(channels_last) {

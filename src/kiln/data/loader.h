@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "kiln/core/config.h"
 #include "kiln/data/dataset.h"
 
 namespace kiln {
@@ -26,6 +27,8 @@ struct AugmentOptions {
   double fill = 128;            // what geometric operations bring in from outside (pixel value)
   double scale_min = 1, scale_max = 1;  // scale jitter: a scale drawn log-uniformly in [min, max] (1, 1: off)
   bool scale_jitter() const { return scale_min != 1 || scale_max != 1; }
+  // The aug.* keys of a configuration.
+  static AugmentOptions from_config(const Config& cfg);
 };
 
 struct EpochPlan {

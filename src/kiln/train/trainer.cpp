@@ -157,18 +157,7 @@ class Run {
     total_steps_ = static_cast<int64_t>(std::ceil(cfg.f("schedule.epochs") * static_cast<double>(steps_) - 1e-9));
     epochs_ = (total_steps_ + steps_ - 1) / steps_;  // the last one may be partial (airbench94: 9.9 epochs)
     sched_ = LrSchedule::from_config(cfg, steps_);
-    aug_.pad = cfg.i("aug.pad");
-    aug_.reflect = cfg.s("aug.pad_mode") == "reflect";
-    aug_.flip = cfg.b("aug.flip");
-    aug_.alternating = cfg.s("aug.flip_mode") == "alternating";
-    aug_.cutout = cfg.i("aug.cutout");
-    aug_.policy = cfg.s("aug.policy");
-    aug_.randaugment_n = cfg.i("aug.randaugment_n");
-    aug_.randaugment_m = cfg.i("aug.randaugment_m");
-    aug_.randaugment_bins = cfg.i("aug.randaugment_bins");
-    aug_.fill = cfg.f("aug.fill");
-    aug_.scale_min = cfg.f("aug.scale_min");
-    aug_.scale_max = cfg.f("aug.scale_max");
+    aug_ = AugmentOptions::from_config(cfg);
     seed_ = static_cast<uint64_t>(cfg.i("train.seed"));
 
     torch::manual_seed(seed_);
