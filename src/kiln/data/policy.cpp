@@ -172,11 +172,14 @@ torch::Tensor autocontrast(const torch::Tensor& x) {
 torch::Tensor equalize(const torch::Tensor& x) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   auto xi = x.round().clamp(0, 255).to(torch::kInt64).reshape({B * C, H * W});
-  auto hist = torch::zeros({B * C, 256}, xi.options()).scatter_add_(1, xi, torch::ones_like(xi));
-  auto bins = torch::arange(256, xi.options()).view({1, 256});
-  auto last = (hist.gt(0).to(torch::kInt64) * bins).amax(1, true);        // the highest non-empty bin
+  // Histograms by sorting and counting (no atomics: deterministic on every device).
+  auto sorted = std::get<0>(xi.sort(1));
+  auto bins = torch::arange(256, xi.options()).view({1, 256}).expand({B * C, 256}).contiguous();
+  auto before = torch::searchsorted(sorted, bins, /*out_int32=*/false, /*right=*/false);  // pixels below each value
+  auto upto = torch::searchsorted(sorted, bins, /*out_int32=*/false, /*right=*/true);    // pixels at or below
+  auto hist = upto - before;
+  auto last = sorted.select(1, H * W - 1).unsqueeze(1);                   // the highest non-empty bin
   auto step = torch::div(H * W - hist.gather(1, last), 255, "floor");      // (total - its count) // 255
-  auto before = hist.cumsum(1) - hist;                                      // pixels below each bin
   auto lut = torch::div(before + torch::div(step, 2, "floor"), step.clamp_min(1), "floor").clamp_max(255);
   auto out = torch::where(step.gt(0), lut.gather(1, xi), xi);
   return out.to(x.scalar_type()).view({B, C, H, W});
