@@ -43,7 +43,9 @@ const std::vector<ConfigKey>& Config::schema() {
       {"aug.scale_min", 1.0, "scale jitter: smallest scale (drawn log-uniformly in [scale_min, scale_max]; 1 and 1 = off)"},
       {"aug.scale_max", 1.0, "scale jitter: largest scale (> 1 zooms in on a random window, < 1 zooms out onto a random place)"},
       // model
-      {"model.name", std::string("resnet9"), "resnet9 | airbench (whitening -> 3 conv groups -> pool -> linear)"},
+      {"model.name", std::string("resnet9"), "resnet9 | airbench (whitening -> 3 conv groups -> pool -> linear) | separable (depthwise-separable stages; widths = stem, then one per stage) | dense (dense blocks; widths = stem, then each block's growth rate) (kiln/nn/tiny.h)"},
+      {"model.depth", int64_t{2}, "separable: blocks per stage; dense: layers per dense block"},
+      {"model.init", std::string("default"), "default (LibTorch's) | glorot_normal (every conv and linear weight ~ N(0, 2 / (fan_in + fan_out)), biases 0)"},
       {"model.widths", std::vector<int64_t>{64, 128, 256, 512}, "channel widths: resnet9's prep, layer1, layer2, layer3; airbench's three groups"},
       {"model.convs_per_group", int64_t{2}, "airbench: convs per group (3 adds a residual around the last two, as airbench96)"},
       {"model.conv_init", std::string("default"), "default (LibTorch's kaiming-uniform) | dirac (airbench: the first in_channels filters are identities)"},
@@ -54,7 +56,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"model.output_scale", 0.125, "logits are multiplied by this (Myrtle: 0.125)"},
       {"model.bn_momentum", 0.1, "BatchNorm running-stat momentum, LibTorch convention (new = (1-m)*old + m*batch)"},
       {"model.bn_eps", 1e-5, "BatchNorm epsilon"},
-      {"model.activation", std::string("relu"), "relu | celu | gelu"},
+      {"model.activation", std::string("relu"), "relu | celu | gelu | relu6"},
       {"model.celu_alpha", 0.075, "CELU's alpha (Myrtle: 0.075; 0.3 with a frozen BN scale of 1/4 folded in)"},
       {"model.pool_before_bn", false, "max-pool straight after the conv, before BN and the activation"},
       {"model.ghost_bn_splits", int64_t{1}, "ghost batch norm: BN statistics over this many sub-batches (1 = plain BN)"},
@@ -64,7 +66,10 @@ const std::vector<ConfigKey>& Config::schema() {
       {"model.whiten_eps", 1e-2, "eps in 1/sqrt(lambda + eps) of the whitening filters"},
       {"model.whiten_samples", int64_t{10000}, "training images (the first N) the whitening is fitted on"},
       // optimiser
-      {"optim.name", std::string("sgd"), "sgd | muon (Muon for every 4-D conv filter, SGD for the rest; airbench94_muon)"},
+      {"optim.name", std::string("sgd"), "sgd | muon (Muon for every 4-D conv filter, SGD for the rest; airbench94_muon) | adam (L2 weight decay in the gradient) | adamw (decoupled weight decay)"},
+      {"optim.adam_beta1", 0.9, "Adam/AdamW: beta1"},
+      {"optim.adam_beta2", 0.999, "Adam/AdamW: beta2"},
+      {"optim.adam_eps", 1e-8, "Adam/AdamW: epsilon"},
       {"optim.lr", 0.4 / 512, "peak learning rate in LibTorch's units for the loss as defined by loss_reduction"},
       {"optim.momentum", 0.9, "SGD momentum"},
       {"optim.nesterov", true, "Nesterov momentum"},
@@ -222,7 +227,8 @@ void validate(const std::string& key, const ConfigValue& v) {
   }
   if (key == "model.widths") {
     auto& w = std::get<std::vector<int64_t>>(v);
-    if (w.size() < 3 || w.size() > 4) throw Error("model.widths needs 4 integers (resnet9) or 3 (airbench)");
+    if (w.size() < 2 || w.size() > 8)
+      throw Error("model.widths needs 4 integers (resnet9), 3 (airbench), or 2 to 8 (separable: stem, then one per stage; dense: stem, then each dense block's growth rate)");
     for (auto x : w)
       if (x <= 0) throw Error("model.widths must be positive");
   }
@@ -243,8 +249,8 @@ void validate(const std::string& key, const ConfigValue& v) {
   };
   one_of("data.dataset", {"cifar10", "cifar100", "mnist", "fashion-mnist", "folder"});
   one_of("aug.pad_mode", {"reflect", "zeros"});
-  one_of("model.name", {"resnet9", "airbench"});
-  one_of("optim.name", {"sgd", "muon"});
+  one_of("model.name", {"resnet9", "airbench", "separable", "dense"});
+  one_of("optim.name", {"sgd", "muon", "adam", "adamw"});
   one_of("aug.flip_mode", {"random", "alternating"});
   one_of("model.conv_init", {"default", "dirac"});
   one_of("optim.whiten_bias_schedule", {"main", "linear_to_zero"});
@@ -254,7 +260,11 @@ void validate(const std::string& key, const ConfigValue& v) {
   one_of("optim.loss_reduction", {"sum", "mean"});
   one_of("schedule.knot_unit", {"epoch", "fraction"});
   one_of("schedule.lr_at", {"after_step", "before_step"});
-  one_of("model.activation", {"relu", "celu", "gelu"});
+  one_of("model.activation", {"relu", "celu", "gelu", "relu6"});
+  one_of("model.init", {"default", "glorot_normal"});
+  positive("model.depth");
+  if ((key == "optim.adam_beta1" || key == "optim.adam_beta2") && !(std::get<double>(v) >= 0 && std::get<double>(v) < 1))
+    throw Error(key + " must be in [0, 1)");
   one_of("model.whiten", {"none", "3x3", "2x2"});
   one_of("eval.tta", {"none", "flip", "flip+translate"});
   positive("model.ghost_bn_splits");

@@ -8,13 +8,15 @@ Activation parse_activation(const std::string& n) {
   if (n == "relu") return Activation::ReLU;
   if (n == "celu") return Activation::CELU;
   if (n == "gelu") return Activation::GELU;
-  throw Error("model.activation = '" + n + "' (relu | celu | gelu)");
+  if (n == "relu6") return Activation::ReLU6;
+  throw Error("model.activation = '" + n + "' (relu | celu | gelu | relu6)");
 }
 
 torch::Tensor activate(const torch::Tensor& x, Activation a, double alpha) {
   switch (a) {
     case Activation::ReLU: return torch::relu(x);
     case Activation::CELU: return torch::celu(x, alpha);
+    case Activation::ReLU6: return torch::clamp(x, 0, 6);
     default: return torch::gelu(x);
   }
 }

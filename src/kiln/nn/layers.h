@@ -6,8 +6,9 @@
 
 namespace kiln {
 
-// Activations by name. CELU(x; a) = max(0, x) + min(0, a * (exp(x / a) - 1)).
-enum class Activation { ReLU, CELU, GELU };
+// Activations by name. CELU(x; a) = max(0, x) + min(0, a * (exp(x / a) - 1));
+// ReLU6(x) = min(max(0, x), 6) (MobileNet's, friendly to int8).
+enum class Activation { ReLU, CELU, GELU, ReLU6 };
 Activation parse_activation(const std::string& name);
 torch::Tensor activate(const torch::Tensor& x, Activation a, double celu_alpha);
 

@@ -2,6 +2,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/nn/airbench.h"
+#include "kiln/nn/tiny.h"
 
 namespace kiln {
 namespace nn = torch::nn;
@@ -112,9 +113,14 @@ double ResNet9::forward_flops(int64_t H, int64_t W) const {
 
 ClassifierPtr make_model(const Config& cfg, int64_t in_channels, int64_t num_classes) {
   const auto& name = cfg.s("model.name");
-  if (name == "resnet9") return std::make_shared<ResNet9>(in_channels, num_classes, cfg);
-  if (name == "airbench") return std::make_shared<AirbenchNet>(in_channels, num_classes, cfg);
-  throw Error("model.name = '" + name + "' is not in the zoo (resnet9 | airbench)");
+  ClassifierPtr m;
+  if (name == "resnet9") m = std::make_shared<ResNet9>(in_channels, num_classes, cfg);
+  else if (name == "airbench") m = std::make_shared<AirbenchNet>(in_channels, num_classes, cfg);
+  else if (name == "separable") m = std::make_shared<SeparableNet>(in_channels, num_classes, cfg);
+  else if (name == "dense") m = std::make_shared<DenseNet>(in_channels, num_classes, cfg);
+  else throw Error("model.name = '" + name + "' is not in the zoo (resnet9 | airbench | separable | dense)");
+  if (cfg.s("model.init") == "glorot_normal") glorot_normal_init(*m);
+  return m;
 }
 
 std::vector<torch::Tensor> batchnorm_biases(nn::Module& model) {

@@ -61,9 +61,7 @@ void Muon::load(torch::serialize::InputArchive& ar) {
 
 void SgdSetup::set_lr(double lr, double whiten_lr) {
   auto& groups = optimizer->param_groups();
-  for (size_t g = 0; g < groups.size(); ++g)
-    static_cast<torch::optim::SGDOptions&>(groups[g].options())
-        .lr((whiten_group[g] && whiten_lr >= 0 ? whiten_lr : lr) * lr_mult[g]);
+  for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr((whiten_group[g] && whiten_lr >= 0 ? whiten_lr : lr) * lr_mult[g]);
   current_muon_lr_ = peak_lr > 0 ? muon_peak_lr * lr / peak_lr : 0;
 }
 
@@ -117,12 +115,24 @@ SgdSetup make_sgd(const Config& cfg, torch::nn::Module& model, double lr) {
   const double wd = cfg.f("optim.weight_decay");
   auto base = torch::optim::SGDOptions(lr).momentum(cfg.f("optim.momentum")).nesterov(cfg.b("optim.nesterov")).weight_decay(wd);
   SgdSetup s;
+  const auto& name = cfg.s("optim.name");
+  s.is_sgd = name == "sgd" || name == "muon";
+  const std::tuple<double, double> betas{cfg.f("optim.adam_beta1"), cfg.f("optim.adam_beta2")};
+  auto adam = torch::optim::AdamOptions(lr).betas(betas).eps(cfg.f("optim.adam_eps")).weight_decay(wd);
+  auto adamw = torch::optim::AdamWOptions(lr).betas(betas).eps(cfg.f("optim.adam_eps")).weight_decay(wd);
   std::vector<torch::optim::OptimizerParamGroup> groups;
   auto add = [&](std::vector<torch::Tensor>& ps, double mult, double wd_div, bool whiten) {
     if (ps.empty()) return;
-    auto o = base;
-    o.weight_decay(wd / wd_div);
-    groups.emplace_back(ps, std::make_unique<torch::optim::SGDOptions>(o));
+    if (name == "adam") {
+      auto o = adam;
+      groups.emplace_back(ps, std::make_unique<torch::optim::AdamOptions>(o.weight_decay(wd / wd_div)));
+    } else if (name == "adamw") {
+      auto o = adamw;
+      groups.emplace_back(ps, std::make_unique<torch::optim::AdamWOptions>(o.weight_decay(wd / wd_div)));
+    } else {
+      auto o = base;
+      groups.emplace_back(ps, std::make_unique<torch::optim::SGDOptions>(o.weight_decay(wd / wd_div)));
+    }
     s.lr_mult.push_back(mult);
     s.whiten_group.push_back(whiten);
   };
@@ -130,7 +140,9 @@ SgdSetup make_sgd(const Config& cfg, torch::nn::Module& model, double lr) {
   add(biases, cfg.f("optim.bn_bias_lr_mult"), cfg.f("optim.bn_bias_wd_div"), false);
   add(heads, cfg.f("optim.head_lr_mult"), cfg.f("optim.head_wd_div"), false);
   add(whitens, 1.0, 1.0, true);
-  s.optimizer = std::make_unique<torch::optim::SGD>(groups, base);
+  if (name == "adam") s.optimizer = std::make_unique<torch::optim::Adam>(groups, adam);
+  else if (name == "adamw") s.optimizer = std::make_unique<torch::optim::AdamW>(groups, adamw);
+  else s.optimizer = std::make_unique<torch::optim::SGD>(groups, base);
   if (muon) {
     s.muon = std::make_unique<Muon>(filters, cfg.f("optim.muon_momentum"), cfg.b("optim.muon_nesterov"),
                                     cfg.i("optim.muon_ns_steps"), cfg.b("optim.muon_normalize"));

@@ -43,8 +43,11 @@ class Muon {
 // weight decay / bn_bias_wd_div), the head (x head_lr_mult, / head_wd_div; a group of its own
 // only when either differs from 1), the whitening bias (a group of its own only with
 // optim.whiten_bias_schedule = linear_to_zero).
+// With optim.name = adam | adamw the same groups go to LibTorch's Adam / AdamW instead (betas,
+// eps from optim.adam_*; Adam adds weight decay to the gradient, AdamW decays the weights).
 struct SgdSetup {
-  std::unique_ptr<torch::optim::SGD> optimizer;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;  // SGD, or Adam / AdamW
+  bool is_sgd = true;
   std::vector<double> lr_mult;     // per SGD group, the factor on the scheduled LR
   std::vector<bool> whiten_group;  // per SGD group: follows the whitening bias's own LR
   std::unique_ptr<Muon> muon;      // with optim.name = "muon"

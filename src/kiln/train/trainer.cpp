@@ -20,6 +20,7 @@
 #include "kiln/report/progress.h"
 #include "kiln/report/show.h"
 #include "kiln/report/tensorboard.h"
+#include "kiln/nn/tiny.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/optim.h"
 #include "kiln/train/schedule.h"
@@ -182,6 +183,9 @@ class Run {
     whiten_linear_ = cfg.s("optim.whiten_bias_schedule") == "linear_to_zero";
     sum_loss_ = cfg.s("optim.loss_reduction") == "sum";
     smoothing_ = cfg.f("optim.label_smoothing");
+    if ((cfg.b("train.static_step") || cfg.b("train.cuda_graph")) && !sgd_.is_sgd)
+      throw Error("train.static_step / train.cuda_graph implement SGD and Muon only; optim.name = '" + cfg.s("optim.name") +
+                  "' runs on the ordinary step (set both to false)");
     if (cfg.b("train.static_step") || cfg.b("train.cuda_graph")) {
       std::vector<double> lrs, wlrs;
       for (int64_t g = 0; g < total_steps_; ++g) {
@@ -333,6 +337,13 @@ class Run {
   RunResult run() {
     RunResult r;
     r.parameters = count_parameters(*model_);
+    {
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "model %s: %lld parameters, %.1f KB of fp32 weights, %.2f MFLOP per %lldx%lld image",
+                    cfg_.s("model.name").c_str(), (long long)r.parameters, weight_bytes(*model_) / 1024.0,
+                    forward_flops() / 1e6, (long long)train_->data().size(2), (long long)train_->data().size(3));
+      progress_.line(buf);
+    }
     r.run_dir = opt_.run_dir;
     LateLoss late(dev_);
     if (!opt_.run_dir.empty()) {
@@ -427,6 +438,8 @@ class Run {
       j["train_seconds"] = r.train_seconds;
       j["epochs"] = epochs_;
       j["parameters"] = r.parameters;
+      j["weight_bytes"] = weight_bytes(*model_);  // fp32: every parameter and floating-point buffer
+      j["flops_per_image"] = forward_flops();     // forward pass, 2 x multiply-adds of convs and linears (0: unknown)
       if (!pseudo_json_.empty()) j["pseudo_labels"] = nlohmann::json::parse(pseudo_json_);
       atomic_write(path("final.json"), j.dump(2) + "\n");
       log_final_pictures();
