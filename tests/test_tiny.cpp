@@ -3,6 +3,7 @@
 #include "helpers.h"
 #include "kiln/nn/tiny.h"
 #include "kiln/train/optim.h"
+#include "kiln/nn/quantize.h"
 
 using namespace kiln;
 
@@ -143,4 +144,53 @@ TEST(Tiny, StaticStepRefusesAdam) {
   c.set("train.static_step", "true");
   c.set("data.batch_size", "10");
   kiln::test::expect_error_containing([&] { train(c, tt, kiln::test::quiet_options()); }, "SGD and Muon only");
+}
+
+TEST(Quantize, PerChannelSymmetricInt8) {
+  auto w = torch::tensor({{0.5f, -1.0f, 0.25f}, {0.f, 0.f, 0.f}, {3.f, 1.f, -0.01f}});
+  auto q = quantize_per_channel(w);
+  EXPECT_EQ(q.q.scalar_type(), torch::kInt8);
+  EXPECT_TRUE(torch::allclose(q.scale, torch::tensor({1.f / 127, 1.f, 3.f / 127})));
+  // The channel's largest magnitude lands on +-127; the rest round to the nearest step.
+  EXPECT_TRUE(torch::equal(q.q[0], torch::tensor({64, -127, 32}, torch::kInt8)));  // 63.5 -> 64, 31.75 -> 32
+  EXPECT_TRUE(q.q[1].eq(0).all().item<bool>());
+  EXPECT_EQ(q.q[2][0].item<int>(), 127);
+  torch::manual_seed(0);
+  auto big = torch::randn({16, 8, 3, 3});
+  auto qb = quantize_per_channel(big);
+  auto err = (qb.dequantize() - big).abs();
+  auto half_step = (qb.scale / 2).view({16, 1, 1, 1}) + 1e-7;
+  EXPECT_TRUE(err.le(half_step).all().item<bool>());
+  EXPECT_GE(qb.q.min().item<int>(), -127);
+}
+
+TEST(Quantize, Int8WeightsKeepATrainedModelsAccuracy) {
+  auto tt = kiln::test::synthetic(400, 200);
+  Config c = separable_config();
+  c.set("model.widths", "[8, 16, 32]");
+  c.set("optim.name", "adam");
+  c.set("optim.lr", "0.003");
+  c.set("optim.loss_reduction", "mean");
+  c.set("optim.weight_decay", "0");
+  c.set("aug.pad", "0");
+  c.set("aug.flip", "false");
+  c.set("aug.cutout", "0");
+  c.set("data.batch_size", "40");
+  c.set("schedule.epochs", "10");
+  c.set("train.eval_every", "100");
+  c.set("train.precision", "fp32");
+  kiln::test::TempDir d;
+  auto r = train(c, tt, kiln::test::quiet_options(d / "run"));
+  auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
+  DeviceLoader L(tt.test, torch::kCPU, torch::kFloat32, lc.mean, lc.std);
+  auto before = evaluate(*lc.model, L, 100);
+  auto rep = quantize_weights_inplace(*lc.model);
+  auto after = evaluate(*lc.model, L, 100);
+  std::printf("fp32 %.3f -> int8 %.3f; %lld -> %lld bytes; %lld tensors\n", before.acc, after.acc, (long long)rep.fp32_bytes,
+              (long long)rep.int8_bytes, (long long)rep.tensors);
+  EXPECT_GT(before.acc, 0.5) << "the model must have learned something for this to mean anything";
+  EXPECT_NEAR(after.acc, before.acc, 0.02);
+  EXPECT_EQ(rep.tensors, 1 + 4 * 2 + 1);  // stem, 4 blocks x (depthwise, pointwise), head
+  EXPECT_LT(rep.int8_bytes, rep.fp32_bytes / 2);
+  EXPECT_GT(rep.max_abs_error, 0);
 }

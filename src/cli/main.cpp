@@ -24,6 +24,7 @@
 #include "kiln/report/show.h"
 #include "kiln/report/stats.h"
 #include "kiln/lecun/zipcode.h"
+#include "kiln/nn/quantize.h"
 #include "kiln/train/ablation.h"
 #include "kiln/train/selftrain.h"
 #include "kiln/train/trainer.h"
@@ -777,6 +778,40 @@ int cmd_eval(const std::string& ckpt, const std::string& data, const std::string
   return 0;
 }
 
+// `kiln quantize`: a checkpoint's test accuracy in fp32, then with its conv and linear weights
+// quantised to int8 (per output channel, symmetric); writes quantize.json beside the checkpoint.
+int cmd_quantize(const std::string& ckpt, const std::string& data, const std::string& device_s, int threads) {
+  if (threads > 0) at::set_num_threads(threads);
+  auto dev = parse_device(device_s);
+  auto lc = load_checkpoint(ckpt, dev);
+  auto tt = load_for(lc.cfg, data);
+  auto test = tt.test.head(lc.cfg.i("data.test_subset"));
+  DeviceLoader loader(test, dev, resolve_precision(lc.cfg.s("train.precision"), dev), lc.mean, lc.std);
+  auto eval = [&] {
+    return evaluate(*lc.model, loader, lc.cfg.i("data.test_batch_size"), lc.cfg.s("eval.tta"),
+                    lc.cfg.f("eval.tta_translate_weight"));
+  };
+  auto before = eval();
+  auto q = quantize_weights_inplace(*lc.model);
+  auto after = eval();
+  const int64_t changed = before.predictions.ne(after.predictions).sum().item<int64_t>();
+  std::printf("%s (%lld test images, eval.tta = %s)\n", ckpt.c_str(), (long long)before.n, lc.cfg.s("eval.tta").c_str());
+  std::printf("| weights | test accuracy | bytes |\n|---|---|---|\n");
+  std::printf("| fp32 | %.2f%% | %lld |\n", 100 * before.acc, (long long)q.fp32_bytes);
+  std::printf("| int8 (per-channel, symmetric; %lld tensors) | %.2f%% | %lld |\n", (long long)q.tensors, 100 * after.acc,
+              (long long)q.int8_bytes);
+  std::printf("difference %+.2f points; %lld of %lld predictions changed; largest weight error %.3g\n",
+              100 * (after.acc - before.acc), (long long)changed, (long long)before.n, q.max_abs_error);
+  nlohmann::ordered_json j{{"checkpoint", ckpt},          {"test_images", before.n},
+                           {"fp32_test_acc", before.acc}, {"int8_test_acc", after.acc},
+                           {"fp32_bytes", q.fp32_bytes},  {"int8_bytes", q.int8_bytes},
+                           {"quantized_tensors", q.tensors}, {"predictions_changed", changed},
+                           {"max_abs_weight_error", q.max_abs_error}};
+  auto dir = fs::path(ckpt).parent_path().string();
+  atomic_write((dir.empty() ? std::string(".") : dir) + "/quantize.json", j.dump(2) + "\n");
+  return 0;
+}
+
 int cmd_data_info(const std::string& name, const std::string& data, const std::string& folder) {
   auto tt = load_dataset(name, resolve_data_root(data), folder);
   for (auto& w : tt.warnings) std::cerr << "note: " << w << "\n";
@@ -917,6 +952,9 @@ int main(int argc, char** argv) {
   auto* eval = app.add_subcommand("eval", "Test accuracy of a checkpoint");
   eval->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
   add_device_options(eval, data, device, threads);
+  auto* quant = app.add_subcommand("quantize", "Test accuracy of a checkpoint in fp32 and with int8 weights (per-channel, symmetric); writes quantize.json beside it");
+  quant->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
+  add_device_options(quant, data, device, threads);
 
   auto* dataset = app.add_subcommand("data", "Datasets: fetch and inspect");
   dataset->require_subcommand(1);
@@ -959,6 +997,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*eval) return cmd_eval(ckpt, data, device, threads);
+    if (*quant) return cmd_quantize(ckpt, data, device, threads);
     if (*bench) return cmd_bench(preset, runs, warmup, data, device, threads, out, sets, joined_args(argc, argv));
     if (*fetch) {
 #ifdef KILN_WITH_FETCH

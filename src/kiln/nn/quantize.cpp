@@ -1,0 +1,48 @@
+#include "kiln/nn/quantize.h"
+
+#include "kiln/core/error.h"
+#include "kiln/nn/tiny.h"
+
+namespace kiln {
+
+torch::Tensor QuantizedTensor::dequantize() const {
+  std::vector<int64_t> shape(static_cast<size_t>(q.dim()), 1);
+  shape[0] = -1;
+  return q.to(torch::kFloat32) * scale.view(shape);
+}
+
+QuantizedTensor quantize_per_channel(const torch::Tensor& w) {
+  if (w.dim() < 1 || w.size(0) == 0) throw Error("int8 quantisation needs a weight with output channels");
+  auto f = w.detach().to(torch::kFloat32);
+  auto absmax = std::get<0>(f.abs().reshape({f.size(0), -1}).max(1));
+  auto scale = torch::where(absmax > 0, absmax / 127.0, torch::ones_like(absmax));
+  std::vector<int64_t> shape(static_cast<size_t>(f.dim()), 1);
+  shape[0] = -1;
+  QuantizedTensor r;
+  r.scale = scale;
+  r.q = torch::round(f / scale.view(shape)).clamp(-127, 127).to(torch::kInt8);
+  return r;
+}
+
+QuantizeReport quantize_weights_inplace(torch::nn::Module& model) {
+  torch::NoGradGuard ng;
+  QuantizeReport r;
+  r.fp32_bytes = weight_bytes(model);
+  int64_t saved = 0;
+  for (auto& m : model.modules(/*include_self=*/false)) {
+    torch::Tensor w;
+    if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) w = c->weight;
+    else if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) w = l->weight;
+    if (!w.defined() || !w.requires_grad()) continue;  // fixed buffers-as-weights are left alone
+    auto qt = quantize_per_channel(w);
+    auto back = qt.dequantize().to(w.device(), w.scalar_type());
+    r.max_abs_error = std::max(r.max_abs_error, (back.to(torch::kFloat32) - w.to(torch::kFloat32)).abs().max().item<double>());
+    w.copy_(back);
+    ++r.tensors;
+    saved += w.numel() * 3 - w.size(0) * 4;  // 4 bytes -> 1 byte each, plus a 4-byte scale per channel
+  }
+  r.int8_bytes = r.fp32_bytes - saved;
+  return r;
+}
+
+}  // namespace kiln

@@ -1,0 +1,30 @@
+// Post-training int8 weight quantisation (issue #8): per-output-channel, symmetric.
+//   scale_c = max_i |w_c,i| / 127   (1 for an all-zero channel)
+//   q_c,i   = clamp(round(w_c,i / scale_c), -127, 127)   (int8; -128 unused, so the grid is symmetric)
+//   w'_c,i  = q_c,i * scale_c
+// Applied to every conv and linear weight (the tensors that hold nearly all the bytes); biases,
+// BatchNorm parameters and statistics and fixed buffers (whitening) stay fp32. The error of
+// each weight is at most scale_c / 2.
+#pragma once
+#include <torch/torch.h>
+
+namespace kiln {
+
+struct QuantizedTensor {
+  torch::Tensor q;      // int8, the weight's shape
+  torch::Tensor scale;  // fp32, one per output channel (dim 0)
+  torch::Tensor dequantize() const;
+};
+QuantizedTensor quantize_per_channel(const torch::Tensor& w);
+
+struct QuantizeReport {
+  int64_t tensors = 0;          // conv / linear weights quantised
+  int64_t fp32_bytes = 0;       // the whole model in fp32 (parameters + floating buffers)
+  int64_t int8_bytes = 0;       // the same with those weights as int8 + one fp32 scale per channel
+  double max_abs_error = 0;     // largest |w - w'| over all quantised weights
+};
+// Replaces every conv and linear weight of `model` by its int8 round trip (dequantised, so the
+// model runs unchanged in LibTorch and its accuracy is the int8 model's).
+QuantizeReport quantize_weights_inplace(torch::nn::Module& model);
+
+}  // namespace kiln
