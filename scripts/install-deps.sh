@@ -43,5 +43,8 @@ if [ "${KILN_MINIMAL:-0}" != 1 ]; then
   # checks kiln's augmentation operations against it.
   "$venv/bin/python" -c 'import torchvision' 2>/dev/null ||
     "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "torchvision==0.26.0"
+  # safetensors: tests/safetensors_read.py opens kiln's exported weights with it.
+  "$venv/bin/python" -c 'import safetensors' 2>/dev/null ||
+    "$venv/bin/pip" install -q --disable-pip-version-check safetensors
 fi
 echo "install-deps: ok (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'))"

@@ -24,6 +24,7 @@
 #include "kiln/report/show.h"
 #include "kiln/report/stats.h"
 #include "kiln/lecun/zipcode.h"
+#include "kiln/nn/export.h"
 #include "kiln/nn/quantize.h"
 #include "kiln/train/ablation.h"
 #include "kiln/train/selftrain.h"
@@ -812,6 +813,20 @@ int cmd_quantize(const std::string& ckpt, const std::string& data, const std::st
   return 0;
 }
 
+// `kiln export`: a checkpoint's weights as safetensors (fp32, or int8 conv/linear weights with
+// per-channel scales), with what rebuilding the model needs in the metadata (kiln/nn/export.h).
+int cmd_export(const std::string& ckpt, const std::string& format, bool int8, std::string out, const std::string& data) {
+  if (format != "safetensors") throw Error("--format '" + format + "': only safetensors is written so far");
+  auto lc = load_checkpoint(ckpt, torch::kCPU);
+  auto tt = load_for(lc.cfg, data);  // the input shape and the class names
+  ExportInfo info{{tt.train.images.size(1), tt.train.images.size(2), tt.train.images.size(3)}, tt.train.classes};
+  if (out.empty()) out = (fs::path(ckpt).parent_path() / (int8 ? "model-int8.safetensors" : "model.safetensors")).string();
+  auto bytes = export_safetensors(lc, info, out, int8);
+  std::printf("wrote %s: %lld bytes (%s weights, %lld parameters)\n", out.c_str(), (long long)bytes, int8 ? "int8" : "fp32",
+              (long long)count_parameters(*lc.model));
+  return 0;
+}
+
 int cmd_data_info(const std::string& name, const std::string& data, const std::string& folder) {
   auto tt = load_dataset(name, resolve_data_root(data), folder);
   for (auto& w : tt.warnings) std::cerr << "note: " << w << "\n";
@@ -952,6 +967,14 @@ int main(int argc, char** argv) {
   auto* eval = app.add_subcommand("eval", "Test accuracy of a checkpoint");
   eval->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
   add_device_options(eval, data, device, threads);
+  std::string export_format = "safetensors";
+  bool export_int8 = false;
+  auto* exp = app.add_subcommand("export", "Write a checkpoint's weights as safetensors (fp32, or --int8), with the config, normalisation, input shape and classes in its metadata");
+  exp->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
+  exp->add_option("--format", export_format, "safetensors")->capture_default_str();
+  exp->add_flag("--int8", export_int8, "conv and linear weights as int8 with per-channel scales (<name>.scale)");
+  exp->add_option("--out", out, "file (default: model[-int8].safetensors beside the checkpoint)");
+  exp->add_option("--data", data, "data root (for the input shape and class names)");
   auto* quant = app.add_subcommand("quantize", "Test accuracy of a checkpoint in fp32 and with int8 weights (per-channel, symmetric); writes quantize.json beside it");
   quant->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
   add_device_options(quant, data, device, threads);
@@ -998,6 +1021,7 @@ int main(int argc, char** argv) {
     }
     if (*eval) return cmd_eval(ckpt, data, device, threads);
     if (*quant) return cmd_quantize(ckpt, data, device, threads);
+    if (*exp) return cmd_export(ckpt, export_format, export_int8, out, data);
     if (*bench) return cmd_bench(preset, runs, warmup, data, device, threads, out, sets, joined_args(argc, argv));
     if (*fetch) {
 #ifdef KILN_WITH_FETCH

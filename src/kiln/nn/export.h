@@ -1,0 +1,29 @@
+// Exporting a trained model's weights (issue #8): safetensors, so Python users can open them
+// (https://github.com/huggingface/safetensors: an 8-byte little-endian header length N, N bytes
+// of JSON {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}} padded
+// with spaces to a multiple of 8, then the raw little-endian tensor bytes).
+//
+// kiln writes every parameter and buffer of the model (the EMA weights when the run kept them)
+// under its LibTorch name, fp32 ("F32"). With int8, every conv and linear weight is stored as
+// "I8" (kiln/nn/quantize.h: per output channel, symmetric) with its per-channel scales as
+// "<name>.scale" (F32): weight = q * scale[channel]. The metadata (strings, as the format
+// requires) hold what is needed to rebuild and feed the model: "format" = "kiln", "config"
+// (the resolved TOML), "mean" and "std" (JSON arrays, 0..255 pixel units), "input_shape"
+// (JSON [C, H, W]), "classes" (JSON array), "int8" ("true" / "false").
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kiln/train/trainer.h"
+
+namespace kiln {
+
+struct ExportInfo {
+  std::vector<int64_t> input_shape;   // C, H, W
+  std::vector<std::string> classes;
+};
+
+// Writes `path` atomically; returns the bytes written.
+int64_t export_safetensors(const LoadedCheckpoint& ckpt, const ExportInfo& info, const std::string& path, bool int8);
+
+}  // namespace kiln
