@@ -4,6 +4,7 @@
 #include "kiln/nn/tiny.h"
 #include "kiln/train/optim.h"
 #include "kiln/nn/quantize.h"
+#include "kiln/train/schedule.h"
 
 using namespace kiln;
 
@@ -193,4 +194,59 @@ TEST(Quantize, Int8WeightsKeepATrainedModelsAccuracy) {
   EXPECT_EQ(rep.tensors, 1 + 4 * 2 + 1);  // stem, 4 blocks x (depthwise, pointwise), head
   EXPECT_LT(rep.int8_bytes, rep.fp32_bytes / 2);
   EXPECT_GT(rep.max_abs_error, 0);
+}
+
+TEST(Plateau, ReducesAfterPatienceRunsOut) {
+  Plateau p;
+  p.factor = 0.5, p.patience = 1, p.threshold = 0.1, p.min_multiplier = 0.3;
+  EXPECT_FALSE(p.observe(1.0));   // best 1.0
+  EXPECT_FALSE(p.observe(0.95));  // not below 0.9: 1 bad epoch (tolerated)
+  EXPECT_TRUE(p.observe(0.93));   // 2 in a row: x0.5
+  EXPECT_DOUBLE_EQ(p.multiplier, 0.5);
+  EXPECT_FALSE(p.observe(0.5));   // an improvement: best 0.5, count restarts
+  EXPECT_EQ(p.bad_epochs, 0);
+  EXPECT_FALSE(p.observe(0.6));
+  EXPECT_TRUE(p.observe(0.6));    // x0.5 = 0.25, floored at 0.3
+  EXPECT_DOUBLE_EQ(p.multiplier, 0.3);
+  EXPECT_FALSE(p.observe(0.6));
+  EXPECT_FALSE(p.observe(0.6));   // already at the floor: no change reported
+  Plateau off;
+  EXPECT_FALSE(off.observe(1.0));
+  EXPECT_FALSE(off.enabled());
+}
+
+TEST(Plateau, TrainerFollowsItAndResumesExactly) {
+  auto tt = kiln::test::synthetic(200, 50);
+  Config c = separable_config();
+  c.set("optim.name", "adam");
+  c.set("optim.lr", "0.002");
+  c.set("optim.loss_reduction", "mean");
+  c.set("optim.weight_decay", "0");
+  c.set("data.batch_size", "50");
+  c.set("schedule.epochs", "8");
+  c.set("schedule.knot_unit", "fraction");
+  c.set("schedule.knots", "[[0, 1.0], [1, 1.0]]");
+  c.set("schedule.plateau_factor", "0.5");
+  c.set("schedule.plateau_patience", "0");
+  c.set("schedule.plateau_threshold", "0.3");  // demanding: most epochs count as a plateau
+  c.set("train.precision", "fp32");
+  kiln::test::TempDir d;
+  train(c, tt, kiln::test::quiet_options(d / "whole"));
+  auto ms = kiln::test::read_metrics(d / "whole");
+  ASSERT_EQ(ms.size(), 8u);
+  Plateau replay = Plateau::from_config(c);
+  int reductions = 0;
+  for (auto& m : ms) {
+    EXPECT_NEAR(m["lr"].get<double>(), 0.002 * replay.multiplier, 1e-12) << "epoch " << m["epoch"];
+    reductions += replay.observe(m["train_loss"].get<double>());
+  }
+  EXPECT_GE(reductions, 2);
+  auto o = kiln::test::quiet_options(d / "cut");
+  o.stop_after_steps = 13;  // 4 steps per epoch: mid epoch 4, after decisions were made
+  ASSERT_TRUE(train(c, tt, o).interrupted);
+  resume(tt, kiln::test::quiet_options(d / "cut"));
+  EXPECT_EQ(kiln::test::without_times(ms), kiln::test::without_times(kiln::test::read_metrics(d / "cut")));
+  Config bad = c;
+  bad.set("train.static_step", "true");
+  kiln::test::expect_error_containing([&] { train(bad, tt, kiln::test::quiet_options()); }, "plateau");
 }

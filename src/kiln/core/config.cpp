@@ -102,6 +102,11 @@ const std::vector<ConfigKey>& Config::schema() {
       {"schedule.knots", Knots{{0, 0}, {5, 1}, {24, 0}}, "LR multiplier: piecewise-linear (x, value) knots"},
       {"schedule.knot_unit", std::string("epoch"), "epoch | fraction: the unit of the knots' x (fraction: steps done / total steps)"},
       {"schedule.lr_at", std::string("after_step"), "after_step (step s uses the schedule at s + 1 steps done) | before_step (at s, as PyTorch's LambdaLR; the airbench presets)"},
+      {"schedule.plateau_factor", 1.0, "reduce-LR-on-plateau: multiply the LR by this when the monitored loss stalls (1 = off; e.g. 0.5)"},
+      {"schedule.plateau_patience", int64_t{2}, "reduce-LR-on-plateau: epochs without improvement tolerated before reducing"},
+      {"schedule.plateau_threshold", 1e-4, "reduce-LR-on-plateau: an improvement is a loss below best x (1 - threshold)"},
+      {"schedule.plateau_min", 0.0, "reduce-LR-on-plateau: the smallest multiplier"},
+      {"schedule.plateau_metric", std::string("train_loss"), "reduce-LR-on-plateau: train_loss | test_loss (needs train.eval_every = 1)"},
       // training
       {"selftrain.teacher", std::string(""), "self-training student: the teacher's checkpoint.pt; it pseudo-labels the unlabeled rest of data.labeled's split, whose labels are never read ("" = off)"},
       {"selftrain.unlabeled", int64_t{0}, "use the first N unlabeled examples (0 = all)"},
@@ -262,6 +267,10 @@ void validate(const std::string& key, const ConfigValue& v) {
   one_of("schedule.lr_at", {"after_step", "before_step"});
   one_of("model.activation", {"relu", "celu", "gelu", "relu6"});
   one_of("model.init", {"default", "glorot_normal"});
+  one_of("schedule.plateau_metric", {"train_loss", "test_loss"});
+  if (key == "schedule.plateau_factor" && !(std::get<double>(v) > 0 && std::get<double>(v) <= 1))
+    throw Error("schedule.plateau_factor must be in (0, 1] (1 = off)");
+  if (key == "schedule.plateau_patience" && std::get<int64_t>(v) < 0) throw Error("schedule.plateau_patience must be >= 0");
   positive("model.depth");
   if ((key == "optim.adam_beta1" || key == "optim.adam_beta2") && !(std::get<double>(v) >= 0 && std::get<double>(v) < 1))
     throw Error(key + " must be in [0, 1)");

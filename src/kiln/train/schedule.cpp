@@ -33,4 +33,29 @@ double LrSchedule::at_step(int64_t global_step) const {
   return peak_lr * piecewise_linear(knots, x);
 }
 
+bool Plateau::observe(double loss) {
+  if (!enabled()) return false;
+  if (loss < best * (1.0 - threshold)) {
+    best = loss;
+    bad_epochs = 0;
+    return false;
+  }
+  if (++bad_epochs <= patience) return false;
+  const double next = std::max(min_multiplier, multiplier * factor);
+  bad_epochs = 0;
+  if (next == multiplier) return false;
+  multiplier = next;
+  return true;
+}
+
+Plateau Plateau::from_config(const Config& cfg) {
+  Plateau p;
+  p.factor = cfg.f("schedule.plateau_factor");
+  p.patience = cfg.i("schedule.plateau_patience");
+  p.threshold = cfg.f("schedule.plateau_threshold");
+  p.min_multiplier = cfg.f("schedule.plateau_min");
+  return p;
+}
+
 }  // namespace kiln
+

@@ -22,4 +22,22 @@ struct LrSchedule {
   double at_step(int64_t global_step) const;
 };
 
+// Reduce-LR-on-plateau (Keras's / PyTorch's ReduceLROnPlateau, mode "min", relative
+// threshold): after every epoch, the monitored loss counts as an improvement when it is below
+// best x (1 - threshold); after more than `patience` epochs in a row without one, the multiplier
+// is scaled by `factor` (not below min_multiplier) and the count restarts. The multiplier
+// applies on top of the piecewise-linear schedule from the next epoch on. factor = 1: off.
+struct Plateau {
+  double factor = 1.0, threshold = 1e-4, min_multiplier = 0.0;
+  int64_t patience = 2;
+  // state (checkpointed)
+  double multiplier = 1.0, best = 1e300;
+  int64_t bad_epochs = 0;
+  bool enabled() const { return factor < 1.0; }
+  // Feeds one epoch's loss; returns true when the multiplier changed.
+  bool observe(double loss);
+  static Plateau from_config(const Config& cfg);
+};
+
 }  // namespace kiln
+

@@ -183,6 +183,12 @@ class Run {
     whiten_linear_ = cfg.s("optim.whiten_bias_schedule") == "linear_to_zero";
     sum_loss_ = cfg.s("optim.loss_reduction") == "sum";
     smoothing_ = cfg.f("optim.label_smoothing");
+    plateau_ = Plateau::from_config(cfg);
+    if (plateau_.enabled() && (cfg.b("train.static_step") || cfg.b("train.cuda_graph")))
+      throw Error("schedule.plateau_factor < 1 changes the LR as training goes; the static step's LR table is fixed "
+                  "(set train.static_step and train.cuda_graph to false)");
+    if (plateau_.enabled() && cfg.s("schedule.plateau_metric") == "test_loss" && cfg.i("train.eval_every") != 1)
+      throw Error("schedule.plateau_metric = \"test_loss\" needs the test loss of every epoch: set train.eval_every = 1");
     if ((cfg.b("train.static_step") || cfg.b("train.cuda_graph")) && !sgd_.is_sgd)
       throw Error("train.static_step / train.cuda_graph implement SGD and Muon only; optim.name = '" + cfg.s("optim.name") +
                   "' runs on the ordinary step (set both to false)");
@@ -370,7 +376,7 @@ class Run {
           write_report_quietly();
           return r;
         }
-        lr_ = sched_.at_step(global_step_);
+        lr_ = sched_.at_step(global_step_) * plateau_.multiplier;
         if (whiten_bias_.defined() && global_step_ == whiten_bias_steps_) {
           whiten_bias_.requires_grad_(false);
           drop_graph();  // the step's work changed: capture again
@@ -584,6 +590,13 @@ class Run {
       correct_ = acc[1].to(torch::kInt64).to(dev_).clone();
       if (have_sl) step_losses_ = sl.to(dev_).clone();
     }
+    if (plateau_.enabled()) {
+      torch::Tensor pl;
+      ar.read("plateau", pl);
+      plateau_.multiplier = pl[0].item<double>();
+      plateau_.best = pl[1].item<double>();
+      plateau_.bad_epochs = static_cast<int64_t>(pl[2].item<double>());
+    }
     if (student_loss_) {
       torch::Tensor st;
       ar.read("student_loss", st);
@@ -741,7 +754,7 @@ class Run {
       char line[96];
       for (int64_t k = 0; k < std::min(steps_, total_steps_ - g0); ++k) {
         std::snprintf(line, sizeof line, "%lld,%lld,%.6g,%.6g\n", (long long)(g0 + k + 1), (long long)(epoch_ + 1),
-                      sched_.at_step(g0 + k), both.data_ptr<double>()[2 + k]);
+                      sched_.at_step(g0 + k) * plateau_.multiplier, both.data_ptr<double>()[2 + k]);
         st << line;
       }
       if (!f.flush() || !st.flush())
@@ -767,6 +780,11 @@ class Run {
                   m.evaluated ? ("test " + std::to_string(100 * m.test_acc).substr(0, 5) + "%").c_str() : "           ",
                   m.lr, m.epoch_seconds, m.images_per_s);
     progress_.line(buf);
+    // Reduce-LR-on-plateau decides the next epoch's multiplier from this epoch's loss.
+    if (plateau_.enabled() &&
+        plateau_.observe(cfg_.s("schedule.plateau_metric") == "test_loss" && m.evaluated ? m.test_loss : m.train_loss))
+      progress_.line("reduce-LR-on-plateau: no improvement for " + std::to_string(plateau_.patience + 1) +
+                     " epochs; LR multiplier now " + std::to_string(plateau_.multiplier));
     // The checkpoint records the epochs completed and the start of the next one: (epoch + 1,
     // step 0). (Recording step = steps_ here made a resume from this checkpoint replay an empty
     // epoch; the SIGKILL test of tests/cli_crash.sh found it.)
@@ -805,6 +823,8 @@ class Run {
     ar.write("accumulators", torch::stack({loss_sum_, correct_.to(torch::kFloat64)}).cpu());
     ar.write("step_losses", step_losses_.cpu());
     if (student_loss_) ar.write("student_loss", student_loss_->state());
+    if (plateau_.enabled())
+      ar.write("plateau", torch::tensor({plateau_.multiplier, plateau_.best, static_cast<double>(plateau_.bad_epochs)}, torch::kFloat64));
     ar.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
     if (dev_.is_cuda()) ar.write("rng_device", at::globalContext().defaultGenerator(dev_).get_state());
     ar.write("config", c10::IValue(cfg_.to_toml()));
@@ -866,6 +886,7 @@ class Run {
   double ema_momentum_ = 0.99;
   AugmentOptions aug_;
   LrSchedule sched_;
+  Plateau plateau_;  // schedule.plateau_*: a multiplier on sched_, decided after each epoch
   int64_t bs_, steps_, epochs_, total_steps_;
   uint64_t seed_;
   bool sum_loss_;
