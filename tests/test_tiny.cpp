@@ -250,3 +250,61 @@ TEST(Plateau, TrainerFollowsItAndResumesExactly) {
   bad.set("train.static_step", "true");
   kiln::test::expect_error_containing([&] { train(bad, tt, kiln::test::quiet_options()); }, "plateau");
 }
+
+TEST(Quantize, QatStepsAtTheQuantisedWeights) {
+  // One plain SGD step with train.qat: w1 = w0 - lr * (gradient at the int8 round trip of w0).
+  auto tt = kiln::test::synthetic(40, 10);
+  Config c = separable_config();
+  c.set("optim.momentum", "0");
+  c.set("optim.nesterov", "false");
+  c.set("optim.weight_decay", "0");
+  c.set("optim.loss_reduction", "mean");
+  c.set("data.batch_size", "40");  // the whole set in one step: the loss does not depend on the order
+  c.set("schedule.epochs", "1");
+  c.set("schedule.knots", "[[0, 1.0], [1, 1.0]]");
+  c.set("aug.pad", "0");
+  c.set("aug.flip", "false");
+  c.set("aug.cutout", "0");
+  c.set("train.precision", "fp32");
+  c.set("train.qat", "true");
+  c.set("optim.lr", "0.05");
+  kiln::test::TempDir d;
+  train(c, tt, kiln::test::quiet_options(d / "step"));
+  Config still = c;
+  still.set("optim.lr", "0");
+  train(still, tt, kiln::test::quiet_options(d / "start"));
+  auto start = load_checkpoint(d / "start/checkpoint.pt", torch::kCPU);
+  auto after = load_checkpoint(d / "step/checkpoint.pt", torch::kCPU);
+  DeviceLoader L(tt.train, torch::kCPU, torch::kFloat32, start.mean, start.std);
+  auto& model = *start.model;
+  model.train();
+  std::vector<torch::Tensor> ws, w0;
+  for (auto& m : model.modules(false)) {
+    if (auto* cv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) ws.push_back(cv->weight);
+    if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) ws.push_back(l->weight);
+  }
+  {
+    torch::NoGradGuard ng;
+    for (auto& w : ws) {
+      w0.push_back(w.detach().clone());
+      w.copy_(quantize_per_channel(w).dequantize());
+    }
+  }
+  auto b = L.slice(0, 40);
+  torch::nn::functional::cross_entropy(model.forward(b.x), b.y).backward();
+  std::vector<torch::Tensor> got;
+  for (auto& m : after.model->modules(false)) {
+    if (auto* cv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) got.push_back(cv->weight);
+    if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) got.push_back(l->weight);
+  }
+  ASSERT_EQ(got.size(), ws.size());
+  double moved = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    auto want = w0[i] - 0.05 * ws[i].grad();
+    EXPECT_TRUE(torch::allclose(got[i], want, 1e-4, 1e-6)) << "weight " << i << ": max diff "
+                                                          << (got[i] - want).abs().max().item<double>();
+    moved += (got[i] - w0[i]).abs().sum().item<double>();
+  }
+  EXPECT_GT(moved, 0);  // the step did something; the weights kept are fp32, not the int8 round trip
+  EXPECT_FALSE(torch::equal(got.back(), quantize_per_channel(got.back()).dequantize()));
+}

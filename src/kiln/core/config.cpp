@@ -129,6 +129,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"train.checkpoint_every", int64_t{1}, "write the checkpoint every N epochs (and at the end / on Ctrl-C)"},
       {"train.progress_every", int64_t{10}, "steps between progress-bar updates"},
       {"train.divergence_loss", 0.0, "stop the run when an epoch's mean training loss exceeds this (0: 25 x ln(classes), far above chance; < 0: never)"},
+      {"train.qat", false, "quantisation-aware training: every step's forward and backward see the int8 round trip of each conv and linear weight (kiln/nn/quantize.h); the gradient there updates the fp32 weights (straight-through)"},
       {"train.static_step", false, "run each step through the graph-safe static step (LR table and counters on the device; kiln/train/static_step.h)"},
       {"train.cuda_graph", false, "CUDA: capture the static step in a CUDA graph after 3 eager steps and replay it (NOT YET RUN on a GPU)"},
   };

@@ -20,6 +20,7 @@
 #include "kiln/report/progress.h"
 #include "kiln/report/show.h"
 #include "kiln/report/tensorboard.h"
+#include "kiln/nn/quantize.h"
 #include "kiln/nn/tiny.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/optim.h"
@@ -183,6 +184,14 @@ class Run {
     whiten_linear_ = cfg.s("optim.whiten_bias_schedule") == "linear_to_zero";
     sum_loss_ = cfg.s("optim.loss_reduction") == "sum";
     smoothing_ = cfg.f("optim.label_smoothing");
+    if (cfg.b("train.qat")) {
+      if (cfg.b("train.static_step") || cfg.b("train.cuda_graph"))
+        throw Error("train.qat runs on the ordinary step; set train.static_step and train.cuda_graph to false");
+      for (auto& m : model_->modules(/*include_self=*/false)) {
+        if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(m.get()); c && c->weight.requires_grad()) qat_weights_.push_back(c->weight);
+        if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get()); l && l->weight.requires_grad()) qat_weights_.push_back(l->weight);
+      }
+    }
     plateau_ = Plateau::from_config(cfg);
     if (plateau_.enabled() && (cfg.b("train.static_step") || cfg.b("train.cuda_graph")))
       throw Error("schedule.plateau_factor < 1 changes the LR as training goes; the static step's LR table is fixed "
@@ -389,6 +398,16 @@ class Run {
         }
         sgd_.set_lr(lr_, whiten_linear_ ? whiten_lr(global_step_) : -1.0);
         torch::Tensor logits, loss;
+        // train.qat: the step sees the int8 round trip of the weights; the fp32 ones are put
+        // back before the optimiser applies the gradient (straight-through estimator).
+        std::vector<torch::Tensor> masters;
+        if (!qat_weights_.empty()) {
+          torch::NoGradGuard ng;
+          for (auto& w : qat_weights_) {
+            masters.push_back(w.detach().clone());
+            w.copy_(quantize_per_channel(w).dequantize().to(w.scalar_type()));
+          }
+        }
         if (pseudo_) {
           // One forward over labeled + pseudo-labeled examples (BN statistics over both), the
           // student's loss on the two parts (kiln/train/selftrain.h); x n_l keeps optim.lr's
@@ -405,6 +424,10 @@ class Run {
         }
         sgd_.zero_grad();
         loss.backward();
+        if (!masters.empty()) {
+          torch::NoGradGuard ng;
+          for (size_t i = 0; i < masters.size(); ++i) qat_weights_[i].copy_(masters[i]);
+        }
         sgd_.step();
         {
           torch::NoGradGuard ng;
@@ -887,6 +910,7 @@ class Run {
   AugmentOptions aug_;
   LrSchedule sched_;
   Plateau plateau_;  // schedule.plateau_*: a multiplier on sched_, decided after each epoch
+  std::vector<torch::Tensor> qat_weights_;  // train.qat: the conv and linear weights
   int64_t bs_, steps_, epochs_, total_steps_;
   uint64_t seed_;
   bool sum_loss_;
