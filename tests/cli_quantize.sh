@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # `kiln quantize` end to end: a small depthwise-separable net (fashion-mnist-tiny) trained
 # briefly on Fashion-MNIST (Debian's dataset-fashion-mnist), then its accuracy with int8
-# weights against fp32. Exit 77 = skipped.
+# weights against fp32; then the same model exported to kiln's format and run by the
+# dependency-free runtime (kiln-classify), which must agree with LibTorch's accuracies on the
+# same 1,000 test images (fp32 and int8). Exit 77 = skipped.
 set -u
 kiln=$1
+classify=${2:-}
 data=/usr/share/datasets
 [ -d "$data/fashion-mnist" ] || { echo "SKIPPED: $data/fashion-mnist missing (apt-get install dataset-fashion-mnist)"; exit 77; }
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
@@ -22,3 +25,22 @@ assert abs(j["int8_test_acc"] - j["fp32_test_acc"]) <= 0.02, ("int8 lost more th
 assert j["int8_bytes"] < 0.4 * j["fp32_bytes"], j  # BN parameters and statistics stay fp32
 print("quantize.json: ok", j["fp32_test_acc"], "->", j["int8_test_acc"], j["fp32_bytes"], "->", j["int8_bytes"], "bytes")
 PY
+[ -n "$classify" ] || exit 0
+gunzip -c "$data/fashion-mnist/t10k-images-idx3-ubyte.gz" > "$d/images" && gunzip -c "$data/fashion-mnist/t10k-labels-idx1-ubyte.gz" > "$d/labels" \
+  || { echo "FAIL: gunzip"; exit 1; }
+for q in "" --int8; do
+  "$kiln" export --checkpoint "$d/run/checkpoint.pt" --format kiln $q --data "$data" || { echo "FAIL: kiln export --format kiln $q"; exit 1; }
+done
+"$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --limit 1000 | tee "$d/rt32.txt" || { echo "FAIL: kiln-classify fp32"; exit 1; }
+"$classify" "$d/run/model-int8.kiln" "$d/images" "$d/labels" --limit 1000 | tee "$d/rt8.txt" || { echo "FAIL: kiln-classify int8"; exit 1; }
+python3 - "$d/run/quantize.json" "$d/rt32.txt" "$d/rt8.txt" <<'PY' || exit 1
+import json, re, sys
+j = json.load(open(sys.argv[1]))
+rt = [int(re.search(r"\((\d+) of 1000\)", open(f).read()).group(1)) for f in sys.argv[2:]]
+lt = [round(j["fp32_test_acc"] * 1000), round(j["int8_test_acc"] * 1000)]
+# the same weights and images: at most one near-tie may go the other way
+assert abs(rt[0] - lt[0]) <= 1, ("runtime fp32 disagrees with LibTorch", rt[0], lt[0])
+assert abs(rt[1] - lt[1]) <= 1, ("runtime int8 disagrees with LibTorch's int8", rt[1], lt[1])
+print(f"runtime: fp32 {rt[0]}/1000 (LibTorch {lt[0]}), int8 {rt[1]}/1000 (LibTorch {lt[1]})")
+PY
+

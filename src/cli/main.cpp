@@ -816,12 +816,17 @@ int cmd_quantize(const std::string& ckpt, const std::string& data, const std::st
 // `kiln export`: a checkpoint's weights as safetensors (fp32, or int8 conv/linear weights with
 // per-channel scales), with what rebuilding the model needs in the metadata (kiln/nn/export.h).
 int cmd_export(const std::string& ckpt, const std::string& format, bool int8, std::string out, const std::string& data) {
-  if (format != "safetensors") throw Error("--format '" + format + "': only safetensors is written so far");
+  if (format != "safetensors" && format != "kiln") throw Error("--format '" + format + "' is not one of: kiln | safetensors");
   auto lc = load_checkpoint(ckpt, torch::kCPU);
+  const auto& model_name = lc.cfg.s("model.name");
+  if (format == "kiln" && model_name != "separable" && model_name != "dense")
+    throw Error("--format kiln is for the models kiln's runtime runs (model.name = separable | dense); this checkpoint's is '" +
+                model_name + "': use --format safetensors");
   auto tt = load_for(lc.cfg, data);  // the input shape and the class names
   ExportInfo info{{tt.train.images.size(1), tt.train.images.size(2), tt.train.images.size(3)}, tt.train.classes};
-  if (out.empty()) out = (fs::path(ckpt).parent_path() / (int8 ? "model-int8.safetensors" : "model.safetensors")).string();
-  auto bytes = export_safetensors(lc, info, out, int8);
+  const std::string ext = format == "kiln" ? ".kiln" : ".safetensors";
+  if (out.empty()) out = (fs::path(ckpt).parent_path() / ((int8 ? "model-int8" : "model") + ext)).string();
+  auto bytes = format == "kiln" ? export_kiln(lc, info, out, int8) : export_safetensors(lc, info, out, int8);
   std::printf("wrote %s: %lld bytes (%s weights, %lld parameters)\n", out.c_str(), (long long)bytes, int8 ? "int8" : "fp32",
               (long long)count_parameters(*lc.model));
   return 0;
@@ -969,9 +974,9 @@ int main(int argc, char** argv) {
   add_device_options(eval, data, device, threads);
   std::string export_format = "safetensors";
   bool export_int8 = false;
-  auto* exp = app.add_subcommand("export", "Write a checkpoint's weights as safetensors (fp32, or --int8), with the config, normalisation, input shape and classes in its metadata");
+  auto* exp = app.add_subcommand("export", "Write a checkpoint's weights as safetensors or kiln's own format (fp32, or --int8), with the config, normalisation, input shape and classes");
   exp->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
-  exp->add_option("--format", export_format, "safetensors")->capture_default_str();
+  exp->add_option("--format", export_format, "safetensors | kiln (kiln's own format, read by the dependency-free runtime; docs/kiln-format.md)")->capture_default_str();
   exp->add_flag("--int8", export_int8, "conv and linear weights as int8 with per-channel scales (<name>.scale)");
   exp->add_option("--out", out, "file (default: model[-int8].safetensors beside the checkpoint)");
   exp->add_option("--data", data, "data root (for the input shape and class names)");

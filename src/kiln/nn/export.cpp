@@ -3,6 +3,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
@@ -68,6 +69,76 @@ int64_t export_safetensors(const LoadedCheckpoint& ck, const ExportInfo& info, c
   for (auto& e : entries) {
     const size_t n = static_cast<size_t>(e.data.numel() * e.data.element_size());
     out.append(static_cast<const char*>(e.data.data_ptr()), n);  // LibTorch's CPU tensors are little-endian here
+  }
+  atomic_write(path, out.data(), out.size());
+  return static_cast<int64_t>(out.size());
+}
+
+namespace {
+void put_u32(std::string& o, uint64_t v) {
+  if (v > 0xffffffffULL) throw Error("export: a size does not fit the .kiln format's 32 bits");
+  for (int i = 0; i < 4; ++i) o += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+void put_str(std::string& o, const std::string& s) {
+  put_u32(o, s.size());
+  o += s;
+}
+template <class T>
+std::string joined(const std::vector<T>& v, const std::string& sep) {
+  std::ostringstream ss;
+  ss.precision(9);
+  for (size_t i = 0; i < v.size(); ++i) ss << (i ? sep : "") << v[i];
+  return ss.str();
+}
+}  // namespace
+
+int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const std::string& path, bool int8) {
+  torch::NoGradGuard ng;
+  auto& model = *ck.model;
+  std::set<const void*> quantizable;
+  for (auto& m : model.modules(/*include_self=*/false)) {
+    if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) quantizable.insert(c->weight.unsafeGetTensorImpl());
+    else if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) quantizable.insert(l->weight.unsafeGetTensorImpl());
+  }
+  std::vector<std::pair<std::string, std::string>> meta = {
+      {"format_version", "1"},
+      {"model", ck.cfg.s("model.name")},
+      {"activation", ck.cfg.s("model.activation")},
+      {"celu_alpha", std::to_string(ck.cfg.f("model.celu_alpha"))},
+      {"widths", joined(ck.cfg.ints("model.widths"), ",")},
+      {"depth", std::to_string(ck.cfg.i("model.depth"))},
+      {"bn_eps", joined(std::vector<double>{ck.cfg.f("model.bn_eps")}, "")},
+      {"input", joined(info.input_shape, ",")},
+      {"mean", joined(ck.mean, ",")},
+      {"std", joined(ck.std, ",")},
+      {"classes", joined(info.classes, "\n")},
+      {"int8", int8 ? "true" : "false"},
+      {"config", ck.cfg.to_toml()}};
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value());
+  for (auto& b : model.named_buffers())
+    if (b.value().is_floating_point()) tensors.emplace_back(b.key(), b.value());
+  std::string out = "KILNMDL1";
+  put_u32(out, meta.size());
+  put_u32(out, tensors.size());
+  for (auto& [k, v] : meta) put_str(out, k), put_str(out, v);
+  for (auto& [name, t] : tensors) {
+    put_str(out, name);
+    const bool q = int8 && quantizable.count(t.unsafeGetTensorImpl()) && t.requires_grad();
+    out += static_cast<char>(q ? 1 : 0);
+    if (t.dim() > 8) throw Error("export: tensor '" + name + "' has more than 8 dimensions");
+    out += static_cast<char>(t.dim());
+    for (auto d : t.sizes()) put_u32(out, static_cast<uint64_t>(d));
+    if (q) {
+      auto qt = quantize_per_channel(t);
+      auto sc = qt.scale.to(torch::kFloat32).contiguous().cpu();
+      out.append(static_cast<const char*>(sc.data_ptr()), static_cast<size_t>(sc.numel()) * 4);
+      auto qq = qt.q.contiguous().cpu();
+      out.append(static_cast<const char*>(qq.data_ptr()), static_cast<size_t>(qq.numel()));
+    } else {
+      auto f = t.detach().to(torch::kFloat32).contiguous().cpu();
+      out.append(static_cast<const char*>(f.data_ptr()), static_cast<size_t>(f.numel()) * 4);  // little-endian host
+    }
   }
   atomic_write(path, out.data(), out.size());
   return static_cast<int64_t>(out.size());

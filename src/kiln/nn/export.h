@@ -23,6 +23,11 @@ struct ExportInfo {
   std::vector<std::string> classes;
 };
 
+// kiln's own format (docs/kiln-format.md), read by the dependency-free runtime
+// (kiln/runtime/runtime.h): metadata strings, then every floating-point parameter and buffer,
+// fp32 or (int8) the conv/linear weights as int8 with per-channel scales. Atomic; returns bytes.
+int64_t export_kiln(const LoadedCheckpoint& ckpt, const ExportInfo& info, const std::string& path, bool int8);
+
 // Writes `path` atomically; returns the bytes written.
 int64_t export_safetensors(const LoadedCheckpoint& ckpt, const ExportInfo& info, const std::string& path, bool int8);
 

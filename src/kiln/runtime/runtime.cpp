@@ -1,0 +1,272 @@
+#include "kiln/runtime/runtime.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+
+namespace kiln::rt {
+
+namespace {
+
+struct Reader {
+  const std::vector<uint8_t>& b;
+  const std::string& name;
+  size_t pos = 0;
+  void need(size_t n, const char* what) const {
+    if (n > b.size() || pos > b.size() - n)
+      throw std::runtime_error("'" + name + "': truncated .kiln file (reading " + what + " at byte " + std::to_string(pos) + ")");
+  }
+  uint32_t u32(const char* what) {
+    need(4, what);
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(b[pos + static_cast<size_t>(i)]) << (8 * i);
+    pos += 4;
+    return v;
+  }
+  uint8_t u8(const char* what) {
+    need(1, what);
+    return b[pos++];
+  }
+  std::string str(const char* what) {
+    const uint32_t n = u32(what);
+    need(n, what);
+    std::string s(reinterpret_cast<const char*>(b.data() + pos), n);
+    pos += n;
+    return s;
+  }
+  float f32(const char* what) {
+    const uint32_t v = u32(what);
+    float f;
+    std::memcpy(&f, &v, 4);
+    return f;
+  }
+};
+
+std::vector<int64_t> ints(const std::string& s) {
+  std::vector<int64_t> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) v.push_back(std::stoll(item));
+  return v;
+}
+std::vector<float> floats(const std::string& s) {
+  std::vector<float> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) v.push_back(std::stof(item));
+  return v;
+}
+
+// A feature map: C x H x W.
+struct Map {
+  int64_t c = 0, h = 0, w = 0;
+  std::vector<float> v;
+  float& at(int64_t ci, int64_t y, int64_t x) { return v[static_cast<size_t>((ci * h + y) * w + x)]; }
+  float at(int64_t ci, int64_t y, int64_t x) const { return v[static_cast<size_t>((ci * h + y) * w + x)]; }
+};
+
+Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t groups) {
+  const int64_t O = wt.dim(0), Cg = wt.dim(1), K = wt.dim(2);
+  if (Cg * groups != in.c) throw std::runtime_error("conv: weight expects " + std::to_string(Cg * groups) + " input channels, got " + std::to_string(in.c));
+  Map out;
+  out.c = O, out.h = (in.h + 2 * pad - K) / stride + 1, out.w = (in.w + 2 * pad - K) / stride + 1;
+  out.v.assign(static_cast<size_t>(out.c * out.h * out.w), 0.f);
+  const int64_t Og = O / groups;
+  for (int64_t o = 0; o < O; ++o) {
+    const int64_t g = o / Og;
+    for (int64_t ci = 0; ci < Cg; ++ci) {
+      const int64_t cin = g * Cg + ci;
+      for (int64_t ky = 0; ky < K; ++ky)
+        for (int64_t kx = 0; kx < K; ++kx) {
+          const float wv = wt.data[static_cast<size_t>(((o * Cg + ci) * K + ky) * K + kx)];
+          for (int64_t y = 0; y < out.h; ++y) {
+            const int64_t iy = y * stride + ky - pad;
+            if (iy < 0 || iy >= in.h) continue;
+            for (int64_t x = 0; x < out.w; ++x) {
+              const int64_t ix = x * stride + kx - pad;
+              if (ix < 0 || ix >= in.w) continue;
+              out.at(o, y, x) += wv * in.at(cin, iy, ix);
+            }
+          }
+        }
+    }
+  }
+  return out;
+}
+
+float activate(float x, const std::string& act, float alpha) {
+  if (act == "relu") return x > 0 ? x : 0;
+  if (act == "relu6") return std::min(std::max(x, 0.f), 6.f);
+  if (act == "celu") return std::max(0.f, x) + std::min(0.f, alpha * (std::exp(x / alpha) - 1));
+  if (act == "gelu") return 0.5f * x * (1 + std::erf(x / std::sqrt(2.f)));
+  throw std::runtime_error("unknown activation '" + act + "'");
+}
+
+}  // namespace
+
+const Tensor& Model::tensor(const std::string& n) const {
+  auto it = tensors.find(n);
+  if (it == tensors.end()) throw std::runtime_error("model has no tensor '" + n + "'");
+  return it->second;
+}
+
+Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
+  Reader r{bytes, name};
+  r.need(8, "the magic number");
+  if (std::memcmp(bytes.data(), "KILNMDL1", 8) != 0) throw std::runtime_error("'" + name + "' is not a .kiln model file (bad magic number)");
+  r.pos = 8;
+  const uint32_t n_meta = r.u32("the metadata count"), n_tensors = r.u32("the tensor count");
+  if (n_meta > 4096 || n_tensors > 1u << 20) throw std::runtime_error("'" + name + "': implausible counts in the header");
+  Model m;
+  for (uint32_t i = 0; i < n_meta; ++i) {
+    auto k = r.str("a metadata key");
+    m.meta[k] = r.str("a metadata value");
+  }
+  for (uint32_t i = 0; i < n_tensors; ++i) {
+    auto tname = r.str("a tensor name");
+    const uint8_t dtype = r.u8("a dtype"), ndim = r.u8("a rank");
+    if (dtype > 1 || ndim > 8) throw std::runtime_error("'" + name + "': tensor '" + tname + "' has an unknown dtype or rank");
+    Tensor t;
+    int64_t numel = 1;
+    for (uint8_t d = 0; d < ndim; ++d) {
+      t.shape.push_back(r.u32("a dimension"));
+      numel *= t.shape.back();
+      if (numel > (int64_t{1} << 31)) throw std::runtime_error("'" + name + "': tensor '" + tname + "' is implausibly large");
+    }
+    t.data.resize(static_cast<size_t>(numel));
+    if (dtype == 0) {
+      r.need(static_cast<size_t>(numel) * 4, "fp32 data");
+      for (int64_t j = 0; j < numel; ++j) t.data[static_cast<size_t>(j)] = r.f32("fp32 data");
+    } else {
+      if (ndim == 0) throw std::runtime_error("'" + name + "': int8 tensor '" + tname + "' has no channel dimension");
+      const int64_t C = t.shape[0], per = C ? numel / C : 0;
+      std::vector<float> scale(static_cast<size_t>(C));
+      for (auto& s : scale) s = r.f32("int8 scales");
+      r.need(static_cast<size_t>(numel), "int8 data");
+      for (int64_t j = 0; j < numel; ++j)
+        t.data[static_cast<size_t>(j)] = static_cast<float>(static_cast<int8_t>(bytes[r.pos + static_cast<size_t>(j)])) * scale[static_cast<size_t>(j / per)];
+      r.pos += static_cast<size_t>(numel);
+      m.int8 = true;
+    }
+    m.tensors[tname] = std::move(t);
+  }
+  if (r.pos != bytes.size()) throw std::runtime_error("'" + name + "': " + std::to_string(bytes.size() - r.pos) + " bytes after the last tensor");
+  for (const char* k : {"model", "activation", "input", "mean", "std", "classes", "widths", "depth", "bn_eps"})
+    if (!m.meta.count(k)) throw std::runtime_error("'" + name + "': metadata '" + k + "' missing");
+  auto in = ints(m.meta["input"]);
+  if (in.size() != 3) throw std::runtime_error("'" + name + "': metadata 'input' must be C,H,W");
+  m.channels = in[0], m.height = in[1], m.width = in[2];
+  std::stringstream cs(m.meta["classes"]);
+  std::string c;
+  while (std::getline(cs, c, '\n')) m.classes.push_back(c);
+  return m;
+}
+
+Model load(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open '" + path + "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return parse(bytes, path);
+}
+
+std::vector<float> Model::predict(const float* pixels) const {
+  const std::string act = meta.at("activation");
+  const float alpha = meta.count("celu_alpha") ? std::stof(meta.at("celu_alpha")) : 1.f;
+  const float eps = std::stof(meta.at("bn_eps"));
+  auto mean = floats(meta.at("mean")), stdv = floats(meta.at("std"));
+  Map x;
+  x.c = channels, x.h = height, x.w = width;
+  x.v.assign(pixels, pixels + channels * height * width);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t i = 0; i < height * width; ++i) {
+      float& p = x.v[static_cast<size_t>(c * height * width + i)];
+      p = mean.empty() ? p / 255.f : (p - mean[static_cast<size_t>(c)]) / stdv[static_cast<size_t>(c)];
+    }
+  auto bn = [&](Map& t, const std::string& n, bool then_act) {
+    const auto &w = tensor(n + ".weight").data, &b = tensor(n + ".bias").data, &rm = tensor(n + ".running_mean").data,
+               &rv = tensor(n + ".running_var").data;
+    for (int64_t c = 0; c < t.c; ++c) {
+      const float s = w[static_cast<size_t>(c)] / std::sqrt(rv[static_cast<size_t>(c)] + eps);
+      const float sh = b[static_cast<size_t>(c)] - rm[static_cast<size_t>(c)] * s;
+      for (int64_t i = 0; i < t.h * t.w; ++i) {
+        float& v = t.v[static_cast<size_t>(c * t.h * t.w + i)];
+        v = v * s + sh;
+        if (then_act) v = activate(v, act, alpha);
+      }
+    }
+  };
+  const auto widths = ints(meta.at("widths"));
+  const int64_t depth = std::stoll(meta.at("depth"));
+  const std::string kind = meta.at("model");
+  if (kind == "separable") {
+    x = conv2d(x, tensor("stem.weight"), 1, 1, 1);
+    bn(x, "stem_bn", true);
+    int64_t k = 0;
+    for (size_t s = 1; s < widths.size(); ++s)
+      for (int64_t d = 0; d < depth; ++d, ++k) {
+        const std::string p = "block" + std::to_string(k);
+        x = conv2d(x, tensor(p + ".depthwise.weight"), d == 0 ? 2 : 1, 1, x.c);
+        bn(x, p + ".bn1", true);
+        x = conv2d(x, tensor(p + ".pointwise.weight"), 1, 0, 1);
+        bn(x, p + ".bn2", true);
+      }
+  } else if (kind == "dense") {
+    x = conv2d(x, tensor("stem.weight"), 1, 1, 1);
+    const size_t blocks = widths.size() - 1;
+    for (size_t b = 0; b < blocks; ++b) {
+      for (int64_t l = 0; l < depth; ++l) {
+        const std::string p = "block" + std::to_string(b) + "_layer" + std::to_string(l);
+        Map t = x;
+        bn(t, p + "_bn", true);
+        Map y = conv2d(t, tensor(p + "_conv.weight"), 1, 1, 1);
+        x.v.insert(x.v.end(), y.v.begin(), y.v.end());  // channel concatenation (planar maps)
+        x.c += y.c;
+      }
+      if (b + 1 < blocks) {
+        const std::string p = "transition" + std::to_string(b);
+        bn(x, p + "_bn", true);
+        x = conv2d(x, tensor(p + "_conv.weight"), 1, 0, 1);
+        Map pooled;
+        pooled.c = x.c, pooled.h = x.h / 2, pooled.w = x.w / 2;
+        pooled.v.assign(static_cast<size_t>(pooled.c * pooled.h * pooled.w), 0.f);
+        for (int64_t c = 0; c < x.c; ++c)
+          for (int64_t yy = 0; yy < pooled.h; ++yy)
+            for (int64_t xx = 0; xx < pooled.w; ++xx)
+              pooled.at(c, yy, xx) = 0.25f * (x.at(c, 2 * yy, 2 * xx) + x.at(c, 2 * yy, 2 * xx + 1) +
+                                               x.at(c, 2 * yy + 1, 2 * xx) + x.at(c, 2 * yy + 1, 2 * xx + 1));
+        x = std::move(pooled);
+      }
+    }
+    bn(x, "final_bn", true);
+  } else {
+    throw std::runtime_error("model '" + kind + "' is not supported by the runtime (separable | dense)");
+  }
+  std::vector<float> feat(static_cast<size_t>(x.c), 0.f);
+  for (int64_t c = 0; c < x.c; ++c) {
+    double s = 0;
+    for (int64_t i = 0; i < x.h * x.w; ++i) s += x.v[static_cast<size_t>(c * x.h * x.w + i)];
+    feat[static_cast<size_t>(c)] = static_cast<float>(s / static_cast<double>(x.h * x.w));
+  }
+  const Tensor& W = tensor("fc.weight");
+  const Tensor& B = tensor("fc.bias");
+  const int64_t O = W.dim(0), I = W.dim(1);
+  if (I != x.c) throw std::runtime_error("head expects " + std::to_string(I) + " features, got " + std::to_string(x.c));
+  std::vector<float> out(static_cast<size_t>(O));
+  for (int64_t o = 0; o < O; ++o) {
+    double s = B.data[static_cast<size_t>(o)];
+    for (int64_t i = 0; i < I; ++i) s += static_cast<double>(W.data[static_cast<size_t>(o * I + i)]) * feat[static_cast<size_t>(i)];
+    out[static_cast<size_t>(o)] = static_cast<float>(s);
+  }
+  return out;
+}
+
+int64_t Model::classify(const float* pixels) const {
+  auto z = predict(pixels);
+  return std::max_element(z.begin(), z.end()) - z.begin();
+}
+
+}  // namespace kiln::rt

@@ -1,0 +1,37 @@
+// kiln's dependency-free inference runtime (issue #8): C++17 and the standard library only — no
+// LibTorch — so it builds anywhere a C++ compiler goes (WebAssembly included). It loads a model
+// written by `kiln export --format kiln` (docs/kiln-format.md) and predicts one image at a time.
+// Supported: the small-model family of kiln/nn/tiny.h (model.name = separable | dense) with any
+// activation kiln has (relu, relu6, celu, gelu). int8 files are dequantised once on load (the
+// weights travel small; the arithmetic is fp32).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace kiln::rt {
+
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+  int64_t dim(size_t i) const { return shape.at(i); }
+};
+
+struct Model {
+  std::map<std::string, std::string> meta;
+  std::map<std::string, Tensor> tensors;
+  std::vector<std::string> classes;
+  int64_t channels = 0, height = 0, width = 0;
+  bool int8 = false;
+  // One image as C x H x W pixel values in 0..255 (planar); returns the logits.
+  std::vector<float> predict(const float* pixels) const;
+  int64_t classify(const float* pixels) const;
+  const Tensor& tensor(const std::string& name) const;  // throws naming the tensor
+};
+
+// Parses a .kiln file; throws std::runtime_error naming `name` and what is wrong.
+Model parse(const std::vector<uint8_t>& bytes, const std::string& name);
+Model load(const std::string& path);
+
+}  // namespace kiln::rt

@@ -1,0 +1,68 @@
+// The dependency-free runtime (kiln/runtime/runtime.h) against LibTorch on the same weights:
+// fp32 files give the same logits to 1e-4; int8 files the same logits as LibTorch running the
+// int8 round trip of the weights (kiln/nn/quantize.h), to 1e-4.
+#include "helpers.h"
+#include "kiln/nn/export.h"
+#include "kiln/nn/quantize.h"
+#include "kiln/runtime/runtime.h"
+
+using namespace kiln;
+
+namespace {
+void compare(const std::string& model_name, const std::string& widths, const std::string& activation) {
+  auto tt = kiln::test::synthetic(200, 40);
+  Config c;
+  c.set("model.name", model_name);
+  c.set("model.widths", widths);
+  c.set("model.activation", activation);
+  c.set("optim.name", "adam");
+  c.set("optim.lr", "0.01");
+  c.set("optim.loss_reduction", "mean");
+  c.set("optim.weight_decay", "0");
+  c.set("data.batch_size", "50");
+  c.set("schedule.epochs", "8");
+  c.set("train.eval_every", "100");
+  c.set("train.precision", "fp32");
+  kiln::test::TempDir d;
+  train(c, tt, kiln::test::quiet_options(d / "run"));
+  auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
+  ExportInfo info{{3, 16, 16}, tt.train.classes};
+  for (bool int8 : {false, true}) {
+    const std::string path = d / (int8 ? "m8.kiln" : "m.kiln");
+    export_kiln(lc, info, path, int8);
+    auto rt = kiln::rt::load(path);
+    EXPECT_EQ(rt.int8, int8);
+    EXPECT_EQ(rt.classes.size(), 10u);
+    auto ref = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
+    if (int8) quantize_weights_inplace(*ref.model);
+    ref.model->eval();
+    DeviceLoader L(tt.test, torch::kCPU, torch::kFloat32, ref.mean, ref.std);
+    auto want = ref.model->forward(L.slice(0, 40).x).detach();
+    auto pixels = tt.test.images.to(torch::kFloat32).contiguous();
+    double worst = 0;
+    for (int64_t i = 0; i < 40; ++i) {
+      auto z = rt.predict(pixels[i].data_ptr<float>());
+      for (int64_t k = 0; k < 10; ++k) worst = std::max(worst, std::abs(z[static_cast<size_t>(k)] - want[i][k].item<double>()));
+    }
+    const double scale = want.abs().max().item<double>();
+    std::printf("%s (%s) %s: largest |logit difference| against LibTorch %.2e (largest |logit| %.3f)\n", model_name.c_str(),
+                activation.c_str(), int8 ? "int8" : "fp32", worst, scale);
+    EXPECT_GT(scale, 1.0) << "logits this small would make the comparison weak";
+    EXPECT_LT(worst, 1e-4) << model_name << (int8 ? " int8" : " fp32");
+  }
+}
+}  // namespace
+
+TEST(Runtime, SeparableNetMatchesLibTorch) { compare("separable", "[8, 16, 32]", "relu6"); }
+TEST(Runtime, DenseNetMatchesLibTorch) { compare("dense", "[8, 6, 6]", "gelu"); }
+
+TEST(Runtime, RefusesBrokenFiles) {
+  kiln::test::TempDir d;
+  std::vector<uint8_t> junk = {'K', 'I', 'L', 'N'};
+  kiln::test::expect_error_containing([&] { kiln::rt::parse(junk, "x.kiln"); }, "x.kiln");
+  std::vector<uint8_t> wrong(16, 0);
+  kiln::test::expect_error_containing([&] { kiln::rt::parse(wrong, "y.kiln"); }, "not a .kiln model");
+  std::vector<uint8_t> header = {'K', 'I', 'L', 'N', 'M', 'D', 'L', '1', 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 'a'};
+  kiln::test::expect_error_containing([&] { kiln::rt::parse(header, "z.kiln"); }, "truncated");
+  kiln::test::expect_error_containing([&] { kiln::rt::load(d / "missing.kiln"); }, "missing.kiln");
+}

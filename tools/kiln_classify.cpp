@@ -1,0 +1,83 @@
+// kiln-classify: the dependency-free runtime's command line (no LibTorch). Classifies the
+// images of an IDX file (MNIST / Fashion-MNIST layout, uncompressed) or of a CIFAR-10 binary
+// batch with a model from `kiln export --format kiln`, and prints the accuracy.
+//   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N]
+//   kiln-classify MODEL.kiln test_batch.bin [--limit N]
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kiln/runtime/runtime.h"
+
+namespace {
+std::vector<uint8_t> slurp(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open '" + p + "'");
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+uint32_t be32(const std::vector<uint8_t>& b, size_t at) {
+  if (at + 4 > b.size()) throw std::runtime_error("truncated IDX header");
+  return (uint32_t(b[at]) << 24) | (uint32_t(b[at + 1]) << 16) | (uint32_t(b[at + 2]) << 8) | uint32_t(b[at + 3]);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    long limit = -1;
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+      if (args[i] == "--limit") {
+        limit = std::stol(args[i + 1]);
+        args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+        break;
+      }
+    if (args.size() != 2 && args.size() != 3) {
+      std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N]\n"
+                           "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N]\n");
+      return 2;
+    }
+    auto model = kiln::rt::load(args[0]);
+    const size_t pix = static_cast<size_t>(model.channels * model.height * model.width);
+    std::vector<std::vector<float>> images;
+    std::vector<int> labels;
+    if (args.size() == 3) {
+      auto im = slurp(args[1]), lb = slurp(args[2]);
+      if (be32(im, 0) != 2051 || be32(lb, 0) != 2049) throw std::runtime_error("not IDX image/label files (magic numbers)");
+      const uint32_t n = be32(im, 4), h = be32(im, 8), w = be32(im, 12);
+      if (be32(lb, 4) != n) throw std::runtime_error("image and label counts differ");
+      if (int64_t(h) != model.height || int64_t(w) != model.width || model.channels != 1)
+        throw std::runtime_error("the model expects " + std::to_string(model.channels) + "x" + std::to_string(model.height) + "x" +
+                                 std::to_string(model.width) + " images");
+      if (im.size() < 16 + size_t(n) * h * w || lb.size() < 8 + size_t(n)) throw std::runtime_error("truncated IDX data");
+      for (uint32_t i = 0; i < n; ++i) {
+        images.emplace_back(im.begin() + 16 + long(i) * h * w, im.begin() + 16 + long(i + 1) * h * w);
+        labels.push_back(lb[8 + i]);
+      }
+    } else {
+      auto b = slurp(args[1]);
+      const size_t rec = 1 + pix;
+      if (b.size() % rec != 0) throw std::runtime_error("not a CIFAR binary batch for this model's image size");
+      for (size_t at = 0; at < b.size(); at += rec) {
+        labels.push_back(b[at]);
+        images.emplace_back(b.begin() + long(at) + 1, b.begin() + long(at + rec));
+      }
+    }
+    size_t n = images.size();
+    if (limit >= 0 && size_t(limit) < n) n = size_t(limit);
+    size_t right = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < n; ++i) right += model.classify(images[i].data()) == labels[i];
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("accuracy %.4f (%zu of %zu) with %s weights; %.2f ms per image (one thread, this runtime)\n",
+                double(right) / double(n), right, n, model.int8 ? "int8" : "fp32", 1e3 * s / double(n));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kiln-classify: error: %s\n", e.what());
+    return 2;
+  }
+}
