@@ -8,6 +8,7 @@
 
 #include "kiln/core/config.h"
 #include "kiln/report/png.h"
+#include "kiln/nn/export.h"
 #include "kiln/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -87,6 +88,19 @@ int main(int argc, char** argv) {
   kiln::train(cfg, tt, o);
   fs::create_directories(dir / "checkpoint");
   fs::copy_file(dir / "run/checkpoint.pt", dir / "checkpoint/tiny.pt", fs::copy_options::overwrite_existing);
+  // Model: the runtime's .kiln files (fp32 and int8) of a tiny separable net.
+  {
+    kiln::LoadedCheckpoint lc;
+    lc.cfg.set("model.name", "separable");
+    lc.cfg.set("model.widths", "[4, 4]");
+    lc.cfg.set("model.depth", "1");
+    lc.model = kiln::make_model(lc.cfg, 1, 3);
+    lc.mean = {100}, lc.std = {50};
+    kiln::ExportInfo info{{1, 6, 6}, {"a", "b", "c"}};
+    fs::create_directories(dir / "model");
+    kiln::export_kiln(lc, info, (dir / "model/tiny.kiln").string(), false);
+    kiln::export_kiln(lc, info, (dir / "model/tiny-int8.kiln").string(), true);
+  }
   std::cout << "seeds in " << dir.string() << "\n";
   return 0;
 }

@@ -12,6 +12,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
 #include "kiln/data/dataset.h"
+#include "kiln/runtime/runtime.h"
 
 namespace kiln::fuzz {
 
@@ -68,4 +69,17 @@ inline void config(const uint8_t* d, size_t n) {
   }
 }
 
+// A .kiln model file as the dependency-free runtime reads it (it reports problems as
+// std::runtime_error: the runtime has no kiln::Error).
+inline void model(const uint8_t* d, size_t n) {
+  try {
+    auto m = kiln::rt::parse(std::vector<uint8_t>(d, d + n), "fuzz.kiln");
+    (void)m;
+  } catch (const std::runtime_error&) {
+  } catch (const std::invalid_argument&) {  // a malformed number in the metadata (std::stoll)
+  } catch (const std::out_of_range&) {
+  }
+}
+
 }  // namespace kiln::fuzz
+

@@ -25,7 +25,7 @@ int replay(const std::string& target, void (*fn)(const uint8_t*, size_t)) {
 
 TEST(FuzzRegressions, EveryStoredInputIsRefusedCleanly) {
   int n = replay("cifar10", kiln::fuzz::cifar10) + replay("idx", kiln::fuzz::idx) + replay("image", kiln::fuzz::image) +
-          replay("config", kiln::fuzz::config);
+          replay("config", kiln::fuzz::config) + replay("model", kiln::fuzz::model);
   EXPECT_GE(n, 9);
 }
 

@@ -137,13 +137,16 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
       numel *= t.shape.back();
       if (numel > (int64_t{1} << 31)) throw std::runtime_error("'" + name + "': tensor '" + tname + "' is implausibly large");
     }
+    // The bytes must be in the file before anything is allocated for them.
+    const int64_t C = t.shape.empty() ? 0 : t.shape[0];
+    r.need(dtype == 0 ? static_cast<size_t>(numel) * 4 : static_cast<size_t>(numel) + static_cast<size_t>(C) * 4,
+           dtype == 0 ? "fp32 data" : "int8 scales and data");
     t.data.resize(static_cast<size_t>(numel));
     if (dtype == 0) {
-      r.need(static_cast<size_t>(numel) * 4, "fp32 data");
       for (int64_t j = 0; j < numel; ++j) t.data[static_cast<size_t>(j)] = r.f32("fp32 data");
     } else {
       if (ndim == 0) throw std::runtime_error("'" + name + "': int8 tensor '" + tname + "' has no channel dimension");
-      const int64_t C = t.shape[0], per = C ? numel / C : 0;
+      const int64_t per = C ? numel / C : 0;
       std::vector<float> scale(static_cast<size_t>(C));
       for (auto& s : scale) s = r.f32("int8 scales");
       r.need(static_cast<size_t>(numel), "int8 data");
