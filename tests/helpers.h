@@ -75,6 +75,22 @@ inline TrainTest synthetic(int64_t n_train, int64_t n_test, int64_t size = 16) {
   return tt;
 }
 
+// For the synthetic set, whose class is where its square is: no translation, flip or cutout.
+inline void no_augmentation(Config& c) {
+  c.set("aug.pad", "0");
+  c.set("aug.flip", "false");
+  c.set("aug.cutout", "0");
+}
+
+// Adam at `lr` on the mean loss, without weight decay, in fp32.
+inline void plain_adam(Config& c, const std::string& lr) {
+  c.set("optim.name", "adam");
+  c.set("optim.lr", lr);
+  c.set("optim.loss_reduction", "mean");
+  c.set("optim.weight_decay", "0");
+  c.set("train.precision", "fp32");
+}
+
 inline RunOptions quiet_options(const std::string& dir = "") {
   RunOptions o;
   o.verbose = false;

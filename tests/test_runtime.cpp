@@ -15,14 +15,10 @@ void compare(const std::string& model_name, const std::string& widths, const std
   c.set("model.name", model_name);
   c.set("model.widths", widths);
   c.set("model.activation", activation);
-  c.set("optim.name", "adam");
-  c.set("optim.lr", "0.01");
-  c.set("optim.loss_reduction", "mean");
-  c.set("optim.weight_decay", "0");
+  kiln::test::plain_adam(c, "0.01");
   c.set("data.batch_size", "50");
   c.set("schedule.epochs", "8");
   c.set("train.eval_every", "100");
-  c.set("train.precision", "fp32");
   kiln::test::TempDir d;
   train(c, tt, kiln::test::quiet_options(d / "run"));
   auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);

@@ -56,9 +56,7 @@ TEST(SelfTrain, PseudoLabelsHardSoftThresholdAndTheirQuality) {
   c.set("data.labeled", "200");
   c.set("schedule.epochs", "20");
   c.set("optim.lr", "0.004");
-  c.set("aug.cutout", "0");
-  c.set("aug.pad", "0");   // the class is where the square is: no translation
-  c.set("aug.flip", "false");
+  kiln::test::no_augmentation(c);
   c.set("train.precision", "fp32");
   kiln::test::TempDir d;
   auto tr = train(c, tt, kiln::test::quiet_options(d / "teacher"));
@@ -90,11 +88,19 @@ Config small_config() {
   c.set("model.widths", "[8, 16, 16, 32]");
   c.set("data.batch_size", "20");
   c.set("optim.lr", "0.004");
-  c.set("aug.cutout", "0");
-  c.set("aug.pad", "0");  // the class is where the square is: no translation, no flip
-  c.set("aug.flip", "false");
+  kiln::test::no_augmentation(c);
   c.set("train.precision", "fp32");
   c.set("train.checkpoint_every", "100");
+  return c;
+}
+
+// small_config() on `labeled` labels for `epochs` epochs, trained as a teacher into dir/teacher;
+// returns that config (the teacher's).
+Config train_teacher(const TrainTest& tt, const kiln::test::TempDir& dir, const std::string& labeled, const std::string& epochs) {
+  Config c = small_config();
+  c.set("data.labeled", labeled);
+  c.set("schedule.epochs", epochs);
+  train(c, tt, kiln::test::quiet_options(dir / "teacher"));
   return c;
 }
 }  // namespace
@@ -133,10 +139,7 @@ TEST(SelfTrain, StudentNeverReadsTheUnlabeledExamplesLabels) {
   // labels are kept for, sees them.
   auto tt = kiln::test::synthetic(300, 50);
   kiln::test::TempDir d;
-  Config c = small_config();
-  c.set("data.labeled", "100");
-  c.set("schedule.epochs", "3");
-  train(c, tt, kiln::test::quiet_options(d / "teacher"));
+  Config c = train_teacher(tt, d, "100", "3");
   Config s = student_config(c, d / "teacher/checkpoint.pt");
   s.set("model.dropout", "0.2");
   s.set("model.stochastic_depth", "0.2");
@@ -166,10 +169,7 @@ TEST(SelfTrain, StudentNeverReadsTheUnlabeledExamplesLabels) {
 TEST(SelfTrain, StudentResumesExactly) {
   auto tt = kiln::test::synthetic(300, 50);
   kiln::test::TempDir d;
-  Config c = small_config();
-  c.set("data.labeled", "100");
-  c.set("schedule.epochs", "2");
-  train(c, tt, kiln::test::quiet_options(d / "teacher"));
+  Config c = train_teacher(tt, d, "100", "2");
   Config s = student_config(c, d / "teacher/checkpoint.pt");
   s.set("schedule.epochs", "4");
   s.set("model.stochastic_depth", "0.3");
@@ -189,10 +189,7 @@ TEST(SelfTrain, StudentResumesExactly) {
 TEST(SelfTrain, StudentRefusesWhatItCannotDo) {
   auto tt = kiln::test::synthetic(100, 20);
   kiln::test::TempDir d;
-  Config c = small_config();
-  c.set("data.labeled", "40");
-  c.set("schedule.epochs", "1");
-  train(c, tt, kiln::test::quiet_options(d / "teacher"));
+  Config c = train_teacher(tt, d, "40", "1");
   Config s = student_config(c, d / "teacher/checkpoint.pt");
   Config no_split = s;
   no_split.set("data.labeled", "0");

@@ -765,15 +765,29 @@ int cmd_bench(const std::string& preset, int runs, int warmup, const std::string
   return 0;
 }
 
-int cmd_eval(const std::string& ckpt, const std::string& data, const std::string& device_s, int threads) {
-  if (threads > 0) at::set_num_threads(threads);
-  auto dev = parse_device(device_s);
-  auto lc = load_checkpoint(ckpt, dev);
-  auto tt = load_for(lc.cfg, data);
-  auto test = tt.test.head(lc.cfg.i("data.test_subset"));
-  DeviceLoader loader(test, dev, resolve_precision(lc.cfg.s("train.precision"), dev), lc.mean, lc.std);
-  auto r = evaluate(*lc.model, loader, lc.cfg.i("data.test_batch_size"), lc.cfg.s("eval.tta"),
+// A checkpoint with its run's test set on the device, evaluated as the run evaluated it
+// (batch size, TTA): what `kiln eval` and `kiln quantize` share.
+struct CheckpointOnTestSet {
+  LoadedCheckpoint lc;
+  std::unique_ptr<DeviceLoader> loader;
+  CheckpointOnTestSet(const std::string& ckpt, const std::string& data, const std::string& device_s, int threads) {
+    if (threads > 0) at::set_num_threads(threads);
+    auto dev = parse_device(device_s);
+    lc = load_checkpoint(ckpt, dev);
+    auto tt = load_for(lc.cfg, data);
+    loader = std::make_unique<DeviceLoader>(tt.test.head(lc.cfg.i("data.test_subset")), dev,
+                                            resolve_precision(lc.cfg.s("train.precision"), dev), lc.mean, lc.std);
+  }
+  EvalResult evaluate_now() {
+    return evaluate(*lc.model, *loader, lc.cfg.i("data.test_batch_size"), lc.cfg.s("eval.tta"),
                     lc.cfg.f("eval.tta_translate_weight"));
+  }
+};
+
+int cmd_eval(const std::string& ckpt, const std::string& data, const std::string& device_s, int threads) {
+  CheckpointOnTestSet c(ckpt, data, device_s, threads);
+  auto& lc = c.lc;
+  auto r = c.evaluate_now();
   std::printf("test accuracy %.2f%% (%lld images, loss %.4f) — %s after %lld epochs\n", 100 * r.acc,
               (long long)r.n, r.loss, ckpt.c_str(), (long long)lc.epochs_done);
   return 0;
@@ -782,19 +796,11 @@ int cmd_eval(const std::string& ckpt, const std::string& data, const std::string
 // `kiln quantize`: a checkpoint's test accuracy in fp32, then with its conv and linear weights
 // quantised to int8 (per output channel, symmetric); writes quantize.json beside the checkpoint.
 int cmd_quantize(const std::string& ckpt, const std::string& data, const std::string& device_s, int threads) {
-  if (threads > 0) at::set_num_threads(threads);
-  auto dev = parse_device(device_s);
-  auto lc = load_checkpoint(ckpt, dev);
-  auto tt = load_for(lc.cfg, data);
-  auto test = tt.test.head(lc.cfg.i("data.test_subset"));
-  DeviceLoader loader(test, dev, resolve_precision(lc.cfg.s("train.precision"), dev), lc.mean, lc.std);
-  auto eval = [&] {
-    return evaluate(*lc.model, loader, lc.cfg.i("data.test_batch_size"), lc.cfg.s("eval.tta"),
-                    lc.cfg.f("eval.tta_translate_weight"));
-  };
-  auto before = eval();
+  CheckpointOnTestSet c(ckpt, data, device_s, threads);
+  auto& lc = c.lc;
+  auto before = c.evaluate_now();
   auto q = quantize_weights_inplace(*lc.model);
-  auto after = eval();
+  auto after = c.evaluate_now();
   const int64_t changed = before.predictions.ne(after.predictions).sum().item<int64_t>();
   std::printf("%s (%lld test images, eval.tta = %s)\n", ckpt.c_str(), (long long)before.n, lc.cfg.s("eval.tta").c_str());
   std::printf("| weights | test accuracy | bytes |\n|---|---|---|\n");

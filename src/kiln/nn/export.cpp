@@ -11,15 +11,19 @@
 
 namespace kiln {
 
+namespace {
+// The weights int8 applies to (quantizable_weights), by tensor identity.
+std::set<const void*> quantizable_set(torch::nn::Module& model) {
+  std::set<const void*> out;
+  for (auto& w : quantizable_weights(model)) out.insert(w.unsafeGetTensorImpl());
+  return out;
+}
+}  // namespace
+
 int64_t export_safetensors(const LoadedCheckpoint& ck, const ExportInfo& info, const std::string& path, bool int8) {
   torch::NoGradGuard ng;
   auto& model = *ck.model;
-  // The conv and linear weights (the ones int8 applies to), by tensor identity.
-  std::set<const void*> quantizable;
-  for (auto& m : model.modules(/*include_self=*/false)) {
-    if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) quantizable.insert(c->weight.unsafeGetTensorImpl());
-    else if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) quantizable.insert(l->weight.unsafeGetTensorImpl());
-  }
+  const auto quantizable = quantizable_set(model);
   struct Entry {
     std::string name, dtype;
     std::vector<int64_t> shape;
@@ -29,7 +33,7 @@ int64_t export_safetensors(const LoadedCheckpoint& ck, const ExportInfo& info, c
   std::set<std::string> names;
   auto add = [&](const std::string& name, const torch::Tensor& t) {
     if (!names.insert(name).second) throw Error("export: tensor name '" + name + "' appears twice");
-    if (int8 && quantizable.count(t.unsafeGetTensorImpl()) && t.requires_grad()) {
+    if (int8 && quantizable.count(t.unsafeGetTensorImpl())) {
       auto q = quantize_per_channel(t);
       entries.push_back({name, "I8", t.sizes().vec(), q.q.contiguous().cpu()});
       entries.push_back({name + ".scale", "F32", {q.scale.size(0)}, q.scale.to(torch::kFloat32).contiguous().cpu()});
@@ -95,11 +99,7 @@ std::string joined(const std::vector<T>& v, const std::string& sep) {
 int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const std::string& path, bool int8) {
   torch::NoGradGuard ng;
   auto& model = *ck.model;
-  std::set<const void*> quantizable;
-  for (auto& m : model.modules(/*include_self=*/false)) {
-    if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) quantizable.insert(c->weight.unsafeGetTensorImpl());
-    else if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) quantizable.insert(l->weight.unsafeGetTensorImpl());
-  }
+  const auto quantizable = quantizable_set(model);
   std::vector<std::pair<std::string, std::string>> meta = {
       {"format_version", "1"},
       {"model", ck.cfg.s("model.name")},
@@ -124,7 +124,7 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
   for (auto& [k, v] : meta) put_str(out, k), put_str(out, v);
   for (auto& [name, t] : tensors) {
     put_str(out, name);
-    const bool q = int8 && quantizable.count(t.unsafeGetTensorImpl()) && t.requires_grad();
+    const bool q = int8 && quantizable.count(t.unsafeGetTensorImpl());
     out += static_cast<char>(q ? 1 : 0);
     if (t.dim() > 8) throw Error("export: tensor '" + name + "' has more than 8 dimensions");
     out += static_cast<char>(t.dim());

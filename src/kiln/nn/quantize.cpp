@@ -24,16 +24,23 @@ QuantizedTensor quantize_per_channel(const torch::Tensor& w) {
   return r;
 }
 
+std::vector<torch::Tensor> quantizable_weights(torch::nn::Module& model) {
+  std::vector<torch::Tensor> out;
+  for (auto& m : model.modules(/*include_self=*/false)) {
+    torch::Tensor w;
+    if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) w = c->weight;
+    else if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) w = l->weight;
+    if (w.defined() && w.requires_grad()) out.push_back(w);
+  }
+  return out;
+}
+
 QuantizeReport quantize_weights_inplace(torch::nn::Module& model) {
   torch::NoGradGuard ng;
   QuantizeReport r;
   r.fp32_bytes = weight_bytes(model);
   int64_t saved = 0;
-  for (auto& m : model.modules(/*include_self=*/false)) {
-    torch::Tensor w;
-    if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) w = c->weight;
-    else if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) w = l->weight;
-    if (!w.defined() || !w.requires_grad()) continue;  // fixed buffers-as-weights are left alone
+  for (auto& w : quantizable_weights(model)) {
     auto qt = quantize_per_channel(w);
     auto back = qt.dequantize().to(w.device(), w.scalar_type());
     r.max_abs_error = std::max(r.max_abs_error, (back.to(torch::kFloat32) - w.to(torch::kFloat32)).abs().max().item<double>());

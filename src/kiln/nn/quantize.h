@@ -17,6 +17,10 @@ struct QuantizedTensor {
 };
 QuantizedTensor quantize_per_channel(const torch::Tensor& w);
 
+// The weights int8 applies to: every trainable conv and linear weight of `model` (fixed
+// buffers-as-weights, like a frozen whitening filter, are left out), in module order.
+std::vector<torch::Tensor> quantizable_weights(torch::nn::Module& model);
+
 struct QuantizeReport {
   int64_t tensors = 0;          // conv / linear weights quantised
   int64_t fp32_bytes = 0;       // the whole model in fp32 (parameters + floating buffers)

@@ -163,6 +163,16 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
   auto in = ints(m.meta["input"]);
   if (in.size() != 3) throw std::runtime_error("'" + name + "': metadata 'input' must be C,H,W");
   m.channels = in[0], m.height = in[1], m.width = in[2];
+  m.kind = m.meta["model"];
+  m.activation = m.meta["activation"];
+  if (m.meta.count("celu_alpha")) m.celu_alpha = std::stof(m.meta["celu_alpha"]);
+  m.bn_eps = std::stof(m.meta["bn_eps"]);
+  m.mean = floats(m.meta["mean"]);
+  m.stdev = floats(m.meta["std"]);
+  if (!m.mean.empty() && (m.mean.size() != static_cast<size_t>(m.channels) || m.stdev.size() != m.mean.size()))
+    throw std::runtime_error("'" + name + "': metadata 'mean'/'std' need one value per input channel");
+  m.widths = ints(m.meta["widths"]);
+  m.depth = std::stoll(m.meta["depth"]);
   std::stringstream cs(m.meta["classes"]);
   std::string c;
   while (std::getline(cs, c, '\n')) m.classes.push_back(c);
@@ -177,10 +187,9 @@ Model load(const std::string& path) {
 }
 
 std::vector<float> Model::predict(const float* pixels) const {
-  const std::string act = meta.at("activation");
-  const float alpha = meta.count("celu_alpha") ? std::stof(meta.at("celu_alpha")) : 1.f;
-  const float eps = std::stof(meta.at("bn_eps"));
-  auto mean = floats(meta.at("mean")), stdv = floats(meta.at("std"));
+  const std::string& act = activation;
+  const float alpha = celu_alpha, eps = bn_eps;
+  const auto& stdv = stdev;
   Map x;
   x.c = channels, x.h = height, x.w = width;
   x.v.assign(pixels, pixels + channels * height * width);
@@ -202,9 +211,6 @@ std::vector<float> Model::predict(const float* pixels) const {
       }
     }
   };
-  const auto widths = ints(meta.at("widths"));
-  const int64_t depth = std::stoll(meta.at("depth"));
-  const std::string kind = meta.at("model");
   if (kind == "separable") {
     x = conv2d(x, tensor("stem.weight"), 1, 1, 1);
     bn(x, "stem_bn", true);

@@ -24,6 +24,12 @@ struct Model {
   std::vector<std::string> classes;
   int64_t channels = 0, height = 0, width = 0;
   bool int8 = false;
+  // The metadata the forward pass needs, parsed once by parse().
+  std::string kind, activation;
+  float celu_alpha = 1, bn_eps = 1e-5f;
+  std::vector<float> mean, stdev;
+  std::vector<int64_t> widths;
+  int64_t depth = 0;
   // One image as C x H x W pixel values in 0..255 (planar); returns the logits.
   std::vector<float> predict(const float* pixels) const;
   int64_t classify(const float* pixels) const;

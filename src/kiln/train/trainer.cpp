@@ -187,10 +187,7 @@ class Run {
     if (cfg.b("train.qat")) {
       if (cfg.b("train.static_step") || cfg.b("train.cuda_graph"))
         throw Error("train.qat runs on the ordinary step; set train.static_step and train.cuda_graph to false");
-      for (auto& m : model_->modules(/*include_self=*/false)) {
-        if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(m.get()); c && c->weight.requires_grad()) qat_weights_.push_back(c->weight);
-        if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get()); l && l->weight.requires_grad()) qat_weights_.push_back(l->weight);
-      }
+      qat_weights_ = quantizable_weights(*model_);
     }
     plateau_ = Plateau::from_config(cfg);
     if (plateau_.enabled() && (cfg.b("train.static_step") || cfg.b("train.cuda_graph")))
