@@ -36,7 +36,7 @@ bench: deps
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD ?= build-fuzz
 $(FUZZ_BUILD)/build.ninja:
-	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_FUZZ=ON \
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_FUZZ=ON -DKILN_WASM=OFF \
 	  -DKILN_WITH_FETCH=OFF -DCMAKE_PREFIX_PATH="$$($(KILN_VENV)/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)')"
 
 fuzz: deps $(FUZZ_BUILD)/build.ninja

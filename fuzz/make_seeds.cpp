@@ -8,6 +8,7 @@
 
 #include "kiln/core/config.h"
 #include "kiln/report/png.h"
+#include "kiln/lecun/trainer1989.h"
 #include "kiln/nn/export.h"
 #include "kiln/train/trainer.h"
 
@@ -100,6 +101,18 @@ int main(int argc, char** argv) {
     fs::create_directories(dir / "model");
     kiln::export_kiln(lc, info, (dir / "model/tiny.kiln").string(), false);
     kiln::export_kiln(lc, info, (dir / "model/tiny-int8.kiln").string(), true);
+  }
+  // Digits: the web page's 1989 digits file (3 training digits, 2 test digits).
+  {
+    kiln::lecun::Digits train, test;
+    for (int i = 0; i < 5; ++i) {
+      auto& d = i < 3 ? train : test;
+      d.y.push_back(i);
+      for (int p = 0; p < 256; ++p) d.x.push_back(static_cast<float>((p * (i + 1)) % 256) / 127.5f - 1.f);
+    }
+    fs::create_directories(dir / "digits");
+    auto b = kiln::lecun::encode_digits(train, test);
+    put(dir / "digits/five.bin", b);
   }
   std::cout << "seeds in " << dir.string() << "\n";
   return 0;

@@ -17,7 +17,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 fail=0
 echo "[" > "$out/fuzz-summary.json"
 first=1
-for t in cifar10 idx image config checkpoint model; do
+for t in cifar10 idx image config checkpoint model digits; do
   corpus="$out/corpus-$t"
   mkdir -p "$corpus"
   cp "$out/seeds/$t"/* "$corpus/" 2>/dev/null

@@ -12,6 +12,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
 #include "kiln/data/dataset.h"
+#include "kiln/lecun/trainer1989.h"
 #include "kiln/runtime/runtime.h"
 
 namespace kiln::fuzz {
@@ -81,5 +82,13 @@ inline void model(const uint8_t* d, size_t n) {
   }
 }
 
-}  // namespace kiln::fuzz
+// The web page's 1989 digits file (kiln/lecun/trainer1989.h), as the page's WebAssembly reads it.
+inline void digits(const uint8_t* d, size_t n) {
+  try {
+    kiln::lecun::Digits train, test;
+    kiln::lecun::decode_digits(std::vector<uint8_t>(d, d + n), "fuzz-digits.bin", train, test);
+  } catch (const std::runtime_error&) {
+  }
+}
 
+}  // namespace kiln::fuzz

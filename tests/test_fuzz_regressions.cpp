@@ -25,7 +25,8 @@ int replay(const std::string& target, void (*fn)(const uint8_t*, size_t)) {
 
 TEST(FuzzRegressions, EveryStoredInputIsRefusedCleanly) {
   int n = replay("cifar10", kiln::fuzz::cifar10) + replay("idx", kiln::fuzz::idx) + replay("image", kiln::fuzz::image) +
-          replay("config", kiln::fuzz::config) + replay("model", kiln::fuzz::model);
+          replay("config", kiln::fuzz::config) + replay("model", kiln::fuzz::model) +
+          replay("digits", kiln::fuzz::digits);
   EXPECT_GE(n, 9);
 }
 
@@ -35,4 +36,8 @@ TEST(FuzzRegressions, HostileHeadersAreRefusedWithTheirReason) {
   auto b = kiln::read_file(kDir + "idx/huge-header.idx");
   kiln::Bytes im(b.begin() + 2, b.begin() + 2 + 16), lb(b.begin() + 18, b.end());
   kiln::test::expect_error_containing([&] { kiln::parse_idx(im, lb, "huge.idx", "l.idx"); }, "file has 16 bytes");
+  kiln::lecun::Digits train, test;
+  kiln::test::expect_error_containing(
+      [&] { kiln::lecun::decode_digits(kiln::read_file(kDir + "digits/huge-counts.bin"), "d.bin", train, test); },
+      "d.bin: 16 bytes, but a file of 2147483647 + 2147483647 digits has");
 }

@@ -26,6 +26,7 @@
 #include "kiln/lecun/zipcode.h"
 #include "kiln/nn/export.h"
 #include "kiln/nn/quantize.h"
+#include "kiln/runtime/runtime.h"
 #include "kiln/train/ablation.h"
 #include "kiln/train/selftrain.h"
 #include "kiln/train/trainer.h"
@@ -838,6 +839,70 @@ int cmd_export(const std::string& ckpt, const std::string& format, bool int8, st
   return 0;
 }
 
+// `kiln web`: a static site (docs/web.md) from the page and its WebAssembly (built by CMake
+// when emscripten is installed), a .kiln model and the 1989 digits drawn from MNIST.
+int cmd_web(const std::string& model, const std::string& data, const std::string& out, std::string web_dir) {
+  const std::vector<std::string> page = {"index.html", "kiln_api.js", "kiln.js"};
+  auto has_page = [&](const std::string& d) {
+    for (auto& f : page)
+      if (!fs::exists(fs::path(d) / f)) return false;
+    return true;
+  };
+  if (web_dir.empty()) {
+    for (const char* d : {KILN_BUILD_WEB_DIR, KILN_INSTALL_WEB_DIR})
+      if (has_page(d)) {
+        web_dir = d;
+        break;
+      }
+    if (web_dir.empty())
+      throw Error(std::string("the page's WebAssembly (kiln.js) was not built (looked in ") + KILN_BUILD_WEB_DIR + " and " +
+                  KILN_INSTALL_WEB_DIR + "): install emscripten and node-acorn (apt-get install emscripten node-acorn), "
+                  "then reconfigure and rebuild kiln");
+  } else if (!has_page(web_dir)) {
+    throw Error("--web-dir '" + web_dir + "' does not hold index.html, kiln_api.js and kiln.js");
+  }
+  nlohmann::json site{{"kiln_version", KILN_VERSION}, {"model", nullptr}, {"digits", nullptr}};
+  std::string model_line = "no model (--model M.kiln adds one; the page can also open one)";
+  Bytes model_bytes;
+  if (!model.empty()) {
+    model_bytes = read_file(model);
+    try {
+      auto m = kiln::rt::parse(model_bytes, model);  // refuse what the page could not run
+      site["model"] = "model.kiln";
+      site["model_source"] = fs::path(model).filename().string();
+      model_line = model + " (" + m.kind + ", " + (m.int8 ? "int8" : "fp32") + ", " + std::to_string(model_bytes.size()) + " bytes)";
+    } catch (const std::runtime_error& e) {
+      throw Error(std::string("--model: ") + e.what());
+    }
+  }
+  Bytes digits;
+  std::string digits_line;
+  try {
+    auto mnist = load_dataset("mnist", resolve_data_root(data));
+    auto z = kiln::lecun::make_zipcode_data(mnist);
+    digits = kiln::lecun::encode_digits(z.train, z.test);
+    site["digits"] = "digits.bin";
+    site["digits_note"] = z.note + "; 8 bits a pixel";
+    digits_line = z.note;
+  } catch (const Error& e) {
+    std::cerr << "kiln web: note: no 1989 digits, so the page cannot train the 1989 network (" << e.what() << ")\n";
+    digits_line = "none (MNIST not found)";
+  }
+  make_dirs(out);
+  for (auto& f : page) {
+    auto b = read_file((fs::path(web_dir) / f).string());
+    atomic_write((fs::path(out) / f).string(), b.data(), b.size());
+  }
+  if (!model_bytes.empty()) atomic_write((fs::path(out) / "model.kiln").string(), model_bytes.data(), model_bytes.size());
+  if (!digits.empty()) atomic_write((fs::path(out) / "digits.bin").string(), digits.data(), digits.size());
+  atomic_write((fs::path(out) / "site.json").string(), site.dump(2) + "\n");
+  std::printf("wrote the page to %s\n  model: %s\n  1989 digits: %s\n  page: %s (kiln.js %lld bytes)\n"
+              "serve it (browsers do not fetch from file://), e.g.: python3 -m http.server -d %s 8000, then open http://localhost:8000/\n",
+              out.c_str(), model_line.c_str(), digits_line.c_str(), web_dir.c_str(),
+              (long long)fs::file_size(fs::path(web_dir) / "kiln.js"), out.c_str());
+  return 0;
+}
+
 int cmd_data_info(const std::string& name, const std::string& data, const std::string& folder) {
   auto tt = load_dataset(name, resolve_data_root(data), folder);
   for (auto& w : tt.warnings) std::cerr << "note: " << w << "\n";
@@ -986,6 +1051,12 @@ int main(int argc, char** argv) {
   exp->add_flag("--int8", export_int8, "conv and linear weights as int8 with per-channel scales (<name>.scale)");
   exp->add_option("--out", out, "file (default: model[-int8].safetensors beside the checkpoint)");
   exp->add_option("--data", data, "data root (for the input shape and class names)");
+  std::string web_model, web_dir;
+  auto* web = app.add_subcommand("web", "Write a static web page that classifies what you draw or drop with a .kiln model, and trains the 1989 network live, all in WebAssembly (docs/web.md)");
+  web->add_option("--model,-m", web_model, "a model from `kiln export --format kiln` (int8 travels smallest)");
+  web->add_option("--out", out, "directory for the site")->required();
+  web->add_option("--data", data, "data root holding mnist/ (the 1989 digits)");
+  web->add_option("--web-dir", web_dir, "where the built page is (default: this build's, else the installed one)");
   auto* quant = app.add_subcommand("quantize", "Test accuracy of a checkpoint in fp32 and with int8 weights (per-channel, symmetric); writes quantize.json beside it");
   quant->add_option("--checkpoint,-c", ckpt, "checkpoint.pt of a run")->required();
   add_device_options(quant, data, device, threads);
@@ -1032,6 +1103,7 @@ int main(int argc, char** argv) {
     }
     if (*eval) return cmd_eval(ckpt, data, device, threads);
     if (*quant) return cmd_quantize(ckpt, data, device, threads);
+    if (*web) return cmd_web(web_model, data, out, web_dir);
     if (*exp) return cmd_export(ckpt, export_format, export_int8, out, data);
     if (*bench) return cmd_bench(preset, runs, warmup, data, device, threads, out, sets, joined_args(argc, argv));
     if (*fetch) {

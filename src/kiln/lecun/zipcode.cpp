@@ -38,75 +38,19 @@ ZipcodeData make_zipcode_data(const TrainTest& mnist, uint64_t seed, int n_train
   return z;
 }
 
-Recipe classic_recipe() { return Recipe{"LeCun 1989 (MSE, tanh, SGD 0.03, 23 passes)", Variant{}, false, 0.03, 0.03, 23, false}; }
-
-std::vector<Recipe> modern_recipes() {
-  std::vector<Recipe> rs;
-  Recipe r = classic_recipe();
-  r.name = "baseline as above";
-  rs.push_back(r);
-  r.name = "cross-entropy, no output tanh (SGD 0.01)";
-  r.variant.cross_entropy = true;
-  r.lr = r.lr_end = 0.01;
-  rs.push_back(r);
-  r.name = "AdamW 3e-4 -> 1e-4 (46 passes)";
-  r.adamw = true;
-  r.lr = 3e-4;
-  r.lr_end = 1e-4;
-  r.passes = 46;
-  rs.push_back(r);
-  r.name = "+-1 px shift augmentation (60 passes)";
-  r.shift = true;
-  r.passes = 60;
-  rs.push_back(r);
-  r.name = "ReLU, dropout 0.25 before H3 (80 passes)";
-  r.variant.relu = true;
-  r.variant.dropout = 0.25;
-  r.passes = 80;
-  rs.push_back(r);
-  return rs;
-}
-
 std::vector<PassMetrics> train_zipcode(const ZipcodeData& data, const Recipe& r, uint64_t seed,
                                        const std::function<void(const PassMetrics&)>& on_pass) {
   auto t0 = std::chrono::steady_clock::now();
-  Net1989<float> net(r.variant);
-  Rng init_rng(seed), draw_rng(seed ^ 0x5deece66dULL);
-  net.init(init_rng);
-  AdamW<float> adam;
-  std::vector<uint8_t> keep(192, 1);
+  Trainer1989 t(r, seed);
   std::vector<PassMetrics> out;
-  auto errors = [&](const Digits& d, int& misses) {
-    misses = 0;
-    for (int i = 0; i < d.size(); ++i) misses += net.predict(d.image(i)) != d.y[i];
-    return static_cast<double>(misses) / d.size();
-  };
   for (int pass = 0; pass < r.passes; ++pass) {
-    double lr = r.lr;
-    if (r.adamw && r.passes > 1) {
-      double a = static_cast<double>(pass) / (r.passes - 1);
-      lr = (1 - a) * r.lr + a * r.lr_end;
-    }
     double loss_sum = 0;
-    for (int i = 0; i < data.train.size(); ++i) {
-      Draws d;
-      if (r.shift) {
-        d.shift_rows = static_cast<int>(draw_rng.next() % 3) - 1;
-        d.shift_cols = static_cast<int>(draw_rng.next() % 3) - 1;
-      }
-      if (r.variant.dropout > 0) {
-        for (auto& k : keep) k = draw_rng.uniform() >= r.variant.dropout;
-        d.keep = keep.data();
-      }
-      loss_sum += net.step(data.train.image(i), data.train.y[i], true, d);
-      if (r.adamw) adam.update(net.params, net.grads, lr);
-      else sgd_update(net.params, net.grads, lr);
-    }
+    for (int i = 0; i < data.train.size(); ++i) loss_sum += t.step(data.train, i, pass);
     PassMetrics m;
     m.pass = pass + 1;
     m.train_loss = loss_sum / data.train.size();
-    m.train_error = errors(data.train, m.train_misses);
-    m.test_error = errors(data.test, m.test_misses);
+    m.train_error = t.errors(data.train, m.train_misses);
+    m.test_error = t.errors(data.test, m.test_misses);
     m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     out.push_back(m);
     if (on_pass) on_pass(m);

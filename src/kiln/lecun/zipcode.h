@@ -8,17 +8,9 @@
 #include <vector>
 
 #include "kiln/data/dataset.h"
-#include "kiln/lecun/net1989.h"
+#include "kiln/lecun/trainer1989.h"
 
 namespace kiln::lecun {
-
-// 16x16 digits in [-1, 1] (row-major, 256 floats each) and their classes.
-struct Digits {
-  std::vector<float> x;
-  std::vector<int> y;
-  int size() const { return static_cast<int>(y.size()); }
-  const float* image(int i) const { return x.data() + 256 * static_cast<size_t>(i); }
-};
 
 // The 1989 set is lost; like the reference reproduction, draw 7,291 training digits from
 // MNIST's training set and 2,007 test digits from its test set at random (a CPU generator
@@ -28,19 +20,6 @@ struct ZipcodeData {
   std::string note;  // where the digits came from
 };
 ZipcodeData make_zipcode_data(const TrainTest& mnist, uint64_t seed = 1337, int n_train = 7291, int n_test = 2007);
-
-struct Recipe {
-  std::string name;
-  Variant variant;
-  bool adamw = false;    // else plain SGD
-  double lr = 0.03;      // SGD, or AdamW's start
-  double lr_end = 0.03;  // AdamW: linear decay to this over the passes
-  int passes = 23;
-  bool shift = false;    // +-1 px wrap-around roll of the input, drawn per step
-};
-// The paper's setting, and the modern steps of the reference reproduction (cumulative).
-Recipe classic_recipe();
-std::vector<Recipe> modern_recipes();
 
 struct PassMetrics {
   int pass = 0;

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# kiln in the browser end to end (issue #8): a small Fashion-MNIST model trained briefly and
+# exported as int8, `kiln web` writes the site (with the 1989 digits when MNIST is under
+# KILN_DATA), then the same checks three ways: kiln-web-check (web/kiln_web.cpp built
+# natively), node running kiln.js (its WebAssembly build), and headless Chromium opening the
+# page, which classifies a known test image dropped as a PNG and trains the 1989 network for a
+# pass. Exit 77 = skipped.
+set -u
+kiln=$1; check=$2; here=$(cd "$(dirname "$0")" && pwd); web=$(cd "$here/../web" && pwd)
+data=/usr/share/datasets
+[ -d "$data/fashion-mnist" ] || { echo "SKIPPED: $data/fashion-mnist missing (apt-get install dataset-fashion-mnist)"; exit 77; }
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+"$kiln" train --preset fashion-mnist-tiny --device cpu --data "$data" --out "$d/run" --quiet \
+  --set data.train_subset=6000 --set data.test_subset=1000 --set schedule.epochs=3 > /dev/null 2>&1 \
+  || { echo "FAIL: training exited $?"; exit 1; }
+"$kiln" export --checkpoint "$d/run/checkpoint.pt" --format kiln --int8 --data "$data" || { echo "FAIL: kiln export"; exit 1; }
+mnist_root=${KILN_DATA:-$d/none}
+"$kiln" web --model "$d/run/model-int8.kiln" --data "$mnist_root" --out "$d/site" 2>&1 | tee "$d/web.txt"
+rc=${PIPESTATUS[0]}
+if [ "$rc" != 0 ]; then
+  grep -q "was not built" "$d/web.txt" && { echo "SKIPPED: no emscripten here, so no kiln.js"; exit 77; }
+  echo "FAIL: kiln web exited $rc"; exit 1
+fi
+for f in index.html kiln_api.js kiln.js model.kiln site.json; do [ -s "$d/site/$f" ] || { echo "FAIL: the site lacks $f"; exit 1; }; done
+passes=1
+[ -s "$d/site/digits.bin" ] || { echo "note: no MNIST under KILN_DATA: the 1989 part is not checked"; passes=0; }
+# A site without a digits file is still a page; a broken model is refused before anything is written.
+printf 'KILNMDL1junk' > "$d/bad.kiln"
+if "$kiln" web --model "$d/bad.kiln" --out "$d/bad-site" 2>"$d/bad.txt"; then echo "FAIL: a broken model was accepted"; exit 1; fi
+grep -q "bad.kiln" "$d/bad.txt" && [ ! -e "$d/bad-site" ] || { echo "FAIL: the refusal does not name the file, or wrote a site"; cat "$d/bad.txt"; exit 1; }
+
+gunzip -c "$data/fashion-mnist/t10k-images-idx3-ubyte.gz" > "$d/images" && gunzip -c "$data/fashion-mnist/t10k-labels-idx1-ubyte.gz" > "$d/labels" || exit 1
+digits=$d/site/digits.bin; [ -s "$digits" ] || digits=$d/site/model.kiln  # unused when passes=0
+# The known image: the first test image the native build classifies correctly.
+k=-1
+for i in $(seq 0 30); do
+  "$check" "$d/site/model.kiln" "$d/images" "$i" "$digits" 0 0 0 > "$d/n.json" 2>/dev/null || continue
+  if python3 -c "import json,sys; sys.exit(json.load(open('$d/n.json'))['label'] != open('$d/labels','rb').read()[8+$i])"; then k=$i; break; fi
+done
+[ "$k" -ge 0 ] || { echo "FAIL: the model gets none of the first 31 test images right"; exit 1; }
+label=$(python3 -c "print(open('$d/labels','rb').read()[8+$k])")
+echo "known image: Fashion-MNIST test image $k, class $label"
+python3 - "$d/images" "$k" "$d/known.png" <<'PY' || exit 1
+import struct, sys, zlib
+b = open(sys.argv[1], "rb").read(); k = int(sys.argv[2])
+n, h, w = struct.unpack(">III", b[4:16]); px = b[16 + k * h * w: 16 + (k + 1) * h * w]
+raw = b"".join(b"\0" + px[y * w:(y + 1) * w] for y in range(h))  # filter 0 per row
+chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+open(sys.argv[3], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+"$check" "$d/site/model.kiln" "$d/images" "$k" "$digits" 0 "$passes" 0 > "$d/native.json" || { echo "FAIL: kiln-web-check"; exit 1; }
+if command -v node >/dev/null; then
+  node "$web/node_check.js" "$d/site/kiln.js" "$d/site/model.kiln" "$d/images" "$k" "$digits" 0 "$passes" 0 > "$d/node.json" \
+    || { echo "FAIL: node_check.js"; exit 1; }
+  python3 - "$d/native.json" "$d/node.json" <<'PY' || exit 1
+import json, sys
+n, w = (json.load(open(f)) for f in sys.argv[1:])
+dl = max(abs(x - y) for x, y in zip(n["logits"], w["logits"]))
+print(f"node (WebAssembly) vs native: labels {w['label']}/{n['label']}, largest logit difference {dl:.2e}")
+assert w["label"] == n["label"] and dl <= 1e-4, "node's WebAssembly disagrees with the native build"
+for a, b in zip(w["metrics"], n["metrics"]):
+    print(f"  1989 pass {a['pass']}: test misses {a['test_misses']} (node) / {b['test_misses']} (native); "
+          f"{a['seconds']:.2f} s / {b['seconds']:.2f} s")
+    assert abs(a["test_misses"] - b["test_misses"]) <= 10, "the 1989 run differs"
+assert len(w["metrics"]) == len(n["metrics"])
+PY
+fi
+python3 "$here/web_page.py" "$d/site" "$d/known.png" "$d/native.json" --expect-label "$label" --passes "$passes" || exit $?
+# The checker must be able to fail: the same page, told to expect another class.
+if python3 "$here/web_page.py" "$d/site" "$d/known.png" "$d/native.json" --expect-label $(( (label + 1) % 10 )) --passes 0 > "$d/neg.txt"; then
+  echo "FAIL: web_page.py passed a wrong label"; cat "$d/neg.txt"; exit 1
+fi
+grep -q "FAIL: label" "$d/neg.txt" || { echo "FAIL: the wrong label was not the reason"; cat "$d/neg.txt"; exit 1; }
+echo "PASS: the page classifies and trains in headless Chromium exactly as the native build does"

@@ -1,0 +1,70 @@
+// kiln-web-check: web/kiln_web.cpp compiled natively, driven the way the page's test mode
+// drives its WebAssembly build; prints one JSON object (the reference the browser and node
+// results are compared with: tests/cli_web.sh).
+//   kiln-web-check MODEL.kiln IMAGES-idx3-ubyte INDEX DIGITS.bin RECIPE PASSES SEED   (PASSES 0: no training)
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kiln_web.h"
+
+namespace {
+std::vector<uint8_t> slurp(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open '" + p + "'");
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+uint32_t be32(const std::vector<uint8_t>& b, size_t at) {
+  if (at + 4 > b.size()) throw std::runtime_error("truncated IDX file");
+  return (uint32_t(b[at]) << 24) | (uint32_t(b[at + 1]) << 16) | (uint32_t(b[at + 2]) << 8) | uint32_t(b[at + 3]);
+}
+void check(int rc, const char* what) {
+  if (rc != 0) throw std::runtime_error(std::string(what) + ": " + kw_error());
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc != 8) {
+      std::fprintf(stderr, "usage: kiln-web-check MODEL.kiln IMAGES-idx3-ubyte INDEX DIGITS.bin RECIPE PASSES SEED\n");
+      return 2;
+    }
+    auto model = slurp(argv[1]), im = slurp(argv[2]), digits = slurp(argv[4]);
+    check(kw_model_load(model.data(), static_cast<int>(model.size())), "model");
+    const uint32_t n = be32(im, 4), h = be32(im, 8), w = be32(im, 12), k = static_cast<uint32_t>(std::stoul(argv[3]));
+    const int classes = kw_model_classes();
+    if (k >= n || im.size() < 16 + size_t(n) * h * w) throw std::runtime_error("no image " + std::to_string(k));
+    float* in = kw_model_input();
+    for (uint32_t i = 0; i < h * w; ++i) in[i] = im[16 + size_t(k) * h * w + i];
+    const float* z = kw_model_predict();
+    if (!z) throw std::runtime_error(std::string("predict: ") + kw_error());
+    int label = 0;
+    std::string logits = "[";
+    for (int c = 0; c < classes; ++c) {
+      if (z[c] > z[label]) label = c;
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%s%.9g", c ? "," : "", static_cast<double>(z[c]));
+      logits += buf;
+    }
+    logits += "]";
+    check(kw_zip_load(digits.data(), static_cast<int>(digits.size())), "digits");
+    const int recipe = std::stoi(argv[5]), passes = std::stoi(argv[6]);
+    auto t0 = std::chrono::steady_clock::now();
+    if (passes > 0) {  // 0: classify only
+      check(kw_zip_start(recipe, std::stoi(argv[7]), passes), "start");
+      for (int taken; (taken = kw_zip_train(500)) > 0;) {
+      }
+    }
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("{\"runner\":\"native\",\"info\":%s,\"label\":%d,\"logits\":%s,\"recipe\":\"%s\",\"metrics\":%s,\"wall_seconds\":%.3f}\n",
+                kw_model_info(), label, logits.c_str(), kw_zip_recipe_name(recipe), kw_zip_metrics(), wall);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kiln-web-check: error: %s\n", e.what());
+    return 1;
+  }
+}
