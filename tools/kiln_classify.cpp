@@ -6,25 +6,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kiln/runtime/runtime.h"
-
-namespace {
-std::vector<uint8_t> slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open '" + p + "'");
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-uint32_t be32(const std::vector<uint8_t>& b, size_t at) {
-  if (at + 4 > b.size()) throw std::runtime_error("truncated IDX header");
-  return (uint32_t(b[at]) << 24) | (uint32_t(b[at + 1]) << 16) | (uint32_t(b[at + 2]) << 8) | uint32_t(b[at + 3]);
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   try {
@@ -46,10 +32,12 @@ int main(int argc, char** argv) {
     std::vector<std::vector<float>> images;
     std::vector<int> labels;
     if (args.size() == 3) {
-      auto im = slurp(args[1]), lb = slurp(args[2]);
-      if (be32(im, 0) != 2051 || be32(lb, 0) != 2049) throw std::runtime_error("not IDX image/label files (magic numbers)");
-      const uint32_t n = be32(im, 4), h = be32(im, 8), w = be32(im, 12);
-      if (be32(lb, 4) != n) throw std::runtime_error("image and label counts differ");
+      auto im = kiln::rt::read_bytes(args[1]), lb = kiln::rt::read_bytes(args[2]);
+      if (kiln::rt::big_endian_u32(im, 0, args[1]) != 2051 || kiln::rt::big_endian_u32(lb, 0, args[2]) != 2049)
+        throw std::runtime_error("not IDX image/label files (magic numbers)");
+      const uint32_t n = kiln::rt::big_endian_u32(im, 4, args[1]), h = kiln::rt::big_endian_u32(im, 8, args[1]),
+                     w = kiln::rt::big_endian_u32(im, 12, args[1]);
+      if (kiln::rt::big_endian_u32(lb, 4, args[2]) != n) throw std::runtime_error("image and label counts differ");
       if (int64_t(h) != model.height || int64_t(w) != model.width || model.channels != 1)
         throw std::runtime_error("the model expects " + std::to_string(model.channels) + "x" + std::to_string(model.height) + "x" +
                                  std::to_string(model.width) + " images");
@@ -59,7 +47,7 @@ int main(int argc, char** argv) {
         labels.push_back(lb[8 + i]);
       }
     } else {
-      auto b = slurp(args[1]);
+      auto b = kiln::rt::read_bytes(args[1]);
       const size_t rec = 1 + pix;
       if (b.size() % rec != 0) throw std::runtime_error("not a CIFAR binary batch for this model's image size");
       for (size_t at = 0; at < b.size(); at += rec) {

@@ -4,24 +4,14 @@
 //   kiln-web-check MODEL.kiln IMAGES-idx3-ubyte INDEX DIGITS.bin RECIPE PASSES SEED   (PASSES 0: no training)
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "kiln/runtime/runtime.h"
 #include "kiln_web.h"
 
 namespace {
-std::vector<uint8_t> slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open '" + p + "'");
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-uint32_t be32(const std::vector<uint8_t>& b, size_t at) {
-  if (at + 4 > b.size()) throw std::runtime_error("truncated IDX file");
-  return (uint32_t(b[at]) << 24) | (uint32_t(b[at + 1]) << 16) | (uint32_t(b[at + 2]) << 8) | uint32_t(b[at + 3]);
-}
 void check(int rc, const char* what) {
   if (rc != 0) throw std::runtime_error(std::string(what) + ": " + kw_error());
 }
@@ -33,9 +23,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "usage: kiln-web-check MODEL.kiln IMAGES-idx3-ubyte INDEX DIGITS.bin RECIPE PASSES SEED\n");
       return 2;
     }
-    auto model = slurp(argv[1]), im = slurp(argv[2]), digits = slurp(argv[4]);
+    auto model = kiln::rt::read_bytes(argv[1]), im = kiln::rt::read_bytes(argv[2]), digits = kiln::rt::read_bytes(argv[4]);
     check(kw_model_load(model.data(), static_cast<int>(model.size())), "model");
-    const uint32_t n = be32(im, 4), h = be32(im, 8), w = be32(im, 12), k = static_cast<uint32_t>(std::stoul(argv[3]));
+    const uint32_t n = kiln::rt::big_endian_u32(im, 4, argv[2]), h = kiln::rt::big_endian_u32(im, 8, argv[2]),
+                   w = kiln::rt::big_endian_u32(im, 12, argv[2]), k = static_cast<uint32_t>(std::stoul(argv[3]));
     const int classes = kw_model_classes();
     if (k >= n || im.size() < 16 + size_t(n) * h * w) throw std::runtime_error("no image " + std::to_string(k));
     float* in = kw_model_input();

@@ -6,6 +6,10 @@
 #include <atomic>
 #include <thread>
 #include <csignal>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -19,6 +23,7 @@
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
 #include "kiln/data/split.h"
+#include "kiln/dist/dist.h"
 #include "kiln/report/html.h"
 #include "kiln/report/png.h"
 #include "kiln/report/show.h"
@@ -140,9 +145,26 @@ bool run_set(const Config& cfg, const TrainTest& tt, const std::string& dir, int
   return true;
 }
 
+// Joins a data-parallel job when the flags or the launcher's environment say there is one
+// (world size > 1); the backend and timeout come from the run's configuration.
+std::shared_ptr<dist::Group> join_job(const dist::Options& given, const Config& cfg, const torch::Device& dev,
+                                      const std::string& out, int runs) {
+  if (given.world_size <= 1) return nullptr;
+  if (runs != 1) throw Error("--runs N with data parallelism: start one job a run (each job's ranks train one model together)");
+  if (out.empty()) throw Error("a data-parallel run needs --out (or --resume): every rank must name the same run directory");
+  dist::Options o = given;
+  o.backend = cfg.s("dist.backend");
+  o.timeout_s = cfg.f("dist.timeout_s");
+  auto g = dist::Group::connect(o, dev);
+  if (o.rank == 0)
+    std::cerr << "data parallel: " << o.world_size << " ranks joined at " << o.master_addr << ":" << o.master_port << " ("
+              << g->backend() << ")\n";
+  return g;
+}
+
 int cmd_train(const std::string& preset, const std::string& data, const std::string& device_s, int threads,
               int64_t seed, int runs, std::string out, const std::vector<std::string>& sets,
-              const std::string& resume_dir, bool quiet, const std::string& cmdline) {
+              const std::string& resume_dir, bool quiet, const std::string& cmdline, const dist::Options& dopt) {
   if (threads > 0) at::set_num_threads(threads);
   auto dev = parse_device(device_s);
   std::signal(SIGINT, on_sigint);
@@ -150,7 +172,7 @@ int cmd_train(const std::string& preset, const std::string& data, const std::str
   RunOptions opt;
   opt.device = dev;
   opt.command_line = cmdline;
-  opt.verbose = !quiet;
+  opt.verbose = !quiet && dopt.rank == 0;  // a data-parallel job speaks through rank 0
   opt.stop = &g_stop;
 
   if (!resume_dir.empty()) {
@@ -170,13 +192,16 @@ int cmd_train(const std::string& preset, const std::string& data, const std::str
                       (k.rfind("model.", 0) == 0 ? ", a different model" : std::string()) + ". Start a new run instead.");
     }
     if (!file_exists(resume_dir + "/runs.json")) {  // a single run
-      auto tt = load_for(checkpoint_config(resume_dir + "/checkpoint.pt"), data);
+      auto stored = checkpoint_config(resume_dir + "/checkpoint.pt");
+      auto tt = load_for(stored, data);
       opt.run_dir = resume_dir;
+      opt.dist = join_job(dopt, stored, dev, resume_dir, 1);
       auto r = resume(tt, opt);
       if (r.interrupted) return 130;
-      std::cerr << "final test accuracy " << 100 * r.final_test_acc << "%\n";
+      if (dopt.rank == 0) std::cerr << "final test accuracy " << 100 * r.final_test_acc << "%\n";
       return 0;
     }
+    if (dopt.world_size > 1) throw Error("--resume of a set of runs with data parallelism: resume each run directory on its own");
     Config base = Config::from_file(resume_dir + "/config.toml");
     auto n = nlohmann::json::parse(read_file(resume_dir + "/runs.json"))["runs"].get<int>();
     auto tt = load_for(base, data);
@@ -191,15 +216,16 @@ int cmd_train(const std::string& preset, const std::string& data, const std::str
   Config cfg = Config::from_file(preset_path);
   for (auto& s : sets) cfg.set_assignment(s);
   if (seed >= 0) cfg.set_value("train.seed", seed);
-  if (out.empty()) out = "runs/" + fs::path(preset_path).stem().string() + "-" + timestamp();
   if (runs < 1) throw Error("--runs must be at least 1");
+  opt.dist = join_job(dopt, cfg, dev, out, runs);
+  if (out.empty()) out = "runs/" + fs::path(preset_path).stem().string() + "-" + timestamp();
   auto tt = load_for(cfg, data);
-  std::cerr << "kiln " << KILN_VERSION << ": " << preset_path << " on " << dev.str() << " (" << device_name(dev)
+  if (dopt.rank == 0) std::cerr << "kiln " << KILN_VERSION << ": " << preset_path << " on " << dev.str() << " (" << device_name(dev)
             << "), " << at::get_num_threads() << " threads; " << tt.name << " from " << tt.source << " ("
             << tt.train.size() << " train / " << tt.test.size() << " test); run directory " << out << "\n";
   // A run that fails before it has written a checkpoint leaves no directory behind (one that
   // existed before is left alone).
-  const bool fresh = !dir_exists(out);
+  const bool fresh = !dir_exists(out) && dopt.rank == 0;
   struct Cleanup {
     std::string dir;
     bool armed;
@@ -209,12 +235,13 @@ int cmd_train(const std::string& preset, const std::string& data, const std::str
         remove_tree(dir);
     }
   } cleanup{out, fresh};
-  make_dirs(out);
+  if (dopt.rank == 0) make_dirs(out);
   if (runs == 1) {
     opt.run_dir = out;
     auto r = train(cfg, tt, opt);
     if (r.interrupted) return 130;
-    std::cerr << "final test accuracy " << 100 * r.final_test_acc << "% after " << r.train_seconds
+    if (dopt.rank == 0)
+      std::cerr << "final test accuracy " << 100 * r.final_test_acc << "% after " << r.train_seconds
               << " s of training (n=1; use --runs N for a mean with its interval)\n";
     return 0;
   }
@@ -924,6 +951,109 @@ int cmd_data_info(const std::string& name, const std::string& data, const std::s
 
 }  // namespace
 
+// `kiln launch --nproc N -- COMMAND...`: N processes of COMMAND on this machine with the
+// launcher variables set (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR=127.0.0.1, MASTER_PORT: a
+// free port unless given). Ctrl-C is passed on to every rank. When one rank fails, the others
+// get `grace` seconds to stop by themselves (their collectives fail at once when a peer's
+// connection closes, or after dist.timeout_s), then SIGTERM, then SIGKILL. Exit status: 0 when
+// every rank succeeded, else the first failure's (128 + signal for a rank killed by a signal).
+std::atomic<int> g_forward_signal{0};
+extern "C" void on_launch_signal(int sig) { g_forward_signal = sig; }
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw Error("launch: cannot open a socket to find a free port");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    throw Error("launch: cannot bind a loopback socket to find a free port");
+  }
+  const int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+int cmd_launch(int nproc, int port, double grace, std::vector<std::string> cmd) {
+  if (nproc < 1) throw Error("launch: --nproc must be at least 1");
+  if (cmd.empty()) throw Error("launch: give the command after --, e.g.  kiln launch --nproc 2 -- kiln train --preset P --out D");
+  if (cmd[0] == "kiln") cmd[0] = fs::read_symlink("/proc/self/exe").string();  // this kiln, wherever PATH points
+  if (port <= 0) port = free_port();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < nproc; ++r) {
+    pid_t pid = ::fork();
+    if (pid < 0) throw Error("launch: fork failed");
+    if (pid == 0) {
+      ::setenv("RANK", std::to_string(r).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      std::vector<char*> argv;
+      for (auto& a : cmd) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execvp(argv[0], argv.data());
+      std::fprintf(stderr, "kiln launch: cannot run '%s'\n", argv[0]);
+      std::_Exit(127);
+    }
+    pids.push_back(pid);
+  }
+  std::cerr << "launch: " << nproc << " ranks (pids";
+  for (auto p : pids) std::cerr << " " << p;
+  std::cerr << "), rendezvous 127.0.0.1:" << port << "\n";
+  std::signal(SIGINT, on_launch_signal);
+  std::signal(SIGTERM, on_launch_signal);
+  int first_failure = 0, alive = nproc;
+  std::vector<bool> done(static_cast<size_t>(nproc), false);
+  std::chrono::steady_clock::time_point failed_at{};
+  bool termed = false, killed = false;
+  while (alive > 0) {
+    if (int sig = g_forward_signal.exchange(0)) {
+      for (int r = 0; r < nproc; ++r)
+        if (!done[static_cast<size_t>(r)]) ::kill(pids[static_cast<size_t>(r)], sig);
+    }
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      for (int r = 0; r < nproc; ++r) {
+        if (pids[static_cast<size_t>(r)] != pid) continue;
+        done[static_cast<size_t>(r)] = true;
+        --alive;
+        const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (code != 0) {
+          std::cerr << "launch: rank " << r << " (pid " << pid << ") "
+                    << (WIFEXITED(status) ? "exited with " + std::to_string(code) : "was killed by signal " + std::to_string(WTERMSIG(status)))
+                    << (first_failure == 0 ? "; the other ranks get " + std::to_string(static_cast<int>(grace)) + " s to stop" : std::string())
+                    << "\n";
+          if (first_failure == 0) {
+            first_failure = code;
+            failed_at = std::chrono::steady_clock::now();
+          }
+        }
+      }
+      continue;
+    }
+    if (first_failure != 0 && alive > 0) {
+      double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - failed_at).count();
+      if (!termed && waited > grace) {
+        std::cerr << "launch: stopping the remaining ranks (SIGTERM)\n";
+        for (int r = 0; r < nproc; ++r)
+          if (!done[static_cast<size_t>(r)]) ::kill(pids[static_cast<size_t>(r)], SIGTERM);
+        termed = true;
+      } else if (termed && !killed && waited > grace + 10) {
+        for (int r = 0; r < nproc; ++r)
+          if (!done[static_cast<size_t>(r)]) ::kill(pids[static_cast<size_t>(r)], SIGKILL);
+        killed = true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return first_failure;
+}
+
 // The options every training-like subcommand shares.
 void add_device_options(CLI::App* sub, std::string& data, std::string& device, int& threads) {
   sub->add_option("--data", data, "data root (holds cifar10/, mnist/, ...)");
@@ -957,9 +1087,22 @@ int main(int argc, char** argv) {
   std::string init_ckpt;
   train->add_option("--init", init_ckpt, "start from another run's weights (sets train.init): pre-training + fine-tuning");
   train->add_flag("--quiet,-q", quiet, "no progress bar or epoch lines");
+  int world_size = 0, dist_rank = -1;
+  std::string master;
+  train->add_option("--world-size", world_size, "data parallelism: how many processes train together (default $WORLD_SIZE, else 1)");
+  train->add_option("--rank", dist_rank, "this process's rank, 0..world-size-1 (default $RANK)");
+  train->add_option("--master", master, "ADDR:PORT of rank 0's rendezvous (default $MASTER_ADDR:$MASTER_PORT, else 127.0.0.1:29500)");
   bool deterministic = false;
   train->add_flag("--deterministic", deterministic, "deterministic algorithms, no cuDNN autotuning (docs/determinism.md)");
 
+  int launch_nproc = 1, launch_port = 0;
+  double launch_grace = 30;
+  std::vector<std::string> launch_cmd;
+  auto* launch = app.add_subcommand("launch", "Start N processes of a kiln command on this machine as one data-parallel job (sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): kiln launch --nproc 2 -- kiln train --preset P --out D");
+  launch->add_option("--nproc,-n", launch_nproc, "processes (ranks)")->required();
+  launch->add_option("--master-port", launch_port, "rendezvous port on 127.0.0.1 (default: a free one)");
+  launch->add_option("--grace", launch_grace, "seconds the other ranks get to stop after one fails, before SIGTERM")->capture_default_str();
+  launch->add_option("command", launch_cmd, "the command, after --")->required();
   auto* ablate = app.add_subcommand("ablate", "Run an ablation (configs/ablations/): one row per trick, n runs each, a table with Welch p-values");
   ablate->add_option("--preset,-p", preset, "ablation name (e.g. myrtle-ablation) or path")->required();
   add_device_options(ablate, data, device, threads);
@@ -1086,8 +1229,14 @@ int main(int argc, char** argv) {
   try {
     set_deterministic(deterministic);
     if (*train && !init_ckpt.empty()) sets.push_back("train.init=\"" + init_ckpt + "\"");
-    if (*train)
-      return cmd_train(preset, data, device, threads, seed, runs, out, sets, resume_dir, quiet, joined_args(argc, argv));
+    if (*launch) return cmd_launch(launch_nproc, launch_port, launch_grace, launch_cmd);
+    if (*train) {
+      auto dopt = dist::from_environment();
+      if (world_size > 0) dopt.world_size = world_size;
+      if (dist_rank >= 0) dopt.rank = dist_rank;
+      if (!master.empty()) dist::set_master(dopt, master, "--master");
+      return cmd_train(preset, data, device, threads, seed, runs, out, sets, resume_dir, quiet, joined_args(argc, argv), dopt);
+    }
     if (*selftrain)
       return cmd_selftrain(preset, st_labels, strengths, st_rounds, runs, split_seed, data, device, threads, out, sets, quiet,
                            joined_args(argc, argv));

@@ -132,6 +132,11 @@ const std::vector<ConfigKey>& Config::schema() {
       {"train.qat", false, "quantisation-aware training: every step's forward and backward see the int8 round trip of each conv and linear weight (kiln/nn/quantize.h); the gradient there updates the fp32 weights (straight-through)"},
       {"train.static_step", false, "run each step through the graph-safe static step (LR table and counters on the device; kiln/train/static_step.h)"},
       {"train.cuda_graph", false, "CUDA: capture the static step in a CUDA graph after 3 eager steps and replay it (NOT YET RUN on a GPU)"},
+      // data parallelism (kiln/dist/dist.h; used with --world-size > 1 or the launcher's RANK/WORLD_SIZE)
+      {"dist.sync_bn", false, "BatchNorm statistics over every rank's batch together (as one process with the union batch); false: each rank's own (like ghost BN)"},
+      {"dist.bucket_mb", 25.0, "gradient all-reduce bucket size in MiB"},
+      {"dist.timeout_s", 120.0, "seconds to wait for the other ranks (connecting, any collective) before stopping with an error"},
+      {"dist.backend", std::string("auto"), "auto (gloo on the CPU, nccl on CUDA) | gloo | nccl"},
   };
   return keys;
 }

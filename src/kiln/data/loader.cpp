@@ -122,8 +122,22 @@ EpochPlan DeviceLoader::plan(uint64_t seed, int64_t epoch, bool shuffle, const A
   return p;
 }
 
+EpochPlan shard_plan(const EpochPlan& p, int64_t rank, int64_t world, int64_t per_rank) {
+  auto pos = torch::arange(rank, per_rank * world, world, torch::kInt64);
+  auto take = [&](const torch::Tensor& t) { return t.defined() ? t.index_select(0, pos.to(t.device())) : t; };
+  EpochPlan s;
+  s.epoch = p.epoch;
+  s.order = take(p.order);
+  s.dy = take(p.dy), s.dx = take(p.dx);
+  s.flip = take(p.flip);
+  s.cut_y = take(p.cut_y), s.cut_x = take(p.cut_x);
+  s.pol_op = take(p.pol_op), s.pol_mag = take(p.pol_mag), s.pol_op_host = take(p.pol_op_host);
+  s.scale = take(p.scale), s.scale_oy = take(p.scale_oy), s.scale_ox = take(p.scale_ox);
+  return s;
+}
+
 Batch DeviceLoader::batch(const EpochPlan& p, int64_t k, int64_t bs, const AugmentOptions& aug) const {
-  const int64_t b0 = k * bs, b1 = std::min(size(), b0 + bs);
+  const int64_t b0 = k * bs, b1 = std::min(p.order.size(0), b0 + bs);
   auto idx = p.order.slice(0, b0, b1);
   auto x = data_.index_select(0, idx);
   if (p.pol_op.defined() || p.scale.defined()) {

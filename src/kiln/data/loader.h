@@ -74,6 +74,13 @@ class DeviceLoader {
   bool channels_last_;
 };
 
+// Rank `rank` of `world`'s share of an epoch: positions rank, rank + world, ... of the first
+// `per_rank * world` (each rank gets per_rank), with every per-position draw (crop, flip,
+// cutout, policy, scale) taken along, so an example is augmented as it would be in a single
+// process, and the ranks' batches k together are the single process's batch k of world times
+// the size.
+EpochPlan shard_plan(const EpochPlan& p, int64_t rank, int64_t world, int64_t per_rank);
+
 // A 64-bit seed derived from a run seed and a stream index (splitmix64 mixing).
 uint64_t derive_seed(uint64_t seed, uint64_t stream);
 

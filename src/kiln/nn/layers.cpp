@@ -1,6 +1,7 @@
 #include "kiln/nn/layers.h"
 
 #include "kiln/core/error.h"
+#include "kiln/dist/dist.h"
 
 namespace kiln {
 
@@ -32,6 +33,12 @@ BatchNormImpl::BatchNormImpl(int64_t c, BatchNormOptions o) : options(o) {
 
 torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
   const int64_t S = options.ghost_splits, B = x.size(0), C = x.size(1);
+  if (is_training()) {
+    if (auto* g = dist::sync_bn_group()) {  // dist.sync_bn: statistics over every rank's batch
+      if (S > 1) throw Error("dist.sync_bn normalises over every rank's batch; ghost BN (model.ghost_bn_splits > 1) splits it: choose one");
+      return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, options.momentum, options.eps, *g);
+    }
+  }
   if (!is_training() || S <= 1 || B % S != 0 || B == S)
     return torch::batch_norm(x, weight, bias, running_mean, running_var, is_training(), options.momentum, options.eps,
                              at::globalContext().userEnabledCuDNN());

@@ -179,12 +179,18 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
   return m;
 }
 
-Model load(const std::string& path) {
+std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::runtime_error("cannot open '" + path + "'");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  return parse(bytes, path);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
+
+uint32_t big_endian_u32(const std::vector<uint8_t>& b, size_t at, const std::string& name) {
+  if (at + 4 > b.size()) throw std::runtime_error("'" + name + "': truncated (a 4-byte field at byte " + std::to_string(at) + ")");
+  return (uint32_t(b[at]) << 24) | (uint32_t(b[at + 1]) << 16) | (uint32_t(b[at + 2]) << 8) | uint32_t(b[at + 3]);
+}
+
+Model load(const std::string& path) { return parse(read_bytes(path), path); }
 
 std::vector<float> Model::predict(const float* pixels) const {
   const std::string& act = activation;

@@ -40,4 +40,9 @@ struct Model {
 Model parse(const std::vector<uint8_t>& bytes, const std::string& name);
 Model load(const std::string& path);
 
+// Small file helpers for the runtime's tools (kiln-classify, kiln-web-check).
+std::vector<uint8_t> read_bytes(const std::string& path);  // throws naming the path
+// The big-endian uint32 at `at` (IDX headers); throws naming `name` when the bytes end first.
+uint32_t big_endian_u32(const std::vector<uint8_t>& b, size_t at, const std::string& name);
+
 }  // namespace kiln::rt

@@ -152,10 +152,32 @@ class Run {
     train_ = std::make_unique<DeviceLoader>(train, dev_, dtype_, mean_, std_, channels_last_);
     test_ = std::make_unique<DeviceLoader>(test, dev_, dtype_, mean_, std_, channels_last_);
     bs_ = cfg.i("data.batch_size");
-    steps_ = train_->num_batches(bs_, cfg.b("data.drop_last"));
+    if (opt.dist && opt.dist->size() > 1) {
+      dist_ = opt.dist;
+      const int64_t W = dist_->size(), R = dist_->rank();
+      if (cfg.b("train.static_step") || cfg.b("train.cuda_graph"))
+        throw Error("data-parallel runs take the ordinary step (the gradient all-reduce sits between backward and the "
+                    "optimiser); set train.static_step and train.cuda_graph to false");
+      if (!cfg.s("selftrain.teacher").empty()) throw Error("selftrain.teacher: the student's pseudo-labeled batches are not sharded yet; run the student in one process");
+      if (dist_->backend() == "gloo" && dev_.is_cuda()) throw Error("the gloo backend runs on the CPU: use --device cpu, or nccl on CUDA");
+      // Every rank the same number of examples (the permutation's tail beyond a multiple of the
+      // world size is dropped each epoch), so every rank takes the same number of steps.
+      shard_n_ = train_->size() / W;
+      if (shard_n_ == 0) throw Error("fewer training examples than ranks");
+      // The test set: rank r evaluates examples r, r + W, ...; the sums are added across ranks.
+      auto idx = torch::arange(R, test.size(), W, torch::kInt64);
+      Dataset part{test.images.index_select(0, idx), test.labels.index_select(0, idx), test.classes};
+      test_shard_ = std::make_unique<DeviceLoader>(part, dev_, dtype_, mean_, std_, channels_last_);
+    }
+    writes_ = !opt.run_dir.empty() && (!dist_ || dist_->rank() == 0);
+    {
+      const int64_t n = dist_ ? shard_n_ : train_->size();
+      steps_ = cfg.b("data.drop_last") ? n / bs_ : (n + bs_ - 1) / bs_;
+    }
     if (steps_ == 0)
-      throw Error("data.batch_size = " + std::to_string(bs_) + " is larger than the " + std::to_string(train_->size()) +
-                  " training examples with data.drop_last = true; lower the batch size or set data.drop_last=false");
+      throw Error("data.batch_size = " + std::to_string(bs_) + " is larger than the " +
+                  std::to_string(dist_ ? shard_n_ : train_->size()) + " training examples" + (dist_ ? " of each rank" : "") +
+                  " with data.drop_last = true; lower the batch size or set data.drop_last=false");
     total_steps_ = static_cast<int64_t>(std::ceil(cfg.f("schedule.epochs") * static_cast<double>(steps_) - 1e-9));
     epochs_ = (total_steps_ + steps_ - 1) / steps_;  // the last one may be partial (airbench94: 9.9 epochs)
     sched_ = LrSchedule::from_config(cfg, steps_);
@@ -337,7 +359,7 @@ class Run {
   }
 
   void write_run_files() {
-    if (opt_.run_dir.empty()) return;
+    if (!writes_) return;
     make_dirs(opt_.run_dir);
     atomic_write(path("config.toml"), cfg_.to_toml());
     atomic_write(path("provenance.json"), provenance_json(dev_, opt_.command_line) + "\n");
@@ -358,13 +380,29 @@ class Run {
     }
     r.run_dir = opt_.run_dir;
     LateLoss late(dev_);
-    if (!opt_.run_dir.empty()) {
+    SyncBnScope sync_bn(dist_ && cfg_.b("dist.sync_bn") ? dist_.get() : nullptr);
+    if (dist_) {
+      // Every rank starts from rank 0's weights and buffers (the same seed gives the same ones;
+      // this makes it so whatever the init).
+      auto t = model_tensors(*model_);
+      dist_->broadcast(t, 0);
+      if (ema_) {
+        auto e = model_tensors(*ema_);
+        dist_->broadcast(e, 0);
+      }
+      progress_.line("data parallel: rank " + std::to_string(dist_->rank()) + " of " + std::to_string(dist_->size()) + " (" +
+                     dist_->backend() + "), " + std::to_string(shard_n_) + " examples a rank an epoch, batch " +
+                     std::to_string(bs_) + " a rank (" + std::to_string(bs_ * dist_->size()) + " in all), BN statistics " +
+                     (cfg_.b("dist.sync_bn") ? "synchronised" : "per rank"));
+    }
+    if (writes_) {
       tb_ = std::make_unique<EventWriter>(opt_.run_dir);
       log_augmented_batch();
     }
     const int64_t every = std::max<int64_t>(1, cfg_.i("train.progress_every"));
     for (; epoch_ < epochs_; ++epoch_) {
       auto plan = train_->plan(seed_, epoch_, /*shuffle=*/true, aug_);
+      if (dist_) plan = shard_plan(plan, dist_->rank(), dist_->size(), shard_n_);
       model_->train();
       if (whiten_bias_.defined()) whiten_bias_.requires_grad_(global_step_ < whiten_bias_steps_);
       if (static_) static_->set_position(global_step_, step_);
@@ -420,7 +458,18 @@ class Run {
           loss = classification_loss(logits, b.y, smoothing_, sum_loss_);
         }
         sgd_.zero_grad();
+        // Data parallel: the gradients summed over the ranks, overlapped with backward; averaged
+        // for a mean loss (the mean over the union batch), summed for a summed loss (the sum).
+        std::unique_ptr<dist::GradReducer> reducer;
+        if (dist_) {
+          grad_params_.clear();
+          for (auto& p : model_->parameters())
+            if (p.requires_grad()) grad_params_.push_back(p);
+          reducer = std::make_unique<dist::GradReducer>(*dist_, grad_params_, !sum_loss_,
+                                                        static_cast<int64_t>(cfg_.f("dist.bucket_mb") * (1 << 20)));
+        }
         loss.backward();
+        if (reducer) reducer->finish();
         if (!masters.empty()) {
           torch::NoGradGuard ng;
           for (size_t i = 0; i < masters.size(); ++i) qat_weights_[i].copy_(masters[i]);
@@ -457,7 +506,7 @@ class Run {
       r.final_test_loss = history_.back().test_loss;
       r.train_seconds = history_.back().train_seconds;
     }
-    if (!opt_.run_dir.empty()) {
+    if (writes_) {
       nlohmann::ordered_json j;
       j["final_test_acc"] = r.final_test_acc;
       j["final_test_loss"] = r.final_test_loss;
@@ -477,6 +526,9 @@ class Run {
   // The final evaluation as pictures: a prediction grid (mistakes first) and the confusion
   // matrix, as PNGs in the run directory and as TensorBoard image summaries.
   void log_final_pictures() {
+    if (dist_)  // the ranks evaluated shares of the test set: rank 0 predicts all of it for the pictures
+      last_eval_ = evaluate(ema_ ? *ema_ : *model_, *test_, cfg_.i("data.test_batch_size"), cfg_.s("eval.tta"),
+                            cfg_.f("eval.tta_translate_weight"));
     if (!last_eval_.predictions.defined() || last_eval_.predictions.numel() == 0) return;
     auto labels = test_->labels().cpu();
     auto grid = predictions_grid(to_pixels(test_->data(), mean_, std_), labels, last_eval_.predictions, class_names_, 48,
@@ -496,6 +548,7 @@ class Run {
   }
 
   void write_report_quietly() {
+    if (!writes_) return;
     try {
       write_report(opt_.run_dir);
     } catch (const std::exception& e) {  // a report must never cost the run
@@ -586,7 +639,12 @@ class Run {
       ar.read("ema", e);
       ema_->load(e);
     }
-    torch::Tensor pos, timing, acc;
+    torch::Tensor pos, timing, acc, world;
+    const int64_t saved_world = ar.try_read("world_size", world) ? world[0].item<int64_t>() : 1;
+    const int64_t now_world = dist_ ? dist_->size() : 1;
+    if (saved_world != now_world)
+      throw Error("this checkpoint was written by a run of " + std::to_string(saved_world) + " rank(s); resume it with " +
+                  std::to_string(saved_world) + " (now " + std::to_string(now_world) + "): each rank's shard and step count depend on it");
     ar.read("position", pos);
     ar.read("timing", timing);
     ar.read("accumulators", acc);
@@ -635,7 +693,7 @@ class Run {
       lines += history_.back().to_json() + "\n";
     }
     // metrics.jsonl is rewritten to exactly the epochs the checkpoint holds.
-    if (!opt_.run_dir.empty()) {
+    if (writes_) {
       atomic_write(path("metrics.jsonl"), lines);
       // steps.csv likewise: the steps of the completed epochs only.
       std::string steps = kStepsHeader;
@@ -653,6 +711,41 @@ class Run {
 
  private:
   std::string path(const std::string& name) const { return (fs::path(opt_.run_dir) / name).string(); }
+
+  // dist.sync_bn for the length of a run.
+  struct SyncBnScope {
+    explicit SyncBnScope(dist::Group* g) { dist::set_sync_bn_group(g); }
+    ~SyncBnScope() { dist::set_sync_bn_group(nullptr); }
+  };
+  static std::vector<torch::Tensor> model_tensors(Classifier& m) {
+    std::vector<torch::Tensor> t;
+    for (auto& p : m.parameters()) t.push_back(p.data());
+    for (auto& b : m.buffers()) t.push_back(b);
+    return t;
+  }
+  // BN's running statistics (and any other floating-point buffer) averaged over the ranks, so
+  // every rank evaluates and rank 0 saves the same model (per-rank BN drifts them apart; with
+  // dist.sync_bn they are equal already).
+  void average_buffers() {
+    torch::NoGradGuard ng;
+    for (Classifier* m : {model_.get(), ema_.get()}) {
+      if (!m) continue;
+      std::vector<torch::Tensor> bufs;
+      for (auto& b : m->buffers())
+        if (b.is_floating_point()) bufs.push_back(b);
+      if (bufs.empty()) continue;
+      std::vector<torch::Tensor> flat_views;
+      for (auto& b : bufs) flat_views.push_back(b.reshape({-1}).to(torch::kFloat64));
+      std::vector<torch::Tensor> v{torch::cat(flat_views)};
+      dist_->all_reduce_sum(v);
+      v[0].div_(static_cast<double>(dist_->size()));
+      int64_t at = 0;
+      for (auto& b : bufs) {
+        b.copy_(v[0].slice(0, at, at + b.numel()).view_as(b));
+        at += b.numel();
+      }
+    }
+  }
 
   double whiten_lr(int64_t step) const {
     if (whiten_bias_steps_ <= 0) return 0;
@@ -717,8 +810,15 @@ class Run {
 
   void finish_epoch(Clock::time_point t0) {
     // The epoch's single read of the device: loss sum (NaN/Inf flags itself) and hits.
-    auto both = torch::cat({torch::stack({loss_sum_, correct_.to(torch::kFloat64)}), step_losses_}).cpu();
+    auto both = torch::cat({torch::stack({loss_sum_, correct_.to(torch::kFloat64)}), step_losses_});
+    if (dist_) {  // one all-reduce an epoch: sums over the ranks; the per-step mean losses averaged
+      std::vector<torch::Tensor> v{both};
+      dist_->all_reduce_sum(v);
+      both.slice(0, 2).div_(static_cast<double>(dist_->size()));
+    }
+    both = both.cpu();
     epoch_seconds_ += seconds_since(t0);
+    const int64_t seen = dist_ ? seen_ * dist_->size() : seen_;  // every rank trains on as many
     double loss_sum = both[0].item<double>();
     if (!std::isfinite(loss_sum))
       throw Error("training loss became " + std::string(std::isnan(loss_sum) ? "NaN" : "Inf") + " in epoch " +
@@ -730,7 +830,7 @@ class Run {
       // epoch's mean loss against a bound far above chance (ln C), from the same single read.
       const double bound = cfg_.f("train.divergence_loss") == 0 ? 25 * std::log(static_cast<double>(std::max<int64_t>(classes_, 2)))
                                                                   : cfg_.f("train.divergence_loss");
-      const double mean = loss_sum / std::max<int64_t>(seen_, 1);
+      const double mean = loss_sum / std::max<int64_t>(seen, 1);
       if (bound > 0 && mean > bound)
         throw Error("training diverged in epoch " + std::to_string(epoch_ + 1) + ": mean loss " + std::to_string(mean) +
                     " exceeds train.divergence_loss = " + std::to_string(bound) + " (chance is ln " +
@@ -742,18 +842,30 @@ class Run {
     train_seconds_ += epoch_seconds_;
     EpochMetrics m;
     m.epoch = epoch_ + 1;
-    m.train_loss = loss_sum / std::max<int64_t>(seen_, 1);
-    m.train_acc = both[1].item<double>() / std::max<int64_t>(seen_, 1);
+    m.train_loss = loss_sum / std::max<int64_t>(seen, 1);
+    m.train_acc = both[1].item<double>() / std::max<int64_t>(seen, 1);
     m.lr = lr_;
     m.epoch_seconds = epoch_seconds_;
-    m.images_per_s = seen_ / std::max(epoch_seconds_, 1e-9);
+    m.images_per_s = seen / std::max(epoch_seconds_, 1e-9);
     m.train_seconds = train_seconds_;
     bool last = epoch_ + 1 == epochs_;
     if (last && lookahead_) lookahead_->update(*model_, 1.0);  // the slow weights are the result
+    if (dist_) average_buffers();  // every rank holds the same model before it is evaluated or saved
     if (last || (epoch_ + 1) % std::max<int64_t>(1, cfg_.i("train.eval_every")) == 0) {
       auto te = Clock::now();
-      auto ev = evaluate(ema_ ? *ema_ : *model_, *test_, cfg_.i("data.test_batch_size"), cfg_.s("eval.tta"),
-                         cfg_.f("eval.tta_translate_weight"));
+      auto ev = evaluate(ema_ ? *ema_ : *model_, dist_ ? *test_shard_ : *test_, cfg_.i("data.test_batch_size"),
+                         cfg_.s("eval.tta"), cfg_.f("eval.tta_translate_weight"));
+      if (dist_) {  // each rank evaluated its share of the test set: add the sums
+        auto sums = torch::tensor({ev.loss * static_cast<double>(ev.n), ev.acc * static_cast<double>(ev.n), static_cast<double>(ev.n)},
+                                  torch::TensorOptions().dtype(torch::kFloat64).device(dev_));
+        std::vector<torch::Tensor> v{sums};
+        dist_->all_reduce_sum(v);
+        auto h = sums.cpu();
+        ev.n = static_cast<int64_t>(h[2].item<double>());
+        ev.loss = h[0].item<double>() / std::max<int64_t>(ev.n, 1);
+        ev.acc = h[1].item<double>() / std::max<int64_t>(ev.n, 1);
+        ev.predictions = torch::Tensor();  // a shard's only
+      }
       m.eval_seconds = seconds_since(te);
       m.evaluated = true;
       m.test_loss = ev.loss;
@@ -765,7 +877,7 @@ class Run {
     m.live_allocations = mem.live_allocations;
     m.live_bytes = mem.live_bytes;
     history_.push_back(m);
-    if (!opt_.run_dir.empty()) {
+    if (writes_) {
       std::ofstream f(path("metrics.jsonl"), std::ios::app);
       f << m.to_json() << "\n";
       // Per-step losses (read with the epoch's sums above), step = steps done after it.
@@ -817,7 +929,7 @@ class Run {
   }
 
   void save_checkpoint() {
-    if (opt_.run_dir.empty()) return;
+    if (!writes_) return;
     torch::serialize::OutputArchive ar, m, o;
     model_->save(m);
     sgd_.save(o);
@@ -839,6 +951,9 @@ class Run {
       ar.write("ema", e);
     }
     ar.write("position", torch::tensor({epoch_, step_, global_step_, seen_}, torch::kInt64));
+    // A data-parallel run's position counts each rank's steps over its shard: resume it with
+    // as many ranks.
+    ar.write("world_size", torch::tensor({static_cast<int64_t>(dist_ ? dist_->size() : 1)}, torch::kInt64));
     ar.write("timing", torch::tensor({epoch_seconds_, train_seconds_}, torch::kFloat64));
     ar.write("accumulators", torch::stack({loss_sum_, correct_.to(torch::kFloat64)}).cpu());
     ar.write("step_losses", step_losses_.cpu());
@@ -880,6 +995,11 @@ class Run {
   std::vector<std::string> class_names_;
   std::vector<double> mean_, std_;
   std::unique_ptr<DeviceLoader> train_, test_;
+  std::shared_ptr<dist::Group> dist_;          // set when data parallel (world > 1)
+  bool writes_ = false;                        // this process writes run_dir (rank 0 only)
+  int64_t shard_n_ = 0;                        // examples a rank an epoch
+  std::unique_ptr<DeviceLoader> test_shard_;   // this rank's share of the test set
+  std::vector<torch::Tensor> grad_params_;     // the parameters whose gradients are all-reduced
   ClassifierPtr model_, ema_;
   SgdSetup sgd_;
   std::unique_ptr<Lookahead> lookahead_;
@@ -943,7 +1063,8 @@ void remove_stale_temporaries(const std::string& dir) {
 
 RunResult train(const Config& cfg, const TrainTest& data, const RunOptions& opt) {
   std::unique_ptr<DirLock> lock;
-  if (!opt.run_dir.empty()) {
+  const bool writer = !opt.dist || opt.dist->rank() == 0;  // a data-parallel run's other ranks write nothing
+  if (!opt.run_dir.empty() && writer) {
     make_dirs(opt.run_dir);
     lock = std::make_unique<DirLock>(opt.run_dir);
     remove_stale_temporaries(opt.run_dir);
@@ -1036,8 +1157,11 @@ RunResult resume(const TrainTest& data, const RunOptions& opt_in) {
   RunOptions opt = opt_in;
   opt.resuming = true;
   auto ckpt = (fs::path(opt.run_dir) / "checkpoint.pt").string();
-  DirLock lock(opt.run_dir);
-  remove_stale_temporaries(opt.run_dir);
+  std::unique_ptr<DirLock> lock;
+  if (!opt.dist || opt.dist->rank() == 0) {
+    lock = std::make_unique<DirLock>(opt.run_dir);
+    remove_stale_temporaries(opt.run_dir);
+  }
   Config cfg = checkpoint_config(ckpt);
   Run run(cfg, data, opt);
   torch::serialize::InputArchive ar;

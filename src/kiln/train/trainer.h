@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kiln/core/config.h"
+#include "kiln/dist/dist.h"
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
 #include "kiln/nn/model.h"
@@ -48,6 +49,10 @@ struct RunOptions {
   // (split_labeled on the same set); undefined: the run makes the split from data.labeled and
   // data.split_seed itself.
   torch::Tensor labeled_index;
+  // Data parallelism (kiln/dist/dist.h): this process's membership of a job of several ranks
+  // (nullptr or a world of 1: a single process). Each rank trains on a strided shard of every
+  // epoch's permutation; rank 0 alone writes run_dir (the others read it to resume).
+  std::shared_ptr<dist::Group> dist;
 };
 
 struct RunResult {
