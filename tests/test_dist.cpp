@@ -64,7 +64,10 @@ TEST(Dist, GradReducerStartsBucketsDuringBackward) {
   auto grads = [&](bool reduce, int64_t bucket_bytes, int* early) {
     for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
     std::unique_ptr<kiln::dist::GradReducer> r;
-    if (reduce) r = std::make_unique<kiln::dist::GradReducer>(*g, net->parameters(), true, bucket_bytes);
+    if (reduce) {
+      r = std::make_unique<kiln::dist::GradReducer>(*g, net->parameters(), true, bucket_bytes);
+      r->begin();
+    }
     net->forward(x).pow(2).sum().backward();
     if (r) {
       *early = r->buckets_started_during_backward();
@@ -83,6 +86,23 @@ TEST(Dist, GradReducerStartsBucketsDuringBackward) {
   for (size_t i = 0; i < plain.size(); ++i) {
     EXPECT_TRUE(torch::allclose(one_each[i], plain[i], 0, 0));
     EXPECT_TRUE(torch::allclose(one_bucket[i], plain[i], 0, 0));
+  }
+  // One reducer kept across steps (as the trainer keeps it): each step begins afresh.
+  kiln::dist::GradReducer kept(*g, net->parameters(), true, 1);
+  for (int step = 0; step < 2; ++step) {
+    for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+    kept.begin();
+    net->forward(x * (step + 1)).pow(2).sum().backward();
+    EXPECT_EQ(kept.buckets_started_during_backward(), 6) << "step " << step;
+    kept.finish();
+    std::vector<torch::Tensor> reduced;
+    for (auto& p : net->parameters()) reduced.push_back(p.grad().clone());
+    for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+    kept.begin();  // (its hooks fire again; the plain gradients are read before finish)
+    net->forward(x * (step + 1)).pow(2).sum().backward();
+    auto params = net->parameters();
+    for (size_t i = 0; i < params.size(); ++i) EXPECT_TRUE(torch::allclose(reduced[i], params[i].grad(), 0, 0)) << i;
+    kept.finish();
   }
 }
 

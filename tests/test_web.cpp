@@ -60,6 +60,9 @@ TEST(WebApi, TrainingInSlicesIsTheSameRun) {
   Digits tr, te;
   decode_digits(bytes, "digits.bin", tr, te);
   ASSERT_GE(kw_zip_recipes(), 5);
+  EXPECT_EQ(kw_zip_recipe_passes(0), 23);  // the paper's
+  EXPECT_EQ(kw_zip_recipe_passes(4), 80);  // ReLU + dropout, the last modern row
+  EXPECT_EQ(kw_zip_recipe_passes(99), 0);
   for (int recipe : {0, 2, 4}) {  // the 1989 recipe; AdamW with its per-pass decay; ReLU + dropout + shifts
     SCOPED_TRACE(kw_zip_recipe_name(recipe));
     ASSERT_EQ(kw_zip_start(recipe, 7, 3), 0) << kw_error();

@@ -38,6 +38,7 @@ class KilnWeb {
     for (let i = 0; i < this.M._kw_zip_recipes(); ++i) names.push(this._str(this.M._kw_zip_recipe_name(i)));
     return names;
   }
+  recipePasses(recipe) { return this.M._kw_zip_recipe_passes(recipe); }
   start(recipe, seed, passes) { if (this.M._kw_zip_start(recipe, seed, passes) !== 0) this._fail("start"); }
   train(maxSteps) {
     const n = this.M._kw_zip_train(maxSteps);

@@ -122,6 +122,11 @@ const char* kw_zip_recipe_name(int recipe) {
   return g_name.c_str();
 }
 
+int kw_zip_recipe_passes(int recipe) {
+  auto rs = recipes();
+  return recipe < 0 || recipe >= static_cast<int>(rs.size()) ? 0 : rs[static_cast<size_t>(recipe)].passes;
+}
+
 int kw_zip_start(int recipe, int seed, int passes) {
   return guarded([&] {
     auto rs = recipes();

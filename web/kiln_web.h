@@ -20,6 +20,7 @@ int kw_model_classes();
 int kw_zip_load(const uint8_t* bytes, int size);  // a digits file (kiln/lecun/trainer1989.h)
 int kw_zip_recipes();                             // 0: the 1989 recipe; 1..: the modern rows
 const char* kw_zip_recipe_name(int recipe);
+int kw_zip_recipe_passes(int recipe);             // the recipe's own number of passes (0: no such recipe)
 int kw_zip_start(int recipe, int seed, int passes);  // passes <= 0: the recipe's own
 // Takes up to max_steps training steps, stopping at the end of a pass, where it measures the
 // train and test error; returns the steps taken (0 once all passes are done), -1 on failure.

@@ -159,15 +159,6 @@ void Group::broadcast(std::vector<torch::Tensor>& t, int root) {
   }
 }
 
-void Group::barrier() {
-  if (size_ == 1) return;
-  try {
-    impl_->pg->barrier()->wait(impl_->timeout);
-  } catch (const std::exception& e) {
-    lost(*this, "barrier", e);
-  }
-}
-
 struct GradReducer::Bucket {
   torch::Tensor flat;
   int64_t expected = 0, ready = 0;
@@ -216,6 +207,18 @@ GradReducer::GradReducer(Group& group, const std::vector<torch::Tensor>& params,
       return g;
     }));
   }
+}
+
+void GradReducer::begin() {
+  torch::NoGradGuard ng;
+  for (auto& b : buckets_) {
+    b->flat.zero_();  // the slots of parameters that get no gradient this step stay zero
+    b->ready = 0;
+    b->started = false;
+    b->work.reset();
+  }
+  early_ = 0;
+  finished_ = false;
 }
 
 GradReducer::~GradReducer() {

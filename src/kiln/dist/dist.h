@@ -40,7 +40,6 @@ class Group {
   // In place, over every rank (SUM). Tensors must live on the group's device.
   void all_reduce_sum(std::vector<torch::Tensor>& tensors);
   void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
-  void barrier();
   struct Impl;
   Impl& impl() { return *impl_; }
 
@@ -51,20 +50,23 @@ class Group {
   std::string backend_;
 };
 
-// The gradient all-reduce overlapped with backward: built before loss.backward(), it hooks
-// every parameter in `params`; as backward produces a parameter's gradient the hook copies it
-// into its bucket (buckets of about bucket_bytes, filled in reverse parameter order, the order
-// backward reaches them), and a full bucket's all-reduce starts at once, in the backend's
-// threads, while backward goes on. finish() (after backward) starts what is left (parameters
-// that got no gradient this step: zeros), waits, and writes the sums (divided by the world size
-// when `average`) into the .grad of each parameter that has one. The hooks go with the object.
+// The gradient all-reduce overlapped with backward. Built once for a set of parameters, it
+// hooks each of them; as backward produces a parameter's gradient the hook copies it into its
+// bucket (buckets of about bucket_bytes, filled in reverse parameter order, the order backward
+// reaches them), and a full bucket's all-reduce starts at once, in the backend's threads, while
+// backward goes on. Each step: begin() before backward, finish() after it, which starts what is
+// left (parameters that got no gradient this step: zeros), waits, and writes the sums (divided
+// by the world size when `average`) into the .grad of each parameter that has one. The buckets
+// are allocated once; the hooks go with the object.
 class GradReducer {
  public:
   GradReducer(Group& group, const std::vector<torch::Tensor>& params, bool average, int64_t bucket_bytes = 25 << 20);
   ~GradReducer();
   GradReducer(const GradReducer&) = delete;
   GradReducer& operator=(const GradReducer&) = delete;
+  void begin();
   void finish();
+  const std::vector<torch::Tensor>& params() const { return params_; }
   int buckets_started_during_backward() const { return early_; }
 
   struct Bucket;

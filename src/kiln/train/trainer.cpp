@@ -460,16 +460,9 @@ class Run {
         sgd_.zero_grad();
         // Data parallel: the gradients summed over the ranks, overlapped with backward; averaged
         // for a mean loss (the mean over the union batch), summed for a summed loss (the sum).
-        std::unique_ptr<dist::GradReducer> reducer;
-        if (dist_) {
-          grad_params_.clear();
-          for (auto& p : model_->parameters())
-            if (p.requires_grad()) grad_params_.push_back(p);
-          reducer = std::make_unique<dist::GradReducer>(*dist_, grad_params_, !sum_loss_,
-                                                        static_cast<int64_t>(cfg_.f("dist.bucket_mb") * (1 << 20)));
-        }
+        if (dist_) grad_reducer().begin();
         loss.backward();
-        if (reducer) reducer->finish();
+        if (dist_) reducer_->finish();
         if (!masters.empty()) {
           torch::NoGradGuard ng;
           for (size_t i = 0; i < masters.size(); ++i) qat_weights_[i].copy_(masters[i]);
@@ -711,6 +704,26 @@ class Run {
 
  private:
   std::string path(const std::string& name) const { return (fs::path(opt_.run_dir) / name).string(); }
+
+  // The gradient all-reduce for the parameters that take gradients now: built once, built again
+  // only when that set changes (airbench's whitening bias stops training mid-run).
+  dist::GradReducer& grad_reducer() {
+    std::vector<torch::Tensor> params;
+    for (auto& p : model_->parameters())
+      if (p.requires_grad()) params.push_back(p);
+    auto same = [&] {
+      if (!reducer_ || reducer_->params().size() != params.size()) return false;
+      for (size_t i = 0; i < params.size(); ++i)
+        if (!reducer_->params()[i].is_same(params[i])) return false;
+      return true;
+    };
+    if (!same()) {
+      reducer_.reset();  // its hooks first
+      reducer_ = std::make_unique<dist::GradReducer>(*dist_, params, !sum_loss_,
+                                                      static_cast<int64_t>(cfg_.f("dist.bucket_mb") * (1 << 20)));
+    }
+    return *reducer_;
+  }
 
   // dist.sync_bn for the length of a run.
   struct SyncBnScope {
@@ -999,7 +1012,7 @@ class Run {
   bool writes_ = false;                        // this process writes run_dir (rank 0 only)
   int64_t shard_n_ = 0;                        // examples a rank an epoch
   std::unique_ptr<DeviceLoader> test_shard_;   // this rank's share of the test set
-  std::vector<torch::Tensor> grad_params_;     // the parameters whose gradients are all-reduced
+  std::unique_ptr<dist::GradReducer> reducer_;  // the gradient all-reduce (hooks and buckets), kept across steps
   ClassifierPtr model_, ema_;
   SgdSetup sgd_;
   std::unique_ptr<Lookahead> lookahead_;
