@@ -13,7 +13,7 @@
 # DATA_ROOT       holds cifar10/ (default $HOME/kiln-data, where .device/on-device.sh puts it)
 #
 # Order (docs/perf.md): cifar10-94 n=25, cifar10-94-muon n=25, cifar10-95 n=10, cifar10-96
-# n=10. Override with KILN_GPU_PRESETS="name:runs:seconds_per_run ..."; add keys to every run
+# n=10, cifar10-96-faster n=10. Override with KILN_GPU_PRESETS="name:runs:seconds_per_run ..."; add keys to every run
 # with KILN_GPU_SET="key=value ..." (e.g. train.cuda_graph=true).
 # NOT YET RUN on a GPU: written and checked (bash -n, and a CPU dry run with KILN_GPU_DRY=1)
 # on a CPU-only machine.
@@ -48,7 +48,7 @@ log "kiln: $("$kiln" --version); $(nvidia-smi --query-gpu=name,driver_version --
 
 # 2. The presets, highest priority first: name:runs:estimated seconds per run (with evaluation
 #    and overheads; the first warm-up run counts once more).
-presets=${KILN_GPU_PRESETS:-"cifar10-94:25:8 cifar10-94-muon:25:6 cifar10-95:10:25 cifar10-96:10:80"}
+presets=${KILN_GPU_PRESETS:-"cifar10-94:25:8 cifar10-94-muon:25:6 cifar10-95:10:25 cifar10-96:10:80 cifar10-96-faster:10:65"}
 extra=()
 for kv in ${KILN_GPU_SET:-}; do extra+=(--set "$kv"); done  # e.g. KILN_GPU_SET="train.cuda_graph=true"
 [ "${KILN_GPU_DRY:-0}" = 1 ] && extra+=(--set 'model.widths=[8, 16, 16]' --set data.train_subset=1000

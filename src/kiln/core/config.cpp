@@ -107,6 +107,11 @@ const std::vector<ConfigKey>& Config::schema() {
       {"schedule.plateau_threshold", 1e-4, "reduce-LR-on-plateau: an improvement is a loss below best x (1 - threshold)"},
       {"schedule.plateau_min", 0.0, "reduce-LR-on-plateau: the smallest multiplier"},
       {"schedule.plateau_metric", std::string("train_loss"), "reduce-LR-on-plateau: train_loss | test_loss (needs train.eval_every = 1)"},
+      // data filtering by a proxy network (airbench96_faster)
+      {"filter.keep", int64_t{0}, "proxy filtering: train on the N examples of each batch with the highest loss under a small proxy network trained alongside (airbench96_faster: 512 of 1024; 0 = off)"},
+      {"filter.widths", std::vector<int64_t>{32, 64, 64}, "proxy filtering: the proxy airbench network's three group widths"},
+      {"filter.convs_per_group", int64_t{2}, "proxy filtering: the proxy's convs per group"},
+      {"filter.train_every", int64_t{4}, "proxy filtering: the proxy takes an SGD step (on its own kept examples) on every Nth batch; the others only pass forward"},
       // training
       {"selftrain.teacher", std::string(""), "self-training student: the teacher's checkpoint.pt; it pseudo-labels the unlabeled rest of data.labeled's split, whose labels are never read ("" = off)"},
       {"selftrain.unlabeled", int64_t{0}, "use the first N unlabeled examples (0 = all)"},
@@ -236,6 +241,12 @@ void validate(const std::string& key, const ConfigValue& v) {
         throw Error("schedule.knots: x values must increase (" + std::to_string(ks[i - 1].first) +
                     " then " + std::to_string(ks[i].first) + ")");
   }
+  if (key == "filter.widths") {
+    auto& w = std::get<std::vector<int64_t>>(v);
+    if (w.size() != 3) throw Error("filter.widths needs 3 integers (the proxy is an airbench network)");
+    for (auto x : w)
+      if (x <= 0) throw Error("filter.widths must be positive");
+  }
   if (key == "model.widths") {
     auto& w = std::get<std::vector<int64_t>>(v);
     if (w.size() < 2 || w.size() > 8)
@@ -266,6 +277,9 @@ void validate(const std::string& key, const ConfigValue& v) {
   one_of("model.conv_init", {"default", "dirac"});
   one_of("optim.whiten_bias_schedule", {"main", "linear_to_zero"});
   positive("model.convs_per_group");
+  positive("filter.convs_per_group");
+  positive("filter.train_every");
+  if (key == "filter.keep" && std::get<int64_t>(v) < 0) throw Error("filter.keep must be >= 0 (0 = off)");
   positive("optim.lookahead_every");
   positive("optim.muon_ns_steps");
   one_of("optim.loss_reduction", {"sum", "mean"});

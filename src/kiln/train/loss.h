@@ -8,5 +8,7 @@ namespace kiln {
 // reduced by sum or mean over the batch. Logits are upcast to fp32 first.
 torch::Tensor classification_loss(const torch::Tensor& logits, const torch::Tensor& y, double label_smoothing,
                                   bool sum_reduction);
+// The same loss for each example (fp32, one value per row of logits).
+torch::Tensor classification_loss_per_example(const torch::Tensor& logits, const torch::Tensor& y, double label_smoothing);
 
 }  // namespace kiln

@@ -24,6 +24,7 @@
 #include "kiln/nn/tiny.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/optim.h"
+#include "kiln/train/proxy_filter.h"
 #include "kiln/train/schedule.h"
 #include "kiln/train/selftrain.h"
 #include "kiln/train/static_step.h"
@@ -245,6 +246,32 @@ class Run {
     }
     reset_accumulators();
     if (!cfg.s("selftrain.teacher").empty()) setup_student(split);
+    if (cfg.i("filter.keep") > 0) setup_filter();
+  }
+
+  // filter.keep > 0 (airbench96_faster): the proxy network, its optimiser (the run's settings
+  // and schedule), fitted to the data as the main network is (its whitening time counts).
+  void setup_filter() {
+    const int64_t keep = cfg_.i("filter.keep");
+    if (cfg_.s("model.name") != "airbench")
+      throw Error("filter.keep: the proxy is an airbench network, for model.name = \"airbench\" runs (this one: '" +
+                  cfg_.s("model.name") + "')");
+    if (keep >= bs_)
+      throw Error("filter.keep = " + std::to_string(keep) + " must be smaller than data.batch_size = " + std::to_string(bs_));
+    if (!cfg_.b("data.drop_last"))
+      throw Error("filter.keep needs data.drop_last = true (every batch the same size, so every step keeps as many)");
+    if (dist_) throw Error("filter.keep: proxy filtering is not data parallel yet; run it in one process");
+    if (pseudo_) throw Error("filter.keep: proxy filtering and selftrain.teacher do not combine; set one of them off");
+    Config pc = proxy_config(cfg_);
+    torch::manual_seed(derive_seed(seed_, 91));  // the proxy's own init, independent of the main network's
+    auto proxy = build_model(pc, model_.get());  // the main network's whitening, not fitted twice
+    proxy->train();
+    FilterOptions fo;
+    fo.keep = keep;
+    fo.train_every = cfg_.i("filter.train_every");
+    fo.label_smoothing = smoothing_;
+    fo.sum_loss = sum_loss_;
+    filter_ = std::make_unique<ProxyFilter>(proxy, make_sgd(pc, *proxy, sched_.at_step(0)), fo);
   }
 
   // Self-training's student (issue #7): the teacher pseudo-labels the unlabeled rest of the
@@ -316,11 +343,25 @@ class Run {
 
   // The model as the config says: built, fitted to the training data (whitening), on the
   // device, in the run's precision.
-  ClassifierPtr build_model() {
-    auto m = make_model(cfg_, in_channels_, classes_);
+  // whiten_from: a model of the same whitening settings, fitted already, whose whitening
+  // tensors ("whiten.*") are copied instead of fitting again (the proxy of filter.keep: the
+  // same eigenvectors of the same patches).
+  ClassifierPtr build_model() { return build_model(cfg_); }
+  ClassifierPtr build_model(const Config& c, Classifier* whiten_from = nullptr) {
+    auto m = make_model(c, in_channels_, classes_);
     m->to(dev_);
-    auto n = std::min<int64_t>(train_->size(), cfg_.i("model.whiten_samples"));
-    if (cfg_.s("model.whiten") != "none") {
+    auto n = std::min<int64_t>(train_->size(), c.i("model.whiten_samples"));
+    if (c.s("model.whiten") != "none" && whiten_from) {
+      torch::NoGradGuard ng;
+      auto src = whiten_from->named_buffers();
+      int64_t copied = 0;
+      for (auto& b : m->named_buffers())
+        if (b.key().rfind("whiten.", 0) == 0 && src.contains(b.key())) {
+          b.value().copy_(src[b.key()]);
+          ++copied;
+        }
+      if (copied == 0) throw Error("internal: no whitening tensors to copy to the proxy network");
+    } else if (c.s("model.whiten") != "none") {
       if (dev_.is_cuda()) sync_device();
       auto t = Clock::now();
       m->fit_to_data(train_->data().slice(0, 0, n).to(torch::kFloat32));
@@ -426,6 +467,7 @@ class Run {
           drop_graph();  // the step's work changed: capture again
         }
         auto b = train_->batch(plan, step_, bs_, aug_);
+        if (filter_) b = filter_->filter(b, global_step_, lr_);  // the kept examples alone go on
         if (static_) {
           static_step(b);
           after_step(b.y.size(0));
@@ -480,7 +522,7 @@ class Run {
           late.push(loss);
           double el = epoch_seconds_ + seconds_since(t0);
           double ips = seen_ / std::max(el, 1e-9);
-          double remaining = double(total_steps_ - global_step_ - 1) * bs_ / std::max(ips, 1e-9);
+          double remaining = double(total_steps_ - global_step_ - 1) * b.y.size(0) / std::max(ips, 1e-9);
           double shown = late.last();
           progress_.update(epoch_ + 1, epochs_, step_ + 1, steps_, shown < 0 ? -1 : (sum_loss_ ? shown / bs_ : shown),
                            ips, remaining);
@@ -509,6 +551,12 @@ class Run {
       j["weight_bytes"] = weight_bytes(*model_);  // fp32: every parameter and floating-point buffer
       j["flops_per_image"] = forward_flops();     // forward pass, 2 x multiply-adds of convs and linears (0: unknown)
       if (!pseudo_json_.empty()) j["pseudo_labels"] = nlohmann::json::parse(pseudo_json_);
+      if (filter_)
+        j["filter"] = {{"keep", filter_->options().keep},
+                       {"batch", bs_},
+                       {"train_every", filter_->options().train_every},
+                       {"proxy_parameters", count_parameters(filter_->proxy())},
+                       {"proxy_flops_per_image", filter_->proxy().forward_flops(train_->data().size(2), train_->data().size(3))}};
       atomic_write(path("final.json"), j.dump(2) + "\n");
       log_final_pictures();
       write_report_quietly();
@@ -631,6 +679,11 @@ class Run {
       torch::serialize::InputArchive e;
       ar.read("ema", e);
       ema_->load(e);
+    }
+    if (filter_) {
+      torch::serialize::InputArchive fa;
+      ar.read("filter_proxy", fa);
+      filter_->load(fa);
     }
     torch::Tensor pos, timing, acc, world;
     const int64_t saved_world = ar.try_read("world_size", world) ? world[0].item<int64_t>() : 1;
@@ -958,6 +1011,11 @@ class Run {
       static_->save(so);
       ar.write("static_optim", so);
     }
+    if (filter_) {
+      torch::serialize::OutputArchive fa;
+      filter_->save(fa);
+      ar.write("filter_proxy", fa);
+    }
     if (ema_) {
       torch::serialize::OutputArchive e;
       ema_->save(e);
@@ -1017,6 +1075,7 @@ class Run {
   SgdSetup sgd_;
   std::unique_ptr<Lookahead> lookahead_;
   std::unique_ptr<StaticStep> static_;  // train.static_step / train.cuda_graph
+  std::unique_ptr<ProxyFilter> filter_;  // filter.keep > 0: the proxy that picks each batch's kept examples
   // self-training student (selftrain.teacher)
   std::unique_ptr<DeviceLoader> pseudo_;
   torch::Tensor pseudo_targets_;  // kept x classes, fp32, on the device
@@ -1054,6 +1113,13 @@ class Run {
   int64_t images_trained_ = 0;  // examples through the training steps (all epochs)
   double forward_flops() const {
     return model_->forward_flops(train_->data().size(2), train_->data().size(3));
+  }
+  // The proxy's training FLOPs (forward over every drawn example, backward, at 2x forward, over
+  // the ones it trained on); 0 without a proxy.
+  double filter_flops() const {
+    if (!filter_) return 0;
+    const double f = filter_->proxy().forward_flops(train_->data().size(2), train_->data().size(3));
+    return f * static_cast<double>(filter_->forward_images) + 2 * f * static_cast<double>(filter_->trained_images);
   }
 
  private:
@@ -1104,6 +1170,7 @@ Config overfit_config(const Config& preset, int64_t examples, int64_t max_epochs
   c.set_value("optim.bn_bias_wd_div", 1.0);
   c.set_value("model.ghost_bn_splits", int64_t{1});  // ghost BN cannot split 10 examples
   c.set_value("ema.enabled", false);
+  c.set_value("filter.keep", int64_t{0});  // every example, every step
   c.set_value("eval.tta", std::string("none"));
   c.set_value("schedule.epochs", max_epochs);
   c.set_value("schedule.knot_unit", std::string("fraction"));
@@ -1149,7 +1216,7 @@ BenchRun bench_run(Config cfg, const TrainTest& data, const torch::Device& devic
   const std::string tta = cfg.s("eval.tta");
   const double views = tta == "flip+translate" ? 6 : tta == "flip" ? 2 : 1;
   const int64_t test_n = data.test.head(cfg.i("data.test_subset")).size();
-  b.flops = fwd > 0 ? 3 * fwd * static_cast<double>(run.images_trained_) + views * fwd * static_cast<double>(test_n) : 0;
+  b.flops = fwd > 0 ? 3 * fwd * static_cast<double>(run.images_trained_) + views * fwd * static_cast<double>(test_n) + run.filter_flops() : 0;
   return b;
 }
 
