@@ -1,0 +1,349 @@
+"""The PyTorch-eager peer for `kiln bench --preset cifar10-94`: airbench94's recipe
+(KellerJordan/cifar10-airbench, legacy/airbench94.py: 94.01% in 3.83 s on an A100, n = 1000)
+written out in plain PyTorch from the script's published facts, so the same machine can time
+the same recipe without kiln. This is kiln's transcription, not the peer's file (which cannot
+be fetched on the offline GPU machine): the values and formulas are the script's, the code is
+kiln's own; docs/perf.md says which figures came from it.
+
+Timed as the script times itself and as `kiln bench` does: the clock (CUDA events on a GPU, the
+host clock around synchronisation on the CPU) covers fitting the whitening layer, the training
+steps and the final evaluation with level-2 TTA; data loading, model construction, the
+warm-up runs and per-epoch evaluation (skipped here) are outside it.
+
+Usage:
+  python3 bench/airbench94_peer.py --data ROOT [--runs 25] [--warmup 1] [--device cuda|cpu]
+         [--out peer.json] [--widths 64,256,256] [--epochs 9.9] [--batch 1024]
+         [--train-subset N] [--test-subset N] [--compile]
+ROOT holds cifar10/ (the binary version: data_batch_1..5.bin, test_batch.bin). Needs only torch
+(no numpy, no torchvision: the GPU machine's Python has PyTorch and little else).
+"""
+import argparse, json, math, os, platform, statistics, sys, time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# The script's hyperparameters (its units: LR and weight decay per 1024 examples, decoupled).
+HYP = dict(epochs=9.9, batch=1024, lr=11.5, momentum=0.85, wd=0.0153, bias_scaler=64.0,
+           label_smoothing=0.2, whiten_bias_epochs=3, translate=2, bn_momentum=0.6,
+           widths=(64, 256, 256), scale=1 / 9, whiten_eps=5e-4, whiten_images=5000,
+           warmup_frac=0.23, lr_start=0.2, lr_end=0.07, lookahead_every=5,
+           lookahead_base=0.95 ** 5, lookahead_power=3)
+MEAN = (0.4914, 0.4822, 0.4465)
+STD = (0.2470, 0.2435, 0.2616)
+
+
+def read_cifar10(root, train):
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
+    xs, ys = [], []
+    for n in names:
+        p = os.path.join(root, "cifar10", n)
+        with open(p, "rb") as f:
+            b = bytearray(f.read())
+        if len(b) % 3073:
+            raise SystemExit(f"{p}: {len(b)} bytes is not a whole number of 3073-byte records")
+        r = torch.frombuffer(b, dtype=torch.uint8).view(-1, 3073)
+        ys.append(r[:, 0].long())
+        xs.append(r[:, 1:].reshape(-1, 3, 32, 32).clone())
+    return torch.cat(xs), torch.cat(ys)
+
+
+class Setup:
+    """The data on the device, normalised, in the run's precision and layout."""
+
+    def __init__(self, args, dev):
+        self.dev = dev
+        self.dtype = torch.float16 if dev.type == "cuda" else torch.float32
+        self.layout = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
+        x, y = read_cifar10(args.data, True)
+        tx, ty = read_cifar10(args.data, False)
+        if args.train_subset:
+            x, y = x[: args.train_subset], y[: args.train_subset]
+        if args.test_subset:
+            tx, ty = tx[: args.test_subset], ty[: args.test_subset]
+        mean = torch.tensor(MEAN, device=dev).view(1, 3, 1, 1)
+        std = torch.tensor(STD, device=dev).view(1, 3, 1, 1)
+        norm = lambda u8: ((u8.to(dev).float() / 255 - mean) / std).to(self.dtype).contiguous(memory_format=self.layout)
+        self.train_x, self.train_y = norm(x), y.to(dev)
+        self.test_x, self.test_y = norm(tx), ty.to(dev)
+
+
+def dirac_conv(c_in, c_out, k=3, padding="same", bias=False):
+    conv = nn.Conv2d(c_in, c_out, k, padding=padding, bias=bias)
+    with torch.no_grad():
+        if bias:
+            conv.bias.zero_()
+        nn.init.dirac_(conv.weight[:c_in])  # the first c_in filters pass their input through
+    return conv
+
+
+def frozen_scale_bn(c, momentum):
+    # eps 1e-12; the scale stays 1 (not trained); airbench's momentum 0.6 is PyTorch's 0.4
+    bn = nn.BatchNorm2d(c, eps=1e-12, momentum=1 - momentum)
+    bn.weight.requires_grad_(False)
+    return bn
+
+
+class Net(nn.Module):
+    def __init__(self, widths, bn_momentum, scale):
+        super().__init__()
+        self.whiten = nn.Conv2d(3, 24, 2, padding=0, bias=True)  # fitted, frozen weight; bias trained early
+        self.whiten.weight.requires_grad_(False)
+        with torch.no_grad():
+            self.whiten.bias.zero_()
+        self.convs, self.bns = nn.ModuleList(), nn.ModuleList()
+        c = 24
+        for w in widths:
+            self.convs.append(dirac_conv(c, w))
+            self.bns.append(frozen_scale_bn(w, bn_momentum))
+            self.convs.append(dirac_conv(w, w))
+            self.bns.append(frozen_scale_bn(w, bn_momentum))
+            c = w
+        self.head = nn.Linear(c, 10, bias=False)
+        self.scale = scale
+
+    def forward(self, x):
+        x = F.gelu(self.whiten(x))
+        for g in range(3):
+            x = self.convs[2 * g](x)
+            x = F.max_pool2d(x, 2)
+            x = F.gelu(self.bns[2 * g](x))
+            x = F.gelu(self.bns[2 * g + 1](self.convs[2 * g + 1](x)))
+        x = F.max_pool2d(x, 3).flatten(1)
+        return self.head(x) * self.scale
+
+    @torch.no_grad()
+    def fit_whitening(self, images, eps):
+        # eigenvectors of the 2x2 patches' uncentred second moment, scaled by 1/sqrt(lambda + eps),
+        # and their negations
+        p = images.float().unfold(2, 2, 1).unfold(3, 2, 1)            # N C H' W' 2 2
+        p = p.permute(0, 2, 3, 1, 4, 5).reshape(-1, 12)                  # patches x (C 2 2)
+        lam, vec = torch.linalg.eigh(p.T @ p / p.size(0))
+        lam, vec = lam.flip(0), vec.flip(1)                              # descending
+        filters = (vec.T / torch.sqrt(lam + eps).view(-1, 1)).reshape(12, 3, 2, 2)
+        self.whiten.weight.copy_(torch.cat([filters, -filters]).to(self.whiten.weight.dtype))
+
+
+def to_run_precision(net, s):
+    net = net.to(s.dev)
+    if s.dtype == torch.float16:
+        net = net.half()
+        for bn in net.bns:
+            bn.float()
+    return net.to(memory_format=s.layout)
+
+
+def tta_logits(net, x):
+    def mirror(v):
+        return 0.5 * net(v) + 0.5 * net(v.flip(-1))
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    shifted = 0.5 * (mirror(padded[:, :, :-2, :-2]) + mirror(padded[:, :, 2:, 2:]))
+    return 0.5 * mirror(x) + 0.5 * shifted
+
+
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+class Clock:
+    """Seconds of device work: CUDA events on a GPU, the host clock around synchronisation on the CPU."""
+
+    def __init__(self, dev):
+        self.dev, self.total = dev, 0.0
+
+    def __enter__(self):
+        if self.dev.type == "cuda":
+            self.a, self.b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self.a.record()
+        else:
+            self.t = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        if self.dev.type == "cuda":
+            self.b.record()
+            self.b.synchronize()
+            self.total += 1e-3 * self.a.elapsed_time(self.b)
+        else:
+            self.total += time.perf_counter() - self.t
+
+
+def one_run(s, args, seed, labels_override=None):
+    torch.manual_seed(seed)
+    dev = s.dev
+    h = HYP
+    n, bs = s.train_x.size(0), args.batch
+    steps_per_epoch = n // bs
+    total = math.ceil(steps_per_epoch * args.epochs)
+    kilostep = 1024 * (1 + 1 / (1 - h["momentum"]))
+    lr = h["lr"] / kilostep
+    wd = h["wd"] * bs / kilostep
+    lr_bias = lr * h["bias_scaler"]
+    net = to_run_precision(Net(args.widths, h["bn_momentum"], h["scale"]), s)
+    fwd = net if not args.compile else torch.compile(net)
+    bn_biases = [bn.bias for bn in net.bns]
+    others = [p for name, p in net.named_parameters() if p.requires_grad and not name.startswith("bns.")]
+    opt = torch.optim.SGD([dict(params=bn_biases, lr=lr_bias, weight_decay=wd / lr_bias),
+                           dict(params=others, lr=lr, weight_decay=wd / lr)],
+                          momentum=h["momentum"], nesterov=True)
+    warm = int(total * h["warmup_frac"])
+
+    def multiplier(step):
+        if step < warm:
+            f = step / warm
+            return h["lr_start"] * (1 - f) + f
+        f = (step - warm) / (total - warm)
+        return (1 - f) + h["lr_end"] * f
+
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    slow = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    def lookahead(decay):
+        with torch.no_grad():
+            for k, v in net.state_dict().items():
+                if v.dtype in (torch.float16, torch.float32):
+                    slow[k].lerp_(v, 1 - decay)
+                    v.copy_(slow[k])
+
+    y_all = s.train_y if labels_override is None else labels_override
+    clock = Clock(dev)
+    with clock:
+        net.fit_whitening(s.train_x[: h["whiten_images"]], h["whiten_eps"])
+    # the epoch pipeline's first stage (in the clock, as the script's first epoch pays for it):
+    # each image mirrored at random once; reflect-padded for the translations
+    step = 0
+    pad = h["translate"]
+    for epoch in range(math.ceil(args.epochs)):
+        with clock:
+            if epoch == 0:
+                coin = torch.rand(n, device=dev) < 0.5
+                base = torch.where(coin.view(-1, 1, 1, 1), s.train_x.flip(-1), s.train_x)
+                padded = F.pad(base, (pad,) * 4, mode="reflect")
+            # a random translation per image (crop of the padded image), the whole set mirrored on odd epochs
+            sh = torch.randint(0, 2 * pad + 1, (n, 2), device=dev)
+            rows = (sh[:, 0].view(-1, 1) + torch.arange(32, device=dev)).view(n, 1, 32, 1).expand(n, 3, 32, 32 + 2 * pad)
+            x = padded.gather(2, rows)
+            cols = (sh[:, 1].view(-1, 1) + torch.arange(32, device=dev)).view(n, 1, 1, 32).expand(n, 3, 32, 32)
+            x = x.gather(3, cols)
+            if epoch % 2 == 1:
+                x = x.flip(-1)
+            x = x.contiguous(memory_format=s.layout)
+            net.whiten.bias.requires_grad_(epoch < h["whiten_bias_epochs"])
+            net.train()
+            order = torch.randperm(n, device=dev)
+            for k in range(steps_per_epoch):
+                if step >= total:
+                    break
+                idx = order[k * bs:(k + 1) * bs]
+                for g, b in zip(opt.param_groups, base_lrs):
+                    g["lr"] = b * multiplier(step)
+                out = fwd(x[idx])
+                loss = F.cross_entropy(out.float(), y_all[idx], label_smoothing=h["label_smoothing"], reduction="sum")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                if step % h["lookahead_every"] == 0:
+                    lookahead(h["lookahead_base"] * (step / total) ** h["lookahead_power"])
+            if step >= total:
+                lookahead(1.0)
+    with clock:
+        net.eval()
+        with torch.no_grad():
+            logits = torch.cat([tta_logits(fwd, xb) for xb in s.test_x.split(2000)])
+        correct = (logits.argmax(1) == s.test_y).sum()
+    acc = correct.item() / s.test_y.numel()
+    flops = forward_flops(args.widths)
+    return dict(test_acc=acc, seconds=clock.total,
+                flops=3 * flops * total * bs + 6 * flops * s.test_y.numel())
+
+
+def forward_flops(widths, h=32, w=32):
+    # 2 x multiply-adds of the convolutions and the head, as kiln and the peer count them
+    h, w = h - 1, w - 1
+    f = 2.0 * 24 * 3 * 4 * h * w
+    c = 24
+    for width in widths:
+        f += 2.0 * c * 9 * width * h * w
+        h, w = h // 2, w // 2
+        f += 2.0 * width * 9 * width * h * w
+        c = width
+    return f + 2.0 * c * 10
+
+
+T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+       2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+       2.052, 2.048, 2.045, 2.042]
+
+
+def summary(v):
+    n = len(v)
+    m = statistics.fmean(v)
+    sd = statistics.stdev(v) if n > 1 else 0.0
+    half = (T95[n - 2] if n - 1 <= len(T95) else 1.96) * sd / math.sqrt(n) if n > 1 else 0.0
+    return dict(mean=m, std=sd, n=n, ci95_low=m - half, ci95_high=m + half)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--runs", type=int, default=25)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--out", default="")
+    ap.add_argument("--widths", default="64,256,256")
+    ap.add_argument("--epochs", type=float, default=HYP["epochs"])
+    ap.add_argument("--batch", type=int, default=HYP["batch"])
+    ap.add_argument("--train-subset", type=int, default=0)
+    ap.add_argument("--test-subset", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the network (airbench94_compiled's variant)")
+    args = ap.parse_args()
+    args.widths = tuple(int(w) for w in args.widths.split(","))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    s = Setup(args, dev)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
+    print(f"airbench94 peer (PyTorch {torch.__version__} eager{' + compile' if args.compile else ''}) on {name}: "
+          f"{args.warmup} warm-up run(s) (random labels) then {args.runs} timed", file=sys.stderr)
+    for i in range(args.warmup):
+        one_run(s, args, 10_000 + i, labels_override=torch.randint(0, 10, s.train_y.shape, device=dev))
+    runs = []
+
+    def report(complete):
+        acc = summary([r["test_acc"] for r in runs])
+        sec = summary([r["seconds"] for r in runs])
+        flops = runs[0]["flops"]
+        out = dict(peer="airbench94 recipe in PyTorch eager (kiln's transcription, bench/airbench94_peer.py)",
+                   device=name, device_type=dev.type, torch_version=torch.__version__,
+                   cuda_version=torch.version.cuda, compiled=args.compile, runs=len(runs), runs_asked=args.runs,
+                   complete=complete, warmup_runs=args.warmup,
+                   precision="fp16, BN fp32, channels_last" if dev.type == "cuda" else "fp32",
+                   settings=dict(widths=list(args.widths), epochs=args.epochs, batch=args.batch,
+                                 train_subset=args.train_subset, test_subset=args.test_subset),
+                   test_acc=acc, seconds=sec, flops_per_run=flops,
+                   tflops=summary([flops / r["seconds"] / 1e12 for r in runs]),
+                   per_run=dict(test_acc=[r["test_acc"] for r in runs], seconds=[r["seconds"] for r in runs]),
+                   clock_includes="whitening fit + the epochs' augmentation and training steps + final level-2 TTA evaluation",
+                   clock_excludes="data loading, model construction, per-epoch evaluation (not run), the warm-up runs")
+        if args.out:  # after every run, so a run cut short keeps the ones done ("complete": false)
+            tmp = args.out + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(out, f, indent=2)
+            os.replace(tmp, args.out)
+        return acc, sec
+
+    for i in range(args.runs):
+        r = one_run(s, args, i)
+        runs.append(r)
+        print(f"run {i + 1}/{args.runs}: {100 * r['test_acc']:.2f}%  {r['seconds']:.3f} s", file=sys.stderr)
+        acc, sec = report(i + 1 == args.runs)
+    print(f"accuracy {100 * acc['mean']:.2f} ± {100 * acc['std']:.2f} % (n={acc['n']}, 95% CI "
+          f"{100 * acc['ci95_low']:.2f}–{100 * acc['ci95_high']:.2f}); time {sec['mean']:.3f} ± {sec['std']:.3f} s")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# bench/airbench94_peer.py (the PyTorch-eager peer of cifar10-94) on the CPU, on a subset: it
+# trains (above chance), and its JSON holds what docs/perf.md quotes. (exit 77 = skipped)
+set -u
+python=$1; here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "${KILN_DATA:-}" ] || [ ! -d "$KILN_DATA/cifar10" ]; then echo "SKIPPED: no CIFAR-10 under KILN_DATA"; exit 77; fi
+"$python" -c 'import torch' 2>/dev/null || { echo "SKIPPED: no torch in $python"; exit 77; }
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+"$python" "$here/bench/airbench94_peer.py" --data "$KILN_DATA" --runs 2 --warmup 1 --device cpu --widths 16,32,32 \
+  --train-subset 4000 --test-subset 500 --epochs 3 --batch 250 --out "$d/p.json" || { echo "FAIL: exit"; exit 1; }
+"$python" - "$d/p.json" <<'PY' || { echo "FAIL: peer JSON"; exit 1; }
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["runs"] == 2 and j["complete"] and j["warmup_runs"] == 1 and j["device_type"] == "cpu", j
+for k in ("test_acc", "seconds", "tflops"):
+    s = j[k]
+    assert s["n"] == 2 and s["ci95_low"] <= s["mean"] <= s["ci95_high"], (k, s)
+assert j["test_acc"]["mean"] > 0.25, j["test_acc"]          # 10 classes: chance is 0.1
+assert all(t > 0 for t in j["per_run"]["seconds"]) and j["flops_per_run"] > 1e9
+assert "whitening" in j["clock_includes"] and "data loading" in j["clock_excludes"]
+print("peer JSON ok:", j["test_acc"]["mean"], j["seconds"]["mean"])
+PY
+echo "PASS: airbench94 peer"
