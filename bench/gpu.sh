@@ -12,9 +12,10 @@
 #                 done, marked "complete": false)
 # DATA_ROOT       holds cifar10/ (default $HOME/kiln-data, where .device/on-device.sh puts it)
 #
-# Order (docs/perf.md): cifar10-94 n=25, then its PyTorch-eager peer (bench/airbench94_peer.py,
+# Order (docs/perf.md): cifar10-94 n=25, then its PyTorch-eager peer (bench/airbench_peer.py,
 # the same recipe on the same GPU: the time kiln's goal is measured against) n=10,
-# cifar10-94-muon n=25, cifar10-95 n=10, cifar10-96 n=10, cifar10-96-faster n=10. Override with KILN_GPU_PRESETS="name:runs:seconds_per_run ..."; add keys to every run
+# cifar10-94-muon n=25 and its peer n=10, cifar10-95 n=10, cifar10-96 n=10, cifar10-96-faster
+# n=10. Override with KILN_GPU_PRESETS="name:runs:seconds_per_run ..."; add keys to every run
 # with KILN_GPU_SET="key=value ..." (e.g. train.cuda_graph=true).
 # NOT YET RUN on a GPU: written and checked (bash -n, and a CPU dry run with KILN_GPU_DRY=1)
 # on a CPU-only machine.
@@ -49,7 +50,7 @@ log "kiln: $("$kiln" --version); $(nvidia-smi --query-gpu=name,driver_version --
 
 # 2. The presets, highest priority first: name:runs:estimated seconds per run (with evaluation
 #    and overheads; the first warm-up run counts once more).
-presets=${KILN_GPU_PRESETS:-"cifar10-94:25:8 peer-airbench94:10:8 cifar10-94-muon:25:6 cifar10-95:10:25 cifar10-96:10:80 cifar10-96-faster:10:65"}
+presets=${KILN_GPU_PRESETS:-"cifar10-94:25:8 peer-airbench94:10:8 cifar10-94-muon:25:6 peer-airbench94_muon:10:6 cifar10-95:10:25 cifar10-96:10:80 cifar10-96-faster:10:65"}
 extra=()
 for kv in ${KILN_GPU_SET:-}; do extra+=(--set "$kv"); done  # e.g. KILN_GPU_SET="train.cuda_graph=true"
 [ "${KILN_GPU_DRY:-0}" = 1 ] && extra+=(--set 'model.widths=[8, 16, 16]' --set data.train_subset=1000
@@ -64,16 +65,17 @@ for item in $presets; do
     log "$name: only $fit runs fit in the $(left) s left (asked $runs)"; runs=$fit
   fi
   log "$name: $runs runs"
-  if [ "$name" = peer-airbench94 ]; then  # PyTorch eager, the device's own torch
+  case "$name" in peer-*)  # the recipe in PyTorch eager (bench/airbench_peer.py), on the device's own torch
+    recipe=${name#peer-}
     peer_dry=()
     [ "${KILN_GPU_DRY:-0}" = 1 ] && peer_dry=(--widths 8,16,16 --train-subset 1000 --test-subset 200 --epochs 1 --batch 250)
-    timeout --signal=INT "$(left)" "${KILN_PYTHON:-python3}" "$here/bench/airbench94_peer.py" --data "$data" --runs "$runs" \
-      --warmup 1 --device "$device" --out "$results/peer-airbench94.json" "${peer_dry[@]}" > "$results/peer-airbench94.log" 2>&1
+    timeout --signal=INT "$(left)" "${KILN_PYTHON:-python3}" "$here/bench/airbench_peer.py" --recipe "$recipe" --data "$data" \
+      --runs "$runs" --warmup 1 --device "$device" --out "$results/$name.json" "${peer_dry[@]}" > "$results/$name.log" 2>&1
     rc=$?
-    tail -3 "$results/peer-airbench94.log" | tee -a "$results/gpu.log"
-    [ $rc = 0 ] || log "peer: exit $rc (a cut run keeps the runs done in its JSON, marked \"complete\": false)"
-    continue
-  fi
+    tail -3 "$results/$name.log" | tee -a "$results/gpu.log"
+    [ $rc = 0 ] || log "$name: exit $rc (a cut run keeps the runs done in its JSON, marked \"complete\": false)"
+    continue;;
+  esac
   dry_filter=()  # the dry run's batch of 250 needs a smaller proxy keep
   [ "${KILN_GPU_DRY:-0}" = 1 ] && [ "$name" = cifar10-96-faster ] && dry_filter=(--set filter.keep=125 --set 'filter.widths=[8, 8, 8]')
   timeout --signal=INT "$(left)" "$kiln" bench --preset "$name" --runs "$runs" --warmup 1 --device "$device" \

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# bench/airbench94_peer.py (the PyTorch-eager peer of cifar10-94) on the CPU, on a subset: it
+# bench/airbench_peer.py (the PyTorch-eager peer of cifar10-94) on the CPU, on a subset: it
 # trains (above chance), and its JSON holds what docs/perf.md quotes. (exit 77 = skipped)
 set -u
 python=$1; here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${KILN_DATA:-}" ] || [ ! -d "$KILN_DATA/cifar10" ]; then echo "SKIPPED: no CIFAR-10 under KILN_DATA"; exit 77; fi
 "$python" -c 'import torch' 2>/dev/null || { echo "SKIPPED: no torch in $python"; exit 77; }
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
-"$python" "$here/bench/airbench94_peer.py" --data "$KILN_DATA" --runs 2 --warmup 1 --device cpu --widths 16,32,32 \
+"$python" "$here/bench/airbench_peer.py" --data "$KILN_DATA" --runs 2 --warmup 1 --device cpu --widths 16,32,32 \
   --train-subset 4000 --test-subset 500 --epochs 3 --batch 250 --out "$d/p.json" || { echo "FAIL: exit"; exit 1; }
 "$python" - "$d/p.json" <<'PY' || { echo "FAIL: peer JSON"; exit 1; }
 import json, sys

@@ -33,6 +33,21 @@ Config tiny_airbench(const std::string& name = "cifar10-94") {
   return c;
 }
 
+// Interrupted after 6 and after 13 steps, then resumed: exactly the metrics and the final
+// accuracy of the uninterrupted run (whose metrics are `full`).
+void expect_exact_resume(const Config& c, const TrainTest& tt, const std::string& root, const std::vector<nlohmann::json>& full,
+                         double full_acc, const std::string& what) {
+  for (int64_t stop_at : {6, 13}) {
+    auto dir = root + "/cut" + std::to_string(stop_at);
+    auto o = quiet_options(dir);
+    o.stop_after_steps = stop_at;
+    ASSERT_TRUE(train(c, tt, o).interrupted);
+    auto rest = resume(tt, quiet_options(dir));
+    EXPECT_EQ(without_times(read_metrics(dir)), without_times(full)) << what << " " << stop_at;
+    EXPECT_EQ(rest.final_test_acc, full_acc) << what << " " << stop_at;
+  }
+}
+
 torch::Tensor param(torch::nn::Module& m, const std::string& name) {
   for (auto& p : m.named_parameters())
     if (p.key() == name) return p.value();
@@ -117,6 +132,20 @@ TEST(Airbench, ParametersShapesAndThePeersFlopCount) {
   const double f96 = net96.forward_flops(32, 32), run96 = 3 * f96 * 37 * 48 * 1024 + 6 * f96 * 10000;
   EXPECT_GT(run96, 4.7e15);
   EXPECT_LT(run96, 5.1e15);
+}
+
+TEST(Airbench, WhiteningBiasStartsAtZeroOrAsAPlainConvsBias) {
+  Config c = preset("cifar10-94");
+  AirbenchNet zero(3, 10, c);
+  EXPECT_TRUE(torch::equal(zero.whiten_bias, torch::zeros({24})));
+  Config m = preset("cifar10-94-muon");
+  EXPECT_EQ(m.s("model.whiten_bias_init"), "uniform");
+  torch::manual_seed(3);
+  AirbenchNet uni(3, 10, m);
+  const double bound = 1 / std::sqrt(12.0);  // fan_in = 3 channels x 2 x 2
+  EXPECT_LE(uni.whiten_bias.abs().max().item<double>(), bound);
+  EXPECT_GT(uni.whiten_bias.abs().max().item<double>(), 0.5 * bound);  // 24 draws: the largest is near the bound
+  EXPECT_GT(uni.whiten_bias.std().item<double>(), 0.5 * bound / std::sqrt(3.0));  // U(-b, b) has std b / sqrt 3
 }
 
 TEST(Airbench, DiracInitMakesTheFirstFiltersIdentities) {
@@ -217,15 +246,7 @@ TEST(Airbench, ResumeIsExactWithLookaheadAndWithMuon) {
     c.set("model.whiten_bias_epochs", "1");
     TempDir d;
     auto full = train(c, tt, quiet_options(d / "full"));
-    for (int64_t stop_at : {6, 13}) {
-      auto dir = d / ("cut" + std::to_string(stop_at));
-      auto o = quiet_options(dir);
-      o.stop_after_steps = stop_at;
-      ASSERT_TRUE(train(c, tt, o).interrupted);
-      auto rest = resume(tt, quiet_options(dir));
-      EXPECT_EQ(without_times(read_metrics(dir)), without_times(read_metrics(d / "full"))) << name << " " << stop_at;
-      EXPECT_EQ(rest.final_test_acc, full.final_test_acc) << name;
-    }
+    expect_exact_resume(c, tt, d.path.string(), read_metrics(d / "full"), full.final_test_acc, name);
   }
 }
 
@@ -313,17 +334,9 @@ TEST(ProxyFilter, RunsTrainOnTheKeptExamplesResumeExactlyAndMatchTheStaticStep) 
   EXPECT_GT(fj["filter"]["proxy_parameters"].get<int64_t>(), 0);
   auto m = read_metrics(d / "full");
   ASSERT_EQ(m.size(), 3u);
-  // 8 steps of 32 kept examples in a full epoch: throughput counts them, the loss averages over them
-  EXPECT_GT(m[0]["train_loss"].get<double>(), 0.0);
-  for (int64_t stop_at : {6, 13}) {
-    auto dir = d / ("cut" + std::to_string(stop_at));
-    auto o = quiet_options(dir);
-    o.stop_after_steps = stop_at;
-    ASSERT_TRUE(train(c, tt, o).interrupted);
-    auto rest = resume(tt, quiet_options(dir));
-    EXPECT_EQ(without_times(read_metrics(dir)), without_times(m)) << stop_at;
-    EXPECT_EQ(rest.final_test_acc, full.final_test_acc);
-  }
+  // A full epoch is 8 steps of 32 kept examples: the main network saw 256 images, not 512.
+  EXPECT_NEAR(m[0]["images_per_s"].get<double>() * m[0]["epoch_seconds"].get<double>(), 256.0, 1e-6 * 256);
+  expect_exact_resume(c, tt, d.path.string(), m, full.final_test_acc, "filtered");
   Config st = c;
   st.set("train.static_step", "true");
   train(st, tt, quiet_options(d / "static"));

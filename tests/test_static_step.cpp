@@ -30,12 +30,22 @@ Config tiny(const std::string& preset) {
   return c;
 }
 
-void expect_close_runs(const std::vector<nlohmann::json>& a, const std::vector<nlohmann::json>& b, const std::string& what) {
+// |a - b| within 2e-4 (relative above 1), or within 3x the noise floor: how far the eager path
+// lands from itself when only the order of its floating-point sums changes (one thread instead
+// of two). Muon's orthogonalised steps keep their size as the gradients shrink at the end of the
+// schedule, so rounding noise grows there into visible differences (1e-3 in the weights after 20
+// steps of the tiny cifar10-94-muon); a bug in the twin would show far above that floor, and
+// from the first epoch.
+void expect_close_runs(const std::vector<nlohmann::json>& a, const std::vector<nlohmann::json>& b,
+                       const std::vector<nlohmann::json>& noise, const std::string& what) {
   ASSERT_EQ(a.size(), b.size()) << what;
+  ASSERT_EQ(a.size(), noise.size()) << what;
   for (size_t i = 0; i < a.size(); ++i)
-    for (auto k : {"train_loss", "test_loss", "train_acc", "test_acc", "lr"})
-      EXPECT_NEAR(a[i][k].get<double>(), b[i][k].get<double>(), 2e-4 * std::max(1.0, std::abs(a[i][k].get<double>())))
-          << what << " epoch " << i + 1 << " " << k;
+    for (auto k : {"train_loss", "test_loss", "train_acc", "test_acc", "lr"}) {
+      const double x = a[i][k].get<double>(), floor = std::abs(noise[i][k].get<double>() - x);
+      EXPECT_NEAR(x, b[i][k].get<double>(), std::max(2e-4 * std::max(1.0, std::abs(x)), 3 * floor))
+          << what << " epoch " << i + 1 << " " << k << " (eager's own noise " << floor << ")";
+    }
 }
 
 }  // namespace
@@ -48,12 +58,22 @@ TEST(StaticStep, MatchesTheEagerPathForEveryRecipe) {
     TempDir d;
     train(eager, tt, quiet_options(d / "eager"));
     train(stat, tt, quiet_options(d / "static"));
-    expect_close_runs(read_metrics(d / "eager"), read_metrics(d / "static"), preset);
-    auto a = load_checkpoint(d / "eager/checkpoint.pt", torch::kCPU), b = load_checkpoint(d / "static/checkpoint.pt", torch::kCPU);
-    auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
+    const int threads = torch::get_num_threads();
+    torch::set_num_threads(threads == 1 ? 2 : 1);  // the same eager run, its sums in another order
+    train(eager, tt, quiet_options(d / "noise"));
+    torch::set_num_threads(threads);
+    expect_close_runs(read_metrics(d / "eager"), read_metrics(d / "static"), read_metrics(d / "noise"), preset);
+    auto a = load_checkpoint(d / "eager/checkpoint.pt", torch::kCPU), b = load_checkpoint(d / "static/checkpoint.pt", torch::kCPU),
+         n = load_checkpoint(d / "noise/checkpoint.pt", torch::kCPU);
+    auto pa = a.model->named_parameters(), pb = b.model->named_parameters(), pn = n.model->named_parameters();
     ASSERT_EQ(pa.size(), pb.size());
-    for (size_t i = 0; i < pa.size(); ++i)
-      EXPECT_TRUE(torch::allclose(pa[i].value(), pb[i].value(), 1e-3, 1e-4)) << preset << " " << pa[i].key();
+    for (size_t i = 0; i < pa.size(); ++i) {
+      const auto& w = pa[i].value();
+      const double diff = (w - pb[i].value()).abs().max().item<double>();
+      const double floor = (w - pn[i].value()).abs().max().item<double>();
+      const double tol = std::max(1e-4 + 1e-3 * w.abs().max().item<double>(), 3 * floor);
+      EXPECT_LE(diff, tol) << preset << " " << pa[i].key() << " (eager's own noise " << floor << ")";
+    }
   }
 }
 

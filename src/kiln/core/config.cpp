@@ -51,6 +51,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"model.conv_init", std::string("default"), "default (LibTorch's kaiming-uniform) | dirac (airbench: the first in_channels filters are identities)"},
       {"model.head_norm", false, "airbench94_muon's head: weight rescaled to unit std at init, logits divided by the feature width (else x output_scale)"},
       {"model.whiten_bias_epochs", int64_t{0}, "airbench: the whitening conv has a bias, trained for the first N epochs then frozen (0 = no bias)"},
+      {"model.whiten_bias_init", std::string("zeros"), "airbench: the whitening bias's init: zeros (airbench94/95/96, whose conv class zeroes it) | uniform (PyTorch's default conv bias init, U(+-1/sqrt(fan_in)); airbench94_muon's plain nn.Conv2d)"},
       {"model.dropout", 0.0, "dropout probability on the pooled features before the head (student noise; 0 = off)"},
       {"model.stochastic_depth", 0.0, "probability of dropping each residual branch, per example, in training (scaled by 1/(1-p); student noise; 0 = off)"},
       {"model.output_scale", 0.125, "logits are multiplied by this (Myrtle: 0.125)"},
@@ -275,6 +276,7 @@ void validate(const std::string& key, const ConfigValue& v) {
   one_of("optim.name", {"sgd", "muon", "adam", "adamw"});
   one_of("aug.flip_mode", {"random", "alternating"});
   one_of("model.conv_init", {"default", "dirac"});
+  one_of("model.whiten_bias_init", {"zeros", "uniform"});
   one_of("optim.whiten_bias_schedule", {"main", "linear_to_zero"});
   positive("model.convs_per_group");
   positive("filter.convs_per_group");

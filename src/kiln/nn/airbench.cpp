@@ -1,5 +1,7 @@
 #include "kiln/nn/airbench.h"
 
+#include <cmath>
+
 #include "kiln/core/error.h"
 
 namespace kiln {
@@ -51,8 +53,14 @@ AirbenchNet::AirbenchNet(int64_t in_ch, int64_t n_classes, const Config& cfg)
   if (widths.size() != 3) throw Error("model.name = \"airbench\" needs 3 widths in model.widths (e.g. [64, 256, 256])");
   if (cfg.s("model.whiten") != "2x2") throw Error("model.name = \"airbench\" needs model.whiten = \"2x2\"");
   whiten = register_module("whiten", PatchWhitening(in_ch, 2, cfg.f("model.whiten_eps"), true, 0));
-  if (cfg.i("model.whiten_bias_epochs") > 0)
+  if (cfg.i("model.whiten_bias_epochs") > 0) {
     whiten_bias = register_parameter("whiten_bias", torch::zeros({whiten->out_channels()}));
+    if (cfg.s("model.whiten_bias_init") == "uniform") {  // a plain conv's bias init: U(+-1/sqrt(fan_in)), fan_in = C x 2 x 2
+      torch::NoGradGuard ng;
+      const double bound = 1.0 / std::sqrt(static_cast<double>(in_ch * 4));
+      whiten_bias.uniform_(-bound, bound);
+    }
+  }
   auto o = block_options(cfg);
   const bool dirac = cfg.s("model.conv_init") == "dirac";
   int64_t c = whiten->out_channels();

@@ -1,9 +1,10 @@
-"""The PyTorch-eager peer for `kiln bench --preset cifar10-94`: airbench94's recipe
-(KellerJordan/cifar10-airbench, legacy/airbench94.py: 94.01% in 3.83 s on an A100, n = 1000)
-written out in plain PyTorch from the script's published facts, so the same machine can time
-the same recipe without kiln. This is kiln's transcription, not the peer's file (which cannot
-be fetched on the offline GPU machine): the values and formulas are the script's, the code is
-kiln's own; docs/perf.md says which figures came from it.
+"""The PyTorch-eager peers of `kiln bench --preset cifar10-94` and `cifar10-94-muon`: the recipes
+of KellerJordan/cifar10-airbench's legacy/airbench94.py (94.01% in 3.83 s on an A100, n = 1000)
+and airbench94_muon.py (94.01% in 2.59 s, n = 200; compiled) written out in plain PyTorch from
+the scripts' published facts, so the same machine can time the same recipes without kiln. This
+is kiln's transcription, not the peers' files (which cannot be fetched on the offline GPU
+machine): the values and formulas are the scripts', the code is kiln's own; docs/perf.md says
+which figures came from it.
 
 Timed as the script times itself and as `kiln bench` does: the clock (CUDA events on a GPU, the
 host clock around synchronisation on the CPU) covers fitting the whitening layer, the training
@@ -11,9 +12,11 @@ steps and the final evaluation with level-2 TTA; data loading, model constructio
 warm-up runs and per-epoch evaluation (skipped here) are outside it.
 
 Usage:
-  python3 bench/airbench94_peer.py --data ROOT [--runs 25] [--warmup 1] [--device cuda|cpu]
-         [--out peer.json] [--widths 64,256,256] [--epochs 9.9] [--batch 1024]
-         [--train-subset N] [--test-subset N] [--compile]
+  python3 bench/airbench_peer.py --data ROOT [--recipe airbench94|airbench94_muon] [--runs 25]
+         [--warmup 1] [--device cuda|cpu] [--out peer.json] [--widths 64,256,256]
+         [--epochs E] [--batch B] [--train-subset N] [--test-subset N] [--compile]
+(--epochs and --batch default to the recipe's: 9.9 x 1024 for airbench94, 8 x 2000 for
+airbench94_muon.)
 ROOT holds cifar10/ (the binary version: data_batch_1..5.bin, test_batch.bin). Needs only torch
 (no numpy, no torchvision: the GPU machine's Python has PyTorch and little else).
 """
@@ -29,6 +32,10 @@ HYP = dict(epochs=9.9, batch=1024, lr=11.5, momentum=0.85, wd=0.0153, bias_scale
            widths=(64, 256, 256), scale=1 / 9, whiten_eps=5e-4, whiten_images=5000,
            warmup_frac=0.23, lr_start=0.2, lr_end=0.07, lookahead_every=5,
            lookahead_base=0.95 ** 5, lookahead_power=3)
+# airbench94_muon's (its SGD learning rates are plain PyTorch ones, not per 1024 examples).
+MUON_HYP = dict(epochs=8.0, batch=2000, bias_lr=0.053, head_lr=0.67, wd_per_example=2e-6, momentum=0.85,
+                muon_lr=0.24, muon_momentum=0.6, ns_steps=3, ns_coeffs=(3.4445, -4.7750, 2.0315),
+                whiten_bias_epochs=3, label_smoothing=0.2)
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
 
@@ -85,12 +92,16 @@ def frozen_scale_bn(c, momentum):
 
 
 class Net(nn.Module):
+    """scale > 0: logits x scale (airbench94); scale = 0: head weights rescaled to unit std at
+    init and logits divided by the feature width (airbench94_muon)."""
+
     def __init__(self, widths, bn_momentum, scale):
         super().__init__()
         self.whiten = nn.Conv2d(3, 24, 2, padding=0, bias=True)  # fitted, frozen weight; bias trained early
         self.whiten.weight.requires_grad_(False)
-        with torch.no_grad():
-            self.whiten.bias.zero_()
+        if scale:  # airbench94's conv class zeroes the bias; airbench94_muon's plain nn.Conv2d keeps PyTorch's init
+            with torch.no_grad():
+                self.whiten.bias.zero_()
         self.convs, self.bns = nn.ModuleList(), nn.ModuleList()
         c = 24
         for w in widths:
@@ -101,16 +112,21 @@ class Net(nn.Module):
             c = w
         self.head = nn.Linear(c, 10, bias=False)
         self.scale = scale
+        if scale == 0:
+            with torch.no_grad():
+                self.head.weight.div_(self.head.weight.std())
+        self.whiten_bias_live = True  # False: the bias enters detached (airbench94_muon's freeze)
 
     def forward(self, x):
-        x = F.gelu(self.whiten(x))
+        b = self.whiten.bias if self.whiten_bias_live else self.whiten.bias.detach()
+        x = F.gelu(F.conv2d(x, self.whiten.weight, b))
         for g in range(3):
             x = self.convs[2 * g](x)
             x = F.max_pool2d(x, 2)
             x = F.gelu(self.bns[2 * g](x))
             x = F.gelu(self.bns[2 * g + 1](self.convs[2 * g + 1](x)))
         x = F.max_pool2d(x, 3).flatten(1)
-        return self.head(x) * self.scale
+        return self.head(x) * self.scale if self.scale else self.head(x) / x.size(1)
 
     @torch.no_grad()
     def fit_whitening(self, images, eps):
@@ -122,6 +138,43 @@ class Net(nn.Module):
         lam, vec = lam.flip(0), vec.flip(1)                              # descending
         filters = (vec.T / torch.sqrt(lam + eps).view(-1, 1)).reshape(12, 3, 2, 2)
         self.whiten.weight.copy_(torch.cat([filters, -filters]).to(self.whiten.weight.dtype))
+
+
+def newton_schulz(g, steps, coeffs, eps=1e-7):
+    """An approximately orthogonal matrix with g's singular vectors: the quintic iteration
+    X <- aX + (bA + cA^2)X, A = XX^T, in bf16, from X = g / ||g|| (on the wide orientation)."""
+    a, b, c = coeffs
+    x = g.bfloat16()
+    x = x / (x.norm() + eps)
+    tall = g.size(0) > g.size(1)
+    if tall:
+        x = x.T
+    for _ in range(steps):
+        m = x @ x.T
+        x = a * x + (b * m + c * (m @ m)) @ x
+    return x.T if tall else x
+
+
+class MuonPeer:
+    """airbench94_muon's filter optimiser: Nesterov momentum on the gradient, each filter tensor
+    rescaled to norm sqrt(out_channels), then a step of lr along the Newton-Schulz
+    orthogonalisation of the (momentum) update; no weight decay."""
+
+    def __init__(self, params, lr, momentum, steps, coeffs):
+        self.params, self.lr, self.m, self.steps, self.coeffs = list(params), lr, momentum, steps, coeffs
+        self.bufs = [None] * len(self.params)
+
+    @torch.no_grad()
+    def step(self, lr):
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            if self.bufs[i] is None:
+                self.bufs[i] = torch.zeros_like(p.grad)
+            buf = self.bufs[i].mul_(self.m).add_(p.grad)
+            u = p.grad.add(buf, alpha=self.m)
+            p.mul_(p.size(0) ** 0.5 / p.norm())
+            p.add_(newton_schulz(u.reshape(u.size(0), -1), self.steps, self.coeffs).view(u.shape).to(p.dtype), alpha=-lr)
 
 
 def to_run_precision(net, s):
@@ -172,24 +225,38 @@ class Clock:
 def one_run(s, args, seed, labels_override=None):
     torch.manual_seed(seed)
     dev = s.dev
+    muon = args.recipe == "airbench94_muon"
     h = HYP
     n, bs = s.train_x.size(0), args.batch
     steps_per_epoch = n // bs
     total = math.ceil(steps_per_epoch * args.epochs)
-    kilostep = 1024 * (1 + 1 / (1 - h["momentum"]))
-    lr = h["lr"] / kilostep
-    wd = h["wd"] * bs / kilostep
-    lr_bias = lr * h["bias_scaler"]
-    net = to_run_precision(Net(args.widths, h["bn_momentum"], h["scale"]), s)
+    net = to_run_precision(Net(args.widths, h["bn_momentum"], 0 if muon else h["scale"]), s)
     fwd = net if not args.compile else torch.compile(net)
     bn_biases = [bn.bias for bn in net.bns]
-    others = [p for name, p in net.named_parameters() if p.requires_grad and not name.startswith("bns.")]
-    opt = torch.optim.SGD([dict(params=bn_biases, lr=lr_bias, weight_decay=wd / lr_bias),
-                           dict(params=others, lr=lr, weight_decay=wd / lr)],
-                          momentum=h["momentum"], nesterov=True)
+    if muon:
+        mh = MUON_HYP
+        wd = mh["wd_per_example"] * bs
+        whiten_steps = math.ceil(mh["whiten_bias_epochs"] * steps_per_epoch)
+        opt = torch.optim.SGD([dict(params=[net.whiten.bias], lr=mh["bias_lr"], weight_decay=wd / mh["bias_lr"]),
+                               dict(params=bn_biases, lr=mh["bias_lr"], weight_decay=wd / mh["bias_lr"]),
+                               dict(params=[net.head.weight], lr=mh["head_lr"], weight_decay=wd / mh["head_lr"])],
+                              momentum=mh["momentum"], nesterov=True)
+        filters = [p for p in net.parameters() if p.dim() == 4 and p.requires_grad]
+        muon_opt = MuonPeer(filters, mh["muon_lr"], mh["muon_momentum"], mh["ns_steps"], mh["ns_coeffs"])
+        smoothing = mh["label_smoothing"]
+    else:
+        kilostep = 1024 * (1 + 1 / (1 - h["momentum"]))
+        lr = h["lr"] / kilostep
+        wd = h["wd"] * bs / kilostep
+        lr_bias = lr * h["bias_scaler"]
+        others = [p for name, p in net.named_parameters() if p.requires_grad and not name.startswith("bns.")]
+        opt = torch.optim.SGD([dict(params=bn_biases, lr=lr_bias, weight_decay=wd / lr_bias),
+                               dict(params=others, lr=lr, weight_decay=wd / lr)],
+                              momentum=h["momentum"], nesterov=True)
+        smoothing = h["label_smoothing"]
     warm = int(total * h["warmup_frac"])
 
-    def multiplier(step):
+    def multiplier(step):  # airbench94: 0.2 -> 1 over 23% of the steps, then -> 0.07
         if step < warm:
             f = step / warm
             return h["lr_start"] * (1 - f) + f
@@ -206,15 +273,25 @@ def one_run(s, args, seed, labels_override=None):
                     slow[k].lerp_(v, 1 - decay)
                     v.copy_(slow[k])
 
+    def set_lrs(step):
+        if muon:  # the whitening bias's LR falls to 0 over its steps; the rest (and Muon's) to 0 over the run
+            opt.param_groups[0]["lr"] = base_lrs[0] * (1 - step / whiten_steps)
+            for g, b in zip(opt.param_groups[1:], base_lrs[1:]):
+                g["lr"] = b * (1 - step / total)
+            return MUON_HYP["muon_lr"] * (1 - step / total)
+        for g, b in zip(opt.param_groups, base_lrs):
+            g["lr"] = b * multiplier(step)
+        return None
+
     y_all = s.train_y if labels_override is None else labels_override
     clock = Clock(dev)
     with clock:
         net.fit_whitening(s.train_x[: h["whiten_images"]], h["whiten_eps"])
-    # the epoch pipeline's first stage (in the clock, as the script's first epoch pays for it):
+    # the epoch pipeline's first stage (in the clock, as the scripts' first epoch pays for it):
     # each image mirrored at random once; reflect-padded for the translations
     step = 0
     pad = h["translate"]
-    for epoch in range(math.ceil(args.epochs)):
+    for epoch in range(math.ceil(total / steps_per_epoch)):
         with clock:
             if epoch == 0:
                 coin = torch.rand(n, device=dev) < 0.5
@@ -229,24 +306,28 @@ def one_run(s, args, seed, labels_override=None):
             if epoch % 2 == 1:
                 x = x.flip(-1)
             x = x.contiguous(memory_format=s.layout)
-            net.whiten.bias.requires_grad_(epoch < h["whiten_bias_epochs"])
+            if not muon:
+                net.whiten.bias.requires_grad_(epoch < h["whiten_bias_epochs"])
             net.train()
             order = torch.randperm(n, device=dev)
             for k in range(steps_per_epoch):
                 if step >= total:
                     break
                 idx = order[k * bs:(k + 1) * bs]
-                for g, b in zip(opt.param_groups, base_lrs):
-                    g["lr"] = b * multiplier(step)
+                if muon:
+                    net.whiten_bias_live = step < whiten_steps
                 out = fwd(x[idx])
-                loss = F.cross_entropy(out.float(), y_all[idx], label_smoothing=h["label_smoothing"], reduction="sum")
-                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(out.float(), y_all[idx], label_smoothing=smoothing, reduction="sum")
                 loss.backward()
+                muon_lr = set_lrs(step)
                 opt.step()
+                if muon:
+                    muon_opt.step(muon_lr)
+                net.zero_grad(set_to_none=True)
                 step += 1
-                if step % h["lookahead_every"] == 0:
+                if not muon and step % h["lookahead_every"] == 0:
                     lookahead(h["lookahead_base"] * (step / total) ** h["lookahead_power"])
-            if step >= total:
+            if not muon and step >= total:
                 lookahead(1.0)
     with clock:
         net.eval()
@@ -288,19 +369,23 @@ def summary(v):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
+    ap.add_argument("--recipe", default="airbench94", choices=["airbench94", "airbench94_muon"])
     ap.add_argument("--runs", type=int, default=25)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default="")
     ap.add_argument("--widths", default="64,256,256")
-    ap.add_argument("--epochs", type=float, default=HYP["epochs"])
-    ap.add_argument("--batch", type=int, default=HYP["batch"])
+    ap.add_argument("--epochs", type=float, default=0, help="0: the recipe's")
+    ap.add_argument("--batch", type=int, default=0, help="0: the recipe's")
     ap.add_argument("--train-subset", type=int, default=0)
     ap.add_argument("--test-subset", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the network (airbench94_compiled's variant)")
     args = ap.parse_args()
     args.widths = tuple(int(w) for w in args.widths.split(","))
+    recipe_hyp = MUON_HYP if args.recipe == "airbench94_muon" else HYP
+    args.epochs = args.epochs or recipe_hyp["epochs"]
+    args.batch = args.batch or recipe_hyp["batch"]
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
@@ -308,7 +393,7 @@ def main():
         torch.backends.cudnn.benchmark = True
     s = Setup(args, dev)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
-    print(f"airbench94 peer (PyTorch {torch.__version__} eager{' + compile' if args.compile else ''}) on {name}: "
+    print(f"{args.recipe} peer (PyTorch {torch.__version__} eager{' + compile' if args.compile else ''}) on {name}: "
           f"{args.warmup} warm-up run(s) (random labels) then {args.runs} timed", file=sys.stderr)
     for i in range(args.warmup):
         one_run(s, args, 10_000 + i, labels_override=torch.randint(0, 10, s.train_y.shape, device=dev))
@@ -318,7 +403,8 @@ def main():
         acc = summary([r["test_acc"] for r in runs])
         sec = summary([r["seconds"] for r in runs])
         flops = runs[0]["flops"]
-        out = dict(peer="airbench94 recipe in PyTorch eager (kiln's transcription, bench/airbench94_peer.py)",
+        out = dict(peer=f"{args.recipe} recipe in PyTorch eager (kiln's transcription, bench/airbench_peer.py)",
+                   recipe=args.recipe,
                    device=name, device_type=dev.type, torch_version=torch.__version__,
                    cuda_version=torch.version.cuda, compiled=args.compile, runs=len(runs), runs_asked=args.runs,
                    complete=complete, warmup_runs=args.warmup,
