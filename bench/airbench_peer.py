@@ -20,7 +20,7 @@ airbench94_muon.)
 ROOT holds cifar10/ (the binary version: data_batch_1..5.bin, test_batch.bin). Needs only torch
 (no numpy, no torchvision: the GPU machine's Python has PyTorch and little else).
 """
-import argparse, json, math, os, platform, statistics, sys, time
+import argparse, json, math, os, platform, statistics, subprocess, sys, time
 
 import torch
 import torch.nn.functional as F
@@ -366,6 +366,18 @@ def summary(v):
     return dict(mean=m, std=sd, n=n, ci95_low=m - half, ci95_high=m + half)
 
 
+def kiln_commit():
+    """The kiln commit this peer script belongs to: $KILN_COMMIT (the GPU machine's copy has no
+    .git), else git describe, else "unknown"."""
+    if os.environ.get("KILN_COMMIT"):
+        return os.environ["KILN_COMMIT"]
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)), check=True).stdout.strip() or "unknown"
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
@@ -398,13 +410,14 @@ def main():
     for i in range(args.warmup):
         one_run(s, args, 10_000 + i, labels_override=torch.randint(0, 10, s.train_y.shape, device=dev))
     runs = []
+    commit = kiln_commit()
 
     def report(complete):
         acc = summary([r["test_acc"] for r in runs])
         sec = summary([r["seconds"] for r in runs])
         flops = runs[0]["flops"]
         out = dict(peer=f"{args.recipe} recipe in PyTorch eager (kiln's transcription, bench/airbench_peer.py)",
-                   recipe=args.recipe,
+                   recipe=args.recipe, kiln_commit=commit,
                    device=name, device_type=dev.type, torch_version=torch.__version__,
                    cuda_version=torch.version.cuda, compiled=args.compile, runs=len(runs), runs_asked=args.runs,
                    complete=complete, warmup_runs=args.warmup,

@@ -31,17 +31,21 @@ mkdir -p "$results"
 left() { echo $(( budget - ($(date +%s) - start) )); }
 log() { echo "[gpu.sh $(( $(date +%s) - start ))s] $*" | tee -a "$results/gpu.log"; }
 
-# 1. Build, or reuse the build.
+# 1. Build, or reuse the build. The GPU machine's copy of the tree has no .git: KILN_COMMIT (the
+#    output of `git describe --always --dirty --abbrev=12` on the machine that sent it) is the
+#    commit every binary and result records.
+commit_arg=${KILN_COMMIT:+-DKILN_GIT_COMMIT_OVERRIDE=$KILN_COMMIT}
+export KILN_COMMIT
 if [ ! -x "$build/kiln" ]; then
   if [ -f "$here/.device/on-device.sh" ]; then
     log "building with .device/on-device.sh"
-    (cd "$here" && KILN_CMAKE_ARGS="${KILN_CMAKE_ARGS:--DKILN_WITH_FETCH=OFF -DKILN_BUILD_TESTS=OFF}" \
+    (cd "$here" && KILN_CMAKE_ARGS="${KILN_CMAKE_ARGS:--DKILN_WITH_FETCH=OFF -DKILN_BUILD_TESTS=OFF} $commit_arg" \
       bash .device/on-device.sh build) >> "$results/build.log" 2>&1 || { log "build failed (build.log)"; exit 1; }
   else
     log "building in $build"
     torch=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
     cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch" \
-      -DKILN_WITH_FETCH=OFF -DKILN_BUILD_TESTS=OFF >> "$results/build.log" 2>&1 &&
+      -DKILN_WITH_FETCH=OFF -DKILN_BUILD_TESTS=OFF $commit_arg >> "$results/build.log" 2>&1 &&
       cmake --build "$build" -j"$(nproc)" >> "$results/build.log" 2>&1 || { log "build failed (build.log)"; exit 1; }
   fi
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/airbench_peer.py (the PyTorch-eager peer of cifar10-94) on the CPU, on a subset: it
+# bench/airbench_peer.py (the PyTorch-eager peer of cifar10-94, default recipe) on the CPU, on a subset: it
 # trains (above chance), and its JSON holds what docs/perf.md quotes. (exit 77 = skipped)
 set -u
 python=$1; here=$(cd "$(dirname "$0")/.." && pwd)

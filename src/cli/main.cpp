@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/build_info.h"
+#include "kiln/git_commit.h"
 #include "kiln/core/config.h"
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"

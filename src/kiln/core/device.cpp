@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/build_info.h"
+#include "kiln/git_commit.h"
 #include "kiln/core/error.h"
 #ifdef KILN_HAS_CUDA
 #include "kiln/cuda/device_info.h"
