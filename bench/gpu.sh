@@ -52,6 +52,39 @@ fi
 kiln=$build/kiln
 log "kiln: $("$kiln" --version); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi')"
 
+# 1b. The CUDA checks (#11's first row), a few seconds each: cifar10-94 for 2 epochs on the
+#     ordinary step with train.sync_check (any host-device synchronisation inside a step is an
+#     error), on the eager static step, and on the CUDA graph with train.sync_check; the static
+#     step and its graph should agree (same ops; cuDNN's autotuned algorithms may differ between
+#     runs, so the comparison prints the differences rather than demanding equality).
+if [ "${KILN_GPU_CHECKS:-1}" = 1 ]; then
+  check_dry=()
+  [ "${KILN_GPU_DRY:-0}" = 1 ] && check_dry=(--set 'model.widths=[8, 16, 16]' --set data.train_subset=1000 --set data.test_subset=200 --set data.batch_size=250)
+  for variant in "eager:train.sync_check=true" "static:train.static_step=true" "graph:train.cuda_graph=true train.sync_check=true"; do
+    vname=${variant%%:*}; sets=()
+    for kv in ${variant#*:}; do sets+=(--set "$kv"); done
+    timeout 120 "$kiln" train --preset cifar10-94 --device "$device" --data "$data" --out "$results/check-$vname" --quiet \
+      --set schedule.epochs=2 --set train.eval_every=1 "${sets[@]}" "${check_dry[@]}" > "$results/check-$vname.log" 2>&1
+    rc=$?
+    if [ $rc = 0 ]; then log "check $vname: ok ($(tail -1 "$results/check-$vname/metrics.jsonl" | head -c 160))"
+    else log "check $vname: FAILED, exit $rc: $(tail -3 "$results/check-$vname.log" | tr '\n' ' ')"; fi
+  done
+  "${KILN_PYTHON:-python3}" - "$results" <<'PY' 2>&1 | tee -a "$results/gpu.log"
+import json, os, sys
+r = sys.argv[1]
+def metrics(v):
+    p = os.path.join(r, "check-" + v, "metrics.jsonl")
+    return [json.loads(l) for l in open(p)] if os.path.exists(p) else None
+s, g = metrics("static"), metrics("graph")
+if s and g and len(s) == len(g):
+    for a, b in zip(s, g):
+        print(f"static vs graph, epoch {a['epoch']}: train loss {a['train_loss']:.5f} / {b['train_loss']:.5f}, "
+              f"test acc {a.get('test_acc', float('nan')):.4f} / {b.get('test_acc', float('nan')):.4f}")
+else:
+    print("static vs graph: not comparable (a run failed)")
+PY
+fi
+
 # 2. The presets, highest priority first: name:runs:estimated seconds per run (with evaluation
 #    and overheads; the first warm-up run counts once more).
 presets=${KILN_GPU_PRESETS:-"cifar10-94:25:8 peer-airbench94:10:8 cifar10-94-muon:25:6 peer-airbench94_muon:10:6 cifar10-95:10:25 cifar10-96:10:80 cifar10-96-faster:10:65"}

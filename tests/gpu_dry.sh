@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/gpu.sh end to end in its CPU dry-run mode (tiny networks and subsets), then
+# bench/gpu.sh end to end in its CPU dry-run mode (tiny networks and subsets: the CUDA checks,
+# which on the CPU run the eager static step for the graph and check no synchronisation, then
 # bench/perf_table.py on what it wrote: the GPU campaign's plumbing (budgeting, kiln bench and the
 # PyTorch peers, JSON, the docs table) checked before a GPU window is spent on it.
 # (exit 77 = skipped)
@@ -16,6 +17,9 @@ for f in bench-cifar10-94 peer-airbench94 bench-cifar10-94-muon peer-airbench94_
 done
 grep -q "skip cifar10-96: " "$d/results/gpu.log" || { cat "$d/results/gpu.log"; echo "FAIL: a preset over the budget was not skipped"; exit 1; }
 grep -q "done; results in" "$d/results/gpu.log" || { echo "FAIL: gpu.sh did not finish"; exit 1; }
+for c in "check eager: ok" "check static: ok" "check graph: ok" "static vs graph, epoch 2"; do
+  grep -q "$c" "$d/results/gpu.log" || { cat "$d/results/gpu.log"; echo "FAIL: no '$c' in gpu.log"; exit 1; }
+done
 "$python" "$here/bench/perf_table.py" "$d/results" > "$d/table.md" || { echo "FAIL: perf_table.py"; exit 1; }
 cat "$d/table.md"
 for row in '| kiln `cifar10-94` |' '| kiln `cifar10-94-muon` |' '| kiln `cifar10-96-faster` |' \

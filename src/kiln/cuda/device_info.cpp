@@ -6,6 +6,7 @@
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 
 namespace kiln::cuda {
@@ -19,6 +20,13 @@ std::pair<int64_t, int64_t> allocator_stats(int index) {
   auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
   const auto all = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
   return {s.allocation[all].current, s.allocated_bytes[all].current};
+}
+
+int set_sync_debug_mode(int mode) {
+  auto& w = c10::cuda::warning_state();
+  const int old = static_cast<int>(w.get_sync_debug_mode());
+  w.set_sync_debug_mode(static_cast<c10::cuda::SyncDebugMode>(mode));
+  return old;
 }
 
 struct GraphStep::Impl {

@@ -13,6 +13,11 @@ std::string device_name(int index);
 // The caching allocator's current allocation count and allocated bytes on a device.
 std::pair<int64_t, int64_t> allocator_stats(int index);
 
+// PyTorch's CUDA sync debug mode (0 off, 1 warn, 2 error): with 2, any call that makes the host
+// wait for the device (item(), a blocking copy, nonzero, a stream synchronize) throws. Returns
+// the previous mode. train.sync_check sets 2 around the training steps.
+int set_sync_debug_mode(int mode);
+
 // Captures one training step (a callable that only enqueues device work) in a CUDA graph on a
 // side stream, after `warmup` eager runs there (0: the caller has already run the step eagerly,
 // as the trainer does for its first three steps). Capturing records the step without running

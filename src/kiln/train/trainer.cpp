@@ -123,6 +123,32 @@ class LateLoss {
   double last_ = -1;
 };
 
+// train.sync_check: PyTorch's sync debug mode set to "error" while the training steps run, so a
+// host-device synchronisation hidden in a step throws instead of silently costing time. A no-op
+// off CUDA. (NOT YET RUN on a GPU.)
+class SyncCheck {
+ public:
+  explicit SyncCheck(bool on) : on_(on) { set(on_); }
+  ~SyncCheck() { set(false); }
+  void pause() { set(false); }
+  void resume() { set(on_); }
+  bool on() const { return on_; }
+
+ private:
+  void set(bool error) {
+#ifdef KILN_HAS_CUDA
+    if (on_ && error != active_) {
+      kiln::cuda::set_sync_debug_mode(error ? 2 : 0);
+      active_ = error;
+    }
+#else
+    (void)error;
+#endif
+  }
+  bool on_;
+  bool active_ = false;
+};
+
 constexpr const char* kStepsHeader = "step,epoch,lr,loss\n";
 
 class Run {
@@ -449,85 +475,99 @@ class Run {
       if (static_) static_->set_position(global_step_, step_);
       if (dev_.is_cuda()) sync_device();  // the clock starts when the device is idle
       auto t0 = Clock::now();
-      for (; step_ < steps_ && global_step_ < total_steps_; ++step_, ++global_step_) {
-        if ((opt_.stop && opt_.stop->load()) || global_step_ == opt_.stop_after_steps) {
-          epoch_seconds_ += seconds_since(t0);
-          save_checkpoint();
-          progress_.line("stopped at epoch " + std::to_string(epoch_ + 1) + " step " + std::to_string(step_) +
-                         "; checkpoint written" +
-                         (opt_.run_dir.empty() ? "" : ": resume with  kiln train --resume " + opt_.run_dir));
-          r.interrupted = true;
-          r.epochs = history_;
-          write_report_quietly();
-          return r;
-        }
-        lr_ = sched_.at_step(global_step_) * plateau_.multiplier;
-        if (whiten_bias_.defined() && global_step_ == whiten_bias_steps_) {
-          whiten_bias_.requires_grad_(false);
-          drop_graph();  // the step's work changed: capture again
-        }
-        auto b = train_->batch(plan, step_, bs_, aug_);
-        if (filter_) b = filter_->filter(b, global_step_, lr_);  // the kept examples alone go on
-        if (static_) {
-          static_step(b);
+      SyncCheck sync_check(cfg_.b("train.sync_check") && dev_.is_cuda());
+      sync_check_ = &sync_check;
+      try {
+        for (; step_ < steps_ && global_step_ < total_steps_; ++step_, ++global_step_) {
+          if ((opt_.stop && opt_.stop->load()) || global_step_ == opt_.stop_after_steps) {
+            sync_check.pause();
+            sync_check_ = nullptr;
+            epoch_seconds_ += seconds_since(t0);
+            save_checkpoint();
+            progress_.line("stopped at epoch " + std::to_string(epoch_ + 1) + " step " + std::to_string(step_) +
+                           "; checkpoint written" +
+                           (opt_.run_dir.empty() ? "" : ": resume with  kiln train --resume " + opt_.run_dir));
+            r.interrupted = true;
+            r.epochs = history_;
+            write_report_quietly();
+            return r;
+          }
+          lr_ = sched_.at_step(global_step_) * plateau_.multiplier;
+          if (whiten_bias_.defined() && global_step_ == whiten_bias_steps_) {
+            whiten_bias_.requires_grad_(false);
+            drop_graph();  // the step's work changed: capture again
+          }
+          auto b = train_->batch(plan, step_, bs_, aug_);
+          if (filter_) b = filter_->filter(b, global_step_, lr_);  // the kept examples alone go on
+          if (static_) {
+            static_step(b);
+            after_step(b.y.size(0));
+            continue;
+          }
+          sgd_.set_lr(lr_, whiten_linear_ ? whiten_lr(global_step_) : -1.0);
+          torch::Tensor logits, loss;
+          // train.qat: the step sees the int8 round trip of the weights; the fp32 ones are put
+          // back before the optimiser applies the gradient (straight-through estimator).
+          std::vector<torch::Tensor> masters;
+          if (!qat_weights_.empty()) {
+            torch::NoGradGuard ng;
+            for (auto& w : qat_weights_) {
+              masters.push_back(w.detach().clone());
+              w.copy_(quantize_per_channel(w).dequantize().to(w.scalar_type()));
+            }
+          }
+          if (pseudo_) {
+            // One forward over labeled + pseudo-labeled examples (BN statistics over both), the
+            // student's loss on the two parts (kiln/train/selftrain.h); x n_l keeps optim.lr's
+            // units when the loss is a sum.
+            auto [pb, targets] = pseudo_batch(global_step_);
+            const int64_t nl = b.y.size(0);
+            auto all = model_->forward(torch::cat({b.x, pb.x}));
+            logits = all.slice(0, 0, nl);
+            auto parts = (*student_loss_)(logits, b.y, all.slice(0, nl), targets);
+            loss = sum_loss_ ? parts.total * static_cast<double>(nl) : parts.total;
+          } else {
+            logits = model_->forward(b.x);
+            loss = classification_loss(logits, b.y, smoothing_, sum_loss_);
+          }
+          sgd_.zero_grad();
+          // Data parallel: the gradients summed over the ranks, overlapped with backward; averaged
+          // for a mean loss (the mean over the union batch), summed for a summed loss (the sum).
+          if (dist_) grad_reducer().begin();
+          loss.backward();
+          if (dist_) reducer_->finish();
+          if (!masters.empty()) {
+            torch::NoGradGuard ng;
+            for (size_t i = 0; i < masters.size(); ++i) qat_weights_[i].copy_(masters[i]);
+          }
+          sgd_.step();
+          {
+            torch::NoGradGuard ng;
+            auto l = loss.detach().to(torch::kFloat64);
+            loss_sum_ += sum_loss_ ? l : l * static_cast<double>(b.y.size(0));
+            correct_ += logits.argmax(1).eq(b.y).sum();
+            step_losses_[step_].copy_(sum_loss_ ? l / static_cast<double>(b.y.size(0)) : l);
+          }
           after_step(b.y.size(0));
-          continue;
-        }
-        sgd_.set_lr(lr_, whiten_linear_ ? whiten_lr(global_step_) : -1.0);
-        torch::Tensor logits, loss;
-        // train.qat: the step sees the int8 round trip of the weights; the fp32 ones are put
-        // back before the optimiser applies the gradient (straight-through estimator).
-        std::vector<torch::Tensor> masters;
-        if (!qat_weights_.empty()) {
-          torch::NoGradGuard ng;
-          for (auto& w : qat_weights_) {
-            masters.push_back(w.detach().clone());
-            w.copy_(quantize_per_channel(w).dequantize().to(w.scalar_type()));
+          if (progress_.live() && (step_ + 1) % every == 0) {
+            late.push(loss);
+            double el = epoch_seconds_ + seconds_since(t0);
+            double ips = seen_ / std::max(el, 1e-9);
+            double remaining = double(total_steps_ - global_step_ - 1) * b.y.size(0) / std::max(ips, 1e-9);
+            double shown = late.last();
+            progress_.update(epoch_ + 1, epochs_, step_ + 1, steps_, shown < 0 ? -1 : (sum_loss_ ? shown / bs_ : shown),
+                             ips, remaining);
           }
         }
-        if (pseudo_) {
-          // One forward over labeled + pseudo-labeled examples (BN statistics over both), the
-          // student's loss on the two parts (kiln/train/selftrain.h); x n_l keeps optim.lr's
-          // units when the loss is a sum.
-          auto [pb, targets] = pseudo_batch(global_step_);
-          const int64_t nl = b.y.size(0);
-          auto all = model_->forward(torch::cat({b.x, pb.x}));
-          logits = all.slice(0, 0, nl);
-          auto parts = (*student_loss_)(logits, b.y, all.slice(0, nl), targets);
-          loss = sum_loss_ ? parts.total * static_cast<double>(nl) : parts.total;
-        } else {
-          logits = model_->forward(b.x);
-          loss = classification_loss(logits, b.y, smoothing_, sum_loss_);
-        }
-        sgd_.zero_grad();
-        // Data parallel: the gradients summed over the ranks, overlapped with backward; averaged
-        // for a mean loss (the mean over the union batch), summed for a summed loss (the sum).
-        if (dist_) grad_reducer().begin();
-        loss.backward();
-        if (dist_) reducer_->finish();
-        if (!masters.empty()) {
-          torch::NoGradGuard ng;
-          for (size_t i = 0; i < masters.size(); ++i) qat_weights_[i].copy_(masters[i]);
-        }
-        sgd_.step();
-        {
-          torch::NoGradGuard ng;
-          auto l = loss.detach().to(torch::kFloat64);
-          loss_sum_ += sum_loss_ ? l : l * static_cast<double>(b.y.size(0));
-          correct_ += logits.argmax(1).eq(b.y).sum();
-          step_losses_[step_].copy_(sum_loss_ ? l / static_cast<double>(b.y.size(0)) : l);
-        }
-        after_step(b.y.size(0));
-        if (progress_.live() && (step_ + 1) % every == 0) {
-          late.push(loss);
-          double el = epoch_seconds_ + seconds_since(t0);
-          double ips = seen_ / std::max(el, 1e-9);
-          double remaining = double(total_steps_ - global_step_ - 1) * b.y.size(0) / std::max(ips, 1e-9);
-          double shown = late.last();
-          progress_.update(epoch_ + 1, epochs_, step_ + 1, steps_, shown < 0 ? -1 : (sum_loss_ ? shown / bs_ : shown),
-                           ips, remaining);
-        }
+      } catch (const c10::Error& e) {
+        sync_check_ = nullptr;
+        if (sync_check.on() && std::string(e.what()).find("synchroniz") != std::string::npos)
+          throw Error("train.sync_check: a host-device synchronisation inside training step " + std::to_string(global_step_ + 1) +
+                      " (epoch " + std::to_string(epoch_ + 1) + "): " + e.what_without_backtrace());
+        throw;
       }
+      sync_check.pause();
+      sync_check_ = nullptr;
       finish_epoch(t0);
       step_ = 0;
       if (opt_.stop_when && opt_.stop_when(history_.back())) {
@@ -836,7 +876,9 @@ class Run {
     if (use_graph_) {
       if (!graph_ && ++eager_before_capture_ > 3) {
         graph_ = std::make_unique<kiln::cuda::GraphStep>();
+        if (sync_check_) sync_check_->pause();  // capturing is once, not a step's work
         graph_->capture([this] { static_->run(); });  // records, does not run
+        if (sync_check_) sync_check_->resume();
       }
       if (graph_) {
         graph_->replay();
@@ -1076,6 +1118,7 @@ class Run {
   std::unique_ptr<Lookahead> lookahead_;
   std::unique_ptr<StaticStep> static_;  // train.static_step / train.cuda_graph
   std::unique_ptr<ProxyFilter> filter_;  // filter.keep > 0: the proxy that picks each batch's kept examples
+  SyncCheck* sync_check_ = nullptr;      // train.sync_check while the steps run (paused around a graph capture)
   // self-training student (selftrain.teacher)
   std::unique_ptr<DeviceLoader> pseudo_;
   torch::Tensor pseudo_targets_;  // kept x classes, fp32, on the device
