@@ -131,9 +131,12 @@ for item in $presets; do
         > "$results/kernels-$name.csv" 2>/dev/null &&
       head -25 "$results/kernels-$name.csv" | tee -a "$results/gpu.log"
     rm -f "$results/profile-$name.nsys-rep" "$results/profile-$name.sqlite"  # large; the CSV is the profile
-  elif [ $profiled = 0 ]; then
-    profiled=1
-    log "no nsys here: no kernel profile (the bench JSON's whiten/train/eval split is the coarse one)"
+  elif [ $profiled = 0 ] && [ "$(left)" -gt 60 ]; then
+    profiled=1  # no Nsight Systems: LibTorch's own profiler (kiln bench --profile)
+    log "profiling one $name run with kiln bench --profile (no nsys here)"
+    timeout "$(left)" "$kiln" bench --preset "$name" --runs 1 --warmup 1 --device "$device" --data "$data" \
+      --out "$results/profile-run-$name.json" --profile "$results/kernels-$name.csv" "${extra[@]}" "${dry_filter[@]}" \
+      > "$results/profile-$name.log" 2>&1 && grep -A17 "profiled run:" "$results/profile-$name.log" | tee -a "$results/gpu.log"
   fi
 done
 log "done; results in $results"

@@ -27,6 +27,8 @@ def secs(s):
 def load(folder):
     rows = []
     for p in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        if os.path.basename(p).startswith("profile-"):  # the profiled run: not a measurement
+            continue
         try:
             j = json.load(open(p))
         except (OSError, ValueError) as e:

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # `kiln bench` on the CPU, on a subset: two timed runs, the JSON holds what the peers report
 # (accuracy and time with n, std and 95% CI, FLOPs, TFLOP/s, the matmul peak, what the clock
-# covered, provenance). (exit 77 = skipped)
+# covered, provenance), and --profile's table. (exit 77 = skipped)
 set -u
 kiln=$1
 if [ -z "${KILN_DATA:-}" ] || [ ! -d "$KILN_DATA/cifar10" ]; then echo "SKIPPED: no CIFAR-10 under KILN_DATA"; exit 77; fi
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 "$kiln" bench --preset cifar10-94-muon --runs 2 --warmup 1 --device cpu --out "$d/b.json" \
   --set 'model.widths=[16, 32, 32]' --set data.train_subset=2000 --set data.test_subset=300 \
-  --set schedule.epochs=2 --set data.batch_size=250 > "$d/out.txt" 2>&1 || { cat "$d/out.txt"; echo "FAIL: exit"; exit 1; }
+  --set schedule.epochs=2 --set data.batch_size=250 --profile "$d/prof.csv" > "$d/out.txt" 2>&1 || { cat "$d/out.txt"; echo "FAIL: exit"; exit 1; }
 cat "$d/out.txt" | grep -v '^note'
 python3 - "$d/b.json" <<'PY' || { echo "FAIL: bench JSON"; exit 1; }
 import json, sys
@@ -27,4 +27,18 @@ assert "whitening" in j["clock_includes"] and "data loading" in j["clock_exclude
 assert j["provenance"]["libtorch_version"].startswith("2.11") and j["config"]["optim.name"] == "muon"
 print("bench JSON ok:", j["test_acc"]["mean"], j["seconds"]["mean"], j["tflops"]["mean"])
 PY
+# --profile: one more run under LibTorch's profiler; on the CPU, host operators by self time
+python3 - "$d/prof.csv" <<'PY' || { cat "$d/prof.csv" | head; echo "FAIL: profile CSV"; exit 1; }
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+host = [r for r in rows if r["kind"] == "host"]
+assert len(host) >= 10 and not [r for r in rows if r["kind"] == "device"], len(rows)
+assert abs(sum(float(r["share"]) for r in host) - 1) < 1e-3
+ms = [float(r["ms"]) for r in host]
+assert ms == sorted(ms, reverse=True) and ms[0] > 0
+names = " ".join(r["name"] for r in host)
+assert "conv" in names and "aten::" in names, names[:300]
+print("profile ok:", len(host), "host operators; top:", host[0]["name"], host[0]["share"])
+PY
+grep -q "profiled run:" "$d/out.txt" || { echo "FAIL: no profiled-run line"; exit 1; }
 echo "PASS: kiln bench"

@@ -17,6 +17,7 @@ for f in bench-cifar10-94 peer-airbench94 bench-cifar10-94-muon peer-airbench94_
 done
 grep -q "skip cifar10-96: " "$d/results/gpu.log" || { cat "$d/results/gpu.log"; echo "FAIL: a preset over the budget was not skipped"; exit 1; }
 grep -q "done; results in" "$d/results/gpu.log" || { echo "FAIL: gpu.sh did not finish"; exit 1; }
+[ -s "$d/results/kernels-cifar10-94.csv" ] || { cat "$d/results/gpu.log"; echo "FAIL: no kernel profile"; exit 1; }
 for c in "check eager: ok" "check static: ok" "check graph: ok" "static vs graph, epoch 2"; do
   grep -q "$c" "$d/results/gpu.log" || { cat "$d/results/gpu.log"; echo "FAIL: no '$c' in gpu.log"; exit 1; }
 done

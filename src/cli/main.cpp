@@ -25,6 +25,7 @@
 #include "kiln/data/loader.h"
 #include "kiln/data/split.h"
 #include "kiln/dist/dist.h"
+#include "kiln/report/profile.h"
 #include "kiln/report/html.h"
 #include "kiln/report/png.h"
 #include "kiln/report/show.h"
@@ -711,7 +712,8 @@ int cmd_show(const std::string& what, const std::string& preset, const std::stri
 }
 
 int cmd_bench(const std::string& preset, int runs, int warmup, const std::string& data, const std::string& device_s,
-              int threads, std::string out, const std::vector<std::string>& sets, const std::string& cmdline) {
+              int threads, std::string out, const std::vector<std::string>& sets, const std::string& cmdline,
+              const std::string& profile) {
   if (threads > 0) at::set_num_threads(threads);
   auto dev = parse_device(device_s);
   if (preset.empty()) throw Error("kiln bench needs --preset NAME");
@@ -784,6 +786,27 @@ int cmd_bench(const std::string& preset, int runs, int warmup, const std::string
     std::fprintf(stderr, "run %d/%d (seed %lld): %.2f%%  %.3f s  (whiten %.3f, train %.3f, eval %.3f)\n", r + 1, runs,
                  (long long)(seed + r), 100 * b.test_acc, b.seconds, b.whiten_seconds, b.train_seconds, b.eval_seconds);
     write_json(r + 1 == runs);
+  }
+  if (!profile.empty()) {
+    // One more run (another seed, outside the statistics) under LibTorch's profiler: the
+    // kernels by device time (CUDA) and the operators by host self time.
+    Config c = cfg;
+    c.set_value("train.seed", seed + runs);
+    std::cerr << "profiling one more run (not counted)...\n";
+    Profiler prof(dev.is_cuda());
+    auto b = bench_run(c, tt, dev);
+    auto table = prof.stop();
+    auto parent = fs::path(profile).parent_path().string();
+    make_dirs(parent.empty() ? "." : parent);
+    atomic_write(profile, table.csv());
+    std::fprintf(stderr, "profiled run: %.2f%% in %.3f s (the profiler's overhead included); device %.1f ms, host %.1f ms\n",
+                 100 * b.test_acc, b.seconds, table.device_ms, table.host_ms);
+    std::map<std::string, int> shown;
+    for (auto& row : table.rows)
+      if (++shown[row.kind] <= 8)
+        std::fprintf(stderr, "  %-6s %5.1f%%  %9.1f ms  %7lld x  %s\n", row.kind.c_str(), 100 * row.share, row.ms,
+                     (long long)row.calls, row.name.substr(0, 90).c_str());
+    std::fprintf(stderr, "profile: %s\n", profile.c_str());
   }
   std::printf("%s on %s (%s), n=%d:\n  accuracy   %s %%\n  time       %s s\n  FLOPs/run  %.3g  ->  %s TFLOP/s, "
               "%.1f%% of the measured %.3g TFLOP/s matrix-product peak\n  clock: whitening fit + training + final "
@@ -1172,10 +1195,12 @@ int main(int argc, char** argv) {
   show->add_option("--set", sets, "override a key (repeatable)")->take_all();
 
   int warmup = 1;
+  std::string profile;
   auto* bench = app.add_subcommand("bench", "Time a preset as the peers do (whitening + training + final TTA eval), n runs: accuracy and time with 95% CI, FLOPs, TFLOP/s, fraction of the matmul peak; writes JSON");
   bench->add_option("--preset,-p", preset, "preset name or path")->required();
   bench->add_option("--runs", runs, "timed runs (seeds train.seed + k)")->capture_default_str();
   bench->add_option("--warmup", warmup, "untimed warm-up runs first (cuDNN autotuning, allocator)")->capture_default_str();
+  bench->add_option("--profile", profile, "CSV: after the timed runs, one more run under LibTorch's profiler: kernels by device time (CUDA), operators by host self time");
   add_device_options(bench, data, device, threads);
   bench->add_option("--out", out, "the JSON file (default runs/bench-<preset>-<time>.json)");
   bench->add_option("--set", sets, "override a key (repeatable); on the CPU use a subset, e.g. --set data.train_subset=2000")->take_all();
@@ -1255,7 +1280,7 @@ int main(int argc, char** argv) {
     if (*quant) return cmd_quantize(ckpt, data, device, threads);
     if (*web) return cmd_web(web_model, data, out, web_dir);
     if (*exp) return cmd_export(ckpt, export_format, export_int8, out, data);
-    if (*bench) return cmd_bench(preset, runs, warmup, data, device, threads, out, sets, joined_args(argc, argv));
+    if (*bench) return cmd_bench(preset, runs, warmup, data, device, threads, out, sets, joined_args(argc, argv), profile);
     if (*fetch) {
 #ifdef KILN_WITH_FETCH
       auto spec = builtin_fetch_spec(dname);
