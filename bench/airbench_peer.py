@@ -160,8 +160,8 @@ class MuonPeer:
     rescaled to norm sqrt(out_channels), then a step of lr along the Newton-Schulz
     orthogonalisation of the (momentum) update; no weight decay."""
 
-    def __init__(self, params, lr, momentum, steps, coeffs):
-        self.params, self.lr, self.m, self.steps, self.coeffs = list(params), lr, momentum, steps, coeffs
+    def __init__(self, params, momentum, steps, coeffs):
+        self.params, self.m, self.steps, self.coeffs = list(params), momentum, steps, coeffs
         self.bufs = [None] * len(self.params)
 
     @torch.no_grad()
@@ -192,11 +192,6 @@ def tta_logits(net, x):
     padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
     shifted = 0.5 * (mirror(padded[:, :, :-2, :-2]) + mirror(padded[:, :, 2:, 2:]))
     return 0.5 * mirror(x) + 0.5 * shifted
-
-
-def sync(dev):
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
 
 
 class Clock:
@@ -242,7 +237,7 @@ def one_run(s, args, seed, labels_override=None):
                                dict(params=[net.head.weight], lr=mh["head_lr"], weight_decay=wd / mh["head_lr"])],
                               momentum=mh["momentum"], nesterov=True)
         filters = [p for p in net.parameters() if p.dim() == 4 and p.requires_grad]
-        muon_opt = MuonPeer(filters, mh["muon_lr"], mh["muon_momentum"], mh["ns_steps"], mh["ns_coeffs"])
+        muon_opt = MuonPeer(filters, mh["muon_momentum"], mh["ns_steps"], mh["ns_coeffs"])  # its LR comes each step
         smoothing = mh["label_smoothing"]
     else:
         kilostep = 1024 * (1 + 1 / (1 - h["momentum"]))

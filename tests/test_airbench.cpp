@@ -328,7 +328,7 @@ TEST(ProxyFilter, RunsTrainOnTheKeptExamplesResumeExactlyAndMatchTheStaticStep) 
   c.set("model.whiten_bias_epochs", "1");
   TempDir d;
   auto full = train(c, tt, quiet_options(d / "full"));
-  auto fj = nlohmann::json::parse(std::string([&] { auto b = read_file(d / "full/final.json"); return std::string(b.begin(), b.end()); }()));
+  auto fj = nlohmann::json::parse(read_file(d / "full/final.json"));
   EXPECT_EQ(fj["filter"]["keep"], 32);
   EXPECT_EQ(fj["filter"]["batch"], 64);
   EXPECT_GT(fj["filter"]["proxy_parameters"].get<int64_t>(), 0);

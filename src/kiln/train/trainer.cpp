@@ -128,16 +128,15 @@ class LateLoss {
 // off CUDA. (NOT YET RUN on a GPU.)
 class SyncCheck {
  public:
-  explicit SyncCheck(bool on) : on_(on) { set(on_); }
-  ~SyncCheck() { set(false); }
+  bool wanted = false;  // train.sync_check on a CUDA run
+  ~SyncCheck() { pause(); }
+  void resume() { set(wanted); }
   void pause() { set(false); }
-  void resume() { set(on_); }
-  bool on() const { return on_; }
 
  private:
   void set(bool error) {
 #ifdef KILN_HAS_CUDA
-    if (on_ && error != active_) {
+    if (error != active_) {
       kiln::cuda::set_sync_debug_mode(error ? 2 : 0);
       active_ = error;
     }
@@ -145,7 +144,6 @@ class SyncCheck {
     (void)error;
 #endif
   }
-  bool on_;
   bool active_ = false;
 };
 
@@ -271,6 +269,7 @@ class Run {
       reset_accumulators();
     }
     reset_accumulators();
+    sync_check_.wanted = cfg.b("train.sync_check") && dev_.is_cuda();
     if (!cfg.s("selftrain.teacher").empty()) setup_student(split);
     if (cfg.i("filter.keep") > 0) setup_filter();
   }
@@ -475,13 +474,11 @@ class Run {
       if (static_) static_->set_position(global_step_, step_);
       if (dev_.is_cuda()) sync_device();  // the clock starts when the device is idle
       auto t0 = Clock::now();
-      SyncCheck sync_check(cfg_.b("train.sync_check") && dev_.is_cuda());
-      sync_check_ = &sync_check;
+      sync_check_.resume();
       try {
         for (; step_ < steps_ && global_step_ < total_steps_; ++step_, ++global_step_) {
           if ((opt_.stop && opt_.stop->load()) || global_step_ == opt_.stop_after_steps) {
-            sync_check.pause();
-            sync_check_ = nullptr;
+            sync_check_.pause();
             epoch_seconds_ += seconds_since(t0);
             save_checkpoint();
             progress_.line("stopped at epoch " + std::to_string(epoch_ + 1) + " step " + std::to_string(step_) +
@@ -495,7 +492,8 @@ class Run {
           lr_ = sched_.at_step(global_step_) * plateau_.multiplier;
           if (whiten_bias_.defined() && global_step_ == whiten_bias_steps_) {
             whiten_bias_.requires_grad_(false);
-            drop_graph();  // the step's work changed: capture again
+            drop_graph();      // the step's work changed: capture again
+            reducer_.reset();  // and the all-reduce's parameters (its hooks go with it)
           }
           auto b = train_->batch(plan, step_, bs_, aug_);
           if (filter_) b = filter_->filter(b, global_step_, lr_);  // the kept examples alone go on
@@ -560,14 +558,13 @@ class Run {
           }
         }
       } catch (const c10::Error& e) {
-        sync_check_ = nullptr;
-        if (sync_check.on() && std::string(e.what()).find("synchroniz") != std::string::npos)
+        sync_check_.pause();
+        if (sync_check_.wanted && std::string(e.what()).find("synchroniz") != std::string::npos)
           throw Error("train.sync_check: a host-device synchronisation inside training step " + std::to_string(global_step_ + 1) +
                       " (epoch " + std::to_string(epoch_ + 1) + "): " + e.what_without_backtrace());
         throw;
       }
-      sync_check.pause();
-      sync_check_ = nullptr;
+      sync_check_.pause();
       finish_epoch(t0);
       step_ = 0;
       if (opt_.stop_when && opt_.stop_when(history_.back())) {
@@ -798,20 +795,13 @@ class Run {
  private:
   std::string path(const std::string& name) const { return (fs::path(opt_.run_dir) / name).string(); }
 
-  // The gradient all-reduce for the parameters that take gradients now: built once, built again
-  // only when that set changes (airbench's whitening bias stops training mid-run).
+  // The gradient all-reduce for the parameters that take gradients: built on first use and kept
+  // across steps; the step that freezes airbench's whitening bias drops it (the set changed).
   dist::GradReducer& grad_reducer() {
-    std::vector<torch::Tensor> params;
-    for (auto& p : model_->parameters())
-      if (p.requires_grad()) params.push_back(p);
-    auto same = [&] {
-      if (!reducer_ || reducer_->params().size() != params.size()) return false;
-      for (size_t i = 0; i < params.size(); ++i)
-        if (!reducer_->params()[i].is_same(params[i])) return false;
-      return true;
-    };
-    if (!same()) {
-      reducer_.reset();  // its hooks first
+    if (!reducer_) {
+      std::vector<torch::Tensor> params;
+      for (auto& p : model_->parameters())
+        if (p.requires_grad()) params.push_back(p);
       reducer_ = std::make_unique<dist::GradReducer>(*dist_, params, !sum_loss_,
                                                       static_cast<int64_t>(cfg_.f("dist.bucket_mb") * (1 << 20)));
     }
@@ -876,9 +866,9 @@ class Run {
     if (use_graph_) {
       if (!graph_ && ++eager_before_capture_ > 3) {
         graph_ = std::make_unique<kiln::cuda::GraphStep>();
-        if (sync_check_) sync_check_->pause();  // capturing is once, not a step's work
+        sync_check_.pause();  // capturing is once, not a step's work
         graph_->capture([this] { static_->run(); });  // records, does not run
-        if (sync_check_) sync_check_->resume();
+        sync_check_.resume();
       }
       if (graph_) {
         graph_->replay();
@@ -1118,7 +1108,7 @@ class Run {
   std::unique_ptr<Lookahead> lookahead_;
   std::unique_ptr<StaticStep> static_;  // train.static_step / train.cuda_graph
   std::unique_ptr<ProxyFilter> filter_;  // filter.keep > 0: the proxy that picks each batch's kept examples
-  SyncCheck* sync_check_ = nullptr;      // train.sync_check while the steps run (paused around a graph capture)
+  SyncCheck sync_check_;                 // train.sync_check: on while the steps run (paused around a graph capture)
   // self-training student (selftrain.teacher)
   std::unique_ptr<DeviceLoader> pseudo_;
   torch::Tensor pseudo_targets_;  // kept x classes, fp32, on the device
