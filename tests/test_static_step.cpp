@@ -2,6 +2,9 @@
 // CUDA-graph path: here, on the CPU, its numbers must match the trainer's ordinary path
 // (LibTorch's SGD; kiln's Muon) step for step, and it must resume exactly.
 #include "helpers.h"
+#include "kiln/nn/model.h"
+#include "kiln/train/optim.h"
+#include "kiln/train/static_step.h"
 #include "kiln/train/trainer.h"
 
 using namespace kiln;
@@ -93,14 +96,91 @@ TEST(StaticStep, ResumesExactly) {
   }
 }
 
-TEST(StaticStep, CudaGraphNeedsCudaSourcesOrIsIgnoredOnTheCpu) {
-  // On the CPU train.cuda_graph falls back to the eager static step (same numbers).
+TEST(StaticStep, CudaGraphOnTheCpuIsTheStaticStepUnderTheGraphsAddressContract) {
+  // On the CPU train.cuda_graph runs the eager static step (same numbers) and checks, from the
+  // fourth step on, that every tensor the step uses stays where a capture would have recorded
+  // it: through Lookahead, the whitening bias freezing (a new capture), the proxy filter,
+  // Muon, ghost BN, the epoch ends (evaluation, checkpoints, accumulators zeroed) and a resume.
   auto tt = synthetic(256, 100);
-  Config a = tiny("cifar10-94"), b = a;
-  a.set("train.static_step", "true");
-  b.set("train.cuda_graph", "true");
-  TempDir d;
-  train(a, tt, quiet_options(d / "a"));
-  train(b, tt, quiet_options(d / "b"));
-  EXPECT_EQ(without_times(read_metrics(d / "a")), without_times(read_metrics(d / "b")));
+  for (auto preset : {"cifar10-94", "cifar10-94-muon", "cifar10-96-faster", "cifar10-myrtle-94"}) {
+    Config a = tiny(preset);
+    a.set("schedule.epochs", "5");  // 20 steps: a capture at step 4, a new one at 8 (the bias freezes), 12 checked
+    if (std::string(preset) == "cifar10-96-faster") {
+      a.set("filter.keep", "32");
+      a.set("filter.widths", "[8, 8, 8]");
+      a.set("model.widths", "[8, 16, 16]");
+    }
+    Config b = a;
+    a.set("train.static_step", "true");
+    b.set("train.cuda_graph", "true");
+    TempDir d;
+    train(a, tt, quiet_options(d / "a"));
+    train(b, tt, quiet_options(d / "b"));
+    EXPECT_EQ(without_times(read_metrics(d / "a")), without_times(read_metrics(d / "b"))) << preset;
+    auto o = quiet_options(d / "cut");
+    o.stop_after_steps = 6;
+    ASSERT_TRUE(train(b, tt, o).interrupted) << preset;
+    resume(tt, quiet_options(d / "cut"));
+    EXPECT_EQ(without_times(read_metrics(d / "cut")), without_times(read_metrics(d / "b"))) << preset;
+  }
+}
+
+TEST(StaticStep, FootprintNamesTheTensorThatMoved) {
+  // The check the graph relies on: after a step, nothing moved; each kind of move is named.
+  for (auto preset : {"cifar10-94", "cifar10-94-muon"}) {
+    Config c = tiny(preset);
+    torch::manual_seed(0);
+    auto model = make_model(c, 3, 10);
+    auto sgd = make_sgd(c, *model, 0.01);
+    StaticStep ss(*model, sgd, StaticStepOptions{}, std::vector<double>(8, 0.01), {}, torch::kCPU);
+    ss.reset_epoch(8);
+    ss.load(torch::randn({16, 3, 16, 16}), torch::randint(10, {16}));
+    ss.run();
+    auto fp = ss.footprint();
+    ss.load(torch::randn({16, 3, 16, 16}), torch::randint(10, {16}));
+    ss.run();
+    ss.reset_epoch(8);
+    ss.set_position(1, 0);
+    EXPECT_EQ(ss.moved_since(fp), "") << preset;
+
+    auto named = model->named_parameters();
+    // A conv filter (Muon's, in the muon recipe) and the last parameter.
+    std::string conv;
+    for (auto& p : named)
+      if (p.value().dim() == 4 && p.value().requires_grad()) conv = p.key();
+    ASSERT_FALSE(conv.empty());
+    auto w = named[conv];
+    {
+      torch::NoGradGuard ng;
+      w.mutable_grad() = w.grad().clone();  // a new gradient tensor (not zero_())
+    }
+    EXPECT_EQ(ss.moved_since(fp), "the gradient of parameter '" + conv + "'") << preset;
+    w.mutable_grad() = torch::Tensor();  // zero_grad(set_to_none)
+    EXPECT_EQ(ss.moved_since(fp), "the gradient of parameter '" + conv + "' (set to none)") << preset;
+    ss.run();  // backward makes a new one (it may land at the freed address: so be it, a graph would too)
+    fp = ss.footprint();
+    w.set_data(w.detach().clone());  // the weight re-pointed, as set_data / operator= would
+    EXPECT_EQ(ss.moved_since(fp), "parameter '" + conv + "'") << preset;
+    fp = ss.footprint();
+    auto bufs = model->named_buffers();
+    std::string bn;
+    for (auto& b : bufs)
+      if (b.key().find("running_mean") != std::string::npos) bn = b.key();
+    ASSERT_FALSE(bn.empty());
+    bufs[bn].set_data(bufs[bn].clone());
+    EXPECT_EQ(ss.moved_since(fp), "buffer '" + bn + "'") << preset;
+    fp = ss.footprint();
+    // The host decisions a capture freezes.
+    w.requires_grad_(false);
+    EXPECT_EQ(ss.moved_since(fp), "whether parameter '" + conv + "' takes a gradient (requires_grad false now)") << preset;
+    w.requires_grad_(true);
+    model->eval();
+    EXPECT_EQ(ss.moved_since(fp), "the train/eval mode of the model (eval now)") << preset;
+    model->train();
+    EXPECT_EQ(ss.moved_since(fp), "") << preset;
+    ss.load(torch::randn({16, 3, 16, 16}), torch::randint(10, {16}));  // copies: stays
+    ss.set_position(3, 2);
+    ss.reset_epoch(8);
+    EXPECT_EQ(ss.moved_since(fp), "") << preset;
+  }
 }

@@ -112,6 +112,75 @@ void StaticStep::run() {
   epoch_step_.add_(1);
 }
 
+namespace {
+const void* address(const torch::Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+}  // namespace
+
+// The order here and in moved_since's names is one: parameters, their gradients, buffers,
+// momentum buffers, then the step's own tensors.
+std::vector<const void*> StaticStep::footprint() const {
+  std::vector<const void*> a;
+  auto params = model_.parameters();
+  auto buffers = model_.buffers();
+  a.reserve(2 * params.size() + buffers.size() + 16);
+  for (auto& p : params) a.push_back(address(p));
+  for (auto& p : params) a.push_back(address(p.grad()));
+  for (auto& b : buffers) a.push_back(address(b));
+  for (auto& G : groups_)
+    for (auto& b : G.bufs) a.push_back(address(b));
+  for (auto* t : {&x_, &y_, &lr_table_, &whiten_lr_table_, &global_step_, &epoch_step_, &loss_sum, &correct, &step_losses})
+    a.push_back(address(*t));
+  // The host's decisions a capture freezes: which parameters take a gradient (the update skips
+  // the others) and each module's train/eval mode (BN's batch statistics, dropout).
+  static const char flag = 0;
+  for (auto& p : params) a.push_back(p.requires_grad() ? &flag : nullptr);
+  for (auto& m : model_.modules(/*include_self=*/true)) a.push_back(m->is_training() ? &flag : nullptr);
+  return a;
+}
+
+std::string StaticStep::moved_since(const std::vector<const void*>& captured) const {
+  const auto now = footprint();
+  auto params = model_.named_parameters();
+  auto buffers = model_.named_buffers();
+  if (now.size() != captured.size())
+    return "the set of tensors the step uses (" + std::to_string(captured.size()) + " at the capture, " +
+           std::to_string(now.size()) + " now: a parameter or buffer was added or removed)";
+  size_t i = 0;
+  for (; i < now.size() && now[i] == captured[i]; ++i) {
+  }
+  if (i == now.size()) return "";
+  const size_t np = params.size(), nb = buffers.size();
+  if (i < np) return "parameter '" + params[i].key() + "'";
+  if (i < 2 * np) {
+    const std::string what = "the gradient of parameter '" + params[i - np].key() + "'";
+    return now[i] == nullptr ? what + " (set to none)" : captured[i] == nullptr ? what + " (created after the capture)" : what;
+  }
+  if (i < 2 * np + nb) return "buffer '" + buffers[i - 2 * np].key() + "'";
+  size_t k = i - 2 * np - nb;
+  for (auto& G : groups_) {
+    if (k < G.bufs.size()) {
+      std::string of = "a parameter the model no longer holds";
+      for (auto& p : params)
+        if (p.value().unsafeGetTensorImpl() == G.params[k].unsafeGetTensorImpl()) of = "parameter '" + p.key() + "'";
+      return std::string(G.muon ? "the Muon" : "the SGD") + " momentum buffer of " + of;
+    }
+    k -= G.bufs.size();
+  }
+  static const char* own[] = {"the static input batch", "the static labels", "the LR table", "the whitening-bias LR table",
+                              "the global step counter", "the step-in-epoch counter", "the loss sum", "the hit count",
+                              "the per-step losses"};
+  if (k < 9) return own[k];
+  k -= 9;
+  if (k < np) return "whether parameter '" + params[k].key() + "' takes a gradient (requires_grad " +
+                     (now[i] ? "true" : "false") + " now)";
+  k -= np;
+  auto modules = model_.named_modules("", /*include_self=*/true);
+  if (k < modules.size())
+    return "the train/eval mode of " + (modules[k].key().empty() ? std::string("the model") : "module '" + modules[k].key() + "'") +
+           " (" + (now[i] ? "train" : "eval") + " now)";
+  return "entry " + std::to_string(i) + " of the footprint";
+}
+
 void StaticStep::save(torch::serialize::OutputArchive& ar) const {
   int k = 0;
   for (auto& G : groups_)

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kiln/nn/model.h"
@@ -31,6 +32,9 @@ struct StaticStepOptions {
   int64_t muon_ns_steps = 3;
 };
 
+// train.cuda_graph keeps the step's footprint from the capture and compares it before every
+// replay (on the CPU, where there is no graph, at every step after the fourth: the same
+// contract, checked without a GPU).
 class StaticStep {
  public:
   // `setup` gives the parameter groups (and their multipliers and weight decays) exactly as the
@@ -54,6 +58,18 @@ class StaticStep {
   void save(torch::serialize::OutputArchive& ar) const;
   void load_state(torch::serialize::InputArchive& ar);
   bool has_batch() const { return x_.defined(); }
+
+  // The addresses a captured graph holds: the data of every tensor the step reads or writes
+  // (the model's parameters, their gradients and its buffers, the momentum buffers, the static
+  // batch, the LR tables, the counters and the accumulators), in a fixed order, then the host
+  // decisions a capture freezes (which parameters take a gradient, each module's train/eval
+  // mode). Host reads only: no device work, no synchronisation.
+  std::vector<const void*> footprint() const;
+  // "" when the step's tensors are where `captured` (an earlier footprint()) found them, else
+  // the first that moved or changed, named ("the gradient of parameter 'conv1.weight'", ...).
+  // A CUDA graph replayed after such a move reads and writes memory its tensor no longer owns;
+  // after such a change it does what the host decided at the capture.
+  std::string moved_since(const std::vector<const void*>& captured) const;
 
  private:
   Classifier& model_;

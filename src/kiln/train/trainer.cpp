@@ -262,7 +262,8 @@ class Run {
       so.muon_normalize = cfg.b("optim.muon_normalize");
       so.muon_ns_steps = cfg.i("optim.muon_ns_steps");
       static_ = std::make_unique<StaticStep>(*model_, sgd_, so, lrs, wlrs, dev_);
-      use_graph_ = cfg.b("train.cuda_graph") && dev_.is_cuda();
+      graph_wanted_ = cfg.b("train.cuda_graph");
+      use_graph_ = graph_wanted_ && dev_.is_cuda();
 #ifndef KILN_HAS_CUDA
       if (use_graph_) throw Error("train.cuda_graph: this kiln was built without CUDA sources");
 #endif
@@ -859,31 +860,50 @@ class Run {
   }
 
   // One step through the static step: eagerly, or (train.cuda_graph) eagerly for the first
-  // three steps of a capture, then captured once and replayed.
+  // three steps of a capture, then captured once and replayed. The capture's footprint (the
+  // address of every tensor the step uses) is compared before each replay: a tensor that moved
+  // would leave the graph reading and writing memory it no longer owns, silently. On the CPU,
+  // where train.cuda_graph has no graph, the same contract is checked from the fourth step on.
   void static_step(const Batch& b) {
     static_->load(b.x, b.y);
+    if (graph_wanted_) {
+      if (captured_at_ < 0 && ++eager_before_capture_ > 3) {
 #ifdef KILN_HAS_CUDA
-    if (use_graph_) {
-      if (!graph_ && ++eager_before_capture_ > 3) {
-        graph_ = std::make_unique<kiln::cuda::GraphStep>();
-        sync_check_.pause();  // capturing is once, not a step's work
-        graph_->capture([this] { static_->run(); });  // records, does not run
-        sync_check_.resume();
+        if (use_graph_) {
+          graph_ = std::make_unique<kiln::cuda::GraphStep>();
+          sync_check_.pause();  // capturing is once, not a step's work
+          graph_->capture([this] { static_->run(); });  // records, does not run
+          sync_check_.resume();
+        }
+#endif
+        footprint_ = static_->footprint();
+        captured_at_ = global_step_;
+      } else if (captured_at_ >= 0) {
+        const auto what = static_->moved_since(footprint_);
+        if (!what.empty())
+          throw Error("train.cuda_graph: " + what + " changed after the step was captured (at step " + std::to_string(captured_at_ + 1) +
+                      "; now step " + std::to_string(global_step_ + 1) +
+                      "): a replay repeats the recorded addresses and host decisions, so it would use memory the tensor no "
+                      "longer owns or a decision no longer true. What changes it between steps must write in place "
+                      "(copy_, zero_), or drop the graph so that the step is captured again");
       }
+#ifdef KILN_HAS_CUDA
       if (graph_) {
         graph_->replay();
         return;
       }
-    }
 #endif
+    }
     static_->run();
   }
 
   void drop_graph() {
 #ifdef KILN_HAS_CUDA
     graph_.reset();
-    eager_before_capture_ = 0;
 #endif
+    eager_before_capture_ = 0;
+    captured_at_ = -1;
+    footprint_.clear();
   }
 
   void sync_device() { torch::zeros({1}, torch::TensorOptions().device(dev_)).cpu(); }
@@ -1117,11 +1137,14 @@ class Run {
   int64_t pbs_ = 0, pseudo_batches_ = 0;
   PseudoLabelQuality pseudo_quality_;
   std::string pseudo_json_;
-  bool use_graph_ = false;
+  bool use_graph_ = false;    // train.cuda_graph on a CUDA device: capture and replay
+  bool graph_wanted_ = false;  // train.cuda_graph anywhere: the capture's address contract is checked
 #ifdef KILN_HAS_CUDA
   std::unique_ptr<kiln::cuda::GraphStep> graph_;
-  int eager_before_capture_ = 0;
 #endif
+  int eager_before_capture_ = 0;
+  int64_t captured_at_ = -1;              // the global step of the capture; -1: none
+  std::vector<const void*> footprint_;  // the step's tensors' addresses at the capture
   int64_t la_every_ = 5;
   double la_decay_ = 0, la_power_ = 3;
   torch::Tensor whiten_bias_;  // the airbench whitening bias, trained for whiten_bias_steps_ steps
