@@ -137,7 +137,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"train.divergence_loss", 0.0, "stop the run when an epoch's mean training loss exceeds this (0: 25 x ln(classes), far above chance; < 0: never)"},
       {"train.qat", false, "quantisation-aware training: every step's forward and backward see the int8 round trip of each conv and linear weight (kiln/nn/quantize.h); the gradient there updates the fp32 weights (straight-through)"},
       {"train.static_step", false, "run each step through the graph-safe static step (LR table and counters on the device; kiln/train/static_step.h)"},
-      {"train.sync_check", false, "CUDA: make any host-device synchronisation inside the training steps an error (PyTorch's sync debug mode), proving the step is sync-free (NOT YET RUN on a GPU; nothing to check on the CPU)"},
+      {"train.sync_check", false, "stop the run at a host-device synchronisation inside a training step: on CUDA PyTorch's sync debug mode set to error (NOT YET RUN on a GPU); on the CPU the steps' operators watched for the ones that would synchronise on CUDA (item(), nonzero, boolean indexing, unique, ...)"},
       {"train.cuda_graph", false, "CUDA: capture the static step in a CUDA graph after 3 eager steps and replay it (NOT YET RUN on a GPU)"},
       // data parallelism (kiln/dist/dist.h; used with --world-size > 1 or the launcher's RANK/WORLD_SIZE)
       {"dist.sync_bn", false, "BatchNorm statistics over every rank's batch together (as one process with the union batch); false: each rank's own (like ghost BN)"},

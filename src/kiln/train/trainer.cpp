@@ -28,6 +28,7 @@
 #include "kiln/train/schedule.h"
 #include "kiln/train/selftrain.h"
 #include "kiln/train/static_step.h"
+#include "kiln/train/sync_audit.h"
 #ifdef KILN_HAS_CUDA
 #include "kiln/cuda/device_info.h"
 #endif
@@ -94,6 +95,7 @@ class LateLoss {
   }
   void push(const torch::Tensor& loss) {
     if (!device_.is_cuda()) {
+      SyncAudit::Allow host_value;  // on the CPU the value is simply there; CUDA takes the copy below
       last_ = loss.item<float>();
       return;
     }
@@ -123,28 +125,44 @@ class LateLoss {
   double last_ = -1;
 };
 
-// train.sync_check: PyTorch's sync debug mode set to "error" while the training steps run, so a
-// host-device synchronisation hidden in a step throws instead of silently costing time. A no-op
-// off CUDA. (NOT YET RUN on a GPU.)
+// train.sync_check: on CUDA, PyTorch's sync debug mode set to "error" while the training steps
+// run, so a host-device synchronisation hidden in a step throws instead of silently costing time
+// (NOT YET RUN on a GPU). On the CPU, where nothing waits, SyncAudit watches the steps for the
+// operators that would synchronise on CUDA (kiln/train/sync_audit.h) and check() stops the run
+// after the step that called one.
 class SyncCheck {
  public:
-  bool wanted = false;  // train.sync_check on a CUDA run
+  bool wanted = false;  // train.sync_check
+  bool cuda = false;    // the run's device
   ~SyncCheck() { pause(); }
   void resume() { set(wanted); }
   void pause() { set(false); }
+  // The CPU audit's finding in the step just done, as the error the run stops with.
+  void check(int64_t global_step, int64_t epoch) {
+    if (!audit_.watching()) return;
+    const auto op = audit_.take();
+    if (op.empty()) return;
+    pause();
+    throw Error("train.sync_check: training step " + std::to_string(global_step + 1) + " (epoch " + std::to_string(epoch + 1) +
+                  ") calls " + op + ", which makes the host wait for the device on CUDA (seen on the CPU, where "
+                  "kiln watches the steps' operators for it)");
+  }
 
  private:
-  void set(bool error) {
-#ifdef KILN_HAS_CUDA
-    if (error != active_) {
-      kiln::cuda::set_sync_debug_mode(error ? 2 : 0);
-      active_ = error;
+  void set(bool on) {
+    if (on == active_) return;
+    active_ = on;
+    if (!cuda) {
+      if (on) audit_.start();
+      else audit_.stop();
+      return;
     }
-#else
-    (void)error;
+#ifdef KILN_HAS_CUDA
+    kiln::cuda::set_sync_debug_mode(on ? 2 : 0);
 #endif
   }
   bool active_ = false;
+  SyncAudit audit_;
 };
 
 constexpr const char* kStepsHeader = "step,epoch,lr,loss\n";
@@ -270,7 +288,8 @@ class Run {
       reset_accumulators();
     }
     reset_accumulators();
-    sync_check_.wanted = cfg.b("train.sync_check") && dev_.is_cuda();
+    sync_check_.wanted = cfg.b("train.sync_check");
+    sync_check_.cuda = dev_.is_cuda();
     if (!cfg.s("selftrain.teacher").empty()) setup_student(split);
     if (cfg.i("filter.keep") > 0) setup_filter();
   }
@@ -501,6 +520,8 @@ class Run {
           if (static_) {
             static_step(b);
             after_step(b.y.size(0));
+            if (opt_.in_step) opt_.in_step();
+            sync_check_.check(global_step_, epoch_);
             continue;
           }
           sgd_.set_lr(lr_, whiten_linear_ ? whiten_lr(global_step_) : -1.0);
@@ -557,6 +578,8 @@ class Run {
             progress_.update(epoch_ + 1, epochs_, step_ + 1, steps_, shown < 0 ? -1 : (sum_loss_ ? shown / bs_ : shown),
                              ips, remaining);
           }
+          if (opt_.in_step) opt_.in_step();
+          sync_check_.check(global_step_, epoch_);
         }
       } catch (const c10::Error& e) {
         sync_check_.pause();

@@ -41,6 +41,7 @@ struct RunOptions {
   bool verbose = true;              // progress bar and per-epoch lines on stderr
   const std::atomic<bool>* stop = nullptr;  // when set: checkpoint at the current step and return
   int64_t stop_after_steps = -1;    // for tests: stop as if interrupted after this many steps
+  std::function<void()> in_step;    // for tests: called inside every training step (after the update), where train.sync_check watches
   // Called after every epoch; returning true ends training there (early stop, no checkpoint
   // beyond the epoch's own).
   std::function<bool(const EpochMetrics&)> stop_when;
