@@ -1,6 +1,8 @@
-"""The PyTorch-eager peers of `kiln bench --preset cifar10-94` and `cifar10-94-muon`: the recipes
-of KellerJordan/cifar10-airbench's legacy/airbench94.py (94.01% in 3.83 s on an A100, n = 1000)
-and airbench94_muon.py (94.01% in 2.59 s, n = 200; compiled) written out in plain PyTorch from
+"""The PyTorch-eager peers of `kiln bench --preset cifar10-94`, `cifar10-94-muon`, `cifar10-95` and
+`cifar10-96`: the recipes of KellerJordan/cifar10-airbench's legacy/airbench94.py (94.01% in
+3.83 s on an A100, n = 1000), airbench94_muon.py (94.01% in 2.59 s, n = 200; compiled),
+legacy/airbench95.py (95.01% in 10.4 s, n = 200) and legacy/airbench96.py (96.03% in 34.7 s,
+n = 400) written out in plain PyTorch from
 the scripts' published facts, so the same machine can time the same recipes without kiln. This
 is kiln's transcription, not the peers' files (which cannot be fetched on the offline GPU
 machine): the values and formulas are the scripts', the code is kiln's own; docs/perf.md says
@@ -12,11 +14,12 @@ steps and the final evaluation with level-2 TTA; data loading, model constructio
 warm-up runs and per-epoch evaluation (skipped here) are outside it.
 
 Usage:
-  python3 bench/airbench_peer.py --data ROOT [--recipe airbench94|airbench94_muon] [--runs 25]
-         [--warmup 1] [--device cuda|cpu] [--out peer.json] [--widths 64,256,256]
+  python3 bench/airbench_peer.py --data ROOT [--recipe airbench94|airbench94_muon|airbench95|airbench96]
+         [--runs 25] [--warmup 1] [--device cuda|cpu] [--out peer.json] [--widths W1,W2,W3]
          [--epochs E] [--batch B] [--train-subset N] [--test-subset N] [--compile]
-(--epochs and --batch default to the recipe's: 9.9 x 1024 for airbench94, 8 x 2000 for
-airbench94_muon.)
+(--widths, --epochs and --batch default to the recipe's: 64,256,256 for 9.9 x 1024 in airbench94,
+8 x 2000 in airbench94_muon, 128,384,384 for 15 x 1024 in airbench95, 128,384,512 for 37 x 1024
+in airbench96.)
 ROOT holds cifar10/ (the binary version: data_batch_1..5.bin, test_batch.bin). Needs only torch
 (no numpy, no torchvision: the GPU machine's Python has PyTorch and little else).
 """
@@ -26,12 +29,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# The script's hyperparameters (its units: LR and weight decay per 1024 examples, decoupled).
+# The script's hyperparameters (its units: LR and weight decay per 1024 examples, decoupled;
+# bn_momentum is how much of the running average a step keeps: PyTorch's momentum is 1 - it).
 HYP = dict(epochs=9.9, batch=1024, lr=11.5, momentum=0.85, wd=0.0153, bias_scaler=64.0,
-           label_smoothing=0.2, whiten_bias_epochs=3, translate=2, bn_momentum=0.6,
-           widths=(64, 256, 256), scale=1 / 9, whiten_eps=5e-4, whiten_images=5000,
+           label_smoothing=0.2, whiten_bias_epochs=3, translate=2, cutout=0, bn_momentum=0.6,
+           widths=(64, 256, 256), convs=2, scale=1 / 9, whiten_eps=5e-4, whiten_images=5000,
            warmup_frac=0.23, lr_start=0.2, lr_end=0.07, lookahead_every=5,
            lookahead_base=0.95 ** 5, lookahead_power=3)
+# airbench95: wider and 15 epochs at a lower LR, otherwise airbench94.
+HYP95 = dict(HYP, epochs=15.0, lr=10.0, widths=(128, 384, 384))
+# airbench96: a third conv per group with a residual around the last two, wider, 37 epochs,
+# lower LR and decay, translate 4 and a 12x12 cutout, warm-up over 10% then down to 0, and
+# PyTorch's default BN momentum (0.1, so the average keeps 0.9).
+HYP96 = dict(HYP, epochs=37.0, lr=9.0, wd=0.012, widths=(128, 384, 512), convs=3, translate=4, cutout=12,
+             bn_momentum=0.9, warmup_frac=0.1, lr_end=0.0)
+RECIPES = {"airbench94": HYP, "airbench95": HYP95, "airbench96": HYP96}
 # airbench94_muon's (its SGD learning rates are plain PyTorch ones, not per 1024 examples).
 MUON_HYP = dict(epochs=8.0, batch=2000, bias_lr=0.053, head_lr=0.67, wd_per_example=2e-6, momentum=0.85,
                 muon_lr=0.24, muon_momentum=0.6, ns_steps=3, ns_coeffs=(3.4445, -4.7750, 2.0315),
@@ -93,9 +105,10 @@ def frozen_scale_bn(c, momentum):
 
 class Net(nn.Module):
     """scale > 0: logits x scale (airbench94); scale = 0: head weights rescaled to unit std at
-    init and logits divided by the feature width (airbench94_muon)."""
+    init and logits divided by the feature width (airbench94_muon). convs = 3: each group's third
+    conv, with the sum of the group's first activation and its BN output (airbench96)."""
 
-    def __init__(self, widths, bn_momentum, scale):
+    def __init__(self, widths, bn_momentum, scale, convs=2):
         super().__init__()
         self.whiten = nn.Conv2d(3, 24, 2, padding=0, bias=True)  # fitted, frozen weight; bias trained early
         self.whiten.weight.requires_grad_(False)
@@ -105,11 +118,11 @@ class Net(nn.Module):
         self.convs, self.bns = nn.ModuleList(), nn.ModuleList()
         c = 24
         for w in widths:
-            self.convs.append(dirac_conv(c, w))
-            self.bns.append(frozen_scale_bn(w, bn_momentum))
-            self.convs.append(dirac_conv(w, w))
-            self.bns.append(frozen_scale_bn(w, bn_momentum))
+            for i in range(convs):
+                self.convs.append(dirac_conv(c if i == 0 else w, w))
+                self.bns.append(frozen_scale_bn(w, bn_momentum))
             c = w
+        self.per_group = convs
         self.head = nn.Linear(c, 10, bias=False)
         self.scale = scale
         if scale == 0:
@@ -120,11 +133,16 @@ class Net(nn.Module):
     def forward(self, x):
         b = self.whiten.bias if self.whiten_bias_live else self.whiten.bias.detach()
         x = F.gelu(F.conv2d(x, self.whiten.weight, b))
+        k = self.per_group
         for g in range(3):
-            x = self.convs[2 * g](x)
+            x = self.convs[k * g](x)
             x = F.max_pool2d(x, 2)
-            x = F.gelu(self.bns[2 * g](x))
-            x = F.gelu(self.bns[2 * g + 1](self.convs[2 * g + 1](x)))
+            x = F.gelu(self.bns[k * g](x))
+            if k == 2:
+                x = F.gelu(self.bns[2 * g + 1](self.convs[2 * g + 1](x)))
+            else:  # conv -> BN -> GELU -> conv -> BN, plus the group's first activation, -> GELU
+                y = F.gelu(self.bns[k * g + 1](self.convs[k * g + 1](x)))
+                x = F.gelu(self.bns[k * g + 2](self.convs[k * g + 2](y)) + x)
         x = F.max_pool2d(x, 3).flatten(1)
         return self.head(x) * self.scale if self.scale else self.head(x) / x.size(1)
 
@@ -221,11 +239,11 @@ def one_run(s, args, seed, labels_override=None):
     torch.manual_seed(seed)
     dev = s.dev
     muon = args.recipe == "airbench94_muon"
-    h = HYP
+    h = HYP if muon else RECIPES[args.recipe]  # the muon recipe shares airbench94's whitening and data
     n, bs = s.train_x.size(0), args.batch
     steps_per_epoch = n // bs
     total = math.ceil(steps_per_epoch * args.epochs)
-    net = to_run_precision(Net(args.widths, h["bn_momentum"], 0 if muon else h["scale"]), s)
+    net = to_run_precision(Net(args.widths, h["bn_momentum"], 0 if muon else h["scale"], h["convs"]), s)
     fwd = net if not args.compile else torch.compile(net)
     bn_biases = [bn.bias for bn in net.bns]
     if muon:
@@ -300,6 +318,14 @@ def one_run(s, args, seed, labels_override=None):
             x = x.gather(3, cols)
             if epoch % 2 == 1:
                 x = x.flip(-1)
+            if h["cutout"]:  # a size x size square of zeros (the mean), wholly inside each image
+                size = h["cutout"]
+                top = torch.randint(0, 32 - size + 1, (n, 1, 1, 1), device=dev)
+                left = torch.randint(0, 32 - size + 1, (n, 1, 1, 1), device=dev)
+                r = torch.arange(32, device=dev)
+                inside = ((r.view(1, 1, 32, 1) >= top) & (r.view(1, 1, 32, 1) < top + size) &
+                          (r.view(1, 1, 1, 32) >= left) & (r.view(1, 1, 1, 32) < left + size))
+                x = x.masked_fill(inside, 0)
             x = x.contiguous(memory_format=s.layout)
             if not muon:
                 net.whiten.bias.requires_grad_(epoch < h["whiten_bias_epochs"])
@@ -330,12 +356,12 @@ def one_run(s, args, seed, labels_override=None):
             logits = torch.cat([tta_logits(fwd, xb) for xb in s.test_x.split(2000)])
         correct = (logits.argmax(1) == s.test_y).sum()
     acc = correct.item() / s.test_y.numel()
-    flops = forward_flops(args.widths)
+    flops = forward_flops(args.widths, h["convs"])
     return dict(test_acc=acc, seconds=clock.total,
                 flops=3 * flops * total * bs + 6 * flops * s.test_y.numel())
 
 
-def forward_flops(widths, h=32, w=32):
+def forward_flops(widths, convs=2, h=32, w=32):
     # 2 x multiply-adds of the convolutions and the head, as kiln and the peer count them
     h, w = h - 1, w - 1
     f = 2.0 * 24 * 3 * 4 * h * w
@@ -343,7 +369,7 @@ def forward_flops(widths, h=32, w=32):
     for width in widths:
         f += 2.0 * c * 9 * width * h * w
         h, w = h // 2, w // 2
-        f += 2.0 * width * 9 * width * h * w
+        f += (convs - 1) * 2.0 * width * 9 * width * h * w
         c = width
     return f + 2.0 * c * 10
 
@@ -376,12 +402,12 @@ def kiln_commit():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
-    ap.add_argument("--recipe", default="airbench94", choices=["airbench94", "airbench94_muon"])
+    ap.add_argument("--recipe", default="airbench94", choices=["airbench94", "airbench94_muon", "airbench95", "airbench96"])
     ap.add_argument("--runs", type=int, default=25)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default="")
-    ap.add_argument("--widths", default="64,256,256")
+    ap.add_argument("--widths", default="", help="W1,W2,W3 (default: the recipe's)")
     ap.add_argument("--epochs", type=float, default=0, help="0: the recipe's")
     ap.add_argument("--batch", type=int, default=0, help="0: the recipe's")
     ap.add_argument("--train-subset", type=int, default=0)
@@ -389,8 +415,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the network (airbench94_compiled's variant)")
     args = ap.parse_args()
-    args.widths = tuple(int(w) for w in args.widths.split(","))
-    recipe_hyp = MUON_HYP if args.recipe == "airbench94_muon" else HYP
+    recipe_hyp = MUON_HYP if args.recipe == "airbench94_muon" else RECIPES[args.recipe]
+    args.widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else recipe_hyp.get("widths", HYP["widths"])
     args.epochs = args.epochs or recipe_hyp["epochs"]
     args.batch = args.batch or recipe_hyp["batch"]
     if args.threads:

@@ -14,8 +14,8 @@
 #
 # Order (docs/perf.md): cifar10-94 n=25, then its PyTorch-eager peer (bench/airbench_peer.py,
 # the same recipe on the same GPU: the time kiln's goal is measured against) n=10,
-# cifar10-94-muon n=25 and its peer n=10, cifar10-95 n=10, cifar10-96 n=10, cifar10-96-faster
-# n=10. Override with KILN_GPU_PRESETS="name:runs:seconds_per_run ..."; add keys to every run
+# cifar10-94-muon n=25 and its peer n=10, cifar10-95 n=10 and its peer n=10, cifar10-96 n=10
+# and its peer n=10, cifar10-96-faster n=10. Override with KILN_GPU_PRESETS="name:runs:seconds_per_run ..."; add keys to every run
 # with KILN_GPU_SET="key=value ..." (e.g. train.cuda_graph=true).
 # NOT YET RUN on a GPU: written and checked (bash -n, and a CPU dry run with KILN_GPU_DRY=1)
 # on a CPU-only machine.
@@ -87,7 +87,7 @@ fi
 
 # 2. The presets, highest priority first: name:runs:estimated seconds per run (with evaluation
 #    and overheads; the first warm-up run counts once more).
-presets=${KILN_GPU_PRESETS:-"cifar10-94:25:8 peer-airbench94:10:8 cifar10-94-muon:25:6 peer-airbench94_muon:10:6 cifar10-95:10:25 cifar10-96:10:80 cifar10-96-faster:10:65"}
+presets=${KILN_GPU_PRESETS:-"cifar10-94:25:8 peer-airbench94:10:8 cifar10-94-muon:25:6 peer-airbench94_muon:10:6 cifar10-95:10:25 peer-airbench95:10:25 cifar10-96:10:80 peer-airbench96:10:80 cifar10-96-faster:10:65"}
 extra=()
 for kv in ${KILN_GPU_SET:-}; do extra+=(--set "$kv"); done  # e.g. KILN_GPU_SET="train.cuda_graph=true"
 [ "${KILN_GPU_DRY:-0}" = 1 ] && extra+=(--set 'model.widths=[8, 16, 16]' --set data.train_subset=1000

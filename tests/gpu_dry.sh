@@ -10,9 +10,9 @@ if [ -z "${KILN_DATA:-}" ] || [ ! -d "$KILN_DATA/cifar10" ]; then echo "SKIPPED:
 "$python" -c 'import torch' 2>/dev/null || { echo "SKIPPED: no torch in $python"; exit 77; }
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 KILN_GPU_DRY=1 KILN_GPU_DEVICE=cpu KILN_BUILD=$(dirname "$kiln") KILN_PYTHON=$python KILN_COMMIT=test-commit \
-  KILN_GPU_PRESETS="cifar10-94:2:15 peer-airbench94:2:15 cifar10-94-muon:2:15 peer-airbench94_muon:2:15 cifar10-96-faster:2:20 cifar10-96:25:100000" \
+  KILN_GPU_PRESETS="cifar10-94:2:15 peer-airbench94:2:15 cifar10-94-muon:2:15 peer-airbench94_muon:2:15 cifar10-96-faster:2:20 peer-airbench96:2:20 cifar10-96:25:100000" \
   bash "$here/bench/gpu.sh" "$d/results" 600 "$KILN_DATA" > "$d/out.txt" 2>&1 || { cat "$d/out.txt"; echo "FAIL: gpu.sh exit"; exit 1; }
-for f in bench-cifar10-94 peer-airbench94 bench-cifar10-94-muon peer-airbench94_muon bench-cifar10-96-faster; do
+for f in bench-cifar10-94 peer-airbench94 bench-cifar10-94-muon peer-airbench94_muon bench-cifar10-96-faster peer-airbench96; do
   [ -s "$d/results/$f.json" ] || { cat "$d/out.txt"; echo "FAIL: no $f.json"; exit 1; }
 done
 grep -q "skip cifar10-96: " "$d/results/gpu.log" || { cat "$d/results/gpu.log"; echo "FAIL: a preset over the budget was not skipped"; exit 1; }
@@ -24,7 +24,8 @@ done
 "$python" "$here/bench/perf_table.py" "$d/results" > "$d/table.md" || { echo "FAIL: perf_table.py"; exit 1; }
 cat "$d/table.md"
 for row in '| kiln `cifar10-94` |' '| kiln `cifar10-94-muon` |' '| kiln `cifar10-96-faster` |' \
-           '| peer airbench94 (' '| peer airbench94_muon (' '/ peer airbench94_muon: time ratio'; do
+           '| peer airbench94 (' '| peer airbench94_muon (' '/ peer airbench94_muon: time ratio' \
+           '| peer airbench96 (' '`cifar10-96-faster` / peer airbench96: time ratio'; do
   grep -qF -- "$row" "$d/table.md" || { echo "FAIL: the table lacks '$row'"; exit 1; }
 done
 grep -q "test-commit" "$d/table.md" || { echo "FAIL: the peers' rows do not carry KILN_COMMIT"; exit 1; }

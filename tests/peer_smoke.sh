@@ -20,4 +20,22 @@ assert all(t > 0 for t in j["per_run"]["seconds"]) and j["flops_per_run"] > 1e9
 assert "whitening" in j["clock_includes"] and "data loading" in j["clock_excludes"]
 print("peer JSON ok:", j["test_acc"]["mean"], j["seconds"]["mean"])
 PY
-echo "PASS: airbench94 peer"
+# airbench96's own pieces (three convs a group with the residual, cutout, translate 4, its schedule
+# and FLOP count) on a smaller subset: it runs, learns, and counts the 10 convs.
+"$python" "$here/bench/airbench_peer.py" --data "$KILN_DATA" --recipe airbench96 --runs 1 --warmup 0 --device cpu \
+  --widths 16,32,32 --train-subset 2000 --test-subset 500 --epochs 3 --batch 250 --out "$d/p96.json" || { echo "FAIL: airbench96 exit"; exit 1; }
+"$python" - "$d/p96.json" <<'PY' || { echo "FAIL: airbench96 peer JSON"; exit 1; }
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["recipe"] == "airbench96" and j["runs"] == 1 and j["complete"], j
+assert j["test_acc"]["mean"] > 0.15, j["test_acc"]          # 24 steps of a tiny net; chance is 0.1
+# 2 x multiply-adds a 32x32 image (whitening 2x2 to 31x31, then per group conv, pool, two convs;
+# head), x3 for forward + backward over 24 steps of 250, plus 6 views of the 500 test images
+h = w = 31; f = 2 * 24 * 3 * 4 * h * w; c = 24
+for width in (16, 32, 32):
+    f += 2 * c * 9 * width * h * w; h, w = h // 2, w // 2; f += 2 * 2 * width * 9 * width * h * w; c = width
+f += 2 * c * 10
+assert abs(j["flops_per_run"] - (3 * f * 24 * 250 + 6 * f * 500)) < 1, (j["flops_per_run"], f)
+print("airbench96 peer JSON ok:", j["test_acc"]["mean"], j["seconds"]["mean"])
+PY
+echo "PASS: airbench94 and airbench96 peers"
