@@ -114,4 +114,23 @@ inline std::vector<nlohmann::json> without_times(std::vector<nlohmann::json> ms)
   return ms;
 }
 
+// A preset shrunk for the 16x16 synthetic set: fp32, batches of `batch`, `epochs` epochs, 100
+// whitening images, and narrow widths for its model (airbench 8/16/16 with the whitening bias
+// trained for 1 epoch; ResNet-9 8/16/16/32; others as they are).
+inline Config shrunk_preset(const std::string& preset, const std::string& batch, const std::string& epochs) {
+  Config c = Config::from_file(find_preset(preset));
+  c.set("data.batch_size", batch);
+  c.set("data.test_batch_size", "100");
+  c.set("train.precision", "fp32");
+  c.set("schedule.epochs", epochs);
+  c.set("model.whiten_samples", "100");
+  if (c.s("model.name") == "airbench") {
+    c.set("model.widths", "[8, 16, 16]");
+    c.set("model.whiten_bias_epochs", "1");
+  } else if (c.s("model.name") == "resnet9") {
+    c.set("model.widths", "[8, 16, 16, 32]");
+  }
+  return c;
+}
+
 }  // namespace kiln::test

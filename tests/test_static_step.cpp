@@ -17,19 +17,9 @@ using kiln::test::without_times;
 namespace {
 
 Config tiny(const std::string& preset) {
-  Config c = Config::from_file(find_preset(preset));
-  c.set("data.batch_size", "64");
-  c.set("data.test_batch_size", "100");
-  c.set("train.precision", "fp32");
-  c.set("schedule.epochs", "2.5");
+  Config c = kiln::test::shrunk_preset(preset, "64", "2.5");
   c.set("model.whiten_samples", "200");
-  if (c.s("model.name") == "airbench") {
-    c.set("model.widths", "[8, 16, 16]");
-    c.set("model.whiten_bias_epochs", "1");
-  } else {
-    c.set("model.widths", "[8, 16, 16, 32]");
-    c.set("model.ghost_bn_splits", "2");
-  }
+  if (c.s("model.name") != "airbench") c.set("model.ghost_bn_splits", "2");
   return c;
 }
 

@@ -59,16 +59,7 @@ TEST(SyncAudit, SeesTheOperatorsThatSynchroniseOnCuda) {
 namespace {
 
 Config small(const std::string& preset) {
-  Config c = Config::from_file(find_preset(preset));
-  c.set("data.batch_size", "32");
-  c.set("data.test_batch_size", "100");
-  c.set("train.precision", "fp32");
-  c.set("schedule.epochs", "2");
-  c.set("model.whiten_samples", "100");
-  const bool airbench = c.s("model.name") == "airbench";
-  if (airbench) c.set("model.widths", "[8, 16, 16]");
-  if (c.s("model.name") == "resnet9") c.set("model.widths", "[8, 16, 16, 32]");
-  if (airbench) c.set("model.whiten_bias_epochs", "1");
+  Config c = kiln::test::shrunk_preset(preset, "32", "2");
   c.set("train.sync_check", "true");
   return c;
 }
