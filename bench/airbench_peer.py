@@ -138,11 +138,9 @@ class Net(nn.Module):
             x = self.convs[k * g](x)
             x = F.max_pool2d(x, 2)
             x = F.gelu(self.bns[k * g](x))
-            if k == 2:
-                x = F.gelu(self.bns[2 * g + 1](self.convs[2 * g + 1](x)))
-            else:  # conv -> BN -> GELU -> conv -> BN, plus the group's first activation, -> GELU
-                y = F.gelu(self.bns[k * g + 1](self.convs[k * g + 1](x)))
-                x = F.gelu(self.bns[k * g + 2](self.convs[k * g + 2](y)) + x)
+            y = F.gelu(self.bns[k * g + 1](self.convs[k * g + 1](x)))
+            # the third conv -> BN, plus the group's first activation, -> GELU
+            x = y if k == 2 else F.gelu(self.bns[k * g + 2](self.convs[k * g + 2](y)) + x)
         x = F.max_pool2d(x, 3).flatten(1)
         return self.head(x) * self.scale if self.scale else self.head(x) / x.size(1)
 

@@ -15,8 +15,9 @@
 # Order (docs/perf.md): cifar10-94 n=25, then its PyTorch-eager peer (bench/airbench_peer.py,
 # the same recipe on the same GPU: the time kiln's goal is measured against) n=10,
 # cifar10-94-muon n=25 and its peer n=10, cifar10-95 n=10 and its peer n=10, cifar10-96 n=10
-# and its peer n=10, cifar10-96-faster n=10. Override with KILN_GPU_PRESETS="name:runs:seconds_per_run ..."; add keys to every run
-# with KILN_GPU_SET="key=value ..." (e.g. train.cuda_graph=true).
+# and its peer n=10, cifar10-96-faster n=10. Override with
+# KILN_GPU_PRESETS="name:runs:seconds_per_run ..."; add keys to every run with
+# KILN_GPU_SET="key=value ..." (e.g. train.cuda_graph=true).
 # NOT YET RUN on a GPU: written and checked (bash -n, and a CPU dry run with KILN_GPU_DRY=1)
 # on a CPU-only machine.
 set -uo pipefail

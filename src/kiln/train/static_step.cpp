@@ -1,5 +1,7 @@
 #include "kiln/train/static_step.h"
 
+#include <algorithm>
+
 #include "kiln/core/error.h"
 #include "kiln/train/loss.h"
 
@@ -139,16 +141,14 @@ std::vector<const void*> StaticStep::footprint() const {
 }
 
 std::string StaticStep::moved_since(const std::vector<const void*>& captured) const {
-  const auto now = footprint();
-  auto params = model_.named_parameters();
-  auto buffers = model_.named_buffers();
+  const auto now = footprint();  // called before every replay: the names below only on a change
+  if (now == captured) return "";
   if (now.size() != captured.size())
     return "the set of tensors the step uses (" + std::to_string(captured.size()) + " at the capture, " +
            std::to_string(now.size()) + " now: a parameter or buffer was added or removed)";
-  size_t i = 0;
-  for (; i < now.size() && now[i] == captured[i]; ++i) {
-  }
-  if (i == now.size()) return "";
+  const size_t i = static_cast<size_t>(std::mismatch(now.begin(), now.end(), captured.begin()).first - now.begin());
+  auto params = model_.named_parameters();
+  auto buffers = model_.named_buffers();
   const size_t np = params.size(), nb = buffers.size();
   if (i < np) return "parameter '" + params[i].key() + "'";
   if (i < 2 * np) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <mutex>
 
 #include "kiln/core/error.h"
 
@@ -11,26 +12,21 @@ namespace kiln {
 
 namespace {
 
-struct Seen {
-  std::mutex mu;
-  std::string first;
-};
-std::atomic<Seen*> g_seen{nullptr};
+// One audit at a time: whether it is watching, and the first operator it saw.
+std::atomic<bool> g_watching{false};
+std::mutex g_mu;
+std::string g_first;
 thread_local int t_allowed = 0;
 
 std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
-  if (t_allowed) return nullptr;
-  Seen* s = g_seen.load(std::memory_order_acquire);
-  if (!s) return nullptr;
+  if (t_allowed || !g_watching.load(std::memory_order_acquire)) return nullptr;
   const char* name = fn.name();
   if (const char* why = SyncAudit::would_sync(name)) {
-    std::lock_guard<std::mutex> lock(s->mu);
-    if (s->first.empty()) s->first = std::string(name) + " (" + why + ")";
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (g_first.empty()) g_first = std::string(name) + " (" + why + ")";
   }
   return nullptr;
 }
-
-Seen g_storage;
 
 }  // namespace
 
@@ -64,13 +60,8 @@ SyncAudit::~SyncAudit() { stop(); }
 
 void SyncAudit::start() {
   if (handle_) return;
-  Seen* expected = nullptr;
-  if (!g_seen.compare_exchange_strong(expected, &g_storage))
-    throw Error("train.sync_check: another run in this process is already being watched");
-  {
-    std::lock_guard<std::mutex> lock(g_storage.mu);
-    g_storage.first.clear();
-  }
+  if (g_watching.exchange(true)) throw Error("train.sync_check: another run in this process is already being watched");
+  take();
   handle_ = at::addGlobalCallback(at::RecordFunctionCallback(&on_start).scopes({at::RecordScope::FUNCTION}));
 }
 
@@ -78,13 +69,13 @@ void SyncAudit::stop() {
   if (!handle_) return;
   at::removeCallback(handle_);
   handle_ = 0;
-  g_seen.store(nullptr, std::memory_order_release);
+  g_watching.store(false, std::memory_order_release);
 }
 
 std::string SyncAudit::take() {
-  std::lock_guard<std::mutex> lock(g_storage.mu);
+  std::lock_guard<std::mutex> lock(g_mu);
   std::string f;
-  f.swap(g_storage.first);
+  f.swap(g_first);
   return f;
 }
 

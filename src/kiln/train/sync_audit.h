@@ -7,7 +7,7 @@
 // cannot see on the CPU: a copy to host memory (`.cpu()` is a no-op there) and a blocking
 // stream or event synchronisation; CUDA's own check covers those on a GPU.
 #pragma once
-#include <mutex>
+#include <cstdint>
 #include <string>
 
 namespace kiln {
