@@ -21,6 +21,7 @@ build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
+	$(BUILD)/kiln env
 	cd $(BUILD) && ctest --output-on-failure -j 1
 
 # The main job: a real training run on Fashion-MNIST from Debian's dataset-fashion-mnist.

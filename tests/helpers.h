@@ -133,4 +133,23 @@ inline Config shrunk_preset(const std::string& preset, const std::string& batch,
   return c;
 }
 
+// |a - b| within 2e-4 (relative above 1), or within 3x the noise floor: how far the eager path
+// lands from itself when only the order of its floating-point sums changes (one thread instead
+// of two). Muon's orthogonalised steps keep their size as the gradients shrink at the end of the
+// schedule, so rounding noise grows there into visible differences (1e-3 in the weights after 20
+// steps of the tiny cifar10-94-muon); a bug in the twin would show far above that floor, and
+// from the first epoch.
+inline void expect_close_runs(const std::vector<nlohmann::json>& a, const std::vector<nlohmann::json>& b,
+                       const std::vector<nlohmann::json>& noise, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  ASSERT_EQ(a.size(), noise.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i)
+    for (auto k : {"train_loss", "test_loss", "train_acc", "test_acc", "lr"}) {
+      const double x = a[i][k].get<double>(), floor = std::abs(noise[i][k].get<double>() - x);
+      EXPECT_NEAR(x, b[i][k].get<double>(), std::max(2e-4 * std::max(1.0, std::abs(x)), 3 * floor))
+          << what << " epoch " << i + 1 << " " << k << " (eager's own noise " << floor << ")";
+    }
+}
+
+
 }  // namespace kiln::test

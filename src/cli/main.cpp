@@ -14,10 +14,12 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <torch/version.h>
 
 #include "kiln/build_info.h"
 #include "kiln/git_commit.h"
 #include "kiln/core/config.h"
+#include "kiln/core/cpu_kernels.h"
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
@@ -1245,6 +1247,7 @@ int main(int argc, char** argv) {
 
   auto* presets = app.add_subcommand("presets", "List presets, or every configuration key with --keys");
   presets->add_flag("--keys", keys, "list every key with its default and meaning");
+  auto* env = app.add_subcommand("env", "What this machine runs kiln with: versions, the CPU, and the kernels LibTorch picks for it (ATen, oneDNN, MKL)");
 
   try {
     app.parse(argc, argv);
@@ -1292,6 +1295,12 @@ int main(int argc, char** argv) {
 #endif
     }
     if (*info) return cmd_data_info(dname, data, folder);
+    if (*env) {
+      std::printf("kiln %s (%s), LibTorch %s (CUDA %s), CUDA available: %s, threads: %d\n%s", KILN_VERSION, KILN_GIT_COMMIT,
+                  TORCH_VERSION, *KILN_TORCH_CUDA ? KILN_TORCH_CUDA : "none", torch::cuda::is_available() ? "yes" : "no",
+                  at::get_num_threads(), describe(cpu_kernels()).c_str());
+      return 0;
+    }
     if (*presets) {
       if (keys) {
         Config defaults;

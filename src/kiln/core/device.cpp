@@ -13,6 +13,7 @@
 
 #include "kiln/build_info.h"
 #include "kiln/git_commit.h"
+#include "kiln/core/cpu_kernels.h"
 #include "kiln/core/error.h"
 #ifdef KILN_HAS_CUDA
 #include "kiln/cuda/device_info.h"
@@ -78,6 +79,10 @@ std::string provenance_json(const torch::Device& d, const std::string& command_l
   if (at::detail::getCUDAHooks().hasCUDA()) {
     j["cuda_runtime"] = at::detail::getCUDAHooks().versionCUDART();
     j["cudnn_version"] = at::detail::getCUDAHooks().versionCuDNN();
+  }
+  if (!d.is_cuda()) {
+    const auto& k = cpu_kernels();
+    j["cpu_kernels"] = {{"aten", k.aten}, {"onednn", k.onednn}, {"mkl", k.mkl}};
   }
   j["threads"] = at::get_num_threads();
   j["deterministic"] = at::globalContext().deterministicAlgorithms();
