@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs everything kiln needs, idempotently: Debian packages and LibTorch
-# (the one inside PyTorch 2.11.0 from PyPI) in a virtual environment.
-#   KILN_VENV   where the venv lives (default: <repo>/.venv)
-#   KILN_MINIMAL=1  skip the packages only tests/downloads need (curl, archive, gtest)
+# Installs everything kiln needs, idempotently: Debian packages and LibTorch (the one inside
+# PyTorch 2.11.0 from PyPI) in a virtual environment, plus, on a machine without a CUDA toolkit,
+# NVIDIA's toolkit pieces from PyPI that torch's CMake package needs to configure (docs/install.md).
+# Every step says what it installs and how big it is; what is already there is reused.
+#   KILN_VENV       where the venv lives (default: <repo>/.venv)
+#   KILN_MINIMAL=1  skip the packages only tests/downloads need (curl, archive, gtest, ...)
+#   KILN_PYTHON     the interpreter that makes the venv (default: python3)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${KILN_VENV:-$here/.venv}
 torch_version=2.11.0
+say() { echo "install-deps: $*"; }
 
+# ---- Debian packages -----------------------------------------------------------------------
 pkgs=(cmake ninja-build g++ make python3-venv pkg-config zlib1g-dev libcli11-dev libtomlplusplus-dev
       nlohmann-json3-dev libstb-dev libgloo-dev dataset-fashion-mnist)
 [ "${KILN_MINIMAL:-0}" = 1 ] || pkgs+=(libcurl4-openssl-dev libarchive-dev libgtest-dev libbenchmark-dev ccache chromium emscripten node-acorn
@@ -18,33 +23,93 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "install-deps: installing Debian packages: ${missing[*]}"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ "$(id -u)" = 0 ]; then
+    sudo=()
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    say "these Debian packages are missing, and this user is neither root nor has sudo:"
+    echo "  ${missing[*]}"
+    echo "Run as root:"
+    echo "  apt-get update && apt-get install -y ${missing[*]}"
+    echo "then run $0 again (it installs the rest, the Python side, without root)."
+    exit 1
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  log=$(mktemp)
+  if ! "${sudo[@]}" apt-get update -qq >"$log" 2>&1; then
+    say "apt-get update failed:"; sed 's/^/  /' "$log" | tail -n 5; rm -f "$log"; exit 1
+  fi
+  # What apt will fetch (the packages and their dependencies), before it fetches it.
+  mib=$(apt-get install --print-uris -qq "${missing[@]}" 2>/dev/null | awk '{s += $3} END {printf "%.0f", s / 1048576}')
+  say "  ${mib:-?} MiB to download from the Debian archive"
+  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >"$log" 2>&1; then
+    say "apt-get install failed for: ${missing[*]}:"; grep -E "^E:|rror" "$log" | tail -n 5 | sed 's/^/  /'; rm -f "$log"; exit 1
+  fi
+  rm -f "$log"
 fi
 
+# ---- the virtual environment and LibTorch ----------------------------------------------------
 py=${KILN_PYTHON:-python3}
 if [ ! -x "$venv/bin/python" ]; then
-  echo "install-deps: creating virtual environment $venv"
-  "$py" -m venv "$venv"
+  say "creating virtual environment $venv"
+  "$py" -m venv "$venv" || { say "'$py -m venv $venv' failed (Debian: apt-get install python3-venv)"; exit 1; }
 fi
+# pip_install ARGS...: pip install into the venv, saying what and how much disk it took; on a
+# failure, which packages and pip's own last words.
+pip_install() {
+  local before after log
+  before=$(du -sm "$venv" | cut -f1)
+  say "installing into $venv: $*"
+  log=$(mktemp)
+  if ! "$venv/bin/pip" install -q --disable-pip-version-check "$@" >"$log" 2>&1; then
+    say "pip could not install $*:"; tail -n 5 "$log" | sed 's/^/  /'; rm -f "$log"; exit 1
+  fi
+  rm -f "$log"
+  after=$(du -sm "$venv" | cut -f1)
+  say "  done: $((after - before)) MiB on disk"
+}
+has() { "$venv/bin/python" -c "import $1" 2>/dev/null; }
+
 have=$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
-if [ "$have" != "$torch_version" ]; then
-  echo "install-deps: installing torch==$torch_version into $venv (LibTorch for kiln)"
-  "$venv/bin/pip" install -q --disable-pip-version-check "torch==$torch_version"
-fi
+# torch 2.11.0 from PyPI is its CUDA 13.0 build: ~0.9 GB of wheels (torch and NVIDIA's CUDA
+# libraries), ~4.8 GB on disk. kiln uses only its LibTorch.
+[ "$have" = "$torch_version" ] || pip_install "torch==$torch_version"
 # numpy: torch's Python side warns without it, and the PyTorch peer in bench/ uses it.
-"$venv/bin/python" -c 'import numpy' 2>/dev/null || "$venv/bin/pip" install -q --disable-pip-version-check numpy
-# tensorboard: the tests read kiln's event files back with TensorBoard's own reader.
+has numpy || pip_install numpy
 if [ "${KILN_MINIMAL:-0}" != 1 ]; then
-  "$venv/bin/python" -c 'import tensorboard' 2>/dev/null || "$venv/bin/pip" install -q --disable-pip-version-check tensorboard
+  # tensorboard: the tests read kiln's event files back with TensorBoard's own reader.
+  has tensorboard || pip_install tensorboard
   # torchvision (without its dependencies: torch is already here): tests/policy_vs_torchvision.py
   # checks kiln's augmentation operations against it.
-  "$venv/bin/python" -c 'import torchvision' 2>/dev/null ||
-    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "torchvision==0.26.0"
+  has torchvision || pip_install --no-deps "torchvision==0.26.0"
   # safetensors: tests/safetensors_read.py opens kiln's exported weights with it.
-  "$venv/bin/python" -c 'import safetensors' 2>/dev/null ||
-    "$venv/bin/pip" install -q --disable-pip-version-check safetensors
+  has safetensors || pip_install safetensors
 fi
-echo "install-deps: ok (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'))"
+
+# ---- a CUDA toolkit for torch's CMake package, where none is installed -------------------------
+# torch's Caffe2Config.cmake stops with "Your installed Caffe2 version uses CUDA but I cannot find
+# the CUDA libraries" when it finds no toolkit, even on a machine without a GPU. NVIDIA publishes
+# the toolkit's pieces on PyPI; the 13.0 ones (torch's CUDA) go beside torch's own CUDA libraries
+# in site-packages/nvidia/cu13, and cmake/torch_cuda_toolkit.cmake points CMake there: nvcc and
+# its crt headers, CCCL's headers, nvvm (cicc: CMake compiles a test program with nvcc). ~98 MiB
+# to download, ~270 MiB on disk. CUDA code compiled this way is as CI's; it never runs here.
+toolkit_installed() {
+  nvcc --version >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ] ||
+    { [ -n "${CUDA_HOME:-}" ] && [ -x "$CUDA_HOME/bin/nvcc" ]; }
+}
+torch_cuda=$("$venv/bin/python" -c 'import torch; print(torch.version.cuda or "")')
+if [ -n "$torch_cuda" ] && ! toolkit_installed; then
+  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  cu=$site/nvidia/cu13
+  if [ ! -x "$cu/bin/nvcc" ] || [ ! -x "$cu/nvvm/bin/cicc" ] || [ ! -d "$cu/include/crt" ] || [ ! -d "$cu/include/cccl" ]; then
+    say "no CUDA toolkit on this machine: installing NVIDIA's CUDA 13.0 compiler wheels for torch's CMake package (~98 MiB download)"
+    pip_install --no-deps nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85 nvidia-nvvm==13.0.88
+  fi
+  # The wheels ship versioned libraries only (libcudart.so.13); CMake's CUDA search wants the
+  # plain names, and nvcc's own profile looks in lib64.
+  (cd "$cu/lib" && for f in lib*.so.*; do b=${f%%.so.*}.so; [ -e "$b" ] || ln -s "$f" "$b"; done)
+  [ -e "$cu/lib64" ] || ln -s lib "$cu/lib64"
+  say "CUDA toolkit for CMake: NVIDIA's wheels in $cu (no toolkit installed here)"
+fi
+say "ok (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'), venv $(du -sm "$venv" | cut -f1) MiB)"

@@ -1,6 +1,10 @@
 #include "helpers.h"
 #include "kiln/core/config.h"
 #include "kiln/core/error.h"
+#include "kiln/train/ablation.h"
+
+#include <cmath>
+#include <fstream>
 
 using namespace kiln;
 using kiln::test::expect_error_containing;
@@ -80,4 +84,141 @@ TEST(Config, BaselinePresetIsMyrtlesRecipe) {
   EXPECT_TRUE(c.b("optim.nesterov"));
   EXPECT_EQ(c.i("aug.cutout"), 8);
   EXPECT_EQ(c.i("aug.pad"), 4);
+}
+
+// Myrtle.ai's bag of tricks as the post's notebook ran it (davidcpage/cifar10-fast,
+// bag_of_tricks.ipynb): each row of configs/ablations/myrtle-ablation.toml against the
+// notebook's per-example peak LR (divided by the batch of 512 for kiln's summed loss), epochs,
+// warm-up and the tricks on at that row; the last row is configs/cifar10-myrtle-94.toml.
+TEST(Config, MyrtleAblationRowsAreTheNotebooksCells) {
+  struct Row {
+    const char* name;
+    double lr_per_example;
+    double epochs;
+    bool pool_before_bn;
+    double label_smoothing;
+    const char* activation;
+    double celu_alpha;
+    int64_t ghost_splits;
+    bool frozen_bn;
+    double output_scale;
+    double bias_mult;
+    const char* whiten;
+    int64_t cutout;
+    bool ema;
+    const char* tta;
+  };
+  const std::vector<Row> want = {
+      {"baseline (0.4 x 24 ep)", 0.4, 24, false, 0.0, "relu", 0, 1, false, 0.125, 1, "none", 8, false, "none"},
+      {"pool before BN (24 ep)", 0.4, 24, true, 0.0, "relu", 0, 1, false, 0.125, 1, "none", 8, false, "none"},
+      {"pool before BN (25 ep)", 0.4, 25, true, 0.0, "relu", 0, 1, false, 0.125, 1, "none", 8, false, "none"},
+      {"label smoothing 0.2 (25 ep)", 0.4, 25, true, 0.2, "relu", 0, 1, false, 0.125, 1, "none", 8, false, "none"},
+      {"label smoothing 0.2 (23 ep)", 0.4, 23, true, 0.2, "relu", 0, 1, false, 0.125, 1, "none", 8, false, "none"},
+      {"CELU α 0.075 (23 ep)", 0.4, 23, true, 0.2, "celu", 0.075, 1, false, 0.125, 1, "none", 8, false, "none"},
+      {"CELU α 0.075 (20 ep)", 0.4, 20, true, 0.2, "celu", 0.075, 1, false, 0.125, 1, "none", 8, false, "none"},
+      {"ghost BN, 16 splits (20 ep)", 0.4, 20, true, 0.2, "celu", 0.075, 16, false, 0.125, 1, "none", 8, false, "none"},
+      {"ghost BN, LR 0.6 (18 ep)", 0.6, 18, true, 0.2, "celu", 0.075, 16, false, 0.125, 1, "none", 8, false, "none"},
+      {"frozen BN scale, bias LR ×16 (18 ep)", 0.6, 18, true, 0.2, "celu", 0.3, 16, true, 1.0 / 16, 16, "none", 8, false, "none"},
+      {"frozen BN scale, bias LR ×64 (18 ep)", 0.6, 18, true, 0.2, "celu", 0.3, 16, true, 1.0 / 16, 64, "none", 8, false, "none"},
+      {"frozen BN scale, bias LR ×64 (17 ep)", 0.6, 17, true, 0.2, "celu", 0.3, 16, true, 1.0 / 16, 64, "none", 8, false, "none"},
+      {"3×3 patch whitening (17 ep)", 0.6, 17, true, 0.2, "celu", 0.3, 16, true, 1.0 / 16, 64, "3x3", 8, false, "none"},
+      {"3×3 patch whitening (15 ep)", 0.6, 15, true, 0.2, "celu", 0.3, 16, true, 1.0 / 16, 64, "3x3", 8, false, "none"},
+      {"5×5 cutout, LR 1.0 (14 ep)", 1.0, 14, true, 0.2, "celu", 0.3, 16, true, 1.0 / 16, 64, "3x3", 5, false, "none"},
+      {"EMA (13 ep)", 1.0, 13, true, 0.2, "celu", 0.3, 16, true, 1.0 / 16, 64, "3x3", 5, true, "none"},
+      {"flip TTA (13 ep)", 1.0, 13, true, 0.2, "celu", 0.3, 16, true, 1.0 / 16, 64, "3x3", 5, true, "flip"},
+      {"flip TTA, no cutout (10 ep)", 1.0, 10, true, 0.2, "celu", 0.3, 16, true, 1.0 / 16, 64, "3x3", 0, true, "flip"},
+  };
+  auto a = Ablation::from_file(std::string(KILN_SOURCE_DIR) + "/configs/ablations/myrtle-ablation.toml");
+  auto configs = a.configs({});
+  ASSERT_EQ(configs.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const auto& w = want[i];
+    const auto& c = configs[i];
+    SCOPED_TRACE(w.name);
+    EXPECT_EQ(a.rows[i].name, w.name);
+    EXPECT_DOUBLE_EQ(c.f("optim.lr") * 512, w.lr_per_example);
+    EXPECT_DOUBLE_EQ(c.f("optim.weight_decay") / 512, 5e-4);
+    EXPECT_EQ(c.s("optim.sgd_form"), "lr_in_momentum");  // the notebook's nesterov_update
+    EXPECT_TRUE(c.b("data.drop_last"));
+    EXPECT_EQ(c.i("data.batch_size"), 512);
+    EXPECT_EQ(c.f("schedule.epochs"), w.epochs);
+    EXPECT_EQ(c.b("model.pool_before_bn"), w.pool_before_bn);
+    EXPECT_EQ(c.f("optim.label_smoothing"), w.label_smoothing);
+    EXPECT_EQ(c.s("model.activation"), w.activation);
+    if (std::string(w.activation) == "celu") EXPECT_EQ(c.f("model.celu_alpha"), w.celu_alpha);
+    EXPECT_EQ(c.i("model.ghost_bn_splits"), w.ghost_splits);
+    EXPECT_EQ(c.b("model.bn_weight_freeze"), w.frozen_bn);
+    EXPECT_EQ(c.f("model.bn_weight_init"), 1.0);
+    EXPECT_EQ(c.f("model.output_scale"), w.output_scale);
+    EXPECT_EQ(c.f("optim.bn_bias_lr_mult"), w.bias_mult);
+    EXPECT_EQ(c.f("optim.bn_bias_wd_div"), w.bias_mult);
+    EXPECT_EQ(c.s("model.whiten"), w.whiten);
+    if (std::string(w.whiten) == "3x3") {
+      EXPECT_EQ(c.f("model.whiten_eps"), 1e-2);
+      EXPECT_EQ(c.i("model.whiten_samples"), 10000);
+    }
+    EXPECT_EQ(c.i("aug.cutout"), w.cutout);
+    EXPECT_EQ(c.b("ema.enabled"), w.ema);
+    if (w.ema) {
+      EXPECT_EQ(c.i("ema.every"), 5);
+      EXPECT_NEAR(c.f("ema.momentum"), std::pow(0.99, 5), 1e-10);  // 0.99 a step, every 5 steps
+    }
+    EXPECT_EQ(c.s("eval.tta"), w.tta);
+    // The schedule as positions in epochs: warm-up to the peak over 5 epochs for the first rows,
+    // epochs / 5 from "label smoothing (23 ep)" on; down to 0 at the end, or with EMA to 0.1 at
+    // epochs - 2 and flat.
+    auto knots = c.knots("schedule.knots");
+    const bool fraction = c.s("schedule.knot_unit") == "fraction";
+    auto at = [&](size_t k) { return fraction ? knots[k].first * w.epochs : knots[k].first; };
+    EXPECT_EQ(knots.front(), (std::pair<double, double>{0, 0}));
+    EXPECT_DOUBLE_EQ(at(1), i < 4 ? 5.0 : w.epochs / 5);
+    EXPECT_EQ(knots[1].second, 1.0);
+    if (w.ema) {
+      ASSERT_EQ(knots.size(), 4u);
+      EXPECT_DOUBLE_EQ(at(2), w.epochs - 2);
+      EXPECT_EQ(knots[2].second, 0.1);
+      EXPECT_DOUBLE_EQ(at(3), w.epochs);
+      EXPECT_EQ(knots[3].second, 0.1);
+    } else {
+      ASSERT_EQ(knots.size(), 3u);
+      EXPECT_DOUBLE_EQ(at(2), w.epochs);
+      EXPECT_EQ(knots[2].second, 0.0);
+    }
+  }
+  // The last row is the cifar10-myrtle-94 preset, key for key.
+  Config last = configs.back(), preset = Config::from_file(find_preset("cifar10-myrtle-94"));
+  last.set_value("meta.description", preset.s("meta.description"));
+  EXPECT_EQ(last.to_json(), preset.to_json());
+}
+
+// cifar10-myrtle-96 is the post's convergence run: the final network for 80 epochs, 12x12
+// cutout, 0 -> 0.4 per example at epochs / 5 -> 0.04 at epochs - 2 -> flat.
+TEST(Config, MyrtleConvergencePresetIsThePostsLastRun) {
+  Config c = Config::from_file(find_preset("cifar10-myrtle-96"));
+  EXPECT_EQ(c.f("schedule.epochs"), 80.0);
+  EXPECT_EQ(c.i("aug.cutout"), 12);
+  EXPECT_DOUBLE_EQ(c.f("optim.lr") * 512, 0.4);
+  EXPECT_EQ(c.s("schedule.knot_unit"), "epoch");
+  auto k = c.knots("schedule.knots");
+  ASSERT_EQ(k.size(), 4u);
+  EXPECT_EQ(k[1], (std::pair<double, double>{16, 1.0}));
+  EXPECT_EQ(k[2], (std::pair<double, double>{78, 0.1}));
+  EXPECT_EQ(k[3], (std::pair<double, double>{80, 0.1}));
+  EXPECT_EQ(c.f("optim.bn_bias_lr_mult"), 64);
+  EXPECT_EQ(c.f("model.output_scale"), 1.0 / 16);
+  EXPECT_TRUE(c.b("ema.enabled"));
+  EXPECT_EQ(c.s("eval.tta"), "flip");
+  EXPECT_EQ(c.s("optim.sgd_form"), "lr_in_momentum");
+}
+
+// A float key refuses NaN and infinities by name, from --set and from a preset file alike.
+TEST(Config, NonFiniteFloatsAreRefusedByName) {
+  Config c;
+  expect_error_containing([&] { c.set("optim.lr", "nan"); }, "optim.lr = nan is not a finite number");
+  expect_error_containing([&] { c.set("optim.weight_decay", "inf"); }, "optim.weight_decay = inf is not a finite number");
+  expect_error_containing([&] { c.set("schedule.knots", "[[0, 0.0], [1, nan]]"); }, "schedule.knots: every [x, value] must be finite");
+  kiln::test::TempDir d;
+  const std::string path = d / "p.toml";
+  std::ofstream(path) << "[optim]\nlr = nan\n";
+  expect_error_containing([&] { Config::from_file(path); }, "optim.lr");
 }

@@ -151,6 +151,24 @@ TEST(Readers, ImageFolder) {
   expect_error_containing([&] { read_image_folder(d.path.string()); }, "broken.png");
 }
 
+// A folder dataset whose test/ and train/ disagree names the classes that differ.
+TEST(Readers, ImageFolderClassMismatchNamesTheClass) {
+  TempDir d;
+  auto png = [&](const std::string& rel) {
+    std::vector<uint8_t> px(4 * 4 * 3, 7);
+    std::filesystem::create_directories((d.path / rel).parent_path());
+    stbi_write_png((d.path / rel).c_str(), 4, 4, 3, px.data(), 4 * 3);
+  };
+  for (auto c : {"cat", "dog"}) png(std::string("train/") + c + "/0.png");
+  for (auto c : {"cat", "dog", "fox"}) png(std::string("test/") + c + "/0.png");
+  expect_error_containing([&] { load_dataset("folder", "", d.path.string()); }, "test/ has 'fox', which train/ lacks");
+  kiln::remove_tree((d.path / "test/fox").string());  // (std::filesystem::remove_all binds to libtorch's copy and crashes)
+  kiln::remove_tree((d.path / "test/dog").string());
+  expect_error_containing([&] { load_dataset("folder", "", d.path.string()); }, "train/ has 'dog', which test/ lacks");
+  png("test/dog/0.png");
+  EXPECT_EQ(load_dataset("folder", "", d.path.string()).test.classes, (std::vector<std::string>{"cat", "dog"}));
+}
+
 TEST(Readers, MissingDatasetNamesTheFetchCommand) {
   TempDir d;
   expect_error_containing([&] { load_dataset("cifar10", d.path.string()); }, "kiln data fetch cifar10 --data");

@@ -1,6 +1,7 @@
 // Self-training's pieces against their definitions (kiln/train/selftrain.h).
 #include "helpers.h"
 #include "kiln/data/split.h"
+#include "kiln/nn/layers.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/selftrain.h"
 #include "kiln/train/trainer.h"
@@ -212,4 +213,28 @@ TEST(SelfTrain, StudentConfigAddsNoiseAndWidth) {
   EXPECT_EQ(s.f("model.stochastic_depth"), 0.1);
   EXPECT_EQ(s.ints("model.widths"), (std::vector<int64_t>{96, 192, 384, 768}));
   EXPECT_EQ(c.f("model.dropout"), 0.0);  // the teacher's config is untouched
+}
+
+// The student's forward pass is one batch, cat(labelled, pseudo-labelled) (trainer.cpp), and
+// ghost BN normalises each split with its own statistics. The splits interleave (example k in
+// split k mod S, the notebook's view()), so every split holds both kinds, in the preset's
+// proportions: here each split's labelled examples are marked -1 and its pseudo-labelled ones
+// +1, and a split that held one kind only would normalise to all zeros.
+TEST(SelfTrain, EveryGhostSplitHoldsLabelledAndPseudoLabelledExamples) {
+  Config c = Config::from_file(find_preset("cifar10-selftrain"));
+  const int64_t nl = c.i("data.batch_size"), S = c.i("model.ghost_bn_splits");
+  const int64_t np = std::llround(static_cast<double>(nl) * c.f("selftrain.ratio"));
+  ASSERT_EQ((nl + np) % S, 0) << "the student's batch must divide into the splits";
+  BatchNormOptions o;
+  o.ghost_splits = S;
+  BatchNorm bn(1, o);
+  auto x = torch::cat({torch::full({nl, 1, 1, 1}, -1.0), torch::full({np, 1, 1, 1}, 1.0)});
+  auto y = bn(x).view({(nl + np) / S, S});  // row r holds examples r*S .. r*S + S - 1: column j is split j
+  for (int64_t j = 0; j < S; ++j) {
+    auto split = y.select(1, j);
+    EXPECT_GT(split.abs().min().item<double>(), 0.5) << "split " << j << " holds one kind of example only";
+    // Labelled ones normalise below the split's mean, pseudo-labelled ones above.
+    auto kinds = x.view({(nl + np) / S, S}).select(1, j);
+    EXPECT_TRUE(split.lt(0).eq(kinds.lt(0)).all().item<bool>()) << "split " << j;
+  }
 }

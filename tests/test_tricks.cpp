@@ -3,6 +3,9 @@
 #include "kiln/nn/layers.h"
 #include "kiln/nn/model.h"
 #include "kiln/train/optim.h"
+#include "kiln/train/trainer.h"
+
+#include <ATen/record_function.h>
 
 using namespace kiln;
 
@@ -44,7 +47,9 @@ TEST(Tricks, CeluDefinitionAndScaleFolding) {
   EXPECT_TRUE(torch::allclose(activate(x, Activation::GELU, 0), 0.5 * x * (1 + torch::erf(x / std::sqrt(2.0)))));
 }
 
-TEST(Tricks, GhostBatchNormEqualsPlainBatchNormChunkByChunk) {
+// Ghost BN as Myrtle.ai's notebook (input.view(-1, C * splits, H, W)): split j holds examples
+// j, j + S, j + 2S, ...; each split is normalised as plain BN would normalise it alone.
+TEST(Tricks, GhostBatchNormEqualsPlainBatchNormSplitBySplit) {
   torch::manual_seed(2);
   const int64_t S = 4, C = 3;
   BatchNormOptions o;
@@ -66,8 +71,10 @@ TEST(Tricks, GhostBatchNormEqualsPlainBatchNormChunkByChunk) {
       plain->weight.copy_(ghost->weight);
       plain->bias.copy_(ghost->bias);
     }
-    auto chunk = x.slice(0, 4 * j, 4 * j + 4);
-    EXPECT_TRUE(torch::allclose(y.slice(0, 4 * j, 4 * j + 4), plain(chunk), 1e-5, 1e-5)) << "chunk " << j;
+    auto split = x.slice(0, j, 16, S);  // examples j, j + 4, j + 8, j + 12
+    EXPECT_TRUE(torch::allclose(y.slice(0, j, 16, S), plain(split), 1e-5, 1e-5)) << "split " << j;
+    // The notebook's own reshape, written out: the same split.
+    EXPECT_TRUE(torch::equal(x.view({16 / S, S * C, 5, 5}).slice(1, j * C, (j + 1) * C), split)) << "split " << j;
     means.push_back(plain->running_mean);
     vars.push_back(plain->running_var);
   }
@@ -78,6 +85,15 @@ TEST(Tricks, GhostBatchNormEqualsPlainBatchNormChunkByChunk) {
   auto want = (x - ghost->running_mean.view({1, C, 1, 1})) / (ghost->running_var.view({1, C, 1, 1}) + 1e-5).sqrt() *
                   ghost->weight.view({1, C, 1, 1}) + ghost->bias.view({1, C, 1, 1});
   EXPECT_TRUE(torch::allclose(ghost(x), want, 1e-5, 1e-5));
+  // channels_last input is normalised by the same splits (reshape keeps logical order).
+  ghost->train();
+  BatchNorm twin(C, o);
+  {
+    torch::NoGradGuard ng;
+    twin->weight.copy_(ghost->weight);
+    twin->bias.copy_(ghost->bias);
+  }
+  EXPECT_TRUE(torch::allclose(twin(x.contiguous(torch::MemoryFormat::ChannelsLast)), y, 1e-5, 1e-5));
 }
 
 TEST(Tricks, FrozenBatchNormScaleIsAConstantOutsideTheOptimiser) {
@@ -205,4 +221,83 @@ TEST(Tricks, TestTimeAugmentationCombinesTheViews) {
   auto shifted = 0.5 * (mirror(p.slice(2, 0, 4).slice(3, 0, 4)) + mirror(p.slice(2, 2, 6).slice(3, 2, 6)));
   EXPECT_TRUE(torch::allclose(predict_with_tta(f, x, "flip+translate", 0.5), 0.5 * mirror(x) + 0.5 * shifted));
   EXPECT_TRUE(torch::allclose(predict_with_tta(f, x, "flip+translate", 0.0), mirror(x)));
+}
+
+// optim.sgd_form = "lr_in_momentum" is Myrtle.ai's notebook's Nesterov update, step for step
+// through a changing LR: dw = -lr (g + wd w); v = m v + dw; w = w + dw + m v (written out here
+// in double, as torch_backend.py's nesterov_update does it in place). With a constant LR it is
+// LibTorch's SGD; with a moving one it is not.
+TEST(Tricks, SgdLrInMomentumIsTheNotebooksNesterovUpdate) {
+  torch::manual_seed(3);
+  const double m = 0.9, wd = 5e-4 * 512;
+  auto w0 = torch::randn({4, 3}, torch::kFloat64);
+  std::vector<torch::Tensor> grads;
+  for (int i = 0; i < 6; ++i) grads.push_back(torch::randn({4, 3}, torch::kFloat64));
+  auto run = [&](const std::vector<double>& lrs, bool notebook_form) {
+    auto w = w0.clone().requires_grad_();
+    auto o = torch::optim::SGDOptions(lrs[0]).momentum(m).nesterov(true).weight_decay(wd);
+    std::unique_ptr<torch::optim::Optimizer> opt;
+    if (notebook_form) opt = std::make_unique<kiln::SgdLrInMomentum>(std::vector<torch::Tensor>{w}, o);
+    else opt = std::make_unique<torch::optim::SGD>(std::vector<torch::Tensor>{w}, o);
+    for (size_t i = 0; i < lrs.size(); ++i) {
+      static_cast<torch::optim::SGDOptions&>(opt->param_groups()[0].options()).lr(lrs[i]);
+      w.mutable_grad() = grads[i].clone();
+      opt->step();
+    }
+    return w.detach();
+  };
+  auto notebook = [&](const std::vector<double>& lrs) {
+    auto w = w0.clone(), v = torch::zeros_like(w0);
+    for (size_t i = 0; i < lrs.size(); ++i) {
+      auto dw = (grads[i] + wd * w) * -lrs[i];
+      v = m * v + dw;
+      w = w + dw + m * v;
+    }
+    return w;
+  };
+  const std::vector<double> moving{0.0004, 0.0012, 0.002, 0.0015, 0.0005, 0.0001}, constant(6, 0.001);
+  EXPECT_TRUE(torch::allclose(run(moving, true), notebook(moving), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(run(constant, true), notebook(constant), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(run(constant, false), notebook(constant), 1e-12, 1e-12)) << "constant LR: LibTorch's form";
+  EXPECT_GT((run(moving, false) - notebook(moving)).abs().max().item<double>(), 1e-4) << "moving LR: the forms differ";
+  // Its state is LibTorch's SGD state: a checkpoint round trip continues the same run.
+  auto w = w0.clone().requires_grad_();
+  kiln::SgdLrInMomentum a({w}, torch::optim::SGDOptions(0.001).momentum(m).nesterov(true).weight_decay(wd));
+  w.mutable_grad() = grads[0].clone();
+  a.step();
+  torch::serialize::OutputArchive out;
+  a.save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  auto w2 = w.detach().clone().requires_grad_();
+  kiln::SgdLrInMomentum b({w2}, torch::optim::SGDOptions(0.001).momentum(m).nesterov(true).weight_decay(wd));
+  torch::serialize::InputArchive in;
+  std::istringstream read(bytes.str());
+  in.load_from(read);
+  b.load(in);
+  w.mutable_grad() = grads[1].clone();
+  w2.mutable_grad() = grads[1].clone();
+  a.step();
+  b.step();
+  EXPECT_TRUE(torch::equal(w, w2));
+}
+
+// With EMA on, the averaged copy takes the model's fitted whitening: the whitening is fitted once
+// per run (an eigendecomposition, LibTorch's linalg_eigh, watched here), not twice (issue #20:
+// the second fit was counted in kiln bench's whitening time).
+TEST(Tricks, EmaCopyTakesTheFittedWhiteningWithoutFittingItAgain) {
+  static int fits = 0;
+  fits = 0;
+  auto handle = at::addThreadLocalCallback(
+      at::RecordFunctionCallback([](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+        if (std::string(fn.name()) == "aten::linalg_eigh") ++fits;
+        return nullptr;
+      }).scopes({at::RecordScope::FUNCTION}));
+  Config c = kiln::test::shrunk_preset("cifar10-myrtle-94", "32", "1");
+  c.set("model.ghost_bn_splits", "2");
+  ASSERT_TRUE(c.b("ema.enabled"));
+  ASSERT_EQ(c.s("model.whiten"), "3x3");
+  train(c, kiln::test::synthetic(64, 32), kiln::test::quiet_options());
+  at::removeCallback(handle);
+  EXPECT_EQ(fits, 1);
 }

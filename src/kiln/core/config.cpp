@@ -1,6 +1,7 @@
 #include "kiln/core/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -74,6 +75,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"optim.lr", 0.4 / 512, "peak learning rate in LibTorch's units for the loss as defined by loss_reduction"},
       {"optim.momentum", 0.9, "SGD momentum"},
       {"optim.nesterov", true, "Nesterov momentum"},
+      {"optim.sgd_form", std::string("libtorch"), "SGD's momentum: libtorch (the buffer sums gradients; the current LR scales the whole update) | lr_in_momentum (Myrtle.ai's notebook: the buffer sums LR-scaled updates, v = m v - lr (g + wd w), w += -lr (g + wd w) + m v); the same while the LR is constant"},
       {"optim.weight_decay", 5e-4 * 512, "L2 weight decay added to the gradient (LibTorch SGD units)"},
       {"optim.loss_reduction", std::string("sum"), "sum | mean: the loss over the batch"},
       {"optim.label_smoothing", 0.0, "label smoothing of the cross-entropy target (0 = off)"},
@@ -235,6 +237,13 @@ std::string unknown_key_message(const std::string& key, const std::string& where
 }
 
 void validate(const std::string& key, const ConfigValue& v) {
+  // No float key means anything as NaN or infinity (optim.lr = nan would reach LibTorch as
+  // "Invalid learning rate: nan"; a NaN weight decay would train to NaN without a word).
+  if (auto* d = std::get_if<double>(&v); d && !std::isfinite(*d))
+    throw Error(key + " = " + std::to_string(*d) + " is not a finite number");
+  if (auto* ks = std::get_if<Knots>(&v))
+    for (auto& [x, y] : *ks)
+      if (!std::isfinite(x) || !std::isfinite(y)) throw Error(key + ": every [x, value] must be finite numbers");
   if (key == "schedule.knots") {
     auto& ks = std::get<Knots>(v);
     if (ks.size() < 2) throw Error("schedule.knots needs at least two [x, value] pairs");
@@ -275,6 +284,7 @@ void validate(const std::string& key, const ConfigValue& v) {
   one_of("aug.pad_mode", {"reflect", "zeros"});
   one_of("model.name", {"resnet9", "airbench", "separable", "dense"});
   one_of("optim.name", {"sgd", "muon", "adam", "adamw"});
+  one_of("optim.sgd_form", {"libtorch", "lr_in_momentum"});
   one_of("aug.flip_mode", {"random", "alternating"});
   one_of("model.conv_init", {"default", "dirac"});
   one_of("model.whiten_bias_init", {"zeros", "uniform"});

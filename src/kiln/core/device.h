@@ -22,9 +22,10 @@ void set_deterministic(bool on);
 // Resolves train.precision ("auto": fp16 on CUDA, fp32 elsewhere).
 torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d);
 
-// The measured matrix-product peak of a device in TFLOP/s: square products of side n (8192 on
-// CUDA in `dtype`, 1024 in fp32 on the CPU) timed between device synchronisations, best of
-// several repetitions after a warm-up. The yardstick for `kiln bench`'s "fraction of peak".
+// The measured matrix-product peak of a device in TFLOP/s, in the run's own precision (`dtype`:
+// a bf16 run on a CPU with AMX is measured against bf16's peak, not fp32's): square products of
+// side n (8192 on CUDA, 2048 on the CPU) timed between device synchronisations, best of several
+// repetitions after a warm-up. The yardstick for `kiln bench`'s "fraction of peak".
 double measure_matmul_tflops(const torch::Device& d, torch::ScalarType dtype);
 
 }  // namespace kiln

@@ -240,8 +240,23 @@ TrainTest load_dataset(const std::string& name, const std::string& root, const s
     if (folder.empty()) throw Error("dataset 'folder' needs data.folder = the root holding train/ and test/");
     tt.train = read_image_folder((fs::path(folder) / "train").string());
     tt.test = read_image_folder((fs::path(folder) / "test").string());
-    if (tt.train.classes != tt.test.classes)
-      throw Error("'" + folder + "': train/ and test/ have different class folders");
+    if (tt.train.classes != tt.test.classes) {
+      // Name the classes: those of test/ that train/ lacks (the model cannot predict them) and
+      // those of train/ that test/ lacks (the labels would be numbered differently).
+      auto missing_from = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
+        std::string out;
+        for (auto& c : a)
+          if (std::find(b.begin(), b.end(), c) == b.end()) out += (out.empty() ? "'" : ", '") + c + "'";
+        return out;
+      };
+      const auto only_test = missing_from(tt.test.classes, tt.train.classes);
+      const auto only_train = missing_from(tt.train.classes, tt.test.classes);
+      std::string msg = "'" + folder + "': train/ and test/ have different class folders:";
+      if (!only_test.empty()) msg += " test/ has " + only_test + ", which train/ lacks;";
+      if (!only_train.empty()) msg += " train/ has " + only_train + ", which test/ lacks;";
+      msg.back() = ' ';
+      throw Error(msg + "(every class needs a folder in both, as class labels are the folders' sorted order)");
+    }
     if (tt.train.images.sizes().slice(1) != tt.test.images.sizes().slice(1))
       throw Error("'" + folder + "': train/ and test/ images differ in shape");
     tt.source = folder;

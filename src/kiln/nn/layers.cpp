@@ -42,24 +42,21 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
   if (!is_training() || S <= 1 || B % S != 0 || B == S)
     return torch::batch_norm(x, weight, bias, running_mean, running_var, is_training(), options.momentum, options.eps,
                              at::globalContext().userEnabledCuDNN());
-  // Ghost BN: chunk j (examples j*B/S .. (j+1)*B/S - 1) becomes channel block j of one
-  // wider batch, so one batch_norm call normalises every chunk with its own statistics.
+  // Ghost BN as Myrtle.ai's notebook writes it, x.view(-1, C * S, H, W): example k becomes
+  // channel block k mod S of a batch of B / S, so split j holds examples j, j + S, j + 2S, ...
+  // and one batch_norm call normalises every split with its own statistics.
   auto rest = x.sizes().slice(2).vec();
-  std::vector<int64_t> split_shape{S, B / S, C}, wide_shape{B / S, S * C};
-  split_shape.insert(split_shape.end(), rest.begin(), rest.end());
+  std::vector<int64_t> wide_shape{B / S, S * C};
   wide_shape.insert(wide_shape.end(), rest.begin(), rest.end());
-  auto wide = x.reshape(split_shape).transpose(0, 1).reshape(wide_shape);
   auto rm = running_mean.repeat({S}), rv = running_var.repeat({S});
-  auto y = torch::batch_norm(wide, weight.repeat({S}), bias.repeat({S}), rm, rv, true, options.momentum, options.eps,
-                             at::globalContext().userEnabledCuDNN());
+  auto y = torch::batch_norm(x.reshape(wide_shape), weight.repeat({S}), bias.repeat({S}), rm, rv, true, options.momentum,
+                             options.eps, at::globalContext().userEnabledCuDNN());
   {
     torch::NoGradGuard ng;
     running_mean.copy_(rm.view({S, C}).mean(0));
     running_var.copy_(rv.view({S, C}).mean(0));
   }
-  std::vector<int64_t> back{B / S, S, C};
-  back.insert(back.end(), rest.begin(), rest.end());
-  return y.reshape(back).transpose(0, 1).reshape(x.sizes());
+  return y.reshape(x.sizes());
 }
 
 PatchWhiteningImpl::PatchWhiteningImpl(int64_t c, int64_t k, double e, bool neg, int64_t pad)

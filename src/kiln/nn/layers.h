@@ -21,11 +21,15 @@ struct BatchNormOptions {
 };
 
 // Batch norm with two of the tricks built in:
-// - ghost batch norm: in training, the batch is cut into `ghost_splits` contiguous chunks,
+// - ghost batch norm: in training, the batch is cut into `ghost_splits` interleaved splits,
+//   example k in split k mod ghost_splits (Myrtle.ai's notebook: input.view(-1, C * splits, H, W)),
 //   each normalised with its own statistics; the running statistics move towards the mean of
-//   the chunks' statistics (identical to plain BN applied chunk by chunk from the same state,
-//   then averaging the running statistics). A batch that does not divide evenly is normalised
-//   as one batch. Evaluation uses the running statistics as usual.
+//   the splits' statistics (identical to plain BN applied split by split from the same state,
+//   then averaging the running statistics; the notebook keeps one running copy per split and
+//   averages them before evaluating, which is the same average since the update is linear). A
+//   batch that does not divide evenly is normalised as one batch. Evaluation uses the running
+//   statistics as usual. Interleaving puts every kind of example of a concatenated batch (the
+//   self-training student's labelled + pseudo-labelled halves) into every split.
 // - frozen scale: the weight is a buffer fixed at weight_init (not trained, not in any
 //   optimiser group, not weight-decayed).
 // Parameters and running statistics stay fp32 whatever the activations' dtype.

@@ -59,6 +59,40 @@ void Muon::load(torch::serialize::InputArchive& ar) {
   }
 }
 
+torch::Tensor SgdLrInMomentum::step(LossClosure closure) {
+  torch::NoGradGuard ng;
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups()) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      auto d = o.weight_decay() != 0 ? p.grad().add(p, o.weight_decay()) : p.grad().clone();
+      d.mul_(-o.lr());
+      if (o.momentum() == 0) {
+        p.add_(d);
+        continue;
+      }
+      auto it = state_.find(p.unsafeGetTensorImpl());
+      torch::Tensor v;
+      if (it == state_.end()) {  // v starts at 0, so its first value is d
+        v = d.clone();
+        auto st = std::make_unique<torch::optim::SGDParamState>();
+        st->momentum_buffer(v);
+        state_[p.unsafeGetTensorImpl()] = std::move(st);
+      } else {
+        v = static_cast<torch::optim::SGDParamState&>(*it->second).momentum_buffer();
+        v.mul_(o.momentum()).add_(d);
+      }
+      p.add_(o.nesterov() ? d.add_(v, o.momentum()) : v);
+    }
+  }
+  return loss;
+}
+
 void SgdSetup::set_lr(double lr, double whiten_lr) {
   auto& groups = optimizer->param_groups();
   for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr((whiten_group[g] && whiten_lr >= 0 ? whiten_lr : lr) * lr_mult[g]);
@@ -142,6 +176,7 @@ SgdSetup make_sgd(const Config& cfg, torch::nn::Module& model, double lr) {
   add(whitens, 1.0, 1.0, true);
   if (name == "adam") s.optimizer = std::make_unique<torch::optim::Adam>(groups, adam);
   else if (name == "adamw") s.optimizer = std::make_unique<torch::optim::AdamW>(groups, adamw);
+  else if (cfg.s("optim.sgd_form") == "lr_in_momentum") s.optimizer = std::make_unique<SgdLrInMomentum>(groups, base);
   else s.optimizer = std::make_unique<torch::optim::SGD>(groups, base);
   if (muon) {
     s.muon = std::make_unique<Muon>(filters, cfg.f("optim.muon_momentum"), cfg.b("optim.muon_nesterov"),

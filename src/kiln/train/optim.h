@@ -38,6 +38,20 @@ class Muon {
   int64_t ns_steps_;
 };
 
+// SGD with momentum as Myrtle.ai's notebook writes it (optim.sgd_form = "lr_in_momentum";
+// davidcpage/cifar10-fast, torch_backend.py, nesterov_update): per parameter w with gradient g,
+//   d = -lr (g + wd w);   v = momentum v + d;   w += nesterov ? d + momentum v : v
+// The buffer v sums LR-scaled updates, so a new LR reaches the momentum only through new steps.
+// LibTorch's SGD sums gradients in its buffer b and scales the whole step by the current LR
+// (b = momentum b + (g + wd w); w -= lr (g + wd w + momentum b)): the two agree while the LR is
+// constant (v = -lr b) and differ whenever the schedule moves it. Same groups, options and
+// checkpoint state (SGDParamState's momentum_buffer holds v) as LibTorch's SGD.
+class SgdLrInMomentum : public torch::optim::SGD {
+ public:
+  using torch::optim::SGD::SGD;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+};
+
 // The run's optimisers. SGD holds every parameter Muon does not (all of them with optim.name =
 // "sgd"), in groups: 0 the rest (x1), then when present the BN biases (LR x bn_bias_lr_mult,
 // weight decay / bn_bias_wd_div), the head (x head_lr_mult, / head_wd_div; a group of its own

@@ -79,13 +79,13 @@ void StaticStep::run() {
   auto lr = lr_table_.index_select(0, global_step_);  // 1-element device tensor
   auto wlr = whiten_lr_table_.defined() ? whiten_lr_table_.index_select(0, global_step_) : lr;
   for (auto& G : groups_) {
-    const auto glr32 = (G.whiten ? wlr : lr) * G.lr_mult;
-    torch::Tensor glr;  // in the group's dtype, made once per group and step
+    // The LR stays fp32 (a 1-element device tensor): LR x update is formed in fp32 and rounded
+    // once into fp16 or bf16 weights, as LibTorch's SGD does with its scalar LR.
+    const auto glr = (G.whiten ? wlr : lr) * G.lr_mult;
     for (size_t i = 0; i < G.params.size(); ++i) {
       auto& p = G.params[i];
       if (!p.grad().defined() || !p.requires_grad()) continue;
       auto& buf = G.bufs[i];
-      if (!glr.defined() || glr.scalar_type() != p.scalar_type()) glr = glr32.to(p.scalar_type());
       if (G.muon) {
         // As kiln::Muon::step, with the LR from the table.
         auto g = p.grad();
@@ -97,9 +97,17 @@ void StaticStep::run() {
         p.sub_(upd * glr);
         continue;
       }
+      auto d = G.weight_decay != 0 ? p.grad().add(p, G.weight_decay) : p.grad();
+      if (o_.lr_in_momentum) {
+        // As kiln::SgdLrInMomentum: d = -lr (g + wd p); buf = m buf + d (buf starts at 0);
+        // p += nesterov ? d + m buf : buf.
+        auto step = (d * glr).neg_().to(p.scalar_type());
+        buf.mul_(o_.momentum).add_(step);
+        p.add_(o_.nesterov ? step.add_(buf, o_.momentum) : buf);
+        continue;
+      }
       // As LibTorch's SGD: d = g + wd p; buf = m buf + d (buf starts at 0, so its first value
       // is d, as LibTorch's clone); d = nesterov ? d + m buf : buf; p -= lr d.
-      auto d = G.weight_decay != 0 ? p.grad().add(p, G.weight_decay) : p.grad();
       buf.mul_(o_.momentum).add_(d);
       d = o_.nesterov ? d.add(buf, o_.momentum) : buf;
       p.sub_(d * glr);

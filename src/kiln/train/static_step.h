@@ -26,6 +26,7 @@ struct StaticStepOptions {
   bool sum_loss = true;
   double momentum = 0.9;
   bool nesterov = true;
+  bool lr_in_momentum = false;  // optim.sgd_form = "lr_in_momentum" (kiln::SgdLrInMomentum's update)
   // Muon (optim.name = muon): filters take muon_lr_ratio x the scheduled LR.
   double muon_lr_ratio = 0, muon_momentum = 0.6;
   bool muon_nesterov = true, muon_normalize = true;

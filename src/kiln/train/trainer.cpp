@@ -233,7 +233,7 @@ class Run {
     ema_every_ = cfg.i("ema.every");
     ema_momentum_ = cfg.f("ema.momentum");
     if (cfg.b("ema.enabled")) {
-      ema_ = build_model();
+      ema_ = build_model(cfg_, model_.get());  // the model's whitening copied, not fitted a second time
       copy_weights(*ema_, *model_);
     }
     sgd_ = make_sgd(cfg, *model_, sched_.at_step(0));
@@ -274,6 +274,7 @@ class Run {
       so.sum_loss = sum_loss_;
       so.momentum = cfg.f("optim.momentum");
       so.nesterov = cfg.b("optim.nesterov");
+      so.lr_in_momentum = cfg.s("optim.sgd_form") == "lr_in_momentum";
       so.muon_lr_ratio = cfg.f("optim.muon_lr") / cfg.f("optim.lr");
       so.muon_momentum = cfg.f("optim.muon_momentum");
       so.muon_nesterov = cfg.b("optim.muon_nesterov");
