@@ -185,6 +185,14 @@ def _(d):
     os.makedirs(d + "/f/test")
     return ["data", "info", "folder", "--folder", d + "/f"], ["f/train", "no class subdirectories"]
 
+@case("folder: a test class that train/ lacks")
+def _(d):
+    folder_dir(d + "/f")
+    os.makedirs(d + "/f/test/c")
+    with open(d + "/f/test/c/0.png", "wb") as f:
+        f.write(png_1x1())
+    return ["data", "info", "folder", "--folder", d + "/f"], ["test/ has 'c', which train/ lacks"]
+
 # ---- configuration -------------------------------------------------------------------------
 @case("config: unknown key")
 def _(d):
@@ -244,6 +252,11 @@ def _(d):
 def _(d):
     cifar_dir(d + "/cifar10")
     return ["train", "--preset", "cifar10-94", "--data", d, "--out", d + "/out", "--set", "aug.policy=autoaugmnt"], ["aug.policy", "autoaugment"]
+
+@case("config: a NaN learning rate")
+def _(d):
+    cifar_dir(d + "/cifar10")
+    return ["train", "--preset", "cifar10-94", "--data", d, "--out", d + "/out", "--set", "optim.lr=nan"], ["optim.lr", "not a finite number"]
 
 @case("config: dropout of 1")
 def _(d):

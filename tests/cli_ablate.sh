@@ -11,14 +11,14 @@ d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
   --set 'model.widths=[8, 16, 16, 32]' --set data.train_subset=1024 --set data.test_subset=500 \
   --set schedule.epochs=1 --set data.batch_size=128 > "$d/table.md" || { echo "FAIL: kiln ablate exited $?"; exit 1; }
 rows=$(grep -c '^| ' "$d/abl/ablation.md")
-[ "$rows" = 11 ] || { echo "FAIL: expected a header and 10 rows, got $rows lines"; cat "$d/abl/ablation.md"; exit 1; }
+[ "$rows" = 19 ] || { echo "FAIL: expected a header and 18 rows, got $rows lines"; cat "$d/abl/ablation.md"; exit 1; }
 grep -q '^| flip TTA, no cutout (10 ep) | 1 |' "$d/abl/ablation.md" || { echo "FAIL: last row missing"; exit 1; }
-[ -f "$d/abl/row-09/run-01/final.json" ] || { echo "FAIL: run directories missing"; exit 1; }
-grep -q "^tta = 'flip'" "$d/abl/row-09/run-01/config.toml" || { echo "FAIL: the last row's config lacks flip TTA"; exit 1; }
+[ -f "$d/abl/row-17/run-01/final.json" ] || { echo "FAIL: run directories missing"; exit 1; }
+grep -q "^tta = 'flip'" "$d/abl/row-17/run-01/config.toml" || { echo "FAIL: the last row's config lacks flip TTA"; exit 1; }
 # Rerunning the same command continues: every run is found complete.
 "$kiln" ablate --preset myrtle-ablation --device cpu --runs 2 --quiet --out "$d/abl" \
   --set 'model.widths=[8, 16, 16, 32]' --set data.train_subset=1024 --set data.test_subset=500 \
-  --set schedule.epochs=1 --set data.batch_size=128 2>&1 >/dev/null | grep -c "already complete" | grep -qx 20 \
-  || { echo "FAIL: a rerun did not find the 20 finished runs"; exit 1; }
-echo "PASS: ablation table with 10 rows"
+  --set schedule.epochs=1 --set data.batch_size=128 2>&1 >/dev/null | grep -c "already complete" | grep -qx 36 \
+  || { echo "FAIL: a rerun did not find the 36 finished runs"; exit 1; }
+echo "PASS: ablation table with 18 rows"
 cat "$d/abl/ablation.md"
