@@ -156,3 +156,48 @@ TEST(StaticStep, FootprintNamesTheTensorThatMoved) {
     EXPECT_EQ(ss.moved_since(fp), "") << preset;
   }
 }
+
+// In fp16 (the GPU's precision) the static step forms LR x update in fp32 and rounds once into
+// the weight, as LibTorch's SGD does with its scalar LR: w = fp16(w - fp32(g x lr)). Rounding the
+// LR and the product to fp16 first (the step before issue #19) loses low bits of small updates.
+TEST(StaticStep, Fp16UpdateIsFormedInFp32AndRoundedOnce) {
+  Config c = tiny("cifar10-94");
+  c.set("optim.weight_decay", "0");
+  torch::manual_seed(0);
+  auto model = make_model(c, 3, 10);
+  const auto x = torch::randn({16, 3, 16, 16});
+  model->fit_to_data(x);  // the whitening, as the trainer fits it before the precision is set
+  set_precision(*model, torch::kFloat16);
+  auto sgd = make_sgd(c, *model, 0.001);
+  StaticStepOptions o;
+  o.momentum = 0;  // the buffer is then the gradient itself: the update is lr x g
+  StaticStep ss(*model, sgd, o, std::vector<double>(4, 0.001), {}, torch::kCPU);
+  ss.reset_epoch(4);
+  ss.load(x.to(torch::kFloat16), torch::randint(10, {16}));
+  std::vector<torch::Tensor> before;
+  for (auto& p : model->parameters()) before.push_back(p.detach().clone());
+  ss.run();
+  auto& groups = sgd.optimizer->param_groups();
+  int fp16_checked = 0;
+  auto params = model->parameters();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto glr = torch::tensor({0.001}, torch::kFloat32) * sgd.lr_mult[g];
+    for (auto& p : groups[g].params()) {
+      if (!p.grad().defined()) continue;
+      size_t i = 0;
+      while (!params[i].is_same(p)) ++i;
+      const auto want = (before[i].to(torch::kFloat32) - p.grad().to(torch::kFloat32) * glr).to(p.scalar_type());
+      EXPECT_TRUE(torch::equal(p.detach(), want)) << "group " << g << " parameter " << i;
+      EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>()) << "group " << g << " parameter " << i;
+      if (p.scalar_type() == torch::kFloat16) {
+        ++fp16_checked;
+        // What rounding the LR and the product to fp16 would have given: not the same weights.
+        const auto lr16 = glr.to(torch::kFloat16);
+        const auto old = before[i] - p.grad() * lr16;
+        if (torch::equal(old, want)) continue;
+        EXPECT_FALSE(torch::equal(p.detach(), old)) << "group " << g << " parameter " << i;
+      }
+    }
+  }
+  EXPECT_GT(fp16_checked, 0);
+}

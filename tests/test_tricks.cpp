@@ -301,3 +301,22 @@ TEST(Tricks, EmaCopyTakesTheFittedWhiteningWithoutFittingItAgain) {
   at::removeCallback(handle);
   EXPECT_EQ(fits, 1);
 }
+
+// channels_last reaches the buffers too: the frozen whitening filters are a buffer, and left in
+// NCHW their convolution would reorder every input (issue #19).
+TEST(Tricks, ChannelsLastConvertsFourDimensionalBuffersToo) {
+  for (auto preset : {"cifar10-94", "cifar10-myrtle-94"}) {
+    Config c = kiln::test::shrunk_preset(preset, "32", "1");
+    auto m = make_model(c, 3, 10);
+    to_channels_last(*m);
+    int four_d = 0;
+    for (auto& b : m->named_buffers())
+      if (b.value().dim() == 4) {
+        ++four_d;
+        EXPECT_TRUE(b.value().is_contiguous(torch::MemoryFormat::ChannelsLast)) << preset << " " << b.key();
+      }
+    for (auto& p : m->named_parameters())
+      if (p.value().dim() == 4) EXPECT_TRUE(p.value().is_contiguous(torch::MemoryFormat::ChannelsLast)) << preset << " " << p.key();
+    EXPECT_GT(four_d, 0) << preset << ": no whitening buffer to check";
+  }
+}

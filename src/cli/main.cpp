@@ -487,7 +487,9 @@ int cmd_lecun1989(bool modern, int seeds, const std::string& data, int threads, 
     }
     auto [st, se, sm, ss] = final_pass_stats(all);
     char buf[512];
-    md = "# LeCun et al. 1989, reproduced (23 passes, batch 1, SGD 0.03, MSE, tanh)\n\n"
+    md = "# LeCun et al. 1989 as Karpathy's 2022 reproduction ran it (23 passes, batch 1, SGD 0.03, MSE against "
+         "+-1, plain tanh)\n\nNot the paper's own method, which used a scaled tanh 1.7159 tanh(2x/3), targets inside "
+         "the tanh's range and a diagonal-Hessian Newton step (docs/lecun1989.md).\n\n"
          "| | train error | test error | test misses (of 2007) |\n|---|---|---|---|\n"
          "| paper (1989) | 0.14% | 5.0% | 102 |\n| reference reproduction (PyTorch, 2022) | 0.62% | 4.09% | 82 |\n";
     std::snprintf(buf, sizeof buf, "| kiln (n=%lld seeds) | %s ± %.2f | %s ± %.2f | %.1f ± %.1f |\n", (long long)se.n,

@@ -18,18 +18,24 @@ std::pair<int64_t, int64_t> allocator_stats(int index);
 // the previous mode. train.sync_check sets 2 around the training steps.
 int set_sync_debug_mode(int mode);
 
-// Captures one training step (a callable that only enqueues device work) in a CUDA graph on a
-// side stream, after `warmup` eager runs there (0: the caller has already run the step eagerly,
-// as the trainer does for its first three steps). Capturing records the step without running
-// it: call replay() to run it, then once per step. The step must keep every tensor it reads
-// at fixed addresses (the static step of kiln/train/static_step.h does).
+// Captures one training step (a callable that only enqueues device work) in a CUDA graph.
+// PyTorch's CUDA-graph notes: run the step eagerly a few times on a side stream before
+// capturing it on that stream (lazy initialisation, cuBLAS workspaces and autograd's stream
+// bookkeeping then happen outside the capture). warm_up() runs one real step on the object's
+// side stream, fenced by events against the current stream on both sides; the trainer's first
+// three steps of a capture are such warm-ups. capture() records the step on the same side
+// stream without running it: call replay() to run it, then once per step. The step must keep
+// every tensor it reads at fixed addresses (the static step of kiln/train/static_step.h does).
+// NOT YET RUN on a GPU.
 class GraphStep {
  public:
   GraphStep();
   ~GraphStep();
-  void capture(const std::function<void()>& step, int warmup = 0);
+  void warm_up(const std::function<void()>& step);
+  void capture(const std::function<void()>& step);
   void replay();
   bool captured() const;
+  int warm_ups() const;
 
  private:
   struct Impl;

@@ -26,6 +26,15 @@ struct Group::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> pg;
   std::chrono::milliseconds timeout{120000};
+  // Gloo (CPU): the host waits for each collective, up to the timeout. NCCL (CUDA): Work::wait
+  // without a timeout only makes the current stream wait for NCCL's (no host block); with a
+  // timeout it would block the host until the GPU finished, at every bucket and every sync-BN
+  // layer. NCCL's own watchdog enforces the process group's timeout instead. (NCCL: NOT YET RUN.)
+  bool host_waits = true;
+  void wait(const c10::intrusive_ptr<c10d::Work>& work) const {
+    if (host_waits) work->wait(timeout);
+    else work->wait();
+  }
 };
 
 namespace {
@@ -124,6 +133,7 @@ std::shared_ptr<Group> Group::connect(const Options& o, const torch::Device& dev
       g->impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->impl_->store, o.rank, o.world_size, opts);
     } else {
       g->impl_->pg = make_nccl_backend(g->impl_->store, o.rank, o.world_size, timeout);
+      g->impl_->host_waits = false;
     }
   } catch (const Error&) {
     throw;
@@ -139,7 +149,7 @@ std::shared_ptr<Group> Group::connect(const Options& o, const torch::Device& dev
 void Group::all_reduce_sum(std::vector<torch::Tensor>& t) {
   if (size_ == 1 || t.empty()) return;
   try {
-    impl_->pg->allreduce(t)->wait(impl_->timeout);
+    impl_->wait(impl_->pg->allreduce(t));
   } catch (const std::exception& e) {
     lost(*this, "all-reduce", e);
   }
@@ -152,7 +162,7 @@ void Group::broadcast(std::vector<torch::Tensor>& t, int root) {
     bo.rootRank = root;
     for (auto& x : t) {  // one tensor a call: c10d's broadcast takes one per device
       std::vector<torch::Tensor> one{x};
-      impl_->pg->broadcast(one, bo)->wait(impl_->timeout);
+      impl_->wait(impl_->pg->broadcast(one, bo));
     }
   } catch (const std::exception& e) {
     lost(*this, "broadcast", e);
@@ -245,7 +255,7 @@ void GradReducer::finish() {
   for (size_t b = 0; b < buckets_.size(); ++b) launch(b);
   try {
     for (auto& bucket : buckets_) {
-      bucket->work->wait(group_.impl().timeout);
+      group_.impl().wait(bucket->work);
       if (average_) bucket->flat.div_(static_cast<double>(group_.size()));
     }
   } catch (const std::exception& e) {

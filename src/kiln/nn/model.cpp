@@ -142,6 +142,10 @@ void to_channels_last(nn::Module& model) {
   torch::NoGradGuard ng;
   for (auto& p : model.parameters())
     if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  // 4-D buffers too: the frozen whitening filters (a buffer, not a parameter) would otherwise
+  // stay NCHW and make their convolution reorder the input on every call.
+  for (auto& b : model.buffers())
+    if (b.dim() == 4) b.set_data(b.data().contiguous(torch::MemoryFormat::ChannelsLast));
 }
 
 int64_t count_parameters(const nn::Module& model) {

@@ -894,9 +894,9 @@ class Run {
       if (captured_at_ < 0 && ++eager_before_capture_ > 3) {
 #ifdef KILN_HAS_CUDA
         if (use_graph_) {
-          graph_ = std::make_unique<kiln::cuda::GraphStep>();
+          if (!graph_) graph_ = std::make_unique<kiln::cuda::GraphStep>();
           sync_check_.pause();  // capturing is once, not a step's work
-          graph_->capture([this] { static_->run(); });  // records, does not run
+          graph_->capture([this] { static_->run(); });  // on the warm-ups' side stream; records, does not run
           sync_check_.resume();
         }
 #endif
@@ -912,8 +912,10 @@ class Run {
                       "(copy_, zero_), or drop the graph so that the step is captured again");
       }
 #ifdef KILN_HAS_CUDA
-      if (graph_) {
-        graph_->replay();
+      if (use_graph_) {
+        if (!graph_) graph_ = std::make_unique<kiln::cuda::GraphStep>();
+        if (graph_->captured()) graph_->replay();
+        else graph_->warm_up([this] { static_->run(); });  // the three steps before a capture, on its side stream
         return;
       }
 #endif
