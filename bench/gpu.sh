@@ -1,76 +1,76 @@
 #!/usr/bin/env bash
-# One call on the GPU machine: build kiln (or reuse the build), then time the airbench-class
-# presets in priority order within a time budget, writing bench JSON (and logs, and a kernel
-# profile of one run when Nsight Systems is there) into a results folder.
+# The GPU campaign (issue #19): kiln beside the real airbench scripts on the same GPU, in one
+# call, each step cut by its own budget and never blocking the next, results as JSON and logs in
+# one folder. bench/gpu_call.sh 3 runs it on the GPU machine; a CTest rehearses it on the CPU.
 #
-#   bash bench/gpu.sh RESULTS_DIR BUDGET_SECONDS [DATA_ROOT]
+#   bash bench/gpu.sh RESULTS_DIR BUDGET_SECONDS DATA_ROOT
 #
-# RESULTS_DIR     where the JSON, logs and profile go (on the device: $OUT/...)
-# BUDGET_SECONDS  wall-clock budget for the whole call, build included; a preset starts only
-#                 when its estimated time fits in what is left, and each one is cut off at the
-#                 budget (kiln bench rewrites its JSON after every run, so a cut keeps the runs
-#                 done, marked "complete": false)
-# DATA_ROOT       holds cifar10/ (default $HOME/kiln-data, where .device/on-device.sh puts it)
+# RESULTS_DIR     where the JSON, logs and profile go
+# BUDGET_SECONDS  wall-clock budget for the whole campaign (480 in the window: 8 minutes)
+# DATA_ROOT       holds cifar10/ (the GPU machine: $HOME/kiln-data)
+# Environment:
+#   KILN_BIN        the kiln binary (bench/gpu_call.sh: the prebuilt one, or the device build)
+#   KILN_PEERS      a copy of ../shared/peers (airbench/ and airbench_data.py): the real scripts
+#   KILN_PYTHON     the Python with torch (default python3)
+#   KILN_GPU_DEVICE cuda (default) or cpu (the rehearsal)
+#   KILN_GPU_DRY=1  the rehearsal on a CPU: tiny networks and subsets for kiln; the real airbench
+#                   scripts (CUDA only) are not run: their run-count edit is made on a scratch
+#                   copy, and their printed table, made by each script's own print functions
+#                   with stand-in values, goes through the parser (JSON marked "rehearsal")
+#   KILN_COMMIT     the commit the results name (the GPU machine's copy has no .git)
+#   KILN_GPU_RUNS   n of each measurement (default 10)
 #
-# Order (docs/perf.md): cifar10-94 n=25, then its PyTorch-eager peer (bench/airbench_peer.py,
-# the same recipe on the same GPU: the time kiln's goal is measured against) n=10,
-# cifar10-94-muon n=25 and its peer n=10, cifar10-95 n=10 and its peer n=10, cifar10-96 n=10
-# and its peer n=10, cifar10-96-faster n=10. Override with
-# KILN_GPU_PRESETS="name:runs:seconds_per_run ..."; add keys to every run with
-# KILN_GPU_SET="key=value ..." (e.g. train.cuda_graph=true).
-# NOT YET RUN on a GPU: written and checked (bash -n, and a CPU dry run with KILN_GPU_DRY=1)
-# on a CPU-only machine.
+# Order, each step with its budget (docs/gpu.md):
+#   a. CUDA correctness, <= 90 s: the ordinary step with train.sync_check, the static step, the
+#      CUDA graph with train.sync_check; static vs graph per epoch side by side.
+#   b. cifar10-94 (kiln bench, n = 10) and the real legacy/airbench94.py (n = 10).
+#   c. cifar10-94-muon (n = 10) and the real airbench94_muon.py (n = 10; its torch.compile
+#      warm-up is part of its published condition: started only with >= 3 minutes left).
+#   d. the faster of b's and c's kiln presets again with train.cuda_graph = true (n = 10).
+#   e. one profiled run (kiln bench --profile): top kernels by device time.
+#   f. while time remains: cifar10-96-faster and the real airbench96_faster.py, n >= 3 each.
+# NOT YET RUN on a GPU: rehearsed on the CPU (tests/gpu_rehearsal.sh).
 set -uo pipefail
-results=${1:?usage: bench/gpu.sh RESULTS_DIR BUDGET_SECONDS [DATA_ROOT]}
-budget=${2:?usage: bench/gpu.sh RESULTS_DIR BUDGET_SECONDS [DATA_ROOT]}
-data=${3:-$HOME/kiln-data}
+results=${1:?usage: bench/gpu.sh RESULTS_DIR BUDGET_SECONDS DATA_ROOT}
+budget=${2:?usage: bench/gpu.sh RESULTS_DIR BUDGET_SECONDS DATA_ROOT}
+data=${3:?usage: bench/gpu.sh RESULTS_DIR BUDGET_SECONDS DATA_ROOT}
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=${KILN_BUILD:-$HOME/kiln-build}
+kiln=${KILN_BIN:?set KILN_BIN to the kiln binary}
+py=${KILN_PYTHON:-python3}
+peers=${KILN_PEERS:-}
 device=${KILN_GPU_DEVICE:-cuda}
+dry=${KILN_GPU_DRY:-0}
+runs=${KILN_GPU_RUNS:-10}   # n of each kiln preset and real peer (the rehearsal uses 2)
+export KILN_COMMIT=${KILN_COMMIT:-unknown}
 start=$(date +%s)
 mkdir -p "$results"
 left() { echo $(( budget - ($(date +%s) - start) )); }
 log() { echo "[gpu.sh $(( $(date +%s) - start ))s] $*" | tee -a "$results/gpu.log"; }
+# at_most S: the smaller of S and what is left of the budget (never below 1)
+at_most() { local l; l=$(left); [ "$1" -lt "$l" ] && l=$1; [ "$l" -lt 1 ] && l=1; echo "$l"; }
 
-# 1. Build, or reuse the build. The GPU machine's copy of the tree has no .git: KILN_COMMIT (the
-#    output of `git describe --always --dirty --abbrev=12` on the machine that sent it) is the
-#    commit every binary and result records.
-commit_arg=${KILN_COMMIT:+-DKILN_GIT_COMMIT_OVERRIDE=$KILN_COMMIT}
-export KILN_COMMIT
-if [ ! -x "$build/kiln" ]; then
-  if [ -f "$here/.device/on-device.sh" ]; then
-    log "building with .device/on-device.sh"
-    (cd "$here" && KILN_CMAKE_ARGS="${KILN_CMAKE_ARGS:--DKILN_WITH_FETCH=OFF -DKILN_BUILD_TESTS=OFF} $commit_arg" \
-      bash .device/on-device.sh build) >> "$results/build.log" 2>&1 || { log "build failed (build.log)"; exit 1; }
-  else
-    log "building in $build"
-    torch=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-    cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch" \
-      -DKILN_WITH_FETCH=OFF -DKILN_BUILD_TESTS=OFF $commit_arg >> "$results/build.log" 2>&1 &&
-      cmake --build "$build" -j"$(nproc)" >> "$results/build.log" 2>&1 || { log "build failed (build.log)"; exit 1; }
-  fi
+log "kiln: $("$kiln" --version 2>&1); commit $KILN_COMMIT; $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi')"
+"$kiln" env >> "$results/gpu.log" 2>&1
+
+small=()   # the rehearsal's tiny kiln runs
+if [ "$dry" = 1 ]; then
+  small=(--set 'model.widths=[8, 16, 16]' --set data.train_subset=1000 --set data.test_subset=200 --set data.batch_size=250
+         --set data.test_batch_size=200 --set schedule.epochs=1 --set model.whiten_bias_epochs=1)
 fi
-kiln=$build/kiln
-log "kiln: $("$kiln" --version); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi')"
 
-# 1b. The CUDA checks (#11's first row), a few seconds each: cifar10-94 for 2 epochs on the
-#     ordinary step with train.sync_check (any host-device synchronisation inside a step is an
-#     error), on the eager static step, and on the CUDA graph with train.sync_check; the static
-#     step and its graph should agree (same ops; cuDNN's autotuned algorithms may differ between
-#     runs, so the comparison prints the differences rather than demanding equality).
-if [ "${KILN_GPU_CHECKS:-1}" = 1 ]; then
-  check_dry=()
-  [ "${KILN_GPU_DRY:-0}" = 1 ] && check_dry=(--set 'model.widths=[8, 16, 16]' --set data.train_subset=1000 --set data.test_subset=200 --set data.batch_size=250)
-  for variant in "eager:train.sync_check=true" "static:train.static_step=true" "graph:train.cuda_graph=true train.sync_check=true"; do
-    vname=${variant%%:*}; sets=()
-    for kv in ${variant#*:}; do sets+=(--set "$kv"); done
-    timeout 120 "$kiln" train --preset cifar10-94 --device "$device" --data "$data" --out "$results/check-$vname" --quiet \
-      --set schedule.epochs=2 --set train.eval_every=1 "${sets[@]}" "${check_dry[@]}" > "$results/check-$vname.log" 2>&1
-    rc=$?
-    if [ $rc = 0 ]; then log "check $vname: ok ($(tail -1 "$results/check-$vname/metrics.jsonl" | head -c 160))"
-    else log "check $vname: FAILED, exit $rc: $(tail -3 "$results/check-$vname.log" | tr '\n' ' ')"; fi
-  done
-  "${KILN_PYTHON:-python3}" - "$results" <<'PY' 2>&1 | tee -a "$results/gpu.log"
+# a. CUDA correctness (<= 90 s): cifar10-94 for 2 epochs, three ways.
+checks_end=$(( $(date +%s) + 90 ))
+for variant in "eager:train.sync_check=true" "static:train.static_step=true" "graph:train.cuda_graph=true train.sync_check=true"; do
+  vname=${variant%%:*}; sets=()
+  for kv in ${variant#*:}; do sets+=(--set "$kv"); done
+  budget_v=$(( checks_end - $(date +%s) )); [ "$budget_v" -lt 5 ] && { log "check $vname: skipped, the checks' 90 s are spent"; continue; }
+  timeout "$(at_most "$budget_v")" "$kiln" train --preset cifar10-94 --device "$device" --data "$data" --out "$results/check-$vname" \
+    --quiet "${small[@]}" --set schedule.epochs=2 --set train.eval_every=1 "${sets[@]}" > "$results/check-$vname.log" 2>&1
+  rc=$?
+  if [ $rc = 0 ]; then log "check $vname: ok ($(tail -1 "$results/check-$vname/metrics.jsonl" | head -c 160))"
+  else log "check $vname: FAILED, exit $rc: $(tail -3 "$results/check-$vname.log" | tr '\n' ' ')"; fi
+done
+"$py" - "$results" <<'PY' 2>&1 | tee -a "$results/gpu.log"
 import json, os, sys
 r = sys.argv[1]
 def metrics(v):
@@ -84,60 +84,64 @@ if s and g and len(s) == len(g):
 else:
     print("static vs graph: not comparable (a run failed)")
 PY
-fi
 
-# 2. The presets, highest priority first: name:runs:estimated seconds per run (with evaluation
-#    and overheads; the first warm-up run counts once more).
-presets=${KILN_GPU_PRESETS:-"cifar10-94:25:8 peer-airbench94:10:8 cifar10-94-muon:25:6 peer-airbench94_muon:10:6 cifar10-95:10:25 peer-airbench95:10:25 cifar10-96:10:80 peer-airbench96:10:80 cifar10-96-faster:10:65"}
-extra=()
-for kv in ${KILN_GPU_SET:-}; do extra+=(--set "$kv"); done  # e.g. KILN_GPU_SET="train.cuda_graph=true"
-[ "${KILN_GPU_DRY:-0}" = 1 ] && extra+=(--set 'model.widths=[8, 16, 16]' --set data.train_subset=1000
-  --set data.test_subset=200 --set schedule.epochs=1 --set data.batch_size=250)
-profiled=0
-for item in $presets; do
-  IFS=: read -r name runs per <<< "$item"
-  need=$(( (runs + 1) * per + 30 ))
-  if [ "$(left)" -lt "$need" ]; then
-    fit=$(( ($(left) - 30) / per - 1 ))
-    if [ "$fit" -lt 3 ]; then log "skip $name: $(left) s left, ~$need s needed"; continue; fi
-    log "$name: only $fit runs fit in the $(left) s left (asked $runs)"; runs=$fit
+# kiln_bench NAME RUNS MAX_SECONDS [--set ...]: kiln bench within its budget; the JSON is rewritten
+# after every run, so a cut keeps the runs done ("complete": false).
+kiln_bench() {
+  local name=$1 runs=$2 max=$3 tag=$4; shift 4
+  local extra=()
+  [ "$dry" = 1 ] && [ "$name" = cifar10-96-faster ] && extra=(--set filter.keep=125 --set 'filter.widths=[8, 8, 8]')
+  log "kiln $name$tag: $runs runs, at most $(at_most "$max") s"
+  timeout --signal=INT "$(at_most "$max")" "$kiln" bench --preset "$name" --runs "$runs" --warmup 1 --device "$device" \
+    --data "$data" --out "$results/bench-$name$tag.json" "${small[@]}" "${extra[@]}" "$@" > "$results/bench-$name$tag.log" 2>&1
+  local rc=$?
+  tail -4 "$results/bench-$name$tag.log" | tee -a "$results/gpu.log"
+  [ $rc = 0 ] || log "kiln $name$tag: exit $rc (the runs done are in its JSON)"
+}
+# real_peer SCRIPT RUNS MAX_SECONDS: the real airbench script (bench/airbench_real.py).
+real_peer() {
+  local script=$1 runs=$2 max=$3 name; name=$(basename "$script" .py)
+  if [ -z "$peers" ] || [ ! -f "$peers/airbench/$script" ]; then log "real $name: no copy of the peers (KILN_PEERS)"; return; fi
+  if [ "$dry" = 1 ]; then
+    "$py" "$here/bench/airbench_real.py" edit --script "$peers/airbench/$script" --runs "$runs" --out "$results/scratch-$name.py" \
+      | tee -a "$results/gpu.log"
+    "$py" "$here/bench/airbench_real.py" sample --script "$peers/airbench/$script" --runs "$runs" > "$results/real-$name.log"
+    "$py" "$here/bench/airbench_real.py" parse "$results/real-$name.log" --script "$script" --runs "$runs" --rehearsal \
+      --device "rehearsal on $(hostname)" --out "$results/real-$name.json" | tee -a "$results/gpu.log"
+    return
   fi
-  log "$name: $runs runs"
-  case "$name" in peer-*)  # the recipe in PyTorch eager (bench/airbench_peer.py), on the device's own torch
-    recipe=${name#peer-}
-    peer_dry=()
-    [ "${KILN_GPU_DRY:-0}" = 1 ] && peer_dry=(--widths 8,16,16 --train-subset 1000 --test-subset 200 --epochs 1 --batch 250)
-    timeout --signal=INT "$(left)" "${KILN_PYTHON:-python3}" "$here/bench/airbench_peer.py" --recipe "$recipe" --data "$data" \
-      --runs "$runs" --warmup 1 --device "$device" --out "$results/$name.json" "${peer_dry[@]}" > "$results/$name.log" 2>&1
-    rc=$?
-    tail -3 "$results/$name.log" | tee -a "$results/gpu.log"
-    [ $rc = 0 ] || log "$name: exit $rc (a cut run keeps the runs done in its JSON, marked \"complete\": false)"
-    continue;;
-  esac
-  dry_filter=()  # the dry run's batch of 250 needs a smaller proxy keep
-  [ "${KILN_GPU_DRY:-0}" = 1 ] && [ "$name" = cifar10-96-faster ] && dry_filter=(--set filter.keep=125 --set 'filter.widths=[8, 8, 8]')
-  timeout --signal=INT "$(left)" "$kiln" bench --preset "$name" --runs "$runs" --warmup 1 --device "$device" \
-    --data "$data" --out "$results/bench-$name.json" "${extra[@]}" "${dry_filter[@]}" > "$results/bench-$name.log" 2>&1
-  rc=$?
-  tail -6 "$results/bench-$name.log" | tee -a "$results/gpu.log"
-  [ $rc = 0 ] || log "$name: exit $rc (a cut run keeps the runs done in its JSON)"
-  # 3. A kernel profile of one run of the first preset, when Nsight Systems is installed.
-  if [ $profiled = 0 ] && command -v nsys >/dev/null && [ "$(left)" -gt 90 ]; then
-    profiled=1
-    log "profiling one $name run with nsys"
-    timeout "$(left)" nsys profile -o "$results/profile-$name" --force-overwrite true --stats=false \
-      "$kiln" bench --preset "$name" --runs 1 --warmup 1 --device "$device" --data "$data" \
-      --out "$results/profile-run-$name.json" "${extra[@]}" > /dev/null 2>&1 &&
-      nsys stats --report cuda_gpu_kern_sum --format csv "$results/profile-$name.nsys-rep" \
-        > "$results/kernels-$name.csv" 2>/dev/null &&
-      head -25 "$results/kernels-$name.csv" | tee -a "$results/gpu.log"
-    rm -f "$results/profile-$name.nsys-rep" "$results/profile-$name.sqlite"  # large; the CSV is the profile
-  elif [ $profiled = 0 ] && [ "$(left)" -gt 60 ]; then
-    profiled=1  # no Nsight Systems: LibTorch's own profiler (kiln bench --profile)
-    log "profiling one $name run with kiln bench --profile (no nsys here)"
-    timeout "$(left)" "$kiln" bench --preset "$name" --runs 1 --warmup 1 --device "$device" --data "$data" \
-      --out "$results/profile-run-$name.json" --profile "$results/kernels-$name.csv" "${extra[@]}" "${dry_filter[@]}" \
-      > "$results/profile-$name.log" 2>&1 && grep -A17 "profiled run:" "$results/profile-$name.log" | tee -a "$results/gpu.log"
-  fi
-done
+  log "real $name: $runs runs, at most $(at_most "$max") s"
+  "$py" "$here/bench/airbench_real.py" run --script "$peers/airbench/$script" --runs "$runs" --peers "$peers" \
+    --data "$data/cifar10" --work "$HOME/airbench-work" --timeout "$(at_most "$max")" --python "$py" \
+    --out "$results/real-$name.json" 2>&1 | tail -3 | tee -a "$results/gpu.log"
+}
+seconds_of() { "$py" -c "import json,sys; j=json.load(open(sys.argv[1])); print(j['seconds']['mean'] if j['runs'] else 1e9)" "$1" 2>/dev/null || echo 1e9; }
+
+# b. cifar10-94 and the real airbench94 (uncompiled, 3.83 s on an A100 as published).
+kiln_bench cifar10-94 "$runs" 100 ""
+real_peer legacy/airbench94.py "$runs" 100
+# c. cifar10-94-muon and the real airbench94_muon (torch.compile first: only with >= 3 min left).
+kiln_bench cifar10-94-muon "$runs" 90 ""
+if [ "$(left)" -ge 180 ] || [ "$dry" = 1 ]; then real_peer airbench94_muon.py "$runs" 170
+else log "real airbench94_muon: skipped, $(left) s left (its compile warm-up needs minutes)"; fi
+# d. the faster kiln preset again with the CUDA graph.
+fast=cifar10-94
+awk -v a="$(seconds_of "$results/bench-cifar10-94-muon.json")" -v b="$(seconds_of "$results/bench-cifar10-94.json")" \
+  'BEGIN { exit !(a < b) }' && fast=cifar10-94-muon
+if [ "$(left)" -ge 30 ]; then kiln_bench "$fast" "$runs" 80 "-graph" --set train.cuda_graph=true
+else log "kiln $fast with the CUDA graph: skipped, $(left) s left"; fi
+# e. one profiled run: kernels by device time, operators by host self time.
+if [ "$(left)" -ge 20 ]; then
+  log "profiling one $fast run (kiln bench --profile)"
+  timeout "$(at_most 40)" "$kiln" bench --preset "$fast" --runs 1 --warmup 1 --device "$device" --data "$data" \
+    --out "$results/profile-run-$fast.json" --profile "$results/kernels-$fast.csv" "${small[@]}" \
+    > "$results/profile-$fast.log" 2>&1 && grep -A17 "profiled run:" "$results/profile-$fast.log" | tee -a "$results/gpu.log"
+fi
+# f. while time remains: cifar10-96-faster and the real airbench96_faster (27.3 s a run published).
+if [ "$(left)" -ge 150 ] || [ "$dry" = 1 ]; then
+  half=$(( $(left) / 2 )); n=$(( half / 35 )); [ "$n" -gt "$runs" ] && n=$runs; [ "$n" -lt 3 ] && n=3
+  [ "$dry" = 1 ] && n=$runs
+  kiln_bench cifar10-96-faster "$n" "$half" ""
+  real_peer airbench96_faster.py "$n" "$(left)"
+else log "cifar10-96-faster and airbench96_faster: skipped, $(left) s left"; fi
 log "done; results in $results"

@@ -1,0 +1,213 @@
+"""Runs one of the real airbench scripts (KellerJordan/cifar10-airbench, carried unmodified in
+../shared/peers/airbench) as its author runs it, and turns the table it prints into JSON that
+bench/perf_table.py reads beside kiln's: the measuring stick of kiln's speed goal.
+
+  python3 bench/airbench_real.py run --script PEERS/airbench/airbench94_muon.py --runs 10 \
+      --peers PEERS --data DATA/cifar10 --work SCRATCH --out RESULTS/real-airbench94_muon.json
+  python3 bench/airbench_real.py edit --script S.py --runs 10 --out SCRATCH/S.py       (no GPU)
+  python3 bench/airbench_real.py sample --script S.py --runs 3 > LOG                   (no GPU)
+  python3 bench/airbench_real.py parse LOG --script S.py --out J.json                   (no GPU)
+
+`run` copies the script into a scratch directory and changes only its run count (the one
+`for run in range(N)` of its main block: 200 or 25 as published), writes the train.pt/test.pt
+its CifarLoader("cifar10") reads from the same CIFAR-10 binary files kiln trains on (the
+peers' airbench_data.py), runs it with a time limit, and parses the table it prints: per run,
+the final row's tta_val_acc and its time column (time_seconds or total_time_seconds: CUDA events
+around training and the final TTA evaluation, the whitening fit included, data loading and the
+warm-up run excluded, the scripts' own convention). A run cut by the time limit keeps the runs
+it finished ("complete": false). The scripts run only on CUDA; on a CPU machine only `parse`
+(and the scratch-copy edit, `edit`) can be rehearsed.
+
+Only the standard library (the scripts themselves need torch and a GPU).
+"""
+import argparse, json, math, os, re, shutil, statistics, subprocess, sys, time
+
+T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+       2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+       2.052, 2.048, 2.045, 2.042]
+RUN_COUNT = re.compile(r"for run in range\((\d+)\)")
+# published figures, from each script's header (what the measured rows stand beside)
+PUBLISHED = {"airbench94": (0.9401, 3.83, 1000), "airbench94_muon": (0.9401, 2.59, 200), "airbench95": (0.9501, 10.4, 200),
+             "airbench96": (0.9603, 34.7, 400), "airbench96_faster": (0.9600, 27.3, 200)}  # accuracy, A100 seconds, n
+
+
+def summary(v):
+    n = len(v)
+    m = statistics.fmean(v) if n else float("nan")
+    sd = statistics.stdev(v) if n > 1 else 0.0
+    half = (T95[n - 2] if n - 1 <= len(T95) else 1.96) * sd / math.sqrt(n) if n > 1 else 0.0
+    return dict(mean=m, std=sd, n=n, ci95_low=m - half, ci95_high=m + half)
+
+
+def edit_run_count(text, runs):
+    """The script with its run count set to `runs`; exactly one `for run in range(N)` must be there."""
+    found = RUN_COUNT.findall(text)
+    if len(found) != 1:
+        raise SystemExit(f"expected one 'for run in range(N)' in the script, found {len(found)}: has the script changed?")
+    return RUN_COUNT.sub(f"for run in range({runs})", text), int(found[0])
+
+
+def parse_table(text):
+    """Per finished run (warm-up excluded): (run, tta_val_acc, seconds) from the script's table.
+    The table: a header row of |-separated column names, then one row per epoch with the run
+    id, the last row of each run carrying tta_val_acc."""
+    cols, last = None, {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not (line.startswith("|") and line.endswith("|")):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if "tta_val_acc" in cells:
+            cols = cells
+            continue
+        if cols is None or len(cells) != len(cols):
+            continue
+        row = dict(zip(cols, cells))
+        if not row.get("tta_val_acc"):
+            continue
+        t = row.get("time_seconds") or row.get("total_time_seconds")
+        run = row.get("run", "")
+        if run == "warmup" or not t:
+            continue
+        try:
+            last[int(run)] = (int(run), float(row["tta_val_acc"]), float(t))
+        except ValueError:
+            continue
+    return [last[k] for k in sorted(last)]
+
+
+def write_json(path, name, rows, asked, complete, extra):
+    out = dict(peer=f"{name}.py, the real airbench script (KellerJordan/cifar10-airbench f1c599c, unmodified but its run count)",
+               recipe=name, real=True, published=("%.2f%% in %.2f s (A100, n = %d)" % (100 * PUBLISHED[name][0], PUBLISHED[name][1], PUBLISHED[name][2])
+                          if name in PUBLISHED else ""), kiln_commit=os.environ.get("KILN_COMMIT", "unknown"),
+               runs=len(rows), runs_asked=asked, complete=complete,
+               test_acc=summary([r[1] for r in rows]), seconds=summary([r[2] for r in rows]),
+               per_run=dict(run=[r[0] for r in rows], test_acc=[r[1] for r in rows], seconds=[r[2] for r in rows]),
+               clock_includes="the script's own: CUDA events around training (the whitening fit included) and the final TTA evaluation",
+               clock_excludes="data loading, the warm-up run (and airbench94_muon's torch.compile, done in its warm-up)",
+               compiled=name == "airbench94_muon", **extra)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f, indent=2)
+    os.replace(tmp, path)
+    return out
+
+
+def cmd_edit(a):
+    text, was = edit_run_count(open(a.script).read(), a.runs)
+    with open(a.out, "w") as f:
+        f.write(text)
+    print(f"{os.path.basename(a.script)}: run count {was} -> {a.runs} in {a.out}")
+
+
+def cmd_sample(a):
+    """What the script prints for `runs` runs, made by the script's own table functions
+    (print_columns, print_training_details and logging_columns_list, taken out of it with ast)
+    with stand-in values: the rehearsal's input to `parse`, since the scripts run only on CUDA."""
+    import ast
+    src = open(a.script).read()
+    keep = [n for n in ast.parse(src).body
+            if (isinstance(n, ast.FunctionDef) and n.name in ("print_columns", "print_training_details"))
+            or (isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "logging_columns_list" for t in n.targets))]
+    ns = {}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), a.script, "exec"), ns)
+    ns["print_columns"](ns["logging_columns_list"], is_head=True)
+    name = os.path.splitext(os.path.basename(a.script))[0]
+    acc0, sec0, _ = PUBLISHED.get(name, (0.94, 2.5, 0))  # stand-ins near the published figures
+    for run in ["warmup"] + list(range(a.runs)):
+        for epoch in range(2):
+            ns["print_training_details"](dict(run=run, epoch=epoch, train_loss=1.5 - 0.1 * epoch, train_acc=0.5 + 0.1 * epoch,
+                                              val_acc=0.6, time_seconds=1.0 + epoch, total_time_seconds=1.0 + epoch), False)
+        i = 0 if run == "warmup" else run
+        t = sec0 + 0.01 * i
+        ns["print_training_details"](dict(run=run, epoch="eval", train_acc=0.7, val_acc=0.93, tta_val_acc=acc0 + 0.001 * (i % 3),
+                                          time_seconds=t, total_time_seconds=t), True)
+
+
+def cmd_parse(a):
+    name = os.path.splitext(os.path.basename(a.script))[0]
+    rows = parse_table(open(a.log, errors="replace").read())
+    extra = dict(device=a.device)
+    if a.rehearsal:
+        extra["rehearsal"] = "not a measurement: the table was made by the script's print functions with stand-in values"
+    out = write_json(a.out, name, rows, a.runs or len(rows), a.runs is None or len(rows) >= a.runs, extra)
+    print(f"{name}: {out['runs']} runs, accuracy {100 * out['test_acc']['mean']:.2f}%, time {out['seconds']['mean']:.3f} s")
+
+
+def cmd_run(a):
+    name = os.path.splitext(os.path.basename(a.script))[0]
+    os.makedirs(a.work, exist_ok=True)
+    text, was = edit_run_count(open(a.script).read(), a.runs)
+    script = os.path.join(a.work, os.path.basename(a.script))
+    with open(script, "w") as f:
+        f.write(text)
+    cached = os.path.join(a.work, "cifar10")
+    if not (os.path.exists(os.path.join(cached, "train.pt")) and os.path.exists(os.path.join(cached, "test.pt"))):
+        subprocess.run([a.python, os.path.join(a.peers, "airbench_data.py"), a.data, cached], check=True)
+    log_path = a.out[:-5] + ".log" if a.out.endswith(".json") else a.out + ".log"
+    extra = {}
+    try:
+        info = subprocess.run([a.python, "-c", "import torch; print(torch.__version__); print(torch.version.cuda); "
+                               "print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA')"],
+                              capture_output=True, text=True, timeout=60).stdout.split("\n")
+        extra = dict(torch_version=info[0], cuda_version=info[1], device=info[2])
+    except (OSError, subprocess.SubprocessError, IndexError):
+        extra = dict(torch_version="?", device="?")
+    print(f"{name}: {a.runs} runs (published script: {was}), limit {a.timeout} s, log {log_path}", flush=True)
+    start, cut = time.time(), False
+    with open(log_path, "w") as log:
+        p = subprocess.Popen([a.python, os.path.basename(script)], cwd=a.work, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, bufsize=1)
+        try:
+            for line in p.stdout:
+                log.write(line)
+                log.flush()
+                if time.time() - start > a.timeout:
+                    cut = True
+                    break
+                if line.strip().startswith("|") and "eval" in line:  # a run just finished: keep it
+                    write_json(a.out, name, parse_table(open(log_path).read()), a.runs, False, extra)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            rc = p.wait()
+    complete = not cut and rc == 0
+    rows = parse_table(open(log_path, errors="replace").read())
+    out = write_json(a.out, name, rows, a.runs, complete and len(rows) >= a.runs, extra)
+    print(f"{name}: {out['runs']} of {a.runs} runs, accuracy {100 * out['test_acc']['mean']:.2f}%, "
+          f"time {out['seconds']['mean']:.3f} ± {out['seconds']['std']:.3f} s ({'complete' if out['complete'] else 'cut'})")
+    return 0 if rows else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--script", required=True)
+    r.add_argument("--runs", type=int, required=True)
+    r.add_argument("--peers", required=True, help="the folder holding airbench_data.py")
+    r.add_argument("--data", required=True, help="the CIFAR-10 binary files' folder")
+    r.add_argument("--work", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--timeout", type=float, default=600)
+    r.add_argument("--python", default=sys.executable)
+    e = sub.add_parser("edit")
+    e.add_argument("--script", required=True)
+    e.add_argument("--runs", type=int, required=True)
+    e.add_argument("--out", required=True)
+    p = sub.add_parser("parse")
+    p.add_argument("log")
+    p.add_argument("--script", required=True)
+    p.add_argument("--runs", type=int)
+    p.add_argument("--device", default="?")
+    p.add_argument("--rehearsal", action="store_true")
+    p.add_argument("--out", required=True)
+    sa = sub.add_parser("sample")
+    sa.add_argument("--script", required=True)
+    sa.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    sys.exit({"run": cmd_run, "edit": cmd_edit, "parse": cmd_parse, "sample": cmd_sample}[a.cmd](a) or 0)
+
+
+if __name__ == "__main__":
+    main()

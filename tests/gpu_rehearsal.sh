@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The GPU window, rehearsed on the CPU (issue #19): the three calls of docs/gpu.md, back to back,
+# with CI's own build standing in for the prebuilt device binary (no second build), a stand-in
+# .device/ of tiny CIFAR-10 parts laid out and compressed as ../shared/device/stage.sh lays out
+# the real ones (600 images a file, not all of CIFAR-10), the real airbench scripts copied from
+# ../shared/peers, and the campaign (bench/gpu.sh) in its dry mode. Checks: each call's notes,
+# the prebuilt path taken, the MD5 check, what comes back ($OUT: results.tar.gz, gpu.log and
+# table.md, at most 8 files), the archive's JSON, the real scripts' run-count edit on a scratch
+# copy and their printed table parsed (made by their own print functions), and the table.
+# (exit 77 = skipped)
+#   gpu_rehearsal.sh KILN PYTHON
+set -u
+kiln=$1; py=$2; here=$(cd "$(dirname "$0")/.." && pwd)
+shared=$(cd "$here/.." && pwd)/shared
+[ -n "${KILN_DATA:-}" ] && [ -d "$KILN_DATA/cifar10" ] || { echo "SKIPPED: no CIFAR-10 under KILN_DATA"; exit 77; }
+[ -f "$shared/device/on-device.sh" ] && [ -d "$shared/peers/airbench" ] || { echo "SKIPPED: no ../shared/device or ../shared/peers"; exit 77; }
+"$py" -c 'import torch' 2>/dev/null || { echo "SKIPPED: no torch in $py"; exit 77; }
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# A tree as the GPU machine receives it: the scripts it runs, and the stand-in .device/.
+tree=$d/tree; mkdir -p "$tree/.device/bin/lib" "$tree/.device/cifar-1" "$tree/.device/cifar-2" "$tree/.device/cifar-3"
+cp -r "$here/bench" "$tree/bench"
+cp "$kiln" "$tree/.device/bin/kiln"
+for lib in libtomlplusplus.so.3 libstb.so.0; do
+  cp -L "$(ldd "$kiln" | awk -v l="$lib" '$1 == l { print $3 }')" "$tree/.device/bin/lib/" || fail "no $lib beside the binary"
+done
+cp "$shared/device/on-device.sh" "$tree/.device/"
+cp -r "$shared/peers" "$tree/.device/peers"
+echo rehearsal-commit > "$tree/.device/COMMIT"
+src=$KILN_DATA/cifar10; small=$d/small; mkdir -p "$small"
+for f in data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin data_batch_5.bin test_batch.bin; do
+  head -c $((600 * 3073)) "$src/$f" > "$small/$f"
+done
+cp "$src/batches.meta.txt" "$small/"
+part() { local n=$1; shift; for f in "$@"; do xz -T1 -c --delta=dist=1 --lzma2=preset=6 "$small/$f" > "$tree/.device/cifar-$n/$f.xz"; done; }
+part 1 data_batch_1.bin data_batch_2.bin
+part 2 data_batch_3.bin data_batch_4.bin
+part 3 data_batch_5.bin test_batch.bin
+cp "$small/batches.meta.txt" "$tree/.device/cifar-3/"
+(cd "$small" && md5sum data_batch_*.bin test_batch.bin) > "$tree/.device/cifar-3/MD5SUMS"
+
+# The three calls, back to back, each with its own $OUT (as the run tool gives), the machine's
+# $HOME shared between them (what survives between back-to-back calls).
+export HOME=$d/home KILN_PYTHON=$py KILN_GPU_DRY=1 KILN_GPU_DEVICE=cpu KILN_GPU_RUNS=2 KILN_CAMPAIGN_SECONDS=300
+mkdir -p "$HOME"
+for n in 1 2 3; do
+  OUT=$d/out-$n bash "$tree/bench/gpu_call.sh" "$n" > "$d/call-$n.log" 2>&1 || { cat "$d/call-$n.log"; fail "call $n exit"; }
+done
+grep -q "kiln: prebuilt binary" "$d/out-1/call-1.txt" || { cat "$d/call-1.log"; fail "call 1 did not start the prebuilt binary"; }
+grep -q "data part 2 in" "$d/out-2/call-2.txt" || { cat "$d/call-2.log"; fail "call 2 did not unpack part 2"; }
+out=$d/out-3
+[ "$(ls "$out" | wc -l)" -le 8 ] || fail "more than 8 files come back: $(ls "$out")"
+for f in results.tar.gz gpu.log table.md; do [ -s "$out/$f" ] || { cat "$d/call-3.log"; fail "no $f in \$OUT"; }; done
+[ "$(find "$out" -mindepth 1 -type d | wc -l)" = 0 ] || fail "folders in \$OUT: $(find "$out" -mindepth 1 -type d)"
+mkdir "$d/unpacked" && tar xzf "$out/results.tar.gz" -C "$d/unpacked" || fail "results.tar.gz does not unpack"
+r=$d/unpacked/results
+grep -q "CIFAR-10 checked" "$r/call-3.txt" || fail "the MD5 check did not pass: $(cat "$r/call-3.txt")"
+grep -q "kiln: prebuilt binary" "$r/call-3.txt" || fail "call 3 did not use the prebuilt binary"
+for f in bench-cifar10-94 bench-cifar10-94-muon bench-cifar10-96-faster real-airbench94 real-airbench94_muon real-airbench96_faster; do
+  [ -s "$r/$f.json" ] || { cat "$out/gpu.log"; fail "no $f.json in the archive"; }
+done
+ls "$r"/bench-cifar10-94*-graph.json > /dev/null 2>&1 || fail "no CUDA-graph rerun of the faster preset"
+[ -s "$r/kernels-cifar10-94.csv" ] || [ -s "$r/kernels-cifar10-94-muon.csv" ] || fail "no profile"
+for c in "check eager: ok" "check static: ok" "check graph: ok" "static vs graph, epoch 2" "run count 25 -> 2" "run count 200 -> 2"; do
+  grep -q "$c" "$out/gpu.log" || { cat "$out/gpu.log"; fail "no '$c' in gpu.log"; }
+done
+grep -q "for run in range(2)" "$r/scratch-airbench94_muon.py" || fail "the scratch copy's run count was not edited"
+cmp -s "$shared/peers/airbench/airbench94_muon.py" "$tree/.device/peers/airbench/airbench94_muon.py" || fail "the carried script changed"
+"$py" - "$r/real-airbench94_muon.json" <<'PY' || fail "the parsed table"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["real"] and j["runs"] == 2 and j["per_run"]["run"] == [0, 1], j
+# the stand-ins: the published 94.01% and 2.59 s, then +0.1 point and +0.01 s for run 1
+assert abs(j["test_acc"]["mean"] - 0.9406) < 1e-9 and abs(j["seconds"]["mean"] - 2.595) < 1e-9, j
+assert "rehearsal" in j
+PY
+cat "$out/table.md"
+for row in '| kiln `cifar10-94` |' '| kiln `cifar10-94-muon` |' '| kiln `cifar10-96-faster` |' '| real airbench94_muon.py (REHEARSAL' \
+           '| real airbench96_faster.py (REHEARSAL' 'yardstick real airbench94_muon.py' 'rehearsal-commit'; do
+  grep -qF -- "$row" "$out/table.md" || fail "the table lacks '$row'"
+done
+echo "PASS: the three calls, the dry campaign and the packing"
