@@ -14,6 +14,11 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 t0=$(date +%s)
-"$build/tests/kiln_tests" --gtest_filter='-RealData.*:Precision.Bf16TrainingLearnsOnCpu:Airbench.EveryRecipeTrainsInFp16AsItWouldOnTheGpu' --gtest_brief=1 || exit 1
+# Left out besides: three tests whose code paths other tests here cover (measured under ASan on
+# an Intel Xeon, 2026-11-30: 25 s, 25 s and 22 s): the static step against the eager path
+# (StaticStep.CudaGraphOnTheCpu... and .ResumesExactly run the static step), the sync audit of
+# every training path (SyncAudit.SeesTheOperatorsThatSynchroniseOnCuda runs its observers), and
+# the student's learning curve (the other SelfTrain tests run the student).
+"$build/tests/kiln_tests" --gtest_filter='-RealData.*:Precision.Bf16TrainingLearnsOnCpu:Airbench.EveryRecipeTrainsInFp16AsItWouldOnTheGpu:StaticStep.MatchesTheEagerPathForEveryRecipe:SyncAudit.EveryTrainingPathIsFreeOfThemOnTheCpu:SelfTrain.StudentLearnsFromThePseudoLabelsItIsGiven' --gtest_brief=1 || exit 1
 python3 "$here/tests/bad_inputs.py" "$build/kiln" | tail -1 || exit 1
 echo "sanitized tests: $(( $(date +%s) - t0 )) s"
