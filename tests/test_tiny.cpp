@@ -180,6 +180,8 @@ TEST(Quantize, Int8WeightsKeepATrainedModelsAccuracy) {
   std::printf("fp32 %.3f -> int8 %.3f; %lld -> %lld bytes; %lld tensors\n", before.acc, after.acc, (long long)rep.fp32_bytes,
               (long long)rep.int8_bytes, (long long)rep.tensors);
   EXPECT_GT(before.acc, 0.5) << "the model must have learned something for this to mean anything";
+  // Measured (issue #27): fp32 0.985 -> int8 0.985 on an Intel Xeon with AMX, 0.980 -> 0.980 with
+  // its AVX2 kernels (2026-11-30): int8 changed no prediction of the 200 on either; 0.02 is 4.
   EXPECT_NEAR(after.acc, before.acc, 0.02);
   EXPECT_EQ(rep.tensors, 1 + 4 * 2 + 1);  // stem, 4 blocks x (depthwise, pointwise), head
   EXPECT_LT(rep.int8_bytes, rep.fp32_bytes / 2);

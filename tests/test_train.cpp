@@ -100,6 +100,10 @@ TEST(Precision, Bf16TrainingLearnsOnCpu) {
   c.set("train.precision", "fp32");
   auto r32 = train(c, tt, quiet_options());
   std::cout << "synthetic task: bf16 " << r16.final_test_acc << ", fp32 " << r32.final_test_acc << "\n";
+  // Bounds and the spread they were set from (issue #27): bf16 / fp32 measured 0.755 / 0.74 on an
+  // Intel Xeon with AMX (native kernels) and 0.76 / 0.79 with its AVX2 kernels (2026-11-30);
+  // earlier sessions on an AMD EPYC, within the same range. 200 test images: one image is 0.005,
+  // and the run-to-run spread of these accuracies is a few points, well inside 0.1.
   EXPECT_GT(r32.final_test_acc, 0.6);  // chance is 0.1
   // bf16 weights drop updates below 1/256 of a weight; it must still come close to fp32.
   EXPECT_GT(r16.final_test_acc, r32.final_test_acc - 0.1) << "bf16 training fell behind fp32";
