@@ -9,7 +9,7 @@
 #include "kiln/core/config.h"
 #include "kiln/report/png.h"
 #include "kiln/lecun/trainer1989.h"
-#include "kiln/nn/export.h"
+#include "kiln/deploy/export.h"
 #include "kiln/train/trainer.h"
 
 namespace fs = std::filesystem;

@@ -222,3 +222,26 @@ TEST(Config, NonFiniteFloatsAreRefusedByName) {
   std::ofstream(path) << "[optim]\nlr = nan\n";
   expect_error_containing([&] { Config::from_file(path); }, "optim.lr");
 }
+
+// Every key's range is in its one schema row (KeyRule) and holds for every source: the
+// defaults, every preset, --set.
+TEST(Config, EachRangeLivesInItsSchemaRowAndHoldsForDefaultsAndPresets) {
+  for (auto& k : Config::schema()) EXPECT_NO_THROW(k.rule.check(k.key, k.default_value)) << k.key << " " << k.rule.describe();
+  for (auto& p : list_presets()) EXPECT_NO_THROW(Config::from_file(find_preset(p))) << p;
+  Config c;
+  expect_error_containing([&] { c.set("optim.label_smoothing", "1.0"); }, "optim.label_smoothing must be in [0, 1)");
+  expect_error_containing([&] { c.set("optim.label_smoothing", "-0.1"); }, "optim.label_smoothing must be in [0, 1)");
+  expect_error_containing([&] { c.set("dist.backend", "mpi"); }, "dist.backend = 'mpi' is not one of: auto | gloo | nccl");
+  expect_error_containing([&] { c.set("filter.keep", "-1"); }, "filter.keep must be >= 0");
+  expect_error_containing([&] { c.set("schedule.plateau_factor", "0"); }, "schedule.plateau_factor must be in (0, 1]");
+  expect_error_containing([&] { c.set("schedule.epochs", "0"); }, "schedule.epochs must be positive");
+  expect_error_containing([&] { c.set("filter.widths", "[8, 8]"); }, "filter.widths needs 3 integers");
+  expect_error_containing([&] { c.set("schedule.knots", "[[1, 0], [0, 1]]"); }, "schedule.knots: x values must increase");
+  EXPECT_NO_THROW(c.set("optim.label_smoothing", "0.2"));
+  // The listing says each rule.
+  const ConfigKey* ls = nullptr;
+  for (auto& k : Config::schema())
+    if (k.key == "optim.label_smoothing") ls = &k;
+  ASSERT_NE(ls, nullptr);
+  EXPECT_EQ(ls->rule.describe(), "in [0, 1)");
+}

@@ -3,6 +3,7 @@
 
 #include "helpers.h"
 #include "kiln/lecun/net1989.h"
+#include "kiln/lecun/reference1989.h"
 #include "kiln/lecun/zipcode.h"
 
 using namespace kiln::lecun;

@@ -1,9 +1,9 @@
 // The dependency-free runtime (kiln/runtime/runtime.h) against LibTorch on the same weights:
 // fp32 files give the same logits to 1e-4; int8 files the same logits as LibTorch running the
-// int8 round trip of the weights (kiln/nn/quantize.h), to 1e-4.
+// int8 round trip of the weights (kiln/deploy/quantize.h), to 1e-4.
 #include "helpers.h"
-#include "kiln/nn/export.h"
-#include "kiln/nn/quantize.h"
+#include "kiln/deploy/export.h"
+#include "kiln/deploy/quantize.h"
 #include "kiln/runtime/runtime.h"
 
 using namespace kiln;

@@ -215,7 +215,7 @@ TEST(SelfTrain, StudentConfigAddsNoiseAndWidth) {
   EXPECT_EQ(c.f("model.dropout"), 0.0);  // the teacher's config is untouched
 }
 
-// The student's forward pass is one batch, cat(labelled, pseudo-labelled) (trainer.cpp), and
+// The student's forward pass is one batch, cat(labelled, pseudo-labelled) (kiln/train/student.cpp), and
 // ghost BN normalises each split with its own statistics. The splits interleave (example k in
 // split k mod S, the notebook's view()), so every split holds both kinds, in the preset's
 // proportions: here each split's labelled examples are marked -1 and its pseudo-labelled ones

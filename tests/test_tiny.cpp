@@ -3,7 +3,7 @@
 #include "helpers.h"
 #include "kiln/nn/tiny.h"
 #include "kiln/train/optim.h"
-#include "kiln/nn/quantize.h"
+#include "kiln/deploy/quantize.h"
 #include "kiln/train/schedule.h"
 
 using namespace kiln;

@@ -33,8 +33,8 @@
 #include "kiln/report/show.h"
 #include "kiln/report/stats.h"
 #include "kiln/lecun/zipcode.h"
-#include "kiln/nn/export.h"
-#include "kiln/nn/quantize.h"
+#include "kiln/deploy/export.h"
+#include "kiln/deploy/quantize.h"
 #include "kiln/runtime/runtime.h"
 #include "kiln/train/ablation.h"
 #include "kiln/train/selftrain.h"
@@ -876,7 +876,7 @@ int cmd_quantize(const std::string& ckpt, const std::string& data, const std::st
 }
 
 // `kiln export`: a checkpoint's weights as safetensors (fp32, or int8 conv/linear weights with
-// per-channel scales), with what rebuilding the model needs in the metadata (kiln/nn/export.h).
+// per-channel scales), with what rebuilding the model needs in the metadata (kiln/deploy/export.h).
 int cmd_export(const std::string& ckpt, const std::string& format, bool int8, std::string out, const std::string& data) {
   if (format != "safetensors" && format != "kiln") throw Error("--format '" + format + "' is not one of: kiln | safetensors");
   auto lc = load_checkpoint(ckpt, torch::kCPU);
@@ -1305,11 +1305,11 @@ int main(int argc, char** argv) {
     }
     if (*presets) {
       if (keys) {
-        Config defaults;
+        const auto all = nlohmann::json::parse(Config().to_json());
         for (auto& k : Config::schema()) {
-          std::string v = defaults.to_json();
-          auto j = nlohmann::json::parse(v)[k.key];
-          std::printf("%-24s %-28s %s\n", k.key.c_str(), j.dump().c_str(), k.doc.c_str());
+          const auto rule = k.rule.describe();
+          std::printf("%-24s %-28s %s%s\n", k.key.c_str(), all[k.key].dump().c_str(), k.doc.c_str(),
+                      rule.empty() || k.rule.kind == KeyRule::Kind::kOneOf ? "" : (" [" + rule + "]").c_str());
         }
       } else {
         for (auto& p : list_presets()) {

@@ -16,10 +16,30 @@ namespace kiln {
 using Knots = std::vector<std::pair<double, double>>;
 using ConfigValue = std::variant<bool, int64_t, double, std::string, std::vector<int64_t>, Knots>;
 
+// What a key accepts beyond its type, in its schema row; Config::set_value checks it for every
+// source (presets, --set, code), after refusing NaN and infinite floats.
+struct KeyRule {
+  enum class Kind { kAny, kPositive, kNonNegative, kProbability, kFactor, kOneOf, kWidths, kIncreasingKnots };
+  Kind kind = Kind::kAny;
+  std::vector<std::string> choices;   // kOneOf
+  size_t min_size = 0, max_size = 0;  // kWidths: how many integers (each positive)
+  std::string size_message;           // kWidths: the refusal of another count
+  std::string describe() const;       // "> 0", "in [0, 1)", "one of: a | b", ... ("" for kAny)
+  void check(const std::string& key, const ConfigValue& v) const;  // throws kiln::Error naming the key
+};
+KeyRule positive();       // > 0
+KeyRule non_negative();   // >= 0
+KeyRule probability();    // in [0, 1)
+KeyRule factor();         // in (0, 1]
+KeyRule one_of(std::vector<std::string> choices);
+KeyRule widths(size_t min_size, size_t max_size, std::string size_message);
+KeyRule increasing_knots();  // at least two [x, value] pairs, x increasing
+
 struct ConfigKey {
   std::string key;
   ConfigValue default_value;
   std::string doc;
+  KeyRule rule = {};
 };
 
 class Config {

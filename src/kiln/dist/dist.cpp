@@ -48,8 +48,6 @@ int env_int(const char* name, int fallback) {
   return static_cast<int>(x);
 }
 
-Group* g_sync_bn = nullptr;
-
 // A collective's failure (a peer closed the connection, or the timeout passed) as kiln's error.
 [[noreturn]] void lost(const Group& g, const char* what, const std::exception& e) {
   std::string msg = e.what();
@@ -270,8 +268,6 @@ void GradReducer::finish() {
   }
 }
 
-void set_sync_bn_group(Group* g) { g_sync_bn = g; }
-Group* sync_bn_group() { return g_sync_bn; }
 
 namespace {
 

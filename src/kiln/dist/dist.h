@@ -83,12 +83,11 @@ class GradReducer {
   bool finished_ = false;
 };
 
-// Synchronised batch norm: while a group is set here, kiln's BatchNorm (kiln/nn/layers.h)
-// normalises each training batch with the statistics of every rank's batch together (as one
-// process with the union batch would), its backward pass reducing the two sums it needs; the
-// parameters' gradients stay per rank (reduce_gradients sums them). nullptr: per-rank statistics.
-void set_sync_bn_group(Group* g);
-Group* sync_bn_group();
+// Synchronised batch norm: what kiln's BatchNorm (kiln/nn/layers.h) computes in training when
+// its sync_group is set (kiln::set_sync_bn_group): the batch normalised with the statistics of
+// every rank's batch together (as one process with the union batch would), the backward pass
+// reducing the two sums it needs; the parameters' gradients stay per rank (the gradient
+// all-reduce sums them).
 torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                               torch::Tensor& running_mean, torch::Tensor& running_var, double momentum, double eps,
                               Group& group);

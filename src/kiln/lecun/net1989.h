@@ -1,7 +1,7 @@
 // LeCun et al. (1989), "Backpropagation Applied to Handwritten Zip Code Recognition": the
 // zip-code network, exactly, as a dependency-free C++ forward/backward (no LibTorch, no
 // allocation per step), so 23 passes of batch-1 SGD take seconds, and the same code can be
-// compiled to WebAssembly. Checked against the LibTorch autograd twin (reference1989.h).
+// compiled to WebAssembly. Checked against the LibTorch autograd twin (kiln/lecun/reference1989.h).
 //
 // 16x16 input in [-1, 1] -> H1: 12 maps 8x8, 5x5 kernels, stride 2, input padded by 2 with
 // -1, untied biases (12x8x8) -> H2: 12 maps 4x4, 5x5 kernels, stride 2, padded by 2 with -1,

@@ -1,5 +1,5 @@
-// The 1989 reproduction's data, training loop and tables (LibTorch for data preparation and
-// the reference twin; the training itself runs on the dependency-free Net1989).
+// The 1989 reproduction's data and training loop (LibTorch for the data preparation; the
+// training itself runs on the dependency-free Net1989). The autograd twin: reference1989.h.
 #pragma once
 #include <torch/torch.h>
 
@@ -32,10 +32,5 @@ struct PassMetrics {
 // both splits after every pass; `on_pass` sees each pass's metrics.
 std::vector<PassMetrics> train_zipcode(const ZipcodeData& data, const Recipe& r, uint64_t seed,
                                        const std::function<void(const PassMetrics&)>& on_pass = {});
-
-// The LibTorch autograd twin of Net1989::step (float64), for tests: returns the loss and
-// writes the flat gradient and the outputs.
-double reference_step(const std::vector<double>& params, const double* x, int label, bool train, const Variant& v,
-                      const Draws& d, std::vector<double>& grads, std::vector<double>* outputs = nullptr);
 
 }  // namespace kiln::lecun

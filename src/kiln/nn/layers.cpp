@@ -31,10 +31,15 @@ BatchNormImpl::BatchNormImpl(int64_t c, BatchNormOptions o) : options(o) {
   running_var = register_buffer("running_var", torch::ones({c}, f32));
 }
 
+void set_sync_bn_group(torch::nn::Module& model, dist::Group* group) {
+  for (auto& m : model.modules(/*include_self=*/true))
+    if (auto* bn = m->as<BatchNormImpl>()) bn->sync_group = group;
+}
+
 torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
   const int64_t S = options.ghost_splits, B = x.size(0), C = x.size(1);
   if (is_training()) {
-    if (auto* g = dist::sync_bn_group()) {  // dist.sync_bn: statistics over every rank's batch
+    if (auto* g = sync_group) {  // dist.sync_bn: statistics over every rank's batch
       if (S > 1) throw Error("dist.sync_bn normalises over every rank's batch; ghost BN (model.ghost_bn_splits > 1) splits it: choose one");
       return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, options.momentum, options.eps, *g);
     }

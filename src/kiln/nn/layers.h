@@ -5,6 +5,9 @@
 #include <string>
 
 namespace kiln {
+namespace dist {
+class Group;
+}  // namespace dist
 
 // Activations by name. CELU(x; a) = max(0, x) + min(0, a * (exp(x / a) - 1));
 // ReLU6(x) = min(max(0, x), 6) (MobileNet's, friendly to int8).
@@ -38,8 +41,14 @@ struct BatchNormImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   BatchNormOptions options;
   torch::Tensor weight, bias, running_mean, running_var;
+  // dist.sync_bn: while set, training batches are normalised with the statistics of every
+  // rank's batch together (dist::sync_batch_norm); nullptr: this process's batch alone.
+  dist::Group* sync_group = nullptr;
 };
 TORCH_MODULE(BatchNorm);
+
+// Sets (or with nullptr clears) the synchronised-BN group of every BatchNorm in `model`.
+void set_sync_bn_group(torch::nn::Module& model, dist::Group* group);
 
 // Patch whitening (Myrtle.ai; airbench): a fixed convolution whose filters are the
 // eigenvectors v_i of the uncentred second-moment matrix of the training set's k x k x C

@@ -128,12 +128,16 @@ void SgdSetup::load(torch::serialize::InputArchive& ar) {
 }
 
 SgdSetup make_sgd(const Config& cfg, torch::nn::Module& model, double lr) {
+  return make_sgd(OptimizerSettings::from_config(cfg), model, lr);
+}
+
+SgdSetup make_sgd(const OptimizerSettings& o, torch::nn::Module& model, double lr) {
   auto key = [](const torch::Tensor& t) { return static_cast<const void*>(t.unsafeGetTensorImpl()); };
   std::set<const void*> bn_bias, head, whiten_bias;
   for (auto& b : batchnorm_biases(model)) bn_bias.insert(key(b));
-  const bool own_head = cfg.f("optim.head_lr_mult") != 1.0 || cfg.f("optim.head_wd_div") != 1.0;
-  const bool own_whiten = cfg.s("optim.whiten_bias_schedule") == "linear_to_zero";
-  const bool muon = cfg.s("optim.name") == "muon";
+  const bool own_head = o.head_lr_mult != 1.0 || o.head_wd_div != 1.0;
+  const bool own_whiten = o.whiten_bias_linear;
+  const bool muon = o.name == "muon";
   for (auto& item : model.named_parameters()) {
     if (item.key().rfind("fc.", 0) == 0) head.insert(key(item.value()));
     if (item.key() == "whiten_bias") whiten_bias.insert(key(item.value()));
@@ -146,14 +150,14 @@ SgdSetup make_sgd(const Config& cfg, torch::nn::Module& model, double lr) {
     else if (own_whiten && whiten_bias.count(key(p))) whitens.push_back(p);
     else rest.push_back(p);
   }
-  const double wd = cfg.f("optim.weight_decay");
-  auto base = torch::optim::SGDOptions(lr).momentum(cfg.f("optim.momentum")).nesterov(cfg.b("optim.nesterov")).weight_decay(wd);
+  const double wd = o.weight_decay;
+  auto base = torch::optim::SGDOptions(lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(wd);
   SgdSetup s;
-  const auto& name = cfg.s("optim.name");
-  s.is_sgd = name == "sgd" || name == "muon";
-  const std::tuple<double, double> betas{cfg.f("optim.adam_beta1"), cfg.f("optim.adam_beta2")};
-  auto adam = torch::optim::AdamOptions(lr).betas(betas).eps(cfg.f("optim.adam_eps")).weight_decay(wd);
-  auto adamw = torch::optim::AdamWOptions(lr).betas(betas).eps(cfg.f("optim.adam_eps")).weight_decay(wd);
+  const auto& name = o.name;
+  s.is_sgd = o.is_sgd();
+  const std::tuple<double, double> betas{o.adam_beta1, o.adam_beta2};
+  auto adam = torch::optim::AdamOptions(lr).betas(betas).eps(o.adam_eps).weight_decay(wd);
+  auto adamw = torch::optim::AdamWOptions(lr).betas(betas).eps(o.adam_eps).weight_decay(wd);
   std::vector<torch::optim::OptimizerParamGroup> groups;
   auto add = [&](std::vector<torch::Tensor>& ps, double mult, double wd_div, bool whiten) {
     if (ps.empty()) return;
@@ -171,19 +175,18 @@ SgdSetup make_sgd(const Config& cfg, torch::nn::Module& model, double lr) {
     s.whiten_group.push_back(whiten);
   };
   add(rest, 1.0, 1.0, false);
-  add(biases, cfg.f("optim.bn_bias_lr_mult"), cfg.f("optim.bn_bias_wd_div"), false);
-  add(heads, cfg.f("optim.head_lr_mult"), cfg.f("optim.head_wd_div"), false);
+  add(biases, o.bn_bias_lr_mult, o.bn_bias_wd_div, false);
+  add(heads, o.head_lr_mult, o.head_wd_div, false);
   add(whitens, 1.0, 1.0, true);
   if (name == "adam") s.optimizer = std::make_unique<torch::optim::Adam>(groups, adam);
   else if (name == "adamw") s.optimizer = std::make_unique<torch::optim::AdamW>(groups, adamw);
-  else if (cfg.s("optim.sgd_form") == "lr_in_momentum") s.optimizer = std::make_unique<SgdLrInMomentum>(groups, base);
+  else if (o.lr_in_momentum) s.optimizer = std::make_unique<SgdLrInMomentum>(groups, base);
   else s.optimizer = std::make_unique<torch::optim::SGD>(groups, base);
   if (muon) {
-    s.muon = std::make_unique<Muon>(filters, cfg.f("optim.muon_momentum"), cfg.b("optim.muon_nesterov"),
-                                    cfg.i("optim.muon_ns_steps"), cfg.b("optim.muon_normalize"));
+    s.muon = std::make_unique<Muon>(filters, o.muon_momentum, o.muon_nesterov, o.muon_ns_steps, o.muon_normalize);
   }
-  s.peak_lr = cfg.f("optim.lr");
-  s.muon_peak_lr = cfg.f("optim.muon_lr");
+  s.peak_lr = o.lr;
+  s.muon_peak_lr = o.muon_lr;
   s.set_lr(lr);
   return s;
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kiln/core/config.h"
+#include "kiln/train/run_settings.h"
 
 namespace kiln {
 
@@ -14,7 +15,7 @@ namespace kiln {
 // with (a, b, c) = (3.4445, -4.7750, 2.0315), in `dtype` (bf16 on CUDA as the peer; fp32 on the
 // CPU). For G = U S V^T the result is U p(S / |G|_F) V^T with p the scalar iteration applied
 // `steps` times: singular vectors kept, singular values pushed towards ~1 (0.5..1.5), which is
-// what tests/test_optim.cpp checks against an SVD.
+// what tests/test_airbench.cpp checks against an SVD.
 torch::Tensor newton_schulz(const torch::Tensor& G, int64_t steps, torch::ScalarType dtype, double eps = 1e-7);
 
 // Muon for 4-D conv filters (airbench94_muon): per filter tensor p with gradient g,
@@ -76,7 +77,8 @@ struct SgdSetup {
   double current_muon_lr_ = 0;
 };
 
-SgdSetup make_sgd(const Config& cfg, torch::nn::Module& model, double initial_lr);
+SgdSetup make_sgd(const OptimizerSettings& s, torch::nn::Module& model, double initial_lr);
+SgdSetup make_sgd(const Config& cfg, torch::nn::Module& model, double initial_lr);  // OptimizerSettings::from_config(cfg)
 
 // Lookahead as airbench keeps it: slow copies of every parameter and floating-point buffer;
 // update(decay): slow = decay * slow + (1 - decay) * current, then current = slow.

@@ -1,4 +1,4 @@
-#include "kiln/nn/export.h"
+#include "kiln/deploy/export.h"
 
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -7,7 +7,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
-#include "kiln/nn/quantize.h"
+#include "kiln/deploy/quantize.h"
 
 namespace kiln {
 

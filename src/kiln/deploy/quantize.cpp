@@ -1,4 +1,4 @@
-#include "kiln/nn/quantize.h"
+#include "kiln/deploy/quantize.h"
 
 #include "kiln/core/error.h"
 #include "kiln/nn/tiny.h"

@@ -5,7 +5,7 @@
 //
 // kiln writes every parameter and buffer of the model (the EMA weights when the run kept them)
 // under its LibTorch name, fp32 ("F32"). With int8, every conv and linear weight is stored as
-// "I8" (kiln/nn/quantize.h: per output channel, symmetric) with its per-channel scales as
+// "I8" (kiln/deploy/quantize.h: per output channel, symmetric) with its per-channel scales as
 // "<name>.scale" (F32): weight = q * scale[channel]. The metadata (strings, as the format
 // requires) hold what is needed to rebuild and feed the model: "format" = "kiln", "config"
 // (the resolved TOML), "mean" and "std" (JSON arrays, 0..255 pixel units), "input_shape"

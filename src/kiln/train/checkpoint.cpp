@@ -1,0 +1,50 @@
+// Reading a run's checkpoint from outside the run: its configuration, and the trained model.
+#include "kiln/core/device.h"
+#include "kiln/core/error.h"
+#include "kiln/core/fs.h"
+#include "kiln/train/run_settings.h"
+#include "kiln/train/trainer.h"
+
+namespace kiln {
+
+Config checkpoint_config(const std::string& path) {
+  if (!file_exists(path)) throw Error("no checkpoint at '" + path + "'");
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error("'" + path + "' is not a readable kiln checkpoint (truncated or corrupt?)");
+  }
+  c10::IValue v;
+  if (!ar.try_read("config", v)) throw Error("'" + path + "' is not a kiln checkpoint (no config inside)");
+  return Config::from_toml_string(v.toStringRef(), path + " (stored config)");
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device) {
+  LoadedCheckpoint lc;
+  lc.cfg = checkpoint_config(path);
+  torch::serialize::InputArchive ar, m;
+  ar.load_from(path, device);
+  torch::Tensor norm, pos;
+  ar.read("norm", norm);
+  ar.read("position", pos);
+  lc.epochs_done = pos[0].item<int64_t>();
+  norm = norm.cpu();
+  auto n = norm.numel() / 2;
+  for (int64_t i = 0; i < n; ++i) {
+    lc.mean.push_back(norm[i].item<double>());
+    lc.std.push_back(norm[n + i].item<double>());
+  }
+  ar.read("model", m);
+  torch::Tensor shape;
+  ar.read("shape", shape);
+  const int64_t in_ch = shape[0].item<int64_t>(), classes = shape[1].item<int64_t>();
+  lc.model = make_model(lc.cfg, in_ch, classes);
+  lc.model->to(device);
+  set_precision(*lc.model, resolve_precision(RunSettings::from_config(lc.cfg).step.precision, device));
+  torch::serialize::InputArchive e;
+  lc.model->load(ar.try_read("ema", e) ? e : m);  // the averaged weights, when the run kept them
+  return lc;
+}
+
+}  // namespace kiln

@@ -1,0 +1,83 @@
+#include "kiln/train/student.h"
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/core/device.h"
+#include "kiln/core/error.h"
+#include "kiln/train/trainer.h"
+
+namespace kiln {
+
+Student::Student(const RunSettings& s, const RunData& data, const torch::Device& dev, torch::ScalarType dtype,
+                 bool channels_last, const AugmentOptions& aug)
+    : dev_(dev), seed_(s.loop.seed), aug_(aug), teacher_(s.student.teacher) {
+  const auto& st = s.student;
+  const auto& split = data.split;
+  auto unlabeled = split.unlabeled.head(st.unlabeled);
+  auto hidden = split.hidden_labels.slice(0, 0, unlabeled.size());
+  if (unlabeled.size() == 0) throw Error("selftrain.teacher: the split leaves no unlabeled examples (data.labeled = all of them)");
+  unlabeled_ = unlabeled.size();
+  auto teacher = load_checkpoint(teacher_, dev);
+  PseudoLabels pl;
+  {
+    DeviceLoader tl(unlabeled, dev, resolve_precision(RunSettings::from_config(teacher.cfg).step.precision, dev), teacher.mean,
+                    teacher.std);
+    pl = make_pseudo_labels(*teacher.model, tl, s.data.test_batch_size, st.mode, st.threshold, st.temperature, st.tta);
+  }
+  if (pl.targets.size(1) != data.classes)
+    throw Error("selftrain.teacher = '" + teacher_ + "' predicts " + std::to_string(pl.targets.size(1)) +
+                " classes; this dataset has " + std::to_string(data.classes));
+  quality_ = pseudo_label_quality(pl, hidden);
+  auto keep = pl.keep.nonzero().view({-1});
+  Dataset kept{unlabeled.images.index_select(0, keep), torch::full({keep.size(0)}, -1, torch::kInt64), unlabeled.classes};
+  const int64_t bs = data.batch_size;
+  pbs_ = std::max<int64_t>(1, std::llround(static_cast<double>(bs) * st.ratio));
+  if (kept.size() < pbs_)
+    throw Error("selftrain: only " + std::to_string(kept.size()) + " unlabeled examples pass selftrain.threshold = " +
+                std::to_string(st.threshold) + ", fewer than one pseudo-labeled batch (" +
+                std::to_string(pbs_) + " = data.batch_size x selftrain.ratio); lower the threshold or the ratio");
+  pseudo_ = std::make_unique<DeviceLoader>(kept, dev, dtype, data.mean, data.std, channels_last);
+  targets_ = pl.targets.index_select(0, keep).to(dev, torch::kFloat32);
+  batches_ = kept.size() / pbs_;
+  loss_ = std::make_unique<StudentLoss>(st.pseudo_weight, st.weight, st.loss_normalization, s.optim.label_smoothing);
+  json_ = nlohmann::ordered_json{{"teacher", teacher_},
+                                 {"unlabeled", unlabeled.size()},
+                                 {"kept", quality_.kept},
+                                 {"coverage", quality_.coverage},
+                                 {"accuracy", quality_.accuracy},
+                                 {"mode", st.mode},
+                                 {"threshold", st.threshold},
+                                 {"temperature", st.temperature},
+                                 {"tta", st.tta},
+                                 {"pseudo_batch", pbs_},
+                                 {"labeled_batch", bs}}
+              .dump(2);
+}
+
+std::string Student::summary_line() const {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "pseudo-labels from %s: %lld of %lld unlabeled kept (coverage %.1f%%), accuracy %.2f%%",
+                teacher_.c_str(), (long long)quality_.kept, (long long)unlabeled_, 100 * quality_.coverage,
+                100 * quality_.accuracy);
+  return buf;
+}
+
+std::pair<Batch, torch::Tensor> Student::batch(int64_t g) {
+  const int64_t e = g / batches_, k = g % batches_;
+  if (!plan_ || plan_->epoch != e) plan_ = std::make_unique<EpochPlan>(pseudo_->plan(derive_seed(seed_, 77), e, true, aug_));
+  auto b = pseudo_->batch(*plan_, k, pbs_, aug_);
+  auto targets = targets_.index_select(0, plan_->order.slice(0, k * pbs_, (k + 1) * pbs_));
+  return {b, targets};
+}
+
+std::pair<torch::Tensor, torch::Tensor> Student::forward(Classifier& model, const Batch& b, int64_t g, bool sum_loss) {
+  auto [pb, targets] = batch(g);
+  const int64_t nl = b.y.size(0);
+  auto all = model.forward(torch::cat({b.x, pb.x}));
+  auto logits = all.slice(0, 0, nl);
+  auto parts = (*loss_)(logits, b.y, all.slice(0, nl), targets);
+  auto loss = sum_loss ? parts.total * static_cast<double>(nl) : parts.total;
+  return {logits, loss};
+}
+
+}  // namespace kiln

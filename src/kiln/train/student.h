@@ -1,0 +1,61 @@
+// Self-training's student (one part of kiln/train/run.h; issue #7, selftrain.teacher): the
+// teacher pseudo-labels the unlabelled rest of the run's split (its labels were replaced by -1
+// in split_labeled; the true ones are used only to measure the pseudo-labels), and every step
+// adds a batch of pseudo-labelled examples, cycling through them in their own seeded epochs, to
+// the labelled batch; one forward over both (BN statistics over both), the student's loss on
+// the two parts (kiln/train/selftrain.h).
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "kiln/core/config.h"
+#include "kiln/data/loader.h"
+#include "kiln/nn/model.h"
+#include "kiln/train/run_data.h"
+#include "kiln/train/run_settings.h"
+#include "kiln/train/selftrain.h"
+
+namespace kiln {
+
+class Student {
+ public:
+  // Loads the teacher (selftrain.teacher), pseudo-labels the split's unlabelled examples and
+  // keeps those that pass selftrain.threshold. Throws when too few pass or the teacher knows
+  // other classes (RunSettings::check_compatible refused the set-ups that cannot work).
+  Student(const RunSettings& s, const RunData& data, const torch::Device& device, torch::ScalarType dtype, bool channels_last,
+          const AugmentOptions& aug);
+
+  // The forward and loss of one step: the labelled batch (x, y) and global step g's
+  // pseudo-labelled batch; logits of the labelled part come back for the accuracy. The loss
+  // is a sum over the labelled examples when sum_loss (optim.lr's units kept), else a mean.
+  std::pair<torch::Tensor, torch::Tensor> forward(Classifier& model, const Batch& labeled, int64_t g, bool sum_loss);
+
+  std::string summary_line() const;  // the pseudo-labels' coverage and accuracy, for the log
+  const std::string& json() const { return json_; }  // pseudo_labels.json
+
+  torch::Tensor state() const { return loss_->state(); }  // the loss normalisation's running sums
+  void set_state(const torch::Tensor& s) { loss_->set_state(s, dev_); }
+
+ private:
+  // The pseudo-labelled batch of global step g: a function of (seed, g) alone, so a resumed
+  // run draws exactly the same batches.
+  std::pair<Batch, torch::Tensor> batch(int64_t g);
+
+  torch::Device dev_;
+  uint64_t seed_;
+  AugmentOptions aug_;
+  std::unique_ptr<DeviceLoader> pseudo_;
+  torch::Tensor targets_;  // kept x classes, fp32, on the device
+  std::unique_ptr<EpochPlan> plan_;
+  std::unique_ptr<StudentLoss> loss_;
+  int64_t pbs_ = 0, batches_ = 0;
+  std::string teacher_;
+  int64_t unlabeled_ = 0;
+  PseudoLabelQuality quality_;
+  std::string json_;
+};
+
+}  // namespace kiln
