@@ -13,7 +13,9 @@ MKL limited to AVX2 (the instruction set of an AMD EPYC of this project's other 
 against the native kernels of an Intel Xeon with AMX (OTHER_ISA_DIR). Each run's bound for each
 kind of number is TOLERANCE_FACTOR times that run's measured spread, never below FLOOR: Muon's
 Newton-Schulz steps spread most (a relative 0.6% in a step's loss, 4 of 200 test images), the
-SGD recipes least (1e-7).
+SGD recipes least (1e-7). The LeCun 1989 table comes from kiln's own Net1989, compiled with
+-march=native (KILN_NATIVE_LECUN): its table was identical, digit for digit, between that build
+(AVX-512) and a generic x86-64 build (SSE2) on the same Xeon (2026-11-30), so its floor stands.
 """
 import json, math, os, re, sys
 

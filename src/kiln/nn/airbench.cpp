@@ -41,31 +41,31 @@ torch::Tensor ConvGroupImpl::forward(torch::Tensor x) {
   return act(drop_branch(bn[2](conv[2](x)), drop_path, is_training()) + x0);
 }
 
-AirbenchNet::AirbenchNet(int64_t in_ch, int64_t n_classes, const Config& cfg)
-    : output_scale(cfg.f("model.output_scale")),
-      dropout(cfg.f("model.dropout")),
-      head_norm(cfg.b("model.head_norm")),
-      activation(parse_activation(cfg.s("model.activation"))),
-      widths(cfg.ints("model.widths")),
-      convs_per_group(cfg.i("model.convs_per_group")),
+AirbenchNet::AirbenchNet(int64_t in_ch, int64_t n_classes, const ModelOptions& m)
+    : output_scale(m.output_scale),
+      dropout(m.dropout),
+      head_norm(m.head_norm),
+      activation(m.block.activation),
+      widths(m.widths),
+      convs_per_group(m.convs_per_group),
       in_channels(in_ch),
       classes(n_classes) {
   if (widths.size() != 3) throw Error("model.name = \"airbench\" needs 3 widths in model.widths (e.g. [64, 256, 256])");
-  if (cfg.s("model.whiten") != "2x2") throw Error("model.name = \"airbench\" needs model.whiten = \"2x2\"");
-  whiten = register_module("whiten", PatchWhitening(in_ch, 2, cfg.f("model.whiten_eps"), true, 0));
-  if (cfg.i("model.whiten_bias_epochs") > 0) {
+  if (m.whiten != "2x2") throw Error("model.name = \"airbench\" needs model.whiten = \"2x2\"");
+  whiten = register_module("whiten", PatchWhitening(in_ch, 2, m.whiten_eps, true, 0));
+  if (m.whiten_bias_epochs > 0) {
     whiten_bias = register_parameter("whiten_bias", torch::zeros({whiten->out_channels()}));
-    if (cfg.s("model.whiten_bias_init") == "uniform") {  // a plain conv's bias init: U(+-1/sqrt(fan_in)), fan_in = C x 2 x 2
+    if (m.whiten_bias_uniform) {  // a plain conv's bias init: U(+-1/sqrt(fan_in)), fan_in = C x 2 x 2
       torch::NoGradGuard ng;
       const double bound = 1.0 / std::sqrt(static_cast<double>(in_ch * 4));
       whiten_bias.uniform_(-bound, bound);
     }
   }
-  auto o = block_options(cfg);
-  const bool dirac = cfg.s("model.conv_init") == "dirac";
+  const auto& o = m.block;
+  const bool dirac = m.dirac;
   int64_t c = whiten->out_channels();
   for (size_t g = 0; g < 3; ++g) {
-    groups.push_back(register_module("group" + std::to_string(g + 1), ConvGroup(c, widths[g], convs_per_group, o, dirac, cfg.f("model.stochastic_depth"))));
+    groups.push_back(register_module("group" + std::to_string(g + 1), ConvGroup(c, widths[g], convs_per_group, o, dirac, m.stochastic_depth)));
     c = widths[g];
   }
   fc = register_module("fc", nn::Linear(nn::LinearOptions(c, n_classes).bias(false)));

@@ -30,7 +30,7 @@ struct ConvGroupImpl : torch::nn::Module {
 TORCH_MODULE(ConvGroup);
 
 struct AirbenchNet : Classifier {
-  AirbenchNet(int64_t in_channels, int64_t num_classes, const Config& cfg);
+  AirbenchNet(int64_t in_channels, int64_t num_classes, const ModelOptions& m);
   torch::Tensor forward(torch::Tensor x) override;
   void fit_to_data(const torch::Tensor& x) override;
   double forward_flops(int64_t height, int64_t width) const override;

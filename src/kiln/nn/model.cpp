@@ -7,8 +7,13 @@
 namespace kiln {
 namespace nn = torch::nn;
 
-BlockOptions block_options(const Config& cfg) {
-  BlockOptions o;
+ModelOptions ModelOptions::from_config(const Config& cfg) {
+  ModelOptions m;
+  m.name = cfg.s("model.name");
+  m.widths = cfg.ints("model.widths");
+  m.depth = cfg.i("model.depth");
+  m.convs_per_group = cfg.i("model.convs_per_group");
+  auto& o = m.block;
   o.activation = parse_activation(cfg.s("model.activation"));
   o.celu_alpha = cfg.f("model.celu_alpha");
   o.pool_before_bn = cfg.b("model.pool_before_bn");
@@ -17,8 +22,20 @@ BlockOptions block_options(const Config& cfg) {
   o.bn.ghost_splits = cfg.i("model.ghost_bn_splits");
   o.bn.freeze_weight = cfg.b("model.bn_weight_freeze");
   o.bn.weight_init = cfg.f("model.bn_weight_init");
-  return o;
+  m.output_scale = cfg.f("model.output_scale");
+  m.dropout = cfg.f("model.dropout");
+  m.stochastic_depth = cfg.f("model.stochastic_depth");
+  m.whiten = cfg.s("model.whiten");
+  m.whiten_eps = cfg.f("model.whiten_eps");
+  m.head_norm = cfg.b("model.head_norm");
+  m.whiten_bias_epochs = cfg.i("model.whiten_bias_epochs");
+  m.whiten_bias_uniform = cfg.s("model.whiten_bias_init") == "uniform";
+  m.dirac = cfg.s("model.conv_init") == "dirac";
+  m.glorot_normal = cfg.s("model.init") == "glorot_normal";
+  return m;
 }
+
+BlockOptions block_options(const Config& cfg) { return ModelOptions::from_config(cfg).block; }
 
 ConvBNImpl::ConvBNImpl(int64_t c_in, int64_t c_out, bool pool_, const BlockOptions& o, int64_t k)
     : pool(pool_), opt(o) {
@@ -51,18 +68,18 @@ torch::Tensor head_dropout(const torch::Tensor& x, double p, bool training) {
   return torch::dropout(x, p, true);
 }
 
-ResNet9::ResNet9(int64_t in_ch, int64_t classes, const Config& cfg)
-    : output_scale(cfg.f("model.output_scale")), dropout(cfg.f("model.dropout")) {
-  const double sd = cfg.f("model.stochastic_depth");
-  auto w = cfg.ints("model.widths");
+ResNet9::ResNet9(int64_t in_ch, int64_t classes, const ModelOptions& m)
+    : output_scale(m.output_scale), dropout(m.dropout) {
+  const double sd = m.stochastic_depth;
+  const auto& w = m.widths;
   if (w.size() != 4) throw Error("ResNet-9 needs 4 widths");
-  auto o = block_options(cfg);
-  const auto& wh = cfg.s("model.whiten");
+  const auto& o = m.block;
+  const auto& wh = m.whiten;
   if (wh == "none") {
     prep = register_module("prep", ConvBN(in_ch, w[0], false, o));
   } else {
     bool two = wh == "2x2";
-    whiten = register_module("whiten", PatchWhitening(in_ch, two ? 2 : 3, cfg.f("model.whiten_eps"), two, two ? 0 : 1));
+    whiten = register_module("whiten", PatchWhitening(in_ch, two ? 2 : 3, m.whiten_eps, two, two ? 0 : 1));
     prep = register_module("prep", ConvBN(whiten->out_channels(), w[0], false, o, 1));
   }
   layer1 = register_module("layer1", ConvBN(w[0], w[1], true, o));
@@ -112,14 +129,18 @@ double ResNet9::forward_flops(int64_t H, int64_t W) const {
 }
 
 ClassifierPtr make_model(const Config& cfg, int64_t in_channels, int64_t num_classes) {
-  const auto& name = cfg.s("model.name");
+  return make_model(ModelOptions::from_config(cfg), in_channels, num_classes);
+}
+
+ClassifierPtr make_model(const ModelOptions& o, int64_t in_channels, int64_t num_classes) {
+  const auto& name = o.name;
   ClassifierPtr m;
-  if (name == "resnet9") m = std::make_shared<ResNet9>(in_channels, num_classes, cfg);
-  else if (name == "airbench") m = std::make_shared<AirbenchNet>(in_channels, num_classes, cfg);
-  else if (name == "separable") m = std::make_shared<SeparableNet>(in_channels, num_classes, cfg);
-  else if (name == "dense") m = std::make_shared<DenseNet>(in_channels, num_classes, cfg);
+  if (name == "resnet9") m = std::make_shared<ResNet9>(in_channels, num_classes, o);
+  else if (name == "airbench") m = std::make_shared<AirbenchNet>(in_channels, num_classes, o);
+  else if (name == "separable") m = std::make_shared<SeparableNet>(in_channels, num_classes, o);
+  else if (name == "dense") m = std::make_shared<DenseNet>(in_channels, num_classes, o);
   else throw Error("model.name = '" + name + "' is not in the zoo (resnet9 | airbench | separable | dense)");
-  if (cfg.s("model.init") == "glorot_normal") glorot_normal_init(*m);
+  if (o.glorot_normal) glorot_normal_init(*m);
   return m;
 }
 

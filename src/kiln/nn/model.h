@@ -29,7 +29,25 @@ struct BlockOptions {
   bool pool_before_bn = false;  // conv -> pool -> BN -> act (else conv -> BN -> act -> pool)
   BatchNormOptions bn;
 };
-BlockOptions block_options(const Config& cfg);
+
+// A network as its model.* keys describe it, parsed once (ModelOptions::from_config).
+struct ModelOptions {
+  std::string name = "resnet9";         // resnet9 | airbench | separable | dense
+  std::vector<int64_t> widths;          // model.widths
+  int64_t depth = 2;                    // separable: blocks per stage; dense: layers per block
+  int64_t convs_per_group = 2;          // airbench
+  BlockOptions block;                   // activation, CELU alpha, pool-before-BN, BatchNorm
+  double output_scale = 0.125, dropout = 0, stochastic_depth = 0;
+  std::string whiten = "none";          // none | 3x3 | 2x2
+  double whiten_eps = 1e-2;
+  bool head_norm = false;               // airbench94_muon's head
+  int64_t whiten_bias_epochs = 0;       // airbench: > 0 gives the whitening conv a bias
+  bool whiten_bias_uniform = false;     // model.whiten_bias_init = uniform (else zeros)
+  bool dirac = false;                   // model.conv_init = dirac
+  bool glorot_normal = false;           // model.init = glorot_normal
+  static ModelOptions from_config(const Config& cfg);
+};
+BlockOptions block_options(const Config& cfg);  // ModelOptions::from_config(cfg).block
 
 // conv k x k (no bias) -> BatchNorm -> activation, with an optional 2x2 max-pool either
 // after the activation (baseline) or straight after the conv (pool_before_bn).
@@ -66,7 +84,7 @@ torch::Tensor head_dropout(const torch::Tensor& x, double p, bool training);
 // Widths (64, 128, 256, 512) in the original. With model.whiten, the prep block is a fixed
 // patch-whitening convolution followed by a 1x1 ConvBN.
 struct ResNet9 : Classifier {
-  ResNet9(int64_t in_channels, int64_t num_classes, const Config& cfg);
+  ResNet9(int64_t in_channels, int64_t num_classes, const ModelOptions& m);
   torch::Tensor forward(torch::Tensor x) override;
   void fit_to_data(const torch::Tensor& x) override;
   double forward_flops(int64_t height, int64_t width) const override;
@@ -78,7 +96,8 @@ struct ResNet9 : Classifier {
   double dropout;  // model.dropout, on the pooled features
 };
 
-// Builds the model the configuration names (model.*).
+// Builds the model the options (the configuration's model.* keys) name.
+ClassifierPtr make_model(const ModelOptions& m, int64_t in_channels, int64_t num_classes);
 ClassifierPtr make_model(const Config& cfg, int64_t in_channels, int64_t num_classes);
 
 // Casts weights to `dtype` (fp16/bf16/fp32) while every BatchNorm keeps fp32 parameters

@@ -24,10 +24,10 @@ torch::Tensor SeparableBlockImpl::forward(torch::Tensor x) {
   return activate(bn2(pointwise(x)), opt.activation, opt.celu_alpha);
 }
 
-SeparableNet::SeparableNet(int64_t in_ch, int64_t classes, const Config& cfg)
-    : opt(block_options(cfg)), dropout(cfg.f("model.dropout")) {
-  auto w = cfg.ints("model.widths");
-  const int64_t depth = cfg.i("model.depth");
+SeparableNet::SeparableNet(int64_t in_ch, int64_t classes, const ModelOptions& m)
+    : opt(m.block), dropout(m.dropout) {
+  const auto& w = m.widths;
+  const int64_t depth = m.depth;
   stem = register_module("stem", nn::Conv2d(nn::Conv2dOptions(in_ch, w[0], 3).padding(1).bias(false)));
   stem_bn = register_module("stem_bn", BatchNorm(w[0], opt.bn));
   int64_t c = w[0], k = 0;
@@ -58,10 +58,10 @@ double SeparableNet::forward_flops(int64_t H, int64_t W) const {
   return f + 2.0 * fc->options.in_features() * fc->options.out_features();
 }
 
-DenseNet::DenseNet(int64_t in_ch, int64_t classes, const Config& cfg)
-    : opt(block_options(cfg)), dropout(cfg.f("model.dropout")), in_channels(in_ch) {
-  auto w = cfg.ints("model.widths");
-  const int64_t L = cfg.i("model.depth"), blocks = static_cast<int64_t>(w.size()) - 1;
+DenseNet::DenseNet(int64_t in_ch, int64_t classes, const ModelOptions& m)
+    : opt(m.block), dropout(m.dropout), in_channels(in_ch) {
+  const auto& w = m.widths;
+  const int64_t L = m.depth, blocks = static_cast<int64_t>(w.size()) - 1;
   stem = register_module("stem", nn::Conv2d(nn::Conv2dOptions(in_ch, w[0], 3).padding(1).bias(false)));
   int64_t c = w[0];
   for (int64_t b = 0; b < blocks; ++b) {

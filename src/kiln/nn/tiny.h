@@ -32,7 +32,7 @@ struct SeparableBlockImpl : torch::nn::Module {
 TORCH_MODULE(SeparableBlock);
 
 struct SeparableNet : Classifier {
-  SeparableNet(int64_t in_channels, int64_t num_classes, const Config& cfg);
+  SeparableNet(int64_t in_channels, int64_t num_classes, const ModelOptions& m);
   torch::Tensor forward(torch::Tensor x) override;
   double forward_flops(int64_t height, int64_t width) const override;
   torch::nn::Conv2d stem{nullptr};
@@ -44,7 +44,7 @@ struct SeparableNet : Classifier {
 };
 
 struct DenseNet : Classifier {
-  DenseNet(int64_t in_channels, int64_t num_classes, const Config& cfg);
+  DenseNet(int64_t in_channels, int64_t num_classes, const ModelOptions& m);
   torch::Tensor forward(torch::Tensor x) override;
   double forward_flops(int64_t height, int64_t width) const override;
   torch::nn::Conv2d stem{nullptr};
