@@ -31,6 +31,8 @@ TORCH_MODULE(ConvGroup);
 
 struct AirbenchNet : Classifier {
   AirbenchNet(int64_t in_channels, int64_t num_classes, const ModelOptions& m);
+  AirbenchNet(int64_t in_channels, int64_t num_classes, const Config& cfg)
+      : AirbenchNet(in_channels, num_classes, ModelOptions::from_config(cfg)) {}
   torch::Tensor forward(torch::Tensor x) override;
   void fit_to_data(const torch::Tensor& x) override;
   double forward_flops(int64_t height, int64_t width) const override;

@@ -85,6 +85,8 @@ torch::Tensor head_dropout(const torch::Tensor& x, double p, bool training);
 // patch-whitening convolution followed by a 1x1 ConvBN.
 struct ResNet9 : Classifier {
   ResNet9(int64_t in_channels, int64_t num_classes, const ModelOptions& m);
+  ResNet9(int64_t in_channels, int64_t num_classes, const Config& cfg)
+      : ResNet9(in_channels, num_classes, ModelOptions::from_config(cfg)) {}
   torch::Tensor forward(torch::Tensor x) override;
   void fit_to_data(const torch::Tensor& x) override;
   double forward_flops(int64_t height, int64_t width) const override;

@@ -33,6 +33,8 @@ TORCH_MODULE(SeparableBlock);
 
 struct SeparableNet : Classifier {
   SeparableNet(int64_t in_channels, int64_t num_classes, const ModelOptions& m);
+  SeparableNet(int64_t in_channels, int64_t num_classes, const Config& cfg)
+      : SeparableNet(in_channels, num_classes, ModelOptions::from_config(cfg)) {}
   torch::Tensor forward(torch::Tensor x) override;
   double forward_flops(int64_t height, int64_t width) const override;
   torch::nn::Conv2d stem{nullptr};
@@ -45,6 +47,8 @@ struct SeparableNet : Classifier {
 
 struct DenseNet : Classifier {
   DenseNet(int64_t in_channels, int64_t num_classes, const ModelOptions& m);
+  DenseNet(int64_t in_channels, int64_t num_classes, const Config& cfg)
+      : DenseNet(in_channels, num_classes, ModelOptions::from_config(cfg)) {}
   torch::Tensor forward(torch::Tensor x) override;
   double forward_flops(int64_t height, int64_t width) const override;
   torch::nn::Conv2d stem{nullptr};
