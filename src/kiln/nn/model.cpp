@@ -27,6 +27,7 @@ ModelOptions ModelOptions::from_config(const Config& cfg) {
   m.stochastic_depth = cfg.f("model.stochastic_depth");
   m.whiten = cfg.s("model.whiten");
   m.whiten_eps = cfg.f("model.whiten_eps");
+  m.whiten_samples = cfg.i("model.whiten_samples");
   m.head_norm = cfg.b("model.head_norm");
   m.whiten_bias_epochs = cfg.i("model.whiten_bias_epochs");
   m.whiten_bias_uniform = cfg.s("model.whiten_bias_init") == "uniform";

@@ -13,11 +13,11 @@ namespace kiln {
 void sync_device(const torch::Device& device) { torch::zeros({1}, torch::TensorOptions().device(device)).cpu(); }
 
 ClassifierPtr ModelSetup::build(const Config& c, Classifier* whiten_from) {
-  auto m = make_model(c, data_.in_channels, data_.classes);
+  const auto ms = ModelOptions::from_config(c);
+  auto m = make_model(ms, data_.in_channels, data_.classes);
   m->to(dev_);
-  const auto ms = ModelSettings::from_config(c);
   auto n = std::min<int64_t>(data_.train->size(), ms.whiten_samples);
-  if (ms.whitened && whiten_from) {
+  if (ms.whitened() && whiten_from) {
     torch::NoGradGuard ng;
     auto src = whiten_from->named_buffers();
     int64_t copied = 0;
@@ -27,7 +27,7 @@ ClassifierPtr ModelSetup::build(const Config& c, Classifier* whiten_from) {
         ++copied;
       }
     if (copied == 0) throw Error("internal: no whitening tensors to copy to the proxy network");
-  } else if (ms.whitened) {
+  } else if (ms.whitened()) {
     if (dev_.is_cuda()) sync_device(dev_);
     auto t = std::chrono::steady_clock::now();
     m->fit_to_data(data_.train->data().slice(0, 0, n).to(torch::kFloat32));

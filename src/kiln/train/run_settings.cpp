@@ -4,14 +4,6 @@
 
 namespace kiln {
 
-ModelSettings ModelSettings::from_config(const Config& cfg) {
-  ModelSettings m;
-  m.name = cfg.s("model.name");
-  m.whitened = cfg.s("model.whiten") != "none";
-  m.whiten_samples = cfg.i("model.whiten_samples");
-  return m;
-}
-
 OptimizerSettings OptimizerSettings::from_config(const Config& cfg) {
   OptimizerSettings o;
   o.name = cfg.s("optim.name");
@@ -80,7 +72,7 @@ RunSettings RunSettings::from_config(const Config& cfg) {
   l.tta_translate_weight = cfg.f("eval.tta_translate_weight");
 
   s.optim = OptimizerSettings::from_config(cfg);
-  s.model = ModelSettings::from_config(cfg);
+  s.model = ModelOptions::from_config(cfg);
 
   auto& t = s.student;
   t.teacher = cfg.s("selftrain.teacher");

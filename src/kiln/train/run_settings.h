@@ -10,6 +10,7 @@
 #include <string>
 
 #include "kiln/core/config.h"
+#include "kiln/nn/model.h"
 
 namespace kiln {
 
@@ -70,13 +71,6 @@ struct OptimizerSettings {
   static OptimizerSettings from_config(const Config& cfg);
 };
 
-struct ModelSettings {
-  std::string name = "resnet9";     // model.name
-  bool whitened = false;            // model.whiten != none
-  int64_t whiten_samples = 0;       // model.whiten_samples
-  static ModelSettings from_config(const Config& cfg);  // also for the proxy's config
-};
-
 struct StudentSettings {
   std::string teacher;              // selftrain.teacher ("" = not a student)
   int64_t unlabeled = 0;            // selftrain.unlabeled: the first N unlabeled examples
@@ -102,7 +96,7 @@ struct RunSettings {
   StepSettings step;
   LoopSettings loop;
   OptimizerSettings optim;
-  ModelSettings model;
+  ModelOptions model;  // the network's own settings (kiln/nn/model.h)
   StudentSettings student;
   FilterSettings filter;
   DistSettings dist;
