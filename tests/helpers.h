@@ -114,6 +114,58 @@ inline std::vector<nlohmann::json> without_times(std::vector<nlohmann::json> ms)
   return ms;
 }
 
+// Exact resume, the one check every trick's state must pass: `cfg` is stopped after each of
+// `stops` steps (as Ctrl-C stops a run: a checkpoint at that step) in root/cut<N>, resumed,
+// and must then equal the uninterrupted run exactly: the same metrics (wall-clock fields
+// aside), the same final test accuracy and bit-identical final weights (the EMA's, when the
+// run keeps one). The uninterrupted run is the one in `full_dir`, or is trained in root/full.
+inline void expect_exact_resume(const Config& cfg, const TrainTest& tt, const std::string& root,
+                                const std::vector<int64_t>& stops, const std::string& what = "",
+                                std::string full_dir = "") {
+  if (full_dir.empty()) {
+    full_dir = root + "/full";
+    ASSERT_FALSE(train(cfg, tt, quiet_options(full_dir)).interrupted) << what;
+  }
+  const auto full = without_times(read_metrics(full_dir));
+  const double full_acc = nlohmann::json::parse(read_file(full_dir + "/final.json"))["final_test_acc"].get<double>();
+  const auto full_weights = load_checkpoint(full_dir + "/checkpoint.pt", torch::kCPU).model->named_parameters();
+  for (int64_t stop_at : stops) {
+    const std::string dir = root + "/cut" + std::to_string(stop_at), at = what + ", stopped after step " + std::to_string(stop_at);
+    auto o = quiet_options(dir);
+    o.stop_after_steps = stop_at;
+    ASSERT_TRUE(train(cfg, tt, o).interrupted) << at << ": the run ended before that step";
+    auto rest = resume(tt, quiet_options(dir));
+    ASSERT_FALSE(rest.interrupted) << at;
+    EXPECT_EQ(without_times(read_metrics(dir)), full) << at;
+    EXPECT_EQ(rest.final_test_acc, full_acc) << at;
+    const auto weights = load_checkpoint(dir + "/checkpoint.pt", torch::kCPU).model->named_parameters();
+    ASSERT_EQ(weights.size(), full_weights.size()) << at;
+    for (size_t i = 0; i < weights.size(); ++i)
+      EXPECT_TRUE(torch::equal(weights[i].value(), full_weights[i].value())) << at << ": " << weights[i].key() << " differs";
+  }
+}
+
+// A narrow airbench preset on the 16x16 synthetic set: widths 8/16/16, batches of 64 (8 steps
+// per epoch of 512), 200 whitening images, fp32.
+inline Config tiny_airbench(const std::string& name = "cifar10-94") {
+  Config c = Config::from_file(find_preset(name));
+  c.set("model.widths", "[8, 16, 16]");
+  c.set("data.batch_size", "64");
+  c.set("data.test_batch_size", "100");
+  c.set("model.whiten_samples", "200");
+  c.set("train.precision", "fp32");
+  return c;
+}
+
+// The separable network of issue #8, narrow (8/16/32, two blocks a stage).
+inline Config separable_config() {
+  Config c;
+  c.set("model.name", "separable");
+  c.set("model.widths", "[8, 16, 32]");
+  c.set("model.depth", "2");
+  return c;
+}
+
 // A preset shrunk for the 16x16 synthetic set: fp32, batches of `batch`, `epochs` epochs, 100
 // whitening images, and narrow widths for its model (airbench 8/16/16 with the whitening bias
 // trained for 1 epoch; ResNet-9 8/16/16/32; others as they are).

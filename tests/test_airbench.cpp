@@ -1,7 +1,8 @@
-// The airbench family's pieces against their definitions: Newton-Schulz against an SVD, a Muon
-// step and a Lookahead update by hand, the network's shapes, parameters, FLOPs (against the
-// peer's published 0.36 PFLOP per run), dirac init, the alternating flip, fractional epochs,
-// the whitening bias's freeze, exact resume with Lookahead and with Muon.
+// The airbench family's pieces against their definitions: the network's shapes, parameters,
+// FLOPs (against the peer's published 0.36 PFLOP per run), dirac init, the alternating flip,
+// fractional epochs, the whitening bias's freeze, exact resume with Lookahead and with Muon,
+// every recipe in fp16. (Muon's and Lookahead's updates: test_optimizers.cpp; the proxy
+// filter: test_proxy_filter.cpp.)
 #include "helpers.h"
 #include "kiln/core/error.h"
 #include "kiln/data/loader.h"
@@ -13,42 +14,18 @@
 #include "kiln/train/trainer.h"
 
 using namespace kiln;
+using kiln::test::expect_exact_resume;
 using kiln::test::quiet_options;
 using kiln::test::read_metrics;
 using kiln::test::synthetic;
 using kiln::test::TempDir;
 using kiln::test::without_times;
 using kiln::test::expect_close_runs;
+using kiln::test::tiny_airbench;
 
 namespace {
 
 Config preset(const std::string& name) { return Config::from_file(find_preset(name)); }
-
-// A narrow airbench on the 16x16 synthetic set: 8 steps per epoch.
-Config tiny_airbench(const std::string& name = "cifar10-94") {
-  Config c = preset(name);
-  c.set("model.widths", "[8, 16, 16]");
-  c.set("data.batch_size", "64");
-  c.set("data.test_batch_size", "100");
-  c.set("model.whiten_samples", "200");
-  c.set("train.precision", "fp32");
-  return c;
-}
-
-// Interrupted after 6 and after 13 steps, then resumed: exactly the metrics and the final
-// accuracy of the uninterrupted run (whose metrics are `full`).
-void expect_exact_resume(const Config& c, const TrainTest& tt, const std::string& root, const std::vector<nlohmann::json>& full,
-                         double full_acc, const std::string& what) {
-  for (int64_t stop_at : {6, 13}) {
-    auto dir = root + "/cut" + std::to_string(stop_at);
-    auto o = quiet_options(dir);
-    o.stop_after_steps = stop_at;
-    ASSERT_TRUE(train(c, tt, o).interrupted);
-    auto rest = resume(tt, quiet_options(dir));
-    EXPECT_EQ(without_times(read_metrics(dir)), without_times(full)) << what << " " << stop_at;
-    EXPECT_EQ(rest.final_test_acc, full_acc) << what << " " << stop_at;
-  }
-}
 
 torch::Tensor param(torch::nn::Module& m, const std::string& name) {
   for (auto& p : m.named_parameters())
@@ -57,63 +34,6 @@ torch::Tensor param(torch::nn::Module& m, const std::string& name) {
 }
 
 }  // namespace
-
-TEST(Muon, NewtonSchulzIsTheScalarIterationOnTheSingularValues) {
-  torch::manual_seed(0);
-  for (auto shape : {std::vector<int64_t>{16, 40}, std::vector<int64_t>{40, 16}}) {
-    auto G = torch::randn(shape, torch::kFloat64);
-    auto X = newton_schulz(G, 3, torch::kFloat64);
-    auto [U, S, Vh] = torch::linalg_svd(G, /*full_matrices=*/false);
-    auto s = S / (G.norm() + 1e-7);
-    for (int i = 0; i < 3; ++i) s = 3.4445 * s - 4.7750 * s.pow(3) + 2.0315 * s.pow(5);
-    auto want = U.mm(torch::diag(s)).mm(Vh);
-    EXPECT_TRUE(torch::allclose(X, want, 1e-9, 1e-9)) << "shape " << shape[0] << "x" << shape[1];
-    // Singular vectors kept: X^T G is symmetric (V p(S) S V^T).
-    auto XtG = X.t().mm(G);
-    EXPECT_TRUE(torch::allclose(XtG, XtG.t(), 1e-8, 1e-8));
-  }
-}
-
-TEST(Muon, TwoStepsMatchTheDefinition) {
-  torch::manual_seed(1);
-  auto p = torch::randn({8, 3, 3, 3}, torch::kFloat32).requires_grad_(true);
-  auto p0 = p.detach().clone();
-  Muon mu({p}, 0.6, true, 3, true);
-  auto g1 = torch::randn_like(p0), g2 = torch::randn_like(p0);
-  auto ns = [](const torch::Tensor& u) { return newton_schulz(u.reshape({8, -1}), 3, torch::kFloat32).view({8, 3, 3, 3}); };
-  p.mutable_grad() = g1.clone();
-  mu.step(0.1);
-  auto buf = g1.clone();
-  auto w = p0 * (std::sqrt(8.0) / p0.norm());
-  w = w - 0.1 * ns(g1 + 0.6 * buf);
-  EXPECT_TRUE(torch::allclose(p.detach(), w, 1e-5, 1e-6));
-  p.mutable_grad() = g2.clone();
-  mu.step(0.05);
-  buf = 0.6 * buf + g2;
-  w = w * (std::sqrt(8.0) / w.norm());
-  w = w - 0.05 * ns(g2 + 0.6 * buf);
-  EXPECT_TRUE(torch::allclose(p.detach(), w, 1e-5, 1e-6));
-}
-
-TEST(Lookahead, UpdateIsLerpThenCopyBackAndOneTakesTheSlowWeights) {
-  torch::nn::Linear lin(3, 2);
-  auto w0 = lin->weight.detach().clone();
-  Lookahead la(*lin);
-  {
-    torch::NoGradGuard ng;
-    lin->weight.add_(1.0);
-  }
-  auto w1 = lin->weight.detach().clone();
-  la.update(*lin, 0.25);
-  auto slow = 0.25 * w0 + 0.75 * w1;
-  EXPECT_TRUE(torch::allclose(lin->weight, slow));
-  {
-    torch::NoGradGuard ng;
-    lin->weight.add_(5.0);
-  }
-  la.update(*lin, 1.0);  // the end of training: the slow weights, whatever the fast ones did
-  EXPECT_TRUE(torch::allclose(lin->weight, slow));
-}
 
 TEST(Airbench, ParametersShapesAndThePeersFlopCount) {
   Config c = preset("cifar10-94");
@@ -247,136 +167,8 @@ TEST(Airbench, ResumeIsExactWithLookaheadAndWithMuon) {
     c.set("schedule.epochs", "2.5");
     c.set("model.whiten_bias_epochs", "1");
     TempDir d;
-    auto full = train(c, tt, quiet_options(d / "full"));
-    expect_exact_resume(c, tt, d.path.string(), read_metrics(d / "full"), full.final_test_acc, name);
+    expect_exact_resume(c, tt, d.path.string(), {6, 13}, name);
   }
-}
-
-// airbench96_faster's proxy filter (kiln/train/proxy_filter.h) against its definition: the
-// kept examples are the top-k of the proxy's label-smoothed loss; the proxy's weights move only
-// on every train_every-th batch, by exactly one SGD step on the summed loss of its kept ones.
-TEST(ProxyFilter, KeepsTheHardestAndTrainsTheProxyEveryNthBatch) {
-  Config c = tiny_airbench("cifar10-96-faster");
-  c.set("filter.widths", "[8, 8, 8]");
-  Config pc = proxy_config(c);
-  EXPECT_EQ(pc.i("model.convs_per_group"), 2);
-  EXPECT_EQ(pc.i("model.whiten_bias_epochs"), 0);
-  auto data = torch::rand({200, 3, 16, 16}) * 2 - 1;
-  auto make = [&] {
-    torch::manual_seed(5);
-    auto m = make_model(pc, 3, 10);
-    m->fit_to_data(data);
-    return m;
-  };
-  auto proxy = make(), twin = make();
-  const double lr = 3e-4;
-  FilterOptions fo;
-  fo.keep = 24;
-  fo.train_every = 4;
-  fo.label_smoothing = 0.2;
-  fo.sum_loss = true;
-  ProxyFilter f(proxy, make_sgd(pc, *proxy, lr), fo);
-  auto twin_sgd = make_sgd(pc, *twin, lr);
-  auto params = [](Classifier& m) {
-    std::vector<torch::Tensor> v;
-    for (auto& p : m.parameters()) v.push_back(p.detach().clone());
-    return v;
-  };
-  torch::manual_seed(9);
-  for (int64_t step : {1, 4}) {
-    auto x = torch::randn({64, 3, 16, 16}), y = torch::randint(0, 10, {64});
-    auto before = params(*proxy);
-    auto idx = f.select(x, y, step, lr);
-    twin->train();
-    auto per = classification_loss_per_example(twin->forward(x), y, 0.2);
-    auto want = std::get<0>(std::get<1>(per.detach().topk(24)).sort());
-    ASSERT_TRUE(torch::equal(idx, want)) << "step " << step;
-    // every kept loss is at least every dropped one
-    auto mask = torch::ones({64}, torch::kBool).index_fill_(0, idx, false);
-    EXPECT_GE(per.detach().index_select(0, idx).min().item<double>(), per.detach().masked_select(mask).max().item<double>());
-    auto after = params(*proxy);
-    if (step % 4 != 0) {
-      for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(before[i], after[i])) << "forward-only step moved a weight";
-    } else {
-      twin_sgd.set_lr(lr);
-      twin_sgd.zero_grad();
-      per.index_select(0, idx).sum().backward();
-      twin_sgd.step();
-      bool moved = false;
-      auto tw = params(*twin);
-      for (size_t i = 0; i < before.size(); ++i) {
-        moved = moved || !torch::equal(before[i], after[i]);
-        EXPECT_TRUE(torch::allclose(after[i], tw[i], 1e-5, 1e-6)) << "parameter " << i;
-      }
-      EXPECT_TRUE(moved);
-    }
-    // BN statistics move on every batch (train mode), as the twin's
-    auto bp = proxy->buffers(), bt = twin->buffers();
-    for (size_t i = 0; i < bp.size(); ++i) EXPECT_TRUE(torch::allclose(bp[i], bt[i], 1e-5, 1e-6)) << "buffer " << i;
-  }
-  EXPECT_EQ(f.forward_images, 128);
-  EXPECT_EQ(f.trained_images, 24);
-}
-
-// A run with the filter trains the main network on filter.keep examples a step, records the
-// proxy in final.json, and resumes exactly (the proxy and its optimiser are checkpointed); the
-// static step (the CUDA graph's device-generic twin) gives the same numbers.
-TEST(ProxyFilter, RunsTrainOnTheKeptExamplesResumeExactlyAndMatchTheStaticStep) {
-  auto tt = synthetic(512, 100);
-  Config c = tiny_airbench("cifar10-96-faster");
-  c.set("filter.widths", "[8, 8, 8]");
-  c.set("filter.keep", "32");
-  c.set("schedule.epochs", "2.5");
-  c.set("model.whiten_bias_epochs", "1");
-  TempDir d;
-  auto full = train(c, tt, quiet_options(d / "full"));
-  auto fj = nlohmann::json::parse(read_file(d / "full/final.json"));
-  EXPECT_EQ(fj["filter"]["keep"], 32);
-  EXPECT_EQ(fj["filter"]["batch"], 64);
-  EXPECT_GT(fj["filter"]["proxy_parameters"].get<int64_t>(), 0);
-  auto m = read_metrics(d / "full");
-  ASSERT_EQ(m.size(), 3u);
-  // A full epoch is 8 steps of 32 kept examples: the main network saw 256 images, not 512.
-  EXPECT_NEAR(m[0]["images_per_s"].get<double>() * m[0]["epoch_seconds"].get<double>(), 256.0, 1e-6 * 256);
-  expect_exact_resume(c, tt, d.path.string(), m, full.final_test_acc, "filtered");
-  // The static step against the eager path, within 2e-4 or 3x the eager path's own thread-order
-  // noise (expect_close_runs).
-  Config st = c;
-  st.set("train.static_step", "true");
-  train(st, tt, quiet_options(d / "static"));
-  const int threads = torch::get_num_threads();
-  torch::set_num_threads(threads == 1 ? 2 : 1);
-  train(c, tt, quiet_options(d / "noise"));
-  torch::set_num_threads(threads);
-  expect_close_runs(m, read_metrics(d / "static"), read_metrics(d / "noise"), "filtered static step");
-  // Without the filter the same run is a different one (the filter is not a no-op).
-  Config off = c;
-  off.set("filter.keep", "0");
-  train(off, tt, quiet_options(d / "off"));
-  EXPECT_NE(without_times(read_metrics(d / "off")), without_times(m));
-}
-
-TEST(ProxyFilter, BadSettingsNameTheirKey) {
-  auto tt = synthetic(256, 50);
-  auto expect_error = [&](Config c, const std::string& needle) {
-    try {
-      train(c, tt, quiet_options());
-      ADD_FAILURE() << "no error for " << needle;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
-  Config c = tiny_airbench("cifar10-96-faster");
-  c.set("filter.keep", "64");  // = the batch
-  expect_error(c, "filter.keep = 64 must be smaller than data.batch_size = 64");
-  Config r = Config::from_file(find_preset("cifar10-resnet9-baseline"));
-  r.set("filter.keep", "8");
-  r.set("data.batch_size", "32");
-  expect_error(r, "filter.keep: the proxy is an airbench network");
-  Config w = tiny_airbench("cifar10-96-faster");
-  EXPECT_THROW(w.set("filter.widths", "[8, 8]"), Error);
-  EXPECT_THROW(w.set("filter.train_every", "0"), Error);
-  EXPECT_THROW(w.set("filter.keep", "-1"), Error);
 }
 
 // The preset is airbench96_faster's recipe: 45 epochs of 48 steps, 512 of 1024 kept, and the

@@ -177,14 +177,7 @@ TEST(SelfTrain, StudentResumesExactly) {
   s.set("aug.policy", "randaugment");
   s.set("selftrain.loss_normalization", "true");
   s.set("selftrain.ratio", "3");  // 60 pseudo per step over 200 kept: the pseudo epochs do not line up with the labeled ones
-  train(s, tt, kiln::test::quiet_options(d / "whole"));
-  auto o = kiln::test::quiet_options(d / "cut");
-  o.stop_after_steps = 7;  // mid-epoch (5 steps per epoch)
-  auto r = train(s, tt, o);
-  ASSERT_TRUE(r.interrupted);
-  resume(tt, kiln::test::quiet_options(d / "cut"));
-  EXPECT_EQ(kiln::test::without_times(kiln::test::read_metrics(d / "whole")),
-            kiln::test::without_times(kiln::test::read_metrics(d / "cut")));
+  kiln::test::expect_exact_resume(s, tt, d.path.string(), {7}, "student");  // mid-epoch (5 steps per epoch)
 }
 
 TEST(SelfTrain, StudentRefusesWhatItCannotDo) {

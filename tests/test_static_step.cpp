@@ -8,6 +8,7 @@
 #include "kiln/train/trainer.h"
 
 using namespace kiln;
+using kiln::test::expect_exact_resume;
 using kiln::test::quiet_options;
 using kiln::test::read_metrics;
 using kiln::test::synthetic;
@@ -59,13 +60,7 @@ TEST(StaticStep, ResumesExactly) {
     Config c = tiny(preset);
     c.set("train.static_step", "true");
     TempDir d;
-    auto full = train(c, tt, quiet_options(d / "full"));
-    auto o = quiet_options(d / "cut");
-    o.stop_after_steps = 11;
-    ASSERT_TRUE(train(c, tt, o).interrupted);
-    auto rest = resume(tt, quiet_options(d / "cut"));
-    EXPECT_EQ(without_times(read_metrics(d / "cut")), without_times(read_metrics(d / "full"))) << preset;
-    EXPECT_EQ(rest.final_test_acc, full.final_test_acc) << preset;
+    expect_exact_resume(c, tt, d.path.string(), {11}, preset);
   }
 }
 
@@ -89,11 +84,7 @@ TEST(StaticStep, CudaGraphOnTheCpuIsTheStaticStepUnderTheGraphsAddressContract) 
     train(a, tt, quiet_options(d / "a"));
     train(b, tt, quiet_options(d / "b"));
     EXPECT_EQ(without_times(read_metrics(d / "a")), without_times(read_metrics(d / "b"))) << preset;
-    auto o = quiet_options(d / "cut");
-    o.stop_after_steps = 6;
-    ASSERT_TRUE(train(b, tt, o).interrupted) << preset;
-    resume(tt, quiet_options(d / "cut"));
-    EXPECT_EQ(without_times(read_metrics(d / "cut")), without_times(read_metrics(d / "b"))) << preset;
+    expect_exact_resume(b, tt, d.path.string(), {6}, preset, d / "b");
   }
 }
 

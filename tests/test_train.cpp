@@ -13,6 +13,7 @@ using namespace kiln;
 using kiln::test::expect_error_containing;
 using kiln::test::TempDir;
 using kiln::test::synthetic;
+using kiln::test::expect_exact_resume;
 using kiln::test::quiet_options;
 using kiln::test::read_metrics;
 using kiln::test::without_times;
@@ -116,21 +117,7 @@ TEST(Train, ResumeMidEpochAndAtEpochBoundaryEqualsUninterrupted) {
   auto full = train(c, tt, quiet_options(d / "full"));
   ASSERT_FALSE(full.interrupted);
   ASSERT_EQ(full.epochs.size(), 2u);
-  for (int64_t stop_at : {11, 8, 3}) {
-    auto dir = d / ("cut" + std::to_string(stop_at));
-    auto o = quiet_options(dir);
-    o.stop_after_steps = stop_at;
-    auto part = train(c, tt, o);
-    ASSERT_TRUE(part.interrupted);
-    auto rest = resume(tt, quiet_options(dir));
-    ASSERT_FALSE(rest.interrupted);
-    EXPECT_EQ(without_times(read_metrics(dir)), without_times(read_metrics(d / "full"))) << "stopped at " << stop_at;
-    EXPECT_EQ(rest.final_test_acc, full.final_test_acc);
-    // Bit-identical weights.
-    auto a = load_checkpoint(d / "full/checkpoint.pt", torch::kCPU), b = load_checkpoint(dir + "/checkpoint.pt", torch::kCPU);
-    auto pa = a.model->parameters(), pb = b.model->parameters();
-    for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
-  }
+  expect_exact_resume(c, tt, d.path.string(), {11, 8, 3}, "tiny config", d / "full");  // mid-epoch, at the boundary, early
 }
 
 TEST(Train, RunDirectoryContentsAndEvalFromCheckpoint) {
@@ -244,13 +231,7 @@ TEST(Train, ResumeIsExactWithEveryTrickOn) {
   c.set("ema.momentum", "0.5");  // updates after the stop still depend on the restored average
   c.set("eval.tta", "flip+translate");
   TempDir d;
-  auto full = train(c, tt, quiet_options(d / "full"));
-  auto o = quiet_options(d / "cut");
-  o.stop_after_steps = 10;
-  ASSERT_TRUE(train(c, tt, o).interrupted);
-  auto rest = resume(tt, quiet_options(d / "cut"));
-  EXPECT_EQ(without_times(read_metrics(d / "cut")), without_times(read_metrics(d / "full")));
-  EXPECT_EQ(rest.final_test_acc, full.final_test_acc);
+  expect_exact_resume(c, tt, d.path.string(), {10});
 }
 
 TEST(Train, LeakWatchStaysFlatAcrossEpochs) {

@@ -100,14 +100,15 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
   torch::NoGradGuard ng;
   auto& model = *ck.model;
   const auto quantizable = quantizable_set(model);
+  const auto m = ModelOptions::from_config(ck.cfg);
   std::vector<std::pair<std::string, std::string>> meta = {
       {"format_version", "1"},
-      {"model", ck.cfg.s("model.name")},
-      {"activation", ck.cfg.s("model.activation")},
-      {"celu_alpha", std::to_string(ck.cfg.f("model.celu_alpha"))},
-      {"widths", joined(ck.cfg.ints("model.widths"), ",")},
-      {"depth", std::to_string(ck.cfg.i("model.depth"))},
-      {"bn_eps", joined(std::vector<double>{ck.cfg.f("model.bn_eps")}, "")},
+      {"model", m.name},
+      {"activation", activation_name(m.block.activation)},
+      {"celu_alpha", std::to_string(m.block.celu_alpha)},
+      {"widths", joined(m.widths, ",")},
+      {"depth", std::to_string(m.depth)},
+      {"bn_eps", joined(std::vector<double>{m.block.bn.eps}, "")},
       {"input", joined(info.input_shape, ",")},
       {"mean", joined(ck.mean, ",")},
       {"std", joined(ck.std, ",")},

@@ -13,6 +13,16 @@ Activation parse_activation(const std::string& n) {
   throw Error("model.activation = '" + n + "' (relu | celu | gelu | relu6)");
 }
 
+std::string activation_name(Activation a) {
+  switch (a) {
+    case Activation::ReLU: return "relu";
+    case Activation::CELU: return "celu";
+    case Activation::GELU: return "gelu";
+    case Activation::ReLU6: return "relu6";
+  }
+  return "relu";
+}
+
 torch::Tensor activate(const torch::Tensor& x, Activation a, double alpha) {
   switch (a) {
     case Activation::ReLU: return torch::relu(x);

@@ -13,6 +13,7 @@ class Group;
 // ReLU6(x) = min(max(0, x), 6) (MobileNet's, friendly to int8).
 enum class Activation { ReLU, CELU, GELU, ReLU6 };
 Activation parse_activation(const std::string& name);
+std::string activation_name(Activation a);  // the inverse of parse_activation
 torch::Tensor activate(const torch::Tensor& x, Activation a, double celu_alpha);
 
 struct BatchNormOptions {

@@ -3,10 +3,17 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "kiln/core/device.h"
 #include "kiln/core/error.h"
+#include "kiln/core/fs.h"
+#include "kiln/report/html.h"
+#include "kiln/train/run_set.h"
+#include "kiln/train/run_settings.h"
 
 namespace kiln {
 
@@ -116,6 +123,29 @@ std::string find_ablation(const std::string& name) {
   } catch (const Error&) {
     throw Error("no ablation named '" + name + "' (configs/ablations/<name>.toml, or a path)");
   }
+}
+
+bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const TrainTest& data, const std::string& out,
+                  int runs, const RunOptions& opt, std::string& table) {
+  const std::string device = device_name(opt.device) + " (" + opt.device.str() + ")";
+  std::vector<AblationResult> rows;
+  nlohmann::ordered_json j = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < configs.size(); ++i) {
+    char dir[32];
+    std::snprintf(dir, sizeof dir, "/row-%02zu", i);
+    std::cerr << "=== row " << i + 1 << "/" << configs.size() << ": " << ab.rows[i].name << "\n";
+    std::vector<RunResult> results;
+    if (!run_set(configs[i], data, out + dir, runs, opt, results)) return false;
+    AblationResult r{ab.rows[i].name, RunSettings::from_config(configs[i]).data.epochs, {}, {}};
+    for (auto& x : results) r.acc.push_back(x.final_test_acc), r.seconds.push_back(x.train_seconds);
+    rows.push_back(r);
+    j.push_back({{"name", r.name}, {"epochs", r.epochs}, {"test_acc", r.acc}, {"train_seconds", r.seconds}});
+    table = ablation_markdown(rows, device);
+    atomic_write(out + "/ablation.md", "# " + ab.description + "\n\n" + table);  // rewritten after every row
+    atomic_write(out + "/ablation.json", j.dump(2) + "\n");
+  }
+  write_report(out);
+  return true;
 }
 
 }  // namespace kiln

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "kiln/core/config.h"
+#include "kiln/data/dataset.h"
 #include "kiln/report/stats.h"
+#include "kiln/train/trainer.h"
 
 namespace kiln {
 
@@ -37,6 +39,14 @@ struct AblationResult {
 // The table as markdown: epochs, mean time per run, mean test accuracy ± std, n, 95% CI,
 // and the change from the previous row with Welch's p-value.
 std::string ablation_markdown(const std::vector<AblationResult>& rows, const std::string& device);
+
+// `kiln ablate`: each row of `configs` (Ablation::configs) as a set of `runs` runs in
+// out/row-XX (kiln/train/run_set.h: finished runs are skipped, interrupted ones resumed, so the
+// same call continues an interrupted ablation); out/ablation.md and out/ablation.json are
+// rewritten after every row. Returns false when interrupted (opt.stop), else true with the
+// markdown table in `table`.
+bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const TrainTest& data, const std::string& out,
+                  int runs, const RunOptions& opt, std::string& table);
 
 // Finds configs/ablations/<name>.toml (or a path).
 std::string find_ablation(const std::string& name_or_path);

@@ -1,4 +1,5 @@
-// Reading a run's checkpoint from outside the run: its configuration, and the trained model.
+// Reading a run's checkpoint from outside the run: its configuration, the trained model, and
+// the model evaluated as its run evaluated it.
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
@@ -45,6 +46,13 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& d
   torch::serialize::InputArchive e;
   lc.model->load(ar.try_read("ema", e) ? e : m);  // the averaged weights, when the run kept them
   return lc;
+}
+
+EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device) {
+  const auto s = RunSettings::from_config(ck.cfg);
+  DeviceLoader loader(data.test.head(s.data.test_subset), device, resolve_precision(s.step.precision, device), ck.mean,
+                      ck.std);
+  return evaluate(*ck.model, loader, s.data.test_batch_size, s.loop.tta, s.loop.tta_translate_weight);
 }
 
 }  // namespace kiln

@@ -4,13 +4,14 @@
 
 #include "kiln/core/error.h"
 #include "kiln/train/loss.h"
+#include "kiln/train/run_settings.h"
 
 namespace kiln {
 
 Config proxy_config(const Config& cfg) {
   Config p = cfg;
   p.set_value("model.widths", cfg.value("filter.widths"));
-  p.set_value("model.convs_per_group", cfg.i("filter.convs_per_group"));
+  p.set_value("model.convs_per_group", RunSettings::from_config(cfg).filter.convs_per_group);
   p.set_value("model.whiten_bias_epochs", int64_t{0});
   p.set_value("model.dropout", 0.0);
   p.set_value("model.stochastic_depth", 0.0);

@@ -42,7 +42,10 @@ OptimizerSettings OptimizerSettings::from_config(const Config& cfg) {
 
 RunSettings RunSettings::from_config(const Config& cfg) {
   RunSettings s;
+  s.description = cfg.s("meta.description");
   auto& d = s.data;
+  d.dataset = cfg.s("data.dataset");
+  d.folder = cfg.s("data.folder");
   d.train_subset = cfg.i("data.train_subset");
   d.test_subset = cfg.i("data.test_subset");
   d.labeled = cfg.i("data.labeled");
@@ -85,11 +88,17 @@ RunSettings RunSettings::from_config(const Config& cfg) {
   t.pseudo_weight = cfg.s("selftrain.pseudo_weight");
   t.loss_normalization = cfg.b("selftrain.loss_normalization");
   t.tta = cfg.s("selftrain.tta");
+  t.student_dropout = cfg.f("selftrain.student_dropout");
+  t.student_stochastic_depth = cfg.f("selftrain.student_stochastic_depth");
+  t.student_width_mult = cfg.f("selftrain.student_width_mult");
 
   s.filter.keep = cfg.i("filter.keep");
   s.filter.train_every = cfg.i("filter.train_every");
+  s.filter.convs_per_group = cfg.i("filter.convs_per_group");
   s.dist.sync_bn = cfg.b("dist.sync_bn");
   s.dist.bucket_mb = cfg.f("dist.bucket_mb");
+  s.dist.backend = cfg.s("dist.backend");
+  s.dist.timeout_s = cfg.f("dist.timeout_s");
   return s;
 }
 

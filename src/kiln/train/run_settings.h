@@ -18,6 +18,8 @@ enum class LossReduction { kMean, kSum };
 enum class PlateauMetric { kTrainLoss, kTestLoss };
 
 struct DataSettings {
+  std::string dataset = "cifar10";            // data.dataset
+  std::string folder;                         // data.folder (dataset = folder)
   int64_t train_subset = 0, test_subset = 0;  // data.*: the first N examples (0 = all)
   int64_t labeled = 0, split_seed = 0;        // data.labeled, data.split_seed
   int64_t batch_size = 512, test_batch_size = 1000;
@@ -79,19 +81,25 @@ struct StudentSettings {
   std::string pseudo_weight = "fixed";  // selftrain.pseudo_weight: fixed | ratio
   bool loss_normalization = false;
   std::string tta = "none";         // selftrain.tta
+  // kiln selftrain's students (student_config): their noise and width
+  double student_dropout = 0, student_stochastic_depth = 0, student_width_mult = 1;
 };
 
 struct FilterSettings {
   int64_t keep = 0;                 // filter.keep (0 = off)
   int64_t train_every = 4;          // filter.train_every
+  int64_t convs_per_group = 2;      // filter.convs_per_group (the proxy's)
 };
 
 struct DistSettings {
   bool sync_bn = false;             // dist.sync_bn
   double bucket_mb = 25;            // dist.bucket_mb
+  std::string backend = "auto";     // dist.backend: auto | gloo | nccl
+  double timeout_s = 120;           // dist.timeout_s
 };
 
 struct RunSettings {
+  std::string description;  // meta.description
   DataSettings data;
   StepSettings step;
   LoopSettings loop;

@@ -3,6 +3,7 @@
 #include "kiln/core/error.h"
 #include "kiln/nn/layers.h"
 #include "kiln/train/loss.h"
+#include "kiln/train/run_settings.h"
 
 namespace kiln {
 
@@ -94,7 +95,7 @@ void apply_strength(Config& cfg, const std::string& strength) {
   if (level != "S1" && level != "S2" && level != "S3" && level != "S4")
     throw Error("augmentation strength '" + strength + "' is not one of S1, S2, S3, S4 (each optionally +cutout)");
   cfg.set_value("aug.flip", true);
-  if (cfg.i("aug.pad") == 0) cfg.set_value("aug.pad", int64_t{4});
+  if (AugmentOptions::from_config(cfg).pad == 0) cfg.set_value("aug.pad", int64_t{4});
   cfg.set_value("aug.cutout", cut ? int64_t{16} : int64_t{0});
   cfg.set_value("aug.policy", std::string(level == "S1" ? "none" : level == "S4" ? "randaugment" : "autoaugment"));
   const bool jitter = level == "S3" || level == "S4";
@@ -108,13 +109,14 @@ void apply_strength(Config& cfg, const std::string& strength) {
 }
 
 Config student_config(const Config& base, const std::string& teacher) {
+  const auto s = RunSettings::from_config(base);
   Config c = base;
   c.set_value("selftrain.teacher", teacher);
-  c.set_value("model.dropout", base.f("selftrain.student_dropout"));
-  c.set_value("model.stochastic_depth", base.f("selftrain.student_stochastic_depth"));
-  const double mult = base.f("selftrain.student_width_mult");
+  c.set_value("model.dropout", s.student.student_dropout);
+  c.set_value("model.stochastic_depth", s.student.student_stochastic_depth);
+  const double mult = s.student.student_width_mult;
   if (mult != 1.0) {
-    auto w = base.ints("model.widths");
+    auto w = s.model.widths;
     for (auto& x : w) x = std::max<int64_t>(1, std::llround(static_cast<double>(x) * mult));
     c.set_value("model.widths", w);
   }

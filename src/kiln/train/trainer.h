@@ -89,6 +89,10 @@ struct LoadedCheckpoint {
   int64_t epochs_done = 0;
 };
 LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device);
+// The checkpoint's model on its run's test set (data.test_subset of `data`), evaluated as the
+// run evaluated it: its precision on `device`, data.test_batch_size, eval.tta. `kiln eval` and
+// `kiln quantize` (before and after int8) report this.
+EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device);
 
 // `kiln overfit`: the preset with everything that fights memorisation switched off (no
 // augmentation, label smoothing, weight decay, ghost BN, EMA, TTA), on the first `examples`

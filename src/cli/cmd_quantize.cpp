@@ -1,0 +1,57 @@
+// `kiln quantize`: a checkpoint's test accuracy in fp32, then with its conv and linear weights
+// quantised to int8 (per output channel, symmetric; kiln/deploy/quantize.h); writes
+// quantize.json beside the checkpoint.
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "kiln/core/fs.h"
+#include "kiln/deploy/quantize.h"
+#include "kiln/train/run_settings.h"
+
+namespace kiln::cli {
+namespace {
+
+struct QuantizeFlags {
+  DeviceFlags dev;
+  std::string checkpoint;
+};
+
+int run_quantize(const QuantizeFlags& f) {
+  Setup su = setup(f.dev);
+  auto ck = load_checkpoint(f.checkpoint, su.device);
+  const auto tt = load_for(ck.cfg, f.dev.data);
+  auto before = evaluate_checkpoint(ck, tt, su.device);
+  auto q = quantize_weights_inplace(*ck.model);
+  auto after = evaluate_checkpoint(ck, tt, su.device);
+  const int64_t changed = before.predictions.ne(after.predictions).sum().item<int64_t>();
+  std::printf("%s (%lld test images, eval.tta = %s)\n", f.checkpoint.c_str(), (long long)before.n,
+              RunSettings::from_config(ck.cfg).loop.tta.c_str());
+  std::printf("| weights | test accuracy | bytes |\n|---|---|---|\n");
+  std::printf("| fp32 | %.2f%% | %lld |\n", 100 * before.acc, (long long)q.fp32_bytes);
+  std::printf("| int8 (per-channel, symmetric; %lld tensors) | %.2f%% | %lld |\n", (long long)q.tensors, 100 * after.acc,
+              (long long)q.int8_bytes);
+  std::printf("difference %+.2f points; %lld of %lld predictions changed; largest weight error %.3g\n",
+              100 * (after.acc - before.acc), (long long)changed, (long long)before.n, q.max_abs_error);
+  nlohmann::ordered_json j{{"checkpoint", f.checkpoint},       {"test_images", before.n},
+                           {"fp32_test_acc", before.acc},      {"int8_test_acc", after.acc},
+                           {"fp32_bytes", q.fp32_bytes},       {"int8_bytes", q.int8_bytes},
+                           {"quantized_tensors", q.tensors},   {"predictions_changed", changed},
+                           {"max_abs_weight_error", q.max_abs_error}};
+  auto dir = std::filesystem::path(f.checkpoint).parent_path().string();
+  atomic_write((dir.empty() ? std::string(".") : dir) + "/quantize.json", j.dump(2) + "\n");
+  return 0;
+}
+
+}  // namespace
+
+Command add_quantize(CLI::App& app, const std::string&) {
+  auto f = std::make_shared<QuantizeFlags>();
+  auto* sub = app.add_subcommand("quantize", "Test accuracy of a checkpoint in fp32 and with int8 weights (per-channel, symmetric); writes quantize.json beside it");
+  sub->add_option("--checkpoint,-c", f->checkpoint, "checkpoint.pt of a run")->required();
+  add_device_options(sub, f->dev);
+  return {sub, [f] { return run_quantize(*f); }};
+}
+
+}  // namespace kiln::cli

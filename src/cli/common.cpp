@@ -1,0 +1,70 @@
+#include "cli/common.h"
+
+#include <ATen/Parallel.h>
+
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+
+#include "kiln/core/device.h"
+#include "kiln/train/run_settings.h"
+
+namespace kiln::cli {
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) {
+  if (g_stop.exchange(true)) std::_Exit(130);  // a second Ctrl-C: leave at once
+}
+}  // namespace
+
+void add_device_options(CLI::App* sub, DeviceFlags& f) {
+  sub->add_option("--data", f.data, "data root (holds cifar10/, mnist/, ...)");
+  sub->add_option("--device", f.device, "cpu | cuda | cuda:N | auto")->capture_default_str();
+  sub->add_option("--threads", f.threads, "CPU threads for LibTorch (0 = its default)");
+}
+
+Setup setup(const DeviceFlags& f, const std::string& preset, const std::vector<std::string>& sets) {
+  if (f.threads > 0) at::set_num_threads(f.threads);
+  Setup s;
+  s.device = parse_device(f.device);
+  if (!preset.empty()) {
+    s.preset_path = find_preset(preset);
+    s.cfg = Config::from_file(s.preset_path);
+    for (auto& a : sets) s.cfg.set_assignment(a);
+  }
+  return s;
+}
+
+TrainTest load_for(const Config& cfg, const std::string& data) {
+  const auto d = RunSettings::from_config(cfg).data;
+  auto tt = load_dataset(d.dataset, resolve_data_root(data), d.folder);
+  for (auto& w : tt.warnings) std::cerr << "note: " << w << "\n";
+  return tt;
+}
+
+std::string timestamp() {
+  auto t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&t));
+  return buf;
+}
+
+std::string preset_stem(const std::string& preset_path) { return std::filesystem::path(preset_path).stem().string(); }
+
+const std::atomic<bool>* stop_on_signals(bool term) {
+  std::signal(SIGINT, on_stop_signal);
+  if (term) std::signal(SIGTERM, on_stop_signal);
+  return &g_stop;
+}
+
+RunOptions run_options(const torch::Device& device, const std::string& command_line, bool verbose) {
+  RunOptions o;
+  o.device = device;
+  o.command_line = command_line;
+  o.verbose = verbose;
+  o.stop = stop_on_signals();
+  return o;
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,117 @@
+#include "kiln/train/bench_set.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "kiln/core/device.h"
+#include "kiln/core/error.h"
+#include "kiln/core/fs.h"
+#include "kiln/report/profile.h"
+#include "kiln/train/run_set.h"
+#include "kiln/train/run_settings.h"
+#include "kiln/train/trainer.h"
+
+namespace kiln {
+namespace {
+
+void make_parent(const std::string& file) {
+  auto parent = std::filesystem::path(file).parent_path().string();
+  make_dirs(parent.empty() ? "." : parent);
+}
+
+// One more run (another seed, outside the statistics) under LibTorch's profiler: the kernels
+// by device time (CUDA) and the operators by host self time, as CSV.
+void profile_run(Config cfg, int64_t seed, const TrainTest& data, const torch::Device& device, const std::string& csv) {
+  cfg.set_value("train.seed", seed);
+  std::cerr << "profiling one more run (not counted)...\n";
+  Profiler prof(device.is_cuda());
+  auto b = bench_run(cfg, data, device);
+  auto table = prof.stop();
+  make_parent(csv);
+  atomic_write(csv, table.csv());
+  std::fprintf(stderr, "profiled run: %.2f%% in %.3f s (the profiler's overhead included); device %.1f ms, host %.1f ms\n",
+               100 * b.test_acc, b.seconds, table.device_ms, table.host_ms);
+  std::map<std::string, int> shown;
+  for (auto& row : table.rows)
+    if (++shown[row.kind] <= 8)
+      std::fprintf(stderr, "  %-6s %5.1f%%  %9.1f ms  %7lld x  %s\n", row.kind.c_str(), 100 * row.share, row.ms,
+                   (long long)row.calls, row.name.substr(0, 90).c_str());
+  std::fprintf(stderr, "profile: %s\n", csv.c_str());
+}
+
+}  // namespace
+
+BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::Device& device, const BenchSetOptions& o) {
+  if (o.runs < 1) throw Error("--runs must be at least 1");
+  const auto s = RunSettings::from_config(cfg);
+  const auto dtype = resolve_precision(s.step.precision, device);
+  std::cerr << "kiln bench: " << o.name << " on " << device_name(device) << " (" << device.str() << ", "
+            << c10::toString(dtype) << "), " << o.warmup << " warm-up run(s) then " << o.runs
+            << " timed; clock: whitening fit + training + final " << s.loop.tta
+            << " evaluation, each bracketed by device synchronisation; excluded: data loading, "
+               "model construction, per-epoch evaluation (off), the warm-up runs\n";
+  const auto seed = static_cast<int64_t>(s.loop.seed);
+  for (int w = 0; w < o.warmup; ++w) {
+    Config c = cfg;
+    c.set_value("train.seed", seed + 100000 + w);
+    auto b = bench_run(c, data, device);
+    std::fprintf(stderr, "warm-up %d: %.2f%% in %.3f s (not counted)\n", w + 1, 100 * b.test_acc, b.seconds);
+  }
+  std::cerr << "measuring the device's matrix-product peak...\n";
+  BenchSetResult res;
+  res.matmul_peak_tflops = measure_matmul_tflops(device, dtype);
+  const double peak = res.matmul_peak_tflops;
+  std::vector<double> acc, secs, whiten, train_s, eval_s, tflops;
+  auto js = [](const Summary& x) { return nlohmann::ordered_json::parse(summary_json(x)); };
+  // Written after every run, so that a run cut short by a time budget keeps what it measured.
+  auto write_json = [&](bool complete) {
+    res.test_acc = summarize(acc), res.seconds = summarize(secs), res.tflops = summarize(tflops);
+    nlohmann::ordered_json j;
+    j["preset"] = o.name;
+    j["description"] = s.description;
+    j["device"] = device.str();
+    j["device_name"] = device_name(device);
+    j["precision"] = c10::toString(dtype);
+    j["runs"] = static_cast<int>(acc.size());
+    j["runs_requested"] = o.runs;
+    j["complete"] = complete;
+    j["warmup_runs"] = o.warmup;
+    j["clock_includes"] = "whitening fit + training steps of every epoch + the final evaluation with eval.tta, each "
+                          "interval bracketed by device synchronisation";
+    j["clock_excludes"] = "data loading, model construction, per-epoch evaluation (switched off), warm-up runs";
+    j["test_acc"] = js(res.test_acc);
+    j["seconds"] = js(res.seconds);
+    j["flops_per_run"] = res.flops_per_run;
+    j["tflops"] = js(res.tflops);
+    j["matmul_peak_tflops"] = peak;
+    j["fraction_of_peak"] = peak > 0 ? res.tflops.mean / peak : 0;
+    j["per_run"] = {{"test_acc", acc}, {"seconds", secs}, {"whiten_seconds", whiten}, {"train_seconds", train_s},
+                    {"eval_seconds", eval_s}};
+    j["provenance"] = nlohmann::json::parse(provenance_json(device, o.command));
+    j["config"] = nlohmann::json::parse(cfg.to_json());
+    make_parent(o.out);
+    atomic_write(o.out, j.dump(2) + "\n");
+  };
+  for (int r = 0; r < o.runs; ++r) {
+    Config c = cfg;
+    c.set_value("train.seed", seed + r);
+    auto b = bench_run(c, data, device);
+    acc.push_back(b.test_acc);
+    secs.push_back(b.seconds);
+    whiten.push_back(b.whiten_seconds);
+    train_s.push_back(b.train_seconds);
+    eval_s.push_back(b.eval_seconds);
+    res.flops_per_run = b.flops;
+    tflops.push_back(b.flops / b.seconds / 1e12);
+    std::fprintf(stderr, "run %d/%d (seed %lld): %.2f%%  %.3f s  (whiten %.3f, train %.3f, eval %.3f)\n", r + 1, o.runs,
+                 (long long)(seed + r), 100 * b.test_acc, b.seconds, b.whiten_seconds, b.train_seconds, b.eval_seconds);
+    write_json(r + 1 == o.runs);
+  }
+  if (!o.profile.empty()) profile_run(cfg, seed + o.runs, data, device, o.profile);
+  return res;
+}
+
+}  // namespace kiln

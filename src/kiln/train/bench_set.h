@@ -1,0 +1,30 @@
+// `kiln bench`: a preset timed as the peers time it (bench_run, kiln/train/trainer.h), over
+// warm-up runs then n timed runs with consecutive seeds, into one JSON file (accuracy and time
+// with their 95% intervals, FLOPs, TFLOP/s against the device's measured matrix-product peak,
+// what the clock included, provenance), rewritten after every run so that a run cut short by a
+// time budget keeps what it measured. Optionally one more run under LibTorch's profiler.
+#pragma once
+#include <string>
+
+#include "kiln/core/config.h"
+#include "kiln/data/dataset.h"
+#include "kiln/report/stats.h"
+
+namespace kiln {
+
+struct BenchSetOptions {
+  std::string name;        // the preset's name, recorded
+  int runs = 1, warmup = 1;
+  std::string out;         // the JSON file
+  std::string profile;     // "" or a CSV file: the profiled run's kernels and operators
+  std::string command;     // recorded in the provenance
+};
+
+struct BenchSetResult {
+  Summary test_acc, seconds, tflops;
+  double flops_per_run = 0, matmul_peak_tflops = 0;
+};
+
+BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::Device& device, const BenchSetOptions& o);
+
+}  // namespace kiln

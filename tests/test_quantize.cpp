@@ -1,0 +1,108 @@
+// int8 quantisation against its definition (kiln/deploy/quantize.h): per-channel symmetric
+// weights, a trained model's accuracy with them, and quantisation-aware training's step.
+#include "helpers.h"
+#include "kiln/deploy/quantize.h"
+
+using namespace kiln;
+using kiln::test::separable_config;
+
+TEST(Quantize, PerChannelSymmetricInt8) {
+  auto w = torch::tensor({{0.5f, -1.0f, 0.25f}, {0.f, 0.f, 0.f}, {3.f, 1.f, -0.01f}});
+  auto q = quantize_per_channel(w);
+  EXPECT_EQ(q.q.scalar_type(), torch::kInt8);
+  EXPECT_TRUE(torch::allclose(q.scale, torch::tensor({1.f / 127, 1.f, 3.f / 127})));
+  // The channel's largest magnitude lands on +-127; the rest round to the nearest step.
+  EXPECT_TRUE(torch::equal(q.q[0], torch::tensor({64, -127, 32}, torch::kInt8)));  // 63.5 -> 64, 31.75 -> 32
+  EXPECT_TRUE(q.q[1].eq(0).all().item<bool>());
+  EXPECT_EQ(q.q[2][0].item<int>(), 127);
+  torch::manual_seed(0);
+  auto big = torch::randn({16, 8, 3, 3});
+  auto qb = quantize_per_channel(big);
+  auto err = (qb.dequantize() - big).abs();
+  auto half_step = (qb.scale / 2).view({16, 1, 1, 1}) + 1e-7;
+  EXPECT_TRUE(err.le(half_step).all().item<bool>());
+  EXPECT_GE(qb.q.min().item<int>(), -127);
+}
+
+TEST(Quantize, Int8WeightsKeepATrainedModelsAccuracy) {
+  auto tt = kiln::test::synthetic(400, 200);
+  Config c = separable_config();
+  c.set("model.widths", "[8, 16, 32]");
+  kiln::test::plain_adam(c, "0.003");
+  kiln::test::no_augmentation(c);
+  c.set("data.batch_size", "40");
+  c.set("schedule.epochs", "10");
+  c.set("train.eval_every", "100");
+  kiln::test::TempDir d;
+  auto r = train(c, tt, kiln::test::quiet_options(d / "run"));
+  auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
+  DeviceLoader L(tt.test, torch::kCPU, torch::kFloat32, lc.mean, lc.std);
+  auto before = evaluate(*lc.model, L, 100);
+  auto rep = quantize_weights_inplace(*lc.model);
+  auto after = evaluate(*lc.model, L, 100);
+  std::printf("fp32 %.3f -> int8 %.3f; %lld -> %lld bytes; %lld tensors\n", before.acc, after.acc, (long long)rep.fp32_bytes,
+              (long long)rep.int8_bytes, (long long)rep.tensors);
+  EXPECT_GT(before.acc, 0.5) << "the model must have learned something for this to mean anything";
+  // Measured (issue #27): fp32 0.985 -> int8 0.985 on an Intel Xeon with AMX, 0.980 -> 0.980 with
+  // its AVX2 kernels (2026-11-30): int8 changed no prediction of the 200 on either; 0.02 is 4.
+  EXPECT_NEAR(after.acc, before.acc, 0.02);
+  EXPECT_EQ(rep.tensors, 1 + 4 * 2 + 1);  // stem, 4 blocks x (depthwise, pointwise), head
+  EXPECT_LT(rep.int8_bytes, rep.fp32_bytes / 2);
+  EXPECT_GT(rep.max_abs_error, 0);
+}
+
+TEST(Quantize, QatStepsAtTheQuantisedWeights) {
+  // One plain SGD step with train.qat: w1 = w0 - lr * (gradient at the int8 round trip of w0).
+  auto tt = kiln::test::synthetic(40, 10);
+  Config c = separable_config();
+  c.set("optim.momentum", "0");
+  c.set("optim.nesterov", "false");
+  c.set("optim.weight_decay", "0");
+  c.set("optim.loss_reduction", "mean");
+  c.set("data.batch_size", "40");  // the whole set in one step: the loss does not depend on the order
+  c.set("schedule.epochs", "1");
+  c.set("schedule.knots", "[[0, 1.0], [1, 1.0]]");
+  kiln::test::no_augmentation(c);
+  c.set("train.precision", "fp32");
+  c.set("train.qat", "true");
+  c.set("optim.lr", "0.05");
+  kiln::test::TempDir d;
+  train(c, tt, kiln::test::quiet_options(d / "step"));
+  Config still = c;
+  still.set("optim.lr", "0");
+  train(still, tt, kiln::test::quiet_options(d / "start"));
+  auto start = load_checkpoint(d / "start/checkpoint.pt", torch::kCPU);
+  auto after = load_checkpoint(d / "step/checkpoint.pt", torch::kCPU);
+  DeviceLoader L(tt.train, torch::kCPU, torch::kFloat32, start.mean, start.std);
+  auto& model = *start.model;
+  model.train();
+  std::vector<torch::Tensor> ws, w0;
+  for (auto& m : model.modules(false)) {
+    if (auto* cv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) ws.push_back(cv->weight);
+    if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) ws.push_back(l->weight);
+  }
+  {
+    torch::NoGradGuard ng;
+    for (auto& w : ws) {
+      w0.push_back(w.detach().clone());
+      w.copy_(quantize_per_channel(w).dequantize());
+    }
+  }
+  auto b = L.slice(0, 40);
+  torch::nn::functional::cross_entropy(model.forward(b.x), b.y).backward();
+  std::vector<torch::Tensor> got;
+  for (auto& m : after.model->modules(false)) {
+    if (auto* cv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) got.push_back(cv->weight);
+    if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) got.push_back(l->weight);
+  }
+  ASSERT_EQ(got.size(), ws.size());
+  double moved = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    auto want = w0[i] - 0.05 * ws[i].grad();
+    EXPECT_TRUE(torch::allclose(got[i], want, 1e-4, 1e-6)) << "weight " << i << ": max diff "
+                                                          << (got[i] - want).abs().max().item<double>();
+    moved += (got[i] - w0[i]).abs().sum().item<double>();
+  }
+  EXPECT_GT(moved, 0);  // the step did something; the weights kept are fp32, not the int8 round trip
+  EXPECT_FALSE(torch::equal(got.back(), quantize_per_channel(got.back()).dequantize()));
+}
