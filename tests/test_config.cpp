@@ -3,6 +3,7 @@
 #include "kiln/core/error.h"
 #include "kiln/train/ablation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -244,4 +245,22 @@ TEST(Config, EachRangeLivesInItsSchemaRowAndHoldsForDefaultsAndPresets) {
     if (k.key == "optim.label_smoothing") ls = &k;
   ASSERT_NE(ls, nullptr);
   EXPECT_EQ(ls->rule.describe(), "in [0, 1)");
+}
+
+// A string key's choices are written twice: in its meaning (for `kiln presets --keys`, with what
+// each choice does) and in its rule (what is accepted). They must not drift apart: every
+// accepted choice is documented, and the default is one of them.
+TEST(Config, EveryChoiceKeyDocumentsWhatItAccepts) {
+  int keys = 0;
+  const Config defaults;
+  for (auto& k : Config::schema()) {
+    if (k.rule.kind != KeyRule::Kind::kOneOf) continue;
+    ++keys;
+    for (auto& choice : k.rule.choices)
+      EXPECT_NE(k.doc.find(choice), std::string::npos) << k.key << ": the choice '" << choice << "' is accepted but not documented";
+    const auto& def = defaults.s(k.key);
+    EXPECT_NE(std::find(k.rule.choices.begin(), k.rule.choices.end(), def), k.rule.choices.end())
+        << k.key << ": the default '" << def << "' is not one of its choices";
+  }
+  EXPECT_GE(keys, 20);  // the schema has 24 such keys
 }
