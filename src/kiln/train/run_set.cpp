@@ -76,11 +76,10 @@ void refuse_changed_overrides(const Config& stored, const std::vector<std::strin
                   (k.rfind("model.", 0) == 0 ? ", a different model" : std::string()) + ". Start a new run instead.");
 }
 
-std::string summary_json(const Summary& s) {
-  return nlohmann::ordered_json{{"n", s.n},         {"mean", s.mean},         {"std", s.std},
-                                {"min", s.min},     {"max", s.max},           {"ci95_low", s.ci_low},
-                                {"ci95_high", s.ci_high}}
-      .dump();
+nlohmann::ordered_json summary_json(const Summary& s) {
+  return nlohmann::ordered_json{{"n", s.n},     {"mean", s.mean},         {"std", s.std},
+                                {"min", s.min}, {"max", s.max},           {"ci95_low", s.ci_low},
+                                {"ci95_high", s.ci_high}};
 }
 
 SetSummary write_summary(const std::string& dir, const std::string& description, const std::vector<RunResult>& results,
@@ -88,13 +87,12 @@ SetSummary write_summary(const std::string& dir, const std::string& description,
   std::vector<double> acc, secs;
   for (auto& r : results) acc.push_back(r.final_test_acc), secs.push_back(r.train_seconds);
   const SetSummary s{summarize(acc), summarize(secs)};
-  auto js = [](const Summary& x) { return nlohmann::ordered_json::parse(summary_json(x)); };
   nlohmann::ordered_json j;
   j["runs"] = results.size();
   j["device"] = device.str();
   j["device_name"] = device_name(device);
-  j["final_test_acc"] = js(s.test_acc);
-  j["train_seconds"] = js(s.train_seconds);
+  j["final_test_acc"] = summary_json(s.test_acc);
+  j["train_seconds"] = summary_json(s.train_seconds);
   j["train_seconds_includes"] = "training steps of every epoch (host clock, synchronised at each epoch's end); "
                                 "data loading, evaluation and checkpoints excluded";
   j["per_run_test_acc"] = acc;

@@ -3,6 +3,7 @@
 // summary (mean, std, 95% interval of accuracy and time). `kiln train --runs N`, `kiln
 // ablate` (a set per row) and `kiln selftrain` (a set per strength and round) are built on it.
 #pragma once
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,6 @@ SetSummary write_summary(const std::string& dir, const std::string& description,
 
 // A Summary as the JSON object the summaries and the bench file share:
 // {"n", "mean", "std", "min", "max", "ci95_low", "ci95_high"}.
-std::string summary_json(const Summary& s);
+nlohmann::ordered_json summary_json(const Summary& s);
 
 }  // namespace kiln
