@@ -4,7 +4,7 @@
 # NVIDIA's toolkit pieces from PyPI that torch's CMake package needs to configure (docs/install.md).
 # Every step says what it installs and how big it is; what is already there is reused.
 #   KILN_VENV       where the venv lives (default: <repo>/.venv)
-#   KILN_MINIMAL=1  skip the packages only tests/downloads need (curl, archive, gtest, ...)
+#   KILN_MINIMAL=1  skip the packages only tests, downloads and ONNX export need (curl, archive, onnx, gtest, ...)
 #   KILN_PYTHON     the interpreter that makes the venv (default: python3)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,8 +15,8 @@ say() { echo "install-deps: $*"; }
 # ---- Debian packages -----------------------------------------------------------------------
 pkgs=(cmake ninja-build g++ make python3-venv pkg-config zlib1g-dev libcli11-dev libtomlplusplus-dev
       nlohmann-json3-dev libstb-dev libgloo-dev dataset-fashion-mnist)
-[ "${KILN_MINIMAL:-0}" = 1 ] || pkgs+=(libcurl4-openssl-dev libarchive-dev libgtest-dev libbenchmark-dev ccache chromium emscripten node-acorn
-                                          clang libclang-rt-14-dev)
+[ "${KILN_MINIMAL:-0}" = 1 ] || pkgs+=(libcurl4-openssl-dev libarchive-dev libonnx-dev libprotobuf-dev libgtest-dev libbenchmark-dev
+                                          ccache chromium emscripten node-acorn clang libclang-rt-14-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -85,6 +85,10 @@ if [ "${KILN_MINIMAL:-0}" != 1 ]; then
   has torchvision || pip_install --no-deps "torchvision==0.26.0"
   # safetensors: tests/safetensors_read.py opens kiln's exported weights with it.
   has safetensors || pip_install safetensors
+  # onnx and onnxruntime: tests/onnx_check.py checks kiln's ONNX exports with ONNX's checker and
+  # runs them with ONNX Runtime (the versions they were checked with).
+  has onnx || pip_install onnx==1.23.2
+  has onnxruntime || pip_install onnxruntime==1.32.0
 fi
 
 # ---- a CUDA toolkit for torch's CMake package, where none is installed -------------------------

@@ -5,6 +5,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
 #include "kiln/data/dataset.h"
+#include "kiln/data/folder.h"
 
 using namespace kiln;
 using kiln::test::expect_error_containing;

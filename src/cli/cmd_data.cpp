@@ -32,6 +32,7 @@ int run_fetch(const DataFlags& f) {
 
 int run_data_info(const std::string& name, const std::string& data, const std::string& folder) {
   auto tt = load_dataset(name, resolve_data_root(data), folder);
+  for (auto& n : tt.notes) std::cerr << n << "\n";
   for (auto& w : tt.warnings) std::cerr << "note: " << w << "\n";
   std::printf("%s from %s\n", name.c_str(), tt.source.c_str());
   for (auto* part : {&tt.train, &tt.test}) {

@@ -1,12 +1,14 @@
 // `kiln export`: a checkpoint's weights as safetensors or kiln's own format (fp32, or int8
 // conv/linear weights with per-channel scales), with what rebuilding the model needs in the
-// metadata (kiln/deploy/export.h).
+// metadata (kiln/deploy/export.h); or the whole network as an ONNX graph
+// (kiln/deploy/onnx_export.h).
 #include <cstdio>
 #include <filesystem>
 
 #include "cli/commands.h"
 #include "kiln/core/error.h"
 #include "kiln/deploy/export.h"
+#include "kiln/deploy/onnx_export.h"
 
 namespace kiln::cli {
 namespace {
@@ -17,8 +19,11 @@ struct ExportFlags {
 };
 
 int run_export(const ExportFlags& f) {
-  if (f.format != "safetensors" && f.format != "kiln")
-    throw Error("--format '" + f.format + "' is not one of: kiln | safetensors");
+  if (f.format != "safetensors" && f.format != "kiln" && f.format != "onnx")
+    throw Error("--format '" + f.format + "' is not one of: safetensors | kiln | onnx");
+  if (f.format == "onnx" && !onnx::available())
+    throw Error("--format onnx: this kiln was built without ONNX (apt-get install libonnx-dev libprotobuf-dev, then "
+                "configure with -DKILN_WITH_ONNX=ON; scripts/install-deps.sh installs them)");
   auto ck = load_checkpoint(f.checkpoint, torch::kCPU);
   const auto model_name = ModelOptions::from_config(ck.cfg).name;
   if (f.format == "kiln" && model_name != "separable" && model_name != "dense")
@@ -26,12 +31,18 @@ int run_export(const ExportFlags& f) {
                 model_name + "': use --format safetensors");
   auto tt = load_for(ck.cfg, f.data);  // the input shape and the class names
   ExportInfo info{{tt.train.images.size(1), tt.train.images.size(2), tt.train.images.size(3)}, tt.train.classes};
-  const std::string ext = f.format == "kiln" ? ".kiln" : ".safetensors";
+  const std::string ext = "." + f.format;
   const std::string out = !f.out.empty() ? f.out
       : (std::filesystem::path(f.checkpoint).parent_path() / ((f.int8 ? "model-int8" : "model") + ext)).string();
-  auto bytes = f.format == "kiln" ? export_kiln(ck, info, out, f.int8) : export_safetensors(ck, info, out, f.int8);
+  const auto bytes = f.format == "kiln" ? export_kiln(ck, info, out, f.int8)
+                    : f.format == "onnx" ? export_onnx(ck, info, out, f.int8)
+                                         : export_safetensors(ck, info, out, f.int8);
   std::printf("wrote %s: %lld bytes (%s weights, %lld parameters)\n", out.c_str(), (long long)bytes,
               f.int8 ? "int8" : "fp32", (long long)count_parameters(*ck.model));
+  if (f.format == "onnx")
+    std::printf("ONNX opset 17, checked by ONNX's checker: input 'pixels' float32 [batch, %lld, %lld, %lld] in 0..255 "
+                "(normalisation in the graph), output 'logits' [batch, %zu]; the plain network, no TTA\n",
+                (long long)info.input_shape[0], (long long)info.input_shape[1], (long long)info.input_shape[2], info.classes.size());
   return 0;
 }
 
@@ -39,11 +50,11 @@ int run_export(const ExportFlags& f) {
 
 Command add_export(CLI::App& app, const std::string&) {
   auto f = std::make_shared<ExportFlags>();
-  auto* sub = app.add_subcommand("export", "Write a checkpoint's weights as safetensors or kiln's own format (fp32, or --int8), with the config, normalisation, input shape and classes");
+  auto* sub = app.add_subcommand("export", "Write a checkpoint's model as ONNX (the network, runnable by ONNX Runtime), or its weights as safetensors or kiln's own format (fp32, or --int8), with the config, normalisation, input shape and classes");
   sub->add_option("--checkpoint,-c", f->checkpoint, "checkpoint.pt of a run")->required();
-  sub->add_option("--format", f->format, "safetensors | kiln (kiln's own format, read by the dependency-free runtime; docs/kiln-format.md)")->capture_default_str();
-  sub->add_flag("--int8", f->int8, "conv and linear weights as int8 with per-channel scales (<name>.scale)");
-  sub->add_option("--out", f->out, "file (default: model[-int8].safetensors beside the checkpoint)");
+  sub->add_option("--format", f->format, "safetensors | kiln (kiln's own format, read by the dependency-free runtime; docs/kiln-format.md) | onnx (the network as an ONNX graph; docs/onnx.md)")->capture_default_str();
+  sub->add_flag("--int8", f->int8, "conv and linear weights as int8 with per-channel scales (<name>.scale; ONNX: DequantizeLinear)");
+  sub->add_option("--out", f->out, "file (default: model[-int8].<format> beside the checkpoint)");
   sub->add_option("--data", f->data, "data root (for the input shape and class names)");
   return {sub, [f] { return run_export(*f); }};
 }

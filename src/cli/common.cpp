@@ -38,7 +38,8 @@ Setup setup(const DeviceFlags& f, const std::string& preset, const std::vector<s
 
 TrainTest load_for(const Config& cfg, const std::string& data) {
   const auto d = RunSettings::from_config(cfg).data;
-  auto tt = load_dataset(d.dataset, resolve_data_root(data), d.folder);
+  auto tt = load_dataset(d.dataset, resolve_data_root(data), d.folder, d.folder_options);
+  for (auto& n : tt.notes) std::cerr << n << "\n";
   for (auto& w : tt.warnings) std::cerr << "note: " << w << "\n";
   return tt;
 }

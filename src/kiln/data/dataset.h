@@ -23,6 +23,7 @@ struct TrainTest {
   std::string name;
   std::string source;  // the directory it was read from
   std::vector<std::string> warnings;
+  std::vector<std::string> notes;  // what loading found and cost (an image folder's class counts, decode rate, ...)
 };
 
 // CIFAR-10 binary: records of 1 label byte + 3072 pixel bytes (R, G, B planes of 32x32).
@@ -38,15 +39,25 @@ Dataset parse_idx(const std::vector<uint8_t>& images, const std::vector<uint8_t>
                   const std::string& labels_name);
 // One PNG/JPEG/BMP/... image (stb_image) as uint8 C x H x W; channels 0 keeps the file's.
 torch::Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
-// root/<class>/*.png|jpg|jpeg|bmp; classes sorted by name; all images must share one shape.
-Dataset read_image_folder(const std::string& root);
+// How an image folder (dataset = "folder") is read: kiln/data/folder.h.
+struct FolderOptions {
+  std::vector<int64_t> image_size;  // data.image_size: [H, W], or empty (the files' own size)
+  std::string resize = "stretch";   // data.resize: stretch | center_crop | pad
+  int64_t background = 0;           // data.background: alpha composited over, and padding, this grey level
+  int64_t memory_limit_mb = 0;      // data.memory_limit_mb: 0 = half the memory available when loading
+  double val_fraction = 0;          // data.val_fraction: hold out this much of train/ for evaluation
+  uint64_t split_seed = 0;          // data.split_seed: the hold-out's seed
+  int threads = 0;                  // decoding threads; 0 = every core
+};
 
 // The data root: `cli` if given, else $KILN_DATA, else $XDG_DATA_HOME/kiln, else ~/.local/share/kiln.
 std::string resolve_data_root(const std::string& cli);
 // Loads `name` (cifar10 | cifar100 | mnist | fashion-mnist | folder) from under `root`:
 // root/cifar10 (or root/cifar-10-batches-bin), root/cifar100 (or root/cifar-100-binary),
-// root/mnist, root/fashion-mnist; for "folder", `folder` is the root holding train/ and test/.
+// root/mnist, root/fashion-mnist; for "folder", `folder` is the root holding train/ and test/
+// (or, with options.val_fraction, train/ alone: part of it is held out for evaluation).
 // A missing dataset gets a message with the exact `kiln data fetch` command.
-TrainTest load_dataset(const std::string& name, const std::string& root, const std::string& folder = "");
+TrainTest load_dataset(const std::string& name, const std::string& root, const std::string& folder = "",
+                       const FolderOptions& options = {});
 
 }  // namespace kiln

@@ -10,6 +10,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
 #include "kiln/data/dataset.h"
+#include "kiln/data/folder.h"
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -119,41 +120,6 @@ torch::Tensor decode_image(const Bytes& b, const std::string& name, int channels
   return t;
 }
 
-Dataset read_image_folder(const std::string& root) {
-  if (!dir_exists(root)) throw Error("image folder '" + root + "' does not exist");
-  std::vector<std::string> classes;
-  for (auto& e : fs::directory_iterator(root))
-    if (e.is_directory()) classes.push_back(e.path().filename().string());
-  std::sort(classes.begin(), classes.end());
-  if (classes.empty()) throw Error("image folder '" + root + "' has no class subdirectories (root/<class>/*.png)");
-  std::vector<torch::Tensor> imgs;
-  std::vector<int64_t> labels;
-  int H = -1, W = -1, C = -1;
-  std::string first;
-  for (size_t c = 0; c < classes.size(); ++c) {
-    std::vector<std::string> files;
-    for (auto& e : fs::directory_iterator(fs::path(root) / classes[c])) {
-      auto ext = e.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp") files.push_back(e.path().string());
-    }
-    std::sort(files.begin(), files.end());
-    for (auto& f : files) {
-      auto t = decode_image(read_file(f), f, C > 0 ? C : 0);
-      const int h = static_cast<int>(t.size(1)), w = static_cast<int>(t.size(2));
-      if (C < 0) C = static_cast<int>(t.size(0)), H = h, W = w, first = f;
-      if (h != H || w != W) {
-        throw Error("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) + " but '" + first +
-                    "' is " + std::to_string(W) + "x" + std::to_string(H) + ": all images must share one size");
-      }
-      imgs.push_back(t);
-      labels.push_back(static_cast<int64_t>(c));
-    }
-  }
-  if (imgs.empty()) throw Error("image folder '" + root + "' has no .png/.jpg/.bmp images");
-  return Dataset{torch::stack(imgs), torch::tensor(labels, torch::kInt64), classes};
-}
-
 std::string resolve_data_root(const std::string& cli) {
   if (!cli.empty()) return cli;
   if (const char* e = std::getenv("KILN_DATA"); e && *e) return e;
@@ -183,7 +149,7 @@ static void check_cifar10_test(const std::string& f, TrainTest& tt) {
                           "); a reordered copy holds the same images, so accuracies are unaffected");
 }
 
-TrainTest load_dataset(const std::string& name, const std::string& root, const std::string& folder) {
+TrainTest load_dataset(const std::string& name, const std::string& root, const std::string& folder, const FolderOptions& options) {
   TrainTest tt;
   tt.name = name;
   fs::path r(root);
@@ -238,27 +204,7 @@ TrainTest load_dataset(const std::string& name, const std::string& root, const s
     tt.source = d.string();
   } else if (name == "folder") {
     if (folder.empty()) throw Error("dataset 'folder' needs data.folder = the root holding train/ and test/");
-    tt.train = read_image_folder((fs::path(folder) / "train").string());
-    tt.test = read_image_folder((fs::path(folder) / "test").string());
-    if (tt.train.classes != tt.test.classes) {
-      // Name the classes: those of test/ that train/ lacks (the model cannot predict them) and
-      // those of train/ that test/ lacks (the labels would be numbered differently).
-      auto missing_from = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
-        std::string out;
-        for (auto& c : a)
-          if (std::find(b.begin(), b.end(), c) == b.end()) out += (out.empty() ? "'" : ", '") + c + "'";
-        return out;
-      };
-      const auto only_test = missing_from(tt.test.classes, tt.train.classes);
-      const auto only_train = missing_from(tt.train.classes, tt.test.classes);
-      std::string msg = "'" + folder + "': train/ and test/ have different class folders:";
-      if (!only_test.empty()) msg += " test/ has " + only_test + ", which train/ lacks;";
-      if (!only_train.empty()) msg += " train/ has " + only_train + ", which test/ lacks;";
-      msg.back() = ' ';
-      throw Error(msg + "(every class needs a folder in both, as class labels are the folders' sorted order)");
-    }
-    if (tt.train.images.sizes().slice(1) != tt.test.images.sizes().slice(1))
-      throw Error("'" + folder + "': train/ and test/ images differ in shape");
+    load_folder(folder, options, tt);
     tt.source = folder;
   } else {
     throw Error("unknown dataset '" + name + "' (cifar10 | cifar100 | mnist | fashion-mnist | folder)");

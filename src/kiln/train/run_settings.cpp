@@ -50,6 +50,15 @@ RunSettings RunSettings::from_config(const Config& cfg) {
   d.test_subset = cfg.i("data.test_subset");
   d.labeled = cfg.i("data.labeled");
   d.split_seed = cfg.i("data.split_seed");
+  auto& fo = d.folder_options;
+  fo.image_size = cfg.ints("data.image_size");
+  if (!fo.image_size.empty() && fo.image_size.size() != 2) throw Error("data.image_size needs [H, W], or [] for the files' own size");
+  fo.resize = cfg.s("data.resize");
+  fo.background = cfg.i("data.background");
+  if (fo.background > 255) throw Error("data.background must be a grey level in 0..255");
+  fo.memory_limit_mb = cfg.i("data.memory_limit_mb");
+  fo.val_fraction = cfg.f("data.val_fraction");
+  fo.split_seed = static_cast<uint64_t>(d.split_seed);
   d.batch_size = cfg.i("data.batch_size");
   d.test_batch_size = cfg.i("data.test_batch_size");
   d.drop_last = cfg.b("data.drop_last");

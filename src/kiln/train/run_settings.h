@@ -10,6 +10,7 @@
 #include <string>
 
 #include "kiln/core/config.h"
+#include "kiln/data/dataset.h"
 #include "kiln/nn/model.h"
 
 namespace kiln {
@@ -20,6 +21,7 @@ enum class PlateauMetric { kTrainLoss, kTestLoss };
 struct DataSettings {
   std::string dataset = "cifar10";            // data.dataset
   std::string folder;                         // data.folder (dataset = folder)
+  FolderOptions folder_options;               // data.image_size, resize, background, memory_limit_mb, val_fraction, split_seed
   int64_t train_subset = 0, test_subset = 0;  // data.*: the first N examples (0 = all)
   int64_t labeled = 0, split_seed = 0;        // data.labeled, data.split_seed
   int64_t batch_size = 512, test_batch_size = 1000;

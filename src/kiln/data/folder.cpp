@@ -1,0 +1,307 @@
+#include "kiln/data/folder.h"
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "kiln/core/error.h"
+#include "kiln/core/fs.h"
+
+namespace kiln {
+namespace fs = std::filesystem;
+
+torch::Tensor convert_channels(const torch::Tensor& img, int64_t channels, int64_t background) {
+  const int64_t c = img.size(0);
+  if (channels != 1 && channels != 3) throw Error("images convert to 1 or 3 channels, not " + std::to_string(channels));
+  if (c == channels) return img;
+  auto f = img.to(torch::kInt32);
+  torch::Tensor colour = f.slice(0, 0, c >= 3 ? 3 : 1);
+  if (c == 2 || c == 4) {  // composite over the background, rounded half up
+    auto a = f.slice(0, c - 1, c);
+    colour = torch::floor_divide(colour * a + (255 - a) * background + 127, 255);
+  }
+  if (colour.size(0) == channels) return colour.to(torch::kUInt8);
+  if (channels == 3) return colour.expand({3, -1, -1}).contiguous().to(torch::kUInt8);
+  throw Error("a colour image cannot join a grey dataset");  // not reached: a dataset with colour is RGB
+}
+
+namespace {
+
+// stb_image_resize on one H x W x C uint8 image: box filter on a shrinking axis, triangle on a
+// growing one (the same size: no filtering at all).
+torch::Tensor resize(const torch::Tensor& chw, int64_t H, int64_t W) {
+  const int64_t C = chw.size(0), h = chw.size(1), w = chw.size(2);
+  if (h == H && w == W) return chw;
+  auto in = chw.permute({1, 2, 0}).contiguous();
+  auto out = torch::empty({H, W, C}, torch::kUInt8);
+  auto filter = [](int64_t from, int64_t to) { return to < from ? STBIR_FILTER_BOX : STBIR_FILTER_TRIANGLE; };
+  if (!stbir_resize(in.data_ptr<uint8_t>(), static_cast<int>(w), static_cast<int>(h), 0, out.data_ptr<uint8_t>(),
+                    static_cast<int>(W), static_cast<int>(H), 0, STBIR_TYPE_UINT8, static_cast<int>(C), STBIR_ALPHA_CHANNEL_NONE, 0,
+                    STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, filter(w, W), filter(h, H), STBIR_COLORSPACE_LINEAR, nullptr))
+    throw Error("resizing an image failed");
+  return out.permute({2, 0, 1}).contiguous();
+}
+
+int64_t scaled(int64_t n, double s) { return std::max<int64_t>(1, std::llround(static_cast<double>(n) * s)); }
+
+}  // namespace
+
+torch::Tensor fit_image(const torch::Tensor& img, int64_t H, int64_t W, const std::string& mode, int64_t background) {
+  const int64_t h = img.size(1), w = img.size(2);
+  if (mode == "stretch") return resize(img, H, W);
+  const double sy = static_cast<double>(H) / h, sx = static_cast<double>(W) / w;
+  if (mode == "center_crop") {  // cover H x W, then cut the middle out
+    const double s = std::max(sy, sx);
+    const int64_t nh = std::max(H, scaled(h, s)), nw = std::max(W, scaled(w, s));
+    auto r = resize(img, nh, nw);
+    const int64_t top = (nh - H) / 2, left = (nw - W) / 2;
+    return r.slice(1, top, top + H).slice(2, left, left + W).contiguous();
+  }
+  if (mode == "pad") {  // fit inside H x W, centred on the background
+    const double s = std::min(sy, sx);
+    const int64_t nh = std::min(H, scaled(h, s)), nw = std::min(W, scaled(w, s));
+    auto out = torch::full({img.size(0), H, W}, background, torch::kUInt8);
+    const int64_t top = (H - nh) / 2, left = (W - nw) / 2;
+    out.slice(1, top, top + nh).slice(2, left, left + nw).copy_(resize(img, nh, nw));
+    return out;
+  }
+  throw Error("data.resize = '" + mode + "' (stretch | center_crop | pad)");
+}
+
+namespace {
+
+struct ImageFile {
+  std::string path;
+  int64_t label = 0;
+  int w = 0, h = 0, c = 0;  // from the header
+};
+
+// Runs fn(i) for i in [0, n) on `threads` threads; rethrows the error of the lowest i that failed.
+template <class F>
+void parallel_for_each(int64_t n, int threads, F fn) {
+  std::atomic<int64_t> next{0};
+  std::mutex m;
+  int64_t failed_at = n;
+  std::exception_ptr error;
+  auto work = [&] {
+    for (int64_t i; (i = next.fetch_add(1)) < n;) {
+      try {
+        fn(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> g(m);
+        if (i < failed_at) failed_at = i, error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+int64_t available_memory_mb() {
+  const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / (1024 * 1024) : 0;
+}
+
+std::string size_text(int64_t h, int64_t w) { return "[" + std::to_string(h) + ", " + std::to_string(w) + "]"; }
+
+}  // namespace
+
+Dataset read_image_folder(const std::string& root, const FolderOptions& o, FolderReport* report) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!dir_exists(root)) throw Error("image folder '" + root + "' does not exist");
+  if (!o.image_size.empty() && (o.image_size.size() != 2 || o.image_size[0] < 1 || o.image_size[1] < 1))
+    throw Error("data.image_size must be [H, W] with both at least 1");
+  if (o.background < 0 || o.background > 255) throw Error("data.background must be a grey level in 0..255");
+  std::vector<std::string> classes;
+  for (auto& e : fs::directory_iterator(root))
+    if (e.is_directory()) classes.push_back(e.path().filename().string());
+  std::sort(classes.begin(), classes.end());
+  if (classes.empty()) throw Error("image folder '" + root + "' has no class subdirectories (root/<class>/*.png)");
+  std::vector<ImageFile> files;
+  for (size_t c = 0; c < classes.size(); ++c) {
+    std::vector<std::string> names;
+    for (auto& e : fs::directory_iterator(fs::path(root) / classes[c])) {
+      auto ext = e.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp") names.push_back(e.path().string());
+    }
+    std::sort(names.begin(), names.end());
+    for (auto& n : names) files.push_back({n, static_cast<int64_t>(c)});
+  }
+  if (files.empty()) throw Error("image folder '" + root + "' has no .png/.jpg/.bmp images");
+  const int64_t N = static_cast<int64_t>(files.size());
+  const int threads = std::max(1, o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
+
+  // Pass 1: every header (sizes and channels), so the dataset's shape and size are known before
+  // anything is decoded.
+  parallel_for_each(N, threads, [&](int64_t i) {
+    auto& f = files[static_cast<size_t>(i)];
+    if (!stbi_info(f.path.c_str(), &f.w, &f.h, &f.c))
+      throw Error("cannot read image '" + f.path + "': " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
+    if (f.w <= 0 || f.h <= 0 || int64_t{f.w} * f.h > (int64_t{1} << 26))
+      throw Error("image '" + f.path + "': implausible size " + std::to_string(f.w) + "x" + std::to_string(f.h));
+  });
+  const int64_t C = std::any_of(files.begin(), files.end(), [](const ImageFile& f) { return f.c >= 3; }) ? 3 : 1;
+  int64_t H = files[0].h, W = files[0].w;
+  if (!o.image_size.empty()) {
+    H = o.image_size[0], W = o.image_size[1];
+  } else {
+    for (auto& f : files)
+      if (f.h != H || f.w != W)
+        throw Error("image '" + f.path + "' is " + std::to_string(f.w) + "x" + std::to_string(f.h) + " but '" + files[0].path +
+                    "' is " + std::to_string(W) + "x" + std::to_string(H) +
+                    ": all images must share one size, or set data.image_size = [H, W] to resize each as it loads "
+                    "(data.resize = stretch | center_crop | pad)");
+  }
+  const int64_t bytes = N * C * H * W;
+  const int64_t limit_mb = o.memory_limit_mb > 0 ? o.memory_limit_mb : available_memory_mb() / 2;
+  if (limit_mb > 0 && bytes > limit_mb * 1024 * 1024) {
+    const double s = std::sqrt(static_cast<double>(limit_mb) * 1024 * 1024 / static_cast<double>(bytes));
+    const int64_t fh = std::max<int64_t>(1, static_cast<int64_t>(H * s)), fw = std::max<int64_t>(1, static_cast<int64_t>(W * s));
+    throw Error("image folder '" + root + "': " + std::to_string(N) + " images of " + std::to_string(C) + " x " + std::to_string(H) +
+                " x " + std::to_string(W) + " need " + std::to_string(bytes / (1024 * 1024)) + " MiB decoded, more than the " +
+                std::to_string(limit_mb) + " MiB allowed (data.memory_limit_mb; 0 = half the memory available); data.image_size = " +
+                size_text(fh, fw) + " would fit");
+  }
+
+  // Pass 2: decode, convert and fit each image straight into its row of the result.
+  auto out = torch::empty({N, C, H, W}, torch::kUInt8);
+  std::atomic<int64_t> resized{0}, converted{0};
+  parallel_for_each(N, threads, [&](int64_t i) {
+    auto& f = files[static_cast<size_t>(i)];
+    auto img = decode_image(read_file(f.path), f.path, 0);
+    if (img.size(0) != C) img = convert_channels(img, C, o.background), ++converted;
+    if (img.size(1) != H || img.size(2) != W) img = fit_image(img, H, W, o.resize, o.background), ++resized;
+    out[i].copy_(img);
+  });
+  std::vector<int64_t> labels(static_cast<size_t>(N));
+  std::vector<int64_t> per_class(classes.size(), 0);
+  for (int64_t i = 0; i < N; ++i) labels[static_cast<size_t>(i)] = files[static_cast<size_t>(i)].label, ++per_class[static_cast<size_t>(labels[static_cast<size_t>(i)])];
+  if (report) {
+    report->images = N, report->bytes = bytes, report->per_class = per_class;
+    report->resized = resized, report->converted = converted, report->threads = threads;
+    report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return Dataset{out, torch::tensor(labels, torch::kInt64), classes};
+}
+
+std::pair<Dataset, Dataset> split_validation(const Dataset& ds, double fraction, uint64_t seed) {
+  if (!(fraction > 0 && fraction < 1)) throw Error("data.val_fraction must be in (0, 1), not " + std::to_string(fraction));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto K = static_cast<int64_t>(ds.classes.size());
+  auto held = torch::zeros({ds.size()}, torch::kBool);
+  for (int64_t c = 0; c < K; ++c) {
+    auto idx = (ds.labels == c).nonzero().flatten();
+    const int64_t n = idx.size(0);
+    if (n == 0) continue;
+    int64_t k = std::llround(fraction * static_cast<double>(n));
+    if (n >= 2) k = std::min(n - 1, std::max<int64_t>(1, k));
+    else k = 0;
+    if (k == 0) continue;
+    auto pick = idx.index_select(0, torch::randperm(n, gen, torch::kInt64).slice(0, 0, k));
+    held.index_fill_(0, pick, true);
+  }
+  auto keep_idx = (~held).nonzero().flatten(), val_idx = held.nonzero().flatten();
+  if (val_idx.numel() == 0) throw Error("data.val_fraction = " + std::to_string(fraction) + " holds out no image");
+  auto take = [&](const torch::Tensor& i) { return Dataset{ds.images.index_select(0, i), ds.labels.index_select(0, i), ds.classes}; };
+  return {take(keep_idx), take(val_idx)};
+}
+
+namespace {
+
+std::string mib(int64_t bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return b;
+}
+
+std::string counts_text(const Dataset& d) {
+  auto n = torch::bincount(d.labels, {}, static_cast<int64_t>(d.classes.size())).contiguous();
+  std::string s;
+  for (size_t c = 0; c < d.classes.size(); ++c)
+    s += (c ? ", " : "") + d.classes[c] + " " + std::to_string(n.data_ptr<int64_t>()[c]);
+  return s;
+}
+
+void check_balance(const std::string& what, const Dataset& d, TrainTest& tt) {
+  auto counts = torch::bincount(d.labels, {}, static_cast<int64_t>(d.classes.size()));
+  const int64_t lo = counts.min().item<int64_t>(), hi = counts.max().item<int64_t>();
+  if (lo == 0) {
+    auto empty = (counts == 0).nonzero().flatten();
+    tt.warnings.push_back(what + " has no image of class '" + d.classes[static_cast<size_t>(empty[0].item<int64_t>())] +
+                          "': the model is never taught it");
+  } else if (hi >= 10 * lo) {
+    tt.warnings.push_back(what + "'s classes are very unbalanced: " + std::to_string(hi) + " images in the largest, " +
+                          std::to_string(lo) + " in the smallest (accuracy then mostly measures the large classes; "
+                          "see the per-class accuracy in the report)");
+  }
+}
+
+std::string report_text(const std::string& dir, const Dataset& d, const FolderReport& r) {
+  const auto s = d.images.sizes();
+  std::string t = dir + ": " + std::to_string(r.images) + " images, " + std::to_string(s[1]) + " x " + std::to_string(s[2]) + " x " +
+                  std::to_string(s[3]) + ", " + mib(r.bytes) + " decoded";
+  if (r.resized) t += ", " + std::to_string(r.resized) + " resized";
+  if (r.converted) t += ", " + std::to_string(r.converted) + " converted to " + std::to_string(s[1]) + " channel(s)";
+  char b[96];
+  std::snprintf(b, sizeof b, "; read in %.2f s on %d thread(s), %.0f images/s", r.seconds, r.threads, r.images_per_second());
+  return t + b;
+}
+
+}  // namespace
+
+void load_folder(const std::string& root, const FolderOptions& o, TrainTest& tt) {
+  const auto train_dir = (fs::path(root) / "train").string(), test_dir = (fs::path(root) / "test").string();
+  if (!dir_exists(train_dir)) throw Error("image folder '" + root + "' has no train/ (root/train/<class>/*.png)");
+  FolderReport tr;
+  tt.train = read_image_folder(train_dir, o, &tr);
+  tt.notes.push_back(report_text("train/", tt.train, tr));
+  if (o.val_fraction > 0 && !dir_exists(test_dir)) {
+    auto [keep, val] = split_validation(tt.train, o.val_fraction, o.split_seed);
+    tt.train = std::move(keep), tt.test = std::move(val);
+    char b[160];
+    std::snprintf(b, sizeof b, "evaluating on %lld images held out of train/ (no test/; data.val_fraction = %g, stratified, data.split_seed = %llu)",
+                  (long long)tt.test.size(), o.val_fraction, (unsigned long long)o.split_seed);
+    tt.notes.push_back(b);
+  } else {
+    if (!dir_exists(test_dir))
+      throw Error("image folder '" + root + "' has no test/: set data.val_fraction (e.g. 0.1) to hold out part of train/ for evaluation");
+    FolderReport te;
+    tt.test = read_image_folder(test_dir, o, &te);
+    tt.notes.push_back(report_text("test/", tt.test, te) + (o.val_fraction > 0 ? " (evaluating on test/; data.val_fraction is for folders without one)" : ""));
+    if (tt.train.classes != tt.test.classes) {
+      // Name the classes: those of test/ that train/ lacks (the model cannot predict them) and
+      // those of train/ that test/ lacks (the labels would be numbered differently).
+      auto missing_from = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
+        std::string out;
+        for (auto& c : a)
+          if (std::find(b.begin(), b.end(), c) == b.end()) out += (out.empty() ? "'" : ", '") + c + "'";
+        return out;
+      };
+      const auto only_test = missing_from(tt.test.classes, tt.train.classes);
+      const auto only_train = missing_from(tt.train.classes, tt.test.classes);
+      std::string msg = "'" + root + "': train/ and test/ have different class folders:";
+      if (!only_test.empty()) msg += " test/ has " + only_test + ", which train/ lacks;";
+      if (!only_train.empty()) msg += " train/ has " + only_train + ", which test/ lacks;";
+      msg.back() = ' ';
+      throw Error(msg + "(every class needs a folder in both, as class labels are the folders' sorted order)");
+    }
+    if (tt.train.images.sizes().slice(1) != tt.test.images.sizes().slice(1))
+      throw Error("'" + root + "': train/ and test/ images differ in shape (set data.image_size = [H, W] to give both one size)");
+  }
+  tt.notes.push_back("classes (train): " + counts_text(tt.train));
+  check_balance("train/", tt.train, tt);
+}
+
+}  // namespace kiln

@@ -1,0 +1,59 @@
+// Image folders (issue #26): root/<class>/*.png|jpg|jpeg|bmp, of any size and channel count,
+// decoded on every core into one uint8 N x C x H x W tensor.
+//
+// - Channels: the dataset has 3 channels when any image has colour, else 1. Grey images become
+//   RGB by copying; an alpha channel is composited over `background` (a grey level 0..255):
+//   out = round((a x + (255 - a) background) / 255).
+// - Size: without image_size every image must have the first one's size (a clear refusal names
+//   both files and the key that resizes). With image_size = [H, W] each image is fitted as it
+//   is decoded: "stretch" (to H x W, aspect ratio not kept), "center_crop" (scaled to cover H x W,
+//   then the middle cut out) or "pad" (scaled to fit inside H x W, then centred on `background`).
+//   Each axis that shrinks uses a box (area) filter, each that grows a triangle (bilinear)
+//   filter: stb_image_resize in linear colour space with clamped edges.
+// - Memory: the decoded size N x C x H x W bytes is computed from the files' headers before
+//   anything is decoded, and a folder over the limit is refused with what it needs and an
+//   image_size that would fit.
+// - Order: classes sorted by name, files sorted by name within a class, whatever the threads do.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kiln/data/dataset.h"
+
+namespace kiln {
+
+// What reading a folder found and cost (a run's first lines print it).
+struct FolderReport {
+  int64_t images = 0, bytes = 0;     // images decoded; bytes of the decoded tensor
+  std::vector<int64_t> per_class;    // images per class, in class order
+  int64_t resized = 0, converted = 0;  // images whose size / channel count was changed
+  double seconds = 0;                // wall time of reading and decoding
+  int threads = 1;
+  double images_per_second() const { return seconds > 0 ? images / seconds : 0; }
+};
+
+Dataset read_image_folder(const std::string& root, const FolderOptions& options = {}, FolderReport* report = nullptr);
+
+// load_dataset's "folder" case: root/train/ and root/test/ (the same class folders); a folder
+// without test/ needs options.val_fraction > 0, and a seeded, stratified part of train/ is held
+// out as the test set (with test/ present, test/ is used and val_fraction is not). Fills tt.train, tt.test and tt.notes (per-class counts, the
+// decoded size, the decode rate, which evaluation set) and warns in tt.warnings when the
+// classes are very unbalanced (the largest 10x the smallest or more) or a class is empty.
+void load_folder(const std::string& root, const FolderOptions& options, TrainTest& tt);
+
+// One decoded image (uint8 c x h x w, c = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) with `channels`
+// (1 or 3) channels, alpha composited over `background`. RGB to grey is refused (a dataset with
+// any colour image is RGB).
+torch::Tensor convert_channels(const torch::Tensor& image, int64_t channels, int64_t background);
+// One image (uint8 C x h x w) fitted to H x W as `mode` says (see above).
+torch::Tensor fit_image(const torch::Tensor& image, int64_t H, int64_t W, const std::string& mode, int64_t background);
+
+// A seeded, stratified hold-out: round(fraction x n_c) examples of every class c (at least one
+// when the class has two or more) go to the second dataset, the rest to the first; both keep the
+// source's order. Throws when fraction is not in (0, 1) or a class would be left empty.
+std::pair<Dataset, Dataset> split_validation(const Dataset& ds, double fraction, uint64_t seed);
+
+}  // namespace kiln

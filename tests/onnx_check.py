@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""kiln export --format onnx, checked by the ecosystem's own tools (PyPI's onnx and onnxruntime,
+independent of kiln): for an fp32 and an int8 export of one checkpoint,
+- onnx.checker.check_model(full_check=True) passes;
+- the graph's input is float32 [batch, C, H, W] with a symbolic batch, its output [batch, K], and
+  metadata_props carry the classes, input shape and normalisation;
+- int8: every trainable conv / Gemm weight is an INT8 initializer feeding DequantizeLinear;
+- ONNX Runtime's logits match LibTorch's (tests/onnx_reference: eval mode, no TTA on either
+  side) to 1e-4 absolute on the first 256 test images, and its predicted classes are identical
+  on every test image given (fp32 against LibTorch fp32; int8 against LibTorch with kiln
+  quantize's int8 weights);
+and prints one row of docs/onnx.md's table (--json FILE also writes it).
+
+usage: onnx_check.py REF_DIR MODEL.onnx MODEL-INT8.onnx [--name NAME] [--json FILE]
+(exit 77: onnx or onnxruntime missing, outside CI)
+"""
+import argparse, json, os, sys
+
+try:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+except Exception as e:  # noqa: BLE001
+    if os.environ.get("CI"):
+        print(f"FAIL: onnx / onnxruntime not importable in CI ({e})")
+        sys.exit(1)
+    print(f"SKIPPED: onnx / onnxruntime not importable ({e})")
+    sys.exit(77)
+
+TOL = 1e-4  # absolute, on logits (issue #24)
+
+ap = argparse.ArgumentParser()
+ap.add_argument("ref")
+ap.add_argument("fp32")
+ap.add_argument("int8")
+ap.add_argument("--name", default="")
+ap.add_argument("--json", default="")
+a = ap.parse_args()
+
+n, c, h, w, k = (int(v) for v in open(os.path.join(a.ref, "shape.txt")).read().split())
+pixels = np.fromfile(os.path.join(a.ref, "pixels.f32"), dtype="<f4").reshape(n, c, h, w)
+labels = np.fromfile(os.path.join(a.ref, "labels.i64"), dtype="<i8")
+ref = {"fp32": np.fromfile(os.path.join(a.ref, "logits.f32"), dtype="<f4").reshape(n, k),
+       "int8": np.fromfile(os.path.join(a.ref, "logits-int8.f32"), dtype="<f4").reshape(n, k)}
+
+
+def check_graph(path, int8):
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    g = model.graph
+    assert [i.name for i in g.input] == ["pixels"], [i.name for i in g.input]
+    dims = g.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [c, h, w], dims
+    odims = g.output[0].type.tensor_type.shape.dim
+    assert odims[0].dim_param == "batch" and odims[1].dim_value == k, odims
+    assert g.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert len(json.loads(meta["classes"])) == k, meta["classes"]
+    assert json.loads(meta["input_shape"]) == [c, h, w], meta["input_shape"]
+    assert meta["normalisation"] == "in graph" and meta["tta"] == "none", meta
+    assert meta["int8"] == ("true" if int8 else "false"), meta["int8"]
+    inits = {t.name: t for t in g.initializer}
+    producers = {o: node for node in g.node for o in node.output}
+    weights = [node.input[1] for node in g.node if node.op_type in ("Conv", "Gemm")]
+    trainable = [wname for wname in weights if not wname.startswith("whiten.")]  # the whitening is a fixed buffer
+    for wname in trainable:
+        if int8:
+            src = producers.get(wname)
+            assert src is not None and src.op_type == "DequantizeLinear", f"{wname} is not dequantised"
+            assert inits[src.input[0]].data_type == onnx.TensorProto.INT8, src.input[0]
+        else:
+            assert wname in inits and inits[wname].data_type == onnx.TensorProto.FLOAT, wname
+    return meta, len(trainable)
+
+
+def run(path):
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    out = [sess.run(["logits"], {"pixels": pixels[b:b + 500]})[0] for b in range(0, n, 500)]
+    return np.concatenate(out)
+
+
+row = {"name": a.name, "n_test_images": n}
+for kind, path in (("fp32", a.fp32), ("int8", a.int8)):
+    meta, nweights = check_graph(path, kind == "int8")
+    got = run(path)
+    assert got.shape == (n, k) and got.dtype == np.float32, (got.shape, got.dtype)
+    first = min(n, 256)
+    diff = float(np.abs(got[:first] - ref[kind][:first]).max())
+    same = got.argmax(1) == ref[kind].argmax(1)
+    row.update({f"{kind}_bytes": os.path.getsize(path), f"{kind}_max_abs_logit_diff_256": diff,
+                f"{kind}_kiln_acc": float((ref[kind].argmax(1) == labels).mean()),
+                f"{kind}_ort_acc": float((got.argmax(1) == labels).mean()),
+                f"{kind}_predictions_differing": int((~same).sum())})
+    print(f"{a.name or path} {kind}: {meta['model']}, {nweights} conv/Gemm weights, {os.path.getsize(path)} bytes; "
+          f"max |logit diff| on {first} images {diff:.2e} (bound {TOL:g}); predictions differing {int((~same).sum())} / {n}; "
+          f"accuracy kiln {row[f'{kind}_kiln_acc']:.4f}, ONNX Runtime {row[f'{kind}_ort_acc']:.4f}")
+    assert diff <= TOL, f"{kind}: ONNX Runtime's logits differ from LibTorch's by {diff} > {TOL}"
+    assert same.all(), f"{kind}: {int((~same).sum())} of {n} predicted classes differ"
+row["onnxruntime"] = ort.__version__
+row["onnx"] = onnx.__version__
+if a.json:
+    with open(a.json, "w") as f:
+        json.dump(row, f, indent=1)
+print("PASS")

@@ -1,0 +1,66 @@
+// A helper of tests/onnx_check.py: what LibTorch computes for a checkpoint's network on its
+// run's test images (data.test_subset), so ONNX Runtime's results can be compared with it.
+//   onnx_reference CHECKPOINT DATA_ROOT OUT_DIR
+// Writes, as raw little-endian arrays: pixels.f32 (N x C x H x W, 0..255, the graph's input),
+// labels.i64 (N), logits.f32 (N x K: the fp32 network, eval mode, no TTA) and logits-int8.f32
+// (the same after kiln quantize's int8 weight round trip), plus shape.txt "N C H W K".
+#include <torch/torch.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "kiln/data/dataset.h"
+#include "kiln/deploy/quantize.h"
+#include "kiln/train/run_settings.h"
+#include "kiln/train/trainer.h"
+
+namespace {
+void write(const std::string& path, const torch::Tensor& t) {
+  auto c = t.contiguous();
+  std::ofstream o(path, std::ios::binary);
+  o.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.numel() * c.element_size()));
+  if (!o) throw std::runtime_error("cannot write " + path);
+}
+
+// The network's logits as kiln evaluates them (DeviceLoader's normalisation), in batches.
+torch::Tensor logits(kiln::Classifier& model, const torch::Tensor& pixels, const std::vector<double>& mean,
+                     const std::vector<double>& stdev) {
+  torch::NoGradGuard ng;
+  model.eval();
+  const auto C = pixels.size(1);
+  auto x = pixels;
+  if (!mean.empty())
+    x = (x - torch::tensor(mean, torch::kFloat32).view({1, C, 1, 1})) / torch::tensor(stdev, torch::kFloat32).view({1, C, 1, 1});
+  else
+    x = x / 255.0;
+  std::vector<torch::Tensor> out;
+  for (int64_t b = 0; b < x.size(0); b += 500) out.push_back(model.forward(x.slice(0, b, b + 500)).to(torch::kFloat32));
+  return torch::cat(out);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::cerr << "usage: onnx_reference CHECKPOINT DATA_ROOT OUT_DIR\n";
+    return 2;
+  }
+  try {
+    auto ck = kiln::load_checkpoint(argv[1], torch::kCPU);
+    ck.model->to(torch::kFloat32);
+    const auto d = kiln::RunSettings::from_config(ck.cfg).data;
+    auto test = kiln::load_dataset(d.dataset, argv[2], d.folder, d.folder_options).test.head(d.test_subset);
+    const std::string out = argv[3];
+    auto pixels = test.images.to(torch::kFloat32);
+    write(out + "/pixels.f32", pixels);
+    write(out + "/labels.i64", test.labels.to(torch::kInt64));
+    write(out + "/logits.f32", logits(*ck.model, pixels, ck.mean, ck.std));
+    kiln::quantize_weights_inplace(*ck.model);
+    write(out + "/logits-int8.f32", logits(*ck.model, pixels, ck.mean, ck.std));
+    std::ofstream(out + "/shape.txt") << pixels.size(0) << " " << pixels.size(1) << " " << pixels.size(2) << " "
+                                       << pixels.size(3) << " " << test.classes.size() << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "onnx_reference: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,156 @@
+// Image folders of any size and channel count (issue #26; kiln/data/folder.h): each conversion
+// and resize mode against hand-computed pixels, mixed folders loaded at one size, the order
+// independent of the threads, the hold-out split, the refusals.
+#include <gtest/gtest.h>
+#include <stb/stb_image_write.h>
+
+#include "helpers.h"
+#include "kiln/data/folder.h"
+
+namespace kiln {
+namespace {
+using test::expect_error_containing;
+using test::TempDir;
+
+torch::Tensor img(std::vector<int> values, int64_t c, int64_t h, int64_t w) {
+  return torch::tensor(std::vector<int64_t>(values.begin(), values.end())).to(torch::kUInt8).view({c, h, w});
+}
+
+TEST(Folder, ChannelConversionsAsDefined) {
+  // grey -> RGB: copied.
+  auto g = convert_channels(img({0, 200}, 1, 1, 2), 3, 0);
+  EXPECT_TRUE(torch::equal(g, img({0, 200, 0, 200, 0, 200}, 3, 1, 2)));
+  // grey + alpha over a background: round((a x + (255 - a) bg) / 255): 200 at alpha 128 is
+  // 100.39 -> 100 over black, 227.39 -> 227 over white; as RGB, copied.
+  EXPECT_EQ(convert_channels(img({200, 128}, 2, 1, 1), 1, 0).item<uint8_t>(), 100);
+  EXPECT_EQ(convert_channels(img({200, 128}, 2, 1, 1), 1, 255).item<uint8_t>(), 227);
+  EXPECT_TRUE(torch::equal(convert_channels(img({200, 128}, 2, 1, 1), 3, 255), img({227, 227, 227}, 3, 1, 1)));
+  // RGBA: transparent -> the background; opaque -> the colour itself.
+  EXPECT_TRUE(torch::equal(convert_channels(img({10, 10, 20, 20, 30, 30, 0, 255}, 4, 1, 2), 3, 50), img({50, 10, 50, 20, 50, 30}, 3, 1, 2)));
+  EXPECT_TRUE(torch::equal(convert_channels(img({1, 2, 3}, 3, 1, 1), 3, 0), img({1, 2, 3}, 3, 1, 1)));
+  expect_error_containing([] { convert_channels(img({1, 2, 3}, 3, 1, 1), 1, 0); }, "colour image");
+}
+
+TEST(Folder, ResizeModesAsDefined) {
+  // Shrinking by 2 with the box filter: the mean of each 2x2 block (v = 40 y + 8 x).
+  std::vector<int> v;
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 4; ++x) v.push_back(40 * y + 8 * x);
+  EXPECT_TRUE(torch::equal(fit_image(img(v, 1, 4, 4), 2, 2, "stretch", 0), img({24, 40, 104, 120}, 1, 2, 2)));
+  // Enlarging 2 -> 4 with the triangle (bilinear) filter, edges clamped: output centres at
+  // input positions 0.25, 0.75, 1.25, 1.75 between pixel centres 0.5 (0) and 1.5 (100).
+  EXPECT_TRUE(torch::equal(fit_image(img({0, 100}, 1, 1, 2), 1, 4, "stretch", 0), img({0, 25, 75, 100}, 1, 1, 4)));
+  // 2 x 4 into 2 x 2: center_crop keeps the middle columns; pad (into 4 x 4) centres the image
+  // on the background, unscaled (it already fits).
+  auto wide = img({1, 2, 3, 4, 5, 6, 7, 8}, 1, 2, 4);
+  EXPECT_TRUE(torch::equal(fit_image(wide, 2, 2, "center_crop", 0), img({2, 3, 6, 7}, 1, 2, 2)));
+  EXPECT_TRUE(torch::equal(fit_image(wide, 4, 4, "pad", 9), img({9, 9, 9, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9}, 1, 4, 4)));
+  // 2 x 4 padded into 2 x 2: scaled by 1/2 to 1 x 2, placed in row 0 (top = (2 - 1) / 2 = 0),
+  // row 1 the background.
+  auto padded = fit_image(wide, 2, 2, "pad", 0);
+  EXPECT_EQ(padded.sizes(), (std::vector<int64_t>{1, 2, 2}));
+  EXPECT_TRUE(torch::equal(padded[0][1], torch::zeros({2}, torch::kUInt8)));
+  expect_error_containing([&] { fit_image(wide, 2, 2, "squash", 0); }, "stretch | center_crop | pad");
+}
+
+void png(const std::filesystem::path& p, int w, int h, int c, int seed) {
+  std::filesystem::create_directories(p.parent_path());
+  std::vector<uint8_t> px(static_cast<size_t>(w * h * c));
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>((i * 37 + static_cast<size_t>(seed) * 11) % 256);
+  if (c == 2 || c == 4)
+    for (size_t i = static_cast<size_t>(c - 1); i < px.size(); i += static_cast<size_t>(c)) px[i] = 255;  // opaque
+  ASSERT_TRUE(stbi_write_png(p.c_str(), w, h, c, px.data(), w * c));
+}
+
+// train/{a,b}/: RGB, grey, grey+alpha and RGBA images of four sizes.
+void mixed_folder(const std::filesystem::path& root) {
+  int k = 0;
+  for (auto cls : {"a", "b"})
+    for (auto [w, h, c] : std::vector<std::tuple<int, int, int>>{{8, 6, 3}, {5, 5, 1}, {7, 9, 2}, {6, 6, 4}})
+      png(root / cls / (std::to_string(k++) + ".png"), w, h, c, k);
+}
+
+TEST(Folder, MixedSizesAndChannelsLoadAtOneSize) {
+  TempDir d;
+  mixed_folder(d.path);
+  expect_error_containing([&] { read_image_folder(d.path.string()); }, "set data.image_size = [H, W]");
+  FolderOptions o;
+  o.image_size = {4, 4};
+  FolderReport r;
+  auto one = read_image_folder(d.path.string(), o, &r);
+  ASSERT_EQ(one.images.sizes(), (std::vector<int64_t>{8, 3, 4, 4}));
+  EXPECT_EQ(r.images, 8);
+  EXPECT_EQ(r.resized, 8);
+  EXPECT_EQ(r.converted, 6);  // the grey, grey+alpha and RGBA ones of each class
+  EXPECT_EQ(r.per_class, (std::vector<int64_t>{4, 4}));
+  EXPECT_EQ(r.bytes, 8 * 3 * 4 * 4);
+  // The same bytes whatever the number of threads (each image lands in its own row).
+  for (int t : {1, 3}) {
+    o.threads = t;
+    EXPECT_TRUE(torch::equal(read_image_folder(d.path.string(), o).images, one.images)) << t << " threads";
+  }
+  // A grey image's three channels are equal.
+  EXPECT_TRUE(torch::equal(one.images[1][0], one.images[1][2]));
+}
+
+TEST(Folder, TooLargeIsRefusedBeforeDecodingWithASizeThatFits) {
+  TempDir d;
+  mixed_folder(d.path);
+  FolderOptions o;
+  o.image_size = {1024, 1024};  // 8 x 3 x 1024 x 1024 = 24 MiB
+  o.memory_limit_mb = 6;
+  expect_error_containing([&] { read_image_folder(d.path.string(), o); }, "need 24 MiB decoded, more than the 6 MiB allowed");
+  expect_error_containing([&] { read_image_folder(d.path.string(), o); }, "data.image_size = [512, 512] would fit");
+}
+
+TEST(Folder, ValidationHoldOutIsStratifiedAndSeeded) {
+  Dataset ds;
+  std::vector<int64_t> labels;
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t i = 0; i < std::vector<int64_t>{10, 20, 3}[static_cast<size_t>(c)]; ++i) labels.push_back(c);
+  const auto n = static_cast<int64_t>(labels.size());
+  ds.labels = torch::tensor(labels);
+  ds.images = torch::arange(n).to(torch::kUInt8).view({n, 1, 1, 1});
+  ds.classes = {"x", "y", "z"};
+  auto [train, val] = split_validation(ds, 0.2, 7);
+  // round(0.2 n_c): 2, 4 and 1 (0.6 rounds to 1), the rest kept; every image in exactly one.
+  EXPECT_TRUE(torch::equal(torch::bincount(val.labels, {}, 3), torch::tensor(std::vector<int64_t>{2, 4, 1})));
+  EXPECT_EQ(train.size() + val.size(), n);
+  auto all = torch::cat({train.images.flatten(), val.images.flatten()}).to(torch::kInt64);
+  EXPECT_TRUE(torch::equal(std::get<0>(all.sort()), torch::arange(n)));
+  // Each part keeps the source's order; the same seed gives the same split, another another.
+  auto ids = val.images.flatten().to(torch::kInt64);
+  EXPECT_TRUE(torch::equal(ids, std::get<0>(ids.sort())));
+  EXPECT_TRUE(torch::equal(split_validation(ds, 0.2, 7).second.images, val.images));
+  EXPECT_FALSE(torch::equal(split_validation(ds, 0.2, 8).second.images, val.images));
+  expect_error_containing([&] { split_validation(ds, 1.0, 7); }, "data.val_fraction must be in (0, 1)");
+}
+
+TEST(Folder, FolderWithoutTestUsesTheHoldOutAndSaysSo) {
+  TempDir d;
+  for (int i = 0; i < 20; ++i) png(d.path / "train" / "big" / (std::to_string(i) + ".png"), 4, 4, 3, i);
+  png(d.path / "train" / "small" / "0.png", 4, 4, 3, 99);
+  png(d.path / "train" / "small" / "1.png", 4, 4, 3, 98);
+  expect_error_containing([&] { load_dataset("folder", "", d.path.string()); }, "has no test/: set data.val_fraction");
+  FolderOptions o;
+  o.val_fraction = 0.1;
+  auto tt = load_dataset("folder", "", d.path.string(), o);
+  EXPECT_EQ(tt.test.size(), 3);  // round(2.0) of big, max(1, round(0.2)) of small
+  EXPECT_EQ(tt.train.size(), 19);
+  std::string notes;
+  for (auto& s : tt.notes) notes += s + "\n";
+  EXPECT_NE(notes.find("held out of train/ (no test/; data.val_fraction = 0.1"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("classes (train): big 18, small 1"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("images/s"), std::string::npos) << notes;
+  ASSERT_EQ(tt.warnings.size(), 1u);
+  EXPECT_NE(tt.warnings[0].find("very unbalanced: 18 images in the largest, 1 in the smallest"), std::string::npos) << tt.warnings[0];
+  // With test/ present, test/ is the evaluation set whatever val_fraction says.
+  png(d.path / "test" / "big" / "0.png", 4, 4, 3, 1);
+  png(d.path / "test" / "small" / "0.png", 4, 4, 3, 2);
+  auto with_test = load_dataset("folder", "", d.path.string(), o);
+  EXPECT_EQ(with_test.test.size(), 2);
+  EXPECT_EQ(with_test.train.size(), 22);
+}
+
+}  // namespace
+}  // namespace kiln
