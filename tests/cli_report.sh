@@ -22,6 +22,9 @@ bash "$here/render_check.sh" "$d/run/report.html" 7 || { echo "FAIL: run report"
 bash "$here/render_check.sh" "$d/set/report.html" 1 || { echo "FAIL: set report"; exit 1; }
 bash "$here/render_check.sh" "$d/lr/report.html" 1 || { echo "FAIL: lr-find report"; exit 1; }
 grep -q 'data:image/png;base64,' "$d/run/report.html" || { echo "FAIL: pictures not embedded"; exit 1; }
+grep -q 'Per-class test accuracy, weakest first' "$d/run/report.html" || { echo "FAIL: run report lacks the per-class accuracy"; exit 1; }
+[ "$(head -1 "$d/run/per_class.csv")" = "class,images,correct,accuracy" ] && [ "$(wc -l < "$d/run/per_class.csv")" -eq 11 ] ||
+  { cat "$d/run/per_class.csv"; echo "FAIL: per_class.csv is not a header and 10 classes"; exit 1; }
 for s in 'Statistics over 2 runs' '95% CI' 'run-00/report.html'; do
   grep -q "$s" "$d/set/report.html" || { echo "FAIL: set report lacks '$s'"; exit 1; }
 done

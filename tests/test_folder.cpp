@@ -6,6 +6,7 @@
 
 #include "helpers.h"
 #include "kiln/data/folder.h"
+#include "kiln/report/show.h"
 
 namespace kiln {
 namespace {
@@ -150,6 +151,14 @@ TEST(Folder, FolderWithoutTestUsesTheHoldOutAndSaysSo) {
   auto with_test = load_dataset("folder", "", d.path.string(), o);
   EXPECT_EQ(with_test.test.size(), 2);
   EXPECT_EQ(with_test.train.size(), 22);
+}
+
+// The report's per-class accuracy (issue #26: beside the confusion matrix): rows are true
+// classes; a class without test images has no accuracy; names with commas or quotes are quoted.
+TEST(Folder, ReportGivesPerClassAccuracy) {
+  auto m = torch::tensor(std::vector<int64_t>{3, 1, 0, 0, 4, 0, 0, 0, 0}).view({3, 3});
+  EXPECT_EQ(per_class_csv(m, {"a,b", "say \"hi\"", "c"}),
+            "class,images,correct,accuracy\n\"a,b\",4,3,0.750000\n\"say \"\"hi\"\"\",4,4,1.000000\nc,0,0,\n");
 }
 
 }  // namespace

@@ -129,6 +129,46 @@ struct Page {
   }
 };
 
+// per_class.csv (class,images,correct,accuracy; a name may be quoted) as a table, the
+// weakest classes first.
+void per_class_table(const std::string& file, Page& p) {
+  std::istringstream in(text_of(file));
+  std::string line;
+  std::getline(in, line);  // header
+  struct Row { std::string name; long long n = 0, right = 0; double acc = -1; };
+  std::vector<Row> rows;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    Row r;
+    size_t i = 0;
+    if (line[0] == '"') {  // RFC 4180: "" is a quote inside a quoted field
+      for (i = 1; i < line.size(); ++i) {
+        if (line[i] == '"' && i + 1 < line.size() && line[i + 1] == '"') r.name += '"', ++i;
+        else if (line[i] == '"') break;
+        else r.name += line[i];
+      }
+      i += 2;  // the closing quote and the comma
+    } else {
+      i = line.find(',');
+      r.name = line.substr(0, i);
+      ++i;
+    }
+    std::vector<std::string> f;
+    std::istringstream rest(i <= line.size() ? line.substr(i) : "");
+    for (std::string x; std::getline(rest, x, ',');) f.push_back(x);
+    if (f.size() < 2) continue;
+    r.n = std::stoll(f[0]), r.right = std::stoll(f[1]);
+    if (f.size() > 2 && !f[2].empty()) r.acc = std::stod(f[2]);
+    rows.push_back(r);
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.acc < b.acc; });
+  std::string t = "<table class=\"grid\"><tr><th>class</th><th>test images</th><th>correct</th><th>accuracy %</th></tr>\n";
+  for (auto& r : rows)
+    t += "<tr><td>" + esc(r.name) + "</td><td>" + std::to_string(r.n) + "</td><td>" + std::to_string(r.right) + "</td><td>" +
+         (r.acc < 0 ? std::string("") : num(100 * r.acc, 4)) + "</td></tr>\n";
+  p.body += "<details open><summary>Per-class test accuracy, weakest first (per_class.csv)</summary>" + t + "</table></details>\n";
+}
+
 void run_section(const std::string& dir, Page& p) {
   auto epochs = read_jsonl(dir + "/metrics.jsonl");
   bool done = file_exists(dir + "/final.json");
@@ -142,6 +182,7 @@ void run_section(const std::string& dir, Page& p) {
               " s (training steps only; evaluation, data loading and checkpoints excluded)</td></tr><tr><th>parameters</th><td>" +
               std::to_string(f.value("parameters", int64_t{0})) + "</td></tr></table>\n";
   }
+  if (file_exists(dir + "/per_class.csv")) per_class_table(dir + "/per_class.csv", p);
   if (epochs.empty()) return;
   auto ep = col(epochs, "epoch");
   std::vector<double> ev_ep, test_acc, test_loss;

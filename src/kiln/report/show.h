@@ -26,5 +26,8 @@ Canvas predictions_grid(const torch::Tensor& images, const torch::Tensor& labels
                         const std::vector<std::string>& classes, int64_t count, int scale);
 // The matrix as a heat map (row-normalised shading) with the counts and class names.
 Canvas confusion_image(const torch::Tensor& matrix, const std::vector<std::string>& classes);
+// Per-class test accuracy from a confusion matrix (rows = true class) as CSV:
+// class,images,correct,accuracy (a class without test images: accuracy empty).
+std::string per_class_csv(const torch::Tensor& matrix, const std::vector<std::string>& classes);
 
 }  // namespace kiln

@@ -111,10 +111,12 @@ void RunLog::final_pictures(const DeviceLoader& test, const torch::Tensor& predi
   auto labels = test.labels().cpu();
   auto grid = predictions_grid(to_pixels(test.data(), mean, std), labels, predictions, class_names, 48,
                                test.data().size(2) <= 32 ? 2 : 1);
-  auto conf = confusion_image(confusion_matrix(predictions, labels, static_cast<int64_t>(class_names.size())), class_names);
+  auto matrix = confusion_matrix(predictions, labels, static_cast<int64_t>(class_names.size()));
+  auto conf = confusion_image(matrix, class_names);
   try {
     grid.save(path("predictions.png"));
     conf.save(path("confusion.png"));
+    atomic_write(path("per_class.csv"), per_class_csv(matrix, class_names));
   } catch (const Error& e) {
     progress_.line(std::string("note: ") + e.what());
   }
