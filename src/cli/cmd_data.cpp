@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "kiln/core/error.h"
 #include "kiln/data/loader.h"
+#include "kiln/train/run_settings.h"
 #ifdef KILN_WITH_FETCH
 #include "kiln/data/fetch.h"
 #endif
@@ -15,6 +16,7 @@ namespace {
 
 struct DataFlags {
   std::string name, data, folder, mirror;
+  std::vector<std::string> sets;
   bool force = false;
 };
 
@@ -30,8 +32,10 @@ int run_fetch(const DataFlags& f) {
 #endif
 }
 
-int run_data_info(const std::string& name, const std::string& data, const std::string& folder) {
-  auto tt = load_dataset(name, resolve_data_root(data), folder);
+int run_data_info(const std::string& name, const std::string& data, const std::string& folder, const std::vector<std::string>& sets) {
+  Config cfg;  // the defaults, plus --set: how a folder is read (data.image_size, data.resize, ...)
+  for (auto& s : sets) cfg.set_assignment(s);
+  auto tt = load_dataset(name, resolve_data_root(data), folder, RunSettings::from_config(cfg).data.folder_options);
   for (auto& n : tt.notes) std::cerr << n << "\n";
   for (auto& w : tt.warnings) std::cerr << "note: " << w << "\n";
   std::printf("%s from %s\n", name.c_str(), tt.source.c_str());
@@ -65,7 +69,8 @@ std::vector<Command> add_data(CLI::App& app, const std::string&) {
   info->add_option("name", f->name, "cifar10 | cifar100 | mnist | fashion-mnist | folder")->required();
   info->add_option("--data", f->data, "data root");
   info->add_option("--folder", f->folder, "root with train/ and test/ (for 'folder')");
-  return {{fetch, [f] { return run_fetch(*f); }}, {info, [f] { return run_data_info(f->name, f->data, f->folder); }}};
+  info->add_option("--set", f->sets, "key=value: how a folder is read (data.image_size, data.resize, data.background, data.val_fraction, data.load_threads, ...)");
+  return {{fetch, [f] { return run_fetch(*f); }}, {info, [f] { return run_data_info(f->name, f->data, f->folder, f->sets); }}};
 }
 
 }  // namespace kiln::cli

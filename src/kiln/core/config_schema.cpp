@@ -24,6 +24,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"data.resize", std::string("stretch"), "dataset = folder, with data.image_size: stretch (aspect ratio not kept) | center_crop (scale to cover, cut the middle) | pad (scale to fit, pad with data.background)", one_of({"stretch", "center_crop", "pad"})},
       {"data.background", int64_t{0}, "dataset = folder: the grey level (0..255) alpha channels are composited over and data.resize = pad fills with", non_negative()},
       {"data.memory_limit_mb", int64_t{0}, "dataset = folder: refuse a folder whose decoded images need more (0 = half the memory available when loading)", non_negative()},
+      {"data.load_threads", int64_t{0}, "dataset = folder: threads that decode the images (0 = every core); the result is the same whatever the number", non_negative()},
       {"data.val_fraction", 0.0, "dataset = folder: a folder without test/ holds out this fraction of train/ (stratified, seeded by data.split_seed) as its evaluation set; with test/, test/ is used", probability()},
       {"data.batch_size", int64_t{512}, "training batch size", positive()},
       {"data.test_batch_size", int64_t{1000}, "evaluation batch size", positive()},

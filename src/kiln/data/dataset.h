@@ -47,7 +47,7 @@ struct FolderOptions {
   int64_t memory_limit_mb = 0;      // data.memory_limit_mb: 0 = half the memory available when loading
   double val_fraction = 0;          // data.val_fraction: hold out this much of train/ for evaluation
   uint64_t split_seed = 0;          // data.split_seed: the hold-out's seed
-  int threads = 0;                  // decoding threads; 0 = every core
+  int threads = 0;                  // data.load_threads: decoding threads; 0 = every core
 };
 
 // The data root: `cli` if given, else $KILN_DATA, else $XDG_DATA_HOME/kiln, else ~/.local/share/kiln.

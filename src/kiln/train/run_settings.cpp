@@ -58,6 +58,7 @@ RunSettings RunSettings::from_config(const Config& cfg) {
   if (fo.background > 255) throw Error("data.background must be a grey level in 0..255");
   fo.memory_limit_mb = cfg.i("data.memory_limit_mb");
   fo.val_fraction = cfg.f("data.val_fraction");
+  fo.threads = static_cast<int>(cfg.i("data.load_threads"));
   fo.split_seed = static_cast<uint64_t>(d.split_seed);
   d.batch_size = cfg.i("data.batch_size");
   d.test_batch_size = cfg.i("data.test_batch_size");
