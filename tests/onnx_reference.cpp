@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "kiln/data/dataset.h"
+#include "kiln/data/loader.h"
 #include "kiln/deploy/quantize.h"
 #include "kiln/train/run_settings.h"
 #include "kiln/train/trainer.h"
@@ -22,19 +23,15 @@ void write(const std::string& path, const torch::Tensor& t) {
   if (!o) throw std::runtime_error("cannot write " + path);
 }
 
-// The network's logits as kiln evaluates them (DeviceLoader's normalisation), in batches.
-torch::Tensor logits(kiln::Classifier& model, const torch::Tensor& pixels, const std::vector<double>& mean,
+// The network's logits as kiln evaluates them: its own loader's normalisation, in batches.
+torch::Tensor logits(kiln::Classifier& model, const kiln::Dataset& test, const std::vector<double>& mean,
                      const std::vector<double>& stdev) {
   torch::NoGradGuard ng;
   model.eval();
-  const auto C = pixels.size(1);
-  auto x = pixels;
-  if (!mean.empty())
-    x = (x - torch::tensor(mean, torch::kFloat32).view({1, C, 1, 1})) / torch::tensor(stdev, torch::kFloat32).view({1, C, 1, 1});
-  else
-    x = x / 255.0;
+  kiln::DeviceLoader loader(test, torch::kCPU, torch::kFloat32, mean, stdev);
   std::vector<torch::Tensor> out;
-  for (int64_t b = 0; b < x.size(0); b += 500) out.push_back(model.forward(x.slice(0, b, b + 500)).to(torch::kFloat32));
+  for (int64_t b = 0; b < loader.size(); b += 500)
+    out.push_back(model.forward(loader.slice(b, std::min(loader.size(), b + 500)).x).to(torch::kFloat32));
   return torch::cat(out);
 }
 }  // namespace
@@ -53,9 +50,9 @@ int main(int argc, char** argv) {
     auto pixels = test.images.to(torch::kFloat32);
     write(out + "/pixels.f32", pixels);
     write(out + "/labels.i64", test.labels.to(torch::kInt64));
-    write(out + "/logits.f32", logits(*ck.model, pixels, ck.mean, ck.std));
+    write(out + "/logits.f32", logits(*ck.model, test, ck.mean, ck.std));
     kiln::quantize_weights_inplace(*ck.model);
-    write(out + "/logits-int8.f32", logits(*ck.model, pixels, ck.mean, ck.std));
+    write(out + "/logits-int8.f32", logits(*ck.model, test, ck.mean, ck.std));
     std::ofstream(out + "/shape.txt") << pixels.size(0) << " " << pixels.size(1) << " " << pixels.size(2) << " "
                                        << pixels.size(3) << " " << test.classes.size() << "\n";
     return 0;
