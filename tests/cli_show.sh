@@ -22,9 +22,19 @@ done
 for f in aug batch whitening predictions confusion filters; do
   [ "$(head -c 8 "$out/$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || { echo "FAIL: $f.png is not a PNG"; fail=1; }
 done
+# The random-resized crop (issue #26) drawn at the network's input size: 48 x 48 from 32 x 32
+# images, so the grid is wider than the plain one; `show batch` shows each original at that size too.
+png_width() { od -An -tu1 -j16 -N4 "$1" | awk '{print $1*16777216 + $2*65536 + $3*256 + $4}'; }
+for what in aug batch; do
+  "$kiln" show "$what" --preset cifar10-resnet9-baseline -n 16 --data "$KILN_DATA" --out "$d/rrc" \
+    --set aug.random_resized_crop=true --set 'data.input_size=[48, 48]' --set data.train_subset=500 >/dev/null 2>"$d/err" \
+    || { echo "FAIL: kiln show $what with aug.random_resized_crop"; cat "$d/err"; fail=1; }
+done
+w_plain=$(png_width "$out/aug.png") w_rrc=$(png_width "$d/rrc/aug.png")
+[ -n "$w_rrc" ] && [ "$w_rrc" -gt "$w_plain" ] || { echo "FAIL: the random-resized-crop grid is $w_rrc px wide, the 32x32 one $w_plain"; fail=1; }
 total=$(python3 -c "import sys; print(sum(int(x) for l in open(sys.argv[1]) for x in l.split(',')))" "$out/confusion.csv")
 [ "$total" = 300 ] || { echo "FAIL: the confusion matrix counts $total test images, not 300"; fail=1; }
 "$kiln" show whitening --preset cifar10-resnet9-baseline --data "$KILN_DATA" --out "$d" >/dev/null 2>&1 \
   && { echo "FAIL: whitening pictures without a whitening layer should be refused"; fail=1; }
-[ $fail = 0 ] && echo "PASS: six pictures, and the run directory's three"
+[ $fail = 0 ] && echo "PASS: six pictures, the random-resized crop's two, and the run directory's three"
 exit $fail

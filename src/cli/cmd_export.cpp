@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "kiln/core/error.h"
+#include "kiln/data/loader.h"
 #include "kiln/deploy/export.h"
 #include "kiln/deploy/onnx_export.h"
 
@@ -30,7 +31,11 @@ int run_export(const ExportFlags& f) {
     throw Error("--format kiln is for the models kiln's runtime runs (model.name = separable | dense); this checkpoint's is '" +
                 model_name + "': use --format safetensors");
   auto tt = load_for(ck.cfg, f.data);  // the input shape and the class names
-  ExportInfo info{{tt.train.images.size(1), tt.train.images.size(2), tt.train.images.size(3)}, tt.train.classes};
+  // The network's input: data.input_size when the run set one (the exported model expects images
+  // already cropped and resized to it), else the stored size.
+  const auto view = View::from_config(ck.cfg);
+  ExportInfo info{{tt.train.images.size(1), view.out_h(tt.train.images.size(2)), view.out_w(tt.train.images.size(3))},
+                  tt.train.classes};
   const std::string ext = "." + f.format;
   const std::string out = !f.out.empty() ? f.out
       : (std::filesystem::path(f.checkpoint).parent_path() / ((f.int8 ? "model-int8" : "model") + ext)).string();

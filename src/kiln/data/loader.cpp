@@ -15,6 +15,14 @@ uint64_t derive_seed(uint64_t seed, uint64_t stream) {
   return z ^ (z >> 31);
 }
 
+View View::from_config(const Config& cfg) {
+  View v;
+  const auto& size = cfg.ints("data.input_size");
+  if (!size.empty()) v.h = size[0], v.w = size[1];
+  v.fraction = cfg.f("data.eval_crop");
+  return v;
+}
+
 AugmentOptions AugmentOptions::from_config(const Config& cfg) {
   AugmentOptions a;
   a.pad = cfg.i("aug.pad");
@@ -29,12 +37,19 @@ AugmentOptions AugmentOptions::from_config(const Config& cfg) {
   a.fill = cfg.f("aug.fill");
   a.scale_min = cfg.f("aug.scale_min");
   a.scale_max = cfg.f("aug.scale_max");
+  a.random_resized_crop = cfg.b("aug.random_resized_crop");
+  a.rrc_scale_min = cfg.f("aug.rrc_scale_min");
+  a.rrc_scale_max = cfg.f("aug.rrc_scale_max");
+  a.rrc_ratio_min = cfg.f("aug.rrc_ratio_min");
+  a.rrc_ratio_max = cfg.f("aug.rrc_ratio_max");
   return a;
 }
 
 DeviceLoader::DeviceLoader(const Dataset& ds, torch::Device device, torch::ScalarType dtype,
-                           const std::vector<double>& mean, const std::vector<double>& std, bool channels_last)
-    : channels_last_(channels_last) {
+                           const std::vector<double>& mean, const std::vector<double>& std, bool channels_last,
+                           const View& view)
+    : channels_last_(channels_last), view_(view) {
+  if (!(view.fraction > 0 && view.fraction <= 1)) throw Error("data.eval_crop must be in (0, 1]");
   auto C = ds.images.size(1);
   auto x = ds.images.to(device).to(torch::kFloat32);  // uint8 crosses once, then converts on the device
   if (!mean.empty()) {
@@ -68,7 +83,9 @@ int64_t DeviceLoader::num_batches(int64_t bs, bool drop_last) const {
 
 EpochPlan DeviceLoader::plan(uint64_t seed, int64_t epoch, bool shuffle, const AugmentOptions& aug) const {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(derive_seed(seed, 1000 + static_cast<uint64_t>(epoch)));
-  const int64_t N = size(), H = data_.size(2), W = data_.size(3);
+  // Crop offsets, cutout and the policy's magnitudes are in the View's pixels (what the
+  // augmentations after the resize see).
+  const int64_t N = size(), H = input_height(), W = input_width();
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   auto dev = data_.device();
   EpochPlan p;
@@ -119,6 +136,16 @@ EpochPlan DeviceLoader::plan(uint64_t seed, int64_t epoch, bool shuffle, const A
     p.scale_oy = oy.to(torch::kFloat32).to(dev, true);
     p.scale_ox = ox.to(torch::kFloat32).to(dev, true);
   }
+  if (aug.random_resized_crop) {
+    if (!(aug.rrc_scale_min > 0 && aug.rrc_scale_max >= aug.rrc_scale_min && aug.rrc_scale_max <= 1))
+      throw Error("aug.rrc_scale_min / aug.rrc_scale_max must satisfy 0 < min <= max <= 1");
+    if (!(aug.rrc_ratio_min > 0 && aug.rrc_ratio_max >= aug.rrc_ratio_min))
+      throw Error("aug.rrc_ratio_min / aug.rrc_ratio_max must satisfy 0 < min <= max");
+    auto b = draw_resized_crops(N, data_.size(2), data_.size(3), aug.rrc_scale_min, aug.rrc_scale_max, aug.rrc_ratio_min,
+                                aug.rrc_ratio_max, gen);
+    p.box_top = b.top.to(dev, true), p.box_left = b.left.to(dev, true);
+    p.box_h = b.h.to(dev, true), p.box_w = b.w.to(dev, true);
+  }
   return p;
 }
 
@@ -133,6 +160,7 @@ EpochPlan shard_plan(const EpochPlan& p, int64_t rank, int64_t world, int64_t pe
   s.cut_y = take(p.cut_y), s.cut_x = take(p.cut_x);
   s.pol_op = take(p.pol_op), s.pol_mag = take(p.pol_mag), s.pol_op_host = take(p.pol_op_host);
   s.scale = take(p.scale), s.scale_oy = take(p.scale_oy), s.scale_ox = take(p.scale_ox);
+  s.box_top = take(p.box_top), s.box_left = take(p.box_left), s.box_h = take(p.box_h), s.box_w = take(p.box_w);
   return s;
 }
 
@@ -140,6 +168,12 @@ Batch DeviceLoader::batch(const EpochPlan& p, int64_t k, int64_t bs, const Augme
   const int64_t b0 = k * bs, b1 = std::min(p.order.size(0), b0 + bs);
   auto idx = p.order.slice(0, b0, b1);
   auto x = data_.index_select(0, idx);
+  if (p.box_top.defined()) {
+    auto sl = [&](const torch::Tensor& t) { return t.slice(0, b0, b1); };
+    x = resized_crop(x, {sl(p.box_top), sl(p.box_left), sl(p.box_h), sl(p.box_w)}, input_height(), input_width());
+  } else {
+    x = viewed(x);
+  }
   if (p.pol_op.defined() || p.scale.defined()) {
     auto xf = x.to(torch::kFloat32);
     if (p.pol_op.defined()) {
@@ -161,8 +195,20 @@ Batch DeviceLoader::batch(const EpochPlan& p, int64_t k, int64_t bs, const Augme
   return {x, labels_.index_select(0, idx)};
 }
 
+torch::Tensor DeviceLoader::viewed(const torch::Tensor& x) const {
+  const int64_t H = data_.size(2), W = data_.size(3);
+  if (view_.identity(H, W)) return x;
+  auto y = resized_crop(x, center_boxes(x.size(0), H, W, view_.fraction), input_height(), input_width());
+  return channels_last_ ? y.contiguous(torch::MemoryFormat::ChannelsLast) : y;
+}
+
 Batch DeviceLoader::slice(int64_t begin, int64_t end) const {
-  return {data_.slice(0, begin, end), labels_.slice(0, begin, end)};
+  return {viewed(data_.slice(0, begin, end)), labels_.slice(0, begin, end)};
+}
+
+Batch DeviceLoader::take(const torch::Tensor& index) const {
+  auto i = index.to(data_.device());
+  return {viewed(data_.index_select(0, i)), labels_.index_select(0, i)};
 }
 
 }  // namespace kiln

@@ -51,7 +51,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& d
 EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device) {
   const auto s = RunSettings::from_config(ck.cfg);
   DeviceLoader loader(data.test.head(s.data.test_subset), device, resolve_precision(s.step.precision, device), ck.mean,
-                      ck.std);
+                      ck.std, /*channels_last=*/false, s.data.view);
   return evaluate(*ck.model, loader, s.data.test_batch_size, s.loop.tta, s.loop.tta_translate_weight);
 }
 

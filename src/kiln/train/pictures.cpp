@@ -39,7 +39,7 @@ struct Picture {
 
 void draw_augmented(const Picture& c, const Config& cfg) {
   auto t = c.train();
-  DeviceLoader L(t.data, torch::kCPU, torch::kFloat32, t.mean, t.sd);
+  DeviceLoader L(t.data, torch::kCPU, torch::kFloat32, t.mean, t.sd, false, c.s.data.view);
   AugmentOptions aug = AugmentOptions::from_config(cfg);
   auto b = L.batch(L.plan(c.s.loop.seed, 0, true, aug), 0, c.count, aug);
   std::vector<std::string> caps;
@@ -51,12 +51,15 @@ void draw_augmented(const Picture& c, const Config& cfg) {
 // and after augmentation ("aug"), side by side.
 void draw_batch(const Picture& c, const Config& cfg, int64_t epoch) {
   auto t = c.train();
-  DeviceLoader L(t.data, torch::kCPU, torch::kFloat32, t.mean, t.sd);
+  DeviceLoader L(t.data, torch::kCPU, torch::kFloat32, t.mean, t.sd, false, c.s.data.view);
   AugmentOptions aug = AugmentOptions::from_config(cfg);
   auto plan = L.plan(c.s.loop.seed, epoch, true, aug);
   const int64_t n = std::min<int64_t>(c.count, L.size());
   auto b = L.batch(plan, 0, n, aug);
-  auto originals = t.data.images.index_select(0, plan.order.slice(0, 0, n).cpu());
+  auto first = plan.order.slice(0, 0, n).cpu();
+  auto originals = t.data.images.index_select(0, first);
+  if (!c.s.data.view.identity(originals.size(2), originals.size(3)))  // shown at the size the network sees
+    originals = to_pixels(L.take(first).x, t.mean, t.sd);
   auto pairs = torch::stack({originals, to_pixels(b.x, t.mean, t.sd)}, 1).flatten(0, 1);
   std::vector<std::string> caps;
   for (int64_t i = 0; i < n; ++i) {
@@ -72,7 +75,7 @@ void draw_evaluation(const Picture& c, const std::string& what, LoadedCheckpoint
   if (!lc) throw Error("kiln show " + what + " needs --checkpoint RUN/checkpoint.pt");
   const auto& classes = c.tt.train.classes;
   auto test = c.tt.test.head(c.s.data.test_subset);
-  DeviceLoader L(test, torch::kCPU, torch::kFloat32, lc->mean, lc->std);
+  DeviceLoader L(test, torch::kCPU, torch::kFloat32, lc->mean, lc->std, false, c.s.data.view);
   set_precision(*lc->model, torch::kFloat32);
   auto ev = evaluate(*lc->model, L, c.s.data.test_batch_size, c.s.loop.tta, c.s.loop.tta_translate_weight);
   if (what == "confusion") {

@@ -25,8 +25,8 @@ RunData::RunData(const DataSettings& s, const TrainTest& data, const torch::Tens
   class_names = tr.classes;
   classes = static_cast<int64_t>(tr.classes.size());
   if (s.normalize) std::tie(mean, std) = DeviceLoader::channel_stats(tr);
-  train = std::make_unique<DeviceLoader>(tr, dev, dtype, mean, std, channels_last);
-  test = std::make_unique<DeviceLoader>(te, dev, dtype, mean, std, channels_last);
+  train = std::make_unique<DeviceLoader>(tr, dev, dtype, mean, std, channels_last, s.view);
+  test = std::make_unique<DeviceLoader>(te, dev, dtype, mean, std, channels_last, s.view);
   batch_size = s.batch_size;
   if (dist) {
     const int64_t W = dist->size(), R = dist->rank();
@@ -37,7 +37,7 @@ RunData::RunData(const DataSettings& s, const TrainTest& data, const torch::Tens
     // The test set: rank r evaluates examples r, r + W, ...; the sums are added across ranks.
     auto idx = torch::arange(R, te.size(), W, torch::kInt64);
     Dataset part{te.images.index_select(0, idx), te.labels.index_select(0, idx), te.classes};
-    test_shard = std::make_unique<DeviceLoader>(part, dev, dtype, mean, std, channels_last);
+    test_shard = std::make_unique<DeviceLoader>(part, dev, dtype, mean, std, channels_last, s.view);
   }
   const int64_t n = dist ? shard_n : train->size();
   steps = s.drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;

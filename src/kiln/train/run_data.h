@@ -39,8 +39,9 @@ struct RunData {
 
   // The epoch's plan of a rank: the shuffled order with its augmentation draws, this rank's shard.
   EpochPlan plan(uint64_t seed, int64_t epoch, const AugmentOptions& aug, const dist::Group* dist) const;
-  int64_t image_height() const { return train->data().size(2); }
-  int64_t image_width() const { return train->data().size(3); }
+  // The network's input size (data.input_size, else the stored size).
+  int64_t image_height() const { return train->input_height(); }
+  int64_t image_width() const { return train->input_width(); }
 };
 
 }  // namespace kiln

@@ -64,6 +64,7 @@ RunSettings RunSettings::from_config(const Config& cfg) {
   d.test_batch_size = cfg.i("data.test_batch_size");
   d.drop_last = cfg.b("data.drop_last");
   d.normalize = cfg.b("data.normalize");
+  d.view = View::from_config(cfg);
   d.epochs = cfg.f("schedule.epochs");
 
   auto& st = s.step;

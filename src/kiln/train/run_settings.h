@@ -11,6 +11,7 @@
 
 #include "kiln/core/config.h"
 #include "kiln/data/dataset.h"
+#include "kiln/data/loader.h"
 #include "kiln/nn/model.h"
 
 namespace kiln {
@@ -26,6 +27,7 @@ struct DataSettings {
   int64_t labeled = 0, split_seed = 0;        // data.labeled, data.split_seed
   int64_t batch_size = 512, test_batch_size = 1000;
   bool drop_last = true, normalize = true;
+  View view;          // data.input_size, data.eval_crop: what the network sees (kiln/data/loader.h)
   double epochs = 1;  // schedule.epochs (fractional: airbench94's 9.9)
 };
 

@@ -20,8 +20,9 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
   auto teacher = load_checkpoint(teacher_, dev);
   PseudoLabels pl;
   {
-    DeviceLoader tl(unlabeled, dev, resolve_precision(RunSettings::from_config(teacher.cfg).step.precision, dev), teacher.mean,
-                    teacher.std);
+    const auto ts = RunSettings::from_config(teacher.cfg);
+    DeviceLoader tl(unlabeled, dev, resolve_precision(ts.step.precision, dev), teacher.mean, teacher.std,
+                    /*channels_last=*/false, ts.data.view);
     pl = make_pseudo_labels(*teacher.model, tl, s.data.test_batch_size, st.mode, st.threshold, st.temperature, st.tta);
   }
   if (pl.targets.size(1) != data.classes)
@@ -36,7 +37,7 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
     throw Error("selftrain: only " + std::to_string(kept.size()) + " unlabeled examples pass selftrain.threshold = " +
                 std::to_string(st.threshold) + ", fewer than one pseudo-labeled batch (" +
                 std::to_string(pbs_) + " = data.batch_size x selftrain.ratio); lower the threshold or the ratio");
-  pseudo_ = std::make_unique<DeviceLoader>(kept, dev, dtype, data.mean, data.std, channels_last);
+  pseudo_ = std::make_unique<DeviceLoader>(kept, dev, dtype, data.mean, data.std, channels_last, s.data.view);
   targets_ = pl.targets.index_select(0, keep).to(dev, torch::kFloat32);
   batches_ = kept.size() / pbs_;
   loss_ = std::make_unique<StudentLoss>(st.pseudo_weight, st.weight, st.loss_normalization, s.optim.label_smoothing);
