@@ -6,8 +6,8 @@
 # the same seeds, a narrow airbench94 at smoke scale). The bound is not the 2 points:
 # the folder's own losses cost more than that at this scale (measured on an Intel Xeon,
 # 2026-12-01: plain 61.40%, mixed 59.10% with the box filter kiln shrinks with, 59.17% with
-# Catmull-Rom; the runs of a pair differ by 0.1-0.9 points); 4 points still fails a loader that
-# mangles images (swapped channels, misplaced crops, wrong labels). Then the folder without test/ trains with
+# Catmull-Rom; the runs of a pair differ by 0.1-0.9 points; at 8 epochs the gap is 1.58 points,
+# n = 3, docs/folders.md); 4 points still fails a loader that mangles images (swapped channels, misplaced crops, wrong labels). Then the folder without test/ trains with
 # data.val_fraction, and mixed sizes without image_size are refused naming the key.
 # usage: cli_folder.sh KILN FOLDER_FROM_CIFAR   (needs $KILN_DATA/cifar10; exit 77 = skipped)
 set -u
