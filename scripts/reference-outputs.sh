@@ -29,8 +29,11 @@ mkdir -p "$out"
 work=$(mktemp -d); trap 'rm -rf "$work"; [ "$mode" = compare ] && rm -rf "$out"; true' EXIT
 
 # Shrunk sizes shared by the CIFAR-10 runs: 512 training and 200 test images, 2 epochs.
+# fp32 throughout: train.precision = auto picks bf16 on CPUs with native bf16 (AMX, AVX512-BF16),
+# and the committed numbers must not depend on the machine.
+fp32=(--set train.precision=fp32)
 small=(--device cpu --threads 1 --quiet --seed 3 --data "$KILN_DATA" --set data.train_subset=512
-       --set data.test_subset=200 --set schedule.epochs=2)
+       --set data.test_subset=200 --set schedule.epochs=2 "${fp32[@]}")
 wanted() { [ -z "${KILN_REFERENCE_ONLY:-}" ] || [[ ",$KILN_REFERENCE_ONLY," == *",$1,"* ]]; }
 
 # What a run directory contributes: steps.csv as written; metrics.jsonl and final.json
@@ -117,7 +120,7 @@ if wanted selftrain; then
   "$kiln" selftrain --preset cifar10-selftrain --device cpu --threads 1 --quiet --data "$KILN_DATA" --labels 200 --aug S1 \
     --runs 1 --rounds 1 --out "$work/st" --set data.train_subset=1000 --set data.test_subset=200 \
     --set 'model.widths=[8, 16, 16, 32]' --set data.batch_size=50 --set model.ghost_bn_splits=2 --set schedule.epochs=2 \
-    --set model.whiten_samples=500 > "$work/st.log" 2>&1 || { cat "$work/st.log" >&2; exit 1; }
+    --set model.whiten_samples=500 "${fp32[@]}" > "$work/st.log" 2>&1 || { cat "$work/st.log" >&2; exit 1; }
   keep_run selftrain-teacher "$work/st/S1/baseline/run-00"
   keep_run selftrain-student "$work/st/S1/round-1/run-00"
   keep_table selftrain "$work/st/selftrain.md"
@@ -128,7 +131,7 @@ if wanted ablation; then
   echo "reference: ablation" >&2
   "$kiln" ablate --preset myrtle-ablation --device cpu --threads 1 --quiet --data "$KILN_DATA" --runs 1 --out "$work/abl" \
     --set 'model.widths=[8, 8, 16, 16]' --set data.train_subset=256 --set data.test_subset=100 --set schedule.epochs=1 \
-    --set data.batch_size=64 --set train.seed=3 > "$work/abl.log" 2>&1 || { cat "$work/abl.log" >&2; exit 1; }
+    --set data.batch_size=64 --set train.seed=3 "${fp32[@]}" > "$work/abl.log" 2>&1 || { cat "$work/abl.log" >&2; exit 1; }
   keep_table ablation "$work/abl/ablation.md"
 fi
 

@@ -23,6 +23,11 @@ other=$("$kiln" env)
 echo "kernels for this run:"; echo "$other"
 for lib in aten onednn mkl; do
   a=$(sed -n "s/^$lib: //p" <<<"$native"); b=$(sed -n "s/^$lib: //p" <<<"$other")
+  if [ "$lib" = mkl ] && [ "$a" = "Intel(R) Architecture processors" ]; then
+    # MKL's report on a CPU it does not tune for (an AMD EPYC): no instruction set named, before
+    # or after the switch, so there is nothing to check it by; ATen's and oneDNN's kernels did change.
+    echo "note: MKL names no instruction set on this CPU ('$a'); its switch is not checked"; continue
+  fi
   if [ "$a" = "$b" ]; then echo "FAIL: $lib's kernels did not change ($a): the switch was not honoured"; exit 1; fi
 done
 exec "$tests" --gtest_filter="$filter"

@@ -15,6 +15,7 @@
 #include "kiln/git_commit.h"
 #include "kiln/core/cpu_kernels.h"
 #include "kiln/core/error.h"
+#include "kiln/core/precision.h"
 #ifdef KILN_HAS_CUDA
 #include "kiln/cuda/device_info.h"
 #endif
@@ -59,15 +60,7 @@ void set_deterministic(bool on) {
   at::globalContext().setBenchmarkCuDNN(!on);
 }
 
-torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d) {
-  if (p == "fp32") return torch::kFloat32;
-  if (p == "bf16") return torch::kBFloat16;
-  if (p == "fp16") return torch::kFloat16;
-  if (p == "auto") return d.is_cuda() ? torch::kFloat16 : torch::kFloat32;
-  throw Error("train.precision = '" + p + "' (auto | fp32 | bf16 | fp16)");
-}
-
-std::string provenance_json(const torch::Device& d, const std::string& command_line) {
+std::string provenance_json(const torch::Device& d, const std::string& command_line, const Precision* precision) {
   nlohmann::ordered_json j;
   j["kiln_version"] = KILN_VERSION;
   j["kiln_commit"] = KILN_GIT_COMMIT;
@@ -84,6 +77,12 @@ std::string provenance_json(const torch::Device& d, const std::string& command_l
     const auto& k = cpu_kernels();
     j["cpu_kernels"] = {{"aten", k.aten}, {"onednn", k.onednn}, {"mkl", k.mkl}};
   }
+  if (!d.is_cuda()) j["cpu_native_bf16"] = native_bf16();  // "AMX" | "AVX512-BF16" | ""
+  if (precision)
+    j["precision"] = {{"compute", c10::toString(precision->compute)},
+                      {"weights", c10::toString(precision->weights)},
+                      {"master_weights", precision->master_weights()},
+                      {"chosen", precision->describe()}};
   j["threads"] = at::get_num_threads();
   j["deterministic"] = at::globalContext().deterministicAlgorithms();
   j["command_line"] = command_line;

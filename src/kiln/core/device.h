@@ -12,15 +12,13 @@ namespace kiln {
 torch::Device parse_device(const std::string& s);
 // Human-readable device name: the CPU model from /proc/cpuinfo, or the GPU's name.
 std::string device_name(const torch::Device& d);
-// Versions and environment for the run's provenance.json.
-std::string provenance_json(const torch::Device& d, const std::string& command_line);
+struct Precision;
+// Versions and environment for the run's provenance.json (with the run's precision when given).
+std::string provenance_json(const torch::Device& d, const std::string& command_line, const Precision* precision = nullptr);
 // --deterministic: deterministic algorithms everywhere LibTorch has them, cuDNN autotuning
 // off, cuBLAS's deterministic workspace. On the CPU kiln's runs are bitwise reproducible
 // for a seed and thread count with or without it (tested); see docs/determinism.md for CUDA.
 void set_deterministic(bool on);
-
-// Resolves train.precision ("auto": fp16 on CUDA, fp32 elsewhere).
-torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d);
 
 // The measured matrix-product peak of a device in TFLOP/s, in the run's own precision (`dtype`:
 // a bf16 run on a CPU with AMX is measured against bf16's peak, not fp32's): square products of

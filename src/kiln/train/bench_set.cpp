@@ -47,9 +47,10 @@ void profile_run(Config cfg, int64_t seed, const TrainTest& data, const torch::D
 BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::Device& device, const BenchSetOptions& o) {
   if (o.runs < 1) throw Error("--runs must be at least 1");
   const auto s = RunSettings::from_config(cfg);
-  const auto dtype = resolve_precision(s.step.precision, device);
+  const auto prec = s.step.resolve(device);
+  const auto dtype = prec.compute;
   std::cerr << "kiln bench: " << o.name << " on " << device_name(device) << " (" << device.str() << ", "
-            << c10::toString(dtype) << "), " << o.warmup << " warm-up run(s) then " << o.runs
+            << prec.describe() << "), " << o.warmup << " warm-up run(s) then " << o.runs
             << " timed; clock: whitening fit + training + final " << s.loop.tta
             << " evaluation, each bracketed by device synchronisation; excluded: data loading, "
                "model construction, per-epoch evaluation (off), the warm-up runs\n";
@@ -73,7 +74,8 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     j["description"] = s.description;
     j["device"] = device.str();
     j["device_name"] = device_name(device);
-    j["precision"] = c10::toString(dtype);
+    j["precision"] = c10::toString(dtype);  // the arithmetic's
+    j["precision_detail"] = prec.describe();
     j["runs"] = static_cast<int>(acc.size());
     j["runs_requested"] = o.runs;
     j["complete"] = complete;
@@ -89,7 +91,7 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     j["fraction_of_peak"] = peak > 0 ? res.tflops.mean / peak : 0;
     j["per_run"] = {{"test_acc", acc}, {"seconds", secs}, {"whiten_seconds", whiten}, {"train_seconds", train_s},
                     {"eval_seconds", eval_s}};
-    j["provenance"] = nlohmann::json::parse(provenance_json(device, o.command));
+    j["provenance"] = nlohmann::json::parse(provenance_json(device, o.command, &prec));
     j["config"] = nlohmann::json::parse(cfg.to_json());
     make_parent(o.out);
     atomic_write(o.out, j.dump(2) + "\n");

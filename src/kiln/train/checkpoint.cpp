@@ -42,7 +42,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& d
   const int64_t in_ch = shape[0].item<int64_t>(), classes = shape[1].item<int64_t>();
   lc.model = make_model(lc.cfg, in_ch, classes);
   lc.model->to(device);
-  set_precision(*lc.model, resolve_precision(RunSettings::from_config(lc.cfg).step.precision, device));
+  set_precision(*lc.model, RunSettings::from_config(lc.cfg).step.resolve(device).weights);
   torch::serialize::InputArchive e;
   lc.model->load(ar.try_read("ema", e) ? e : m);  // the averaged weights, when the run kept them
   return lc;
@@ -50,7 +50,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& d
 
 EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device) {
   const auto s = RunSettings::from_config(ck.cfg);
-  DeviceLoader loader(data.test.head(s.data.test_subset), device, resolve_precision(s.step.precision, device), ck.mean,
+  DeviceLoader loader(data.test.head(s.data.test_subset), device, s.step.resolve(device).compute, ck.mean,
                       ck.std, /*channels_last=*/false, s.data.view);
   return evaluate(*ck.model, loader, s.data.test_batch_size, s.loop.tta, s.loop.tta_translate_weight);
 }

@@ -6,6 +6,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
+#include "kiln/core/precision.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/run.h"
 
@@ -130,6 +131,7 @@ EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t bs, c
   std::vector<torch::Tensor> preds;
   for (int64_t b = 0; b < loader.size(); b += bs) {
     auto batch = loader.slice(b, std::min(loader.size(), b + bs));
+    ComputeGuard compute(model, batch.x);  // the loader's precision (bf16 data, fp32 master weights: autocast)
     auto logits = predict_with_tta([&](const torch::Tensor& x) { return model.forward(x); }, batch.x, tta,
                                    translate_weight);
     loss_sum += classification_loss(logits, batch.y, 0.0, true).to(torch::kFloat64);
@@ -157,6 +159,7 @@ LrFindResult Run::sweep(double lr_min, double lr_max, int64_t steps) {
       double lr = lr_min * std::pow(lr_max / lr_min, static_cast<double>(s) / std::max<int64_t>(steps - 1, 1));
       optim_->sgd.set_lr(lr);
       auto b = data_.train->batch(plan, k, data_.batch_size, aug_);
+      ComputeGuard compute(*model_, b.x);
       auto loss = classification_loss(model_->forward(b.x), b.y, s_.optim.label_smoothing, s_.optim.sum_loss());
       optim_->sgd.zero_grad();
       loss.backward();

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "kiln/core/error.h"
+#include "kiln/core/precision.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/run_settings.h"
 
@@ -35,6 +36,7 @@ torch::Tensor ProxyFilter::select(const torch::Tensor& x, const torch::Tensor& y
   {
     std::optional<torch::NoGradGuard> ng;
     if (!learn) ng.emplace();
+    ComputeGuard compute(*proxy_, x);
     per = classification_loss_per_example(proxy_->forward(x), y, o_.label_smoothing);
   }
   // Ascending positions, so the kept batch keeps the drawn order whatever top-k's own order.

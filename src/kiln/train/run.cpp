@@ -6,6 +6,7 @@
 
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
+#include "kiln/core/precision.h"
 #include "kiln/report/memory.h"
 #include "kiln/nn/tiny.h"
 #include "kiln/train/loss.h"
@@ -32,12 +33,12 @@ Run::Run(const Config& cfg, const TrainTest& data, const RunOptions& opt)
       s_(checked(cfg, opt)),
       opt_(opt),
       dev_(opt.device),
-      dtype_((install_cpu_allocation_counter(), resolve_precision(s_.step.precision, dev_))),
+      prec_((install_cpu_allocation_counter(), s_.step.resolve(dev_))),
       channels_last_(dev_.is_cuda() && s_.step.channels_last),
-      data_(s_.data, data, opt.labeled_index, dev_, dtype_, channels_last_, world(opt)),
+      data_(s_.data, data, opt.labeled_index, dev_, prec_.compute, channels_last_, world(opt)),
       dp_(opt.dist, s_),
       log_(opt.run_dir, !dp_.active() || dp_.group()->rank() == 0, opt.verbose),
-      models_(data_, dev_, dtype_, channels_last_),
+      models_(data_, dev_, prec_.weights, channels_last_),
       aug_(AugmentOptions::from_config(cfg)) {
   torch::manual_seed(seed());
   model_ = models_.build(cfg_);
@@ -49,7 +50,7 @@ Run::Run(const Config& cfg, const TrainTest& data, const RunOptions& opt)
   sync_check_.wanted = s_.step.sync_check;
   sync_check_.cuda = dev_.is_cuda();
   if (!s_.student.teacher.empty()) {
-    student_ = std::make_unique<Student>(s_, data_, dev_, dtype_, channels_last_, aug_);
+    student_ = std::make_unique<Student>(s_, data_, dev_, prec_.compute, channels_last_, aug_);
     log_.line(student_->summary_line());
   }
   if (s_.filter.keep > 0) setup_filter();
@@ -179,6 +180,7 @@ torch::Tensor Run::eager_step(const Batch& b) {
   const bool sum_loss = s_.optim.sum_loss();
   optim_->set_lr(global_step_, lr_);
   auto masters = optim_->qat_round_trip();  // train.qat: the step sees the int8 round trip of the weights
+  ComputeGuard bf16(*model_, b.x);           // bf16 data, fp32 master weights: autocast
   torch::Tensor logits, loss;
   if (student_) {
     std::tie(logits, loss) = student_->forward(*model_, b, global_step_, sum_loss);

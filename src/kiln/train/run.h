@@ -72,7 +72,7 @@ class Run {
   RunSettings s_;       // the same, typed: what the run's parts read
   RunOptions opt_;
   torch::Device dev_;
-  torch::ScalarType dtype_;
+  Precision prec_;  // train.precision resolved: the data and arithmetic (compute), the weights
   bool channels_last_;
   RunData data_;
   DataParallel dp_;

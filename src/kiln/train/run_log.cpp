@@ -9,6 +9,7 @@
 #include "kiln/core/fs.h"
 #include "kiln/report/html.h"
 #include "kiln/report/show.h"
+#include "kiln/train/run_settings.h"
 
 namespace kiln {
 
@@ -25,7 +26,8 @@ void RunLog::start(const Config& cfg, const torch::Device& dev, const std::strin
   if (!writes_) return;
   make_dirs(run_dir_);
   atomic_write(path("config.toml"), cfg.to_toml());
-  atomic_write(path("provenance.json"), provenance_json(dev, command_line) + "\n");
+  const auto precision = RunSettings::from_config(cfg).step.resolve(dev);
+  atomic_write(path("provenance.json"), provenance_json(dev, command_line, &precision) + "\n");
   atomic_write(path("metrics.jsonl"), std::string());
   atomic_write(path("steps.csv"), std::string(kStepsHeader));
   if (!pseudo_json.empty()) atomic_write(path("pseudo_labels.json"), pseudo_json + "\n");

@@ -69,6 +69,7 @@ RunSettings RunSettings::from_config(const Config& cfg) {
 
   auto& st = s.step;
   st.precision = cfg.s("train.precision");
+  st.master_weights = cfg.b("train.master_weights");
   st.channels_last = cfg.b("train.channels_last");
   st.static_step = cfg.b("train.static_step");
   st.cuda_graph = cfg.b("train.cuda_graph");

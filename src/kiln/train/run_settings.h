@@ -10,6 +10,7 @@
 #include <string>
 
 #include "kiln/core/config.h"
+#include "kiln/core/precision.h"
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
 #include "kiln/nn/model.h"
@@ -33,12 +34,14 @@ struct DataSettings {
 
 struct StepSettings {
   std::string precision = "auto";  // train.precision: auto | fp32 | bf16 | fp16 (resolved against the device)
+  bool master_weights = true;      // train.master_weights (bf16: fp32 weights and optimiser state)
   bool channels_last = true;       // train.channels_last (CUDA only)
   bool static_step = false;        // train.static_step
   bool cuda_graph = false;         // train.cuda_graph (implies the static step)
   bool sync_check = false;         // train.sync_check
   bool qat = false;                // train.qat
   bool uses_static() const { return static_step || cuda_graph; }
+  Precision resolve(const torch::Device& d) const { return resolve_precision(precision, master_weights, d); }
 };
 
 struct LoopSettings {

@@ -1,6 +1,7 @@
 #include "kiln/train/selftrain.h"
 
 #include "kiln/core/error.h"
+#include "kiln/core/precision.h"
 #include "kiln/nn/layers.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/run_settings.h"
@@ -17,6 +18,7 @@ PseudoLabels make_pseudo_labels(Classifier& teacher, const DeviceLoader& unlabel
   std::vector<torch::Tensor> logits;
   for (int64_t b = 0; b < unlabeled.size(); b += bs) {
     auto x = unlabeled.slice(b, std::min(unlabeled.size(), b + bs)).x;  // images only: labels untouched
+    ComputeGuard compute(teacher, x);
     logits.push_back(predict_with_tta([&](const torch::Tensor& t) { return teacher.forward(t); }, x, tta, 0.5)
                          .to(torch::kFloat32));
   }

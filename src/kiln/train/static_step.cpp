@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kiln/core/error.h"
+#include "kiln/core/precision.h"
 #include "kiln/train/loss.h"
 
 namespace kiln {
@@ -72,9 +73,15 @@ void StaticStep::run() {
   for (auto& G : groups_)
     for (auto& p : G.params)
       if (p.grad().defined()) p.mutable_grad().zero_();  // in place: the grads keep their addresses
-  auto logits = model_.forward(x_);
-  auto loss = classification_loss(logits, y_, o_.label_smoothing, o_.sum_loss);
-  loss.backward();
+  torch::Tensor logits, loss;
+  {
+    // bf16 data, fp32 master weights: autocast, its weight cache off (a cached cast would
+    // outlive the update; on CUDA it would also be an allocation a captured graph keeps).
+    ComputeGuard compute(model_, x_);
+    logits = model_.forward(x_);
+    loss = classification_loss(logits, y_, o_.label_smoothing, o_.sum_loss);
+    loss.backward();
+  }
   torch::NoGradGuard ng;
   auto lr = lr_table_.index_select(0, global_step_);  // 1-element device tensor
   auto wlr = whiten_lr_table_.defined() ? whiten_lr_table_.index_select(0, global_step_) : lr;

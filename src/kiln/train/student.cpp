@@ -21,7 +21,7 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
   PseudoLabels pl;
   {
     const auto ts = RunSettings::from_config(teacher.cfg);
-    DeviceLoader tl(unlabeled, dev, resolve_precision(ts.step.precision, dev), teacher.mean, teacher.std,
+    DeviceLoader tl(unlabeled, dev, ts.step.resolve(dev).compute, teacher.mean, teacher.std,
                     /*channels_last=*/false, ts.data.view);
     pl = make_pseudo_labels(*teacher.model, tl, s.data.test_batch_size, st.mode, st.threshold, st.temperature, st.tta);
   }
