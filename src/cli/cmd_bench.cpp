@@ -32,11 +32,12 @@ int run_bench(const BenchFlags& f, const std::string& cmdline) {
   const auto r = bench_set(su.cfg, tt, su.device, o);
   const double peak = r.matmul_peak_tflops;
   std::printf("%s on %s (%s), n=%d:\n  accuracy   %s %%\n  time       %s s\n  FLOPs/run  %.3g  ->  %s TFLOP/s, "
-              "%.1f%% of the measured %.3g TFLOP/s matrix-product peak\n  clock: whitening fit + training + final "
+              "%.1f%% of the measured %.3g TFLOP/s matrix-product peak, %.1f%% of the %.3g TFLOP/s convolution peak\n  clock: whitening fit + training + final "
               "%s evaluation; data loading, model construction and warm-up excluded\n  json: %s\n",
               o.name.c_str(), device_name(su.device).c_str(), su.device.str().c_str(), f.runs,
               format_summary(r.test_acc, 2, 100).c_str(), format_summary(r.seconds, 3).c_str(), r.flops_per_run,
               format_summary(r.tflops, 3).c_str(), peak > 0 ? 100 * r.tflops.mean / peak : 0.0, peak,
+              r.conv_peak_tflops > 0 ? 100 * r.tflops.mean / r.conv_peak_tflops : 0.0, r.conv_peak_tflops,
               RunSettings::from_config(su.cfg).loop.tta.c_str(), o.out.c_str());
   return 0;
 }

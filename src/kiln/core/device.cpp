@@ -119,4 +119,29 @@ double measure_matmul_tflops(const torch::Device& d, torch::ScalarType dtype) {
   return best;
 }
 
+double measure_conv_tflops(const torch::Device& d, torch::ScalarType dtype, bool channels_last) {
+  torch::NoGradGuard ng;
+  const int64_t n = 500, c = 256, hw = 16, k = 3;
+  auto opts = torch::TensorOptions().device(d).dtype(dtype);
+  auto x = torch::randn({n, c, hw, hw}, opts), w = torch::randn({c, c, k, k}, opts) * 0.02;
+  if (channels_last) {
+    x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    w = w.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
+  auto sync = [&] { (void)torch::zeros({1}, torch::TensorOptions().device(d)).cpu(); };
+  auto run = [&] { return torch::conv2d(x, w, {}, /*stride=*/1, /*padding=*/1); };
+  auto y = run();  // warm-up (oneDNN's or cuDNN's algorithm choice)
+  sync();
+  const int reps = d.is_cuda() ? 20 : 1;
+  const double flops = 2.0 * n * c * c * k * k * hw * hw * reps;
+  double best = 0;
+  for (int trial = 0; trial < 3; ++trial) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) y = run();
+    sync();
+    best = std::max(best, flops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e12);
+  }
+  return best;
+}
+
 }  // namespace kiln

@@ -61,9 +61,11 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     auto b = bench_run(c, data, device);
     std::fprintf(stderr, "warm-up %d: %.2f%% in %.3f s (not counted)\n", w + 1, 100 * b.test_acc, b.seconds);
   }
-  std::cerr << "measuring the device's matrix-product peak...\n";
+  std::cerr << "measuring the device's matrix-product and convolution peaks...\n";
   BenchSetResult res;
   res.matmul_peak_tflops = measure_matmul_tflops(device, dtype);
+  // In the run's layout: channels_last where the run uses it (CUDA with train.channels_last).
+  res.conv_peak_tflops = measure_conv_tflops(device, dtype, device.is_cuda() && s.step.channels_last);
   const double peak = res.matmul_peak_tflops;
   std::vector<double> acc, secs, whiten, train_s, eval_s, tflops;
   // Written after every run, so that a run cut short by a time budget keeps what it measured.
@@ -89,6 +91,8 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     j["tflops"] = summary_json(res.tflops);
     j["matmul_peak_tflops"] = peak;
     j["fraction_of_peak"] = peak > 0 ? res.tflops.mean / peak : 0;
+    j["conv_peak_tflops"] = res.conv_peak_tflops;  // 256 -> 256 3x3 on 500 x 256 x 16 x 16, the run's precision and layout
+    j["fraction_of_conv_peak"] = res.conv_peak_tflops > 0 ? res.tflops.mean / res.conv_peak_tflops : 0;
     j["per_run"] = {{"test_acc", acc}, {"seconds", secs}, {"whiten_seconds", whiten}, {"train_seconds", train_s},
                     {"eval_seconds", eval_s}};
     j["provenance"] = nlohmann::json::parse(provenance_json(device, o.command, &prec));

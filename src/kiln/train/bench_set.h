@@ -22,7 +22,7 @@ struct BenchSetOptions {
 
 struct BenchSetResult {
   Summary test_acc, seconds, tflops;
-  double flops_per_run = 0, matmul_peak_tflops = 0;
+  double flops_per_run = 0, matmul_peak_tflops = 0, conv_peak_tflops = 0;
 };
 
 BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::Device& device, const BenchSetOptions& o);
