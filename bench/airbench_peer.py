@@ -23,7 +23,7 @@ in airbench96.)
 ROOT holds cifar10/ (the binary version: data_batch_1..5.bin, test_batch.bin). Needs only torch
 (no numpy, no torchvision: the GPU machine's Python has PyTorch and little else).
 """
-import argparse, json, math, os, platform, statistics, subprocess, sys, time
+import argparse, contextlib, json, math, os, platform, statistics, subprocess, sys, time
 
 import torch
 import torch.nn.functional as F
@@ -72,8 +72,13 @@ class Setup:
 
     def __init__(self, args, dev):
         self.dev = dev
-        self.dtype = torch.float16 if dev.type == "cuda" else torch.float32
-        self.layout = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
+        # default: fp16 (the whole net, BN fp32) and channels_last on CUDA, as the scripts run;
+        # fp32 NCHW on the CPU. --precision bf16: bf16 data under torch.autocast with fp32
+        # weights (kiln's train.precision = bf16); --channels-last: that layout on the CPU too.
+        self.dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(
+            args.precision, torch.float16 if dev.type == "cuda" else torch.float32)
+        self.autocast = args.precision == "bf16"
+        self.layout = torch.channels_last if dev.type == "cuda" or args.channels_last else torch.contiguous_format
         x, y = read_cifar10(args.data, True)
         tx, ty = read_cifar10(args.data, False)
         if args.train_subset:
@@ -191,6 +196,11 @@ class MuonPeer:
             u = p.grad.add(buf, alpha=self.m)
             p.mul_(p.size(0) ** 0.5 / p.norm())
             p.add_(newton_schulz(u.reshape(u.size(0), -1), self.steps, self.coeffs).view(u.shape).to(p.dtype), alpha=-lr)
+
+
+def compute(s):
+    """The forward passes' precision: autocast to bf16 with --precision bf16, else as the data is."""
+    return torch.autocast(s.dev.type, dtype=torch.bfloat16) if s.autocast else contextlib.nullcontext()
 
 
 def to_run_precision(net, s):
@@ -335,7 +345,8 @@ def one_run(s, args, seed, labels_override=None):
                 idx = order[k * bs:(k + 1) * bs]
                 if muon:
                     net.whiten_bias_live = step < whiten_steps
-                out = fwd(x[idx])
+                with compute(s):
+                    out = fwd(x[idx])
                 loss = F.cross_entropy(out.float(), y_all[idx], label_smoothing=smoothing, reduction="sum")
                 loss.backward()
                 muon_lr = set_lrs(step)
@@ -350,7 +361,7 @@ def one_run(s, args, seed, labels_override=None):
                 lookahead(1.0)
     with clock:
         net.eval()
-        with torch.no_grad():
+        with torch.no_grad(), compute(s):
             logits = torch.cat([tta_logits(fwd, xb) for xb in s.test_x.split(2000)])
         correct = (logits.argmax(1) == s.test_y).sum()
     acc = correct.item() / s.test_y.numel()
@@ -412,6 +423,9 @@ def main():
     ap.add_argument("--test-subset", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the network (airbench94_compiled's variant)")
+    ap.add_argument("--precision", default="default", choices=["default", "fp32", "bf16"],
+                    help="default: fp16 on CUDA (as the scripts), fp32 on the CPU; bf16: autocast with fp32 weights")
+    ap.add_argument("--channels-last", action="store_true", help="channels_last on the CPU too (CUDA always uses it)")
     args = ap.parse_args()
     recipe_hyp = MUON_HYP if args.recipe == "airbench94_muon" else RECIPES[args.recipe]
     args.widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else recipe_hyp.get("widths", HYP["widths"])
@@ -440,7 +454,9 @@ def main():
                    device=name, device_type=dev.type, torch_version=torch.__version__,
                    cuda_version=torch.version.cuda, compiled=args.compile, runs=len(runs), runs_asked=args.runs,
                    complete=complete, warmup_runs=args.warmup,
-                   precision="fp16, BN fp32, channels_last" if dev.type == "cuda" else "fp32",
+                   precision=("bf16 autocast, fp32 weights" if s.autocast else
+                              "fp16, BN fp32" if s.dtype == torch.float16 else "fp32")
+                             + (", channels_last" if s.layout == torch.channels_last else ""),
                    settings=dict(widths=list(args.widths), epochs=args.epochs, batch=args.batch,
                                  train_subset=args.train_subset, test_subset=args.test_subset),
                    test_acc=acc, seconds=sec, flops_per_run=flops,

@@ -21,13 +21,16 @@ assert "whitening" in j["clock_includes"] and "data loading" in j["clock_exclude
 print("peer JSON ok:", j["test_acc"]["mean"], j["seconds"]["mean"])
 PY
 # airbench96's own pieces (three convs a group with the residual, cutout, translate 4, its schedule
-# and FLOP count) on a smaller subset: it runs, learns, and counts the 10 convs.
+# and FLOP count) on a smaller subset: it runs, learns, and counts the 10 convs; run as a careful
+# PyTorch user would on a CPU (bf16 autocast with fp32 weights, channels_last).
 "$python" "$here/bench/airbench_peer.py" --data "$KILN_DATA" --recipe airbench96 --runs 1 --warmup 0 --device cpu \
+  --precision bf16 --channels-last \
   --widths 16,32,32 --train-subset 2000 --test-subset 500 --epochs 3 --batch 250 --out "$d/p96.json" || { echo "FAIL: airbench96 exit"; exit 1; }
 "$python" - "$d/p96.json" <<'PY' || { echo "FAIL: airbench96 peer JSON"; exit 1; }
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["recipe"] == "airbench96" and j["runs"] == 1 and j["complete"], j
+assert j["precision"] == "bf16 autocast, fp32 weights, channels_last", j["precision"]
 assert j["test_acc"]["mean"] > 0.15, j["test_acc"]          # 24 steps of a tiny net; chance is 0.1
 # 2 x multiply-adds a 32x32 image (whitening 2x2 to 31x31, then per group conv, pool, two convs;
 # head), x3 for forward + backward over 24 steps of 250, plus 6 views of the 500 test images
