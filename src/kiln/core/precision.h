@@ -13,6 +13,9 @@
 //          loss scale, which kiln does not have).
 //   auto   fp16 on CUDA (the peers' choice); on the CPU bf16 where the CPU computes it natively
 //          (AMX or AVX512-BF16 in /proc/cpuinfo's flags), else fp32.
+// NOT RUN ON CUDA: bf16 with master weights on a GPU (a switch there; auto picks fp16), including
+// autocast inside a captured CUDA graph (train.cuda_graph), has not run: no GPU has been available.
+// The CPU paths are tested (tests/test_precision.cpp).
 #pragma once
 #include <torch/torch.h>
 
