@@ -232,11 +232,14 @@ void Run::write_final(RunResult& r) {
                    {"train_every", filter_->options().train_every},
                    {"proxy_parameters", count_parameters(filter_->proxy())},
                    {"proxy_flops_per_image", filter_->proxy().forward_flops(data_.image_height(), data_.image_width())}};
-  log_.final_json(j.dump(2));
   if (dp_.active())  // the ranks evaluated shares of the test set: rank 0 predicts all of it for the pictures
     last_eval_ = evaluate(optim_->ema ? *optim_->ema : *model_, *data_.test, s_.data.test_batch_size, s_.loop.tta,
                           s_.loop.tta_translate_weight);
+  // Pictures and per_class.csv first, then final.json (the run's completion mark), then the
+  // report that reads it: a run killed after final.json can only have lost report.html, and
+  // `kiln train --resume` on it rewrites the end files and clears the killed write's temporary.
   log_.final_pictures(*data_.test, last_eval_.predictions, data_.mean, data_.std, data_.class_names, global_step_);
+  log_.final_json(j.dump(2));
   log_.report_quietly();
 }
 
