@@ -82,6 +82,25 @@ inline void no_augmentation(Config& c) {
   c.set("aug.cutout", "0");
 }
 
+// A tiny ResNet-9 (8/16/16/32) for the synthetic set: batches of 64, 2 epochs, the
+// piecewise-linear LR up for 30% then down, pad 2 + flip + cutout 4, label smoothing 0.1, fp32.
+inline Config tiny_config() {
+  Config c;
+  c.set("model.widths", "[8, 16, 16, 32]");
+  c.set("data.batch_size", "64");
+  c.set("data.test_batch_size", "100");
+  c.set("schedule.epochs", "2");
+  c.set("schedule.knot_unit", "fraction");
+  c.set("schedule.knots", "[[0, 0], [0.3, 1], [1, 0]]");
+  c.set("optim.lr", "0.002");
+  c.set("optim.weight_decay", "0.1");
+  c.set("aug.pad", "2");
+  c.set("aug.cutout", "4");
+  c.set("optim.label_smoothing", "0.1");
+  c.set("train.precision", "fp32");
+  return c;
+}
+
 // Adam at `lr` on the mean loss, without weight decay, in fp32.
 inline void plain_adam(Config& c, const std::string& lr) {
   c.set("optim.name", "adam");

@@ -105,16 +105,10 @@ TEST(Precision, Bf16WithMasterWeightsTracksFp32AndKeepsSmallUpdates) {
   // a step that used stale weights or lost the gradient in a cast is off by far more (the loss
   // halves from one epoch to the next at this point).
   auto tt = synthetic(640, 200);
-  auto cfg = [](const std::string& precision) {  // test_train.cpp's tiny ResNet-9, 8 epochs, no augmentation
-    Config c;
-    c.set("model.widths", "[8, 16, 16, 32]");
-    c.set("data.batch_size", "64");
-    c.set("data.test_batch_size", "100");
+  auto cfg = [](const std::string& precision) {  // the tiny ResNet-9, 8 epochs, no augmentation or smoothing
+    Config c = kiln::test::tiny_config();
     c.set("schedule.epochs", "8");
-    c.set("schedule.knot_unit", "fraction");
-    c.set("schedule.knots", "[[0, 0], [0.3, 1], [1, 0]]");
-    c.set("optim.lr", "0.002");
-    c.set("optim.weight_decay", "0.1");
+    c.set("optim.label_smoothing", "0");
     kiln::test::no_augmentation(c);
     c.set("train.precision", precision);
     return c;

@@ -12,6 +12,7 @@
 using namespace kiln;
 using kiln::test::expect_error_containing;
 using kiln::test::TempDir;
+using kiln::test::tiny_config;
 using kiln::test::synthetic;
 using kiln::test::expect_exact_resume;
 using kiln::test::quiet_options;
@@ -19,23 +20,6 @@ using kiln::test::read_metrics;
 using kiln::test::without_times;
 
 namespace {
-
-Config tiny_config() {
-  Config c;
-  c.set("model.widths", "[8, 16, 16, 32]");
-  c.set("data.batch_size", "64");
-  c.set("data.test_batch_size", "100");
-  c.set("schedule.epochs", "2");
-  c.set("schedule.knot_unit", "fraction");
-  c.set("schedule.knots", "[[0, 0], [0.3, 1], [1, 0]]");
-  c.set("optim.lr", "0.002");
-  c.set("optim.weight_decay", "0.1");
-  c.set("aug.pad", "2");
-  c.set("aug.cutout", "4");
-  c.set("optim.label_smoothing", "0.1");
-  c.set("train.precision", "fp32");
-  return c;
-}
 
 Config real_cifar_config(int64_t train_n, int64_t test_n) {
   Config c = Config::from_file(find_preset("cifar10-resnet9-baseline"));
