@@ -92,7 +92,8 @@ int run_train(TrainFlags f, const std::string& cmdline) {
     std::cerr << "kiln " << KILN_VERSION << ": " << su.preset_path << " on " << su.device.str() << " ("
               << device_name(su.device) << "), " << at::get_num_threads() << " threads; " << tt.name << " from "
               << tt.source << " (" << tt.train.size() << " train / " << tt.test.size() << " test); precision "
-              << RunSettings::from_config(cfg).step.resolve(su.device).describe() << "; run directory " << out << "\n";
+              << RunSettings::from_config(cfg).step.resolve(su.device).describe()
+              << (cfg.b("train.channels_last") ? ", channels_last" : ", NCHW") << "; run directory " << out << "\n";
   // A run that fails before it has written a checkpoint leaves no directory behind (one that
   // existed before is left alone).
   struct Cleanup {

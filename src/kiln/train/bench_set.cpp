@@ -49,8 +49,9 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
   const auto s = RunSettings::from_config(cfg);
   const auto prec = s.step.resolve(device);
   const auto dtype = prec.compute;
+  const char* layout = s.step.channels_last ? "channels_last" : "NCHW";
   std::cerr << "kiln bench: " << o.name << " on " << device_name(device) << " (" << device.str() << ", "
-            << prec.describe() << "), " << o.warmup << " warm-up run(s) then " << o.runs
+            << prec.describe() << ", " << layout << "), " << o.warmup << " warm-up run(s) then " << o.runs
             << " timed; clock: whitening fit + training + final " << s.loop.tta
             << " evaluation, each bracketed by device synchronisation; excluded: data loading, "
                "model construction, per-epoch evaluation (off), the warm-up runs\n";
@@ -64,8 +65,8 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
   std::cerr << "measuring the device's matrix-product and convolution peaks...\n";
   BenchSetResult res;
   res.matmul_peak_tflops = measure_matmul_tflops(device, dtype);
-  // In the run's layout: channels_last where the run uses it (CUDA with train.channels_last).
-  res.conv_peak_tflops = measure_conv_tflops(device, dtype, device.is_cuda() && s.step.channels_last);
+  // In the run's layout (train.channels_last).
+  res.conv_peak_tflops = measure_conv_tflops(device, dtype, s.step.channels_last);
   const double peak = res.matmul_peak_tflops;
   std::vector<double> acc, secs, whiten, train_s, eval_s, tflops;
   // Written after every run, so that a run cut short by a time budget keeps what it measured.
@@ -78,6 +79,7 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     j["device_name"] = device_name(device);
     j["precision"] = c10::toString(dtype);  // the arithmetic's
     j["precision_detail"] = prec.describe();
+    j["layout"] = layout;  // train.channels_last: the images', weights' and buffers' memory format
     j["runs"] = static_cast<int>(acc.size());
     j["runs_requested"] = o.runs;
     j["complete"] = complete;

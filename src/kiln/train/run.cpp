@@ -34,7 +34,7 @@ Run::Run(const Config& cfg, const TrainTest& data, const RunOptions& opt)
       opt_(opt),
       dev_(opt.device),
       prec_((install_cpu_allocation_counter(), s_.step.resolve(dev_))),
-      channels_last_(dev_.is_cuda() && s_.step.channels_last),
+      channels_last_(s_.step.channels_last),
       data_(s_.data, data, opt.labeled_index, dev_, prec_.compute, channels_last_, world(opt)),
       dp_(opt.dist, s_),
       log_(opt.run_dir, !dp_.active() || dp_.group()->rank() == 0, opt.verbose),
