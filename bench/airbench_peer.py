@@ -72,6 +72,7 @@ class Setup:
 
     def __init__(self, args, dev):
         self.dev = dev
+        self.compiled = None  # --compile: (the network, its compiled forward), kept across runs
         # default: fp16 (the whole net, BN fp32) and channels_last on CUDA, as the scripts run;
         # fp32 NCHW on the CPU. --precision bf16: bf16 data under torch.autocast with fp32
         # weights (kiln's train.precision = bf16); --channels-last: that layout on the CPU too.
@@ -252,7 +253,19 @@ def one_run(s, args, seed, labels_override=None):
     steps_per_epoch = n // bs
     total = math.ceil(steps_per_epoch * args.epochs)
     net = to_run_precision(Net(args.widths, h["bn_momentum"], 0 if muon else h["scale"], h["convs"]), s)
-    fwd = net if not args.compile else torch.compile(net)
+    fwd = net
+    if args.compile:
+        # As airbench94_compiled: the network is compiled once per process and each run starts
+        # from a fresh initialisation copied into it, so that only the warm-up run compiles (a
+        # new module each run recompiled inside the timed runs: 87.8 s, then 30.7 s, 2026-12-01).
+        if s.compiled is None:
+            s.compiled = (net, torch.compile(net))
+        else:
+            with torch.no_grad():
+                for kept, new in zip(s.compiled[0].state_dict().values(), net.state_dict().values()):
+                    kept.copy_(new)
+            s.compiled[0].whiten_bias_live = True
+        net, fwd = s.compiled
     bn_biases = [bn.bias for bn in net.bns]
     if muon:
         mh = MUON_HYP

@@ -190,4 +190,15 @@ TEST(RealData, Lecun1989LearnsFromMnistDigits) {
   auto again = train_zipcode(z, r, 0);
   EXPECT_EQ(again.back().test_misses, m.back().test_misses);
   EXPECT_EQ(again.back().train_loss, m.back().train_loss);
+  // Each pass's evaluation overlapped with the next pass's training (the default) counts what
+  // evaluating in turn counts, pass by pass.
+  auto in_turn = train_zipcode(z, r, 0, {}, /*overlap_eval=*/false);
+  ASSERT_EQ(in_turn.size(), m.size());
+  for (size_t p = 0; p < m.size(); ++p) {
+    EXPECT_EQ(in_turn[p].pass, m[p].pass);
+    EXPECT_EQ(in_turn[p].train_loss, m[p].train_loss) << "pass " << p + 1;
+    EXPECT_EQ(in_turn[p].train_misses, m[p].train_misses) << "pass " << p + 1;
+    EXPECT_EQ(in_turn[p].test_misses, m[p].test_misses) << "pass " << p + 1;
+    EXPECT_EQ(in_turn[p].test_error, m[p].test_error) << "pass " << p + 1;
+  }
 }

@@ -71,7 +71,7 @@ std::string modern_table(const ZipcodeData& z, int seeds, int threads, const std
     std::atomic<int> next{0};
     for (int t = 0; t < std::min(nt, seeds); ++t)
       pool.emplace_back([&] {
-        for (int s; (s = next++) < seeds;) all[static_cast<size_t>(s)] = train_zipcode(z, r, static_cast<uint64_t>(s));
+        for (int s; (s = next++) < seeds;) all[static_cast<size_t>(s)] = train_zipcode(z, r, static_cast<uint64_t>(s), {}, /*overlap_eval=*/nt == 1);
       });
     for (auto& th : pool) th.join();
     auto [st, se, sm, ss] = final_pass_stats(all);

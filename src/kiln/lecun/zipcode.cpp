@@ -3,6 +3,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
+#include <memory>
+#include <thread>
 
 #include "kiln/core/error.h"
 
@@ -38,22 +40,76 @@ ZipcodeData make_zipcode_data(const TrainTest& mnist, uint64_t seed, int n_train
   return z;
 }
 
+namespace {
+int count_misses(Net1989<float>& net, const Digits& d) {
+  int misses = 0;
+  for (int i = 0; i < d.size(); ++i) misses += net.predict(d.image(i)) != d.y[static_cast<size_t>(i)];
+  return misses;
+}
+
+// Joins a running thread however the scope is left (a std::thread still joinable at its
+// destruction ends the process).
+struct Joined {
+  std::thread t;
+  ~Joined() {
+    if (t.joinable()) t.join();
+  }
+  void start(std::function<void()> f) { t = std::thread(std::move(f)); }
+  void wait() {
+    if (t.joinable()) t.join();
+  }
+};
+}  // namespace
+
 std::vector<PassMetrics> train_zipcode(const ZipcodeData& data, const Recipe& r, uint64_t seed,
-                                       const std::function<void(const PassMetrics&)>& on_pass) {
+                                       const std::function<void(const PassMetrics&)>& on_pass, bool overlap_eval) {
   auto t0 = std::chrono::steady_clock::now();
   Trainer1989 t(r, seed);
   std::vector<PassMetrics> out;
+  auto finish = [&](PassMetrics m) {
+    m.train_error = data.train.size() ? static_cast<double>(m.train_misses) / data.train.size() : 0.0;
+    m.test_error = data.test.size() ? static_cast<double>(m.test_misses) / data.test.size() : 0.0;
+    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out.push_back(m);
+    if (on_pass) on_pass(m);
+  };
+  // overlap_eval: pass p's weights are copied into `snap` and evaluated on a second thread
+  // while pass p + 1 trains (the last pass's two splits on two threads). The evaluation is the
+  // same code on the same weights, so every count is what evaluating in turn gives.
+  auto snap = std::make_unique<Net1989<float>>(r.variant), snap2 = std::make_unique<Net1989<float>>(r.variant);
+  PassMetrics pending;
+  Joined evaluator;
   for (int pass = 0; pass < r.passes; ++pass) {
     double loss_sum = 0;
     for (int i = 0; i < data.train.size(); ++i) loss_sum += t.step(data.train, i, pass);
     PassMetrics m;
     m.pass = pass + 1;
     m.train_loss = loss_sum / data.train.size();
-    m.train_error = t.errors(data.train, m.train_misses);
-    m.test_error = t.errors(data.test, m.test_misses);
-    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    out.push_back(m);
-    if (on_pass) on_pass(m);
+    if (!overlap_eval) {
+      m.train_misses = count_misses(t.net, data.train);
+      m.test_misses = count_misses(t.net, data.test);
+      finish(m);
+      continue;
+    }
+    if (pass > 0) {  // the previous pass's evaluation, which ran beside this pass's training
+      evaluator.wait();
+      finish(pending);
+    }
+    snap->params = t.net.params;
+    pending = m;
+    if (pass + 1 < r.passes) {
+      evaluator.start([&] {
+        pending.train_misses = count_misses(*snap, data.train);
+        pending.test_misses = count_misses(*snap, data.test);
+      });
+    } else {
+      snap2->params = t.net.params;
+      evaluator.start([&] { pending.train_misses = count_misses(*snap, data.train); });
+      const int test_misses = count_misses(*snap2, data.test);
+      evaluator.wait();
+      pending.test_misses = test_misses;
+      finish(pending);
+    }
   }
   return out;
 }

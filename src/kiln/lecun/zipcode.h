@@ -29,8 +29,12 @@ struct PassMetrics {
 };
 
 // Trains from a fresh init (seed) with batch size 1 in the fixed example order, evaluating
-// both splits after every pass; `on_pass` sees each pass's metrics.
+// both splits after every pass; `on_pass` sees each pass's metrics. overlap_eval: each pass's
+// evaluation runs on a second thread beside the next pass's training (on_pass then sees a
+// pass's metrics once the next pass has trained); the metrics are those of evaluating in turn.
+// Off where runs already fill the cores (--modern trains seeds in parallel).
 std::vector<PassMetrics> train_zipcode(const ZipcodeData& data, const Recipe& r, uint64_t seed,
-                                       const std::function<void(const PassMetrics&)>& on_pass = {});
+                                       const std::function<void(const PassMetrics&)>& on_pass = {},
+                                       bool overlap_eval = true);
 
 }  // namespace kiln::lecun
