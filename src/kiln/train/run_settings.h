@@ -35,7 +35,7 @@ struct DataSettings {
 struct StepSettings {
   std::string precision = "auto";  // train.precision: auto | fp32 | bf16 | fp16 (resolved against the device)
   bool master_weights = true;      // train.master_weights (bf16: fp32 weights and optimiser state)
-  bool channels_last = true;       // train.channels_last (every device: faster convolutions on CUDA and CPU)
+  bool channels_last = true;       // train.channels_last (every device; measured faster on the CPU, not run on CUDA)
   bool static_step = false;        // train.static_step
   bool cuda_graph = false;         // train.cuda_graph (implies the static step)
   bool sync_check = false;         // train.sync_check
