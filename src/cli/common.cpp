@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "kiln/core/device.h"
+#include "kiln/core/host_memory.h"
 #include "kiln/train/run_settings.h"
 
 namespace kiln::cli {
@@ -22,10 +23,16 @@ void add_device_options(CLI::App* sub, DeviceFlags& f) {
   sub->add_option("--data", f.data, "data root (holds cifar10/, mnist/, ...)");
   sub->add_option("--device", f.device, "cpu | cuda | cuda:N | auto")->capture_default_str();
   sub->add_option("--threads", f.threads, "CPU threads for LibTorch (0 = its default)");
+  sub->add_option("--host-memory", f.host_memory,
+                  "retain: freed host memory is kept for reuse (glibc's mmap and heap trim off: no page faults on every "
+                  "step's large tensors; resident memory stays at its peak) | system: the C library's defaults")
+      ->check(CLI::IsMember({"retain", "system"}))
+      ->capture_default_str();
 }
 
 Setup setup(const DeviceFlags& f, const std::string& preset, const std::vector<std::string>& sets) {
   if (f.threads > 0) at::set_num_threads(f.threads);
+  set_host_memory(parse_host_memory(f.host_memory));  // before the data and the model are allocated
   Setup s;
   s.device = parse_device(f.device);
   if (!preset.empty()) {

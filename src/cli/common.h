@@ -20,11 +20,12 @@ struct DeviceFlags {
   std::string data;             // --data: the data root ("" = $KILN_DATA, else the default)
   std::string device = "auto";  // --device
   int threads = 0;              // --threads (0 = LibTorch's default)
+  std::string host_memory = "retain";  // --host-memory: retain | system (kiln/core/host_memory.h)
 };
-// --data, --device and --threads on `sub`.
+// --data, --device, --threads and --host-memory on `sub`.
 void add_device_options(CLI::App* sub, DeviceFlags& f);
 
-// The common set-up: LibTorch's threads, the device, and (when `preset` is given) the preset's
+// The common set-up: LibTorch's threads, the host allocator's policy, the device, and (when `preset` is given) the preset's
 // configuration with every --set assignment applied in order.
 struct Setup {
   torch::Device device{torch::kCPU};

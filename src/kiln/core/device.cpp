@@ -14,6 +14,7 @@
 #include "kiln/build_info.h"
 #include "kiln/git_commit.h"
 #include "kiln/core/cpu_kernels.h"
+#include "kiln/core/host_memory.h"
 #include "kiln/core/error.h"
 #include "kiln/core/precision.h"
 #ifdef KILN_HAS_CUDA
@@ -84,6 +85,7 @@ std::string provenance_json(const torch::Device& d, const std::string& command_l
                       {"master_weights", precision->master_weights()},
                       {"chosen", precision->describe()}};
   j["threads"] = at::get_num_threads();
+  j["host_memory"] = host_memory_description();
   j["deterministic"] = at::globalContext().deterministicAlgorithms();
   j["command_line"] = command_line;
   char host[256] = {0};
