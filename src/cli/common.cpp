@@ -24,7 +24,7 @@ void add_device_options(CLI::App* sub, DeviceFlags& f) {
   sub->add_option("--device", f.device, "cpu | cuda | cuda:N | auto")->capture_default_str();
   sub->add_option("--threads", f.threads, "CPU threads for LibTorch (0 = its default)");
   sub->add_option("--host-memory", f.host_memory,
-                  "retain: freed host memory is kept for reuse (glibc's mmap and heap trim off: no page faults on every "
+                  "retain: freed host memory is kept for reuse (glibc's mmap off, heap trimmed only past 2 GiB: no page faults on every "
                   "step's large tensors; resident memory stays at its peak) | system: the C library's defaults")
       ->check(CLI::IsMember({"retain", "system"}))
       ->capture_default_str();

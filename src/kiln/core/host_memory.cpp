@@ -30,15 +30,14 @@ HostMemory parse_host_memory(const std::string& s, const std::string& what) {
 }
 
 bool set_host_memory(HostMemory m) {
-  const std::string name = m == HostMemory::Retain ? "retain" : "system";
 #if defined(KILN_SANITIZED_ALLOCATOR)
-  g_description = name + " (not applied: the allocator is the sanitizer's)";
+  g_description = std::string(m == HostMemory::Retain ? "retain" : "system") + " (not applied: the allocator is the sanitizer's)";
   return false;
 #elif defined(__GLIBC__)
   bool ok;
   if (m == HostMemory::Retain) {
-    // No block from mmap (large ones come from the heap, where a free keeps them), and no
-    // trimming of the heap's top back to the system. Blocks allocated on a thread whose arena
+    // No block from mmap (large ones come from the heap, where a free keeps them), and the
+    // heap's top trimmed back to the system only past 2 GiB free (mallopt takes an int). Blocks allocated on a thread whose arena
     // cannot hold them still fall back to mmap: glibc does that whatever the count says.
     ok = mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1;
     g_description = ok ? "retain (glibc: mmap off, no heap trim)" : "retain (not applied: glibc's mallopt refused it)";
@@ -56,7 +55,7 @@ bool set_host_memory(HostMemory m) {
   }
   return ok;
 #else
-  g_description = name + " (not applied: the C library is not glibc)";
+  g_description = std::string(m == HostMemory::Retain ? "retain" : "system") + " (not applied: the C library is not glibc)";
   return false;
 #endif
 }

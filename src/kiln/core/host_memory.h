@@ -3,9 +3,10 @@
 // free unmaps it: a CPU training step's activations (cifar10-94 at batch 1,024 in bf16: 128 MiB
 // for the first group's convolution output alone) are mapped, zero-filled page by page on first
 // touch and unmapped again every step. `Retain` turns that off for the process (glibc's mmap
-// count to 0 and its heap trim threshold out of reach), so freed blocks are reused by the next
-// step; `System` leaves glibc's defaults. Measured on cifar10-94's smoke run (2 EPYC cores, bf16,
-// 2026-12-01, docs/perf.md): page faults 4.3 M -> 0.4 M, system time 11.2 -> 1.2 s. The price is
+// count to 0 and its heap trim threshold at 2 GiB), so freed blocks are reused by the next step;
+// `System` leaves glibc's defaults. Measured on cifar10-94's smoke run (2 EPYC cores, bf16,
+// 2026-12-01, docs/perf.md): page faults 4.2 M -> 0.4 M and system time 10-11 s -> 1.0-1.2 s an
+// invocation. The price is
 // that a process's resident memory stays at its peak until it exits.
 #pragma once
 #include <string>
