@@ -1,9 +1,14 @@
 # kiln's front door. `make demo` and `make test` install what is missing, build, and run.
 #   KILN_VENV   virtual environment holding torch==2.11.0 (default .venv)
 #   BUILD       build directory (default build)
+#   TEST_JOBS   tests run at once by make test (default: the cores, at most one per 3 GiB available)
+#   TEST_THREADS  LibTorch threads each test runs with (default 1: tests in parallel, not threads;
+#               the tests that compare thread counts set their own)
 KILN_VENV ?= $(CURDIR)/.venv
 BUILD ?= build
 JOBS ?= $(shell nproc)
+TEST_JOBS ?= $(shell n=$$(nproc); m=$$(awk '/MemAvailable/ {print int($$2 / 3145728)}' /proc/meminfo); j=$$(( n < m ? n : m )); echo $$(( j < 1 ? 1 : j )))
+TEST_THREADS ?= 1
 export KILN_VENV
 CMAKE_FLAGS ?=
 
@@ -23,12 +28,12 @@ build: configure
 # `make test`: every test but those labelled "full" (CI runs this); `make test-full`: all of them.
 test: build
 	$(BUILD)/kiln env
-	cd $(BUILD) && ctest --output-on-failure -j 1 -LE full
+	cd $(BUILD) && OMP_NUM_THREADS=$(TEST_THREADS) ctest --output-on-failure -j $(TEST_JOBS) -LE full
 	@bash scripts/skipped-tests.sh $(BUILD)
 
 test-full: build
 	$(BUILD)/kiln env
-	cd $(BUILD) && ctest --output-on-failure -j 1
+	cd $(BUILD) && OMP_NUM_THREADS=$(TEST_THREADS) ctest --output-on-failure -j $(TEST_JOBS)
 	@bash scripts/skipped-tests.sh $(BUILD)
 
 # The main job: a real training run on Fashion-MNIST from Debian's dataset-fashion-mnist.

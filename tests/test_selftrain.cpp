@@ -4,6 +4,7 @@
 #include "kiln/nn/layers.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/selftrain.h"
+#include "kiln/train/selftrain_experiment.h"
 #include "kiln/train/trainer.h"
 
 using namespace kiln;
@@ -206,6 +207,46 @@ TEST(SelfTrain, StudentConfigAddsNoiseAndWidth) {
   EXPECT_EQ(s.f("model.stochastic_depth"), 0.1);
   EXPECT_EQ(s.ints("model.widths"), (std::vector<int64_t>{96, 192, 384, 768}));
   EXPECT_EQ(c.f("model.dropout"), 0.0);  // the teacher's config is untouched
+  // A longer schedule and the weight decay of the larger mixed batch, only where set.
+  EXPECT_EQ(s.f("schedule.epochs"), c.f("schedule.epochs"));
+  EXPECT_EQ(s.f("optim.weight_decay"), c.f("optim.weight_decay"));
+  c.set("selftrain.student_epochs", "16.5");
+  c.set("selftrain.student_weight_decay", "0");
+  s = student_config(c, "t/checkpoint.pt");
+  EXPECT_EQ(s.f("schedule.epochs"), 16.5);
+  EXPECT_EQ(s.f("optim.weight_decay"), 0.0);
+}
+
+TEST(SelfTrain, ExperimentWithATeacherStrengthTrainsTheBaselinesOnceForEveryStudentStrength) {
+  // --teacher-aug S1 --aug S1,S4: the S1 baselines teach the S1 and the S4 students; they are
+  // trained once, and the second strength reads them back.
+  auto tt = kiln::test::synthetic(200, 50);
+  kiln::test::TempDir d;
+  Config base = small_config();
+  base.set("data.labeled", "60");
+  base.set("schedule.epochs", "1");
+  SelftrainExperiment e;
+  e.strengths = {"S1", "S4"};
+  e.teacher_strength = "S1";
+  e.runs = 1;
+  Config bad = base;
+  e.teacher_strength = "S9";
+  EXPECT_THROW(check_selftrain(bad, e), Error);
+  e.teacher_strength = "S1";
+  std::string table;
+  ASSERT_TRUE(run_selftrain(base, e, tt, d.path.string(), kiln::test::quiet_options(), table));
+  const auto teacher = (d / "teacher-S1/baseline/run-00/checkpoint.pt");
+  EXPECT_TRUE(std::filesystem::exists(teacher));
+  EXPECT_FALSE(std::filesystem::exists(d / "S1/baseline")) << "baselines trained per strength";
+  EXPECT_FALSE(std::filesystem::exists(d / "S4/baseline"));
+  for (auto s : {"S1", "S4"}) {
+    auto pl = nlohmann::json::parse(read_file(d / (std::string(s) + "/round-1/run-00/pseudo_labels.json")));
+    EXPECT_EQ(pl["teacher"].get<std::string>(), teacher) << s;
+  }
+  auto doc = nlohmann::json::parse(read_file(d / "selftrain.json"));
+  EXPECT_EQ(doc["strengths"][1]["baseline"]["test_acc"], doc["strengths"][0]["baseline"]["test_acc"]);
+  EXPECT_EQ(doc["strengths"][1]["teacher_strength"], "S1");
+  EXPECT_NE(table.find("| S4 (baseline S1) |"), std::string::npos) << table;
 }
 
 // The student's forward pass is one batch, cat(labelled, pseudo-labelled) (kiln/train/student.cpp), and
@@ -230,4 +271,28 @@ TEST(SelfTrain, EveryGhostSplitHoldsLabelledAndPseudoLabelledExamples) {
     auto kinds = x.view({(nl + np) / S, S}).select(1, j);
     EXPECT_TRUE(split.lt(0).eq(kinds.lt(0)).all().item<bool>()) << "split " << j;
   }
+}
+
+TEST(SelfTrain, AirbenchPresetIsCifar10_94WithTheCitedSemiSupervisedValues) {
+  // configs/cifar10-selftrain-airbench.toml's header gives each value's source.
+  Config c = Config::from_file(find_preset("cifar10-selftrain-airbench"));
+  Config a = Config::from_file(find_preset("cifar10-94"));
+  for (auto key : {"model.widths"}) EXPECT_EQ(c.ints(key), a.ints(key)) << key;
+  for (auto key : {"optim.lr", "optim.momentum", "optim.label_smoothing", "optim.lookahead_decay", "model.output_scale"})
+    EXPECT_EQ(c.f(key), a.f(key)) << key;
+  EXPECT_EQ(c.s("model.name"), "airbench");
+  EXPECT_EQ(c.i("data.labeled"), 4000);
+  EXPECT_EQ(c.i("data.batch_size"), 128);
+  EXPECT_EQ(c.f("selftrain.ratio"), 7.0);                                      // FixMatch's mu
+  EXPECT_EQ(c.i("data.batch_size") * (1 + c.f("selftrain.ratio")), a.i("data.batch_size"));  // airbench94's 1,024
+  EXPECT_NEAR(c.f("optim.weight_decay"), 0.0153 * 128 / 11.5, 1e-15);        // airbench94's wd rule at 128
+  EXPECT_EQ(c.f("selftrain.student_weight_decay"), a.f("optim.weight_decay"));  // ... and at 1,024
+  EXPECT_EQ(c.s("selftrain.mode"), "hard");
+  EXPECT_EQ(c.f("selftrain.threshold"), 0.3);  // Noisy Student's filter (not FixMatch's 0.95: label smoothing)
+  EXPECT_EQ(c.s("selftrain.pseudo_weight"), "ratio");
+  EXPECT_EQ(c.f("selftrain.weight"), 1.0);
+  EXPECT_EQ(c.f("selftrain.student_dropout"), 0.5);  // Noisy Student's final-layer dropout
+  EXPECT_EQ(c.f("selftrain.student_epochs"), 16.0);  // 496 steps of 1,024 ~ airbench94's 9.9 x 48
+  EXPECT_EQ(c.i("model.convs_per_group"), 2);        // no residual branch: no stochastic depth
+  EXPECT_EQ(c.f("selftrain.student_stochastic_depth"), 0.0);
 }

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "kiln/core/fs.h"
 #include "kiln/deploy/quantize.h"
+#include "kiln/nn/model.h"
 #include "kiln/train/run_settings.h"
 
 namespace kiln::cli {
@@ -21,12 +22,17 @@ struct QuantizeFlags {
 int run_quantize(const QuantizeFlags& f) {
   Setup su = setup(f.dev);
   auto ck = load_checkpoint(f.checkpoint, su.device);
+  // The table compares weights (fp32 against int8) in fp32 arithmetic, whatever the run computed
+  // in: with bf16 or fp16 the int8 grid would be rounded once more, and the exported model that
+  // kiln-classify runs computes in fp32.
+  ck.cfg.set("train.precision", "fp32");
+  set_precision(*ck.model, torch::kFloat32);
   const auto tt = load_for(ck.cfg, f.dev.data);
   auto before = evaluate_checkpoint(ck, tt, su.device);
   auto q = quantize_weights_inplace(*ck.model);
   auto after = evaluate_checkpoint(ck, tt, su.device);
   const int64_t changed = before.predictions.ne(after.predictions).sum().item<int64_t>();
-  std::printf("%s (%lld test images, eval.tta = %s)\n", f.checkpoint.c_str(), (long long)before.n,
+  std::printf("%s (%lld test images, eval.tta = %s, fp32 arithmetic)\n", f.checkpoint.c_str(), (long long)before.n,
               RunSettings::from_config(ck.cfg).loop.tta.c_str());
   std::printf("| weights | test accuracy | bytes |\n|---|---|---|\n");
   std::printf("| fp32 | %.2f%% | %lld |\n", 100 * before.acc, (long long)q.fp32_bytes);

@@ -13,6 +13,7 @@ struct SelftrainFlags {
   DeviceFlags dev;
   std::string preset, out;
   std::vector<std::string> sets, strengths;
+  std::string teacher_strength;
   int64_t labels = 4000, split_seed = -1;
   int rounds = 1, runs = 1;
   bool quiet = false;
@@ -23,6 +24,7 @@ int run_selftrain_cmd(const SelftrainFlags& f, const std::string& cmdline) {
   SelftrainExperiment e;
   e.preset = find_preset(f.preset);
   e.strengths = f.strengths;
+  e.teacher_strength = f.teacher_strength;
   e.rounds = f.rounds;
   e.runs = f.runs;
   e.command = cmdline;
@@ -54,6 +56,8 @@ Command add_selftrain(CLI::App& app, const std::string& cmdline) {
   add_device_options(sub, f->dev);
   sub->add_option("--labels", f->labels, "labeled examples (a seeded, class-balanced split; the rest is unlabeled)")->capture_default_str();
   sub->add_option("--aug", f->strengths, "augmentation strengths, comma-separated: S1,S2,S3,S4 (each optionally +cutout)")->delimiter(',')->required();
+  sub->add_option("--teacher-aug", f->teacher_strength,
+                  "the baselines' (round-1 teachers') strength for every --aug, trained once (default: each strength's own)");
   sub->add_option("--rounds", f->rounds, "rounds of students (each taught by the previous round)")->capture_default_str();
   sub->add_option("--runs", f->runs, "runs per strength (seeds train.seed + k); run k of every round is taught by run k of the one before")->capture_default_str();
   sub->add_option("--split-seed", f->split_seed, "override data.split_seed");

@@ -136,6 +136,8 @@ const std::vector<ConfigKey>& Config::schema() {
       {"selftrain.student_dropout", 0.0, "kiln selftrain: the students' model.dropout (noise)", probability()},
       {"selftrain.student_stochastic_depth", 0.0, "kiln selftrain: the students' model.stochastic_depth (noise)", probability()},
       {"selftrain.student_width_mult", 1.0, "kiln selftrain: the students' model.widths times this (a wider student)", positive()},
+      {"selftrain.student_epochs", 0.0, "kiln selftrain: the students' schedule.epochs, over the labeled examples (0 = the teacher's)", non_negative()},
+      {"selftrain.student_weight_decay", -1.0, "kiln selftrain: the students' optim.weight_decay, for their larger labeled + pseudo-labeled batches (negative = the teacher's)"},
       {"train.seed", int64_t{0}, "seed of the model init, shuffling and augmentation"},
       {"train.init", std::string(""), "start from another run's weights: a checkpoint.pt (its EMA weights when it kept them); tensors whose name and shape match are copied, the rest keep their initialisation"},
       {"train.precision", std::string("auto"), "auto (fp16 on CUDA as the peers; on the CPU bf16 where it is native: AMX or AVX512-BF16, else fp32) | fp32 | bf16 (bf16 compute, fp32 master weights and optimiser state) | fp16 (the whole model fp16, as airbench); BN stays fp32 (kiln/core/precision.h)", one_of({"auto", "fp32", "bf16", "fp16"})},

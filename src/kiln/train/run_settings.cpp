@@ -103,6 +103,8 @@ RunSettings RunSettings::from_config(const Config& cfg) {
   t.student_dropout = cfg.f("selftrain.student_dropout");
   t.student_stochastic_depth = cfg.f("selftrain.student_stochastic_depth");
   t.student_width_mult = cfg.f("selftrain.student_width_mult");
+  t.student_epochs = cfg.f("selftrain.student_epochs");
+  t.student_weight_decay = cfg.f("selftrain.student_weight_decay");
 
   s.filter.keep = cfg.i("filter.keep");
   s.filter.train_every = cfg.i("filter.train_every");

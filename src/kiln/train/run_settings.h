@@ -90,6 +90,8 @@ struct StudentSettings {
   std::string tta = "none";         // selftrain.tta
   // kiln selftrain's students (student_config): their noise and width
   double student_dropout = 0, student_stochastic_depth = 0, student_width_mult = 1;
+  double student_epochs = 0;         // 0 = the teacher's schedule.epochs
+  double student_weight_decay = -1;  // negative = the teacher's optim.weight_decay
 };
 
 struct FilterSettings {

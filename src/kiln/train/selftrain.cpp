@@ -122,6 +122,8 @@ Config student_config(const Config& base, const std::string& teacher) {
     for (auto& x : w) x = std::max<int64_t>(1, std::llround(static_cast<double>(x) * mult));
     c.set_value("model.widths", w);
   }
+  if (s.student.student_epochs > 0) c.set_value("schedule.epochs", s.student.student_epochs);
+  if (s.student.student_weight_decay >= 0) c.set_value("optim.weight_decay", s.student.student_weight_decay);
   return c;
 }
 

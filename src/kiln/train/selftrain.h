@@ -78,7 +78,8 @@ class StudentLoss {
 void apply_strength(Config& cfg, const std::string& strength);
 // A student's configuration in `kiln selftrain`: `base` with selftrain.teacher = `teacher`,
 // its noise (model.dropout, model.stochastic_depth from selftrain.student_*), and model.widths
-// times selftrain.student_width_mult.
+// times selftrain.student_width_mult; schedule.epochs and optim.weight_decay from
+// selftrain.student_epochs and selftrain.student_weight_decay where those are set.
 Config student_config(const Config& base, const std::string& teacher);
 
 }  // namespace kiln

@@ -32,7 +32,8 @@ std::string selftrain_markdown(const Json& doc, int64_t labels, const std::strin
     std::vector<double> b = st["baseline"]["test_acc"];
     if (b.empty()) continue;
     auto sb = summarize(b);
-    std::string row = "| " + st["name"].get<std::string>() + " | " + format_summary(sb, 2, 100) + " | ";
+    const std::string name = st["name"].get<std::string>(), tname = st.value("teacher_strength", name);
+    std::string row = "| " + name + (tname == name ? "" : " (baseline " + tname + ")") + " | " + format_summary(sb, 2, 100) + " | ";
     if (!st["rounds"].empty() && !st["rounds"].back()["test_acc"].empty()) {
       std::vector<double> s = st["rounds"].back()["test_acc"];
       auto ss = summarize(s);
@@ -79,6 +80,10 @@ void check_selftrain(const Config& base, const SelftrainExperiment& e) {
     Config probe = base;
     apply_strength(probe, a);
   }
+  if (!e.teacher_strength.empty()) {
+    Config probe = base;
+    apply_strength(probe, e.teacher_strength);
+  }
 }
 
 bool run_selftrain(const Config& base, const SelftrainExperiment& e, const TrainTest& data, const std::string& out,
@@ -95,6 +100,7 @@ bool run_selftrain(const Config& base, const SelftrainExperiment& e, const Train
   doc["labels"] = settings.data.labeled;
   doc["split_seed"] = settings.data.split_seed;
   doc["runs"] = e.runs;
+  doc["teacher_strength"] = e.teacher_strength.empty() ? Json("each student's own") : Json(e.teacher_strength);
   doc["rounds"] = e.rounds;
   doc["device"] = device;
   doc["command"] = e.command;
@@ -117,13 +123,20 @@ bool run_selftrain(const Config& base, const SelftrainExperiment& e, const Train
     st["rounds"] = Json::array();
     doc["strengths"].push_back(st);
     auto& cur = doc["strengths"].back();
-    std::cerr << "=== " << strength << ": supervised baselines\n";
+    // The baselines: at this strength, or once at the teacher strength (a finished run is read
+    // back, so the second strength reuses the first one's).
+    const std::string tname = e.teacher_strength.empty() ? strength : e.teacher_strength;
+    Config tcfg = base;
+    apply_strength(tcfg, tname);
+    const std::string bdir = e.teacher_strength.empty() ? dir + "/baseline/" : out + "/teacher-" + tname + "/baseline/";
+    cur["teacher_strength"] = tname;
+    std::cerr << "=== " << strength << ": supervised baselines (" << tname << ")\n";
     std::vector<std::string> teachers;
     for (int k = 0; k < e.runs; ++k) {
-      opt.run_dir = run_name(dir + "/baseline/", k);
-      Config c = cfg;
+      opt.run_dir = run_name(bdir, k);
+      Config c = tcfg;
       c.set_value("train.seed", seed + k);
-      auto r = run_one(c, data, opt, strength + " baseline " + std::to_string(k + 1) + of_runs);
+      auto r = run_one(c, data, opt, tname + " baseline " + std::to_string(k + 1) + of_runs);
       if (r.interrupted) return false;
       cur["baseline"]["test_acc"].push_back(r.final_test_acc);
       teachers.push_back(opt.run_dir + "/checkpoint.pt");

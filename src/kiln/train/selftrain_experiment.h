@@ -17,6 +17,10 @@ namespace kiln {
 struct SelftrainExperiment {
   std::string preset;                  // the preset's path, recorded in selftrain.json
   std::vector<std::string> strengths;  // S1..S4, each optionally +cutout (apply_strength)
+  // The baselines' (round-1 teachers') strength for every student strength ("" = the student's
+  // own): then the baselines are trained once, in out/teacher-<strength>/baseline, and every
+  // strength's students are taught by them.
+  std::string teacher_strength;
   int rounds = 1, runs = 1;
   std::string command;                 // recorded in selftrain.json
 };
