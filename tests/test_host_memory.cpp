@@ -32,7 +32,7 @@ TEST(HostMemory, RetainReusesFreedBlocksWithoutPageFaultsWhereSystemFaultsThemIn
   faults_of_reusing(1);
   const long system = faults_of_reusing(4);
   ASSERT_TRUE(kiln::set_host_memory(kiln::HostMemory::Retain));
-  EXPECT_EQ(kiln::host_memory_description(), "retain (glibc: mmap off, no heap trim)");
+  EXPECT_EQ(kiln::host_memory_description(), "retain (glibc: mmap off, heap trimmed only past 2 GiB)");
   // The first ones grow the heap and fault its pages in (after the blocks glibc's defaults left,
   // two did on an AMD EPYC, 2026-12-01); from then on a freed block is the next one's.
   faults_of_reusing(3);

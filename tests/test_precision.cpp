@@ -4,6 +4,7 @@
 #include <ATen/autocast_mode.h>
 
 #include "helpers.h"
+#include "kiln/core/device.h"
 #include "kiln/core/precision.h"
 #include "kiln/nn/model.h"
 #include "kiln/train/trainer.h"
@@ -23,6 +24,15 @@ TEST(Precision, NativeBf16IsReadFromTheCpuFlags) {
   // Whole words only: a flag that merely contains the name does not count.
   EXPECT_EQ(native_bf16(head + "flags\t\t: fpu xavx512_bf16 amx_bf16x\n"), "");
   EXPECT_EQ(native_bf16("processor\t: 0\n"), "");  // no flags line (not x86)
+}
+
+TEST(Precision, CpuinfoFieldsAreTheFirstProcessorsValues) {
+  const std::string two = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse\n\n"
+                          "processor\t: 1\nmodel name\t: Other\nflags\t\t: fpu\n";
+  EXPECT_EQ(cpuinfo_field("model name", two), "AMD EPYC");
+  EXPECT_EQ(cpuinfo_field("flags", two), "fpu sse");
+  EXPECT_EQ(cpuinfo_field("bogomips", two), "");
+  EXPECT_EQ(cpuinfo_field("flags", "flags\t\t:\n"), "");  // present but empty
 }
 
 TEST(Precision, ResolvesEachNameAsDocumented) {

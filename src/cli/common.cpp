@@ -26,8 +26,7 @@ void add_device_options(CLI::App* sub, DeviceFlags& f) {
   sub->add_option("--host-memory", f.host_memory,
                   "retain: freed host memory is kept for reuse (glibc's mmap off, heap trimmed only past 2 GiB: no page faults on every "
                   "step's large tensors; resident memory stays at its peak) | system: the C library's defaults")
-      ->check(CLI::IsMember({"retain", "system"}))
-      ->capture_default_str();
+      ->capture_default_str();  // checked once, by parse_host_memory in setup()
 }
 
 Setup setup(const DeviceFlags& f, const std::string& preset, const std::vector<std::string>& sets) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "kiln/build_info.h"
@@ -37,6 +38,26 @@ torch::Device parse_device(const std::string& s) {
   return d;
 }
 
+std::string cpuinfo_field(const std::string& key, const std::string& cpuinfo) {
+  std::string text = cpuinfo;
+  if (text.empty()) {
+    std::ifstream f("/proc/cpuinfo");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    text = ss.str();
+  }
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) != 0) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) return "";
+    const auto start = line.find_first_not_of(" \t", colon + 1);
+    return start == std::string::npos ? "" : line.substr(start);
+  }
+  return "";
+}
+
 std::string device_name(const torch::Device& d) {
   if (d.is_cuda()) {
 #ifdef KILN_HAS_CUDA
@@ -45,11 +66,8 @@ std::string device_name(const torch::Device& d) {
     return "CUDA device (kiln built without its CUDA sources)";
 #endif
   }
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "cpu";
+  const auto model = cpuinfo_field("model name");
+  return model.empty() ? "cpu" : model;
 }
 
 void set_deterministic(bool on) {

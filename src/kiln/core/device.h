@@ -10,6 +10,9 @@ namespace kiln {
 // "cpu", "cuda", "cuda:1", or "auto" (CUDA when available). Errors clearly when CUDA is
 // asked for and absent.
 torch::Device parse_device(const std::string& s);
+// The value of /proc/cpuinfo's first line that starts with `key` ("model name", "flags"), or
+// "" when there is none; `cpuinfo`: the file's text (empty: read /proc/cpuinfo).
+std::string cpuinfo_field(const std::string& key, const std::string& cpuinfo = "");
 // Human-readable device name: the CPU model from /proc/cpuinfo, or the GPU's name.
 std::string device_name(const torch::Device& d);
 struct Precision;

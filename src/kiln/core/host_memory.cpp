@@ -40,7 +40,7 @@ bool set_host_memory(HostMemory m) {
     // heap's top trimmed back to the system only past 2 GiB free (mallopt takes an int). Blocks allocated on a thread whose arena
     // cannot hold them still fall back to mmap: glibc does that whatever the count says.
     ok = mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1;
-    g_description = ok ? "retain (glibc: mmap off, no heap trim)" : "retain (not applied: glibc's mallopt refused it)";
+    g_description = ok ? "retain (glibc: mmap off, heap trimmed only past 2 GiB)" : "retain (not applied: glibc's mallopt refused it)";
     g_changed = true;
   } else if (!g_changed) {
     ok = true;  // nothing was changed: glibc's defaults (their mmap threshold rising by itself) stand

@@ -2,9 +2,9 @@
 
 #include <ATen/autocast_mode.h>
 
-#include <fstream>
 #include <sstream>
 
+#include "kiln/core/device.h"
 #include "kiln/core/error.h"
 
 namespace kiln {
@@ -36,21 +36,9 @@ std::string Precision::describe() const {
 }
 
 std::string native_bf16(const std::string& cpuinfo) {
-  std::string text = cpuinfo;
-  if (text.empty()) {
-    std::ifstream f("/proc/cpuinfo");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    text = ss.str();
-  }
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) != 0) continue;  // the first processor's flags speak for all
-    if (has_flag(line, "amx_bf16")) return "AMX";
-    if (has_flag(line, "avx512_bf16")) return "AVX512-BF16";
-    return "";
-  }
+  const auto flags = cpuinfo_field("flags", cpuinfo);  // the first processor's flags speak for all
+  if (has_flag(flags, "amx_bf16")) return "AMX";
+  if (has_flag(flags, "avx512_bf16")) return "AVX512-BF16";
   return "";
 }
 

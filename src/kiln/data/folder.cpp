@@ -228,8 +228,13 @@ std::string mib(int64_t bytes) {
   return b;
 }
 
+// Images per class, in class order (int64, contiguous).
+torch::Tensor class_counts(const Dataset& d) {
+  return torch::bincount(d.labels, {}, static_cast<int64_t>(d.classes.size())).contiguous();
+}
+
 std::string counts_text(const Dataset& d) {
-  auto n = torch::bincount(d.labels, {}, static_cast<int64_t>(d.classes.size())).contiguous();
+  auto n = class_counts(d);
   std::string s;
   for (size_t c = 0; c < d.classes.size(); ++c)
     s += (c ? ", " : "") + d.classes[c] + " " + std::to_string(n.data_ptr<int64_t>()[c]);
@@ -237,7 +242,7 @@ std::string counts_text(const Dataset& d) {
 }
 
 void check_balance(const std::string& what, const Dataset& d, TrainTest& tt) {
-  auto counts = torch::bincount(d.labels, {}, static_cast<int64_t>(d.classes.size()));
+  auto counts = class_counts(d);
   const int64_t lo = counts.min().item<int64_t>(), hi = counts.max().item<int64_t>();
   if (lo == 0) {
     auto empty = (counts == 0).nonzero().flatten();

@@ -11,15 +11,6 @@
 
 namespace kiln {
 
-namespace {
-// The weights int8 applies to (quantizable_weights), by tensor identity.
-std::set<const void*> quantizable_set(torch::nn::Module& model) {
-  std::set<const void*> out;
-  for (auto& w : quantizable_weights(model)) out.insert(w.unsafeGetTensorImpl());
-  return out;
-}
-}  // namespace
-
 int64_t export_safetensors(const LoadedCheckpoint& ck, const ExportInfo& info, const std::string& path, bool int8) {
   torch::NoGradGuard ng;
   auto& model = *ck.model;

@@ -24,10 +24,9 @@ std::vector<float> floats(const torch::Tensor& t) {
 // Builds the graph node by node; each method returns the name of the value it produced.
 class GraphBuilder {
  public:
-  GraphBuilder(nn::Module& model, bool int8) : int8_(int8) {
+  GraphBuilder(nn::Module& model, bool int8) : int8_(int8), quantizable_(quantizable_set(model)) {
     for (auto& p : model.named_parameters()) names_[p.value().unsafeGetTensorImpl()] = p.key();
     for (auto& b : model.named_buffers()) names_[b.value().unsafeGetTensorImpl()] = b.key();
-    for (auto& w : quantizable_weights(model)) quantizable_.insert(w.unsafeGetTensorImpl());
   }
 
   onnx::Model model;

@@ -35,6 +35,12 @@ std::vector<torch::Tensor> quantizable_weights(torch::nn::Module& model) {
   return out;
 }
 
+std::set<const void*> quantizable_set(torch::nn::Module& model) {
+  std::set<const void*> out;
+  for (auto& w : quantizable_weights(model)) out.insert(w.unsafeGetTensorImpl());
+  return out;
+}
+
 QuantizeReport quantize_weights_inplace(torch::nn::Module& model) {
   torch::NoGradGuard ng;
   QuantizeReport r;

@@ -8,6 +8,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <set>
+
 namespace kiln {
 
 struct QuantizedTensor {
@@ -20,6 +22,8 @@ QuantizedTensor quantize_per_channel(const torch::Tensor& w);
 // The weights int8 applies to: every trainable conv and linear weight of `model` (fixed
 // buffers-as-weights, like a frozen whitening filter, are left out), in module order.
 std::vector<torch::Tensor> quantizable_weights(torch::nn::Module& model);
+// The same weights by tensor identity (TensorImpl addresses), for exporters that walk all tensors.
+std::set<const void*> quantizable_set(torch::nn::Module& model);
 
 struct QuantizeReport {
   int64_t tensors = 0;          // conv / linear weights quantised

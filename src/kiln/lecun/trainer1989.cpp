@@ -62,9 +62,14 @@ double Trainer1989::step(const Digits& train, int i, int pass) {
   return loss;
 }
 
-double Trainer1989::errors(const Digits& d, int& misses) {
-  misses = 0;
+int count_misses(Net1989<float>& net, const Digits& d) {
+  int misses = 0;
   for (int i = 0; i < d.size(); ++i) misses += net.predict(d.image(i)) != d.y[static_cast<size_t>(i)];
+  return misses;
+}
+
+double Trainer1989::errors(const Digits& d, int& misses) {
+  misses = count_misses(net, d);
   return d.size() ? static_cast<double>(misses) / d.size() : 0.0;
 }
 

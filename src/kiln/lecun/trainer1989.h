@@ -31,6 +31,9 @@ struct Recipe {
 Recipe classic_recipe();
 std::vector<Recipe> modern_recipes();
 
+// How many of `d` the net misclassifies (eval mode).
+int count_misses(Net1989<float>& net, const Digits& d);
+
 // One training run of a recipe from a fresh init (seed): batch size 1, the examples in their
 // fixed order. Steps can be taken a few at a time (the web page trains between frames).
 class Trainer1989 {

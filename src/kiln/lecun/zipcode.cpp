@@ -41,12 +41,6 @@ ZipcodeData make_zipcode_data(const TrainTest& mnist, uint64_t seed, int n_train
 }
 
 namespace {
-int count_misses(Net1989<float>& net, const Digits& d) {
-  int misses = 0;
-  for (int i = 0; i < d.size(); ++i) misses += net.predict(d.image(i)) != d.y[static_cast<size_t>(i)];
-  return misses;
-}
-
 // Joins a running thread however the scope is left (a std::thread still joinable at its
 // destruction ends the process).
 struct Joined {
