@@ -25,12 +25,11 @@ int run_quantize(const QuantizeFlags& f) {
   // The table compares weights (fp32 against int8) in fp32 arithmetic, whatever the run computed
   // in: with bf16 or fp16 the int8 grid would be rounded once more, and the exported model that
   // kiln-classify runs computes in fp32.
-  ck.cfg.set("train.precision", "fp32");
   set_precision(*ck.model, torch::kFloat32);
   const auto tt = load_for(ck.cfg, f.dev.data);
-  auto before = evaluate_checkpoint(ck, tt, su.device);
+  auto before = evaluate_checkpoint(ck, tt, su.device, torch::kFloat32);
   auto q = quantize_weights_inplace(*ck.model);
-  auto after = evaluate_checkpoint(ck, tt, su.device);
+  auto after = evaluate_checkpoint(ck, tt, su.device, torch::kFloat32);
   const int64_t changed = before.predictions.ne(after.predictions).sum().item<int64_t>();
   std::printf("%s (%lld test images, eval.tta = %s, fp32 arithmetic)\n", f.checkpoint.c_str(), (long long)before.n,
               RunSettings::from_config(ck.cfg).loop.tta.c_str());

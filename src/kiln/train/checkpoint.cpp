@@ -48,9 +48,10 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& d
   return lc;
 }
 
-EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device) {
+EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device,
+                               std::optional<torch::ScalarType> compute) {
   const auto s = RunSettings::from_config(ck.cfg);
-  DeviceLoader loader(data.test.head(s.data.test_subset), device, s.step.resolve(device).compute, ck.mean,
+  DeviceLoader loader(data.test.head(s.data.test_subset), device, compute.value_or(s.step.resolve(device).compute), ck.mean,
                       ck.std, /*channels_last=*/false, s.data.view);
   return evaluate(*ck.model, loader, s.data.test_batch_size, s.loop.tta, s.loop.tta_translate_weight);
 }

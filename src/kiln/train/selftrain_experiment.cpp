@@ -76,13 +76,11 @@ void check_selftrain(const Config& base, const SelftrainExperiment& e) {
   const auto s = RunSettings::from_config(base);
   if (s.data.labeled <= 0) throw Error("kiln selftrain needs --labels N > 0 (the labeled examples)");
   if (e.strengths.empty()) throw Error("kiln selftrain needs --aug (e.g. S1,S4)");
-  for (auto& a : e.strengths) {
+  auto named = e.strengths;  // every strength a run will use, the teachers' too: an unknown name is refused now
+  if (!e.teacher_strength.empty()) named.push_back(e.teacher_strength);
+  for (const auto& a : named) {
     Config probe = base;
     apply_strength(probe, a);
-  }
-  if (!e.teacher_strength.empty()) {
-    Config probe = base;
-    apply_strength(probe, e.teacher_strength);
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,9 +91,11 @@ struct LoadedCheckpoint {
 };
 LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device);
 // The checkpoint's model on its run's test set (data.test_subset of `data`), evaluated as the
-// run evaluated it: its precision on `device`, data.test_batch_size, eval.tta. `kiln eval` and
-// `kiln quantize` (before and after int8) report this.
-EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device);
+// run evaluated it: its precision on `device`, data.test_batch_size, eval.tta. `kiln eval` reports
+// this; `kiln quantize` (before and after int8) passes `compute` = fp32, the inputs' dtype in
+// place of the run's (the model's weights must already be in it: set_precision).
+EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device,
+                               std::optional<torch::ScalarType> compute = std::nullopt);
 
 // `kiln overfit`: the preset with everything that fights memorisation switched off (no
 // augmentation, label smoothing, weight decay, ghost BN, EMA, TTA), on the first `examples`
