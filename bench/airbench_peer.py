@@ -427,6 +427,7 @@ def main():
     ap.add_argument("--recipe", default="airbench94", choices=["airbench94", "airbench94_muon", "airbench95", "airbench96"])
     ap.add_argument("--runs", type=int, default=25)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=0, help="timed run k is seeded first_seed + k")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default="")
     ap.add_argument("--widths", default="", help="W1,W2,W3 (default: the recipe's)")
@@ -471,7 +472,8 @@ def main():
                               "fp16, BN fp32" if s.dtype == torch.float16 else "fp32")
                              + (", channels_last" if s.layout == torch.channels_last else ""),
                    settings=dict(widths=list(args.widths), epochs=args.epochs, batch=args.batch,
-                                 train_subset=args.train_subset, test_subset=args.test_subset),
+                                 train_subset=args.train_subset, test_subset=args.test_subset,
+                                 first_seed=args.first_seed),
                    test_acc=acc, seconds=sec, flops_per_run=flops,
                    tflops=summary([flops / r["seconds"] / 1e12 for r in runs]),
                    per_run=dict(test_acc=[r["test_acc"] for r in runs], seconds=[r["seconds"] for r in runs]),
@@ -485,7 +487,7 @@ def main():
         return acc, sec
 
     for i in range(args.runs):
-        r = one_run(s, args, i)
+        r = one_run(s, args, args.first_seed + i)
         runs.append(r)
         print(f"run {i + 1}/{args.runs}: {100 * r['test_acc']:.2f}%  {r['seconds']:.3f} s", file=sys.stderr)
         acc, sec = report(i + 1 == args.runs)
