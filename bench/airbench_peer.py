@@ -23,11 +23,13 @@ in airbench96.)
 ROOT holds cifar10/ (the binary version: data_batch_1..5.bin, test_batch.bin). Needs only torch
 (no numpy, no torchvision: the GPU machine's Python has PyTorch and little else).
 """
-import argparse, contextlib, json, math, os, platform, statistics, subprocess, sys, time
+import argparse, contextlib, json, math, os, platform, subprocess, sys, time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from kiln_stats import summary
 
 # The script's hyperparameters (its units: LR and weight decay per 1024 examples, decoupled;
 # bn_momentum is how much of the running average a step keeps: PyTorch's momentum is 1 - it).
@@ -394,19 +396,6 @@ def forward_flops(widths, convs=2, h=32, w=32):
         f += (convs - 1) * 2.0 * width * 9 * width * h * w
         c = width
     return f + 2.0 * c * 10
-
-
-T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-       2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-       2.052, 2.048, 2.045, 2.042]
-
-
-def summary(v):
-    n = len(v)
-    m = statistics.fmean(v)
-    sd = statistics.stdev(v) if n > 1 else 0.0
-    half = (T95[n - 2] if n - 1 <= len(T95) else 1.96) * sd / math.sqrt(n) if n > 1 else 0.0
-    return dict(mean=m, std=sd, n=n, ci95_low=m - half, ci95_high=m + half)
 
 
 def kiln_commit():

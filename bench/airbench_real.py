@@ -20,23 +20,14 @@ it finished ("complete": false). The scripts run only on CUDA; on a CPU machine 
 
 Only the standard library (the scripts themselves need torch and a GPU).
 """
-import argparse, json, math, os, re, shutil, statistics, subprocess, sys, time
+import argparse, json, os, re, shutil, subprocess, sys, time
 
-T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-       2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-       2.052, 2.048, 2.045, 2.042]
+from kiln_stats import summary
+
 RUN_COUNT = re.compile(r"for run in range\((\d+)\)")
 # published figures, from each script's header (what the measured rows stand beside)
 PUBLISHED = {"airbench94": (0.9401, 3.83, 1000), "airbench94_muon": (0.9401, 2.59, 200), "airbench95": (0.9501, 10.4, 200),
              "airbench96": (0.9603, 34.7, 400), "airbench96_faster": (0.9600, 27.3, 200)}  # accuracy, A100 seconds, n
-
-
-def summary(v):
-    n = len(v)
-    m = statistics.fmean(v) if n else float("nan")
-    sd = statistics.stdev(v) if n > 1 else 0.0
-    half = (T95[n - 2] if n - 1 <= len(T95) else 1.96) * sd / math.sqrt(n) if n > 1 else 0.0
-    return dict(mean=m, std=sd, n=n, ci95_low=m - half, ci95_high=m + half)
 
 
 def edit_run_count(text, runs):

@@ -8,14 +8,16 @@ airbench script (bench/airbench_real.py: KellerJordan's own code, run unmodified
 count on the same GPU) whose mean accuracy reaches the target: airbench94_muon for 94%,
 airbench96_faster for 96%, when they do. kiln's preset for that target meets the goal when its
 mean accuracy is at least the target and its mean time is at most 0.75x the yardstick's (the
-ratio's 95% interval is printed beside it). kiln's own PyTorch transcriptions
+ratio's 95% interval, bench/kiln_stats.py's `ratio`, is printed beside it). kiln's own PyTorch transcriptions
 (bench/airbench_peer.py) are CPU-side checks of the recipes: listed, never the yardstick.
 
 Usage: python3 bench/perf_table.py RESULTS_DIR [--date YYYY-MM-DD] > table.md
-Only the standard library: it runs wherever the results land.
+Only the standard library (and bench/kiln_stats.py beside it): it runs wherever the results land.
 """
-import argparse, glob, json, math, os, sys
+import argparse, glob, json, os, sys
 from datetime import date
+
+from kiln_stats import ratio
 
 # the accuracy each peer recipe of bench/airbench_peer.py and each kiln preset chases: kiln's time
 # is compared with every peer of the same target (the goal is against the best of them)
@@ -24,11 +26,38 @@ TARGET = {"cifar10-94": 0.94, "cifar10-94-muon": 0.94, "cifar10-95": 0.95, "cifa
 
 
 def pct(s):
+    if s["n"] < 2 or s.get("ci95_low") is None:  # kiln bench writes null for the interval of one run
+        return f"{100 * s['mean']:.2f}% (n={s['n']}, no interval)"
     return f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}% (n={s['n']}, 95% CI {100 * s['ci95_low']:.2f}–{100 * s['ci95_high']:.2f})"
 
 
 def secs(s):
+    if s["n"] < 2:
+        return f"{s['mean']:.3f} s"
     return f"{s['mean']:.3f} ± {s['std']:.3f} s"
+
+
+def classify(p, j):
+    """The row of one JSON file, or None when it is none of the three kinds (a file gathering several
+    invocations' records, say); a KeyError when it looks like one of them but lacks a field."""
+    if not isinstance(j, dict) or not all(isinstance(j.get(k), dict) for k in ("test_acc", "seconds")):
+        return None
+    name = os.path.basename(p)
+    if "preset" in j and "provenance" in j:  # kiln bench
+        pv = j["provenance"]
+        return dict(kind="kiln", name=j["preset"], file=name, j=j, device=j.get("device_name", j.get("device")),
+                    torch=f"LibTorch {pv.get('libtorch_version')}"
+                    + (f" (CUDA {pv['libtorch_cuda']})" if pv.get("libtorch_cuda") else ""),
+                    commit=pv.get("kiln_commit", "?"), asked=j.get("runs_requested", j["runs"]))
+    if j.get("real"):  # bench/airbench_real.py: the real script
+        return dict(kind="real", name=j["recipe"], file=name, j=j, device=j.get("device", "?"),
+                    torch=f"PyTorch {j.get('torch_version', '?')}" + (" + compile" if j.get("compiled") else ""),
+                    commit=j.get("kiln_commit", "?"), asked=j.get("runs_asked", j["runs"]), rehearsal=j.get("rehearsal"))
+    if "peer" in j:  # bench/airbench_peer.py (its first version wrote no "recipe": airbench94)
+        return dict(kind="peer", name=j.get("recipe", "airbench94"), file=name, j=j, device=j["device"],
+                    torch=f"PyTorch {j['torch_version']}" + (" + compile" if j.get("compiled") else " eager"),
+                    commit=j.get("kiln_commit", "?"), asked=j.get("runs_asked", j["runs"]))
+    return None
 
 
 def load(folder):
@@ -41,29 +70,15 @@ def load(folder):
         except (OSError, ValueError) as e:
             print(f"skipping {p}: {e}", file=sys.stderr)
             continue
-        if "preset" in j and "provenance" in j:  # kiln bench
-            pv = j["provenance"]
-            rows.append(dict(kind="kiln", name=j["preset"], file=os.path.basename(p), j=j,
-                             device=j.get("device_name", j.get("device")), torch=f"LibTorch {pv.get('libtorch_version')}"
-                             + (f" (CUDA {pv['libtorch_cuda']})" if pv.get("libtorch_cuda") else ""),
-                             commit=pv.get("kiln_commit", "?"), asked=j.get("runs_requested", j["runs"])))
-        elif j.get("real"):  # bench/airbench_real.py: the real script
-            rows.append(dict(kind="real", name=j["recipe"], file=os.path.basename(p), j=j, device=j.get("device", "?"),
-                             torch=f"PyTorch {j.get('torch_version', '?')}" + (" + compile" if j.get("compiled") else ""),
-                             commit=j.get("kiln_commit", "?"), asked=j.get("runs_asked", j["runs"]),
-                             rehearsal=j.get("rehearsal")))
-        elif "peer" in j:  # bench/airbench_peer.py (its first version wrote no "recipe": airbench94)
-            rows.append(dict(kind="peer", name=j.get("recipe", "airbench94"), file=os.path.basename(p), j=j, device=j["device"],
-                             torch=f"PyTorch {j['torch_version']}" + (" + compile" if j.get("compiled") else " eager"),
-                             commit=j.get("kiln_commit", "?"), asked=j.get("runs_asked", j["runs"])))
+        try:
+            row = classify(p, j)
+        except (KeyError, TypeError, AttributeError) as e:
+            row = None
+            print(f"skipping {p}: not a whole kiln bench, airbench_real or airbench_peer JSON ({type(e).__name__}: {e})",
+                  file=sys.stderr)
+        if row is not None:
+            rows.append(row)
     return rows
-
-
-def ratio(a, b):
-    """mean(a) / mean(b) with a 95% interval from the delta method on the log ratio."""
-    r = a["mean"] / b["mean"]
-    se = math.sqrt((a["std"] / a["mean"]) ** 2 / a["n"] + (b["std"] / b["mean"]) ** 2 / b["n"])
-    return r, r * math.exp(-1.96 * se), r * math.exp(1.96 * se)
 
 
 def main():
