@@ -439,12 +439,16 @@ def main():
     dev = torch.device(args.device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    warm = range(10_000, 10_000 + args.warmup)  # the warm-up runs' seeds (random labels)
+    if any(args.first_seed + k in warm for k in range(args.runs)):
+        raise SystemExit(f"--first-seed {args.first_seed} with --runs {args.runs} meets the warm-up seeds "
+                         f"{warm.start}..{warm.stop - 1}: take timed seeds outside them")
     s = Setup(args, dev)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
     print(f"{args.recipe} peer (PyTorch {torch.__version__} eager{' + compile' if args.compile else ''}) on {name}: "
           f"{args.warmup} warm-up run(s) (random labels) then {args.runs} timed", file=sys.stderr)
     for i in range(args.warmup):
-        one_run(s, args, 10_000 + i, labels_override=torch.randint(0, 10, s.train_y.shape, device=dev))
+        one_run(s, args, warm[i], labels_override=torch.randint(0, 10, s.train_y.shape, device=dev))
     runs = []
     commit = kiln_commit()
 

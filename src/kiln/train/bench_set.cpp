@@ -49,7 +49,7 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
   const auto s = RunSettings::from_config(cfg);
   const auto prec = s.step.resolve(device);
   const auto dtype = prec.compute;
-  const char* layout = s.step.channels_last ? "channels_last" : "NCHW";
+  const char* layout = s.step.layout();
   std::cerr << "kiln bench: " << o.name << " on " << device_name(device) << " (" << device.str() << ", "
             << prec.describe() << ", " << layout << "), " << o.warmup << " warm-up run(s) then " << o.runs
             << " timed; clock: whitening fit + training + final " << s.loop.tta

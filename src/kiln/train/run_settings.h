@@ -41,6 +41,8 @@ struct StepSettings {
   bool sync_check = false;         // train.sync_check
   bool qat = false;                // train.qat
   bool uses_static() const { return static_step || cuda_graph; }
+  // The memory format's name as the run's first line and `kiln bench`'s JSON ("layout") give it.
+  const char* layout() const { return channels_last ? "channels_last" : "NCHW"; }
   Precision resolve(const torch::Device& d) const { return resolve_precision(precision, master_weights, d); }
 };
 
