@@ -66,8 +66,8 @@ class Net1989 {
   void activate(T* z, int n) const;  // in place, over a contiguous run (vectorisable)
   T in_[20 * 20];           // padded, shifted input
   T p1_[25 * 64];           // H1's input patches, tap-major: p1_[tap][position]
-  T p2_[3][200 * 16];       // H2's input patches per connection group: [input map j, tap][position]
-  T dp2_[200 * 16];
+  T p2_[3][16 * 200];       // H2's input patches per connection group: [position][input map j, tap]
+  T dp2_[16 * 200];
   T h1_[12 * 64];           // H1 activations
   T q_[12 * 12 * 12];       // H1 padded with -1
   T h2_[192], h2d_[192];    // H2 activations, after dropout
