@@ -9,6 +9,21 @@
 using namespace kiln;
 using kiln::test::expect_error_containing;
 
+TEST(Settings, DescribeUseNamesTheSubsetsAndTheLabeledSplit) {
+  DataSettings d;
+  EXPECT_EQ(d.describe_use(50000, 10000), "50000 train / 10000 test");
+  d.train_subset = 2000;
+  d.test_subset = 500;
+  EXPECT_EQ(d.describe_use(50000, 10000), "the first 2000 of 50000 train / the first 500 of 10000 test");
+  d.labeled = 400;
+  EXPECT_EQ(d.describe_use(50000, 10000), "the first 2000 of 50000 train, 400 of them labeled / the first 500 of 10000 test");
+  // Dataset::head's rule: a subset of at least the whole set is the whole set.
+  d.train_subset = 50000;
+  d.test_subset = 20000;
+  d.labeled = 0;
+  EXPECT_EQ(d.describe_use(50000, 10000), "50000 train / 10000 test");
+}
+
 TEST(Settings, FromConfigTypesWhatTheRunReads) {
   Config c = Config::from_file(find_preset("cifar10-94-muon"));
   c.set("schedule.plateau_factor", "0.5");

@@ -3,6 +3,7 @@
 computes in WebAssembly against the native build of the same code (kiln-web-check's JSON).
 
   web_page.py SITE_DIR IMAGE.png NATIVE.json [--expect-label K] [--passes P] [--recipe R] [--seed S]
+              [--report OUT.json]
 
 The page runs in test mode (?test=1&image=...): it classifies IMAGE.png as a dropped picture,
 trains the 1989 network for P passes, and POSTs what it got to /report on the little server
@@ -30,6 +31,7 @@ ap.add_argument("--passes", type=int, default=1)
 ap.add_argument("--recipe", type=int, default=0)
 ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--timeout", type=float, default=240)
+ap.add_argument("--report", help="also write the page's report (its JSON, plus wall_seconds) to this file")
 ap.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
 a = ap.parse_args()
 if not a.chromium:
@@ -88,6 +90,9 @@ if not ok:
     sys.exit(1)
 shutil.rmtree(profile, ignore_errors=True)
 
+if a.report:
+    with open(a.report, "w") as f:
+        json.dump(dict(got, wall_seconds=seconds), f)
 native = json.load(open(a.native))
 fails = []
 if "error" in got:

@@ -88,11 +88,12 @@ int run_train(TrainFlags f, const std::string& cmdline) {
   opt.dist = join_job(dopt, cfg, su.device, f.out, f.runs);
   const std::string out = f.out.empty() ? "runs/" + preset_stem(su.preset_path) + "-" + timestamp() : f.out;
   auto tt = load_for(cfg, f.dev.data);
-  const StepSettings step = RunSettings::from_config(cfg).step;
+  const RunSettings rs = RunSettings::from_config(cfg);
+  const StepSettings& step = rs.step;
   if (dopt.rank == 0)
     std::cerr << "kiln " << KILN_VERSION << ": " << su.preset_path << " on " << su.device.str() << " ("
               << device_name(su.device) << "), " << at::get_num_threads() << " threads; " << tt.name << " from "
-              << tt.source << " (" << tt.train.size() << " train / " << tt.test.size() << " test); precision "
+              << tt.source << " (" << rs.data.describe_use(tt.train.size(), tt.test.size()) << "); precision "
               << step.resolve(su.device).describe() << ", " << step.layout() << "; run directory " << out << "\n";
   // A run that fails before it has written a checkpoint leaves no directory behind (one that
   // existed before is left alone).

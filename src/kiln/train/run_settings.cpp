@@ -40,6 +40,16 @@ OptimizerSettings OptimizerSettings::from_config(const Config& cfg) {
   return o;
 }
 
+std::string DataSettings::describe_use(int64_t train_size, int64_t test_size) const {
+  auto part = [](int64_t subset, int64_t size, const char* what) {
+    const std::string all = std::to_string(size) + " " + what;
+    return subset > 0 && subset < size ? "the first " + std::to_string(subset) + " of " + all : all;
+  };
+  std::string s = part(train_subset, train_size, "train");
+  if (labeled > 0) s += ", " + std::to_string(labeled) + " of them labeled";
+  return s + " / " + part(test_subset, test_size, "test");
+}
+
 RunSettings RunSettings::from_config(const Config& cfg) {
   RunSettings s;
   s.description = cfg.s("meta.description");

@@ -30,6 +30,11 @@ struct DataSettings {
   bool drop_last = true, normalize = true;
   View view;          // data.input_size, data.eval_crop: what the network sees (kiln/data/loader.h)
   double epochs = 1;  // schedule.epochs (fractional: airbench94's 9.9)
+  // What a run takes of data sets of these sizes, as its first line says it: "50000 train /
+  // 10000 test", or with subsets and a labeled split "the first 2000 of 50000 train, 400 of them
+  // labeled / the first 500 of 10000 test" (the subset rule of Dataset::head: 0 or more than
+  // there are = all).
+  std::string describe_use(int64_t train_size, int64_t test_size) const;
 };
 
 struct StepSettings {
