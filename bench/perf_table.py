@@ -42,6 +42,11 @@ def classify(p, j):
     invocations' records, say); a KeyError when it looks like one of them but lacks a field."""
     if not isinstance(j, dict) or not all(isinstance(j.get(k), dict) for k in ("test_acc", "seconds")):
         return None
+    for k in ("test_acc", "seconds"):  # what the table reads of each summary, checked before any row is printed
+        need = ("mean", "n") + (("std",) if j[k].get("n", 0) >= 2 else ())
+        for f in need:
+            if not isinstance(j[k].get(f), (int, float)):
+                raise KeyError(f"{k}.{f}")
     name = os.path.basename(p)
     if "preset" in j and "provenance" in j:  # kiln bench
         pv = j["provenance"]
