@@ -1,4 +1,5 @@
 #include "kiln/lecun/net1989.h"
+#include "kiln/lecun/tanh_float.h"
 
 #include <algorithm>
 #include <cmath>
@@ -37,12 +38,22 @@ void Net1989<T>::init(Rng& rng) {
   for (int i = 0; i < 10; ++i) params[kOutb + i] = T(-1);
 }
 
+// tanh: std::tanh natively (glibc vectorises it), in WebAssembly kiln's own (its libc's is scalar).
+static inline double tanh_of(double z) { return std::tanh(z); }
+static inline float tanh_of(float z) {
+#ifdef __wasm__
+  return tanh_float(z);
+#else
+  return std::tanh(z);
+#endif
+}
+
 template <class T>
 void Net1989<T>::activate(T* z, int n) const {
   if (variant.relu) {
     for (int i = 0; i < n; ++i) z[i] = z[i] > T(0) ? z[i] : T(0);
   } else {
-    for (int i = 0; i < n; ++i) z[i] = std::tanh(z[i]);
+    for (int i = 0; i < n; ++i) z[i] = tanh_of(z[i]);
   }
 }
 
@@ -164,7 +175,7 @@ T Net1989<T>::step(const T* x, int label, bool train, const Draws& d, bool backw
   } else {
     // tanh outputs; MSE as the mean over the 10 outputs against +-1 targets.
     for (int o = 0; o < 10; ++o) {
-      out_[o] = std::tanh(out_[o]);
+      out_[o] = tanh_of(out_[o]);
       T e = out_[o] - (o == label ? T(1) : T(-1));
       loss += e * e;
       if (backward) dout_[o] = T(2) * e / T(10) * (T(1) - out_[o] * out_[o]);
