@@ -27,34 +27,31 @@ struct Digits {
   }
 };
 
+// One step per iteration, cycling through the digits: training (step + SGD) or evaluation.
 template <class T>
-void train_step(benchmark::State& state) {
+void run(benchmark::State& state, bool train) {
   Digits<T> d;
   Net1989<T> net;
   Rng init(7);
   net.init(init);
-  int i = 0;
+  size_t i = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(net.step(&d.x[static_cast<size_t>(i) * 256], d.y[static_cast<size_t>(i)], true, Draws{}));
-    kiln::lecun::sgd_update(net.params, net.grads, 0.03);
+    const T* x = &d.x[i * 256];
+    if (train) {
+      benchmark::DoNotOptimize(net.step(x, d.y[i], true, Draws{}));
+      kiln::lecun::sgd_update(net.params, net.grads, 0.03);
+    } else {
+      benchmark::DoNotOptimize(net.predict(x));
+    }
     i = (i + 1) % kDigits;
   }
   state.SetItemsProcessed(state.iterations());
 }
 
 template <class T>
-void eval_step(benchmark::State& state) {
-  Digits<T> d;
-  Net1989<T> net;
-  Rng init(7);
-  net.init(init);
-  int i = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(net.predict(&d.x[static_cast<size_t>(i) * 256]));
-    i = (i + 1) % kDigits;
-  }
-  state.SetItemsProcessed(state.iterations());
-}
+void train_step(benchmark::State& state) { run<T>(state, true); }
+template <class T>
+void eval_step(benchmark::State& state) { run<T>(state, false); }
 }  // namespace
 
 BENCHMARK_TEMPLATE(train_step, float);

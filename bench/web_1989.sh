@@ -23,15 +23,7 @@ d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 [ -s "$d/site/digits.bin" ] || { echo "no digits.bin: $data has no mnist/"; exit 2; }
 cp "$js" "$d/site/kiln.js"
 gunzip -c "$fm/fashion-mnist/t10k-images-idx3-ubyte.gz" > "$d/images"
-python3 - "$d/images" "$d/known.png" <<'PY'
-import struct, sys, zlib
-b = open(sys.argv[1], "rb").read()
-n, h, w = struct.unpack(">III", b[4:16]); px = b[16:16 + h * w]
-raw = b"".join(b"\0" + px[y * w:(y + 1) * w] for y in range(h))
-chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-PY
+python3 "$here/tests/idx_image_png.py" "$d/images" 0 "$d/known.png"
 for i in $(seq 1 "$n"); do
   "$check" "$d/site/model.kiln" "$d/images" 0 "$d/site/digits.bin" 0 "$passes" 0 > "$d/native-$i.json"
   node "$here/web/node_check.js" "$d/site/kiln.js" "$d/site/model.kiln" "$d/images" 0 "$d/site/digits.bin" 0 "$passes" 0 > "$d/node-$i.json"

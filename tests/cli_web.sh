@@ -40,15 +40,7 @@ done
 [ "$k" -ge 0 ] || { echo "FAIL: the model gets none of the first 31 test images right"; exit 1; }
 label=$(python3 -c "print(open('$d/labels','rb').read()[8+$k])")
 echo "known image: Fashion-MNIST test image $k, class $label"
-python3 - "$d/images" "$k" "$d/known.png" <<'PY' || exit 1
-import struct, sys, zlib
-b = open(sys.argv[1], "rb").read(); k = int(sys.argv[2])
-n, h, w = struct.unpack(">III", b[4:16]); px = b[16 + k * h * w: 16 + (k + 1) * h * w]
-raw = b"".join(b"\0" + px[y * w:(y + 1) * w] for y in range(h))  # filter 0 per row
-chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-open(sys.argv[3], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-PY
+python3 "$here/idx_image_png.py" "$d/images" "$k" "$d/known.png" || exit 1
 "$check" "$d/site/model.kiln" "$d/images" "$k" "$digits" 0 "$passes" 0 > "$d/native.json" || { echo "FAIL: kiln-web-check"; exit 1; }
 if command -v node >/dev/null; then
   node "$web/node_check.js" "$d/site/kiln.js" "$d/site/model.kiln" "$d/images" "$k" "$digits" 0 "$passes" 0 > "$d/node.json" \
