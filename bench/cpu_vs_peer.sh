@@ -10,7 +10,8 @@
 #
 # Usage: bench/cpu_vs_peer.sh DATA_ROOT [N] [RECIPE] [SCALE]   (from the repository root, after a build)
 #   N       runs each (default 4; seeds 0..N-1)
-#   RECIPE  airbench94 (kiln's cifar10-94) or airbench94_muon (cifar10-94-muon; the default)
+#   RECIPE  airbench94 (kiln's cifar10-94), airbench94_muon (cifar10-94-muon; the default), airbench95
+#           (cifar10-95) or airbench96 (cifar10-96)
 #   SCALE   smoke (6,000 training images, 1,000 test images, 2 epochs; the default), full, or tiny
 #           (widths 16/32/32, 2,000 images, 1 epoch of batch 250: the rehearsal test's, no figure)
 # Writes bench/results/<preset>-cpu-<scale>-vs-peer-<cpu>-<date>.json (OUT overrides); KILN (default
@@ -21,7 +22,9 @@ py=${PYTHON:-${KILN_VENV:-.venv}/bin/python}; kiln_bin=${KILN:-build/kiln}
 case $recipe in
   airbench94) preset=cifar10-94 ;;
   airbench94_muon) preset=cifar10-94-muon ;;
-  *) echo "cpu_vs_peer.sh: RECIPE must be airbench94 or airbench94_muon, not '$recipe'" >&2; exit 2 ;;
+  airbench95) preset=cifar10-95 ;;
+  airbench96) preset=cifar10-96 ;;
+  *) echo "cpu_vs_peer.sh: RECIPE must be airbench94, airbench94_muon, airbench95 or airbench96, not '$recipe'" >&2; exit 2 ;;
 esac
 case $scale in
   smoke) kscale=(--set data.train_subset=6000 --set data.test_subset=1000 --set schedule.epochs=2)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The Google Benchmark programs in bench/ build (CI configures with KILN_BUILD_BENCH=ON) and run:
+# kiln_bench's two quarter-width training steps (the full-width one takes minutes on a CPU) and
+# every benchmark of kiln_bench_lecun, each reporting a positive time and no error. No figure
+# comes of it (a loaded test machine's timings mean nothing).
+#   tests/bench_programs.sh KILN_BENCH KILN_BENCH_LECUN
+set -u
+bench=$1; lecun=$2
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+"$bench" --benchmark_filter=quarter --benchmark_out="$d/step.json" --benchmark_out_format=json > "$d/step.txt" 2>&1 \
+  || { cat "$d/step.txt"; echo "FAIL: kiln_bench exited $?"; exit 1; }
+"$lecun" --benchmark_min_time=0.01 --benchmark_out="$d/lecun.json" --benchmark_out_format=json > "$d/lecun.txt" 2>&1 \
+  || { cat "$d/lecun.txt"; echo "FAIL: kiln_bench_lecun exited $?"; exit 1; }
+cat "$d/step.txt" "$d/lecun.txt" | grep -E '^(train|eval)_step'
+python3 - "$d/step.json" "$d/lecun.json" <<'PY' || { echo "FAIL: the benchmarks' JSON"; exit 1; }
+import json, sys
+step = json.load(open(sys.argv[1]))["benchmarks"]
+lecun = json.load(open(sys.argv[2]))["benchmarks"]
+names = sorted(b["name"].split("/")[0] + "/" + b["name"].split("/")[1] for b in step)
+assert names == ["train_step/resnet9_quarter_bf16", "train_step/resnet9_quarter_fp32"], names
+for b in step:
+    assert not b.get("error_occurred") and b["iterations"] == 5 and b["real_time"] > 0, b
+    assert b["items_per_second"] > 0 and "threads" in b.get("label", ""), b
+got = sorted(b["name"] for b in lecun)
+assert got == ["eval_step<double>", "eval_step<float>", "train_step<double>", "train_step<float>"], got
+for b in lecun:
+    assert not b.get("error_occurred") and b["iterations"] > 0 and b["real_time"] > 0, b
+print("bench programs ok:", len(step), "+", len(lecun), "benchmarks")
+PY
