@@ -15,9 +15,12 @@
 #   SCALE   smoke (6,000 training images, 1,000 test images, 2 epochs; the default), full, or tiny
 #           (widths 16/32/32, 2,000 images, 1 epoch of batch 250: the rehearsal test's, no figure)
 # Writes bench/results/<preset>-cpu-<scale>-vs-peer-<cpu>-<date>.json (OUT overrides); KILN (default
-# build/kiln) and PYTHON (default $KILN_VENV/bin/python) name the two programs.
+# build/kiln) and PYTHON (default $KILN_VENV/bin/python) name the two programs. RUNS (default 1) timed
+# runs per invocation after WARMUP (default 0) untimed ones: with WARMUP=1 the first touch of the
+# run's memory falls outside the clock (as airbench times itself); invocation I seeds its runs
+# I*RUNS, I*RUNS+1, ...; the summary is over all N*RUNS runs a side.
 set -euo pipefail
-data=$1; n=${2:-4}; recipe=${3:-airbench94_muon}; scale=${4:-smoke}
+data=$1; n=${2:-4}; recipe=${3:-airbench94_muon}; scale=${4:-smoke}; runs=${RUNS:-1}; warmup=${WARMUP:-0}
 py=${PYTHON:-${KILN_VENV:-.venv}/bin/python}; kiln_bin=${KILN:-build/kiln}
 case $recipe in
   airbench94) preset=cifar10-94 ;;
@@ -43,15 +46,15 @@ out=${OUT:-bench/results/$preset-cpu-$scale-vs-peer-$cpu-$(date -u +%Y-%m-%d).js
 start=$(date -u +"%Y-%m-%d %H:%M")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 tunables=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647
-kiln=("$kiln_bin" bench --preset "$preset" --runs 1 --warmup 0 --device cpu --data "$data" "${kscale[@]}"
+kiln=("$kiln_bin" bench --preset "$preset" --runs "$runs" --warmup "$warmup" --device cpu --data "$data" "${kscale[@]}"
       --set data.test_batch_size=500 --threads 2)
-peer=("$py" bench/airbench_peer.py --data "$data" --recipe "$recipe" --runs 1 --warmup 0 --device cpu
+peer=("$py" bench/airbench_peer.py --data "$data" --recipe "$recipe" --runs "$runs" --warmup "$warmup" --device cpu
       --threads 2 --precision "$bf16" --channels-last "${pscale[@]}")
 timefmt='%e s wall %U user %S sys %R minflt %M KB'
 for i in $(seq 0 $((n - 1))); do
-  /usr/bin/time -f "kiln $i: $timefmt" -a -o "$tmp/time" "${kiln[@]}" --set train.seed="$i" --out "$tmp/kiln-$i.json" \
+  /usr/bin/time -f "kiln $i: $timefmt" -a -o "$tmp/time" "${kiln[@]}" --set train.seed=$((i * runs)) --out "$tmp/kiln-$i.json" \
     > "$tmp/kiln-$i.log" 2>&1 || { echo "kiln run $i failed:"; tail -5 "$tmp/kiln-$i.log"; exit 1; }
-  GLIBC_TUNABLES=$tunables /usr/bin/time -f "peer $i: $timefmt" -a -o "$tmp/time" "${peer[@]}" --first-seed "$i" \
+  GLIBC_TUNABLES=$tunables /usr/bin/time -f "peer $i: $timefmt" -a -o "$tmp/time" "${peer[@]}" --first-seed $((i * runs)) \
     --out "$tmp/peer-$i.json" > "$tmp/peer-$i.log" 2>&1 || { echo "peer run $i failed:"; tail -5 "$tmp/peer-$i.log"; exit 1; }
   tail -2 "$tmp/time"
 done
@@ -63,20 +66,21 @@ tmp, n, out, preset, recipe, scale, vendor, flags, kcmd, pcmd, start = sys.argv[
 n = int(n)
 kr = [json.load(open(f"{tmp}/kiln-{i}.json")) for i in range(n)]
 pr = [json.load(open(f"{tmp}/peer-{i}.json")) for i in range(n)]
-ks_s = [r["seconds"]["mean"] for r in kr]
-ps_s = [r["seconds"]["mean"] for r in pr]
-ka = [r["test_acc"]["mean"] for r in kr]
-pa = [r["test_acc"]["mean"] for r in pr]
+ks_s = [t for r in kr for t in r["per_run"]["seconds"]]
+ps_s = [t for r in pr for t in r["per_run"]["seconds"]]
+ka = [a for r in kr for a in r["per_run"]["test_acc"]]
+pa = [a for r in pr for a in r["per_run"]["test_acc"]]
 k, p = ks.summary(ks_s), ks.summary(ps_s)
 r, lo, hi = ks.ratio(k, p)
 commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True).stdout.strip()
 cpu_flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f" {f} " in flags + " "]
 res = dict(
-    what=f"{preset} at {scale} scale on the CPU, kiln against the PyTorch peer ({recipe}), interleaved kiln seed 0, peer seed 0, kiln seed 1, ...",
+    what=f"{preset} at {scale} scale on the CPU, kiln against the PyTorch peer ({recipe}), interleaved invocations (kiln, peer, kiln, ...), "
+         f"each {kr[0]['runs']} timed run(s) after {kr[0]['warmup_runs']} warm-up run(s); {n} invocations a side",
     machine=f"{vendor}; flags {' '.join(cpu_flags)}; {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores",
     date=start + datetime.datetime.now(datetime.timezone.utc).strftime("–%H:%M UTC"), kiln_commit=commit,
     clock_includes="whitening fit + training + final TTA evaluation (both; data loading and model construction excluded); the time lines are for the whole invocation",
-    commands=dict(kiln=kcmd + " --set train.seed=I --out kiln-I.json", peer=pcmd + " --first-seed I --out peer-I.json"),
+    commands=dict(kiln=kcmd + " --set train.seed=I*RUNS --out kiln-I.json", peer=pcmd + " --first-seed I*RUNS --out peer-I.json"),
     time_lines=open(f"{tmp}/time").read().splitlines(),
     kiln_runs=kr, peer_runs=pr,
     summary=dict(kiln_seconds=ks_s, peer_seconds=ps_s, kiln_acc=ka, peer_acc=pa,

@@ -108,6 +108,10 @@ torch::Tensor PatchWhiteningImpl::forward(const torch::Tensor& x) {
   return torch::conv2d(x, weight.to(x.dtype()), {}, 1, padding);
 }
 
+torch::Tensor PatchWhiteningImpl::forward_with_bias(const torch::Tensor& x, const torch::Tensor& bias) {
+  return torch::conv2d(x, weight.to(x.dtype()), bias.to(x.dtype()), 1, padding);
+}
+
 torch::Tensor predict_with_tta(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x,
                                const std::string& mode, double w) {
   if (mode == "none") return f(x);

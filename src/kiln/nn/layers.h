@@ -62,6 +62,9 @@ struct PatchWhiteningImpl : torch::nn::Module {
   // Fits the filters to x (N x C x H x W, any float dtype); returns the eigenvalues (descending).
   torch::Tensor fit(const torch::Tensor& x);
   torch::Tensor forward(const torch::Tensor& x);
+  // The same convolution with a per-channel bias added inside it (one pass over the output, as a
+  // conv with bias = true; not a second elementwise add).
+  torch::Tensor forward_with_bias(const torch::Tensor& x, const torch::Tensor& bias);
   int64_t out_channels() const;
   int64_t in_channels, kernel, padding;
   double eps;
