@@ -79,6 +79,7 @@ res = dict(
          f"each {kr[0]['runs']} timed run(s) after {kr[0]['warmup_runs']} warm-up run(s); {n} invocations a side",
     machine=f"{vendor}; flags {' '.join(cpu_flags)}; {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores",
     date=start + datetime.datetime.now(datetime.timezone.utc).strftime("–%H:%M UTC"), kiln_commit=commit,
+    kiln_binary_commit=kr[0]["provenance"].get("kiln_commit"),
     clock_includes="whitening fit + training + final TTA evaluation (both; data loading and model construction excluded); the time lines are for the whole invocation",
     commands=dict(kiln=kcmd + " --set train.seed=I*RUNS --out kiln-I.json", peer=pcmd + " --first-seed I*RUNS --out peer-I.json"),
     time_lines=open(f"{tmp}/time").read().splitlines(),

@@ -42,6 +42,6 @@ r = s["ratio_kiln_over_peer"]
 assert math.isclose(r["ratio"], statistics.fmean(ks) / statistics.fmean(ps)) and r["ci95_low"] < r["ratio"] < r["ci95_high"], r
 assert 0 <= s["welch_p_time"] <= 1 and s["kiln_acc"] == [a for x in k for a in x["per_run"]["test_acc"]]
 assert "GLIBC_TUNABLES=glibc.malloc.mmap_max=0" in j["commands"]["peer"] and "--first-seed I*RUNS" in j["commands"]["peer"]
-assert "--set train.seed=I*RUNS" in j["commands"]["kiln"] and "--runs 2" in j["commands"]["kiln"] and j["machine"] and j["kiln_commit"]
+assert "--set train.seed=I*RUNS" in j["commands"]["kiln"] and "--runs 2" in j["commands"]["kiln"] and j["machine"] and j["kiln_commit"] and j["kiln_binary_commit"]
 print("cpu_vs_peer.sh ok: ratio", round(r["ratio"], 3))
 PY
