@@ -41,7 +41,6 @@ esac
 vendor=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 case $vendor in *EPYC*) cpu=epyc ;; *Xeon*) cpu=xeon ;; *) cpu=$(uname -m) ;; esac
 flags=$(grep -m1 '^flags' /proc/cpuinfo)
-bf16=fp32; [[ $flags == *amx_bf16* || $flags == *avx512_bf16* ]] && bf16=bf16
 out=${OUT:-bench/results/$preset-cpu-$scale-vs-peer-$cpu-$(date -u +%Y-%m-%d).json}
 start=$(date -u +"%Y-%m-%d %H:%M")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -49,16 +48,19 @@ tunables=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647
 kiln=("$kiln_bin" bench --preset "$preset" --runs "$runs" --warmup "$warmup" --device cpu --data "$data" "${kscale[@]}"
       --set data.test_batch_size=500 --threads 2)
 peer=("$py" bench/airbench_peer.py --data "$data" --recipe "$recipe" --runs "$runs" --warmup "$warmup" --device cpu
-      --threads 2 --precision "$bf16" --channels-last "${pscale[@]}")
+      --threads 2 --channels-last "${pscale[@]}")
 timefmt='%e s wall %U user %S sys %R minflt %M KB'
 for i in $(seq 0 $((n - 1))); do
   /usr/bin/time -f "kiln $i: $timefmt" -a -o "$tmp/time" "${kiln[@]}" --set train.seed=$((i * runs)) --out "$tmp/kiln-$i.json" \
     > "$tmp/kiln-$i.log" 2>&1 || { echo "kiln run $i failed:"; tail -5 "$tmp/kiln-$i.log"; exit 1; }
-  GLIBC_TUNABLES=$tunables /usr/bin/time -f "peer $i: $timefmt" -a -o "$tmp/time" "${peer[@]}" --first-seed $((i * runs)) \
+  # The peer in the precision kiln's `auto` picked here, as kiln's first JSON says (bf16 compute
+  # with fp32 weights, or fp32): the rule stays kiln's, not copied here.
+  [ "$i" -gt 0 ] || prec=$(python3 -c 'import json, sys; print("bf16" if json.load(open(sys.argv[1]))["precision"] == "BFloat16" else "fp32")' "$tmp/kiln-0.json")
+  GLIBC_TUNABLES=$tunables /usr/bin/time -f "peer $i: $timefmt" -a -o "$tmp/time" "${peer[@]}" --precision "$prec" --first-seed $((i * runs)) \
     --out "$tmp/peer-$i.json" > "$tmp/peer-$i.log" 2>&1 || { echo "peer run $i failed:"; tail -5 "$tmp/peer-$i.log"; exit 1; }
   tail -2 "$tmp/time"
 done
-python3 - "$tmp" "$n" "$out" "$preset" "$recipe" "$scale" "$vendor" "$flags" "${kiln[*]}" "GLIBC_TUNABLES=$tunables ${peer[*]}" "$start" <<'PY'
+python3 - "$tmp" "$n" "$out" "$preset" "$recipe" "$scale" "$vendor" "$flags" "${kiln[*]}" "GLIBC_TUNABLES=$tunables ${peer[*]} --precision $prec" "$start" <<'PY'
 import datetime, json, subprocess, sys
 sys.path.insert(0, "bench")
 import kiln_stats as ks

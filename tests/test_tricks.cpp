@@ -177,6 +177,16 @@ TEST(Tricks, PatchWhiteningDecorrelatesTheFittedPatches) {
   EXPECT_EQ(w2->out_channels(), 24);
   EXPECT_TRUE(torch::equal(w2->weight.slice(0, 12, 24), -w2->weight.slice(0, 0, 12)));
   EXPECT_EQ(w2(x).sizes(), (std::vector<int64_t>{64, 24, 15, 15}));
+  // airbench's bias goes inside the convolution: the same output as adding it after, and the
+  // same gradient (the upstream gradient summed over batch and positions).
+  auto bias = torch::randn({24}, torch::requires_grad()), upstream = torch::randn({64, 24, 15, 15});
+  auto inside = w2(x, bias);
+  auto after = w2(x) + bias.view({1, -1, 1, 1});
+  EXPECT_TRUE(torch::allclose(inside, after, 1e-5, 1e-5));
+  auto g_inside = torch::autograd::grad({inside}, {bias}, {upstream})[0];
+  auto g_after = torch::autograd::grad({after}, {bias}, {upstream})[0];
+  EXPECT_TRUE(torch::allclose(g_inside, upstream.sum({0, 2, 3}), 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(g_inside, g_after, 1e-4, 1e-4));
 }
 
 TEST(Tricks, WhitenedResNet9FitsFromData) {

@@ -78,9 +78,9 @@ AirbenchNet::AirbenchNet(int64_t in_ch, int64_t n_classes, const ModelOptions& m
 void AirbenchNet::fit_to_data(const torch::Tensor& x) { whiten->fit(x); }
 
 torch::Tensor AirbenchNet::forward(torch::Tensor x) {
-  // The bias inside the convolution, as the peers' conv(bias = true): a separate broadcast add
-  // cost a pass over the whitened batch each way (2.7% of a CPU step on AMX, docs/perf.md).
-  x = whiten_bias.defined() ? whiten->forward_with_bias(x, whiten_bias) : whiten(x);
+  // The bias inside the convolution, as the peers' conv(bias = true); as a separate broadcast
+  // add it had kiln at 1.046x the peer's time on an AMX CPU, 0.990x without (docs/perf.md).
+  x = whiten(x, whiten_bias);  // undefined when model.whiten_bias_epochs = 0: no bias
   x = activate(x, activation, 0.0);
   for (auto& g : groups) x = g(x);
   x = torch::amax(x, {2, 3});

@@ -104,12 +104,8 @@ torch::Tensor PatchWhiteningImpl::fit(const torch::Tensor& x) {
   return lambda;
 }
 
-torch::Tensor PatchWhiteningImpl::forward(const torch::Tensor& x) {
-  return torch::conv2d(x, weight.to(x.dtype()), {}, 1, padding);
-}
-
-torch::Tensor PatchWhiteningImpl::forward_with_bias(const torch::Tensor& x, const torch::Tensor& bias) {
-  return torch::conv2d(x, weight.to(x.dtype()), bias.to(x.dtype()), 1, padding);
+torch::Tensor PatchWhiteningImpl::forward(const torch::Tensor& x, const torch::Tensor& bias) {
+  return torch::conv2d(x, weight.to(x.dtype()), bias.defined() ? bias.to(x.dtype()) : bias, 1, padding);
 }
 
 torch::Tensor predict_with_tta(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x,

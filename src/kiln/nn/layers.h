@@ -61,10 +61,9 @@ struct PatchWhiteningImpl : torch::nn::Module {
   PatchWhiteningImpl(int64_t in_channels, int64_t kernel, double eps, bool with_negated, int64_t padding);
   // Fits the filters to x (N x C x H x W, any float dtype); returns the eigenvalues (descending).
   torch::Tensor fit(const torch::Tensor& x);
-  torch::Tensor forward(const torch::Tensor& x);
-  // The same convolution with a per-channel bias added inside it (one pass over the output, as a
-  // conv with bias = true; not a second elementwise add).
-  torch::Tensor forward_with_bias(const torch::Tensor& x, const torch::Tensor& bias);
+  // With `bias` (one per output channel), added inside the convolution, as a conv with
+  // bias = true: one pass over the output, not a second elementwise add.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias = {});
   int64_t out_channels() const;
   int64_t in_channels, kernel, padding;
   double eps;
