@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # The Google Benchmark programs in bench/ build (CI configures with KILN_BUILD_BENCH=ON) and run:
-# kiln_bench's two quarter-width training steps (the full-width one takes minutes on a CPU) and
-# every benchmark of kiln_bench_lecun, each reporting a positive time and no error. No figure
-# comes of it (a loaded test machine's timings mean nothing).
-#   tests/bench_programs.sh KILN_BENCH KILN_BENCH_LECUN
+# kiln_bench's two quarter-width training steps (the full-width one takes minutes on a CPU),
+# every benchmark of kiln_bench_lecun, and kiln_bench_fused's smallest shapes (fused and not, bf16
+# and fp32), each reporting a positive time and no error. No figure comes of it (a loaded test
+# machine's timings mean nothing).
+#   tests/bench_programs.sh KILN_BENCH KILN_BENCH_LECUN KILN_BENCH_FUSED
 set -u
-bench=$1; lecun=$2
+bench=$1; lecun=$2; fused=$3
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 "$bench" --benchmark_filter=quarter --benchmark_out="$d/step.json" --benchmark_out_format=json > "$d/step.txt" 2>&1 \
   || { cat "$d/step.txt"; echo "FAIL: kiln_bench exited $?"; exit 1; }
 "$lecun" --benchmark_min_time=0.01 --benchmark_out="$d/lecun.json" --benchmark_out_format=json > "$d/lecun.txt" 2>&1 \
   || { cat "$d/lecun.txt"; echo "FAIL: kiln_bench_lecun exited $?"; exit 1; }
-cat "$d/step.txt" "$d/lecun.txt" | grep -E '^(train|eval)_step'
-python3 - "$d/step.json" "$d/lecun.json" <<'PY' || { echo "FAIL: the benchmarks' JSON"; exit 1; }
+"$fused" --benchmark_filter='H:3/|H:7/pool:1' --benchmark_min_time=0.01 --benchmark_out="$d/fused.json" \
+  --benchmark_out_format=json > "$d/fused.txt" 2>&1 || { cat "$d/fused.txt"; echo "FAIL: kiln_bench_fused exited $?"; exit 1; }
+cat "$d/step.txt" "$d/lecun.txt" "$d/fused.txt" | grep -E '^((train|eval)_step|pool_bn_gelu)'
+python3 - "$d/step.json" "$d/lecun.json" "$d/fused.json" <<'PY' || { echo "FAIL: the benchmarks' JSON"; exit 1; }
 import json, sys
 step = json.load(open(sys.argv[1]))["benchmarks"]
 lecun = json.load(open(sys.argv[2]))["benchmarks"]
@@ -25,5 +28,12 @@ got = sorted(b["name"] for b in lecun)
 assert got == ["eval_step<double>", "eval_step<float>", "train_step<double>", "train_step<float>"], got
 for b in lecun:
     assert not b.get("error_occurred") and b["iterations"] > 0 and b["real_time"] > 0, b
-print("bench programs ok:", len(step), "+", len(lecun), "benchmarks")
+fused = json.load(open(sys.argv[3]))["benchmarks"]
+got = sorted(b["name"].replace("/real_time", "") for b in fused)
+want = sorted(f"pool_bn_gelu/{t}/C:256/H:{h}/pool:{p}/fused:{f}" for t in ("bf16", "fp32") for h, p in ((7, 1), (3, 0)) for f in (0, 1))
+assert got == want, got
+for b in fused:
+    assert not b.get("error_occurred") and b["iterations"] > 0 and b["real_time"] > 0, b
+    assert ("fused" in b["label"]) == b["name"].endswith("fused:1/real_time") and "threads" in b["label"], b
+print("bench programs ok:", len(step), "+", len(lecun), "+", len(fused), "benchmarks")
 PY

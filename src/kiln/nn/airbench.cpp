@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kiln/core/error.h"
+#include "kiln/nn/fused_cpu.h"
 
 namespace kiln {
 namespace nn = torch::nn;
@@ -34,10 +35,11 @@ ConvGroupImpl::ConvGroupImpl(int64_t c_in, int64_t c_out, int64_t convs, const B
 
 torch::Tensor ConvGroupImpl::forward(torch::Tensor x) {
   auto act = [&](const torch::Tensor& t) { return activate(t, opt.activation, opt.celu_alpha); };
-  x = act(bn[0](torch::max_pool2d(conv[0](x), 2)));
-  if (conv.size() == 2) return act(bn[1](conv[1](x)));
+  // act(bn(pool(conv(x)))) and act(bn(conv(x))): one fused operator each where it applies (train.fused_cpu)
+  x = pool_bn_act(conv[0](x), *bn[0], opt.activation, opt.celu_alpha, true);
+  if (conv.size() == 2) return pool_bn_act(conv[1](x), *bn[1], opt.activation, opt.celu_alpha, false);
   auto x0 = x;
-  x = act(bn[1](conv[1](x)));
+  x = pool_bn_act(conv[1](x), *bn[1], opt.activation, opt.celu_alpha, false);
   return act(drop_branch(bn[2](conv[2](x)), drop_path, is_training()) + x0);
 }
 

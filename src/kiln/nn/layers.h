@@ -45,6 +45,9 @@ struct BatchNormImpl : torch::nn::Module {
   // dist.sync_bn: while set, training batches are normalised with the statistics of every
   // rank's batch together (dist::sync_batch_norm); nullptr: this process's batch alone.
   dist::Group* sync_group = nullptr;
+  // train.fused_cpu: pool_bn_act may take this layer, its pool before and its GELU after as one
+  // fused CPU operator in training (kiln/nn/fused_cpu.h); false: LibTorch's operators.
+  bool fused_cpu = false;
 };
 TORCH_MODULE(BatchNorm);
 

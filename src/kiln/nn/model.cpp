@@ -2,6 +2,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/nn/airbench.h"
+#include "kiln/nn/fused_cpu.h"
 #include "kiln/nn/tiny.h"
 
 namespace kiln {
@@ -46,8 +47,8 @@ ConvBNImpl::ConvBNImpl(int64_t c_in, int64_t c_out, bool pool_, const BlockOptio
 
 torch::Tensor ConvBNImpl::forward(torch::Tensor x) {
   x = conv(x);
-  if (pool && opt.pool_before_bn) return activate(bn(torch::max_pool2d(x, 2)), opt.activation, opt.celu_alpha);
-  x = activate(bn(x), opt.activation, opt.celu_alpha);
+  if (pool && opt.pool_before_bn) return pool_bn_act(x, *bn, opt.activation, opt.celu_alpha, true);
+  x = pool_bn_act(x, *bn, opt.activation, opt.celu_alpha, false);
   return pool ? torch::max_pool2d(x, 2) : x;
 }
 

@@ -51,7 +51,7 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
   const auto dtype = prec.compute;
   const char* layout = s.step.layout();
   std::cerr << "kiln bench: " << o.name << " on " << device_name(device) << " (" << device.str() << ", "
-            << prec.describe() << ", " << layout << "), " << o.warmup << " warm-up run(s) then " << o.runs
+            << prec.describe() << ", " << layout << ", fused CPU operators " << s.step.fused(device) << "), " << o.warmup << " warm-up run(s) then " << o.runs
             << " timed; clock: whitening fit + training + final " << s.loop.tta
             << " evaluation, each bracketed by device synchronisation; excluded: data loading, "
                "model construction, per-epoch evaluation (off), the warm-up runs\n";
@@ -80,6 +80,7 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     j["precision"] = c10::toString(dtype);  // the arithmetic's
     j["precision_detail"] = prec.describe();
     j["layout"] = layout;  // train.channels_last: the images', weights' and buffers' memory format
+    j["fused_cpu"] = s.step.fused(device);  // train.fused_cpu: the fused kernels' instruction set, or "off"
     j["runs"] = static_cast<int>(acc.size());
     j["runs_requested"] = o.runs;
     j["complete"] = complete;

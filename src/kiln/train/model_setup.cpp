@@ -5,6 +5,7 @@
 
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
+#include "kiln/nn/fused_cpu.h"
 #include "kiln/train/run_settings.h"
 #include "kiln/train/trainer.h"
 
@@ -36,6 +37,7 @@ ClassifierPtr ModelSetup::build(const Config& c, Classifier* whiten_from) {
   }
   set_precision(*m, dtype_);
   if (channels_last_) to_channels_last(*m);
+  set_fused_cpu(*m, fused_cpu_);
   return m;
 }
 

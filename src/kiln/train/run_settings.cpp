@@ -1,6 +1,7 @@
 #include "kiln/train/run_settings.h"
 
 #include "kiln/core/error.h"
+#include "kiln/nn/fused_cpu.h"
 
 namespace kiln {
 
@@ -39,6 +40,8 @@ OptimizerSettings OptimizerSettings::from_config(const Config& cfg) {
   o.plateau_metric = cfg.s("schedule.plateau_metric") == "test_loss" ? PlateauMetric::kTestLoss : PlateauMetric::kTrainLoss;
   return o;
 }
+
+std::string StepSettings::fused(const torch::Device& d) const { return fused_cpu && d.is_cpu() ? fused_cpu_isa() : "off"; }
 
 std::string DataSettings::describe_use(int64_t train_size, int64_t test_size) const {
   auto part = [](int64_t subset, int64_t size, const char* what) {
@@ -81,6 +84,7 @@ RunSettings RunSettings::from_config(const Config& cfg) {
   st.precision = cfg.s("train.precision");
   st.master_weights = cfg.b("train.master_weights");
   st.channels_last = cfg.b("train.channels_last");
+  st.fused_cpu = cfg.b("train.fused_cpu");
   st.static_step = cfg.b("train.static_step");
   st.cuda_graph = cfg.b("train.cuda_graph");
   st.sync_check = cfg.b("train.sync_check");

@@ -1,0 +1,63 @@
+// The fused CPU operator (kiln/nn/fused_cpu.h) against LibTorch's max_pool2d -> batch_norm -> gelu
+// (and batch_norm -> gelu): forward + backward of one block at the shapes cifar10-94-muon gives it
+// (widths 64/256/256 on 32x32 images: each group's pooled conv output, then its second conv's),
+// channels_last, a batch of 500, the BatchNorm in training mode, freed host memory retained (as kiln
+// runs). Items/s = images per second.
+// Run: build/bench/kiln_bench_fused [--benchmark_filter=bf16]
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "kiln/core/host_memory.h"
+#include "kiln/nn/fused_cpu.h"
+#include "kiln/nn/layers.h"
+
+namespace {
+
+// state.range: 0 channels, 1 height = width, 2 pool (0/1), 3 fused (0/1).
+void pool_bn_gelu(benchmark::State& state, torch::ScalarType dtype) {
+  const int64_t batch = 500, C = state.range(0), H = state.range(1);
+  const bool pool = state.range(2) != 0, fused = state.range(3) != 0;
+  torch::manual_seed(0);
+  kiln::BatchNorm bn(C, kiln::BatchNormOptions{0.4, 1e-12});
+  bn->fused_cpu = fused;
+  bn->train();
+  auto x = torch::randn({batch, C, H, H}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast).requires_grad_(true);
+  const int64_t Ho = pool ? H / 2 : H;
+  auto up = torch::randn({batch, C, Ho, Ho}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+  if (kiln::fused_cpu_applies(x, *bn, kiln::Activation::GELU, pool) != fused) {
+    state.SkipWithError("the fused operator does not apply as asked");
+    return;
+  }
+  auto step = [&] {
+    auto out = kiln::pool_bn_act(x, *bn, kiln::Activation::GELU, 0.0, pool);
+    out.backward(up);
+    x.mutable_grad().reset();
+    bn->bias.mutable_grad().reset();
+    bn->weight.mutable_grad().reset();
+  };
+  step();  // warm-up (allocator)
+  for (auto _ : state) step();
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.SetLabel(std::string(fused ? "fused " + kiln::fused_cpu_isa() : "LibTorch") + ", " +
+                 std::to_string(at::get_num_threads()) + " threads");
+}
+
+void shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"C", "H", "pool", "fused"});
+  for (auto [c, h, pool] : {std::tuple{64, 31, 1}, {256, 15, 1}, {256, 7, 1}, {64, 15, 0}, {256, 7, 0}, {256, 3, 0}})
+    for (int fused : {0, 1}) b->Args({c, h, pool, fused});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(pool_bn_gelu, bf16, torch::kBFloat16)->Apply(shapes);
+BENCHMARK_CAPTURE(pool_bn_gelu, fp32, torch::kFloat32)->Apply(shapes);
+int main(int argc, char** argv) {
+  kiln::set_host_memory(kiln::HostMemory::Retain);  // as `kiln train` and `kiln bench` run (--host-memory retain)
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}

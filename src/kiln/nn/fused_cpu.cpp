@@ -1,0 +1,506 @@
+#include "kiln/nn/fused_cpu.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace kiln {
+namespace {
+
+// Everything a kernel calls is inlined into it, so that the loops vectorise for the kernel's target.
+#define KILN_BODY inline __attribute__((always_inline))
+
+// ---- elements: float, or bf16 as its 16 bits ---------------------------------------------------
+KILN_BODY float load(const float* p, int64_t i) { return p[i]; }
+KILN_BODY float load(const uint16_t* p, int64_t i) {
+  const uint32_t u = static_cast<uint32_t>(p[i]) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+KILN_BODY void store(float* p, int64_t i, float v) { p[i] = v; }
+// c10::BFloat16's rounding: to nearest even, a NaN to the quiet NaN.
+KILN_BODY void store(uint16_t* p, int64_t i, float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u = v != v ? 0x7fc00000u : u + 0x7fffu + ((u >> 16) & 1u);
+  p[i] = static_cast<uint16_t>(u >> 16);
+}
+
+// ---- maths in plain float operations, so that the loops vectorise --------------------------------
+// e^v for v <= 0: v = n ln 2 + r (|r| <= ln 2 / 2, ln 2 split in two for an exact n ln 2), e^r by
+// its Taylor polynomial to degree 6 (truncation < 1.3e-7 relative), 2^n from the exponent bits.
+// v is clamped at -87.3 (e^v >= 1.2e-38, a normal float); a NaN stays a NaN.
+KILN_BODY float exp_poly(float v) {
+  v = v < -87.3f ? -87.3f : v;
+  const float vn = v == v ? v : 0.0f;                            // n from a number, never from a NaN
+  const float n = (vn * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest (|.| < 2^22)
+  const float r = (v - n * 0.693145751953125f) - n * 1.428606765330187e-6f;
+  float p = 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+
+// Phi(t) and GELU's pieces from one exponential: with a = |t| / sqrt 2, erfc(a) ~ q(s) e^(-a^2),
+// s = 1 / (1 + p a), q of degree 5 (Abramowitz & Stegun 7.1.26, absolute error < 1.5e-7; the fit
+// ATen's own vectorised erf uses); e^(-a^2) = e^(-t^2 / 2) is also the density's. Phi(t) =
+// 1 - erfc(a) / 2 for t >= 0, erfc(a) / 2 below.
+struct Normal {
+  float cdf, pdf;  // Phi(t), phi(t)
+};
+KILN_BODY Normal normal(float t) {
+  const float a = std::fabs(t) * 0.707106781186547524f;
+  const float s = 1.0f / (1.0f + 0.3275911f * a);
+  float q = 1.061405429f;
+  q = q * s - 1.453152027f;
+  q = q * s + 1.421413741f;
+  q = q * s - 0.284496736f;
+  q = q * s + 0.254829592f;
+  q = q * s;
+  const float e = exp_poly(-a * a);
+  const float half_erfc = 0.5f * q * e;
+  return {t >= 0.0f ? 1.0f - half_erfc : half_erfc, 0.398942280401432678f * e};
+}
+
+// GELU(t) = t Phi(t); GELU'(t) = Phi(t) + t phi(t).
+KILN_BODY float gelu(float t) { return t * normal(t).cdf; }
+KILN_BODY float gelu_grad(float t) {
+  const Normal n = normal(t);
+  return n.cdf + t * n.pdf;
+}
+
+// max_pool2d's choice among a window's four values in row-major order (a, b / c, d): a later value
+// replaces the maximum when greater or NaN.
+// (The quiet comparison builtins: with `v > m || v != v` GCC 12 leaves a branch and the loop scalar.)
+KILN_BODY bool takes(float v, float m) { return __builtin_isgreater(v, m) | __builtin_isunordered(v, v); }
+
+// ---- the kernels: rows r0..r1 of the pooled tensor (one row = one image's output row, Wo x C) ---
+struct Shape {
+  int64_t N, H, W, C, Ho, Wo;
+  bool pool;
+  int64_t rows() const { return N * Ho; }
+  int64_t count() const { return N * Ho * Wo; }  // values per channel
+};
+
+// y = pool(x) (or x itself); s1 += sum(y - k), s2 += sum((y - k)^2) per channel, k a per-channel
+// shift (the first value) that keeps the sums from cancelling. Each row is summed in float
+// (<= W values a channel), rows into double.
+template <class T>
+KILN_BODY void pool_stats(const Shape& s, const T* __restrict x, T* __restrict y, const float* __restrict k,
+                          int64_t r0, int64_t r1, double* __restrict s1, double* __restrict s2) {
+  const int64_t C = s.C;
+  std::vector<float> row1(C), row2(C);
+  float* __restrict a1 = row1.data();
+  float* __restrict a2 = row2.data();
+  for (int64_t r = r0; r < r1; ++r) {
+    std::fill(row1.begin(), row1.end(), 0.0f);
+    std::fill(row2.begin(), row2.end(), 0.0f);
+    if (s.pool) {
+      const int64_t n = r / s.Ho, ho = r % s.Ho;
+      const T* top = x + (n * s.H + 2 * ho) * s.W * C;
+      const T* bottom = top + s.W * C;
+      T* out = y + r * s.Wo * C;
+      for (int64_t wo = 0; wo < s.Wo; ++wo) {
+        const T* a = top + 2 * wo * C;
+        const T* c = bottom + 2 * wo * C;
+        T* o = out + wo * C;
+        for (int64_t j = 0; j < C; ++j) {
+          float m = load(a, j), v = load(a + C, j);
+          m = takes(v, m) ? v : m;
+          v = load(c, j);
+          m = takes(v, m) ? v : m;
+          v = load(c + C, j);
+          m = takes(v, m) ? v : m;
+          store(o, j, m);  // exact: one of the inputs
+          const float d = m - k[j];
+          a1[j] += d;
+          a2[j] += d * d;
+        }
+      }
+    } else {
+      const T* in = x + r * s.Wo * C;
+      for (int64_t wo = 0; wo < s.Wo; ++wo)
+        for (int64_t j = 0; j < C; ++j) {
+          const float d = load(in + wo * C, j) - k[j];
+          a1[j] += d;
+          a2[j] += d * d;
+        }
+    }
+    for (int64_t j = 0; j < C; ++j) s1[j] += a1[j], s2[j] += a2[j];
+  }
+}
+
+// z = GELU(y * scale + shift).
+template <class T>
+KILN_BODY void bn_gelu(const Shape& s, const T* __restrict y, T* __restrict z, const float* __restrict scale,
+                       const float* __restrict shift, int64_t r0, int64_t r1) {
+  const int64_t C = s.C;
+  for (int64_t i = r0 * s.Wo; i < r1 * s.Wo; ++i)
+    for (int64_t j = 0; j < C; ++j) store(z + i * C, j, gelu(load(y + i * C, j) * scale[j] + shift[j]));
+}
+
+// g = dz * GELU'(y * scale + shift), rounded to T (as the plain path's gelu_backward output);
+// sg += sum(g), sgy += sum(g * (y - mean)) per channel, of the rounded g.
+template <class T>
+KILN_BODY void gelu_grad_sums(const Shape& s, const T* __restrict dz, const T* __restrict y, T* __restrict g,
+                              const float* __restrict scale, const float* __restrict shift,
+                              const float* __restrict mean, int64_t r0, int64_t r1, double* __restrict sg,
+                              double* __restrict sgy) {
+  const int64_t C = s.C;
+  std::vector<float> row1(C), row2(C);
+  float* __restrict a1 = row1.data();
+  float* __restrict a2 = row2.data();
+  for (int64_t r = r0; r < r1; ++r) {
+    std::fill(row1.begin(), row1.end(), 0.0f);
+    std::fill(row2.begin(), row2.end(), 0.0f);
+    for (int64_t wo = 0; wo < s.Wo; ++wo) {
+      const int64_t at = (r * s.Wo + wo) * C;
+      for (int64_t j = 0; j < C; ++j) {
+        const float yv = load(y + at, j);
+        store(g + at, j, load(dz + at, j) * gelu_grad(yv * scale[j] + shift[j]));
+        const float gv = load(g + at, j);
+        a1[j] += gv;
+        a2[j] += gv * (yv - mean[j]);
+      }
+    }
+    for (int64_t j = 0; j < C; ++j) sg[j] += a1[j], sgy[j] += a2[j];
+  }
+}
+
+// dy = A g + B (y - mean) + D (BN's backward with its sums folded into A, B, D), rounded to T; with the pool,
+// dx is dy at each window's chosen element and 0 elsewhere (also the odd last row and column).
+template <class T>
+KILN_BODY void bn_pool_grad(const Shape& s, const T* __restrict x, const T* __restrict y, const T* __restrict g,
+                            T* __restrict dx, const float* __restrict A, const float* __restrict B,
+                            const float* __restrict D, const float* __restrict mean, int64_t r0, int64_t r1) {
+  const int64_t C = s.C;
+  for (int64_t r = r0; r < r1; ++r) {
+    if (!s.pool) {
+      for (int64_t i = r * s.Wo; i < (r + 1) * s.Wo; ++i)
+        for (int64_t j = 0; j < C; ++j)
+          store(dx + i * C, j, A[j] * load(g + i * C, j) + B[j] * (load(y + i * C, j) - mean[j]) + D[j]);
+      continue;
+    }
+    const int64_t n = r / s.Ho, ho = r % s.Ho;
+    const int64_t off = (n * s.H + 2 * ho) * s.W * C;
+    const T* top = x + off;
+    const T* bottom = top + s.W * C;
+    T* dtop = dx + off;
+    T* dbottom = dtop + s.W * C;
+    for (int64_t wo = 0; wo < s.Wo; ++wo) {
+      const int64_t at = (r * s.Wo + wo) * C, w = 2 * wo * C;
+      for (int64_t j = 0; j < C; ++j) {
+        const float d = A[j] * load(g + at, j) + B[j] * (load(y + at, j) - mean[j]) + D[j];
+        float m = load(top + w, j), v = load(top + w + C, j);
+        const bool t1 = takes(v, m);
+        m = t1 ? v : m;
+        v = load(bottom + w, j);
+        const bool t2 = takes(v, m);
+        m = t2 ? v : m;
+        const bool t3 = takes(load(bottom + w + C, j), m);
+        // d to the last value that took the maximum, 0 to the others (selects, not branches)
+        const float d3 = t3 ? d : 0.0f, left3 = t3 ? 0.0f : d;
+        const float d2 = t2 ? left3 : 0.0f, left2 = t2 ? 0.0f : left3;
+        store(dtop + w, j, t1 ? 0.0f : left2);
+        store(dtop + w + C, j, t1 ? left2 : 0.0f);
+        store(dbottom + w, j, d2);
+        store(dbottom + w + C, j, d3);
+      }
+    }
+    for (int64_t w = 2 * s.Wo; w < s.W; ++w)  // odd W: the last column, outside every window
+      for (int64_t j = 0; j < C; ++j) store(dtop + w * C, j, 0.0f), store(dbottom + w * C, j, 0.0f);
+    if (ho == s.Ho - 1)  // odd H: the image's last row, outside every window
+      for (int64_t h = 2 * s.Ho; h < s.H; ++h)
+        for (int64_t i = 0; i < s.W * C; ++i) store(dx + (n * s.H + h) * s.W * C, i, 0.0f);
+  }
+}
+
+// The kernels compiled for one instruction set each: the bodies inline into functions with that
+// target, where the compiler vectorises them for it.
+template <class T>
+struct Kernels {
+  void (*pool_stats)(const Shape&, const T*, T*, const float*, int64_t, int64_t, double*, double*);
+  void (*bn_gelu)(const Shape&, const T*, T*, const float*, const float*, int64_t, int64_t);
+  void (*gelu_grad_sums)(const Shape&, const T*, const T*, T*, const float*, const float*, const float*, int64_t,
+                         int64_t, double*, double*);
+  void (*bn_pool_grad)(const Shape&, const T*, const T*, const T*, T*, const float*, const float*, const float*,
+                       const float*, int64_t, int64_t);
+};
+
+#define KILN_FUSED_KERNELS(ISA, TARGET)                                                                          \
+  template <class T>                                                                                             \
+  TARGET void pool_stats_##ISA(const Shape& s, const T* x, T* y, const float* k, int64_t r0, int64_t r1,         \
+                               double* s1, double* s2) {                                                         \
+    pool_stats<T>(s, x, y, k, r0, r1, s1, s2);                                                                   \
+  }                                                                                                              \
+  template <class T>                                                                                             \
+  TARGET void bn_gelu_##ISA(const Shape& s, const T* y, T* z, const float* a, const float* b, int64_t r0,         \
+                            int64_t r1) {                                                                        \
+    bn_gelu<T>(s, y, z, a, b, r0, r1);                                                                           \
+  }                                                                                                              \
+  template <class T>                                                                                             \
+  TARGET void gelu_grad_sums_##ISA(const Shape& s, const T* dz, const T* y, T* g, const float* a, const float* b, \
+                                   const float* m, int64_t r0, int64_t r1, double* s1, double* s2) {             \
+    gelu_grad_sums<T>(s, dz, y, g, a, b, m, r0, r1, s1, s2);                                                     \
+  }                                                                                                              \
+  template <class T>                                                                                             \
+  TARGET void bn_pool_grad_##ISA(const Shape& s, const T* x, const T* y, const T* g, T* dx, const float* a,       \
+                                 const float* b, const float* d, const float* m, int64_t r0, int64_t r1) {       \
+    bn_pool_grad<T>(s, x, y, g, dx, a, b, d, m, r0, r1);                                                         \
+  }                                                                                                              \
+  template <class T>                                                                                             \
+  Kernels<T> kernels_##ISA() {                                                                                   \
+    return {&pool_stats_##ISA<T>, &bn_gelu_##ISA<T>, &gelu_grad_sums_##ISA<T>, &bn_pool_grad_##ISA<T>};          \
+  }
+
+KILN_FUSED_KERNELS(baseline, )
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define KILN_FUSED_X86 1
+KILN_FUSED_KERNELS(avx2, __attribute__((target("avx2,fma"))))
+KILN_FUSED_KERNELS(avx512, __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"))))
+#endif
+
+enum class Isa { kBaseline, kAvx2, kAvx512 };
+
+// ATen's CPU capability (lowered by ATEN_CPU_CAPABILITY), where this CPU has the instructions.
+Isa isa() {
+  static const Isa chosen = [] {
+#ifdef KILN_FUSED_X86
+    const std::string cap = at::get_cpu_capability();
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (cap == "AVX512" && avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+      return Isa::kAvx512;
+    if ((cap == "AVX512" || cap == "AVX2") && avx2) return Isa::kAvx2;
+#endif
+    return Isa::kBaseline;
+  }();
+  return chosen;
+}
+
+template <class T>
+Kernels<T> kernels() {
+  switch (isa()) {
+#ifdef KILN_FUSED_X86
+    case Isa::kAvx512: return kernels_avx512<T>();
+    case Isa::kAvx2: return kernels_avx2<T>();
+#endif
+    default: return kernels_baseline<T>();
+  }
+}
+
+// Elements of a float or bf16 tensor as the kernels read them.
+template <class T>
+T* elements(const torch::Tensor& t);
+template <>
+float* elements<float>(const torch::Tensor& t) {
+  return t.data_ptr<float>();
+}
+template <>
+uint16_t* elements<uint16_t>(const torch::Tensor& t) {
+  return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>());
+}
+
+// Runs f(chunk, r0, r1) over `chunks` contiguous ranges of `rows`, in parallel: each chunk sums into
+// its own slot, so the sums do not depend on which thread ran it.
+template <class F>
+void for_chunks(int64_t rows, int64_t chunks, const F& f) {
+  at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) f(k, rows * k / chunks, rows * (k + 1) / chunks);
+  });
+}
+template <class F>
+void for_rows(int64_t rows, const F& f) {
+  at::parallel_for(0, rows, 1, [&](int64_t b, int64_t e) { f(b, e); });
+}
+
+// Adds the chunks' slots: out[j] = sum over k of slots[k * C + j].
+std::vector<double> add_chunks(const std::vector<double>& slots, int64_t C) {
+  std::vector<double> out(C, 0.0);
+  for (size_t k = 0; k < slots.size() / C; ++k)
+    for (int64_t j = 0; j < C; ++j) out[j] += slots[k * C + j];
+  return out;
+}
+
+Shape shape_of(const torch::Tensor& x, bool pool) {
+  Shape s{x.size(0), x.size(2), x.size(3), x.size(1), x.size(2), x.size(3), pool};
+  if (pool) s.Ho = s.H / 2, s.Wo = s.W / 2;
+  return s;
+}
+
+torch::Tensor like_channels_last(const torch::Tensor& x, int64_t H, int64_t W) {
+  return torch::empty({x.size(0), x.size(1), H, W}, x.options().memory_format(torch::MemoryFormat::ChannelsLast));
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor weight, torch::Tensor bias,
+                               torch::Tensor running_mean, torch::Tensor running_var, bool pool, double momentum,
+                               double eps) {
+    const Shape s = shape_of(x, pool);
+    auto y = pool ? like_channels_last(x, s.Ho, s.Wo) : x;
+    auto z = like_channels_last(x, s.Ho, s.Wo);
+    const int64_t C = s.C, M = s.count();
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(s.rows(), at::get_num_threads()));
+    std::vector<double> s1(chunks * C, 0.0), s2(chunks * C, 0.0);
+    // The shift: each channel's first pooled value.
+    auto first = (pool ? torch::max_pool2d(x.slice(0, 0, 1).slice(2, 0, 2).slice(3, 0, 2), 2) : x.select(0, 0).select(1, 0).select(1, 0));
+    auto k = first.reshape({C}).to(torch::kFloat32).contiguous();
+    const float* kp = k.data_ptr<float>();
+    auto run = [&](auto tag) {
+      using T = decltype(tag);
+      const auto kern = kernels<T>();
+      const T* xp = elements<T>(x);
+      T* yp = elements<T>(y);
+      for_chunks(s.rows(), chunks, [&](int64_t c, int64_t r0, int64_t r1) {
+        kern.pool_stats(s, xp, yp, kp, r0, r1, &s1[c * C], &s2[c * C]);
+      });
+    };
+    if (x.scalar_type() == torch::kBFloat16) run(uint16_t{}); else run(float{});
+    const auto sum1 = add_chunks(s1, C), sum2 = add_chunks(s2, C);
+    auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+    auto mean = torch::empty({C}, f32), rstd = torch::empty({C}, f32), scale = torch::empty({C}, f32),
+         shift = torch::empty({C}, f32);
+    {
+      const float* w = weight.data_ptr<float>();
+      const float* b = bias.data_ptr<float>();
+      float* rm = running_mean.data_ptr<float>();
+      float* rv = running_var.data_ptr<float>();
+      float *mp = mean.data_ptr<float>(), *rp = rstd.data_ptr<float>(), *sp = scale.data_ptr<float>(),
+            *hp = shift.data_ptr<float>();
+      for (int64_t j = 0; j < C; ++j) {
+        const double d = sum1[j] / M, var = std::max(sum2[j] / M - d * d, 0.0), mu = kp[j] + d;
+        const double r = 1.0 / std::sqrt(var + eps);
+        mp[j] = static_cast<float>(mu);
+        rp[j] = static_cast<float>(r);
+        sp[j] = static_cast<float>(w[j] * r);
+        hp[j] = static_cast<float>(b[j] - mu * w[j] * r);
+        rm[j] = static_cast<float>(momentum * mu + (1 - momentum) * rm[j]);
+        rv[j] = static_cast<float>(momentum * var * M / (M - 1) + (1 - momentum) * rv[j]);
+      }
+    }
+    auto run2 = [&](auto tag) {
+      using T = decltype(tag);
+      const auto kern = kernels<T>();
+      const T* yp = elements<T>(y);
+      T* zp = elements<T>(z);
+      const float *a = scale.data_ptr<float>(), *b = shift.data_ptr<float>();
+      for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_gelu(s, yp, zp, a, b, r0, r1); });
+    };
+    if (x.scalar_type() == torch::kBFloat16) run2(uint16_t{}); else run2(float{});
+    ctx->save_for_backward({x, y, mean, rstd, scale, shift, weight});
+    ctx->saved_data["pool"] = pool;
+    return z;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &y = saved[1], &mean = saved[2], &rstd = saved[3], &scale = saved[4],
+               &shift = saved[5], &weight = saved[6];
+    const bool pool = ctx->saved_data["pool"].toBool();
+    const Shape s = shape_of(x, pool);
+    const int64_t C = s.C, M = s.count();
+    auto dz = grads[0].to(y.scalar_type()).contiguous(torch::MemoryFormat::ChannelsLast);
+    auto g = like_channels_last(x, s.Ho, s.Wo);
+    auto dx = like_channels_last(x, s.H, s.W);
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(s.rows(), at::get_num_threads()));
+    std::vector<double> s1(chunks * C, 0.0), s2(chunks * C, 0.0);
+    auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+    auto A = torch::empty({C}, f32), B = torch::empty({C}, f32), D = torch::empty({C}, f32);
+    auto dweight = torch::empty({C}, f32), dbias = torch::empty({C}, f32);
+    auto run = [&](auto tag) {
+      using T = decltype(tag);
+      const auto kern = kernels<T>();
+      const T* dzp = elements<T>(dz);
+      const T* yp = elements<T>(y);
+      T* gp = elements<T>(g);
+      const float *sc = scale.data_ptr<float>(), *sh = shift.data_ptr<float>(), *m = mean.data_ptr<float>();
+      for_chunks(s.rows(), chunks, [&](int64_t c, int64_t r0, int64_t r1) {
+        kern.gelu_grad_sums(s, dzp, yp, gp, sc, sh, m, r0, r1, &s1[c * C], &s2[c * C]);
+      });
+      const auto sg = add_chunks(s1, C), sgy = add_chunks(s2, C);
+      const float *w = weight.data_ptr<float>(), *rs = rstd.data_ptr<float>();
+      float *Ap = A.data_ptr<float>(), *Bp = B.data_ptr<float>(), *Dp = D.data_ptr<float>();
+      float *dwp = dweight.data_ptr<float>(), *dbp = dbias.data_ptr<float>();
+      for (int64_t j = 0; j < C; ++j) {
+        // dy = w rstd (g - sum(g) / M - (y - mean) rstd^2 sum(g (y - mean)) / M) = A g + B (y - mean) + D
+        const double wr = static_cast<double>(w[j]) * rs[j], r2 = static_cast<double>(rs[j]) * rs[j];
+        Ap[j] = static_cast<float>(wr);
+        Bp[j] = static_cast<float>(-wr * r2 * sgy[j] / M);
+        Dp[j] = static_cast<float>(-wr * sg[j] / M);
+        dwp[j] = static_cast<float>(sgy[j] * rs[j]);
+        dbp[j] = static_cast<float>(sg[j]);
+      }
+      const T* xp = elements<T>(x);
+      T* dxp = elements<T>(dx);
+      for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_pool_grad(s, xp, yp, gp, dxp, Ap, Bp, Dp, m, r0, r1); });
+    };
+    if (y.scalar_type() == torch::kBFloat16) run(uint16_t{}); else run(float{});
+    return {dx, weight.requires_grad() ? dweight : torch::Tensor(), dbias, {}, {}, {}, {}, {}};
+  }
+};
+
+bool channels_last_strides(const torch::Tensor& x) {
+  const int64_t C = x.size(1), H = x.size(2), W = x.size(3);
+  return x.stride(1) == 1 && x.stride(3) == C && x.stride(2) == W * C && x.stride(0) == H * W * C;
+}
+
+bool fp32_vector(const torch::Tensor& t, int64_t C) {
+  return t.defined() && t.scalar_type() == torch::kFloat32 && t.dim() == 1 && t.size(0) == C && t.is_contiguous() &&
+         t.device().is_cpu();
+}
+
+}  // namespace
+
+bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool) {
+  if (!bn.fused_cpu || !bn.is_training() || bn.options.ghost_splits > 1 || bn.sync_group || act != Activation::GELU)
+    return false;
+  if (!x.defined() || x.dim() != 4 || !x.device().is_cpu() || x.numel() == 0) return false;
+  if (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16) return false;
+  const int64_t C = x.size(1);
+  if (!channels_last_strides(x)) return false;
+  if (!fp32_vector(bn.weight, C) || !fp32_vector(bn.bias, C) || !fp32_vector(bn.running_mean, C) ||
+      !fp32_vector(bn.running_var, C))
+    return false;
+  const int64_t H = pool ? x.size(2) / 2 : x.size(2), W = pool ? x.size(3) / 2 : x.size(3);
+  return x.size(0) * H * W > 1;  // else LibTorch's own error (one value per channel)
+}
+
+torch::Tensor pool_bn_act(const torch::Tensor& x, BatchNormImpl& bn, Activation act, double celu_alpha, bool pool) {
+  if (fused_cpu_applies(x, bn, act, pool))
+    return FusedPoolBnGelu::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, pool, bn.options.momentum,
+                                  bn.options.eps);
+  return activate(bn.forward(pool ? torch::max_pool2d(x, 2) : x), act, celu_alpha);
+}
+
+void set_fused_cpu(torch::nn::Module& model, bool on) {
+  for (auto& m : model.modules(/*include_self=*/true))
+    if (auto* bn = m->as<BatchNormImpl>()) bn->fused_cpu = on;
+}
+
+std::string fused_cpu_isa() {
+  const char* name = isa() == Isa::kAvx512 ? "avx512" : isa() == Isa::kAvx2 ? "avx2" : "baseline";
+#ifdef _OPENMP
+  return name;
+#else
+  return std::string(name) + " (one thread: built without OpenMP)";
+#endif
+}
+
+}  // namespace kiln

@@ -1,0 +1,182 @@
+// The fused CPU operator (kiln/nn/fused_cpu.h) against LibTorch's max_pool2d -> batch_norm -> gelu:
+// outputs, every gradient and the running statistics, in fp32 and bf16, with the pool and without,
+// even and odd sizes, ties in the pooling windows; and where it must not apply.
+#include "helpers.h"
+#include "kiln/nn/fused_cpu.h"
+#include "kiln/nn/layers.h"
+#include "kiln/train/trainer.h"
+
+using namespace kiln;
+
+namespace {
+
+struct Result {
+  torch::Tensor out, dx, dweight, dbias, running_mean, running_var;
+};
+
+// act(bn(pool(x))) forward and backward (upstream gradient `up`) through pool_bn_act, with the
+// fused operator on or off, on a fresh BatchNorm whose trainable weight and bias are `w`, `b`.
+Result run(const torch::Tensor& x_in, const torch::Tensor& up, const torch::Tensor& w, const torch::Tensor& b,
+           bool pool, bool fused, torch::ScalarType dtype, bool expect_fused) {
+  BatchNorm bn(x_in.size(1), BatchNormOptions{0.3, 1e-5});
+  {
+    torch::NoGradGuard ng;
+    bn->weight.copy_(w);
+    bn->bias.copy_(b);
+    bn->running_mean.fill_(0.5);
+    bn->running_var.fill_(2.0);
+  }
+  if (dtype == torch::kFloat64) bn->to(torch::kFloat64);  // the reference: everything in fp64
+  bn->fused_cpu = fused;
+  bn->train();
+  auto x = x_in.to(dtype).contiguous(torch::MemoryFormat::ChannelsLast).detach().requires_grad_(true);
+  EXPECT_EQ(fused_cpu_applies(x, *bn, Activation::GELU, pool), expect_fused);
+  auto out = pool_bn_act(x, *bn, Activation::GELU, 0.0, pool);
+  out.backward(up.to(dtype));
+  return {out.detach().to(torch::kFloat64), x.grad().to(torch::kFloat64), bn->weight.grad().to(torch::kFloat64),
+          bn->bias.grad().to(torch::kFloat64), bn->running_mean.to(torch::kFloat64),
+          bn->running_var.to(torch::kFloat64)};
+}
+
+double max_error(const torch::Tensor& a, const torch::Tensor& ref) { return (a - ref).abs().max().item<double>(); }
+double max_abs(const torch::Tensor& t) { return t.abs().max().item<double>(); }
+
+// Every tensor of `fast` and of `plain` against the fp64 reference `ref` (LibTorch's operators in
+// fp64 on the same rounded input): the fused operator must be no further from it than
+// `ratio` x LibTorch's own operators in the same dtype, or than `floor_eps` x the dtype's epsilon
+// x the tensor's magnitude, whichever is larger. A wrong formula or a misrouted gradient is off
+// by the magnitude itself.
+void expect_as_accurate(const Result& fast, const Result& plain, const Result& ref, double eps, double ratio,
+                        double floor_eps, const std::string& what) {
+  auto check = [&](const torch::Tensor& f, const torch::Tensor& p, const torch::Tensor& r, const char* name) {
+    const double e_fast = max_error(f, r), e_plain = max_error(p, r), scale = std::max(max_abs(r), 1e-30);
+    EXPECT_LE(e_fast, std::max(ratio * e_plain, floor_eps * eps * scale))
+        << what << ": " << name << " fused off by " << e_fast << ", LibTorch's operators by " << e_plain
+        << " (magnitude " << scale << ")";
+  };
+  check(fast.out, plain.out, ref.out, "output");
+  check(fast.dx, plain.dx, ref.dx, "input gradient");
+  check(fast.dweight, plain.dweight, ref.dweight, "weight gradient");
+  check(fast.dbias, plain.dbias, ref.dbias, "bias gradient");
+  check(fast.running_mean, plain.running_mean, ref.running_mean, "running mean");
+  check(fast.running_var, plain.running_var, ref.running_var, "running variance");
+}
+
+void compare_paths(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch::ScalarType dtype, uint64_t seed) {
+  torch::manual_seed(seed);
+  // Conv-output-like: a per-channel offset a few times the spread, so the statistics' sums would
+  // cancel if summed naively.
+  auto x = (torch::randn({N, C, H, W}) + 3 * torch::randn({1, C, 1, 1})).to(dtype).to(torch::kFloat64);
+  const int64_t Ho = pool ? H / 2 : H, Wo = pool ? W / 2 : W;
+  auto up = torch::randn({N, C, Ho, Wo}).to(dtype).to(torch::kFloat64);
+  auto w = 1 + 0.5 * torch::rand({C}), b = 0.5 * torch::randn({C});
+  const std::string what = std::string(dtype == torch::kBFloat16 ? "bf16" : "fp32") + (pool ? " pool" : " no pool") +
+                           " N" + std::to_string(N) + " C" + std::to_string(C) + " " + std::to_string(H) + "x" +
+                           std::to_string(W);
+  auto ref = run(x, up, w, b, pool, false, torch::kFloat64, false);
+  auto plain = run(x, up, w, b, pool, false, dtype, false);
+  // On one thread and on three (rows split unevenly, each thread's sums in its own slot).
+  const int before = at::get_num_threads();
+  for (int threads : {1, 3}) {
+    at::set_num_threads(threads);
+    auto fast = run(x, up, w, b, pool, true, dtype, true);
+    const auto at_threads = what + ", " + std::to_string(threads) + " thread(s)";
+    if (dtype == torch::kFloat32)
+      // fp32: within 64 ulps of the magnitude (Phi's fit is good to 1.5e-7 absolute, ~1 ulp; the
+      // sums' order differs), or no worse than 2x LibTorch.
+      expect_as_accurate(fast, plain, ref, 1.19e-7, 2.0, 64, at_threads);
+    else
+      // bf16: no further than LibTorch's own bf16 operators (which round between operators where
+      // the fused one does not), with 25% for rounding boundaries falling the other way.
+      expect_as_accurate(fast, plain, ref, 7.8e-3, 1.25, 0.5, at_threads);
+  }
+  at::set_num_threads(before);
+}
+
+}  // namespace
+
+TEST(FusedCpu, PoolBatchNormGeluMatchesLibTorchInFp32) {
+  compare_paths(6, 8, 8, 8, true, torch::kFloat32, 1);
+  compare_paths(5, 24, 7, 9, true, torch::kFloat32, 2);  // odd sizes: the last row and column dropped
+  compare_paths(3, 64, 15, 15, true, torch::kFloat32, 3);
+}
+
+TEST(FusedCpu, BatchNormGeluMatchesLibTorchInFp32) {
+  compare_paths(6, 8, 8, 8, false, torch::kFloat32, 4);
+  compare_paths(4, 40, 7, 5, false, torch::kFloat32, 5);
+}
+
+TEST(FusedCpu, MatchesLibTorchInBf16) {
+  compare_paths(8, 32, 16, 16, true, torch::kBFloat16, 6);
+  compare_paths(5, 24, 7, 9, true, torch::kBFloat16, 7);
+  compare_paths(8, 32, 8, 8, false, torch::kBFloat16, 8);
+}
+
+TEST(FusedCpu, TiesInAWindowRouteTheGradientAsMaxPoolDoes) {
+  // Integers from a small range: most windows hold ties, and the gradient must go to the one
+  // element max_pool2d picks (its indices: the first maximum in row-major order), every other
+  // element exactly 0. (The values there are held by the accuracy tests above.)
+  torch::manual_seed(9);
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    auto x = torch::randint(0, 3, {4, 16, 6, 7}).to(torch::kFloat64);  // odd width: the last column gets 0
+    auto up = torch::randn({4, 16, 3, 3}).to(dtype).to(torch::kFloat64);
+    auto w = torch::ones({16}), b = torch::zeros({16});
+    auto fast = run(x, up, w, b, true, true, dtype, true);
+    auto indices = std::get<1>(torch::max_pool2d_with_indices(x.to(dtype), 2));
+    auto chosen = torch::zeros({4, 16, 6 * 7}, torch::kFloat64).scatter_(2, indices.flatten(2), 1.0).view({4, 16, 6, 7});
+    EXPECT_EQ((fast.dx * (1 - chosen)).abs().max().item<double>(), 0.0) << c10::toString(dtype) << ": gradient off the chosen element";
+    EXPECT_GT((fast.dx * chosen != 0).sum().item<int64_t>(), indices.numel() * 9 / 10) << c10::toString(dtype);
+    const auto ties = ((x.unfold(2, 2, 2).unfold(3, 2, 2).flatten(4) == x.unfold(2, 2, 2).unfold(3, 2, 2).flatten(4).amax(4, true))
+                           .sum(4) > 1).sum().item<int64_t>();
+    EXPECT_GT(ties, indices.numel() / 4) << "the test's windows hold too few ties to test anything";
+  }
+}
+
+TEST(FusedCpu, AppliesOnlyWhereItComputesTheSameThing) {
+  BatchNorm bn(8);
+  bn->fused_cpu = true;
+  bn->train();
+  auto cl = torch::randn({4, 8, 6, 6}).contiguous(torch::MemoryFormat::ChannelsLast);
+  EXPECT_TRUE(fused_cpu_applies(cl, *bn, Activation::GELU, true));
+  EXPECT_TRUE(fused_cpu_applies(cl.to(torch::kBFloat16), *bn, Activation::GELU, false));
+  EXPECT_FALSE(fused_cpu_applies(cl.contiguous(), *bn, Activation::GELU, true)) << "NCHW";
+  EXPECT_FALSE(fused_cpu_applies(cl.to(torch::kFloat16), *bn, Activation::GELU, true)) << "fp16";
+  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::CELU, true)) << "another activation";
+  EXPECT_FALSE(fused_cpu_applies(cl.slice(0, 0, 1).slice(2, 0, 1).slice(3, 0, 1).contiguous(torch::MemoryFormat::ChannelsLast), *bn,
+                                 Activation::GELU, false))
+      << "one value per channel: LibTorch's own error";
+  bn->eval();
+  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "evaluation (running statistics)";
+  bn->train();
+  bn->options.ghost_splits = 2;
+  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "ghost BN";
+  bn->options.ghost_splits = 1;
+  bn->fused_cpu = false;
+  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "train.fused_cpu = false";
+  // Evaluation through pool_bn_act is LibTorch's, exactly.
+  bn->fused_cpu = true;
+  bn->eval();
+  EXPECT_TRUE(torch::equal(pool_bn_act(cl, *bn, Activation::GELU, 0, true),
+                           torch::gelu(bn->forward(torch::max_pool2d(cl, 2)))));
+  const auto isa = fused_cpu_isa();
+  EXPECT_TRUE(isa == "avx512" || isa == "avx2" || isa == "baseline") << isa;
+}
+
+TEST(FusedCpu, ShortAirbenchTrainingTracksTheUnfusedOne) {
+  // The tiny cifar10-94 on the synthetic set, fused against unfused: the same losses and
+  // accuracies up to the eager path's own rounding noise (one thread instead of two).
+  auto tt = test::synthetic(512, 200);
+  auto run_with = [&](bool fused, int threads) {
+    Config c = test::tiny_airbench();
+    c.set("schedule.epochs", "2");
+    c.set("train.fused_cpu", fused ? "true" : "false");
+    const int before = at::get_num_threads();
+    at::set_num_threads(threads);
+    test::TempDir dir;
+    train(c, tt, test::quiet_options(dir.path.string()));
+    at::set_num_threads(before);
+    return test::without_times(test::read_metrics(dir.path.string()));
+  };
+  auto unfused = run_with(false, 2), fused = run_with(true, 2), noise = run_with(false, 1);
+  test::expect_close_runs(unfused, fused, noise, "fused vs LibTorch's operators");
+}
