@@ -95,19 +95,31 @@ struct Shape {
   int64_t count() const { return N * Ho * Wo; }  // values per channel
 };
 
+// Two per-channel sums over one row of the pooled tensor in float (at most W values a channel),
+// then added into double.
+struct RowSums {
+  explicit RowSums(int64_t C) : first(C), second(C) {}
+  void start() {
+    std::fill(first.begin(), first.end(), 0.0f);
+    std::fill(second.begin(), second.end(), 0.0f);
+  }
+  void add_to(double* __restrict s1, double* __restrict s2) const {
+    for (size_t j = 0; j < first.size(); ++j) s1[j] += first[j], s2[j] += second[j];
+  }
+  std::vector<float> first, second;
+};
+
 // y = pool(x) (or x itself); s1 += sum(y - k), s2 += sum((y - k)^2) per channel, k a per-channel
-// shift (the first value) that keeps the sums from cancelling. Each row is summed in float
-// (<= W values a channel), rows into double.
+// shift (the first value) that keeps the sums from cancelling.
 template <class T>
 KILN_BODY void pool_stats(const Shape& s, const T* __restrict x, T* __restrict y, const float* __restrict k,
                           int64_t r0, int64_t r1, double* __restrict s1, double* __restrict s2) {
   const int64_t C = s.C;
-  std::vector<float> row1(C), row2(C);
-  float* __restrict a1 = row1.data();
-  float* __restrict a2 = row2.data();
+  RowSums row(C);
+  float* __restrict a1 = row.first.data();
+  float* __restrict a2 = row.second.data();
   for (int64_t r = r0; r < r1; ++r) {
-    std::fill(row1.begin(), row1.end(), 0.0f);
-    std::fill(row2.begin(), row2.end(), 0.0f);
+    row.start();
     if (s.pool) {
       const int64_t n = r / s.Ho, ho = r % s.Ho;
       const T* top = x + (n * s.H + 2 * ho) * s.W * C;
@@ -139,7 +151,7 @@ KILN_BODY void pool_stats(const Shape& s, const T* __restrict x, T* __restrict y
           a2[j] += d * d;
         }
     }
-    for (int64_t j = 0; j < C; ++j) s1[j] += a1[j], s2[j] += a2[j];
+    row.add_to(s1, s2);
   }
 }
 
@@ -160,12 +172,11 @@ KILN_BODY void gelu_grad_sums(const Shape& s, const T* __restrict dz, const T* _
                               const float* __restrict mean, int64_t r0, int64_t r1, double* __restrict sg,
                               double* __restrict sgy) {
   const int64_t C = s.C;
-  std::vector<float> row1(C), row2(C);
-  float* __restrict a1 = row1.data();
-  float* __restrict a2 = row2.data();
+  RowSums row(C);
+  float* __restrict a1 = row.first.data();
+  float* __restrict a2 = row.second.data();
   for (int64_t r = r0; r < r1; ++r) {
-    std::fill(row1.begin(), row1.end(), 0.0f);
-    std::fill(row2.begin(), row2.end(), 0.0f);
+    row.start();
     for (int64_t wo = 0; wo < s.Wo; ++wo) {
       const int64_t at = (r * s.Wo + wo) * C;
       for (int64_t j = 0; j < C; ++j) {
@@ -176,7 +187,7 @@ KILN_BODY void gelu_grad_sums(const Shape& s, const T* __restrict dz, const T* _
         a2[j] += gv * (yv - mean[j]);
       }
     }
-    for (int64_t j = 0; j < C; ++j) sg[j] += a1[j], sgy[j] += a2[j];
+    row.add_to(sg, sgy);
   }
 }
 
