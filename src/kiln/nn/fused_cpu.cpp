@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+#include <c10/util/BFloat16.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,22 +16,12 @@ namespace {
 // Everything a kernel calls is inlined into it, so that the loops vectorise for the kernel's target.
 #define KILN_BODY inline __attribute__((always_inline))
 
-// ---- elements: float, or bf16 as its 16 bits ---------------------------------------------------
+// ---- elements: float, or bf16 as its 16 bits (c10::BFloat16's own conversions: exact widening;
+// rounding to nearest even, a NaN to the quiet NaN) -----------------------------------------------
 KILN_BODY float load(const float* p, int64_t i) { return p[i]; }
-KILN_BODY float load(const uint16_t* p, int64_t i) {
-  const uint32_t u = static_cast<uint32_t>(p[i]) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+KILN_BODY float load(const uint16_t* p, int64_t i) { return c10::detail::f32_from_bits(p[i]); }
 KILN_BODY void store(float* p, int64_t i, float v) { p[i] = v; }
-// c10::BFloat16's rounding: to nearest even, a NaN to the quiet NaN.
-KILN_BODY void store(uint16_t* p, int64_t i, float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  u = v != v ? 0x7fc00000u : u + 0x7fffu + ((u >> 16) & 1u);
-  p[i] = static_cast<uint16_t>(u >> 16);
-}
+KILN_BODY void store(uint16_t* p, int64_t i, float v) { p[i] = c10::detail::round_to_nearest_even(v); }
 
 // ---- maths in plain float operations, so that the loops vectorise --------------------------------
 // e^v for v <= 0: v = n ln 2 + r (|r| <= ln 2 / 2, ln 2 split in two for an exact n ln 2), e^r by
@@ -360,6 +351,22 @@ torch::Tensor like_channels_last(const torch::Tensor& x, int64_t H, int64_t W) {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// Chunks of rows for the summing kernels: one a thread.
+int64_t chunks_of(const Shape& s) { return std::max<int64_t>(1, std::min<int64_t>(s.rows(), at::get_num_threads())); }
+
+// Each channel's first pooled value (the sums' shift).
+template <class T>
+std::vector<float> first_values(const Shape& s, const T* x) {
+  std::vector<float> k(s.C);
+  for (int64_t j = 0; j < s.C; ++j) {
+    float m = load(x, j);
+    if (s.pool)
+      for (const int64_t at : {s.C, s.W * s.C, (s.W + 1) * s.C}) m = takes(load(x + at, j), m) ? load(x + at, j) : m;
+    k[j] = m;
+  }
+  return k;
+}
+
 struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
   static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor weight, torch::Tensor bias,
                                torch::Tensor running_mean, torch::Tensor running_var, bool pool, double momentum,
@@ -367,36 +374,27 @@ struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
     const Shape s = shape_of(x, pool);
     auto y = pool ? like_channels_last(x, s.Ho, s.Wo) : x;
     auto z = like_channels_last(x, s.Ho, s.Wo);
-    const int64_t C = s.C, M = s.count();
-    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(s.rows(), at::get_num_threads()));
-    std::vector<double> s1(chunks * C, 0.0), s2(chunks * C, 0.0);
-    // The shift: each channel's first pooled value.
-    auto first = (pool ? torch::max_pool2d(x.slice(0, 0, 1).slice(2, 0, 2).slice(3, 0, 2), 2) : x.select(0, 0).select(1, 0).select(1, 0));
-    auto k = first.reshape({C}).to(torch::kFloat32).contiguous();
-    const float* kp = k.data_ptr<float>();
+    const int64_t C = s.C, M = s.count(), chunks = chunks_of(s);
+    auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+    auto mean = torch::empty({C}, f32), rstd = torch::empty({C}, f32), scale = torch::empty({C}, f32),
+         shift = torch::empty({C}, f32);
     auto run = [&](auto tag) {
       using T = decltype(tag);
       const auto kern = kernels<T>();
       const T* xp = elements<T>(x);
       T* yp = elements<T>(y);
+      const auto k = first_values(s, xp);
+      std::vector<double> s1(chunks * C, 0.0), s2(chunks * C, 0.0);
       for_chunks(s.rows(), chunks, [&](int64_t c, int64_t r0, int64_t r1) {
-        kern.pool_stats(s, xp, yp, kp, r0, r1, &s1[c * C], &s2[c * C]);
+        kern.pool_stats(s, xp, yp, k.data(), r0, r1, &s1[c * C], &s2[c * C]);
       });
-    };
-    if (x.scalar_type() == torch::kBFloat16) run(uint16_t{}); else run(float{});
-    const auto sum1 = add_chunks(s1, C), sum2 = add_chunks(s2, C);
-    auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
-    auto mean = torch::empty({C}, f32), rstd = torch::empty({C}, f32), scale = torch::empty({C}, f32),
-         shift = torch::empty({C}, f32);
-    {
-      const float* w = weight.data_ptr<float>();
-      const float* b = bias.data_ptr<float>();
-      float* rm = running_mean.data_ptr<float>();
-      float* rv = running_var.data_ptr<float>();
+      const auto sum1 = add_chunks(s1, C), sum2 = add_chunks(s2, C);
+      const float *w = weight.data_ptr<float>(), *b = bias.data_ptr<float>();
+      float *rm = running_mean.data_ptr<float>(), *rv = running_var.data_ptr<float>();
       float *mp = mean.data_ptr<float>(), *rp = rstd.data_ptr<float>(), *sp = scale.data_ptr<float>(),
             *hp = shift.data_ptr<float>();
       for (int64_t j = 0; j < C; ++j) {
-        const double d = sum1[j] / M, var = std::max(sum2[j] / M - d * d, 0.0), mu = kp[j] + d;
+        const double d = sum1[j] / M, var = std::max(sum2[j] / M - d * d, 0.0), mu = k[j] + d;
         const double r = 1.0 / std::sqrt(var + eps);
         mp[j] = static_cast<float>(mu);
         rp[j] = static_cast<float>(r);
@@ -405,36 +403,27 @@ struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
         rm[j] = static_cast<float>(momentum * mu + (1 - momentum) * rm[j]);
         rv[j] = static_cast<float>(momentum * var * M / (M - 1) + (1 - momentum) * rv[j]);
       }
-    }
-    auto run2 = [&](auto tag) {
-      using T = decltype(tag);
-      const auto kern = kernels<T>();
-      const T* yp = elements<T>(y);
       T* zp = elements<T>(z);
-      const float *a = scale.data_ptr<float>(), *b = shift.data_ptr<float>();
-      for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_gelu(s, yp, zp, a, b, r0, r1); });
+      for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_gelu(s, yp, zp, sp, hp, r0, r1); });
     };
-    if (x.scalar_type() == torch::kBFloat16) run2(uint16_t{}); else run2(float{});
-    ctx->save_for_backward({x, y, mean, rstd, scale, shift, weight});
+    if (x.scalar_type() == torch::kBFloat16) run(uint16_t{}); else run(float{});
+    ctx->save_for_backward({x, y, mean, rstd, scale, shift});
     ctx->saved_data["pool"] = pool;
     return z;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &x = saved[0], &y = saved[1], &mean = saved[2], &rstd = saved[3], &scale = saved[4],
-               &shift = saved[5], &weight = saved[6];
+    const auto &x = saved[0], &y = saved[1], &mean = saved[2], &rstd = saved[3], &scale = saved[4], &shift = saved[5];
     const bool pool = ctx->saved_data["pool"].toBool();
     const Shape s = shape_of(x, pool);
-    const int64_t C = s.C, M = s.count();
+    const int64_t C = s.C, M = s.count(), chunks = chunks_of(s);
     auto dz = grads[0].to(y.scalar_type()).contiguous(torch::MemoryFormat::ChannelsLast);
     auto g = like_channels_last(x, s.Ho, s.Wo);
     auto dx = like_channels_last(x, s.H, s.W);
-    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(s.rows(), at::get_num_threads()));
-    std::vector<double> s1(chunks * C, 0.0), s2(chunks * C, 0.0);
     auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
-    auto A = torch::empty({C}, f32), B = torch::empty({C}, f32), D = torch::empty({C}, f32);
-    auto dweight = torch::empty({C}, f32), dbias = torch::empty({C}, f32);
+    auto B = torch::empty({C}, f32), D = torch::empty({C}, f32), dweight = torch::empty({C}, f32),
+         dbias = torch::empty({C}, f32);
     auto run = [&](auto tag) {
       using T = decltype(tag);
       const auto kern = kernels<T>();
@@ -442,28 +431,29 @@ struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
       const T* yp = elements<T>(y);
       T* gp = elements<T>(g);
       const float *sc = scale.data_ptr<float>(), *sh = shift.data_ptr<float>(), *m = mean.data_ptr<float>();
+      std::vector<double> s1(chunks * C, 0.0), s2(chunks * C, 0.0);
       for_chunks(s.rows(), chunks, [&](int64_t c, int64_t r0, int64_t r1) {
         kern.gelu_grad_sums(s, dzp, yp, gp, sc, sh, m, r0, r1, &s1[c * C], &s2[c * C]);
       });
       const auto sg = add_chunks(s1, C), sgy = add_chunks(s2, C);
-      const float *w = weight.data_ptr<float>(), *rs = rstd.data_ptr<float>();
-      float *Ap = A.data_ptr<float>(), *Bp = B.data_ptr<float>(), *Dp = D.data_ptr<float>();
+      const float* rs = rstd.data_ptr<float>();
+      float *Bp = B.data_ptr<float>(), *Dp = D.data_ptr<float>();
       float *dwp = dweight.data_ptr<float>(), *dbp = dbias.data_ptr<float>();
       for (int64_t j = 0; j < C; ++j) {
-        // dy = w rstd (g - sum(g) / M - (y - mean) rstd^2 sum(g (y - mean)) / M) = A g + B (y - mean) + D
-        const double wr = static_cast<double>(w[j]) * rs[j], r2 = static_cast<double>(rs[j]) * rs[j];
-        Ap[j] = static_cast<float>(wr);
-        Bp[j] = static_cast<float>(-wr * r2 * sgy[j] / M);
-        Dp[j] = static_cast<float>(-wr * sg[j] / M);
+        // dy = w rstd (g - sum(g) / M - (y - mean) rstd^2 sum(g (y - mean)) / M)
+        //    = A g + B (y - mean) + D, with A = w rstd = scale
+        const double r2 = static_cast<double>(rs[j]) * rs[j];
+        Bp[j] = static_cast<float>(-sc[j] * r2 * sgy[j] / M);
+        Dp[j] = static_cast<float>(-sc[j] * sg[j] / M);
         dwp[j] = static_cast<float>(sgy[j] * rs[j]);
         dbp[j] = static_cast<float>(sg[j]);
       }
       const T* xp = elements<T>(x);
       T* dxp = elements<T>(dx);
-      for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_pool_grad(s, xp, yp, gp, dxp, Ap, Bp, Dp, m, r0, r1); });
+      for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_pool_grad(s, xp, yp, gp, dxp, sc, Bp, Dp, m, r0, r1); });
     };
     if (y.scalar_type() == torch::kBFloat16) run(uint16_t{}); else run(float{});
-    return {dx, weight.requires_grad() ? dweight : torch::Tensor(), dbias, {}, {}, {}, {}, {}};
+    return {dx, ctx->needs_input_grad(1) ? dweight : torch::Tensor(), dbias, {}, {}, {}, {}, {}};
   }
 };
 

@@ -51,7 +51,8 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
   const auto dtype = prec.compute;
   const char* layout = s.step.layout();
   std::cerr << "kiln bench: " << o.name << " on " << device_name(device) << " (" << device.str() << ", "
-            << prec.describe() << ", " << layout << ", fused CPU operators " << s.step.fused(device) << "), " << o.warmup << " warm-up run(s) then " << o.runs
+            << prec.describe() << ", " << layout << ", fused CPU operators " << s.step.fused(device) << "), "
+            << o.warmup << " warm-up run(s) then " << o.runs
             << " timed; clock: whitening fit + training + final " << s.loop.tta
             << " evaluation, each bracketed by device synchronisation; excluded: data loading, "
                "model construction, per-epoch evaluation (off), the warm-up runs\n";

@@ -50,7 +50,7 @@ struct StepSettings {
   // The memory format's name as the run's first line and `kiln bench`'s JSON ("layout") give it.
   const char* layout() const { return channels_last ? "channels_last" : "NCHW"; }
   // The fused CPU operators as the run's first line and `kiln bench`'s JSON ("fused_cpu") give
-  // them: their instruction set ("avx512", "avx2", "baseline") where they run, else "off".
+  // them: fused_cpu_isa() where they run (on the CPU, when set), else "off".
   std::string fused(const torch::Device& d) const;
   Precision resolve(const torch::Device& d) const { return resolve_precision(precision, master_weights, d); }
 };
