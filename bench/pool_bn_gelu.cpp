@@ -1,6 +1,7 @@
 // The fused CPU operator (kiln/nn/fused_cpu.h) against LibTorch's max_pool2d -> batch_norm -> gelu
-// (and batch_norm -> gelu): forward + backward of one block at the shapes cifar10-94-muon gives it
-// (widths 64/256/256 on 32x32 images: each group's pooled conv output, then its second conv's),
+// (and batch_norm -> gelu, batch_norm -> add -> gelu): forward + backward of one block at the shapes
+// cifar10-94-muon gives it (widths 64/256/256 on 32x32 images: each group's pooled conv output, then
+// its second conv's) and, with the residual, cifar10-96's third convs (widths 128/384/512),
 // channels_last, a batch of 500, the BatchNorm in training mode, freed host memory retained (as kiln
 // runs). Items/s = images per second.
 // Run: build/bench/kiln_bench_fused [--benchmark_filter=bf16]
@@ -15,10 +16,10 @@
 
 namespace {
 
-// state.range: 0 channels, 1 height = width, 2 pool (0/1), 3 fused (0/1).
+// state.range: 0 channels, 1 height = width, 2 pool (0/1), 3 residual (0/1), 4 fused (0/1).
 void pool_bn_gelu(benchmark::State& state, torch::ScalarType dtype) {
   const int64_t batch = 500, C = state.range(0), H = state.range(1);
-  const bool pool = state.range(2) != 0, fused = state.range(3) != 0;
+  const bool pool = state.range(2) != 0, residual = state.range(3) != 0, fused = state.range(4) != 0;
   torch::manual_seed(0);
   kiln::BatchNorm bn(C, kiln::BatchNormOptions{0.4, 1e-12});
   bn->fused_cpu = fused;
@@ -26,14 +27,18 @@ void pool_bn_gelu(benchmark::State& state, torch::ScalarType dtype) {
   auto x = torch::randn({batch, C, H, H}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast).requires_grad_(true);
   const int64_t Ho = pool ? H / 2 : H;
   auto up = torch::randn({batch, C, Ho, Ho}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
-  if (kiln::fused_cpu_applies(x, *bn, kiln::Activation::GELU, pool) != fused) {
+  torch::Tensor res;
+  if (residual)
+    res = torch::gelu(torch::randn({batch, C, Ho, Ho})).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast).requires_grad_(true);
+  if (kiln::fused_cpu_applies(x, *bn, kiln::Activation::GELU, pool, res) != fused) {
     state.SkipWithError("the fused operator does not apply as asked");
     return;
   }
   auto step = [&] {
-    auto out = kiln::pool_bn_act(x, *bn, kiln::Activation::GELU, 0.0, pool);
+    auto out = kiln::pool_bn_act(x, *bn, kiln::Activation::GELU, 0.0, pool, res);
     out.backward(up);
     x.mutable_grad().reset();
+    if (res.defined()) res.mutable_grad().reset();
     bn->bias.mutable_grad().reset();
     bn->weight.mutable_grad().reset();
   };
@@ -45,9 +50,10 @@ void pool_bn_gelu(benchmark::State& state, torch::ScalarType dtype) {
 }
 
 void shapes(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"C", "H", "pool", "fused"});
-  for (auto [c, h, pool] : {std::tuple{64, 31, 1}, {256, 15, 1}, {256, 7, 1}, {64, 15, 0}, {256, 7, 0}, {256, 3, 0}})
-    for (int fused : {0, 1}) b->Args({c, h, pool, fused});
+  b->ArgNames({"C", "H", "pool", "residual", "fused"});
+  for (auto [c, h, pool, res] : {std::tuple{64, 31, 1, 0}, {256, 15, 1, 0}, {256, 7, 1, 0}, {64, 15, 0, 0}, {256, 7, 0, 0},
+                                 {256, 3, 0, 0}, {128, 15, 0, 1}, {384, 7, 0, 1}, {512, 3, 0, 1}})
+    for (int fused : {0, 1}) b->Args({c, h, pool, res, fused});
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 

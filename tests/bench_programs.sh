@@ -2,8 +2,8 @@
 # The Google Benchmark programs in bench/ build (CI configures with KILN_BUILD_BENCH=ON) and run:
 # kiln_bench's two quarter-width training steps (the full-width one takes minutes on a CPU),
 # every benchmark of kiln_bench_lecun, and kiln_bench_fused's smallest shapes (fused and not, bf16
-# and fp32), each reporting a positive time and no error. No figure comes of it (a loaded test
-# machine's timings mean nothing).
+# and fp32, with the residual and without), each reporting a positive time and no error. No figure
+# comes of it (a loaded test machine's timings mean nothing).
 #   tests/bench_programs.sh KILN_BENCH KILN_BENCH_LECUN KILN_BENCH_FUSED
 set -u
 bench=$1; lecun=$2; fused=$3
@@ -30,7 +30,8 @@ for b in lecun:
     assert not b.get("error_occurred") and b["iterations"] > 0 and b["real_time"] > 0, b
 fused = json.load(open(sys.argv[3]))["benchmarks"]
 got = sorted(b["name"].replace("/real_time", "") for b in fused)
-want = sorted(f"pool_bn_gelu/{t}/C:256/H:{h}/pool:{p}/fused:{f}" for t in ("bf16", "fp32") for h, p in ((7, 1), (3, 0)) for f in (0, 1))
+want = sorted(f"pool_bn_gelu/{t}/C:{c}/H:{h}/pool:{p}/residual:{r}/fused:{f}" for t in ("bf16", "fp32")
+              for c, h, p, r in ((256, 7, 1, 0), (256, 3, 0, 0), (512, 3, 0, 1)) for f in (0, 1))
 assert got == want, got
 for b in fused:
     assert not b.get("error_occurred") and b["iterations"] > 0 and b["real_time"] > 0, b

@@ -1,6 +1,7 @@
-// The fused CPU operator (kiln/nn/fused_cpu.h) against LibTorch's max_pool2d -> batch_norm -> gelu:
-// outputs, every gradient and the running statistics, in fp32 and bf16, with the pool and without,
-// even and odd sizes, ties in the pooling windows; and where it must not apply.
+// The fused CPU operator (kiln/nn/fused_cpu.h) against LibTorch's max_pool2d -> batch_norm -> (add)
+// -> gelu: outputs, every gradient and the running statistics, in fp32 and bf16, with the pool and
+// without, with a residual and without, even and odd sizes, ties in the pooling windows; and where it
+// must not apply.
 #include "helpers.h"
 #include "kiln/nn/fused_cpu.h"
 #include "kiln/nn/layers.h"
@@ -11,13 +12,13 @@ using namespace kiln;
 namespace {
 
 struct Result {
-  torch::Tensor out, dx, dweight, dbias, running_mean, running_var;
+  torch::Tensor out, dx, dweight, dbias, running_mean, running_var, dresidual;
 };
 
-// act(bn(pool(x))) forward and backward (upstream gradient `up`) through pool_bn_act, with the
-// fused operator on or off, on a fresh BatchNorm whose trainable weight and bias are `w`, `b`.
+// act(bn(pool(x)) [+ residual]) forward and backward (upstream gradient `up`) through pool_bn_act,
+// with the fused operator on or off, on a fresh BatchNorm whose trainable weight and bias are `w`, `b`.
 Result run(const torch::Tensor& x_in, const torch::Tensor& up, const torch::Tensor& w, const torch::Tensor& b,
-           bool pool, bool fused, torch::ScalarType dtype, bool expect_fused) {
+           bool pool, bool fused, torch::ScalarType dtype, bool expect_fused, const torch::Tensor& res_in = {}) {
   BatchNorm bn(x_in.size(1), BatchNormOptions{0.3, 1e-5});
   {
     torch::NoGradGuard ng;
@@ -30,12 +31,18 @@ Result run(const torch::Tensor& x_in, const torch::Tensor& up, const torch::Tens
   bn->fused_cpu = fused;
   bn->train();
   auto x = x_in.to(dtype).contiguous(torch::MemoryFormat::ChannelsLast).detach().requires_grad_(true);
-  EXPECT_EQ(fused_cpu_applies(x, *bn, Activation::GELU, pool), expect_fused);
-  auto out = pool_bn_act(x, *bn, Activation::GELU, 0.0, pool);
+  torch::Tensor res;
+  if (res_in.defined()) res = res_in.to(dtype).contiguous(torch::MemoryFormat::ChannelsLast).detach().requires_grad_(true);
+  EXPECT_EQ(fused_cpu_applies(x, *bn, Activation::GELU, pool, res), expect_fused);
+  auto out = pool_bn_act(x, *bn, Activation::GELU, 0.0, pool, res);
   out.backward(up.to(dtype));
-  return {out.detach().to(torch::kFloat64), x.grad().to(torch::kFloat64), bn->weight.grad().to(torch::kFloat64),
-          bn->bias.grad().to(torch::kFloat64), bn->running_mean.to(torch::kFloat64),
-          bn->running_var.to(torch::kFloat64)};
+  return {out.detach().to(torch::kFloat64),
+          x.grad().to(torch::kFloat64),
+          bn->weight.grad().to(torch::kFloat64),
+          bn->bias.grad().to(torch::kFloat64),
+          bn->running_mean.to(torch::kFloat64),
+          bn->running_var.to(torch::kFloat64),
+          res.defined() ? res.grad().to(torch::kFloat64) : torch::Tensor()};
 }
 
 double max_error(const torch::Tensor& a, const torch::Tensor& ref) { return (a - ref).abs().max().item<double>(); }
@@ -60,9 +67,11 @@ void expect_as_accurate(const Result& fast, const Result& plain, const Result& r
   check(fast.dbias, plain.dbias, ref.dbias, "bias gradient");
   check(fast.running_mean, plain.running_mean, ref.running_mean, "running mean");
   check(fast.running_var, plain.running_var, ref.running_var, "running variance");
+  if (ref.dresidual.defined()) check(fast.dresidual, plain.dresidual, ref.dresidual, "residual gradient");
 }
 
-void compare_paths(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch::ScalarType dtype, uint64_t seed) {
+void compare_paths(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch::ScalarType dtype, uint64_t seed,
+                   bool residual = false) {
   torch::manual_seed(seed);
   // Conv-output-like: a per-channel offset a few times the spread, so the statistics' sums would
   // cancel if summed naively.
@@ -70,16 +79,20 @@ void compare_paths(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch:
   const int64_t Ho = pool ? H / 2 : H, Wo = pool ? W / 2 : W;
   auto up = torch::randn({N, C, Ho, Wo}).to(dtype).to(torch::kFloat64);
   auto w = 1 + 0.5 * torch::rand({C}), b = 0.5 * torch::randn({C});
+  // An earlier GELU's output: mostly positive, of the normalised values' size.
+  torch::Tensor res;
+  if (residual) res = torch::gelu(torch::randn({N, C, Ho, Wo})).to(dtype).to(torch::kFloat64);
   const std::string what = std::string(dtype == torch::kBFloat16 ? "bf16" : "fp32") + (pool ? " pool" : " no pool") +
+                           (residual ? " residual" : "") +
                            " N" + std::to_string(N) + " C" + std::to_string(C) + " " + std::to_string(H) + "x" +
                            std::to_string(W);
-  auto ref = run(x, up, w, b, pool, false, torch::kFloat64, false);
-  auto plain = run(x, up, w, b, pool, false, dtype, false);
+  auto ref = run(x, up, w, b, pool, false, torch::kFloat64, false, res);
+  auto plain = run(x, up, w, b, pool, false, dtype, false, res);
   // On one thread and on three (rows split unevenly, each thread's sums in its own slot).
   const int before = at::get_num_threads();
   for (int threads : {1, 3}) {
     at::set_num_threads(threads);
-    auto fast = run(x, up, w, b, pool, true, dtype, true);
+    auto fast = run(x, up, w, b, pool, true, dtype, true, res);
     const auto at_threads = what + ", " + std::to_string(threads) + " thread(s)";
     if (dtype == torch::kFloat32)
       // fp32: within 64 ulps of the magnitude (Phi's fit is good to 1.5e-7 absolute, ~1 ulp; the
@@ -104,6 +117,15 @@ TEST(FusedCpu, PoolBatchNormGeluMatchesLibTorchInFp32) {
 TEST(FusedCpu, BatchNormGeluMatchesLibTorchInFp32) {
   compare_paths(6, 8, 8, 8, false, torch::kFloat32, 4);
   compare_paths(4, 40, 7, 5, false, torch::kFloat32, 5);
+}
+
+TEST(FusedCpu, BatchNormAddGeluMatchesLibTorch) {
+  // The 3-conv group's last block: act(bn(conv(x)) + x0); also with the pool (not used, but allowed).
+  compare_paths(6, 8, 8, 8, false, torch::kFloat32, 10, true);
+  compare_paths(4, 40, 7, 5, false, torch::kFloat32, 11, true);
+  compare_paths(5, 24, 7, 9, true, torch::kFloat32, 12, true);
+  compare_paths(8, 32, 8, 8, false, torch::kBFloat16, 13, true);
+  compare_paths(5, 24, 7, 9, true, torch::kBFloat16, 14, true);
 }
 
 TEST(FusedCpu, MatchesLibTorchInBf16) {
@@ -145,6 +167,14 @@ TEST(FusedCpu, AppliesOnlyWhereItComputesTheSameThing) {
   EXPECT_FALSE(fused_cpu_applies(cl.slice(0, 0, 1).slice(2, 0, 1).slice(3, 0, 1).contiguous(torch::MemoryFormat::ChannelsLast), *bn,
                                  Activation::GELU, false))
       << "one value per channel: LibTorch's own error";
+  // A residual must be the output's shape and dtype, channels_last (else LibTorch's add: broadcasting, promotion).
+  auto res = torch::randn({4, 8, 6, 6}).contiguous(torch::MemoryFormat::ChannelsLast);
+  EXPECT_TRUE(fused_cpu_applies(cl, *bn, Activation::GELU, false, res));
+  EXPECT_TRUE(fused_cpu_applies(cl, *bn, Activation::GELU, true, res.slice(2, 0, 3).slice(3, 0, 3).contiguous(torch::MemoryFormat::ChannelsLast)));
+  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true, res)) << "residual of the unpooled shape";
+  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, false, res.contiguous())) << "NCHW residual";
+  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, false, res.to(torch::kBFloat16))) << "residual of another dtype";
+  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, false, res.slice(0, 0, 1))) << "broadcast residual";
   bn->eval();
   EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "evaluation (running statistics)";
   bn->train();
@@ -158,25 +188,31 @@ TEST(FusedCpu, AppliesOnlyWhereItComputesTheSameThing) {
   bn->eval();
   EXPECT_TRUE(torch::equal(pool_bn_act(cl, *bn, Activation::GELU, 0, true),
                            torch::gelu(bn->forward(torch::max_pool2d(cl, 2)))));
+  EXPECT_TRUE(torch::equal(pool_bn_act(cl, *bn, Activation::GELU, 0, false, res), torch::gelu(bn->forward(cl) + res)));
   const auto isa = fused_cpu_isa(), name = isa.substr(0, isa.find(' '));  // " (one thread: ...)" without OpenMP
   EXPECT_TRUE(name == "avx512" || name == "avx2" || name == "baseline") << isa;
 }
 
 TEST(FusedCpu, ShortAirbenchTrainingTracksTheUnfusedOne) {
-  // The tiny cifar10-94 on the synthetic set, fused against unfused: the same losses and
-  // accuracies up to the eager path's own rounding noise (one thread instead of two).
-  auto tt = test::synthetic(512, 200);
-  auto run_with = [&](bool fused, int threads) {
-    Config c = test::tiny_airbench();
-    c.set("schedule.epochs", "2");
-    c.set("train.fused_cpu", fused ? "true" : "false");
-    const int before = at::get_num_threads();
-    at::set_num_threads(threads);
-    test::TempDir dir;
-    train(c, tt, test::quiet_options(dir.path.string()));
-    at::set_num_threads(before);
-    return test::without_times(test::read_metrics(dir.path.string()));
-  };
-  auto unfused = run_with(false, 2), fused = run_with(true, 2), noise = run_with(false, 1);
-  test::expect_close_runs(unfused, fused, noise, "fused vs LibTorch's operators");
+  // The tiny cifar10-94 (2 convs a group) and its 3-conv variant (cifar10-96's groups: the
+  // residual block) on the synthetic set, fused against unfused: the same losses and accuracies
+  // up to the eager path's own rounding noise (one thread instead of two).
+  for (const char* convs : {"2", "3"}) {
+    SCOPED_TRACE(std::string("model.convs_per_group = ") + convs);
+    auto tt = test::synthetic(512, 200);
+    auto run_with = [&](bool fused, int threads) {
+      Config c = test::tiny_airbench();
+      c.set("model.convs_per_group", convs);
+      c.set("schedule.epochs", "2");
+      c.set("train.fused_cpu", fused ? "true" : "false");
+      const int before = at::get_num_threads();
+      at::set_num_threads(threads);
+      test::TempDir dir;
+      train(c, tt, test::quiet_options(dir.path.string()));
+      at::set_num_threads(before);
+      return test::without_times(test::read_metrics(dir.path.string()));
+    };
+    auto unfused = run_with(false, 2), fused = run_with(true, 2), noise = run_with(false, 1);
+    test::expect_close_runs(unfused, fused, noise, "fused vs LibTorch's operators");
+  }
 }

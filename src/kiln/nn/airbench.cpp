@@ -34,13 +34,15 @@ ConvGroupImpl::ConvGroupImpl(int64_t c_in, int64_t c_out, int64_t convs, const B
 }
 
 torch::Tensor ConvGroupImpl::forward(torch::Tensor x) {
-  auto act = [&](const torch::Tensor& t) { return activate(t, opt.activation, opt.celu_alpha); };
-  // act(bn(pool(conv(x)))) and act(bn(conv(x))): one fused operator each where it applies (train.fused_cpu)
+  // act(bn(pool(conv(x)))), act(bn(conv(x))) and act(bn(conv(x)) + x0): one fused operator each
+  // where it applies (train.fused_cpu)
   x = pool_bn_act(conv[0](x), *bn[0], opt.activation, opt.celu_alpha, true);
   if (conv.size() == 2) return pool_bn_act(conv[1](x), *bn[1], opt.activation, opt.celu_alpha, false);
   auto x0 = x;
   x = pool_bn_act(conv[1](x), *bn[1], opt.activation, opt.celu_alpha, false);
-  return act(drop_branch(bn[2](conv[2](x)), drop_path, is_training()) + x0);
+  if (drop_path > 0 && is_training())  // stochastic depth drops the branch before the add
+    return activate(drop_branch(bn[2](conv[2](x)), drop_path, true) + x0, opt.activation, opt.celu_alpha);
+  return pool_bn_act(conv[2](x), *bn[2], opt.activation, opt.celu_alpha, false, x0);
 }
 
 AirbenchNet::AirbenchNet(int64_t in_ch, int64_t n_classes, const ModelOptions& m)

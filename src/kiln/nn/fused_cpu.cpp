@@ -146,22 +146,33 @@ KILN_BODY void pool_stats(const Shape& s, const T* __restrict x, T* __restrict y
   }
 }
 
-// z = GELU(y * scale + shift).
-template <class T>
-KILN_BODY void bn_gelu(const Shape& s, const T* __restrict y, T* __restrict z, const float* __restrict scale,
-                       const float* __restrict shift, int64_t r0, int64_t r1) {
+// z = GELU(y * scale + shift [+ res]).
+template <class T, bool kRes>
+KILN_BODY void bn_gelu_rows(const Shape& s, const T* __restrict y, const T* __restrict res, T* __restrict z,
+                            const float* __restrict scale, const float* __restrict shift, int64_t r0, int64_t r1) {
   const int64_t C = s.C;
   for (int64_t i = r0 * s.Wo; i < r1 * s.Wo; ++i)
-    for (int64_t j = 0; j < C; ++j) store(z + i * C, j, gelu(load(y + i * C, j) * scale[j] + shift[j]));
+    for (int64_t j = 0; j < C; ++j) {
+      float t = load(y + i * C, j) * scale[j] + shift[j];
+      if (kRes) t += load(res + i * C, j);
+      store(z + i * C, j, gelu(t));
+    }
+}
+template <class T>
+KILN_BODY void bn_gelu(const Shape& s, const T* y, const T* res, T* z, const float* scale, const float* shift,
+                       int64_t r0, int64_t r1) {
+  if (res) bn_gelu_rows<T, true>(s, y, res, z, scale, shift, r0, r1);
+  else bn_gelu_rows<T, false>(s, y, res, z, scale, shift, r0, r1);
 }
 
-// g = dz * GELU'(y * scale + shift), rounded to T (as the plain path's gelu_backward output);
-// sg += sum(g), sgy += sum(g * (y - mean)) per channel, of the rounded g.
-template <class T>
-KILN_BODY void gelu_grad_sums(const Shape& s, const T* __restrict dz, const T* __restrict y, T* __restrict g,
-                              const float* __restrict scale, const float* __restrict shift,
-                              const float* __restrict mean, int64_t r0, int64_t r1, double* __restrict sg,
-                              double* __restrict sgy) {
+// g = dz * GELU'(y * scale + shift [+ res]), rounded to T (as the plain path's gelu_backward output;
+// with the residual it is also the residual's gradient); sg += sum(g), sgy += sum(g * (y - mean)) per
+// channel, of the rounded g.
+template <class T, bool kRes>
+KILN_BODY void gelu_grad_sums_rows(const Shape& s, const T* __restrict dz, const T* __restrict y,
+                                   const T* __restrict res, T* __restrict g, const float* __restrict scale,
+                                   const float* __restrict shift, const float* __restrict mean, int64_t r0,
+                                   int64_t r1, double* __restrict sg, double* __restrict sgy) {
   const int64_t C = s.C;
   RowSums row(C);
   float* __restrict a1 = row.first.data();
@@ -172,7 +183,9 @@ KILN_BODY void gelu_grad_sums(const Shape& s, const T* __restrict dz, const T* _
       const int64_t at = (r * s.Wo + wo) * C;
       for (int64_t j = 0; j < C; ++j) {
         const float yv = load(y + at, j);
-        store(g + at, j, load(dz + at, j) * gelu_grad(yv * scale[j] + shift[j]));
+        float t = yv * scale[j] + shift[j];
+        if (kRes) t += load(res + at, j);
+        store(g + at, j, load(dz + at, j) * gelu_grad(t));
         const float gv = load(g + at, j);
         a1[j] += gv;
         a2[j] += gv * (yv - mean[j]);
@@ -180,6 +193,13 @@ KILN_BODY void gelu_grad_sums(const Shape& s, const T* __restrict dz, const T* _
     }
     row.add_to(sg, sgy);
   }
+}
+template <class T>
+KILN_BODY void gelu_grad_sums(const Shape& s, const T* dz, const T* y, const T* res, T* g, const float* scale,
+                              const float* shift, const float* mean, int64_t r0, int64_t r1, double* sg,
+                              double* sgy) {
+  if (res) gelu_grad_sums_rows<T, true>(s, dz, y, res, g, scale, shift, mean, r0, r1, sg, sgy);
+  else gelu_grad_sums_rows<T, false>(s, dz, y, res, g, scale, shift, mean, r0, r1, sg, sgy);
 }
 
 // dy = A g + B (y - mean) + D (BN's backward with its sums folded into A, B, D), rounded to T; with the pool,
@@ -235,9 +255,9 @@ KILN_BODY void bn_pool_grad(const Shape& s, const T* __restrict x, const T* __re
 template <class T>
 struct Kernels {
   void (*pool_stats)(const Shape&, const T*, T*, const float*, int64_t, int64_t, double*, double*);
-  void (*bn_gelu)(const Shape&, const T*, T*, const float*, const float*, int64_t, int64_t);
-  void (*gelu_grad_sums)(const Shape&, const T*, const T*, T*, const float*, const float*, const float*, int64_t,
-                         int64_t, double*, double*);
+  void (*bn_gelu)(const Shape&, const T*, const T*, T*, const float*, const float*, int64_t, int64_t);
+  void (*gelu_grad_sums)(const Shape&, const T*, const T*, const T*, T*, const float*, const float*, const float*,
+                         int64_t, int64_t, double*, double*);
   void (*bn_pool_grad)(const Shape&, const T*, const T*, const T*, T*, const float*, const float*, const float*,
                        const float*, int64_t, int64_t);
 };
@@ -249,14 +269,15 @@ struct Kernels {
     pool_stats<T>(s, x, y, k, r0, r1, s1, s2);                                                                   \
   }                                                                                                              \
   template <class T>                                                                                             \
-  TARGET void bn_gelu_##ISA(const Shape& s, const T* y, T* z, const float* a, const float* b, int64_t r0,         \
-                            int64_t r1) {                                                                        \
-    bn_gelu<T>(s, y, z, a, b, r0, r1);                                                                           \
+  TARGET void bn_gelu_##ISA(const Shape& s, const T* y, const T* res, T* z, const float* a, const float* b,     \
+                            int64_t r0, int64_t r1) {                                                            \
+    bn_gelu<T>(s, y, res, z, a, b, r0, r1);                                                                      \
   }                                                                                                              \
   template <class T>                                                                                             \
-  TARGET void gelu_grad_sums_##ISA(const Shape& s, const T* dz, const T* y, T* g, const float* a, const float* b, \
-                                   const float* m, int64_t r0, int64_t r1, double* s1, double* s2) {             \
-    gelu_grad_sums<T>(s, dz, y, g, a, b, m, r0, r1, s1, s2);                                                     \
+  TARGET void gelu_grad_sums_##ISA(const Shape& s, const T* dz, const T* y, const T* res, T* g, const float* a,  \
+                                   const float* b, const float* m, int64_t r0, int64_t r1, double* s1,           \
+                                   double* s2) {                                                                 \
+    gelu_grad_sums<T>(s, dz, y, res, g, a, b, m, r0, r1, s1, s2);                                                \
   }                                                                                                              \
   template <class T>                                                                                             \
   TARGET void bn_pool_grad_##ISA(const Shape& s, const T* x, const T* y, const T* g, T* dx, const float* a,       \
@@ -367,10 +388,14 @@ std::vector<float> first_values(const Shape& s, const T* x) {
   return k;
 }
 
-struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor weight, torch::Tensor bias,
-                               torch::Tensor running_mean, torch::Tensor running_var, bool pool, double momentum,
-                               double eps) {
+// The operator's two directions, for the two autograd functions below (an autograd function's
+// inputs must be defined tensors, so "no residual" is a function of its own). residual: undefined,
+// or added before the GELU.
+struct Fused {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& residual,
+                               const torch::Tensor& weight, const torch::Tensor& bias,
+                               const torch::Tensor& running_mean, const torch::Tensor& running_var, bool pool,
+                               double momentum, double eps) {
     const Shape s = shape_of(x, pool);
     auto y = pool ? like_channels_last(x, s.Ho, s.Wo) : x;
     auto z = like_channels_last(x, s.Ho, s.Wo);
@@ -403,18 +428,23 @@ struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
         rm[j] = static_cast<float>(momentum * mu + (1 - momentum) * rm[j]);
         rv[j] = static_cast<float>(momentum * var * M / (M - 1) + (1 - momentum) * rv[j]);
       }
+      const T* res = residual.defined() ? elements<T>(residual) : nullptr;
       T* zp = elements<T>(z);
-      for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_gelu(s, yp, zp, sp, hp, r0, r1); });
+      for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_gelu(s, yp, res, zp, sp, hp, r0, r1); });
     };
     if (x.scalar_type() == torch::kBFloat16) run(uint16_t{}); else run(float{});
-    ctx->save_for_backward({x, y, mean, rstd, scale, shift});
+    ctx->save_for_backward({x, y, mean, rstd, scale, shift, residual});
     ctx->saved_data["pool"] = pool;
     return z;
   }
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+  struct Grads {
+    torch::Tensor dx, dresidual, dweight, dbias;
+  };
+  static Grads backward(AutogradContext* ctx, const variable_list& grads, bool weight_needs_grad) {
     const auto saved = ctx->get_saved_variables();
-    const auto &x = saved[0], &y = saved[1], &mean = saved[2], &rstd = saved[3], &scale = saved[4], &shift = saved[5];
+    const auto &x = saved[0], &y = saved[1], &mean = saved[2], &rstd = saved[3], &scale = saved[4], &shift = saved[5],
+               &residual = saved[6];
     const bool pool = ctx->saved_data["pool"].toBool();
     const Shape s = shape_of(x, pool);
     const int64_t C = s.C, M = s.count(), chunks = chunks_of(s);
@@ -429,11 +459,12 @@ struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
       const auto kern = kernels<T>();
       const T* dzp = elements<T>(dz);
       const T* yp = elements<T>(y);
+      const T* res = residual.defined() ? elements<T>(residual) : nullptr;
       T* gp = elements<T>(g);
       const float *sc = scale.data_ptr<float>(), *sh = shift.data_ptr<float>(), *m = mean.data_ptr<float>();
       std::vector<double> s1(chunks * C, 0.0), s2(chunks * C, 0.0);
       for_chunks(s.rows(), chunks, [&](int64_t c, int64_t r0, int64_t r1) {
-        kern.gelu_grad_sums(s, dzp, yp, gp, sc, sh, m, r0, r1, &s1[c * C], &s2[c * C]);
+        kern.gelu_grad_sums(s, dzp, yp, res, gp, sc, sh, m, r0, r1, &s1[c * C], &s2[c * C]);
       });
       const auto sg = add_chunks(s1, C), sgy = add_chunks(s2, C);
       const float* rs = rstd.data_ptr<float>();
@@ -453,7 +484,32 @@ struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
       for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_pool_grad(s, xp, yp, gp, dxp, sc, Bp, Dp, m, r0, r1); });
     };
     if (y.scalar_type() == torch::kBFloat16) run(uint16_t{}); else run(float{});
-    return {dx, ctx->needs_input_grad(1) ? dweight : torch::Tensor(), dbias, {}, {}, {}, {}, {}};
+    // the residual's gradient is GELU's, g (the plain path's add passes it on as it is)
+    return {dx, residual.defined() ? g : torch::Tensor(), weight_needs_grad ? dweight : torch::Tensor(), dbias};
+  }
+};
+
+struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor weight, torch::Tensor bias,
+                               torch::Tensor running_mean, torch::Tensor running_var, bool pool, double momentum,
+                               double eps) {
+    return Fused::forward(ctx, x, {}, weight, bias, running_mean, running_var, pool, momentum, eps);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto d = Fused::backward(ctx, grads, ctx->needs_input_grad(1));
+    return {d.dx, d.dweight, d.dbias, {}, {}, {}, {}, {}};
+  }
+};
+
+struct FusedPoolBnAddGelu : torch::autograd::Function<FusedPoolBnAddGelu> {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor residual, torch::Tensor weight,
+                               torch::Tensor bias, torch::Tensor running_mean, torch::Tensor running_var, bool pool,
+                               double momentum, double eps) {
+    return Fused::forward(ctx, x, residual, weight, bias, running_mean, running_var, pool, momentum, eps);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto d = Fused::backward(ctx, grads, ctx->needs_input_grad(2));
+    return {d.dx, d.dresidual, d.dweight, d.dbias, {}, {}, {}, {}, {}};
   }
 };
 
@@ -469,7 +525,8 @@ bool fp32_vector(const torch::Tensor& t, int64_t C) {
 
 }  // namespace
 
-bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool) {
+bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
+                       const torch::Tensor& residual) {
   if (!bn.fused_cpu || !bn.is_training() || bn.options.ghost_splits > 1 || bn.sync_group || act != Activation::GELU)
     return false;
   if (!x.defined() || x.dim() != 4 || !x.device().is_cpu() || x.numel() == 0) return false;
@@ -480,14 +537,24 @@ bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activati
       !fp32_vector(bn.running_var, C))
     return false;
   const int64_t H = pool ? x.size(2) / 2 : x.size(2), W = pool ? x.size(3) / 2 : x.size(3);
+  if (residual.defined() &&
+      (residual.dim() != 4 || residual.sizes() != torch::IntArrayRef({x.size(0), C, H, W}) ||
+       residual.scalar_type() != x.scalar_type() || !residual.device().is_cpu() || !channels_last_strides(residual)))
+    return false;  // LibTorch's add: broadcasting, type promotion, its own errors
   return x.size(0) * H * W > 1;  // else LibTorch's own error (one value per channel)
 }
 
-torch::Tensor pool_bn_act(const torch::Tensor& x, BatchNormImpl& bn, Activation act, double celu_alpha, bool pool) {
-  if (fused_cpu_applies(x, bn, act, pool))
+torch::Tensor pool_bn_act(const torch::Tensor& x, BatchNormImpl& bn, Activation act, double celu_alpha, bool pool,
+                          const torch::Tensor& residual) {
+  if (fused_cpu_applies(x, bn, act, pool, residual)) {
+    if (residual.defined())
+      return FusedPoolBnAddGelu::apply(x, residual, bn.weight, bn.bias, bn.running_mean, bn.running_var, pool,
+                                       bn.options.momentum, bn.options.eps);
     return FusedPoolBnGelu::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, pool, bn.options.momentum,
                                   bn.options.eps);
-  return activate(bn.forward(pool ? torch::max_pool2d(x, 2) : x), act, celu_alpha);
+  }
+  auto t = bn.forward(pool ? torch::max_pool2d(x, 2) : x);
+  return activate(residual.defined() ? t + residual : t, act, celu_alpha);
 }
 
 void set_fused_cpu(torch::nn::Module& model, bool on) {

@@ -1,8 +1,8 @@
-// The airbench block's "2x2 max-pool -> BatchNorm -> GELU" (and "BatchNorm -> GELU") as one CPU
-// operator in training, where LibTorch runs three (two) and writes each result to memory: on an
-// AMX Xeon these operators took ~22% of a cifar10-94-muon step, the convolutions ~52%
-// (docs/perf.md). train.fused_cpu switches it (BatchNormImpl::fused_cpu); tests/test_fused_cpu.cpp
-// holds it to the plain operators.
+// The airbench block's "2x2 max-pool -> BatchNorm -> GELU", "BatchNorm -> GELU" and, closing a
+// 3-conv group, "BatchNorm -> + residual -> GELU" as one CPU operator each in training, where
+// LibTorch runs three and writes each result to memory: on an AMX Xeon these operators took ~22% of
+// a cifar10-94-muon step, the convolutions ~52% (docs/perf.md). train.fused_cpu switches it
+// (BatchNormImpl::fused_cpu); tests/test_fused_cpu.cpp holds it to the plain operators.
 //
 // Definitions, as LibTorch's operators (CPU, training mode):
 //   pool:  y = max over each 2x2 window, stride 2, floor (odd last row and column dropped); the
@@ -10,18 +10,20 @@
 //          and its gradient goes to that one element;
 //   BN:    t = (y - mean) / sqrt(var + eps) * weight + bias over the batch's statistics (biased var),
 //          running = (1 - momentum) * running + momentum * batch (unbiased var);
+//   add:   t + residual, where there is one (same shape and dtype; its gradient is GELU's);
 //   GELU:  z = t * Phi(t) = t / 2 * erfc(-t / sqrt 2) (the exact one, torch.nn.GELU's default).
-// Inside: statistics are summed in double (each row in float); t is not rounded to bf16 before the
-// GELU; GELU's gradient is (as on the plain path) rounded to the activations' dtype before BN's
-// backward, and BN's gradient before the pool's. Phi comes from Abramowitz & Stegun 7.1.26 (the fit
-// ATen's vectorised erf uses; absolute error < 1.5e-7) and one exponential (a degree-6 polynomial
-// after range reduction), shared with GELU's gradient. The kernels are plain loops that the
-// compiler vectorises, built for AVX-512, AVX2 and the baseline and chosen by ATen's own CPU
-// capability (ATEN_CPU_CAPABILITY lowers both alike); they split rows over LibTorch's threads
-// (at::parallel_for; one thread when built without OpenMP, e.g. by clang), each thread's sums in
-// its own slot, so the result depends on the thread count only (as LibTorch's own kernels).
-// Saved for backward: the block's input and the pooled tensor (the plain path keeps those, plus
-// the pool's int64 indices and BN's output).
+// Inside: statistics are summed in double (each row in float); t (and t + residual) is not rounded
+// to bf16 before the GELU; GELU's gradient is (as on the plain path) rounded to the activations'
+// dtype before BN's backward, and BN's gradient before the pool's. Phi comes from Abramowitz &
+// Stegun 7.1.26 (the fit ATen's vectorised erf uses; absolute error < 1.5e-7) and one exponential
+// (a degree-6 polynomial after range reduction), shared with GELU's gradient. The kernels are plain
+// loops that the compiler vectorises, built for AVX-512, AVX2 and the baseline and chosen by ATen's
+// own CPU capability (ATEN_CPU_CAPABILITY lowers both alike); they split rows over LibTorch's
+// threads (at::parallel_for; one thread when built without OpenMP, e.g. by clang), each thread's
+// sums in its own slot, so the result depends on the thread count only (as LibTorch's own kernels).
+// Saved for backward: the block's input, the pooled tensor and the residual (the plain path keeps
+// the first two, the pool's int64 indices, BN's output and GELU's input; the residual is the
+// group's earlier activation, which the next conv keeps anyway).
 #pragma once
 #include <torch/torch.h>
 
@@ -31,14 +33,17 @@
 
 namespace kiln {
 
-// act(bn(pool ? max_pool2d(x, 2) : x)): the fused operator when it applies
+// act(bn(pool ? max_pool2d(x, 2) : x) [+ residual]): the fused operator when it applies
 // (fused_cpu_applies), else LibTorch's operators.
-torch::Tensor pool_bn_act(const torch::Tensor& x, BatchNormImpl& bn, Activation act, double celu_alpha, bool pool);
+torch::Tensor pool_bn_act(const torch::Tensor& x, BatchNormImpl& bn, Activation act, double celu_alpha, bool pool,
+                          const torch::Tensor& residual = {});
 
 // Whether pool_bn_act fuses for this input: bn.fused_cpu set and bn training with its own batch's
 // statistics (no ghost splits, no sync group), GELU, a 4-D float or bf16 CPU tensor in
-// channels_last memory, fp32 BN parameters, more than one value per channel.
-bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool);
+// channels_last memory, fp32 BN parameters, more than one value per channel; a residual, where
+// given, of the output's shape and x's dtype in channels_last memory.
+bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
+                       const torch::Tensor& residual = {});
 
 // Sets BatchNormImpl::fused_cpu on every BatchNorm in `model` (train.fused_cpu).
 void set_fused_cpu(torch::nn::Module& model, bool on);
