@@ -4,15 +4,23 @@
 // its second conv's) and, with the residual, cifar10-96's third convs (widths 128/384/512),
 // channels_last, a batch of 500, the BatchNorm in training mode, freed host memory retained (as kiln
 // runs). Items/s = images per second.
+// And one whole training step (forward, loss, backward, SGD update) of cifar10-94-muon's and
+// cifar10-96's networks on random data, bf16, channels_last, batch 256, fused and not: the
+// operator's share of a step. On a noisy machine, interleave the two:
+//   build/bench/kiln_bench_fused --benchmark_filter=step --benchmark_min_time=2 --benchmark_repetitions=10 \
+//     --benchmark_enable_random_interleaving=true
 // Run: build/bench/kiln_bench_fused [--benchmark_filter=bf16]
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
 #include <string>
 
+#include "kiln/core/config.h"
 #include "kiln/core/host_memory.h"
 #include "kiln/nn/fused_cpu.h"
 #include "kiln/nn/layers.h"
+#include "kiln/nn/model.h"
+#include "kiln/train/loss.h"
 
 namespace {
 
@@ -57,8 +65,42 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
+// state.range: 0 fused (0/1). The preset's network (its widths, convs per group, whitening fitted
+// to the random batch), bf16 weights, channels_last; plain SGD (the update is the same either way).
+void airbench_step(benchmark::State& state, const std::string& preset) {
+  const int64_t batch = 256;
+  const bool fused = state.range(0) != 0;
+  torch::manual_seed(0);
+  auto cfg = kiln::Config::from_file(kiln::find_preset(preset));
+  auto model = kiln::make_model(cfg, 3, 10);
+  auto x = torch::randn({batch, 3, 32, 32});
+  auto y = torch::randint(0, 10, {batch}, torch::kInt64);
+  model->fit_to_data(x);
+  kiln::to_channels_last(*model);
+  kiln::set_precision(*model, torch::kBFloat16);
+  kiln::set_fused_cpu(*model, fused);
+  model->train();
+  x = x.to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast);
+  torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(1e-4).momentum(0.9).nesterov(true));
+  auto step = [&] {
+    auto loss = kiln::classification_loss(model->forward(x), y, 0.0, true);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  };
+  step();  // warm-up (allocator, oneDNN primitives)
+  for (auto _ : state) step();
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.SetLabel(std::string(fused ? "fused " + kiln::fused_cpu_isa() : "LibTorch") + ", " +
+                 std::to_string(at::get_num_threads()) + " threads");
+}
+
 }  // namespace
 
+BENCHMARK_CAPTURE(airbench_step, cifar10_94_muon, std::string("cifar10-94-muon"))
+    ->ArgName("fused")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(airbench_step, cifar10_96, std::string("cifar10-96"))
+    ->ArgName("fused")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(pool_bn_gelu, bf16, torch::kBFloat16)->Apply(shapes);
 BENCHMARK_CAPTURE(pool_bn_gelu, fp32, torch::kFloat32)->Apply(shapes);
 int main(int argc, char** argv) {
