@@ -9,6 +9,9 @@
 // operator's share of a step. On a noisy machine, interleave the two:
 //   build/bench/kiln_bench_fused --benchmark_filter=step --benchmark_min_time=2 --benchmark_repetitions=10 \
 //     --benchmark_enable_random_interleaving=true
+// In evaluation (BN's running statistics, under no grad: one forward pass, the pooled tensor never
+// written): the same blocks forward (pool_bn_gelu_eval) and one evaluation forward of the two
+// networks, batch 500 (airbench_eval; the TTA repeats it on flipped and shifted copies).
 // Run: build/bench/kiln_bench_fused [--benchmark_filter=bf16]
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
@@ -57,6 +60,35 @@ void pool_bn_gelu(benchmark::State& state, torch::ScalarType dtype) {
                  std::to_string(at::get_num_threads()) + " threads");
 }
 
+// The same blocks in evaluation: forward alone, under no grad, BN with its running statistics.
+void pool_bn_gelu_eval(benchmark::State& state, torch::ScalarType dtype) {
+  const int64_t batch = 500, C = state.range(0), H = state.range(1);
+  const bool pool = state.range(2) != 0, residual = state.range(3) != 0, fused = state.range(4) != 0;
+  torch::manual_seed(0);
+  kiln::BatchNorm bn(C);
+  {
+    torch::NoGradGuard ng;
+    bn->running_mean.normal_();
+    bn->running_var.uniform_(0.5, 2.0);
+  }
+  bn->fused_cpu = fused;
+  bn->eval();
+  torch::NoGradGuard ng;
+  auto x = torch::randn({batch, C, H, H}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+  const int64_t Ho = pool ? H / 2 : H;
+  torch::Tensor res;
+  if (residual) res = torch::gelu(torch::randn({batch, C, Ho, Ho})).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+  if (kiln::fused_cpu_applies(x, *bn, kiln::Activation::GELU, pool, res) != fused) {
+    state.SkipWithError("the fused operator does not apply as asked");
+    return;
+  }
+  benchmark::DoNotOptimize(kiln::pool_bn_act(x, *bn, kiln::Activation::GELU, 0.0, pool, res));  // warm-up
+  for (auto _ : state) benchmark::DoNotOptimize(kiln::pool_bn_act(x, *bn, kiln::Activation::GELU, 0.0, pool, res));
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.SetLabel(std::string(fused ? "fused " + kiln::fused_cpu_isa() : "LibTorch") + ", " +
+                 std::to_string(at::get_num_threads()) + " threads");
+}
+
 void shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"C", "H", "pool", "residual", "fused"});
   for (auto [c, h, pool, res] : {std::tuple{64, 31, 1, 0}, {256, 15, 1, 0}, {256, 7, 1, 0}, {64, 15, 0, 0}, {256, 7, 0, 0},
@@ -95,8 +127,37 @@ void airbench_step(benchmark::State& state, const std::string& preset) {
                  std::to_string(at::get_num_threads()) + " threads");
 }
 
+// state.range: 0 fused (0/1). One evaluation forward of the preset's network (bf16 weights,
+// channels_last, eval mode, no grad), batch 500: what the test pass and each TTA view cost.
+void airbench_eval(benchmark::State& state, const std::string& preset) {
+  const int64_t batch = 500;
+  const bool fused = state.range(0) != 0;
+  torch::manual_seed(0);
+  auto cfg = kiln::Config::from_file(kiln::find_preset(preset));
+  auto model = kiln::make_model(cfg, 3, 10);
+  auto x = torch::randn({batch, 3, 32, 32});
+  model->fit_to_data(x);
+  kiln::to_channels_last(*model);
+  kiln::set_precision(*model, torch::kBFloat16);
+  kiln::set_fused_cpu(*model, fused);
+  model->eval();
+  torch::NoGradGuard ng;
+  x = x.to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast);
+  benchmark::DoNotOptimize(model->forward(x));  // warm-up (allocator, oneDNN primitives)
+  for (auto _ : state) benchmark::DoNotOptimize(model->forward(x));
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.SetLabel(std::string(fused ? "fused " + kiln::fused_cpu_isa() : "LibTorch") + ", " +
+                 std::to_string(at::get_num_threads()) + " threads");
+}
+
 }  // namespace
 
+BENCHMARK_CAPTURE(airbench_eval, cifar10_94_muon, std::string("cifar10-94-muon"))
+    ->ArgName("fused")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(airbench_eval, cifar10_96, std::string("cifar10-96"))
+    ->ArgName("fused")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(pool_bn_gelu_eval, bf16, torch::kBFloat16)->Apply(shapes);
+BENCHMARK_CAPTURE(pool_bn_gelu_eval, fp32, torch::kFloat32)->Apply(shapes);
 BENCHMARK_CAPTURE(airbench_step, cifar10_94_muon, std::string("cifar10-94-muon"))
     ->ArgName("fused")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(airbench_step, cifar10_96, std::string("cifar10-96"))

@@ -2,7 +2,8 @@
 # The Google Benchmark programs in bench/ build (CI configures with KILN_BUILD_BENCH=ON) and run:
 # kiln_bench's two quarter-width training steps (the full-width one takes minutes on a CPU),
 # every benchmark of kiln_bench_lecun, and kiln_bench_fused's smallest shapes (fused and not, bf16
-# and fp32, with the residual and without) and its cifar10-94-muon training step, each reporting a
+# and fp32, with the residual and without, in training and in evaluation) and its cifar10-94-muon
+# training step and evaluation forward, each reporting a
 # positive time and no error. No figure comes of it (a loaded test machine's timings mean nothing).
 #   tests/bench_programs.sh KILN_BENCH KILN_BENCH_LECUN KILN_BENCH_FUSED
 set -u
@@ -12,9 +13,9 @@ d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
   || { cat "$d/step.txt"; echo "FAIL: kiln_bench exited $?"; exit 1; }
 "$lecun" --benchmark_min_time=0.01 --benchmark_out="$d/lecun.json" --benchmark_out_format=json > "$d/lecun.txt" 2>&1 \
   || { cat "$d/lecun.txt"; echo "FAIL: kiln_bench_lecun exited $?"; exit 1; }
-"$fused" --benchmark_filter='H:3/|H:7/pool:1|step/cifar10_94_muon' --benchmark_min_time=0.01 --benchmark_out="$d/fused.json" \
+"$fused" --benchmark_filter='H:3/|H:7/pool:1|(step|eval)/cifar10_94_muon' --benchmark_min_time=0.01 --benchmark_out="$d/fused.json" \
   --benchmark_out_format=json > "$d/fused.txt" 2>&1 || { cat "$d/fused.txt"; echo "FAIL: kiln_bench_fused exited $?"; exit 1; }
-cat "$d/step.txt" "$d/lecun.txt" "$d/fused.txt" | grep -E '^((train|eval)_step|pool_bn_gelu|airbench_step)'
+cat "$d/step.txt" "$d/lecun.txt" "$d/fused.txt" | grep -E '^((train|eval)_step|pool_bn_gelu|airbench_(step|eval))'
 python3 - "$d/step.json" "$d/lecun.json" "$d/fused.json" <<'PY' || { echo "FAIL: the benchmarks' JSON"; exit 1; }
 import json, sys
 step = json.load(open(sys.argv[1]))["benchmarks"]
@@ -30,9 +31,9 @@ for b in lecun:
     assert not b.get("error_occurred") and b["iterations"] > 0 and b["real_time"] > 0, b
 fused = json.load(open(sys.argv[3]))["benchmarks"]
 got = sorted(b["name"].replace("/real_time", "") for b in fused)
-want = sorted([f"pool_bn_gelu/{t}/C:{c}/H:{h}/pool:{p}/residual:{r}/fused:{f}" for t in ("bf16", "fp32")
-               for c, h, p, r in ((256, 7, 1, 0), (256, 3, 0, 0), (512, 3, 0, 1)) for f in (0, 1)]
-              + [f"airbench_step/cifar10_94_muon/fused:{f}" for f in (0, 1)])
+want = sorted([f"pool_bn_gelu{m}/{t}/C:{c}/H:{h}/pool:{p}/residual:{r}/fused:{f}" for m in ("", "_eval")
+               for t in ("bf16", "fp32") for c, h, p, r in ((256, 7, 1, 0), (256, 3, 0, 0), (512, 3, 0, 1)) for f in (0, 1)]
+              + [f"airbench_{k}/cifar10_94_muon/fused:{f}" for k in ("step", "eval") for f in (0, 1)])
 assert got == want, got
 for b in fused:
     assert not b.get("error_occurred") and b["iterations"] > 0 and b["real_time"] > 0, b

@@ -1,7 +1,7 @@
 // The fused CPU operator (kiln/nn/fused_cpu.h) against LibTorch's max_pool2d -> batch_norm -> (add)
-// -> gelu: outputs, every gradient and the running statistics, in fp32 and bf16, with the pool and
-// without, with a residual and without, even and odd sizes, ties in the pooling windows; and where it
-// must not apply.
+// -> gelu: in training, outputs, every gradient and the running statistics; in evaluation, outputs
+// with the running statistics; in fp32 and bf16, with the pool and without, with a residual and
+// without, even and odd sizes, ties in the pooling windows; and where it must not apply.
 #include "helpers.h"
 #include "kiln/nn/fused_cpu.h"
 #include "kiln/nn/layers.h"
@@ -106,7 +106,82 @@ void compare_paths(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch:
   at::set_num_threads(before);
 }
 
+// Evaluation: act(bn(pool(x)) [+ residual]) with BN's running statistics `rm`, `rv`, under no grad,
+// fused or not; the output in fp64, and the statistics must come back untouched.
+torch::Tensor run_eval(const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& b, const torch::Tensor& rm,
+                       const torch::Tensor& rv, bool pool, bool fused, torch::ScalarType dtype, bool expect_fused,
+                       const torch::Tensor& res_in) {
+  BatchNorm bn(x_in.size(1), BatchNormOptions{0.3, 1e-5});
+  {
+    torch::NoGradGuard ng;
+    bn->weight.copy_(w);
+    bn->bias.copy_(b);
+    bn->running_mean.copy_(rm);
+    bn->running_var.copy_(rv);
+  }
+  if (dtype == torch::kFloat64) bn->to(torch::kFloat64);
+  bn->fused_cpu = fused;
+  bn->eval();
+  torch::NoGradGuard ng;
+  auto x = x_in.to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+  torch::Tensor res;
+  if (res_in.defined()) res = res_in.to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+  EXPECT_EQ(fused_cpu_applies(x, *bn, Activation::GELU, pool, res), expect_fused);
+  auto out = pool_bn_act(x, *bn, Activation::GELU, 0.0, pool, res);
+  EXPECT_EQ(out.scalar_type(), dtype);
+  EXPECT_TRUE(out.is_contiguous(torch::MemoryFormat::ChannelsLast) || dtype == torch::kFloat64);
+  EXPECT_TRUE(torch::equal(bn->running_mean.to(torch::kFloat32), rm.to(torch::kFloat32)) &&
+              torch::equal(bn->running_var.to(torch::kFloat32), rv.to(torch::kFloat32)))
+      << "evaluation moved the running statistics";
+  return out.to(torch::kFloat64);
+}
+
+// The evaluation path against LibTorch's operators and their fp64 reference, as compare_paths does
+// for training: fp32 within 64 ulps of the magnitude or 2x LibTorch's error, bf16 within 1.25x
+// LibTorch's own bf16 error (or half an ulp of the magnitude).
+void compare_eval(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch::ScalarType dtype, uint64_t seed,
+                  bool residual) {
+  torch::manual_seed(seed);
+  auto x = (torch::randn({N, C, H, W}) + 3 * torch::randn({1, C, 1, 1})).to(dtype).to(torch::kFloat64);
+  const int64_t Ho = pool ? H / 2 : H, Wo = pool ? W / 2 : W;
+  auto w = 1 + 0.5 * torch::rand({C}), b = 0.5 * torch::randn({C});
+  // Running statistics near the batch's but not equal to them: a wrong pick (the batch's) shows.
+  auto rm = 3 * torch::randn({C}), rv = 0.5 + 2 * torch::rand({C});
+  torch::Tensor res;
+  if (residual) res = torch::gelu(torch::randn({N, C, Ho, Wo})).to(dtype).to(torch::kFloat64);
+  const std::string what = std::string("eval ") + (dtype == torch::kBFloat16 ? "bf16" : "fp32") +
+                           (pool ? " pool" : " no pool") + (residual ? " residual" : "") + " N" + std::to_string(N) +
+                           " C" + std::to_string(C) + " " + std::to_string(H) + "x" + std::to_string(W);
+  const auto ref = run_eval(x, w, b, rm, rv, pool, false, torch::kFloat64, false, res);
+  const auto plain = run_eval(x, w, b, rm, rv, pool, false, dtype, false, res);
+  const double eps = dtype == torch::kFloat32 ? 1.19e-7 : 7.8e-3, ratio = dtype == torch::kFloat32 ? 2.0 : 1.25,
+               floor_eps = dtype == torch::kFloat32 ? 64 : 0.5;
+  const int before = at::get_num_threads();
+  for (int threads : {1, 3}) {
+    at::set_num_threads(threads);
+    const auto fast = run_eval(x, w, b, rm, rv, pool, true, dtype, true, res);
+    const double e_fast = max_error(fast, ref), e_plain = max_error(plain, ref), scale = max_abs(ref);
+    EXPECT_LE(e_fast, std::max(ratio * e_plain, floor_eps * eps * scale))
+        << what << ", " << threads << " thread(s): fused off by " << e_fast << ", LibTorch's operators by " << e_plain
+        << " (magnitude " << scale << ")";
+  }
+  at::set_num_threads(before);
+}
+
 }  // namespace
+
+TEST(FusedCpu, EvaluationMatchesLibTorch) {
+  // BN with the running statistics, in one pass (the pooled tensor never stored), with and without
+  // the pool and the residual, odd sizes (the last row and column dropped), one value per channel.
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    compare_eval(6, 8, 8, 8, true, dtype, 21, false);
+    compare_eval(5, 24, 7, 9, true, dtype, 22, false);
+    compare_eval(4, 40, 7, 5, false, dtype, 23, false);
+    compare_eval(6, 8, 8, 8, false, dtype, 24, true);
+    compare_eval(5, 24, 7, 9, true, dtype, 25, true);
+    compare_eval(1, 16, 2, 2, true, dtype, 26, false);  // one value per channel: fine in evaluation
+  }
+}
 
 TEST(FusedCpu, PoolBatchNormGeluMatchesLibTorchInFp32) {
   compare_paths(6, 8, 8, 8, true, torch::kFloat32, 1);
@@ -175,20 +250,45 @@ TEST(FusedCpu, AppliesOnlyWhereItComputesTheSameThing) {
   EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, false, res.contiguous())) << "NCHW residual";
   EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, false, res.to(torch::kBFloat16))) << "residual of another dtype";
   EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, false, res.slice(0, 0, 1))) << "broadcast residual";
-  bn->eval();
-  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "evaluation (running statistics)";
-  bn->train();
   bn->options.ghost_splits = 2;
   EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "ghost BN";
+  // Evaluation: only where nothing needs a gradient (BN's parameters require one here, so grad mode
+  // decides; an input requiring one keeps LibTorch's operators even so); ghost splits act in
+  // training only.
+  bn->eval();
+  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "evaluation with grad mode on";
+  {
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "evaluation under no grad, ghost BN";
+    EXPECT_TRUE(fused_cpu_applies(cl.slice(0, 0, 1).slice(2, 0, 2).slice(3, 0, 2).contiguous(torch::MemoryFormat::ChannelsLast),
+                                  *bn, Activation::GELU, true))
+        << "evaluation, one value per channel";
+    EXPECT_FALSE(fused_cpu_applies(cl.contiguous(), *bn, Activation::GELU, true)) << "evaluation, NCHW";
+    EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true, res)) << "evaluation, residual of the unpooled shape";
+  }
+  bn->weight.set_requires_grad(false);
+  bn->bias.set_requires_grad(false);
+  EXPECT_TRUE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "evaluation, nothing requires a gradient";
+  EXPECT_FALSE(fused_cpu_applies(cl.detach().requires_grad_(true), *bn, Activation::GELU, true))
+      << "evaluation of an input that requires a gradient (a saliency map's)";
+  EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, false, res.detach().requires_grad_(true)))
+      << "evaluation with a residual that requires a gradient";
+  // ... and there pool_bn_act is LibTorch's, exactly, with the gradient reaching the input.
+  auto xg = cl.detach().requires_grad_(true);
+  auto out = pool_bn_act(xg, *bn, Activation::GELU, 0, true);
+  EXPECT_TRUE(torch::equal(out, torch::gelu(bn->forward(torch::max_pool2d(cl, 2)))));
+  out.sum().backward();
+  EXPECT_TRUE(xg.grad().defined());
+  bn->train();
   bn->options.ghost_splits = 1;
   bn->fused_cpu = false;
   EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "train.fused_cpu = false";
-  // Evaluation through pool_bn_act is LibTorch's, exactly.
-  bn->fused_cpu = true;
   bn->eval();
-  EXPECT_TRUE(torch::equal(pool_bn_act(cl, *bn, Activation::GELU, 0, true),
-                           torch::gelu(bn->forward(torch::max_pool2d(cl, 2)))));
-  EXPECT_TRUE(torch::equal(pool_bn_act(cl, *bn, Activation::GELU, 0, false, res), torch::gelu(bn->forward(cl) + res)));
+  {
+    torch::NoGradGuard ng;
+    EXPECT_FALSE(fused_cpu_applies(cl, *bn, Activation::GELU, true)) << "evaluation, train.fused_cpu = false";
+  }
+  bn->fused_cpu = true;
   const auto isa = fused_cpu_isa(), name = isa.substr(0, isa.find(' '));  // " (one thread: ...)" without OpenMP
   EXPECT_TRUE(name == "avx512" || name == "avx2" || name == "baseline") << isa;
 }

@@ -143,7 +143,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"train.precision", std::string("auto"), "auto (fp16 on CUDA as the peers; on the CPU bf16 where it is native: AMX or AVX512-BF16, else fp32) | fp32 | bf16 (bf16 compute, fp32 master weights and optimiser state) | fp16 (the whole model fp16, as airbench); BN stays fp32 (kiln/core/precision.h)", one_of({"auto", "fp32", "bf16", "fp16"})},
       {"train.master_weights", true, "bf16: keep the weights, gradients and optimiser state in fp32 and compute in bf16 (false: the whole model cast to bf16, updates rounded to bf16)"},
       {"train.channels_last", true, "channels_last memory format for the images, parameters and buffers (every device; measured faster on the CPU, docs/perf.md; on CUDA not run yet)"},
-      {"train.fused_cpu", true, "CPU, training: the airbench block's 2x2 max-pool -> BatchNorm -> GELU, BatchNorm -> GELU and (3-conv groups) BatchNorm -> + residual -> GELU each as one fused operator (kiln/nn/fused_cpu.h; docs/perf.md) instead of LibTorch's three, two and three; false: LibTorch's operators"},
+      {"train.fused_cpu", true, "CPU, training and evaluation: the airbench block's 2x2 max-pool -> BatchNorm -> GELU, BatchNorm -> GELU and (3-conv groups) BatchNorm -> + residual -> GELU each as one fused operator (kiln/nn/fused_cpu.h; docs/perf.md) instead of LibTorch's three, two and three (in evaluation only where nothing needs a gradient); false: LibTorch's operators"},
       {"train.eval_every", int64_t{1}, "evaluate test accuracy every N epochs (and always at the end)"},
       {"train.checkpoint_every", int64_t{1}, "write the checkpoint every N epochs (and at the end / on Ctrl-C)"},
       {"train.progress_every", int64_t{10}, "steps between progress-bar updates"},

@@ -165,6 +165,42 @@ KILN_BODY void bn_gelu(const Shape& s, const T* y, const T* res, T* z, const flo
   else bn_gelu_rows<T, false>(s, y, res, z, scale, shift, r0, r1);
 }
 
+// Evaluation: z = GELU(pool(x) * scale + shift [+ res]) in one pass, the pooled value never stored
+// (scale and shift from the running statistics); without the pool, bn_gelu on x.
+template <class T, bool kRes>
+KILN_BODY void pool_bn_gelu_rows(const Shape& s, const T* __restrict x, const T* __restrict res, T* __restrict z,
+                                 const float* __restrict scale, const float* __restrict shift, int64_t r0, int64_t r1) {
+  const int64_t C = s.C;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / s.Ho, ho = r % s.Ho;
+    const T* top = x + (n * s.H + 2 * ho) * s.W * C;
+    const T* bottom = top + s.W * C;
+    for (int64_t wo = 0; wo < s.Wo; ++wo) {
+      const T* a = top + 2 * wo * C;
+      const T* c = bottom + 2 * wo * C;
+      const int64_t at = (r * s.Wo + wo) * C;
+      for (int64_t j = 0; j < C; ++j) {
+        float m = load(a, j), v = load(a + C, j);
+        m = takes(v, m) ? v : m;
+        v = load(c, j);
+        m = takes(v, m) ? v : m;
+        v = load(c + C, j);
+        m = takes(v, m) ? v : m;
+        float t = m * scale[j] + shift[j];
+        if (kRes) t += load(res + at, j);
+        store(z + at, j, gelu(t));
+      }
+    }
+  }
+}
+template <class T>
+KILN_BODY void pool_bn_gelu(const Shape& s, const T* x, const T* res, T* z, const float* scale, const float* shift,
+                            int64_t r0, int64_t r1) {
+  if (!s.pool) bn_gelu<T>(s, x, res, z, scale, shift, r0, r1);
+  else if (res) pool_bn_gelu_rows<T, true>(s, x, res, z, scale, shift, r0, r1);
+  else pool_bn_gelu_rows<T, false>(s, x, res, z, scale, shift, r0, r1);
+}
+
 // g = dz * GELU'(y * scale + shift [+ res]), rounded to T (as the plain path's gelu_backward output;
 // with the residual it is also the residual's gradient); sg += sum(g), sgy += sum(g * (y - mean)) per
 // channel, of the rounded g.
@@ -256,6 +292,7 @@ template <class T>
 struct Kernels {
   void (*pool_stats)(const Shape&, const T*, T*, const float*, int64_t, int64_t, double*, double*);
   void (*bn_gelu)(const Shape&, const T*, const T*, T*, const float*, const float*, int64_t, int64_t);
+  void (*pool_bn_gelu)(const Shape&, const T*, const T*, T*, const float*, const float*, int64_t, int64_t);
   void (*gelu_grad_sums)(const Shape&, const T*, const T*, const T*, T*, const float*, const float*, const float*,
                          int64_t, int64_t, double*, double*);
   void (*bn_pool_grad)(const Shape&, const T*, const T*, const T*, T*, const float*, const float*, const float*,
@@ -274,6 +311,11 @@ struct Kernels {
     bn_gelu<T>(s, y, res, z, a, b, r0, r1);                                                                      \
   }                                                                                                              \
   template <class T>                                                                                             \
+  TARGET void pool_bn_gelu_##ISA(const Shape& s, const T* x, const T* res, T* z, const float* a, const float* b, \
+                                 int64_t r0, int64_t r1) {                                                       \
+    pool_bn_gelu<T>(s, x, res, z, a, b, r0, r1);                                                                 \
+  }                                                                                                              \
+  template <class T>                                                                                             \
   TARGET void gelu_grad_sums_##ISA(const Shape& s, const T* dz, const T* y, const T* res, T* g, const float* a,  \
                                    const float* b, const float* m, int64_t r0, int64_t r1, double* s1,           \
                                    double* s2) {                                                                 \
@@ -286,7 +328,8 @@ struct Kernels {
   }                                                                                                              \
   template <class T>                                                                                             \
   Kernels<T> kernels_##ISA() {                                                                                   \
-    return {&pool_stats_##ISA<T>, &bn_gelu_##ISA<T>, &gelu_grad_sums_##ISA<T>, &bn_pool_grad_##ISA<T>};          \
+    return {&pool_stats_##ISA<T>, &bn_gelu_##ISA<T>, &pool_bn_gelu_##ISA<T>, &gelu_grad_sums_##ISA<T>,            \
+            &bn_pool_grad_##ISA<T>};                                                                             \
   }
 
 KILN_FUSED_KERNELS(baseline, )
@@ -513,6 +556,38 @@ struct FusedPoolBnAddGelu : torch::autograd::Function<FusedPoolBnAddGelu> {
   }
 };
 
+// Evaluation (BN with its running statistics; nothing to differentiate): one pass, no autograd
+// function. scale = weight / sqrt(running_var + eps), shift = bias - running_mean * scale, as
+// LibTorch's batch_norm computes them (here in double, then rounded to float).
+torch::Tensor fused_eval(const torch::Tensor& x, const BatchNormImpl& bn, bool pool, const torch::Tensor& residual) {
+  const Shape s = shape_of(x, pool);
+  auto z = like_channels_last(x, s.Ho, s.Wo);
+  std::vector<float> scale(s.C), shift(s.C);
+  const float *w = bn.weight.data_ptr<float>(), *b = bn.bias.data_ptr<float>(), *rm = bn.running_mean.data_ptr<float>(),
+              *rv = bn.running_var.data_ptr<float>();
+  for (int64_t j = 0; j < s.C; ++j) {
+    const double a = w[j] / std::sqrt(static_cast<double>(rv[j]) + bn.options.eps);
+    scale[j] = static_cast<float>(a);
+    shift[j] = static_cast<float>(b[j] - rm[j] * a);
+  }
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const auto kern = kernels<T>();
+    const T* xp = elements<T>(x);
+    const T* res = residual.defined() ? elements<T>(residual) : nullptr;
+    T* zp = elements<T>(z);
+    for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.pool_bn_gelu(s, xp, res, zp, scale.data(), shift.data(), r0, r1); });
+  };
+  if (x.scalar_type() == torch::kBFloat16) run(uint16_t{}); else run(float{});
+  return z;
+}
+
+// Whether anything of the block would need a gradient (then evaluation keeps LibTorch's operators).
+bool needs_grad(const torch::Tensor& x, const BatchNormImpl& bn, const torch::Tensor& residual) {
+  return torch::GradMode::is_enabled() && (x.requires_grad() || bn.weight.requires_grad() || bn.bias.requires_grad() ||
+                                           (residual.defined() && residual.requires_grad()));
+}
+
 bool channels_last_strides(const torch::Tensor& x) {
   const int64_t C = x.size(1), H = x.size(2), W = x.size(3);
   return x.stride(1) == 1 && x.stride(3) == C && x.stride(2) == W * C && x.stride(0) == H * W * C;
@@ -527,8 +602,9 @@ bool fp32_vector(const torch::Tensor& t, int64_t C) {
 
 bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
                        const torch::Tensor& residual) {
-  if (!bn.fused_cpu || !bn.is_training() || bn.options.ghost_splits > 1 || bn.sync_group || act != Activation::GELU)
-    return false;
+  if (!bn.fused_cpu || act != Activation::GELU) return false;
+  if (bn.is_training() ? bn.options.ghost_splits > 1 || bn.sync_group != nullptr : needs_grad(x, bn, residual))
+    return false;  // ghost splits and sync groups act in training only
   if (!x.defined() || x.dim() != 4 || !x.device().is_cpu() || x.numel() == 0) return false;
   if (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16) return false;
   const int64_t C = x.size(1);
@@ -541,12 +617,13 @@ bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activati
       (residual.dim() != 4 || residual.sizes() != torch::IntArrayRef({x.size(0), C, H, W}) ||
        residual.scalar_type() != x.scalar_type() || !residual.device().is_cpu() || !channels_last_strides(residual)))
     return false;  // LibTorch's add: broadcasting, type promotion, its own errors
-  return x.size(0) * H * W > 1;  // else LibTorch's own error (one value per channel)
+  return !bn.is_training() || x.size(0) * H * W > 1;  // else LibTorch's own error (one value per channel)
 }
 
 torch::Tensor pool_bn_act(const torch::Tensor& x, BatchNormImpl& bn, Activation act, double celu_alpha, bool pool,
                           const torch::Tensor& residual) {
   if (fused_cpu_applies(x, bn, act, pool, residual)) {
+    if (!bn.is_training()) return fused_eval(x, bn, pool, residual);
     if (residual.defined())
       return FusedPoolBnAddGelu::apply(x, residual, bn.weight, bn.bias, bn.running_mean, bn.running_var, pool,
                                        bn.options.momentum, bn.options.eps);

@@ -1,10 +1,14 @@
 // The airbench block's "2x2 max-pool -> BatchNorm -> GELU", "BatchNorm -> GELU" and, closing a
-// 3-conv group, "BatchNorm -> + residual -> GELU" as one CPU operator each in training, where
-// LibTorch runs three and writes each result to memory: on an AMX Xeon these operators took ~22% of
-// a cifar10-94-muon step, the convolutions ~52% (docs/perf.md). train.fused_cpu switches it
+// 3-conv group, "BatchNorm -> + residual -> GELU" as one CPU operator each, where LibTorch runs
+// three and writes each result to memory: on an AMX Xeon these operators took ~22% of a
+// cifar10-94-muon step, the convolutions ~52% (docs/perf.md). In training it is an autograd
+// operator (forward and backward); in evaluation, where nothing needs a gradient (the test pass,
+// its TTA, a teacher's pseudo-labels), one forward pass over the input with BN's running
+// statistics, the pooled tensor never written. train.fused_cpu switches it
 // (BatchNormImpl::fused_cpu); tests/test_fused_cpu.cpp holds it to the plain operators.
 //
-// Definitions, as LibTorch's operators (CPU, training mode):
+// Definitions, as LibTorch's operators (CPU; BN in training mode, and in evaluation mode with
+// mean and var the running statistics, nothing updated):
 //   pool:  y = max over each 2x2 window, stride 2, floor (odd last row and column dropped); the
 //          first maximum in the window's row-major order is taken, a NaN wins (max_pool2d's rule),
 //          and its gradient goes to that one element;
@@ -38,10 +42,12 @@ namespace kiln {
 torch::Tensor pool_bn_act(const torch::Tensor& x, BatchNormImpl& bn, Activation act, double celu_alpha, bool pool,
                           const torch::Tensor& residual = {});
 
-// Whether pool_bn_act fuses for this input: bn.fused_cpu set and bn training with its own batch's
-// statistics (no ghost splits, no sync group), GELU, a 4-D float or bf16 CPU tensor in
-// channels_last memory, fp32 BN parameters, more than one value per channel; a residual, where
-// given, of the output's shape and x's dtype in channels_last memory.
+// Whether pool_bn_act fuses for this input: bn.fused_cpu set; bn training with its own batch's
+// statistics (no ghost splits, no sync group; more than one value per channel), or bn evaluating
+// with nothing needing a gradient (grad mode off, or neither x, the residual nor BN's parameters
+// requiring one); GELU, a 4-D float or bf16 CPU tensor in channels_last memory, fp32 BN
+// parameters and statistics; a residual, where given, of the output's shape and x's dtype in
+// channels_last memory.
 bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
                        const torch::Tensor& residual = {});
 

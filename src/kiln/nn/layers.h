@@ -46,7 +46,7 @@ struct BatchNormImpl : torch::nn::Module {
   // rank's batch together (dist::sync_batch_norm); nullptr: this process's batch alone.
   dist::Group* sync_group = nullptr;
   // train.fused_cpu: pool_bn_act may take this layer, its pool before and its GELU after as one
-  // fused CPU operator in training (kiln/nn/fused_cpu.h); false: LibTorch's operators.
+  // fused CPU operator, in training and in evaluation (kiln/nn/fused_cpu.h); false: LibTorch's operators.
   bool fused_cpu = false;
 };
 TORCH_MODULE(BatchNorm);
