@@ -18,8 +18,9 @@ for k in ("test_acc", "seconds", "tflops"):
     s = j[k]
     assert s["n"] == 2 and s["ci95_low"] <= s["mean"] <= s["ci95_high"], (k, s)
 assert 0 < j["test_acc"]["mean"] <= 1
-for k in ("test_acc", "seconds", "whiten_seconds", "train_seconds", "eval_seconds"):
+for k in ("test_acc", "seconds", "whiten_seconds", "train_seconds", "eval_seconds", "cpu_seconds"):
     assert len(j["per_run"][k]) == 2, k
+assert all(c > 0 for c in j["per_run"]["cpu_seconds"]) and "CPU time" in j["cpu_seconds_includes"], j["per_run"]
 for a, b, c, t in zip(j["per_run"]["whiten_seconds"], j["per_run"]["train_seconds"], j["per_run"]["eval_seconds"], j["per_run"]["seconds"]):
     assert abs(a + b + c - t) < 1e-9 and b > 0 and c > 0
 assert j["flops_per_run"] > 1e9 and j["matmul_peak_tflops"] > 0 and 0 < j["fraction_of_peak"] < 1

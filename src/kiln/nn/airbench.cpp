@@ -40,7 +40,7 @@ torch::Tensor ConvGroupImpl::forward(torch::Tensor x) {
   if (conv.size() == 2) return pool_bn_act(conv[1](x), *bn[1], opt.activation, opt.celu_alpha, false);
   auto x0 = x;
   x = pool_bn_act(conv[1](x), *bn[1], opt.activation, opt.celu_alpha, false);
-  if (drop_path > 0 && is_training())  // stochastic depth drops the branch before the add
+  if (drops_branch(drop_path, is_training()))  // stochastic depth drops the branch before the add
     return activate(drop_branch(bn[2](conv[2](x)), drop_path, true) + x0, opt.activation, opt.celu_alpha);
   return pool_bn_act(conv[2](x), *bn[2], opt.activation, opt.celu_alpha, false, x0);
 }

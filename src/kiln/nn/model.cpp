@@ -60,7 +60,7 @@ ResidualImpl::ResidualImpl(int64_t c, const BlockOptions& o, double sd) : drop_p
 torch::Tensor ResidualImpl::forward(torch::Tensor x) { return x + drop_branch(b(a(x)), drop_path, is_training()); }
 
 torch::Tensor drop_branch(const torch::Tensor& branch, double p, bool training) {
-  if (!training || p <= 0) return branch;
+  if (!drops_branch(p, training)) return branch;
   auto keep = torch::empty({branch.size(0), 1, 1, 1}, branch.options()).bernoulli_(1.0 - p);
   return branch * keep / (1.0 - p);
 }

@@ -78,6 +78,8 @@ TORCH_MODULE(Residual);
 // eval: the branch itself). The draws come from the device's default generator (seeded by
 // train.seed, saved in checkpoints).
 torch::Tensor drop_branch(const torch::Tensor& branch, double p, bool training);
+// Whether drop_branch draws a mask (else it returns the branch itself): training with p > 0.
+inline bool drops_branch(double p, bool training) { return training && p > 0; }
 // Dropout on features (training only).
 torch::Tensor head_dropout(const torch::Tensor& x, double p, bool training);
 

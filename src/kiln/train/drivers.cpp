@@ -2,6 +2,7 @@
 // lock), `kiln overfit`, `kiln lr-find`'s sweep, `kiln bench`'s timed run and evaluate().
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 
 #include "kiln/core/error.h"
@@ -87,8 +88,11 @@ BenchRun bench_run(Config cfg, const TrainTest& data, const torch::Device& devic
   opt.device = device;
   opt.verbose = false;
   Run run(cfg, data, opt);
+  const std::clock_t cpu0 = std::clock();
   auto r = run.run();
+  const std::clock_t cpu1 = std::clock();
   BenchRun b;
+  b.cpu_seconds = static_cast<double>(cpu1 - cpu0) / CLOCKS_PER_SEC;
   b.test_acc = r.final_test_acc;
   b.whiten_seconds = run.whiten_seconds();
   b.train_seconds = r.train_seconds;

@@ -128,6 +128,11 @@ struct BenchRun {
   double test_acc = 0;
   double seconds = 0;  // whiten + train + eval
   double whiten_seconds = 0, train_seconds = 0, eval_seconds = 0;
+  // The process's CPU time (every thread, std::clock) over the training and the final evaluation
+  // (not the whitening fit). Beside the wall clock it tells a slow run's cause on a shared machine:
+  // time the threads waited for a CPU counts in the wall clock only; a slowdown while running
+  // (caches and memory shared with other tenants) in both.
+  double cpu_seconds = 0;
   double flops = 0;    // 3 x forward FLOPs x training images + TTA views x forward x test images (0: unknown)
 };
 BenchRun bench_run(Config cfg, const TrainTest& data, const torch::Device& device);
