@@ -316,3 +316,27 @@ TEST(FusedCpu, ShortAirbenchTrainingTracksTheUnfusedOne) {
     test::expect_close_runs(unfused, fused, noise, "fused vs LibTorch's operators");
   }
 }
+
+TEST(FusedCpu, KilnEvalEvaluatesACheckpointAsItsRunDid) {
+  // `kiln eval` (evaluate_checkpoint) reports the checkpoint's test accuracy "as its run evaluated
+  // it": the run's precision, batch size and TTA, and also its layout (channels_last) and, on the
+  // CPU, its fused operators; then its loss and accuracy are the run's final ones to the last bit.
+  // With train.fused_cpu off the same holds through LibTorch's operators.
+  auto tt = test::synthetic(512, 200);
+  for (bool fused : {true, false}) {
+    Config c = test::tiny_airbench();
+    c.set("model.convs_per_group", "3");
+    c.set("schedule.epochs", "2");
+    c.set("train.fused_cpu", fused ? "true" : "false");
+    // bf16: here fp32's fused and plain evaluations agree to the bit; in bf16 they differ, and
+    // before evaluate_checkpoint took the run's fused operators, `kiln eval` read 27.5% where the
+    // run had 27.0% (2026-12-02).
+    c.set("train.precision", "bf16");
+    test::TempDir dir;
+    const auto r = train(c, tt, test::quiet_options(dir / "run"));
+    const auto ck = load_checkpoint(dir / "run/checkpoint.pt", torch::kCPU);
+    const auto e = evaluate_checkpoint(ck, tt, torch::kCPU);
+    EXPECT_EQ(e.acc, r.final_test_acc) << "train.fused_cpu = " << fused;
+    EXPECT_EQ(e.loss, r.final_test_loss) << "train.fused_cpu = " << fused;
+  }
+}

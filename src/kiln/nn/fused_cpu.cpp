@@ -78,6 +78,18 @@ KILN_BODY float gelu_grad(float t) {
 // (The quiet comparison builtins: with `v > m || v != v` GCC 12 leaves a branch and the loop scalar.)
 KILN_BODY bool takes(float v, float m) { return __builtin_isgreater(v, m) | __builtin_isunordered(v, v); }
 
+// Channel j's maximum over a 2x2 window whose top row starts at `top` and bottom row at `bottom`
+// (channels_last: the next column C elements on), as max_pool2d picks it.
+template <class T>
+KILN_BODY float window_max(const T* top, const T* bottom, int64_t C, int64_t j) {
+  float m = load(top, j), v = load(top + C, j);
+  m = takes(v, m) ? v : m;
+  v = load(bottom, j);
+  m = takes(v, m) ? v : m;
+  v = load(bottom + C, j);
+  return takes(v, m) ? v : m;
+}
+
 // ---- the kernels: rows r0..r1 of the pooled tensor (one row = one image's output row, Wo x C) ---
 struct Shape {
   int64_t N, H, W, C, Ho, Wo;
@@ -121,12 +133,7 @@ KILN_BODY void pool_stats(const Shape& s, const T* __restrict x, T* __restrict y
         const T* c = bottom + 2 * wo * C;
         T* o = out + wo * C;
         for (int64_t j = 0; j < C; ++j) {
-          float m = load(a, j), v = load(a + C, j);
-          m = takes(v, m) ? v : m;
-          v = load(c, j);
-          m = takes(v, m) ? v : m;
-          v = load(c + C, j);
-          m = takes(v, m) ? v : m;
+          const float m = window_max(a, c, C, j);
           store(o, j, m);  // exact: one of the inputs
           const float d = m - k[j];
           a1[j] += d;
@@ -180,13 +187,7 @@ KILN_BODY void pool_bn_gelu_rows(const Shape& s, const T* __restrict x, const T*
       const T* c = bottom + 2 * wo * C;
       const int64_t at = (r * s.Wo + wo) * C;
       for (int64_t j = 0; j < C; ++j) {
-        float m = load(a, j), v = load(a + C, j);
-        m = takes(v, m) ? v : m;
-        v = load(c, j);
-        m = takes(v, m) ? v : m;
-        v = load(c + C, j);
-        m = takes(v, m) ? v : m;
-        float t = m * scale[j] + shift[j];
+        float t = window_max(a, c, C, j) * scale[j] + shift[j];
         if (kRes) t += load(res + at, j);
         store(z + at, j, gelu(t));
       }
@@ -423,10 +424,7 @@ template <class T>
 std::vector<float> first_values(const Shape& s, const T* x) {
   std::vector<float> k(s.C);
   for (int64_t j = 0; j < s.C; ++j) {
-    float m = load(x, j);
-    if (s.pool)
-      for (const int64_t at : {s.C, s.W * s.C, (s.W + 1) * s.C}) m = takes(load(x + at, j), m) ? load(x + at, j) : m;
-    k[j] = m;
+    k[j] = s.pool ? window_max(x, x + s.W * s.C, s.C, j) : load(x, j);
   }
   return k;
 }

@@ -3,6 +3,8 @@
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
+#include "kiln/nn/fused_cpu.h"
+#include "kiln/nn/model.h"
 #include "kiln/train/run_settings.h"
 #include "kiln/train/trainer.h"
 
@@ -51,8 +53,12 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& d
 EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device,
                                std::optional<torch::ScalarType> compute) {
   const auto s = RunSettings::from_config(ck.cfg);
+  // The run's layout and, on the CPU, its fused operators: their roundings are the run's (in bf16
+  // the fused evaluation's differ from LibTorch's operators', and can move an image's prediction).
+  if (s.step.channels_last) to_channels_last(*ck.model);
+  set_fused_cpu(*ck.model, s.step.fused_cpu);
   DeviceLoader loader(data.test.head(s.data.test_subset), device, compute.value_or(s.step.resolve(device).compute), ck.mean,
-                      ck.std, /*channels_last=*/false, s.data.view);
+                      ck.std, s.step.channels_last, s.data.view);
   return evaluate(*ck.model, loader, s.data.test_batch_size, s.loop.tta, s.loop.tta_translate_weight);
 }
 

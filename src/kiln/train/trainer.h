@@ -91,7 +91,8 @@ struct LoadedCheckpoint {
 };
 LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device);
 // The checkpoint's model on its run's test set (data.test_subset of `data`), evaluated as the
-// run evaluated it: its precision on `device`, data.test_batch_size, eval.tta. `kiln eval` reports
+// run evaluated it: its precision on `device`, its layout (train.channels_last: the model is put
+// in it) and fused CPU operators (train.fused_cpu), data.test_batch_size, eval.tta. `kiln eval` reports
 // this; `kiln quantize` (before and after int8) passes `compute` = fp32, the inputs' dtype in
 // place of the run's (the model's weights must already be in it: set_precision).
 EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device,
