@@ -27,6 +27,23 @@
 
 namespace {
 
+// Which path ran, and on how many threads: every benchmark's label.
+std::string label(bool fused) {
+  return std::string(fused ? "fused " + kiln::fused_cpu_isa() : "LibTorch") + ", " + std::to_string(at::get_num_threads()) +
+         " threads";
+}
+
+// The preset's network as kiln trains it on the CPU in bf16: whitening fitted to x, channels_last,
+// bf16 weights (BN in fp32), the fused operators on or off.
+kiln::ClassifierPtr bench_net(const std::string& preset, const torch::Tensor& x, bool fused) {
+  auto model = kiln::make_model(kiln::Config::from_file(kiln::find_preset(preset)), 3, 10);
+  model->fit_to_data(x);
+  kiln::to_channels_last(*model);
+  kiln::set_precision(*model, torch::kBFloat16);
+  kiln::set_fused_cpu(*model, fused);
+  return model;
+}
+
 // state.range: 0 channels, 1 height = width, 2 pool (0/1), 3 residual (0/1), 4 fused (0/1).
 void pool_bn_gelu(benchmark::State& state, torch::ScalarType dtype) {
   const int64_t batch = 500, C = state.range(0), H = state.range(1);
@@ -56,8 +73,7 @@ void pool_bn_gelu(benchmark::State& state, torch::ScalarType dtype) {
   step();  // warm-up (allocator)
   for (auto _ : state) step();
   state.SetItemsProcessed(state.iterations() * batch);
-  state.SetLabel(std::string(fused ? "fused " + kiln::fused_cpu_isa() : "LibTorch") + ", " +
-                 std::to_string(at::get_num_threads()) + " threads");
+  state.SetLabel(label(fused));
 }
 
 // The same blocks in evaluation: forward alone, under no grad, BN with its running statistics.
@@ -85,8 +101,7 @@ void pool_bn_gelu_eval(benchmark::State& state, torch::ScalarType dtype) {
   benchmark::DoNotOptimize(kiln::pool_bn_act(x, *bn, kiln::Activation::GELU, 0.0, pool, res));  // warm-up
   for (auto _ : state) benchmark::DoNotOptimize(kiln::pool_bn_act(x, *bn, kiln::Activation::GELU, 0.0, pool, res));
   state.SetItemsProcessed(state.iterations() * batch);
-  state.SetLabel(std::string(fused ? "fused " + kiln::fused_cpu_isa() : "LibTorch") + ", " +
-                 std::to_string(at::get_num_threads()) + " threads");
+  state.SetLabel(label(fused));
 }
 
 void shapes(benchmark::internal::Benchmark* b) {
@@ -103,14 +118,9 @@ void airbench_step(benchmark::State& state, const std::string& preset) {
   const int64_t batch = 256;
   const bool fused = state.range(0) != 0;
   torch::manual_seed(0);
-  auto cfg = kiln::Config::from_file(kiln::find_preset(preset));
-  auto model = kiln::make_model(cfg, 3, 10);
   auto x = torch::randn({batch, 3, 32, 32});
   auto y = torch::randint(0, 10, {batch}, torch::kInt64);
-  model->fit_to_data(x);
-  kiln::to_channels_last(*model);
-  kiln::set_precision(*model, torch::kBFloat16);
-  kiln::set_fused_cpu(*model, fused);
+  auto model = bench_net(preset, x, fused);
   model->train();
   x = x.to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast);
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(1e-4).momentum(0.9).nesterov(true));
@@ -123,8 +133,7 @@ void airbench_step(benchmark::State& state, const std::string& preset) {
   step();  // warm-up (allocator, oneDNN primitives)
   for (auto _ : state) step();
   state.SetItemsProcessed(state.iterations() * batch);
-  state.SetLabel(std::string(fused ? "fused " + kiln::fused_cpu_isa() : "LibTorch") + ", " +
-                 std::to_string(at::get_num_threads()) + " threads");
+  state.SetLabel(label(fused));
 }
 
 // state.range: 0 fused (0/1). One evaluation forward of the preset's network (bf16 weights,
@@ -133,21 +142,15 @@ void airbench_eval(benchmark::State& state, const std::string& preset) {
   const int64_t batch = 500;
   const bool fused = state.range(0) != 0;
   torch::manual_seed(0);
-  auto cfg = kiln::Config::from_file(kiln::find_preset(preset));
-  auto model = kiln::make_model(cfg, 3, 10);
   auto x = torch::randn({batch, 3, 32, 32});
-  model->fit_to_data(x);
-  kiln::to_channels_last(*model);
-  kiln::set_precision(*model, torch::kBFloat16);
-  kiln::set_fused_cpu(*model, fused);
+  auto model = bench_net(preset, x, fused);
   model->eval();
   torch::NoGradGuard ng;
   x = x.to(torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast);
   benchmark::DoNotOptimize(model->forward(x));  // warm-up (allocator, oneDNN primitives)
   for (auto _ : state) benchmark::DoNotOptimize(model->forward(x));
   state.SetItemsProcessed(state.iterations() * batch);
-  state.SetLabel(std::string(fused ? "fused " + kiln::fused_cpu_isa() : "LibTorch") + ", " +
-                 std::to_string(at::get_num_threads()) + " threads");
+  state.SetLabel(label(fused));
 }
 
 }  // namespace

@@ -19,6 +19,31 @@ t0=$(date +%s)
 # (StaticStep.CudaGraphOnTheCpu... and .ResumesExactly run the static step), the sync audit of
 # every training path (SyncAudit.SeesTheOperatorsThatSynchroniseOnCuda runs its observers), and
 # the student's learning curve (the other SelfTrain tests run the student).
-"$build/tests/kiln_tests" --gtest_filter='-RealData.*:Precision.Bf16TrainingLearnsOnCpu:Airbench.EveryRecipeTrainsInFp16AsItWouldOnTheGpu:StaticStep.MatchesTheEagerPathForEveryRecipe:SyncAudit.EveryTrainingPathIsFreeOfThemOnTheCpu:SelfTrain.StudentLearnsFromThePseudoLabelsItIsGiven' --gtest_brief=1 || exit 1
-python3 "$here/tests/bad_inputs.py" "$build/kiln" | tail -1 || exit 1
+filter='-RealData.*:Precision.Bf16TrainingLearnsOnCpu:Airbench.EveryRecipeTrainsInFp16AsItWouldOnTheGpu:StaticStep.MatchesTheEagerPathForEveryRecipe:SyncAudit.EveryTrainingPathIsFreeOfThemOnTheCpu:SelfTrain.StudentLearnsFromThePseudoLabelsItIsGiven'
+# One shard a core (googletest's GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX), each on one LibTorch thread:
+# these tests' tensors are small, so processes side by side finish sooner than threads in one. On
+# a 2-core Intel Xeon (2026-12-03, bench/results/ci-sanitize-shards-2026-12-03-model167.json): one
+# process on 2 threads 212 s, two shards 134 s and 140 s. SANITIZE_SHARDS overrides.
+shards=${SANITIZE_SHARDS:-$(nproc)}
+logs=$(mktemp -d); trap 'rm -rf "$logs"' EXIT
+pids=()
+for ((i = 0; i < shards; i++)); do
+  GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
+    "$build/tests/kiln_tests" --gtest_filter="$filter" --gtest_brief=1 > "$logs/shard-$i.log" 2>&1 &
+  pids+=($!)
+done
+# The bad-input corpus (one sanitized kiln process a case, ~50 s alone) beside them: the stage
+# took 190 s with it after the shards, 181 s with it beside them (same machine, same hour).
+python3 "$here/tests/bad_inputs.py" "$build/kiln" > "$logs/bad-inputs.log" 2>&1 &
+bad=$!
+failed=0
+for ((i = 0; i < shards; i++)); do
+  if wait "${pids[$i]}"; then
+    tail -n 3 "$logs/shard-$i.log" | sed "s/^/shard $i: /"
+  else
+    echo "shard $i of $shards FAILED:"; cat "$logs/shard-$i.log"; failed=1
+  fi
+done
+if wait "$bad"; then tail -n 1 "$logs/bad-inputs.log"; else echo "bad-input corpus FAILED:"; cat "$logs/bad-inputs.log"; failed=1; fi
+[ "$failed" = 0 ] || exit 1
 echo "sanitized tests: $(( $(date +%s) - t0 )) s"
