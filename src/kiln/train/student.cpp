@@ -8,6 +8,15 @@
 
 namespace kiln {
 
+PseudoLabels teacher_pseudo_labels(const StudentSettings& st, const Dataset& unlabeled, const torch::Device& dev,
+                                   int64_t batch_size) {
+  const auto teacher = load_checkpoint(st.teacher, dev);
+  const auto ts = RunSettings::from_config(teacher.cfg);
+  const bool channels_last = as_its_run_evaluated(teacher);
+  DeviceLoader tl(unlabeled, dev, ts.step.resolve(dev).compute, teacher.mean, teacher.std, channels_last, ts.data.view);
+  return make_pseudo_labels(*teacher.model, tl, batch_size, st.mode, st.threshold, st.temperature, st.tta);
+}
+
 Student::Student(const RunSettings& s, const RunData& data, const torch::Device& dev, torch::ScalarType dtype,
                  bool channels_last, const AugmentOptions& aug)
     : dev_(dev), seed_(s.loop.seed), aug_(aug), teacher_(s.student.teacher) {
@@ -17,14 +26,7 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
   auto hidden = split.hidden_labels.slice(0, 0, unlabeled.size());
   if (unlabeled.size() == 0) throw Error("selftrain.teacher: the split leaves no unlabeled examples (data.labeled = all of them)");
   unlabeled_ = unlabeled.size();
-  auto teacher = load_checkpoint(teacher_, dev);
-  PseudoLabels pl;
-  {
-    const auto ts = RunSettings::from_config(teacher.cfg);
-    DeviceLoader tl(unlabeled, dev, ts.step.resolve(dev).compute, teacher.mean, teacher.std,
-                    /*channels_last=*/false, ts.data.view);
-    pl = make_pseudo_labels(*teacher.model, tl, s.data.test_batch_size, st.mode, st.threshold, st.temperature, st.tta);
-  }
+  const auto pl = teacher_pseudo_labels(st, unlabeled, dev, s.data.test_batch_size);
   if (pl.targets.size(1) != data.classes)
     throw Error("selftrain.teacher = '" + teacher_ + "' predicts " + std::to_string(pl.targets.size(1)) +
                 " classes; this dataset has " + std::to_string(data.classes));

@@ -20,6 +20,12 @@
 
 namespace kiln {
 
+// The teacher's (st.teacher, a checkpoint) pseudo-labels of `unlabeled` (its labels unread), in
+// batches of batch_size: the teacher in its run's precision, layout and fused CPU operators
+// (as_its_run_evaluated), so that with TTA as its run's a hard label is its run's prediction.
+PseudoLabels teacher_pseudo_labels(const StudentSettings& st, const Dataset& unlabeled, const torch::Device& device,
+                                   int64_t batch_size);
+
 class Student {
  public:
   // Loads the teacher (selftrain.teacher), pseudo-labels the split's unlabelled examples and

@@ -90,6 +90,11 @@ struct LoadedCheckpoint {
   int64_t epochs_done = 0;
 };
 LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device);
+// Puts the checkpoint's model as its run evaluated it: in the run's layout (train.channels_last)
+// and with its fused CPU operators (train.fused_cpu); their roundings are the run's (in bf16 the
+// fused evaluation's differ from LibTorch's operators' and can move an image's prediction).
+// Returns train.channels_last: the layout the inputs must come in.
+bool as_its_run_evaluated(const LoadedCheckpoint& ck);
 // The checkpoint's model on its run's test set (data.test_subset of `data`), evaluated as the
 // run evaluated it: its precision on `device`, its layout (train.channels_last: the model is put
 // in it) and fused CPU operators (train.fused_cpu), data.test_batch_size, eval.tta. `kiln eval` reports
