@@ -34,6 +34,22 @@ w_plain=$(png_width "$out/aug.png") w_rrc=$(png_width "$d/rrc/aug.png")
 [ -n "$w_rrc" ] && [ "$w_rrc" -gt "$w_plain" ] || { echo "FAIL: the random-resized-crop grid is $w_rrc px wide, the 32x32 one $w_plain"; fail=1; }
 total=$(python3 -c "import sys; print(sum(int(x) for l in open(sys.argv[1]) for x in l.split(',')))" "$out/confusion.csv")
 [ "$total" = 300 ] || { echo "FAIL: the confusion matrix counts $total test images, not 300"; fail=1; }
+# `kiln show confusion` shows the run's own predictions: evaluated as the run evaluated (precision,
+# layout, fused operators). A narrow airbench in bf16, where an fp32 evaluation reads others:
+# before, kiln show evaluated in fp32 NCHW and counted 68 of 300 right where the run had 65
+# (2026-12-03, an Intel Xeon).
+"$kiln" train --preset cifar10-94 --device cpu --quiet --out "$d/bf16" --set 'model.widths=[16, 32, 32]' \
+  --set data.train_subset=1024 --set data.test_subset=300 --set data.batch_size=128 --set schedule.epochs=2 \
+  --set train.precision=bf16 2>/dev/null || exit 1
+"$kiln" show confusion --checkpoint "$d/bf16/checkpoint.pt" --data "$KILN_DATA" --out "$d/bf16-show" >/dev/null 2>"$d/err" ||
+  { echo "FAIL: kiln show confusion of the bf16 run"; cat "$d/err"; fail=1; }
+python3 - "$d/bf16-show/confusion.csv" "$d/bf16/final.json" <<'PY' || fail=1
+import json, sys
+m = [[int(x) for x in l.split(",")] for l in open(sys.argv[1])]
+right, run = sum(m[i][i] for i in range(len(m))), json.load(open(sys.argv[2]))["final_test_acc"]
+if right != round(run * 300):
+    print(f"FAIL: kiln show confusion counts {right} of 300 right; the run's final evaluation {round(run * 300)}"); sys.exit(1)
+PY
 "$kiln" show whitening --preset cifar10-resnet9-baseline --data "$KILN_DATA" --out "$d" >/dev/null 2>&1 \
   && { echo "FAIL: whitening pictures without a whitening layer should be refused"; fail=1; }
 [ $fail = 0 ] && echo "PASS: six pictures, the random-resized crop's two, and the run directory's three"
