@@ -176,6 +176,18 @@ inline Config tiny_airbench(const std::string& name = "cifar10-94") {
   return c;
 }
 
+// tiny_airbench with three convs a group, 2 epochs, in bf16 with train.fused_cpu = fused: a run
+// whose fused and plain evaluations round differently (in fp32 they agree to the bit), for the
+// tests that a checkpoint's readers predict as its run did.
+inline Config tiny_bf16_airbench(bool fused) {
+  Config c = tiny_airbench();
+  c.set("model.convs_per_group", "3");
+  c.set("schedule.epochs", "2");
+  c.set("train.precision", "bf16");
+  c.set("train.fused_cpu", fused ? "true" : "false");
+  return c;
+}
+
 // The separable network of issue #8, narrow (8/16/32, two blocks a stage).
 inline Config separable_config() {
   Config c;

@@ -324,14 +324,9 @@ TEST(FusedCpu, KilnEvalEvaluatesACheckpointAsItsRunDid) {
   // With train.fused_cpu off the same holds through LibTorch's operators.
   auto tt = test::synthetic(512, 200);
   for (bool fused : {true, false}) {
-    Config c = test::tiny_airbench();
-    c.set("model.convs_per_group", "3");
-    c.set("schedule.epochs", "2");
-    c.set("train.fused_cpu", fused ? "true" : "false");
-    // bf16: here fp32's fused and plain evaluations agree to the bit; in bf16 they differ, and
-    // before evaluate_checkpoint took the run's fused operators, `kiln eval` read 27.5% where the
+    // Before evaluate_checkpoint took the run's fused operators, `kiln eval` read 27.5% where the
     // run had 27.0% (2026-12-02).
-    c.set("train.precision", "bf16");
+    const Config c = test::tiny_bf16_airbench(fused);
     test::TempDir dir;
     const auto r = train(c, tt, test::quiet_options(dir / "run"));
     const auto ck = load_checkpoint(dir / "run/checkpoint.pt", torch::kCPU);

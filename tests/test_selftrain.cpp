@@ -143,11 +143,7 @@ TEST(SelfTrain, TeacherPseudoLabelsAreItsRunsPredictions) {
   // teacher here labelled 55 of 200 right where its run had counted 54 (2026-12-03).
   auto tt = kiln::test::synthetic(512, 200);
   for (bool fused : {true, false}) {
-    Config c = kiln::test::tiny_airbench();
-    c.set("model.convs_per_group", "3");
-    c.set("schedule.epochs", "2");
-    c.set("train.precision", "bf16");
-    c.set("train.fused_cpu", fused ? "true" : "false");
+    const Config c = kiln::test::tiny_bf16_airbench(fused);
     ASSERT_EQ(c.s("eval.tta"), "flip+translate");
     ASSERT_EQ(c.f("eval.tta_translate_weight"), 0.5);  // make_pseudo_labels' translate weight
     kiln::test::TempDir d;

@@ -50,19 +50,18 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& d
   return lc;
 }
 
-bool as_its_run_evaluated(const LoadedCheckpoint& ck) {
-  const auto s = RunSettings::from_config(ck.cfg);
+RunSettings as_its_run_evaluated(const LoadedCheckpoint& ck) {
+  auto s = RunSettings::from_config(ck.cfg);
   if (s.step.channels_last) to_channels_last(*ck.model);
   set_fused_cpu(*ck.model, s.step.fused_cpu);
-  return s.step.channels_last;
+  return s;
 }
 
 EvalResult evaluate_checkpoint(const LoadedCheckpoint& ck, const TrainTest& data, const torch::Device& device,
                                std::optional<torch::ScalarType> compute) {
-  const auto s = RunSettings::from_config(ck.cfg);
-  const bool channels_last = as_its_run_evaluated(ck);
+  const auto s = as_its_run_evaluated(ck);
   DeviceLoader loader(data.test.head(s.data.test_subset), device, compute.value_or(s.step.resolve(device).compute), ck.mean,
-                      ck.std, channels_last, s.data.view);
+                      ck.std, s.step.channels_last, s.data.view);
   return evaluate(*ck.model, loader, s.data.test_batch_size, s.loop.tta, s.loop.tta_translate_weight);
 }
 

@@ -77,9 +77,9 @@ void draw_evaluation(const Picture& c, const std::string& what, LoadedCheckpoint
   auto test = c.tt.test.head(c.s.data.test_subset);
   // As its run evaluated (precision, layout, fused operators), so that the pictures show the run's
   // own predictions: its confusion matrix and its count of mistakes.
-  const bool channels_last = as_its_run_evaluated(*lc);
-  const auto compute = RunSettings::from_config(lc->cfg).step.resolve(torch::kCPU).compute;
-  DeviceLoader L(test, torch::kCPU, compute, lc->mean, lc->std, channels_last, c.s.data.view);
+  const auto run = as_its_run_evaluated(*lc);
+  DeviceLoader L(test, torch::kCPU, run.step.resolve(torch::kCPU).compute, lc->mean, lc->std, run.step.channels_last,
+                 c.s.data.view);
   auto ev = evaluate(*lc->model, L, c.s.data.test_batch_size, c.s.loop.tta, c.s.loop.tta_translate_weight);
   if (what == "confusion") {
     auto m = confusion_matrix(ev.predictions, test.labels, static_cast<int64_t>(classes.size()));

@@ -11,9 +11,8 @@ namespace kiln {
 PseudoLabels teacher_pseudo_labels(const StudentSettings& st, const Dataset& unlabeled, const torch::Device& dev,
                                    int64_t batch_size) {
   const auto teacher = load_checkpoint(st.teacher, dev);
-  const auto ts = RunSettings::from_config(teacher.cfg);
-  const bool channels_last = as_its_run_evaluated(teacher);
-  DeviceLoader tl(unlabeled, dev, ts.step.resolve(dev).compute, teacher.mean, teacher.std, channels_last, ts.data.view);
+  const auto ts = as_its_run_evaluated(teacher);
+  DeviceLoader tl(unlabeled, dev, ts.step.resolve(dev).compute, teacher.mean, teacher.std, ts.step.channels_last, ts.data.view);
   return make_pseudo_labels(*teacher.model, tl, batch_size, st.mode, st.threshold, st.temperature, st.tta);
 }
 

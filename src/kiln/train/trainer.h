@@ -15,6 +15,7 @@
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
 #include "kiln/nn/model.h"
+#include "kiln/train/run_settings.h"
 
 namespace kiln {
 
@@ -93,8 +94,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& d
 // Puts the checkpoint's model as its run evaluated it: in the run's layout (train.channels_last)
 // and with its fused CPU operators (train.fused_cpu); their roundings are the run's (in bf16 the
 // fused evaluation's differ from LibTorch's operators' and can move an image's prediction).
-// Returns train.channels_last: the layout the inputs must come in.
-bool as_its_run_evaluated(const LoadedCheckpoint& ck);
+// Returns the run's settings, parsed once (step.channels_last: the layout the inputs must come in).
+RunSettings as_its_run_evaluated(const LoadedCheckpoint& ck);
 // The checkpoint's model on its run's test set (data.test_subset of `data`), evaluated as the
 // run evaluated it: its precision on `device`, its layout (train.channels_last: the model is put
 // in it) and fused CPU operators (train.fused_cpu), data.test_batch_size, eval.tta. `kiln eval` reports
