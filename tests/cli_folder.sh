@@ -8,7 +8,8 @@
 # 2026-12-01: plain 61.40%, mixed 59.10% with the box filter kiln shrinks with, 59.17% with
 # Catmull-Rom; the runs of a pair differ by 0.1-0.9 points; at 8 epochs the gap is 1.58 points,
 # n = 3, docs/folders.md); 4 points still fails a loader that mangles images (swapped channels, misplaced crops, wrong labels). Then the folder without test/ trains with
-# data.val_fraction, and mixed sizes without image_size are refused naming the key.
+# data.val_fraction, and mixed sizes without image_size are refused naming the key. And a
+# self-training student pseudo-labels an unlabeled folder (below).
 # usage: cli_folder.sh KILN FOLDER_FROM_CIFAR   (needs $KILN_DATA/cifar10; exit 77 = skipped)
 set -u
 kiln=$1; make_folder=$2
@@ -34,6 +35,33 @@ print(f"plain 32x32 folder: {100*a['mean']:.2f}% (runs {[round(100*x, 2) for x i
       f"mixed folder at image_size [32, 32]: {100*b['mean']:.2f}% (runs {[round(100*x, 2) for x in mixed['per_run_test_acc']]})")
 if abs(a["mean"] - b["mean"]) > 0.04:
     print("FAIL: the mixed folder's mean accuracy is more than 4 points from the plain one's"); sys.exit(1)
+PY
+# A self-training student whose unlabeled images are a folder (selftrain.unlabeled_folder): both
+# test/ folders, reached through symbolic links, pseudo-labeled by the plain run's first model
+# with its evaluation's TTA. pseudo_labels.csv, scored against the class folders in its paths
+# (which kiln ignores): on the plain images exactly as often right as the teacher's run counted,
+# on the mixed ones far above chance (10%).
+mkdir "$d/unlabeled" && ln -s "$d/plain/test" "$d/unlabeled/plain" && ln -s "$d/mixed/test" "$d/unlabeled/mixed"
+"$kiln" train "${small[@]}" --set data.folder="$d/plain" --set schedule.epochs=1 --set train.eval_every=1 \
+  --set selftrain.teacher="$d/run-plain/run-00/checkpoint.pt" --set selftrain.tta=flip+translate \
+  --set selftrain.unlabeled_folder="$d/unlabeled" --out "$d/run-student" > "$d/student.log" 2>&1 ||
+  { cat "$d/student.log"; echo "FAIL: a student on an unlabeled folder"; exit 1; }
+python3 - "$d/run-student/pseudo_labels.csv" "$d/run-plain/run-00/final.json" "$d/run-student/pseudo_labels.json" <<'PY' || exit 1
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+teacher = json.load(open(sys.argv[2]))["final_test_acc"]
+pl = json.load(open(sys.argv[3]))
+if pl["unlabeled"] != 4000 or pl["kept"] != 4000 or pl["accuracy"] is not None:
+    print("FAIL: pseudo_labels.json:", pl); sys.exit(1)
+right = {"plain": 0, "mixed": 0}
+for r in rows:
+    part, cls = r["path"].split("/")[:2]
+    right[part] += r["pseudo_label"] == cls
+print(f"pseudo-labels of the plain test/ right {right['plain']} of 2000 (the teacher's run counted {round(teacher * 2000)}), "
+      f"of the mixed test/ {right['mixed']} of 2000")
+if len(rows) != 4000: print("FAIL: pseudo_labels.csv has", len(rows), "rows, not 4000"); sys.exit(1)
+if right["plain"] != round(teacher * 2000): print("FAIL: the plain images' pseudo-labels are not the teacher's predictions"); sys.exit(1)
+if right["mixed"] < 0.3 * 2000: print("FAIL: the mixed images' pseudo-labels are barely above chance"); sys.exit(1)
 PY
 # No test/: the hold-out, said in the run's first lines.
 rm -rf "$d/plain/test"

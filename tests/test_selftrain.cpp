@@ -1,5 +1,12 @@
 // Self-training's pieces against their definitions (kiln/train/selftrain.h).
+#include <stb/stb_image_write.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "helpers.h"
+#include "kiln/data/folder.h"
 #include "kiln/data/split.h"
 #include "kiln/nn/layers.h"
 #include "kiln/train/loss.h"
@@ -193,6 +200,96 @@ TEST(SelfTrain, StudentNeverReadsTheUnlabeledExamplesLabels) {
   EXPECT_NE(qa["accuracy"], qb["accuracy"]);  // the scrambled truth is seen by the measurement only
 }
 
+TEST(SelfTrain, StudentOnAnUnlabeledFolderIsTheStudentOnTheSplitsRest) {
+  // selftrain.unlabeled_folder: the split's unlabeled images written out as PNGs (lossless, at
+  // their size; two folders deep, named so that path order is the split's order) train the same
+  // student, bit for bit, as the split's rest does; only the pseudo-labels' accuracy is unknown.
+  auto tt = kiln::test::synthetic(300, 50);
+  kiln::test::TempDir d;
+  Config c = train_teacher(tt, d, "100", "3");
+  Config s = student_config(c, d / "teacher/checkpoint.pt");
+  s.set("selftrain.ratio", "2");
+  auto split = split_labeled(tt.train, 100, 0);
+  const auto rest = split.unlabeled.images.permute({0, 2, 3, 1}).contiguous();  // N x H x W x C
+  const int64_t n = rest.size(0), H = rest.size(1), W = rest.size(2), C = rest.size(3);
+  for (int64_t i = 0; i < n; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%05lld.png", (long long)i);
+    const auto dir = d.path / "unlabeled" / (i < n / 2 ? "a" : "b/deeper");
+    std::filesystem::create_directories(dir);
+    ASSERT_TRUE(stbi_write_png((dir / name).c_str(), W, H, C, rest[i].data_ptr<uint8_t>(), W * C));
+  }
+  train(s, tt, kiln::test::quiet_options(d / "split"));
+  Config f = s;
+  f.set("selftrain.unlabeled_folder", d / "unlabeled");
+  train(f, tt, kiln::test::quiet_options(d / "folder"));
+  EXPECT_EQ(kiln::test::without_times(kiln::test::read_metrics(d / "split")),
+            kiln::test::without_times(kiln::test::read_metrics(d / "folder")));
+  auto a = load_checkpoint(d / "split/checkpoint.pt", torch::kCPU), b = load_checkpoint(d / "folder/checkpoint.pt", torch::kCPU);
+  auto pa = a.model->parameters(), pb = b.model->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
+  auto qa = nlohmann::json::parse(read_file(d / "split/pseudo_labels.json")),
+       qb = nlohmann::json::parse(read_file(d / "folder/pseudo_labels.json"));
+  EXPECT_EQ(qb["unlabeled"], n);
+  EXPECT_EQ(qa["coverage"], qb["coverage"]);
+  EXPECT_TRUE(qa["accuracy"].is_number());
+  EXPECT_TRUE(qb["accuracy"].is_null()) << qb.dump();
+  EXPECT_EQ(qb["unlabeled_folder"], d / "unlabeled");
+  // pseudo_labels.csv: each image's path and label; scored against the truth kept aside, its
+  // labels are exactly as accurate as the split's run measured its own.
+  const auto bytes = read_file(d / "folder/pseudo_labels.csv");
+  std::istringstream csv(std::string(bytes.begin(), bytes.end()));
+  std::string row;
+  std::getline(csv, row);
+  EXPECT_EQ(row, "path,pseudo_label,confidence,kept");
+  int64_t rows = 0, right = 0;
+  while (std::getline(csv, row)) {
+    const auto c1 = row.find(','), c2 = row.find(',', c1 + 1);
+    char expected_path[40];
+    std::snprintf(expected_path, sizeof expected_path, "%s/%05lld.png", rows < n / 2 ? "a" : "b/deeper", (long long)rows);
+    EXPECT_EQ(row.substr(0, c1), expected_path);
+    EXPECT_EQ(row.substr(row.rfind(',') + 1), "true");  // selftrain.threshold = 0 keeps all
+    right += row.substr(c1 + 1, c2 - c1 - 1) == tt.train.classes[split.hidden_labels[rows].item<int64_t>()];
+    ++rows;
+  }
+  EXPECT_EQ(rows, n);
+  EXPECT_NEAR(static_cast<double>(right) / n, qa["accuracy"].get<double>(), 1e-12);
+  EXPECT_FALSE(std::filesystem::exists(d / "split/pseudo_labels.csv")) << "the split's rest has no paths to list";
+
+  // Every training example labeled (data.labeled = 0) and the folder to pseudo-label: allowed.
+  // Without either, the refusal names both ways.
+  Config all = f;
+  all.set("data.labeled", "0");
+  EXPECT_NO_THROW(RunSettings::from_config(all).check_compatible(1, false));
+  all.set("selftrain.unlabeled_folder", "");
+  kiln::test::expect_error_containing([&] { RunSettings::from_config(all).check_compatible(1, false); }, "data.labeled > 0");
+  kiln::test::expect_error_containing([&] { RunSettings::from_config(all).check_compatible(1, false); }, "selftrain.unlabeled_folder");
+}
+
+TEST(SelfTrain, UnlabeledFolderImagesTakeTheRunsShapeOrAreRefusedByName) {
+  kiln::test::TempDir d;
+  std::vector<uint8_t> rgb(8 * 6 * 3, 200), grey(5 * 5, 90);
+  std::filesystem::create_directories(d / "u/x");
+  ASSERT_TRUE(stbi_write_png((d / "u/x/colour.png").c_str(), 8, 6, 3, rgb.data(), 8 * 3));
+  ASSERT_TRUE(stbi_write_png((d / "u/grey.png").c_str(), 5, 5, 1, grey.data(), 5));
+  {
+    std::ofstream(d / "u/notes.txt") << "not an image";
+  }
+  FolderOptions o;
+  const auto ds = read_unlabeled_images(d / "u", 3, 4, 4, o);
+  ASSERT_EQ(ds.images.sizes(), (std::vector<int64_t>{2, 3, 4, 4}));
+  EXPECT_TRUE(ds.labels.eq(-1).all().item<bool>());
+  EXPECT_TRUE(ds.images[0].eq(90).all().item<bool>()) << "u/grey.png (first by path): grey copied to RGB, resized";
+  EXPECT_TRUE(ds.images[1].eq(200).all().item<bool>()) << "u/x/colour.png";
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "u", 1, 4, 4, o); }, "colour.png");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "u", 1, 4, 4, o); }, "grey");
+  std::filesystem::create_directories(d / "empty/sub");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "empty", 3, 4, 4, o); }, "selftrain.unlabeled_folder");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "empty", 3, 4, 4, o); }, "no .png");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "missing", 3, 4, 4, o); }, "selftrain.unlabeled_folder");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "missing", 3, 4, 4, o); }, "does not exist");
+}
+
 TEST(SelfTrain, StudentResumesExactly) {
   auto tt = kiln::test::synthetic(300, 50);
   kiln::test::TempDir d;
@@ -213,7 +310,7 @@ TEST(SelfTrain, StudentRefusesWhatItCannotDo) {
   Config s = student_config(c, d / "teacher/checkpoint.pt");
   Config no_split = s;
   no_split.set("data.labeled", "0");
-  kiln::test::expect_error_containing([&] { train(no_split, tt, kiln::test::quiet_options()); }, "needs data.labeled > 0");
+  kiln::test::expect_error_containing([&] { train(no_split, tt, kiln::test::quiet_options()); }, "data.labeled > 0");
   Config picky = s;
   picky.set("selftrain.threshold", "0.999999");
   kiln::test::expect_error_containing([&] { train(picky, tt, kiln::test::quiet_options()); }, "pass selftrain.threshold");
@@ -256,6 +353,9 @@ TEST(SelfTrain, ExperimentWithATeacherStrengthTrainsTheBaselinesOnceForEveryStud
   e.teacher_strength = "S9";
   EXPECT_THROW(check_selftrain(base, e), Error);
   e.teacher_strength = "S1";
+  Config folder = base;  // its table scores every pseudo-label: the unlabeled data is the split's rest
+  folder.set("selftrain.unlabeled_folder", d / "images");
+  kiln::test::expect_error_containing([&] { check_selftrain(folder, e); }, "selftrain.unlabeled_folder is for one student");
   std::string table;
   ASSERT_TRUE(run_selftrain(base, e, tt, d.path.string(), kiln::test::quiet_options(), table));
   const auto teacher = (d / "teacher-S1/baseline/run-00/checkpoint.pt");

@@ -63,7 +63,7 @@ TEST(Settings, IncompatibleCombinationsAreRefusedNamingTheKeys) {
   refused([](Config& c) { c.set("schedule.plateau_factor", "0.5"), c.set("schedule.plateau_metric", "test_loss"), c.set("train.eval_every", "2"); },
           1, "set train.eval_every = 1");
   refused([](Config& c) { c.set("train.static_step", "true"), c.set("optim.name", "adamw"); }, 1, "implement SGD and Muon only");
-  refused([](Config& c) { c.set("selftrain.teacher", "t.pt"); }, 1, "selftrain.teacher needs data.labeled > 0");
+  refused([](Config& c) { c.set("selftrain.teacher", "t.pt"); }, 1, "selftrain.teacher needs unlabeled images: set data.labeled > 0");
   refused([](Config& c) { c.set("filter.keep", "2000"); }, 1, "must be smaller than data.batch_size");
   refused([](Config& c) { c.set("filter.keep", "10"), c.set("data.drop_last", "false"); }, 1, "filter.keep needs data.drop_last = true");
   refused([](Config& c) { c.set("train.static_step", "true"); }, 2, "data-parallel runs take the ordinary step");

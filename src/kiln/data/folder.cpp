@@ -115,37 +115,26 @@ int64_t available_memory_mb() {
 
 std::string size_text(int64_t h, int64_t w) { return "[" + std::to_string(h) + ", " + std::to_string(w) + "]"; }
 
-}  // namespace
+bool is_image_file(const fs::path& p) {
+  auto ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
 
-Dataset read_image_folder(const std::string& root, const FolderOptions& o, FolderReport* report) {
-  const auto t0 = std::chrono::steady_clock::now();
-  if (!dir_exists(root)) throw Error("image folder '" + root + "' does not exist");
+int threads_of(const FolderOptions& o) {
+  return std::max(1, o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+void check_options(const FolderOptions& o) {
   if (!o.image_size.empty() && (o.image_size.size() != 2 || o.image_size[0] < 1 || o.image_size[1] < 1))
     throw Error("data.image_size must be [H, W] with both at least 1");
   if (o.background < 0 || o.background > 255) throw Error("data.background must be a grey level in 0..255");
-  std::vector<std::string> classes;
-  for (auto& e : fs::directory_iterator(root))
-    if (e.is_directory()) classes.push_back(e.path().filename().string());
-  std::sort(classes.begin(), classes.end());
-  if (classes.empty()) throw Error("image folder '" + root + "' has no class subdirectories (root/<class>/*.png)");
-  std::vector<ImageFile> files;
-  for (size_t c = 0; c < classes.size(); ++c) {
-    std::vector<std::string> names;
-    for (auto& e : fs::directory_iterator(fs::path(root) / classes[c])) {
-      auto ext = e.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp") names.push_back(e.path().string());
-    }
-    std::sort(names.begin(), names.end());
-    for (auto& n : names) files.push_back({n, static_cast<int64_t>(c)});
-  }
-  if (files.empty()) throw Error("image folder '" + root + "' has no .png/.jpg/.bmp images");
-  const int64_t N = static_cast<int64_t>(files.size());
-  const int threads = std::max(1, o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
+}
 
-  // Pass 1: every header (sizes and channels), so the dataset's shape and size are known before
-  // anything is decoded.
-  parallel_for_each(N, threads, [&](int64_t i) {
+// Pass 1: every header (sizes and channels), so the dataset's shape and size are known before
+// anything is decoded.
+void read_headers(std::vector<ImageFile>& files, int threads) {
+  parallel_for_each(static_cast<int64_t>(files.size()), threads, [&](int64_t i) {
     auto& f = files[static_cast<size_t>(i)];
     std::error_code ec;
     if (fs::file_size(f.path, ec) == 0 && !ec) throw Error("cannot decode image '" + f.path + "': the file is empty");
@@ -154,6 +143,61 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
     if (f.w <= 0 || f.h <= 0 || int64_t{f.w} * f.h > (int64_t{1} << 26))
       throw Error("image '" + f.path + "': implausible size " + std::to_string(f.w) + "x" + std::to_string(f.h));
   });
+}
+
+// Pass 2, after the memory check: decode, convert and fit each image straight into its row of
+// an N x C x H x W uint8 tensor; the report gets the counts and the time since t0.
+torch::Tensor decode_files(const std::string& root, const std::vector<ImageFile>& files, int64_t C, int64_t H, int64_t W,
+                           const FolderOptions& o, int threads, std::chrono::steady_clock::time_point t0, FolderReport* report) {
+  const int64_t N = static_cast<int64_t>(files.size()), bytes = N * C * H * W;
+  const int64_t limit_mb = o.memory_limit_mb > 0 ? o.memory_limit_mb : available_memory_mb() / 2;
+  if (limit_mb > 0 && bytes > limit_mb * 1024 * 1024) {
+    const double s = std::sqrt(static_cast<double>(limit_mb) * 1024 * 1024 / static_cast<double>(bytes));
+    const int64_t fh = std::max<int64_t>(1, static_cast<int64_t>(H * s)), fw = std::max<int64_t>(1, static_cast<int64_t>(W * s));
+    throw Error("image folder '" + root + "': " + std::to_string(N) + " images of " + std::to_string(C) + " x " + std::to_string(H) +
+                " x " + std::to_string(W) + " need " + std::to_string(bytes / (1024 * 1024)) + " MiB decoded, more than the " +
+                std::to_string(limit_mb) + " MiB allowed (data.memory_limit_mb; 0 = half the memory available); data.image_size = " +
+                size_text(fh, fw) + " would fit");
+  }
+  auto out = torch::empty({N, C, H, W}, torch::kUInt8);
+  std::atomic<int64_t> resized{0}, converted{0};
+  parallel_for_each(N, threads, [&](int64_t i) {
+    auto& f = files[static_cast<size_t>(i)];
+    auto img = decode_image(read_file(f.path), f.path, 0);
+    if (img.size(0) != C) img = convert_channels(img, C, o.background), ++converted;
+    if (img.size(1) != H || img.size(2) != W) img = fit_image(img, H, W, o.resize, o.background), ++resized;
+    out[i].copy_(img);
+  });
+  if (report) {
+    report->images = N, report->bytes = bytes;
+    report->resized = resized, report->converted = converted, report->threads = threads;
+    report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return out;
+}
+
+}  // namespace
+
+Dataset read_image_folder(const std::string& root, const FolderOptions& o, FolderReport* report) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!dir_exists(root)) throw Error("image folder '" + root + "' does not exist");
+  check_options(o);
+  std::vector<std::string> classes;
+  for (auto& e : fs::directory_iterator(root))
+    if (e.is_directory()) classes.push_back(e.path().filename().string());
+  std::sort(classes.begin(), classes.end());
+  if (classes.empty()) throw Error("image folder '" + root + "' has no class subdirectories (root/<class>/*.png)");
+  std::vector<ImageFile> files;
+  for (size_t c = 0; c < classes.size(); ++c) {
+    std::vector<std::string> names;
+    for (auto& e : fs::directory_iterator(fs::path(root) / classes[c]))
+      if (is_image_file(e.path())) names.push_back(e.path().string());
+    std::sort(names.begin(), names.end());
+    for (auto& n : names) files.push_back({n, static_cast<int64_t>(c)});
+  }
+  if (files.empty()) throw Error("image folder '" + root + "' has no .png/.jpg/.bmp images");
+  const int threads = threads_of(o);
+  read_headers(files, threads);
   const int64_t C = std::any_of(files.begin(), files.end(), [](const ImageFile& f) { return f.c >= 3; }) ? 3 : 1;
   int64_t H = files[0].h, W = files[0].w;
   if (!o.image_size.empty()) {
@@ -166,36 +210,38 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
                     ": all images must share one size, or set data.image_size = [H, W] to resize each as it loads "
                     "(data.resize = stretch | center_crop | pad)");
   }
-  const int64_t bytes = N * C * H * W;
-  const int64_t limit_mb = o.memory_limit_mb > 0 ? o.memory_limit_mb : available_memory_mb() / 2;
-  if (limit_mb > 0 && bytes > limit_mb * 1024 * 1024) {
-    const double s = std::sqrt(static_cast<double>(limit_mb) * 1024 * 1024 / static_cast<double>(bytes));
-    const int64_t fh = std::max<int64_t>(1, static_cast<int64_t>(H * s)), fw = std::max<int64_t>(1, static_cast<int64_t>(W * s));
-    throw Error("image folder '" + root + "': " + std::to_string(N) + " images of " + std::to_string(C) + " x " + std::to_string(H) +
-                " x " + std::to_string(W) + " need " + std::to_string(bytes / (1024 * 1024)) + " MiB decoded, more than the " +
-                std::to_string(limit_mb) + " MiB allowed (data.memory_limit_mb; 0 = half the memory available); data.image_size = " +
-                size_text(fh, fw) + " would fit");
-  }
-
-  // Pass 2: decode, convert and fit each image straight into its row of the result.
-  auto out = torch::empty({N, C, H, W}, torch::kUInt8);
-  std::atomic<int64_t> resized{0}, converted{0};
-  parallel_for_each(N, threads, [&](int64_t i) {
-    auto& f = files[static_cast<size_t>(i)];
-    auto img = decode_image(read_file(f.path), f.path, 0);
-    if (img.size(0) != C) img = convert_channels(img, C, o.background), ++converted;
-    if (img.size(1) != H || img.size(2) != W) img = fit_image(img, H, W, o.resize, o.background), ++resized;
-    out[i].copy_(img);
-  });
+  auto images = decode_files(root, files, C, H, W, o, threads, t0, report);
+  const int64_t N = static_cast<int64_t>(files.size());
   std::vector<int64_t> labels(static_cast<size_t>(N));
   std::vector<int64_t> per_class(classes.size(), 0);
   for (int64_t i = 0; i < N; ++i) labels[static_cast<size_t>(i)] = files[static_cast<size_t>(i)].label, ++per_class[static_cast<size_t>(labels[static_cast<size_t>(i)])];
-  if (report) {
-    report->images = N, report->bytes = bytes, report->per_class = per_class;
-    report->resized = resized, report->converted = converted, report->threads = threads;
-    report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
-  return Dataset{out, torch::tensor(labels, torch::kInt64), classes};
+  if (report) report->per_class = per_class;
+  return Dataset{images, torch::tensor(labels, torch::kInt64), classes};
+}
+
+Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int64_t W, const FolderOptions& o,
+                              FolderReport* report, std::vector<std::string>* paths) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!dir_exists(root)) throw Error("selftrain.unlabeled_folder: '" + root + "' does not exist");
+  check_options(o);
+  std::vector<std::string> names;
+  for (auto& e : fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink))
+    if (e.is_regular_file() && is_image_file(e.path())) names.push_back(e.path().string());
+  if (names.empty()) throw Error("selftrain.unlabeled_folder: '" + root + "' has no .png/.jpg/.bmp images (at any depth)");
+  std::sort(names.begin(), names.end());
+  std::vector<ImageFile> files;
+  for (auto& n : names) files.push_back({n, -1});
+  const int threads = threads_of(o);
+  read_headers(files, threads);
+  if (C == 1)
+    for (auto& f : files)
+      if (f.c >= 3)
+        throw Error("selftrain.unlabeled_folder: image '" + f.path + "' has colour, and the run's images are grey (1 channel): "
+                    "a grey model cannot label it");
+  auto images = decode_files(root, files, C, H, W, o, threads, t0, report);
+  if (paths)
+    for (auto& n : names) paths->push_back(fs::path(n).lexically_relative(root).string());
+  return Dataset{images, torch::full({images.size(0)}, -1, torch::kInt64), {}};
 }
 
 std::pair<Dataset, Dataset> split_validation(const Dataset& ds, double fraction, uint64_t seed) {
@@ -255,7 +301,9 @@ void check_balance(const std::string& what, const Dataset& d, TrainTest& tt) {
   }
 }
 
-std::string report_text(const std::string& dir, const Dataset& d, const FolderReport& r) {
+}  // namespace
+
+std::string folder_report_line(const std::string& dir, const Dataset& d, const FolderReport& r) {
   const auto s = d.images.sizes();
   std::string t = dir + ": " + std::to_string(r.images) + " images, " + std::to_string(s[1]) + " x " + std::to_string(s[2]) + " x " +
                   std::to_string(s[3]) + ", " + mib(r.bytes) + " decoded";
@@ -266,14 +314,12 @@ std::string report_text(const std::string& dir, const Dataset& d, const FolderRe
   return t + b;
 }
 
-}  // namespace
-
 void load_folder(const std::string& root, const FolderOptions& o, TrainTest& tt) {
   const auto train_dir = (fs::path(root) / "train").string(), test_dir = (fs::path(root) / "test").string();
   if (!dir_exists(train_dir)) throw Error("image folder '" + root + "' has no train/ (root/train/<class>/*.png)");
   FolderReport tr;
   tt.train = read_image_folder(train_dir, o, &tr);
-  tt.notes.push_back(report_text("train/", tt.train, tr));
+  tt.notes.push_back(folder_report_line("train/", tt.train, tr));
   if (o.val_fraction > 0 && !dir_exists(test_dir)) {
     auto [keep, val] = split_validation(tt.train, o.val_fraction, o.split_seed);
     tt.train = std::move(keep), tt.test = std::move(val);
@@ -286,7 +332,7 @@ void load_folder(const std::string& root, const FolderOptions& o, TrainTest& tt)
       throw Error("image folder '" + root + "' has no test/: set data.val_fraction (e.g. 0.1) to hold out part of train/ for evaluation");
     FolderReport te;
     tt.test = read_image_folder(test_dir, o, &te);
-    tt.notes.push_back(report_text("test/", tt.test, te) + (o.val_fraction > 0 ? " (evaluating on test/; data.val_fraction is for folders without one)" : ""));
+    tt.notes.push_back(folder_report_line("test/", tt.test, te) + (o.val_fraction > 0 ? " (evaluating on test/; data.val_fraction is for folders without one)" : ""));
     if (tt.train.classes != tt.test.classes) {
       // Name the classes: those of test/ that train/ lacks (the model cannot predict them) and
       // those of train/ that test/ lacks (the labels would be numbered differently).

@@ -48,17 +48,19 @@ torch::Tensor confusion_matrix(const torch::Tensor& pred, const torch::Tensor& y
   return torch::bincount(idx, {}, K * K).view({K, K});
 }
 
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
+
 std::string per_class_csv(const torch::Tensor& matrix, const std::vector<std::string>& classes) {
   auto m = matrix.to(torch::kCPU, torch::kInt64).contiguous();
   std::string out = "class,images,correct,accuracy\n";
   for (int64_t c = 0; c < m.size(0); ++c) {
     const int64_t n = m[c].sum().item<int64_t>(), right = m[c][c].item<int64_t>();
-    std::string name = c < static_cast<int64_t>(classes.size()) ? classes[static_cast<size_t>(c)] : std::to_string(c);
-    if (name.find_first_of(",\"\n") != std::string::npos) {  // RFC 4180 quoting
-      std::string q = "\"";
-      for (char ch : name) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-      name = q + "\"";
-    }
+    const std::string name = csv_field(c < static_cast<int64_t>(classes.size()) ? classes[static_cast<size_t>(c)] : std::to_string(c));
     char acc[32] = "";
     if (n > 0) std::snprintf(acc, sizeof acc, "%.6f", static_cast<double>(right) / static_cast<double>(n));
     out += name + "," + std::to_string(n) + "," + std::to_string(right) + "," + acc + "\n";

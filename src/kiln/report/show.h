@@ -29,5 +29,7 @@ Canvas confusion_image(const torch::Tensor& matrix, const std::vector<std::strin
 // Per-class test accuracy from a confusion matrix (rows = true class) as CSV:
 // class,images,correct,accuracy (a class without test images: accuracy empty).
 std::string per_class_csv(const torch::Tensor& matrix, const std::vector<std::string>& classes);
+// One CSV field: as it is, or quoted (RFC 4180, "" for ") when it holds a comma, quote or newline.
+std::string csv_field(const std::string& s);
 
 }  // namespace kiln

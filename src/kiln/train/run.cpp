@@ -71,7 +71,9 @@ void Run::setup_filter() {
   filter_ = std::make_unique<ProxyFilter>(proxy, make_sgd(pc, *proxy, optim_->sched.at_step(0)), fo);
 }
 
-void Run::write_run_files() { log_.start(cfg_, dev_, opt_.command_line, student_ ? student_->json() : std::string()); }
+void Run::write_run_files() {
+  log_.start(cfg_, dev_, opt_.command_line, student_ ? student_->files() : std::vector<std::pair<std::string, std::string>>{});
+}
 
 RunResult Run::run() {
   RunResult r;

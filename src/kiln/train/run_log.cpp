@@ -22,7 +22,8 @@ RunLog::RunLog(std::string run_dir, bool writes, bool verbose)
 
 std::string RunLog::path(const std::string& name) const { return (std::filesystem::path(run_dir_) / name).string(); }
 
-void RunLog::start(const Config& cfg, const torch::Device& dev, const std::string& command_line, const std::string& pseudo_json) {
+void RunLog::start(const Config& cfg, const torch::Device& dev, const std::string& command_line,
+                   const std::vector<std::pair<std::string, std::string>>& extra_files) {
   if (!writes_) return;
   make_dirs(run_dir_);
   atomic_write(path("config.toml"), cfg.to_toml());
@@ -30,7 +31,7 @@ void RunLog::start(const Config& cfg, const torch::Device& dev, const std::strin
   atomic_write(path("provenance.json"), provenance_json(dev, command_line, &precision) + "\n");
   atomic_write(path("metrics.jsonl"), std::string());
   atomic_write(path("steps.csv"), std::string(kStepsHeader));
-  if (!pseudo_json.empty()) atomic_write(path("pseudo_labels.json"), pseudo_json + "\n");
+  for (const auto& [name, content] : extra_files) atomic_write(path(name), content);
 }
 
 void RunLog::open_tensorboard(const Batch& b, const std::vector<double>& mean, const std::vector<double>& std,

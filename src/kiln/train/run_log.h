@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kiln/core/config.h"
@@ -28,8 +29,9 @@ class RunLog {
   void line(const std::string& s) { progress_.line(s); }
 
   // The run directory's first files: config.toml, provenance.json, an empty metrics.jsonl and
-  // steps.csv, pseudo_labels.json (a student's, when given).
-  void start(const Config& cfg, const torch::Device& device, const std::string& command_line, const std::string& pseudo_json);
+  // steps.csv, and extra_files (name, content): a student's pseudo_labels.json and .csv.
+  void start(const Config& cfg, const torch::Device& device, const std::string& command_line,
+             const std::vector<std::pair<std::string, std::string>>& extra_files = {});
   // TensorBoard from here on, with the first 32 augmented training images of epoch 1 as a
   // picture (data/augmented_batch; augmented_batch.png).
   void open_tensorboard(const Batch& first, const std::vector<double>& mean, const std::vector<double>& std,

@@ -106,6 +106,7 @@ RunSettings RunSettings::from_config(const Config& cfg) {
   auto& t = s.student;
   t.teacher = cfg.s("selftrain.teacher");
   t.unlabeled = cfg.i("selftrain.unlabeled");
+  t.unlabeled_folder = cfg.s("selftrain.unlabeled_folder");
   t.mode = cfg.s("selftrain.mode");
   t.threshold = cfg.f("selftrain.threshold");
   t.temperature = cfg.f("selftrain.temperature");
@@ -150,8 +151,9 @@ void RunSettings::check_compatible(int64_t world, bool gloo_on_cuda) const {
     throw Error("train.static_step / train.cuda_graph implement SGD and Muon only; optim.name = '" + optim.name +
                 "' runs on the ordinary step (set both to false)");
   if (student_run) {
-    if (data.labeled <= 0)
-      throw Error("selftrain.teacher needs data.labeled > 0: the unlabeled examples are the rest of that split");
+    if (data.labeled <= 0 && student.unlabeled_folder.empty())
+      throw Error("selftrain.teacher needs unlabeled images: set data.labeled > 0 (the rest of that split is pseudo-labeled) "
+                  "or selftrain.unlabeled_folder (a directory of images)");
     if (step.uses_static())
       throw Error("selftrain.teacher: the student's mixed batches run on the ordinary step; set train.static_step = false "
                   "and train.cuda_graph = false");

@@ -94,6 +94,7 @@ struct OptimizerSettings {
 struct StudentSettings {
   std::string teacher;              // selftrain.teacher ("" = not a student)
   int64_t unlabeled = 0;            // selftrain.unlabeled: the first N unlabeled examples
+  std::string unlabeled_folder;     // selftrain.unlabeled_folder ("" = the rest of data.labeled's split)
   std::string mode = "soft";        // selftrain.mode: hard | soft
   double threshold = 0, temperature = 1, ratio = 1, weight = 1;
   std::string pseudo_weight = "fixed";  // selftrain.pseudo_weight: fixed | ratio

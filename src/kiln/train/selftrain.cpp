@@ -1,5 +1,7 @@
 #include "kiln/train/selftrain.h"
 
+#include <limits>
+
 #include "kiln/core/error.h"
 #include "kiln/core/precision.h"
 #include "kiln/nn/layers.h"
@@ -39,7 +41,8 @@ PseudoLabelQuality pseudo_label_quality(const PseudoLabels& p, const torch::Tens
   const int64_t n = p.keep.size(0);
   q.kept = p.keep.sum().item<int64_t>();
   q.coverage = n ? static_cast<double>(q.kept) / n : 0;
-  q.accuracy = q.kept ? p.predicted.eq(hidden.cpu()).logical_and(p.keep).sum().item<double>() / q.kept : 0;
+  if (!hidden.defined()) q.accuracy = std::numeric_limits<double>::quiet_NaN();
+  else q.accuracy = q.kept ? p.predicted.eq(hidden.cpu()).logical_and(p.keep).sum().item<double>() / q.kept : 0;
   return q;
 }
 

@@ -27,8 +27,8 @@ struct PseudoLabels {
 PseudoLabels make_pseudo_labels(Classifier& teacher, const DeviceLoader& unlabeled, int64_t batch_size,
                                 const std::string& mode, double threshold, double temperature, const std::string& tta);
 
-// Accuracy of the kept pseudo-labels against the hidden true labels, and coverage (the kept
-// fraction).
+// Accuracy of the kept pseudo-labels against the hidden true labels (NaN when hidden_labels is
+// undefined: images without labels), and coverage (the kept fraction).
 struct PseudoLabelQuality {
   double accuracy = 0, coverage = 0;
   int64_t kept = 0;

@@ -75,6 +75,10 @@ void check_selftrain(const Config& base, const SelftrainExperiment& e) {
   if (e.runs < 1 || e.rounds < 1) throw Error("kiln selftrain needs --runs >= 1 and --rounds >= 1");
   const auto s = RunSettings::from_config(base);
   if (s.data.labeled <= 0) throw Error("kiln selftrain needs --labels N > 0 (the labeled examples)");
+  if (!s.student.unlabeled_folder.empty())
+    throw Error("kiln selftrain measures every student's pseudo-labels against the split's hidden labels, so its unlabeled "
+                "examples are the split's rest; selftrain.unlabeled_folder is for one student trained with kiln train "
+                "(--set selftrain.teacher=... --set selftrain.unlabeled_folder=...)");
   if (e.strengths.empty()) throw Error("kiln selftrain needs --aug (e.g. S1,S4)");
   auto named = e.strengths;  // every strength a run will use, the teachers' too: an unknown name is refused now
   if (!e.teacher_strength.empty()) named.push_back(e.teacher_strength);

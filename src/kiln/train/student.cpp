@@ -2,8 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
+#include "kiln/data/folder.h"
+#include "kiln/report/show.h"
 #include "kiln/train/trainer.h"
 
 namespace kiln {
@@ -16,20 +20,51 @@ PseudoLabels teacher_pseudo_labels(const StudentSettings& st, const Dataset& unl
   return make_pseudo_labels(*teacher.model, tl, batch_size, st.mode, st.threshold, st.temperature, st.tta);
 }
 
+namespace {
+
+// pseudo_labels.csv: one row per image of selftrain.unlabeled_folder, what the teacher said of it.
+std::string labels_csv(const std::vector<std::string>& paths, const PseudoLabels& pl, const std::vector<std::string>& classes) {
+  auto predicted = pl.predicted.cpu(), confidence = pl.confidence.to(torch::kCPU, torch::kFloat64), keep = pl.keep.cpu();
+  std::string out = "path,pseudo_label,confidence,kept\n";
+  for (int64_t i = 0; i < predicted.size(0); ++i) {
+    const auto c = static_cast<size_t>(predicted[i].item<int64_t>());
+    char conf[32];
+    std::snprintf(conf, sizeof conf, "%.6f", confidence[i].item<double>());
+    out += csv_field(paths[static_cast<size_t>(i)]) + "," + csv_field(c < classes.size() ? classes[c] : std::to_string(c)) + "," +
+           conf + "," + (keep[i].item<bool>() ? "true" : "false") + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 Student::Student(const RunSettings& s, const RunData& data, const torch::Device& dev, torch::ScalarType dtype,
                  bool channels_last, const AugmentOptions& aug)
     : dev_(dev), seed_(s.loop.seed), aug_(aug), teacher_(s.student.teacher) {
   const auto& st = s.student;
-  const auto& split = data.split;
-  auto unlabeled = split.unlabeled.head(st.unlabeled);
-  auto hidden = split.hidden_labels.slice(0, 0, unlabeled.size());
-  if (unlabeled.size() == 0) throw Error("selftrain.teacher: the split leaves no unlabeled examples (data.labeled = all of them)");
+  Dataset unlabeled;
+  std::vector<std::string> paths;  // a folder's images, relative to it
+  torch::Tensor hidden;  // their true labels: known for the split's rest, not for a folder's images
+  if (!st.unlabeled_folder.empty()) {
+    const auto& stored = data.train->data();  // the folder's images take the training images' stored shape
+    FolderReport r;
+    unlabeled = read_unlabeled_images(st.unlabeled_folder, stored.size(1), stored.size(2), stored.size(3),
+                                      s.data.folder_options, &r, &paths);
+    source_ = "selftrain.unlabeled_folder " + folder_report_line(st.unlabeled_folder, unlabeled, r);
+    unlabeled = unlabeled.head(st.unlabeled);
+    unlabeled.classes = data.class_names;
+  } else {
+    unlabeled = data.split.unlabeled.head(st.unlabeled);
+    hidden = data.split.hidden_labels.slice(0, 0, unlabeled.size());
+    if (unlabeled.size() == 0) throw Error("selftrain.teacher: the split leaves no unlabeled examples (data.labeled = all of them)");
+  }
   unlabeled_ = unlabeled.size();
   const auto pl = teacher_pseudo_labels(st, unlabeled, dev, s.data.test_batch_size);
   if (pl.targets.size(1) != data.classes)
     throw Error("selftrain.teacher = '" + teacher_ + "' predicts " + std::to_string(pl.targets.size(1)) +
                 " classes; this dataset has " + std::to_string(data.classes));
   quality_ = pseudo_label_quality(pl, hidden);
+  if (!paths.empty()) csv_ = labels_csv(paths, pl, data.class_names);
   auto keep = pl.keep.nonzero().view({-1});
   Dataset kept{unlabeled.images.index_select(0, keep), torch::full({keep.size(0)}, -1, torch::kInt64), unlabeled.classes};
   const int64_t bs = data.batch_size;
@@ -43,6 +78,7 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
   batches_ = kept.size() / pbs_;
   loss_ = std::make_unique<StudentLoss>(st.pseudo_weight, st.weight, st.loss_normalization, s.optim.label_smoothing);
   json_ = nlohmann::ordered_json{{"teacher", teacher_},
+                                 {"unlabeled_folder", st.unlabeled_folder},
                                  {"unlabeled", unlabeled.size()},
                                  {"kept", quality_.kept},
                                  {"coverage", quality_.coverage},
@@ -56,12 +92,21 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
               .dump(2);
 }
 
+std::vector<std::pair<std::string, std::string>> Student::files() const {
+  std::vector<std::pair<std::string, std::string>> f{{"pseudo_labels.json", json_ + "\n"}};
+  if (!csv_.empty()) f.emplace_back("pseudo_labels.csv", csv_);
+  return f;
+}
+
 std::string Student::summary_line() const {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "pseudo-labels from %s: %lld of %lld unlabeled kept (coverage %.1f%%), accuracy %.2f%%",
-                teacher_.c_str(), (long long)quality_.kept, (long long)unlabeled_, 100 * quality_.coverage,
-                100 * quality_.accuracy);
-  return buf;
+  std::snprintf(buf, sizeof buf, "pseudo-labels from %s: %lld of %lld unlabeled kept (coverage %.1f%%), ", teacher_.c_str(),
+                (long long)quality_.kept, (long long)unlabeled_, 100 * quality_.coverage);
+  std::string line = source_.empty() ? std::string() : source_ + "\n";
+  line += buf;
+  if (std::isnan(quality_.accuracy)) return line + "accuracy unknown (the folder's images have no labels)";
+  std::snprintf(buf, sizeof buf, "accuracy %.2f%%", 100 * quality_.accuracy);
+  return line + buf;
 }
 
 std::pair<Batch, torch::Tensor> Student::batch(int64_t g) {

@@ -1,6 +1,7 @@
 // Self-training's student (one part of kiln/train/run.h; issue #7, selftrain.teacher): the
 // teacher pseudo-labels the unlabelled rest of the run's split (its labels were replaced by -1
-// in split_labeled; the true ones are used only to measure the pseudo-labels), and every step
+// in split_labeled; the true ones are used only to measure the pseudo-labels), or the images of
+// selftrain.unlabeled_folder (no labels: the pseudo-labels' accuracy is unknown), and every step
 // adds a batch of pseudo-labelled examples, cycling through them in their own seeded epochs, to
 // the labelled batch; one forward over both (BN statistics over both), the student's loss on
 // the two parts (kiln/train/selftrain.h).
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "kiln/core/config.h"
 #include "kiln/data/loader.h"
@@ -28,7 +30,8 @@ PseudoLabels teacher_pseudo_labels(const StudentSettings& st, const Dataset& unl
 
 class Student {
  public:
-  // Loads the teacher (selftrain.teacher), pseudo-labels the split's unlabelled examples and
+  // Loads the teacher (selftrain.teacher), pseudo-labels the split's unlabelled examples (or
+  // selftrain.unlabeled_folder's images, fitted to the training images' stored size) and
   // keeps those that pass selftrain.threshold. Throws when too few pass or the teacher knows
   // other classes (RunSettings::check_compatible refused the set-ups that cannot work).
   Student(const RunSettings& s, const RunData& data, const torch::Device& device, torch::ScalarType dtype, bool channels_last,
@@ -41,6 +44,9 @@ class Student {
 
   std::string summary_line() const;  // the pseudo-labels' coverage and accuracy, for the log
   const std::string& json() const { return json_; }  // pseudo_labels.json
+  // The files a run writes for its student (name, content): pseudo_labels.json, and for
+  // selftrain.unlabeled_folder pseudo_labels.csv (path,pseudo_label,confidence,kept per image).
+  std::vector<std::pair<std::string, std::string>> files() const;
 
   torch::Tensor state() const { return loss_->state(); }  // the loss normalisation's running sums
   void set_state(const torch::Tensor& s) { loss_->set_state(s, dev_); }
@@ -59,9 +65,10 @@ class Student {
   std::unique_ptr<StudentLoss> loss_;
   int64_t pbs_ = 0, batches_ = 0;
   std::string teacher_;
+  std::string source_;  // selftrain.unlabeled_folder: what reading it found and cost ("" = the split's rest)
   int64_t unlabeled_ = 0;
   PseudoLabelQuality quality_;
-  std::string json_;
+  std::string json_, csv_;
 };
 
 }  // namespace kiln
