@@ -283,3 +283,22 @@ TEST(Train, DivergenceShortOfNanStopsTheRunAndKeepsTheCheckpoint) {
   EXPECT_EQ(lc.epochs_done, static_cast<int64_t>(m.size()));
   for (auto& p : lc.model->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
 }
+
+TEST(Metrics, LineRoundTripsWithPerClassAccuracies) {
+  // A resumed run rewrites metrics.jsonl from its history: every field must come back, a class
+  // without test images (NaN, written as null) included.
+  EpochMetrics m;
+  m.epoch = 2;
+  m.evaluated = true;
+  m.test_loss = 1.5;
+  m.test_acc = 0.5;
+  m.test_class_acc = {0.25, std::nan(""), 1.0};
+  const auto line = m.to_json();
+  EXPECT_NE(line.find("\"test_class_acc\":[0.25,null,1.0]"), std::string::npos) << line;
+  const auto back = EpochMetrics::from_json(line);
+  ASSERT_EQ(back.test_class_acc.size(), 3u);
+  EXPECT_TRUE(std::isnan(back.test_class_acc[1]));
+  EXPECT_EQ(back.to_json(), line);
+  EpochMetrics not_evaluated;  // no evaluation, no per-class field
+  EXPECT_EQ(not_evaluated.to_json().find("test_class_acc"), std::string::npos);
+}

@@ -1,6 +1,8 @@
 // EpochMetrics as one line of metrics.jsonl, and back.
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "kiln/train/trainer.h"
 
 namespace kiln {
@@ -13,6 +15,7 @@ std::string EpochMetrics::to_json() const {
   if (evaluated) {
     j["test_loss"] = test_loss;
     j["test_acc"] = test_acc;
+    if (!test_class_acc.empty()) j["test_class_acc"] = test_class_acc;  // NaN is written as null
   }
   j["lr"] = lr;
   j["epoch_seconds"] = epoch_seconds;
@@ -32,6 +35,8 @@ EpochMetrics EpochMetrics::from_json(const std::string& line) {
   m.train_acc = e["train_acc"];
   m.evaluated = e.contains("test_acc");
   if (m.evaluated) m.test_loss = e["test_loss"], m.test_acc = e["test_acc"];
+  if (e.contains("test_class_acc"))
+    for (auto& a : e["test_class_acc"]) m.test_class_acc.push_back(a.is_null() ? std::nan("") : a.get<double>());
   m.lr = e["lr"];
   m.epoch_seconds = e["epoch_seconds"];
   m.eval_seconds = e["eval_seconds"];

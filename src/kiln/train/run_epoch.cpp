@@ -4,6 +4,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/report/memory.h"
+#include "kiln/report/show.h"
 #include "kiln/train/run.h"
 
 namespace kiln {
@@ -55,6 +56,11 @@ void Run::finish_epoch(Clock::time_point t0) {
     m.evaluated = true;
     m.test_loss = ev.loss;
     m.test_acc = ev.acc;
+    if (ev.predictions.defined()) {  // one process: every test image's prediction is here (data parallel: a share)
+      auto matrix = confusion_matrix(ev.predictions, data_.test->labels().cpu(), classes).to(torch::kFloat64);
+      auto acc = (matrix.diagonal() / matrix.sum(1)).contiguous();  // 0 / 0 = NaN for a class without test images
+      m.test_class_acc.assign(acc.data_ptr<double>(), acc.data_ptr<double>() + classes);
+    }
     last_eval_ = ev;
   }
   reset_epoch_sums();

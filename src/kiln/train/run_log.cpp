@@ -1,5 +1,6 @@
 #include "kiln/train/run_log.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -37,6 +38,7 @@ void RunLog::start(const Config& cfg, const torch::Device& dev, const std::strin
 void RunLog::open_tensorboard(const Batch& b, const std::vector<double>& mean, const std::vector<double>& std,
                               const std::vector<std::string>& class_names) {
   if (!writes_) return;
+  class_names_ = class_names;
   tb_ = std::make_unique<EventWriter>(run_dir_);
   std::vector<std::string> caps;
   auto y = b.y.cpu();
@@ -77,6 +79,9 @@ void RunLog::epoch(const EpochMetrics& m, int64_t epochs, int64_t g0, int64_t st
     if (m.evaluated) {
       tb_->scalar("test/accuracy", m.test_acc, s);
       tb_->scalar("test/loss", m.test_loss, s);
+      for (size_t c = 0; c < m.test_class_acc.size(); ++c)  // per class, in their own group
+        if (!std::isnan(m.test_class_acc[c]))
+          tb_->scalar("test_class_accuracy/" + (c < class_names_.size() ? class_names_[c] : std::to_string(c)), m.test_class_acc[c], s);
     }
     tb_->scalar("lr", m.lr, s);
     tb_->scalar("images_per_s", m.images_per_s, s);

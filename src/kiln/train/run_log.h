@@ -38,7 +38,8 @@ class RunLog {
                         const std::vector<std::string>& class_names);
   // One epoch: a line of metrics.jsonl, its steps' lines in steps.csv (step = steps done after
   // it; lr_at(g) the LR of global step g; step_losses: the epoch's per-step mean losses), the
-  // TensorBoard scalars at `global_step` steps done, and the epoch line on the terminal.
+  // TensorBoard scalars at `global_step` steps done (with test_class_accuracy/<class> when the
+  // epoch's evaluation has them), and the epoch line on the terminal.
   void epoch(const EpochMetrics& m, int64_t epochs, int64_t first_step, int64_t steps, const double* step_losses,
              const std::function<double(int64_t)>& lr_at, int64_t global_step);
   // Resuming: metrics.jsonl rewritten to exactly `history`, steps.csv to the steps up to
@@ -56,6 +57,7 @@ class RunLog {
   bool writes_;
   Progress progress_;
   std::unique_ptr<EventWriter> tb_;
+  std::vector<std::string> class_names_;  // open_tensorboard's: the per-class scalars' tags
 };
 
 }  // namespace kiln

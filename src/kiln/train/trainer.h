@@ -26,6 +26,9 @@ struct EpochMetrics {
   bool evaluated = false;
   double test_loss = 0;        // plain cross-entropy
   double test_acc = 0;
+  // Per class (class order), when the evaluation's predictions were at hand (one process): the
+  // fraction of that class's test images predicted right; NaN for a class with none.
+  std::vector<double> test_class_acc;
   double lr = 0;               // at the epoch's last step
   double epoch_seconds = 0;    // training steps only (evaluation excluded), read after a sync
   double eval_seconds = 0;
