@@ -290,6 +290,31 @@ TEST(SelfTrain, UnlabeledFolderImagesTakeTheRunsShapeOrAreRefusedByName) {
   kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "missing", 3, 4, 4, o); }, "does not exist");
 }
 
+TEST(SelfTrain, StudentLogsTheTwoPartsOfItsLoss) {
+  // metrics.jsonl and TensorBoard carry the student's labelled and pseudo-labelled losses per
+  // epoch; with a fixed weight w and no normalisation the loss it optimises is, step by step,
+  // L_l + w L_p, so the epoch's train_loss (equal batches) is their means combined the same way.
+  auto tt = kiln::test::synthetic(300, 50);
+  kiln::test::TempDir d;
+  Config c = train_teacher(tt, d, "100", "2");
+  Config s = student_config(c, d / "teacher/checkpoint.pt");
+  s.set("schedule.epochs", "3");
+  s.set("selftrain.weight", "0.5");
+  s.set("selftrain.ratio", "2");
+  train(s, tt, kiln::test::quiet_options(d / "student"));
+  const auto metrics = kiln::test::read_metrics(d / "student");
+  ASSERT_EQ(metrics.size(), 3u);
+  for (const auto& m : metrics) {
+    ASSERT_TRUE(m.contains("student_labeled_loss") && m.contains("student_pseudo_loss")) << m.dump();
+    const double l = m["student_labeled_loss"], p = m["student_pseudo_loss"];
+    EXPECT_GT(p, 0);
+    EXPECT_NEAR(m["train_loss"].get<double>(), l + 0.5 * p, 1e-5 * (l + p)) << m.dump();
+  }
+  EXPECT_LT(metrics.back()["student_labeled_loss"].get<double>(), metrics.front()["student_labeled_loss"].get<double>());
+  // A run without a teacher has neither field.
+  EXPECT_FALSE(kiln::test::read_metrics(d / "teacher").front().contains("student_labeled_loss"));
+}
+
 TEST(SelfTrain, StudentResumesExactly) {
   auto tt = kiln::test::synthetic(300, 50);
   kiln::test::TempDir d;

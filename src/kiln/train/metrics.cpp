@@ -17,6 +17,10 @@ std::string EpochMetrics::to_json() const {
     j["test_acc"] = test_acc;
     if (!test_class_acc.empty()) j["test_class_acc"] = test_class_acc;  // NaN is written as null
   }
+  if (!std::isnan(student_labeled_loss)) {
+    j["student_labeled_loss"] = student_labeled_loss;
+    j["student_pseudo_loss"] = student_pseudo_loss;
+  }
   j["lr"] = lr;
   j["epoch_seconds"] = epoch_seconds;
   j["eval_seconds"] = eval_seconds;
@@ -37,6 +41,8 @@ EpochMetrics EpochMetrics::from_json(const std::string& line) {
   if (m.evaluated) m.test_loss = e["test_loss"], m.test_acc = e["test_acc"];
   if (e.contains("test_class_acc"))
     for (auto& a : e["test_class_acc"]) m.test_class_acc.push_back(a.is_null() ? std::nan("") : a.get<double>());
+  if (e.contains("student_labeled_loss"))
+    m.student_labeled_loss = e["student_labeled_loss"], m.student_pseudo_loss = e["student_pseudo_loss"];
   m.lr = e["lr"];
   m.epoch_seconds = e["epoch_seconds"];
   m.eval_seconds = e["eval_seconds"];

@@ -214,6 +214,7 @@ void Run::after_step(int64_t n) {
 
 void Run::reset_epoch_sums() {
   policy_->reset_sums(sums_, data_.steps);
+  if (student_) student_->reset_epoch();
   seen_ = 0;
   epoch_seconds_ = 0;
 }

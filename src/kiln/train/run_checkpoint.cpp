@@ -35,7 +35,10 @@ void Run::save_checkpoint() {
   ar.write("timing", torch::tensor({epoch_seconds_, train_seconds_}, torch::kFloat64));
   ar.write("accumulators", torch::stack({sums_.loss_sum, sums_.correct.to(torch::kFloat64)}).cpu());
   ar.write("step_losses", sums_.step_losses.cpu());
-  if (student_) ar.write("student_loss", student_->state());
+  if (student_) {
+    ar.write("student_loss", student_->state());
+    ar.write("student_epoch_parts", student_->epoch_parts().cpu());
+  }
   ar.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
   if (dev_.is_cuda()) ar.write("rng_device", at::globalContext().defaultGenerator(dev_).get_state());
   ar.write("config", c10::IValue(cfg_.to_toml()));
@@ -92,6 +95,9 @@ void Run::load_checkpoint_state(torch::serialize::InputArchive& ar) {
     torch::Tensor st;
     ar.read("student_loss", st);
     student_->set_state(st);
+    torch::Tensor parts;  // absent from checkpoints written before 2026-12-03: the epoch's parts restart at 0
+    if (ar.try_read("student_epoch_parts", parts) && parts.numel() == 2) student_->set_epoch_parts(parts);
+    else student_->reset_epoch();
   }
   torch::Tensor rng;
   ar.read("rng_cpu", rng);

@@ -11,7 +11,9 @@ namespace kiln {
 
 void Run::finish_epoch(Clock::time_point t0) {
   // The epoch's single read of the device: loss sum (NaN/Inf flags itself) and hits.
+  // (A student's two loss parts ride along at the end; students run in one process.)
   auto both = torch::cat({torch::stack({sums_.loss_sum, sums_.correct.to(torch::kFloat64)}), sums_.step_losses});
+  if (student_) both = torch::cat({both, student_->epoch_parts()});
   dp_.reduce_epoch(both);  // one all-reduce an epoch: sums over the ranks; the per-step mean losses averaged
   both = both.cpu();
   epoch_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
@@ -40,6 +42,12 @@ void Run::finish_epoch(Clock::time_point t0) {
   m.epoch = epoch_ + 1;
   m.train_loss = loss_sum / std::max<int64_t>(seen, 1);
   m.train_acc = both[1].item<double>() / std::max<int64_t>(seen, 1);
+  const int64_t g0 = epoch_ * data_.steps, steps = std::min(data_.steps, data_.total_steps - g0);
+  if (student_) {
+    const double* parts = both.data_ptr<double>() + 2 + data_.steps;
+    m.student_labeled_loss = parts[0] / static_cast<double>(steps);
+    m.student_pseudo_loss = parts[1] / static_cast<double>(steps);
+  }
   m.lr = lr_;
   m.epoch_seconds = epoch_seconds_;
   m.images_per_s = seen / std::max(epoch_seconds_, 1e-9);
@@ -68,8 +76,7 @@ void Run::finish_epoch(Clock::time_point t0) {
   m.live_allocations = mem.live_allocations;
   m.live_bytes = mem.live_bytes;
   history_.push_back(m);
-  const int64_t g0 = epoch_ * data_.steps;
-  log_.epoch(m, data_.epochs, g0, std::min(data_.steps, data_.total_steps - g0), both.data_ptr<double>() + 2,
+  log_.epoch(m, data_.epochs, g0, steps, both.data_ptr<double>() + 2,
              [this](int64_t g) { return optim_->lr(g); }, global_step_);
   // Reduce-LR-on-plateau decides the next epoch's multiplier from this epoch's loss.
   const auto plateau = optim_->observe_epoch(m.train_loss, m.evaluated, m.test_loss);

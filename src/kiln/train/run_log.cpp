@@ -83,6 +83,10 @@ void RunLog::epoch(const EpochMetrics& m, int64_t epochs, int64_t g0, int64_t st
         if (!std::isnan(m.test_class_acc[c]))
           tb_->scalar("test_class_accuracy/" + (c < class_names_.size() ? class_names_[c] : std::to_string(c)), m.test_class_acc[c], s);
     }
+    if (!std::isnan(m.student_labeled_loss)) {
+      tb_->scalar("student/labeled_loss", m.student_labeled_loss, s);
+      tb_->scalar("student/pseudo_loss", m.student_pseudo_loss, s);
+    }
     tb_->scalar("lr", m.lr, s);
     tb_->scalar("images_per_s", m.images_per_s, s);
     tb_->scalar("epoch", static_cast<double>(m.epoch), s);

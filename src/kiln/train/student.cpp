@@ -77,6 +77,7 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
   targets_ = pl.targets.index_select(0, keep).to(dev, torch::kFloat32);
   batches_ = kept.size() / pbs_;
   loss_ = std::make_unique<StudentLoss>(st.pseudo_weight, st.weight, st.loss_normalization, s.optim.label_smoothing);
+  epoch_parts_ = torch::zeros({2}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
   json_ = nlohmann::ordered_json{{"teacher", teacher_},
                                  {"unlabeled_folder", st.unlabeled_folder},
                                  {"unlabeled", unlabeled.size()},
@@ -123,6 +124,10 @@ std::pair<torch::Tensor, torch::Tensor> Student::forward(Classifier& model, cons
   auto all = model.forward(torch::cat({b.x, pb.x}));
   auto logits = all.slice(0, 0, nl);
   auto parts = (*loss_)(logits, b.y, all.slice(0, nl), targets);
+  {
+    torch::NoGradGuard ng;
+    epoch_parts_ += torch::stack({parts.labeled.detach(), parts.pseudo.detach()}).to(torch::kFloat64);
+  }
   auto loss = sum_loss ? parts.total * static_cast<double>(nl) : parts.total;
   return {logits, loss};
 }

@@ -51,6 +51,13 @@ class Student {
   torch::Tensor state() const { return loss_->state(); }  // the loss normalisation's running sums
   void set_state(const torch::Tensor& s) { loss_->set_state(s, dev_); }
 
+  // The epoch's two parts of the loss, summed over its steps on the device (float64: the
+  // labelled part's mean loss L_l, the pseudo-labelled part's L_p; no host read per step).
+  // reset_epoch() zeroes them; the run reads them with the epoch's other sums and checkpoints them.
+  const torch::Tensor& epoch_parts() const { return epoch_parts_; }
+  void reset_epoch() { epoch_parts_.zero_(); }
+  void set_epoch_parts(const torch::Tensor& p) { epoch_parts_.copy_(p); }
+
  private:
   // The pseudo-labelled batch of global step g: a function of (seed, g) alone, so a resumed
   // run draws exactly the same batches.
@@ -63,6 +70,7 @@ class Student {
   torch::Tensor targets_;  // kept x classes, fp32, on the device
   std::unique_ptr<EpochPlan> plan_;
   std::unique_ptr<StudentLoss> loss_;
+  torch::Tensor epoch_parts_;  // float64 [2] on the device
   int64_t pbs_ = 0, batches_ = 0;
   std::string teacher_;
   std::string source_;  // selftrain.unlabeled_folder: what reading it found and cost ("" = the split's rest)

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <cmath>
 #include <functional>
 #include <optional>
 #include <string>
@@ -29,6 +30,10 @@ struct EpochMetrics {
   // Per class (class order), when the evaluation's predictions were at hand (one process): the
   // fraction of that class's test images predicted right; NaN for a class with none.
   std::vector<double> test_class_acc;
+  // A self-training student's two parts of the loss, each the mean over the epoch's steps of
+  // its mean per example (labelled: cross-entropy with label smoothing; pseudo-labelled: soft
+  // cross-entropy against the teacher's targets), unweighted; NaN when not a student.
+  double student_labeled_loss = std::nan(""), student_pseudo_loss = std::nan("");
   double lr = 0;               // at the epoch's last step
   double epoch_seconds = 0;    // training steps only (evaluation excluded), read after a sync
   double eval_seconds = 0;
