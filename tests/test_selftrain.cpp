@@ -255,6 +255,16 @@ TEST(SelfTrain, StudentOnAnUnlabeledFolderIsTheStudentOnTheSplitsRest) {
   EXPECT_EQ(rows, n);
   EXPECT_NEAR(static_cast<double>(right) / n, qa["accuracy"].get<double>(), 1e-12);
   EXPECT_FALSE(std::filesystem::exists(d / "split/pseudo_labels.csv")) << "the split's rest has no paths to list";
+  // selftrain.unlabeled = N: the first N images by path, and N rows.
+  Config first = f;
+  first.set("selftrain.unlabeled", "60");
+  first.set("selftrain.ratio", "1");
+  train(first, tt, kiln::test::quiet_options(d / "first"));
+  const auto b60 = read_file(d / "first/pseudo_labels.csv");
+  const std::string rows60(b60.begin(), b60.end());
+  EXPECT_EQ(std::count(rows60.begin(), rows60.end(), '\n'), 61);
+  EXPECT_NE(rows60.find("\na/00059.png,"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(read_file(d / "first/pseudo_labels.json"))["unlabeled"], 60);
 
   // Every training example labeled (data.labeled = 0) and the folder to pseudo-label: allowed.
   // Without either, the refusal names both ways.

@@ -24,14 +24,19 @@ namespace {
 
 // pseudo_labels.csv: one row per image of selftrain.unlabeled_folder, what the teacher said of it.
 std::string labels_csv(const std::vector<std::string>& paths, const PseudoLabels& pl, const std::vector<std::string>& classes) {
-  auto predicted = pl.predicted.cpu(), confidence = pl.confidence.to(torch::kCPU, torch::kFloat64), keep = pl.keep.cpu();
+  const auto predicted = pl.predicted.to(torch::kCPU, torch::kInt64).contiguous();
+  const auto confidence = pl.confidence.to(torch::kCPU, torch::kFloat64).contiguous();
+  const auto keep = pl.keep.to(torch::kCPU, torch::kBool).contiguous();
+  const auto* p = predicted.data_ptr<int64_t>();
+  const auto* q = confidence.data_ptr<double>();
+  const auto* k = keep.data_ptr<bool>();
   std::string out = "path,pseudo_label,confidence,kept\n";
-  for (int64_t i = 0; i < predicted.size(0); ++i) {
-    const auto c = static_cast<size_t>(predicted[i].item<int64_t>());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const auto c = static_cast<size_t>(p[i]);
     char conf[32];
-    std::snprintf(conf, sizeof conf, "%.6f", confidence[i].item<double>());
-    out += csv_field(paths[static_cast<size_t>(i)]) + "," + csv_field(c < classes.size() ? classes[c] : std::to_string(c)) + "," +
-           conf + "," + (keep[i].item<bool>() ? "true" : "false") + "\n";
+    std::snprintf(conf, sizeof conf, "%.6f", q[i]);
+    out += csv_field(paths[i]) + "," + csv_field(c < classes.size() ? classes[c] : std::to_string(c)) + "," + conf + "," +
+           (k[i] ? "true" : "false") + "\n";
   }
   return out;
 }
@@ -51,7 +56,8 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
     unlabeled = read_unlabeled_images(st.unlabeled_folder, stored.size(1), stored.size(2), stored.size(3),
                                       s.data.folder_options, &r, &paths);
     source_ = "selftrain.unlabeled_folder " + folder_report_line(st.unlabeled_folder, unlabeled, r);
-    unlabeled = unlabeled.head(st.unlabeled);
+    unlabeled = unlabeled.head(st.unlabeled);  // selftrain.unlabeled: the first N by path
+    paths.resize(static_cast<size_t>(unlabeled.size()));
     unlabeled.classes = data.class_names;
   } else {
     unlabeled = data.split.unlabeled.head(st.unlabeled);
