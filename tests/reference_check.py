@@ -4,6 +4,8 @@ against the values committed in tests/reference/values.json, to a tolerance.
   reference_check.py extract OUTPUT_DIR VALUES_JSON OTHER_ISA_DIR
                                                       # write the committed values and spreads
   reference_check.py check   OUTPUT_DIR VALUES_JSON   # exit 1 when a number is out of bounds
+  reference_check.py add     OUTPUT_DIR VALUES_JSON   # commit the numbers a new output adds (the
+                                                      # committed ones and the spreads stay as they are)
   reference_check.py diff    DIR_A DIR_B              # the largest differences between two output sets
 
 On the machine that recorded them the runs reproduce bit for bit (scripts/reference-outputs.sh
@@ -106,6 +108,15 @@ def main():
         json.dump(doc, open(b, "w"), indent=0, sort_keys=True)
         print(f"{len(vals)} numbers from {a} into {b}; spreads: " +
               ", ".join(f"{g} {v:.3g}" for g, v in sorted(doc["spread"].items()) if v > 0))
+    elif mode == "add":
+        # A change that adds outputs (a new metrics field) and must not move the old ones: check
+        # first (every committed number within its bound), then add only the keys not committed.
+        doc = json.load(open(b))
+        now = collect(a)
+        new = {key: kv for key, kv in now.items() if key not in doc["values"]}
+        doc["values"].update(new)
+        json.dump(doc, open(b, "w"), indent=0, sort_keys=True)
+        print(f"added {len(new)} numbers to {b}: {sorted(new)[:6]}{' ...' if len(new) > 6 else ''}")
     elif mode == "diff":
         va, vb = collect(a), collect(b)
         worst = {}

@@ -286,18 +286,26 @@ TEST(SelfTrain, UnlabeledFolderImagesTakeTheRunsShapeOrAreRefusedByName) {
     std::ofstream(d / "u/notes.txt") << "not an image";
   }
   FolderOptions o;
-  const auto ds = read_unlabeled_images(d / "u", 3, 4, 4, o);
+  const auto ds = read_unlabeled_images(d / "u", 3, 4, 4, 0, o);
   ASSERT_EQ(ds.images.sizes(), (std::vector<int64_t>{2, 3, 4, 4}));
   EXPECT_TRUE(ds.labels.eq(-1).all().item<bool>());
   EXPECT_TRUE(ds.images[0].eq(90).all().item<bool>()) << "u/grey.png (first by path): grey copied to RGB, resized";
   EXPECT_TRUE(ds.images[1].eq(200).all().item<bool>()) << "u/x/colour.png";
-  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "u", 1, 4, 4, o); }, "colour.png");
-  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "u", 1, 4, 4, o); }, "grey");
+  FolderOptions small = o;  // 2 images of 3 x 512 x 512 (1.5 MiB) over a 1 MiB limit: one would fit
+  small.memory_limit_mb = 1;
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "u", 3, 512, 512, 0, small); },
+                                      "more than the 1 MiB allowed (data.memory_limit_mb");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "u", 3, 512, 512, 0, small); }, "selftrain.unlabeled = 1 ");
+  // The first N by path are all that is read: with N = 1 the colour image is never opened.
+  EXPECT_EQ(read_unlabeled_images(d / "u", 1, 4, 4, 1, o).size(), 1);
+  EXPECT_EQ(read_unlabeled_images(d / "u", 3, 512, 512, 1, small).size(), 1);
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "u", 1, 4, 4, 0, o); }, "colour.png");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "u", 1, 4, 4, 0, o); }, "grey");
   std::filesystem::create_directories(d / "empty/sub");
-  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "empty", 3, 4, 4, o); }, "selftrain.unlabeled_folder");
-  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "empty", 3, 4, 4, o); }, "no .png");
-  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "missing", 3, 4, 4, o); }, "selftrain.unlabeled_folder");
-  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "missing", 3, 4, 4, o); }, "does not exist");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "empty", 3, 4, 4, 0, o); }, "selftrain.unlabeled_folder");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "empty", 3, 4, 4, 0, o); }, "no .png");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "missing", 3, 4, 4, 0, o); }, "selftrain.unlabeled_folder");
+  kiln::test::expect_error_containing([&] { read_unlabeled_images(d / "missing", 3, 4, 4, 0, o); }, "does not exist");
 }
 
 TEST(SelfTrain, StudentLogsTheTwoPartsOfItsLoss) {

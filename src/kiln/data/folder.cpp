@@ -145,20 +145,32 @@ void read_headers(std::vector<ImageFile>& files, int threads) {
   });
 }
 
-// Pass 2, after the memory check: decode, convert and fit each image straight into its row of
-// an N x C x H x W uint8 tensor; the report gets the counts and the time since t0.
-torch::Tensor decode_files(const std::string& root, const std::vector<ImageFile>& files, int64_t C, int64_t H, int64_t W,
-                           const FolderOptions& o, int threads, std::chrono::steady_clock::time_point t0, FolderReport* report) {
-  const int64_t N = static_cast<int64_t>(files.size()), bytes = N * C * H * W;
+// The decoded size N x C x H x W against data.memory_limit_mb (0 = half the memory available):
+// over it, an error naming the folder, what it needs, and what would fit: for a dataset a
+// smaller data.image_size, for unlabeled images (whose size is the training images') fewer of
+// them (selftrain.unlabeled).
+void check_memory(const std::string& root, int64_t N, int64_t C, int64_t H, int64_t W, const FolderOptions& o, bool unlabeled) {
+  const int64_t bytes = N * C * H * W;
   const int64_t limit_mb = o.memory_limit_mb > 0 ? o.memory_limit_mb : available_memory_mb() / 2;
-  if (limit_mb > 0 && bytes > limit_mb * 1024 * 1024) {
+  if (limit_mb <= 0 || bytes <= limit_mb * 1024 * 1024) return;
+  std::string fits;
+  if (unlabeled) {
+    fits = "selftrain.unlabeled = " + std::to_string(limit_mb * 1024 * 1024 / (C * H * W)) + " (the first images by path) would fit";
+  } else {
     const double s = std::sqrt(static_cast<double>(limit_mb) * 1024 * 1024 / static_cast<double>(bytes));
     const int64_t fh = std::max<int64_t>(1, static_cast<int64_t>(H * s)), fw = std::max<int64_t>(1, static_cast<int64_t>(W * s));
-    throw Error("image folder '" + root + "': " + std::to_string(N) + " images of " + std::to_string(C) + " x " + std::to_string(H) +
-                " x " + std::to_string(W) + " need " + std::to_string(bytes / (1024 * 1024)) + " MiB decoded, more than the " +
-                std::to_string(limit_mb) + " MiB allowed (data.memory_limit_mb; 0 = half the memory available); data.image_size = " +
-                size_text(fh, fw) + " would fit");
+    fits = "data.image_size = " + size_text(fh, fw) + " would fit";
   }
+  throw Error("image folder '" + root + "': " + std::to_string(N) + " images of " + std::to_string(C) + " x " + std::to_string(H) +
+              " x " + std::to_string(W) + " need " + std::to_string(bytes / (1024 * 1024)) + " MiB decoded, more than the " +
+              std::to_string(limit_mb) + " MiB allowed (data.memory_limit_mb; 0 = half the memory available); " + fits);
+}
+
+// Pass 2, after check_memory: decode, convert and fit each image straight into its row of an
+// N x C x H x W uint8 tensor; the report gets the counts and the time since t0.
+torch::Tensor decode_files(const std::vector<ImageFile>& files, int64_t C, int64_t H, int64_t W, const FolderOptions& o,
+                           int threads, std::chrono::steady_clock::time_point t0, FolderReport* report) {
+  const int64_t N = static_cast<int64_t>(files.size()), bytes = N * C * H * W;
   auto out = torch::empty({N, C, H, W}, torch::kUInt8);
   std::atomic<int64_t> resized{0}, converted{0};
   parallel_for_each(N, threads, [&](int64_t i) {
@@ -210,8 +222,9 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
                     ": all images must share one size, or set data.image_size = [H, W] to resize each as it loads "
                     "(data.resize = stretch | center_crop | pad)");
   }
-  auto images = decode_files(root, files, C, H, W, o, threads, t0, report);
   const int64_t N = static_cast<int64_t>(files.size());
+  check_memory(root, N, C, H, W, o, /*unlabeled=*/false);
+  auto images = decode_files(files, C, H, W, o, threads, t0, report);
   std::vector<int64_t> labels(static_cast<size_t>(N));
   std::vector<int64_t> per_class(classes.size(), 0);
   for (int64_t i = 0; i < N; ++i) labels[static_cast<size_t>(i)] = files[static_cast<size_t>(i)].label, ++per_class[static_cast<size_t>(labels[static_cast<size_t>(i)])];
@@ -219,7 +232,7 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
   return Dataset{images, torch::tensor(labels, torch::kInt64), classes};
 }
 
-Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int64_t W, const FolderOptions& o,
+Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int64_t W, int64_t first, const FolderOptions& o,
                               FolderReport* report, std::vector<std::string>* paths) {
   const auto t0 = std::chrono::steady_clock::now();
   if (!dir_exists(root)) throw Error("selftrain.unlabeled_folder: '" + root + "' does not exist");
@@ -229,6 +242,7 @@ Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int
     if (e.is_regular_file() && is_image_file(e.path())) names.push_back(e.path().string());
   if (names.empty()) throw Error("selftrain.unlabeled_folder: '" + root + "' has no .png/.jpg/.bmp images (at any depth)");
   std::sort(names.begin(), names.end());
+  if (first > 0 && first < static_cast<int64_t>(names.size())) names.resize(static_cast<size_t>(first));
   std::vector<ImageFile> files;
   for (auto& n : names) files.push_back({n, -1});
   const int threads = threads_of(o);
@@ -238,7 +252,8 @@ Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int
       if (f.c >= 3)
         throw Error("selftrain.unlabeled_folder: image '" + f.path + "' has colour, and the run's images are grey (1 channel): "
                     "a grey model cannot label it");
-  auto images = decode_files(root, files, C, H, W, o, threads, t0, report);
+  check_memory(root, static_cast<int64_t>(files.size()), C, H, W, o, /*unlabeled=*/true);
+  auto images = decode_files(files, C, H, W, o, threads, t0, report);
   if (paths)
     for (auto& n : names) paths->push_back(fs::path(n).lexically_relative(root).string());
   return Dataset{images, torch::full({images.size(0)}, -1, torch::kInt64), {}};

@@ -41,12 +41,13 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& options 
 std::string folder_report_line(const std::string& dir, const Dataset& d, const FolderReport& r);
 
 // Unlabeled images (selftrain.unlabeled_folder): every .png/.jpg/.jpeg/.bmp under root at any
-// depth (folder names mean nothing), sorted by path, each with C channels (grey images become
-// RGB; a colour image where C = 1 is refused, named) and fitted to H x W as options.resize says,
-// alpha over options.background, under the same memory check. Labels all -1, no classes;
-// `paths` (optional) gets each image's path relative to root, in the dataset's order.
-Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int64_t W, const FolderOptions& options = {},
-                              FolderReport* report = nullptr, std::vector<std::string>* paths = nullptr);
+// depth (folder names mean nothing), sorted by path, the first `first` of them (0 = all), each
+// with C channels (grey images become RGB; a colour image where C = 1 is refused, named) and
+// fitted to H x W as options.resize says, alpha over options.background, under the same memory
+// check (over it, the error says how many would fit: selftrain.unlabeled). Labels all -1, no
+// classes; `paths` (optional) gets each image's path relative to root, in the dataset's order.
+Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int64_t W, int64_t first = 0,
+                              const FolderOptions& options = {}, FolderReport* report = nullptr, std::vector<std::string>* paths = nullptr);
 
 // load_dataset's "folder" case: root/train/ and root/test/ (the same class folders); a folder
 // without test/ needs options.val_fraction > 0, and a seeded, stratified part of train/ is held

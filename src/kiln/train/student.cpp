@@ -53,11 +53,9 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
   if (!st.unlabeled_folder.empty()) {
     const auto& stored = data.train->data();  // the folder's images take the training images' stored shape
     FolderReport r;
-    unlabeled = read_unlabeled_images(st.unlabeled_folder, stored.size(1), stored.size(2), stored.size(3),
-                                      s.data.folder_options, &r, &paths);
+    unlabeled = read_unlabeled_images(st.unlabeled_folder, stored.size(1), stored.size(2), stored.size(3), st.unlabeled,
+                                      s.data.folder_options, &r, &paths);  // selftrain.unlabeled: the first N by path
     source_ = "selftrain.unlabeled_folder " + folder_report_line(st.unlabeled_folder, unlabeled, r);
-    unlabeled = unlabeled.head(st.unlabeled);  // selftrain.unlabeled: the first N by path
-    paths.resize(static_cast<size_t>(unlabeled.size()));
     unlabeled.classes = data.class_names;
   } else {
     unlabeled = data.split.unlabeled.head(st.unlabeled);
