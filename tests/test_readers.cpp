@@ -1,5 +1,6 @@
 #include <stb/stb_image_write.h>
 #include <zlib.h>
+#include <algorithm>
 
 #include "helpers.h"
 #include "kiln/core/error.h"
@@ -218,6 +219,21 @@ TEST(Digest, Md5MatchesRfc1321TestSuite) {
   EXPECT_EQ(md5(""), "d41d8cd98f00b204e9800998ecf8427e");
   EXPECT_EQ(md5("abc"), "900150983cd24fb0d6963f7d28e17f72");
   EXPECT_EQ(md5("message digest"), "f96b697d7cb7938d525a2f31aaf161d0");
+  EXPECT_EQ(md5("abcdefghijklmnopqrstuvwxyz"), "c3fcd3d76192e4007dfb496cca67e13b");
+  // 62 bytes: the length no longer fits the last block, the padding takes a second one.
+  EXPECT_EQ(md5("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"), "d174ab98d277d9f5a5611c2c9f419d9f");
   EXPECT_EQ(md5("12345678901234567890123456789012345678901234567890123456789012345678901234567890"),
             "57edf4a22be3c955ac49da2e2107b67a");
+  // Fed in pieces of every size from 1 to 80 bytes (across the 64-byte blocks and the 56-byte
+  // padding boundary), the digest is the whole message's; hex() does not close it.
+  std::string msg;
+  for (int i = 0; i < 300; ++i) msg += static_cast<char>('a' + (i * 7) % 26);
+  for (size_t piece = 1; piece <= 80; ++piece) {
+    Md5 m;
+    for (size_t at = 0; at < msg.size(); at += piece) {
+      m.update(msg.data() + at, std::min(piece, msg.size() - at));
+      EXPECT_EQ(m.hex(), md5(msg.substr(0, std::min(at + piece, msg.size())))) << "piece " << piece << " at " << at;
+    }
+  }
+  EXPECT_EQ(Md5().update("abc", 3).hex(), "900150983cd24fb0d6963f7d28e17f72");
 }

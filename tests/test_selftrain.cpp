@@ -346,6 +346,67 @@ TEST(SelfTrain, StudentResumesExactly) {
   kiln::test::expect_exact_resume(s, tt, d.path.string(), {7}, "student");  // mid-epoch (5 steps per epoch)
 }
 
+TEST(SelfTrain, ResumedFolderStudentIsExactAndRefusesAChangedTeacherOrFolder) {
+  // A folder student resumes exactly. Its pseudo-labels are made again on resume, so a changed
+  // teacher file or folder image would change its batches mid-run: refused, naming which, and
+  // nothing is lost (the checkpoint stays; with the original put back the run resumes).
+  auto tt = kiln::test::synthetic(300, 50);
+  kiln::test::TempDir d;
+  Config c = train_teacher(tt, d, "100", "2");
+  Config other = c;
+  other.set("train.seed", "5");
+  train(other, tt, kiln::test::quiet_options(d / "teacher2"));
+  const auto rest = split_labeled(tt.train, 100, 0).unlabeled.images.slice(0, 0, 80).permute({0, 2, 3, 1}).contiguous();
+  const int64_t H = rest.size(1), W = rest.size(2), C = rest.size(3);
+  auto write_png = [&](int64_t i, const torch::Tensor& img) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%03lld.png", (long long)i);
+    ASSERT_TRUE(stbi_write_png((d.path / "u" / name).c_str(), W, H, C, img.data_ptr<uint8_t>(), W * C));
+  };
+  std::filesystem::create_directories(d.path / "u");
+  for (int64_t i = 0; i < rest.size(0); ++i) write_png(i, rest[i]);
+  Config s = student_config(c, d / "teacher/checkpoint.pt");
+  s.set("schedule.epochs", "3");
+  s.set("selftrain.unlabeled_folder", d / "u");
+  kiln::test::expect_exact_resume(s, tt, d.path.string(), {7}, "folder student");
+
+  auto cut = [&](const std::string& name) {
+    auto o = kiln::test::quiet_options(d / name);
+    o.stop_after_steps = 4;
+    ASSERT_TRUE(train(s, tt, o).interrupted);
+  };
+  const auto checkpoint_bytes = [&](const std::string& name) { return read_file(d / (name + "/checkpoint.pt")); };
+  // One pixel of one image changed: refused, naming the folder.
+  cut("folder_changed");
+  const auto kept = checkpoint_bytes("folder_changed");
+  auto changed = rest[40].clone();
+  changed[0][0][0] = static_cast<uint8_t>(255 - changed[0][0][0].item<uint8_t>());
+  write_png(40, changed);
+  kiln::test::expect_error_containing([&] { resume(tt, kiln::test::quiet_options(d / "folder_changed")); },
+                                      "selftrain.unlabeled_folder = '" + (d / "u") + "' are not those the run started with");
+  EXPECT_EQ(checkpoint_bytes("folder_changed"), kept) << "the refusal rewrote the checkpoint";
+  write_png(40, rest[40]);
+  EXPECT_FALSE(resume(tt, kiln::test::quiet_options(d / "folder_changed")).interrupted);
+  EXPECT_EQ(kiln::test::without_times(kiln::test::read_metrics(d / "folder_changed")),
+            kiln::test::without_times(kiln::test::read_metrics(d / "full")));
+  // An image renamed (same pixels, another path order): refused too.
+  cut("renamed");
+  std::filesystem::rename(d.path / "u/079.png", d.path / "u/000a.png");
+  kiln::test::expect_error_containing([&] { resume(tt, kiln::test::quiet_options(d / "renamed")); }, "paths and pixels");
+  std::filesystem::rename(d.path / "u/000a.png", d.path / "u/079.png");
+  // Another teacher in the teacher's file: refused, naming it.
+  cut("teacher_changed");
+  const auto teacher = read_file(d / "teacher/checkpoint.pt");
+  std::filesystem::copy_file(d.path / "teacher2/checkpoint.pt", d.path / "teacher/checkpoint.pt",
+                             std::filesystem::copy_options::overwrite_existing);
+  kiln::test::expect_error_containing([&] { resume(tt, kiln::test::quiet_options(d / "teacher_changed")); },
+                                      "selftrain.teacher = '" + (d / "teacher/checkpoint.pt") + "', is not the file the run started with");
+  atomic_write(d / "teacher/checkpoint.pt", teacher.data(), teacher.size());
+  EXPECT_FALSE(resume(tt, kiln::test::quiet_options(d / "teacher_changed")).interrupted);
+  EXPECT_EQ(kiln::test::without_times(kiln::test::read_metrics(d / "teacher_changed")),
+            kiln::test::without_times(kiln::test::read_metrics(d / "full")));
+}
+
 TEST(SelfTrain, StudentRefusesWhatItCannotDo) {
   auto tt = kiln::test::synthetic(100, 20);
   kiln::test::TempDir d;

@@ -1,5 +1,6 @@
 // File helpers: whole-file reads, gzip inflation, atomic writes, digests.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,6 +38,21 @@ class DirLock {
  private:
   std::string path_;
   int fd_ = -1;
+};
+
+// MD5 (RFC 1321), fed in pieces: update() as often as needed, hex() at any point (it does not
+// close the digest). Used to check downloads and a resumed run's inputs, not for security.
+class Md5 {
+ public:
+  Md5& update(const void* data, size_t n);
+  std::string hex() const;
+
+ private:
+  void block(const uint8_t* p);
+  uint32_t h_[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+  uint8_t buf_[64] = {};
+  size_t held_ = 0;
+  uint64_t total_ = 0;
 };
 
 std::string md5_hex(const Bytes& b);

@@ -38,6 +38,8 @@ void Run::save_checkpoint() {
   if (student_) {
     ar.write("student_loss", student_->state());
     ar.write("student_epoch_parts", student_->epoch_parts().cpu());
+    ar.write("student_teacher_md5", c10::IValue(student_->teacher_md5()));
+    ar.write("student_folder_md5", c10::IValue(student_->folder_md5()));
   }
   ar.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
   if (dev_.is_cuda()) ar.write("rng_device", at::globalContext().defaultGenerator(dev_).get_state());
@@ -63,6 +65,11 @@ void Run::save_checkpoint() {
 }
 
 void Run::load_checkpoint_state(torch::serialize::InputArchive& ar) {
+  if (student_) {  // first: a student whose teacher or unlabeled folder changed is refused before anything is restored
+    c10::IValue teacher_md5, folder_md5;  // absent from checkpoints written before 2026-12-03 (third session): not checked
+    if (ar.try_read("student_teacher_md5", teacher_md5) && ar.try_read("student_folder_md5", folder_md5))
+      student_->check_resumed(teacher_md5.toStringRef(), folder_md5.toStringRef());
+  }
   torch::serialize::InputArchive m;
   ar.read("model", m);
   model_->load(m);

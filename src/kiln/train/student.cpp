@@ -6,6 +6,7 @@
 
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
+#include "kiln/core/fs.h"
 #include "kiln/data/folder.h"
 #include "kiln/report/show.h"
 #include "kiln/train/trainer.h"
@@ -57,12 +58,18 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
                                       s.data.folder_options, &r, &paths);  // selftrain.unlabeled: the first N by path
     source_ = "selftrain.unlabeled_folder " + folder_report_line(st.unlabeled_folder, unlabeled, r);
     unlabeled.classes = data.class_names;
+    folder_ = st.unlabeled_folder;
+    Md5 md5;
+    for (const auto& p : paths) md5.update(p.data(), p.size()).update("\n", 1);
+    const auto px = unlabeled.images.contiguous();
+    folder_md5_ = md5.update(px.data_ptr(), px.nbytes()).hex();
   } else {
     unlabeled = data.split.unlabeled.head(st.unlabeled);
     hidden = data.split.hidden_labels.slice(0, 0, unlabeled.size());
     if (unlabeled.size() == 0) throw Error("selftrain.teacher: the split leaves no unlabeled examples (data.labeled = all of them)");
   }
   unlabeled_ = unlabeled.size();
+  teacher_md5_ = md5_file_hex(st.teacher);
   const auto pl = teacher_pseudo_labels(st, unlabeled, dev, s.data.test_batch_size);
   if (pl.targets.size(1) != data.classes)
     throw Error("selftrain.teacher = '" + teacher_ + "' predicts " + std::to_string(pl.targets.size(1)) +
@@ -95,6 +102,18 @@ Student::Student(const RunSettings& s, const RunData& data, const torch::Device&
                                  {"pseudo_batch", pbs_},
                                  {"labeled_batch", bs}}
               .dump(2);
+}
+
+void Student::check_resumed(const std::string& teacher_md5, const std::string& folder_md5) const {
+  const std::string advice = ": its pseudo-labels, and so the batches, would not be the interrupted run's. Put back what the "
+                             "run started with, or start a new run (--init takes this one's weights)";
+  if (teacher_md5 != teacher_md5_)
+    throw Error("resuming a student: its teacher, selftrain.teacher = '" + teacher_ + "', is not the file the run started with (MD5 " +
+                teacher_md5 + ", now " + teacher_md5_ + ")" + advice);
+  if (folder_md5 != folder_md5_)
+    throw Error("resuming a student: the images of selftrain.unlabeled_folder = '" + folder_ +
+                "' are not those the run started with (MD5 of their paths and pixels " + folder_md5 + ", now " + folder_md5_ +
+                "; " + std::to_string(unlabeled_) + " images read now)" + advice);
 }
 
 std::vector<std::pair<std::string, std::string>> Student::files() const {

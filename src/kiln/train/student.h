@@ -48,6 +48,15 @@ class Student {
   // selftrain.unlabeled_folder pseudo_labels.csv (path,pseudo_label,confidence,kept per image).
   std::vector<std::pair<std::string, std::string>> files() const;
 
+  // What the pseudo-labels were made from, for a resumed run to check: the MD5 of the teacher's
+  // checkpoint file, and of selftrain.unlabeled_folder's images (their paths and decoded pixels,
+  // as fitted to the run; "" for the split's rest, which is the dataset's).
+  const std::string& teacher_md5() const { return teacher_md5_; }
+  const std::string& folder_md5() const { return folder_md5_; }
+  // Throws, naming the file or folder, when a resumed run finds either changed since the run
+  // started: its pseudo-labels, and so its batches, would not be the interrupted run's.
+  void check_resumed(const std::string& teacher_md5, const std::string& folder_md5) const;
+
   torch::Tensor state() const { return loss_->state(); }  // the loss normalisation's running sums
   void set_state(const torch::Tensor& s) { loss_->set_state(s, dev_); }
 
@@ -73,6 +82,8 @@ class Student {
   torch::Tensor epoch_parts_;  // float64 [2] on the device
   int64_t pbs_ = 0, batches_ = 0;
   std::string teacher_;
+  std::string teacher_md5_, folder_md5_;
+  std::string folder_;
   std::string source_;  // selftrain.unlabeled_folder: what reading it found and cost ("" = the split's rest)
   int64_t unlabeled_ = 0;
   PseudoLabelQuality quality_;
