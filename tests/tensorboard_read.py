@@ -23,6 +23,17 @@ for tag, key in want.items():
     exp = [float(m[key]) for m in metrics if key in m]
     if len(got) != len(exp) or any(not math.isclose(g, e, rel_tol=1e-6, abs_tol=1e-7) for g, e in zip(got, exp)):
         print("mismatch", tag, got, exp); bad += 1
+# A self-training student's two loss parts (only its runs have them).
+student = {"student/labeled_loss": "student_labeled_loss", "student/pseudo_loss": "student_pseudo_loss"}
+if any("student_labeled_loss" in m for m in metrics):
+    for tag, key in student.items():
+        got = [e.value for e in acc.Scalars(tag)] if tag in tags else []
+        exp = [float(m[key]) for m in metrics]
+        if len(got) != len(exp) or any(not math.isclose(g, e, rel_tol=1e-6, abs_tol=1e-7) for g, e in zip(got, exp)):
+            print("mismatch", tag, got, exp); bad += 1
+    want.update(student)
+elif tags & set(student):
+    print("a run without a teacher has", sorted(tags & set(student))); bad += 1
 # Per class: test_class_accuracy/<class> against metrics.jsonl's test_class_acc; weighted by the
 # classes' test images (per_class.csv), they make up test/accuracy; the last equal per_class.csv.
 import csv
