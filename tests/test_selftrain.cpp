@@ -457,9 +457,6 @@ TEST(SelfTrain, ExperimentWithATeacherStrengthTrainsTheBaselinesOnceForEveryStud
   e.teacher_strength = "S9";
   EXPECT_THROW(check_selftrain(base, e), Error);
   e.teacher_strength = "S1";
-  Config folder = base;  // its table scores every pseudo-label: the unlabeled data is the split's rest
-  folder.set("selftrain.unlabeled_folder", d / "images");
-  kiln::test::expect_error_containing([&] { check_selftrain(folder, e); }, "selftrain.unlabeled_folder is for one student");
   std::string table;
   ASSERT_TRUE(run_selftrain(base, e, tt, d.path.string(), kiln::test::quiet_options(), table));
   const auto teacher = (d / "teacher-S1/baseline/run-00/checkpoint.pt");
@@ -474,6 +471,66 @@ TEST(SelfTrain, ExperimentWithATeacherStrengthTrainsTheBaselinesOnceForEveryStud
   EXPECT_EQ(doc["strengths"][1]["baseline"]["test_acc"], doc["strengths"][0]["baseline"]["test_acc"]);
   EXPECT_EQ(doc["strengths"][1]["teacher_strength"], "S1");
   EXPECT_NE(table.find("| S4 (baseline S1) |"), std::string::npos) << table;
+}
+
+TEST(SelfTrain, ExperimentOnAnUnlabeledFolderIsTheExperimentOnTheSplitsRest) {
+  // kiln selftrain with selftrain.unlabeled_folder: the split's rest written out as PNGs gives
+  // every round's students the same test accuracies as the split's rest itself; only the
+  // pseudo-labels' accuracy is unknown (null in selftrain.json, "unknown" in the table). With a
+  // folder, --labels 0 labels the whole training set; without one it is refused.
+  auto tt = kiln::test::synthetic(200, 50);
+  kiln::test::TempDir d;
+  Config base = small_config();
+  base.set("data.labeled", "60");
+  base.set("schedule.epochs", "1");
+  const auto rest = split_labeled(tt.train, 60, 0).unlabeled.images.permute({0, 2, 3, 1}).contiguous();
+  std::filesystem::create_directories(d.path / "images");
+  for (int64_t i = 0; i < rest.size(0); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%03lld.png", (long long)i);
+    ASSERT_TRUE(stbi_write_png((d.path / "images" / name).c_str(), rest.size(2), rest.size(1), rest.size(3),
+                               rest[i].data_ptr<uint8_t>(), rest.size(2) * rest.size(3)));
+  }
+  SelftrainExperiment e;
+  e.strengths = {"S1"};
+  e.rounds = 2;
+  Config folder = base;
+  folder.set("selftrain.unlabeled_folder", d / "images");
+  EXPECT_NO_THROW(check_selftrain(folder, e));
+  std::string split_table, folder_table;
+  ASSERT_TRUE(run_selftrain(base, e, tt, d / "split", kiln::test::quiet_options(), split_table));
+  ASSERT_TRUE(run_selftrain(folder, e, tt, d / "folder", kiln::test::quiet_options(), folder_table));
+  auto a = nlohmann::json::parse(read_file(d / "split/selftrain.json")), b = nlohmann::json::parse(read_file(d / "folder/selftrain.json"));
+  EXPECT_TRUE(a["unlabeled_folder"].is_null());
+  EXPECT_EQ(b["unlabeled_folder"], d / "images");
+  const auto& ra = a["strengths"][0]["rounds"];
+  const auto& rb = b["strengths"][0]["rounds"];
+  ASSERT_EQ(rb.size(), 2u);
+  for (size_t r = 0; r < 2; ++r) {
+    EXPECT_EQ(ra[r]["test_acc"], rb[r]["test_acc"]) << "round " << r + 1;
+    EXPECT_EQ(ra[r]["pseudo_coverage"], rb[r]["pseudo_coverage"]) << "round " << r + 1;
+    EXPECT_TRUE(ra[r]["pseudo_accuracy"][0].is_number());
+    EXPECT_TRUE(rb[r]["pseudo_accuracy"][0].is_null()) << rb.dump();
+  }
+  auto pl2 = nlohmann::json::parse(read_file(d / "folder/S1/round-2/run-00/pseudo_labels.json"));
+  EXPECT_EQ(pl2["teacher"], d / "folder/S1/round-1/run-00/checkpoint.pt") << "round 2 is taught by round 1's student";
+  EXPECT_EQ(pl2["unlabeled_folder"], d / "images");
+  EXPECT_TRUE(std::filesystem::exists(d / "folder/S1/round-2/run-00/pseudo_labels.csv"));
+  EXPECT_NE(folder_table.find("unlabeled images from " + (d / "images")), std::string::npos) << folder_table;
+  EXPECT_NE(folder_table.find("| S1 | 2 | unknown (no labels) |"), std::string::npos) << folder_table;
+  EXPECT_EQ(split_table.find("unknown"), std::string::npos) << split_table;
+
+  // --labels 0: the whole training set labeled, the folder pseudo-labeled; refused without it.
+  Config all = folder;
+  all.set("data.labeled", "0");
+  e.rounds = 1;
+  ASSERT_TRUE(run_selftrain(all, e, tt, d / "all", kiln::test::quiet_options(), folder_table));
+  EXPECT_NE(folder_table.find("# Self-training: all labels"), std::string::npos) << folder_table;
+  auto pl = nlohmann::json::parse(read_file(d / "all/S1/round-1/run-00/pseudo_labels.json"));
+  EXPECT_EQ(pl["unlabeled"], rest.size(0));
+  all.set("selftrain.unlabeled_folder", "");
+  kiln::test::expect_error_containing([&] { check_selftrain(all, e); }, "--labels N > 0");
+  kiln::test::expect_error_containing([&] { check_selftrain(all, e); }, "selftrain.unlabeled_folder=DIR");
 }
 
 // The student's forward pass is one batch, cat(labelled, pseudo-labelled) (kiln/train/student.cpp), and

@@ -28,7 +28,7 @@ int run_selftrain_cmd(const SelftrainFlags& f, const std::string& cmdline) {
   e.rounds = f.rounds;
   e.runs = f.runs;
   e.command = cmdline;
-  if (f.labels <= 0) throw Error("kiln selftrain needs --labels N > 0 (the labeled examples)");
+  if (f.labels < 0) throw Error("kiln selftrain needs --labels N >= 0 (the labeled examples; 0 = all, with selftrain.unlabeled_folder)");
   Config base = Config::from_file(e.preset);
   base.set_value("data.labeled", f.labels);
   if (f.split_seed >= 0) base.set_value("data.split_seed", f.split_seed);
@@ -36,7 +36,10 @@ int run_selftrain_cmd(const SelftrainFlags& f, const std::string& cmdline) {
   check_selftrain(base, e);  // before the data is loaded or anything is written
   const std::string out = f.out.empty() ? "runs/selftrain-" + preset_stem(e.preset) + "-" + timestamp() : f.out;
   auto tt = load_for(base, f.dev.data);
-  std::cerr << "kiln selftrain: " << e.preset << ", " << f.labels << " labels, strengths";
+  std::cerr << "kiln selftrain: " << e.preset << ", " << (f.labels > 0 ? std::to_string(f.labels) : std::string("all")) << " labels";
+  const auto folder = base.s("selftrain.unlabeled_folder");
+  if (!folder.empty()) std::cerr << ", unlabeled images from " << folder;
+  std::cerr << ", strengths";
   for (auto& a : f.strengths) std::cerr << " " << a;
   std::cerr << ", " << f.rounds << " round(s), " << f.runs << " run(s) each, on " << device_name(su.device)
             << "; directory " << out << " (run the same command again to continue after an interruption)\n";
@@ -54,7 +57,7 @@ Command add_selftrain(CLI::App& app, const std::string& cmdline) {
   auto* sub = app.add_subcommand("selftrain", "Self-training (Zoph et al. 2020): supervised baseline vs noisy student per augmentation strength, n runs each, rounds of students; a table with Welch p-values");
   sub->add_option("--preset,-p", f->preset, "preset of the baseline and students (e.g. cifar10-selftrain)")->required();
   add_device_options(sub, f->dev);
-  sub->add_option("--labels", f->labels, "labeled examples (a seeded, class-balanced split; the rest is unlabeled)")->capture_default_str();
+  sub->add_option("--labels", f->labels, "labeled examples (a seeded, class-balanced split; the rest is unlabeled, unless --set selftrain.unlabeled_folder=DIR gives the unlabeled images: then 0 = the whole training set)")->capture_default_str();
   sub->add_option("--aug", f->strengths, "augmentation strengths, comma-separated: S1,S2,S3,S4 (each optionally +cutout)")->delimiter(',')->required();
   sub->add_option("--teacher-aug", f->teacher_strength,
                   "the baselines' (round-1 teachers') strength for every --aug, trained once (default: each strength's own)");

@@ -22,7 +22,10 @@ using Json = nlohmann::ordered_json;
 // The baseline against the last round's students per strength, then every round's
 // pseudo-labels and students, from the experiment's record (selftrain.json's content).
 std::string selftrain_markdown(const Json& doc, int64_t labels, const std::string& dataset, const std::string& device) {
-  std::string md = "# Self-training: " + std::to_string(labels) + " labels (" + dataset + ")\n\n" +
+  const bool folder = doc.contains("unlabeled_folder") && !doc["unlabeled_folder"].is_null();
+  std::string md = "# Self-training: " + (labels > 0 ? std::to_string(labels) : std::string("all")) + " labels (" + dataset +
+                   ")" + (folder ? ", unlabeled images from " + doc["unlabeled_folder"].get<std::string>() : std::string()) +
+                   "\n\n" +
                    "Supervised baseline (the round-1 teacher) against the noisy student of the last round, test "
                    "accuracy in %: mean ± std (n, 95% CI); the gain with Welch's two-sided p-value. Device: " + device +
                    ".\n\n| augmentation | supervised | student | gain | p |\n|---|---|---|---|---|\n";
@@ -49,17 +52,24 @@ std::string selftrain_markdown(const Json& doc, int64_t labels, const std::strin
     md += row + "\n";
     int r = 1;
     for (auto& rd : st["rounds"]) {
-      std::vector<double> pa = rd["pseudo_accuracy"], pc = rd["pseudo_coverage"], sa = rd["test_acc"];
+      std::vector<double> pc = rd["pseudo_coverage"], sa = rd["test_acc"];
       if (sa.empty()) continue;
+      std::vector<double> pa;
+      for (const auto& a : rd["pseudo_accuracy"])
+        if (a.is_number()) pa.push_back(a.get<double>());
       rounds_md += "| " + st["name"].get<std::string>() + " | " + std::to_string(r++) + " | " +
-                   format_summary(summarize(pa), 2, 100) + " | " + format_summary(summarize(pc), 1, 100) + " | " +
+                   (pa.empty() ? std::string("unknown (no labels)") : format_summary(summarize(pa), 2, 100)) + " | " +
+                   format_summary(summarize(pc), 1, 100) + " | " +
                    format_summary(summarize(sa), 2, 100) + " |\n";
     }
   }
   md += rounds_md;
   md += "\nStrengths (kiln/train/selftrain.h): S1 flip + translate; S2 S1 + AutoAugment (CIFAR-10 policy); S3 S2 + "
-        "scale jitter [0.75, 1.33]; S4 RandAugment(2, 15/30) + scale jitter + flip + translate. Pseudo-label accuracy "
-        "is measured against the unlabeled examples' true labels, which training never reads.\n";
+        "scale jitter [0.75, 1.33]; S4 RandAugment(2, 15/30) + scale jitter + flip + translate. ";
+  md += folder ? "The unlabeled examples are the folder's images, which have no labels: their pseudo-labels cannot be "
+                 "scored (each run's pseudo_labels.csv lists them).\n"
+               : "Pseudo-label accuracy is measured against the unlabeled examples' true labels, which training never "
+                 "reads.\n";
   return md;
 }
 
@@ -74,11 +84,10 @@ std::string run_name(const std::string& prefix, int k) {
 void check_selftrain(const Config& base, const SelftrainExperiment& e) {
   if (e.runs < 1 || e.rounds < 1) throw Error("kiln selftrain needs --runs >= 1 and --rounds >= 1");
   const auto s = RunSettings::from_config(base);
-  if (s.data.labeled <= 0) throw Error("kiln selftrain needs --labels N > 0 (the labeled examples)");
-  if (!s.student.unlabeled_folder.empty())
-    throw Error("kiln selftrain measures every student's pseudo-labels against the split's hidden labels, so its unlabeled "
-                "examples are the split's rest; selftrain.unlabeled_folder is for one student trained with kiln train "
-                "(--set selftrain.teacher=... --set selftrain.unlabeled_folder=...)");
+  if (s.data.labeled <= 0 && s.student.unlabeled_folder.empty())
+    throw Error("kiln selftrain needs --labels N > 0 (the labeled examples; the rest of the training set is the unlabeled "
+                "data), or --set selftrain.unlabeled_folder=DIR (a directory of unlabeled images; then --labels 0 labels the "
+                "whole training set)");
   if (e.strengths.empty()) throw Error("kiln selftrain needs --aug (e.g. S1,S4)");
   auto named = e.strengths;  // every strength a run will use, the teachers' too: an unknown name is refused now
   if (!e.teacher_strength.empty()) named.push_back(e.teacher_strength);
@@ -92,14 +101,16 @@ bool run_selftrain(const Config& base, const SelftrainExperiment& e, const Train
                    RunOptions opt, std::string& table) {
   const auto settings = RunSettings::from_config(base);
   const auto seed = static_cast<int64_t>(settings.loop.seed);
-  split_labeled(data.train.head(settings.data.train_subset), settings.data.labeled,
-                static_cast<uint64_t>(settings.data.split_seed));  // refused here, before anything is written
+  if (settings.data.labeled > 0)  // data.labeled = 0 (a folder's images are the unlabeled data): the whole training set
+    split_labeled(data.train.head(settings.data.train_subset), settings.data.labeled,
+                  static_cast<uint64_t>(settings.data.split_seed));  // refused here, before anything is written
   make_dirs(out);
   DirLock lock(out);
   const std::string device = device_name(opt.device) + " (" + opt.device.str() + ")";
   Json doc;
   doc["preset"] = e.preset;
   doc["labels"] = settings.data.labeled;
+  doc["unlabeled_folder"] = settings.student.unlabeled_folder.empty() ? Json() : Json(settings.student.unlabeled_folder);
   doc["split_seed"] = settings.data.split_seed;
   doc["runs"] = e.runs;
   doc["teacher_strength"] = e.teacher_strength.empty() ? Json("each student's own") : Json(e.teacher_strength);
@@ -160,7 +171,8 @@ bool run_selftrain(const Config& base, const SelftrainExperiment& e, const Train
         if (r.interrupted) return false;
         auto fin = nlohmann::json::parse(read_file(opt.run_dir + "/final.json"));
         cr["test_acc"].push_back(r.final_test_acc);
-        cr["pseudo_accuracy"].push_back(fin["pseudo_labels"]["accuracy"].get<double>());
+        const auto& acc = fin["pseudo_labels"]["accuracy"];  // null for a folder's images
+        cr["pseudo_accuracy"].push_back(acc.is_number() ? Json(acc.get<double>()) : Json());
         cr["pseudo_coverage"].push_back(fin["pseudo_labels"]["coverage"].get<double>());
         next.push_back(opt.run_dir + "/checkpoint.pt");
         write_tables();

@@ -3,7 +3,10 @@
 // `rounds` rounds of noisy students, each taught by the previous round's run with the same
 // index (the same seed). Directory: out/<strength>/baseline/run-XX and
 // out/<strength>/round-R/run-XX; out/selftrain.json and out/selftrain.md are rewritten after
-// every run, so an interrupted experiment continues where it stopped when run again.
+// every run, so an interrupted experiment continues where it stopped when run again. The
+// unlabeled examples are the split's rest (every pseudo-label scored against the true label
+// kept aside), or with selftrain.unlabeled_folder a directory of images without labels (the
+// pseudo-labels' accuracy is then unknown; data.labeled may be 0: the whole training set).
 #pragma once
 #include <string>
 #include <vector>
@@ -26,7 +29,7 @@ struct SelftrainExperiment {
 };
 
 // Refuses, before the data is loaded, what the experiment could not run: fewer than one run or
-// round, data.labeled <= 0, no strengths or a bad strength name. `base` is the baseline's
+// round, data.labeled <= 0 without selftrain.unlabeled_folder, no strengths or a bad strength name. `base` is the baseline's
 // configuration (data.labeled and data.split_seed set).
 void check_selftrain(const Config& base, const SelftrainExperiment& e);
 
