@@ -15,6 +15,9 @@ from kiln_stats import welch_p
 
 
 def summary(xs):
+    xs = [x for x in xs if x is not None]  # null: a folder's pseudo-labels (no labels to score them)
+    if not xs:
+        return "unknown (no labels)"
     s = kiln_stats.summary([100 * x for x in xs])
     if s["n"] < 2:
         return f"{s['mean']:.2f} (n=1)"
@@ -33,9 +36,10 @@ def main():
     stud = st["rounds"][-1]["test_acc"]
     ceil = json.load(open(args.ceiling_json))
     top = ceil["per_run"]["test_acc"]
-    labels = doc["labels"]
+    labels = doc["labels"] or "all"  # 0: every training example labeled (the unlabeled images from a folder)
     rows = [("teachers", f"supervised, {labels} labels ({st.get('teacher_strength', st['name'])}; the round-1 teachers)", base),
-            ("students", f"noisy student of round {len(st['rounds'])} ({st['name']}), {labels} labels + the unlabeled rest", stud),
+            ("students", f"noisy student of round {len(st['rounds'])} ({st['name']}), {labels} labels + "
+                         + (f"the images of {doc['unlabeled_folder']}" if doc.get("unlabeled_folder") else "the unlabeled rest"), stud),
             ("ceiling", f"supervised, all labels ({ceil['preset']}; the ceiling)", top)]
     print("| row | test accuracy, % |\n|---|---|")
     for _, name, xs in rows:
@@ -46,7 +50,8 @@ def main():
         p = f"{welch_p(a, b):.3g}" if len(a) >= 2 and len(b) >= 2 else "n/a (n < 2)"
         print(f"| {na} − {nb} | {d:+.2f} | {p} |")
     rd = st["rounds"][-1]
-    print(f"\nPseudo-labels (round {len(st['rounds'])}): accuracy {summary(rd['pseudo_accuracy'])} %, "
+    acc = summary(rd["pseudo_accuracy"])
+    print(f"\nPseudo-labels (round {len(st['rounds'])}): accuracy {acc}{'' if 'unknown' in acc else ' %'}, "
           f"coverage {summary(rd['pseudo_coverage'])} %. Device: {doc['device']}; ceiling device: {ceil.get('device_name', '?')}.")
 
 
