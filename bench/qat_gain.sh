@@ -4,10 +4,13 @@
 # train.qat = true and once without (the control: the same extra epochs at the same LR, so that
 # what the fine-tune does by itself is not credited to QAT), and every checkpoint, the trained one
 # included, goes through `kiln quantize` (fp32 and int8 test accuracy on the whole test set).
-#   bench/qat_gain.sh BUILD_DIR DATA_ROOT OUT.json RUN_DIR... [-- --set KEY=VALUE...]
+#   [GRANULARITY=channel|tensor] bench/qat_gain.sh BUILD_DIR DATA_ROOT OUT.json RUN_DIR... [-- KEY=VALUE...]
+# GRANULARITY (default channel): kiln quantize's --granularity and the QAT fine-tune's
+# train.qat_granularity; the plain fine-tune does not depend on it and is shared between the two.
 # RUN_DIR: a finished run (holds checkpoint.pt and config.toml). The fine-tune's settings
 # (FT_EPOCHS epochs at a constant FT_LR, default 1 and 1e-4: the preset's last LR) are kiln's
-# choice for this experiment, not a published recipe; extra --set pairs after `--` apply to both.
+# choice for this experiment, not a published recipe; KEY=VALUE pairs after `--` apply to both.
+# QAT_WORK: a directory to keep the fine-tunes in (finished ones are reused).
 set -euo pipefail
 build=$1; data=$2; out=$3; shift 3
 runs=(); extra=()
@@ -15,36 +18,41 @@ while (($#)); do
   if [[ $1 == -- ]]; then shift; extra=("$@"); break; fi
   runs+=("$1"); shift
 done
-epochs=${FT_EPOCHS:-1}; lr=${FT_LR:-0.0001}
+epochs=${FT_EPOCHS:-1}; lr=${FT_LR:-0.0001}; g=${GRANULARITY:-channel}
+qjson=quantize.json; [[ $g == channel ]] || qjson=quantize-$g.json
 work=${QAT_WORK:-$(mktemp -d)}
 mkdir -p "$work"
 rows=()
 for run in "${runs[@]}"; do
   name=$(echo "$run" | tr '/' '_')
-  "$build/kiln" quantize -c "$run/checkpoint.pt" --data "$data" > "$work/$name-trained.log"
-  cp "$run/quantize.json" "$work/$name-trained.json"
-  for qat in false true; do
-    ft="$work/$name-ft-qat-$qat"
+  "$build/kiln" quantize -c "$run/checkpoint.pt" --data "$data" --granularity "$g" > "$work/$name-trained-$g.log"
+  cp "$run/$qjson" "$work/$name-trained-$g.json"
+  for ft in "$work/$name-ft-qat-false" "$work/$name-ft-qat-true-$g"; do
+    qat=false; [[ $ft == *-true-* ]] && qat=true
     [[ -f $ft/final.json ]] || { rm -rf "$ft"; "$build/kiln" train --preset "$run/config.toml" --data "$data" --out "$ft" \
       --init "$run/checkpoint.pt" --set schedule.epochs="$epochs" --set optim.lr="$lr" \
-      --set 'schedule.knots=[[0,1.0],[1.0,1.0]]' --set train.qat="$qat" "${extra[@]/#/--set=}" > "$ft.log" 2>&1; }
-    "$build/kiln" quantize -c "$ft/checkpoint.pt" --data "$data" > "$ft-quantize.log"
-    cp "$ft/quantize.json" "$work/$name-ft-qat-$qat.json"
+      --set 'schedule.knots=[[0,1.0],[1.0,1.0]]' --set train.qat="$qat" --set train.qat_granularity="$g" \
+      "${extra[@]/#/--set=}" > "$ft.log" 2>&1; }
+    "$build/kiln" quantize -c "$ft/checkpoint.pt" --data "$data" --granularity "$g" > "$ft-quantize-$g.log"
+    cp "$ft/$qjson" "$work/$(basename "$ft")-quantized-$g.json"
   done
   rows+=("$run")
 done
 KILN_COMMIT=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown) \
-KILN_BENCH=$(cd "$(dirname "$0")" && pwd) python3 - "$out" "$work" "$epochs" "$lr" "${rows[@]}" <<'PY'
+KILN_BENCH=$(cd "$(dirname "$0")" && pwd) python3 - "$out" "$work" "$epochs" "$lr" "$g" "${rows[@]}" <<'PY'
 import datetime, json, os, platform, re, sys
-out, work, epochs, lr, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:]
+out, work, epochs, lr, g, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6:]
 sys.path.insert(0, os.environ["KILN_BENCH"])
 from kiln_stats import summary
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
 rows = []
 for run in runs:
     name = run.replace("/", "_")
-    q = {k: json.load(open(f"{work}/{name}-{k}.json")) for k in ("trained", "ft-qat-false", "ft-qat-true")}
-    line = open(f"{work}/{name}-ft-qat-true.log").readline()
+    q = {"trained": json.load(open(f"{work}/{name}-trained-{g}.json")),
+         "ft-qat-false": json.load(open(f"{work}/{name}-ft-qat-false-quantized-{g}.json")),
+         "ft-qat-true": json.load(open(f"{work}/{name}-ft-qat-true-{g}-quantized-{g}.json"))}
+    assert all(x.get("granularity", "channel") == g for x in q.values()), q
+    line = open(f"{work}/{name}-ft-qat-true-{g}.log").readline()
     rows.append(dict(run=run, precision=re.search(r"precision ([^;,]*)", line).group(1),
                      **{f"{k.replace('-', '_')}_{w}": q[k][f"{w}_test_acc"] for k in q for w in ("fp32", "int8")},
                      **{f"{k.replace('-', '_')}_changed": q[k]["predictions_changed"] for k in q}))
@@ -52,7 +60,7 @@ def col(key): return [r[key] for r in rows]
 def diff(a, b): return [x - y for x, y in zip(col(a), col(b))]
 res = dict(
     cpu=cpu, kiln_commit=os.environ["KILN_COMMIT"], date=datetime.date.today().isoformat(), fine_tune=dict(epochs=epochs, lr=lr, schedule="constant", from_="each run's checkpoint.pt (--init)"),
-    test_images=json.load(open(f"{work}/{runs[0].replace('/', '_')}-trained.json"))["test_images"],
+    granularity=g, test_images=json.load(open(f"{work}/{runs[0].replace('/', '_')}-trained-{g}.json"))["test_images"],
     rows=rows,
     summary={
         "trained_fp32": summary(col("trained_fp32")), "trained_int8": summary(col("trained_int8")),

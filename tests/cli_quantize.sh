@@ -26,25 +26,34 @@ assert j["int8_bytes"] < 0.4 * j["fp32_bytes"], j  # BN parameters and statistic
 print("quantize.json: ok", j["fp32_test_acc"], "->", j["int8_test_acc"], j["fp32_bytes"], "->", j["int8_bytes"], "bytes")
 PY
 # bench/qat_gain.sh on that run, its fine-tunes shortened to 600 images: both fine-tunes start
-# from the run's weights (one with train.qat, one without), all three checkpoints quantized.
-QAT_WORK="$d/qat" FT_LR=0.0002 bash "$(dirname "$0")/../bench/qat_gain.sh" "$(dirname "$kiln")" "$data" "$d/qat.json" "$d/run" \
-  -- data.train_subset=600 > "$d/qat.txt" 2>&1 || { cat "$d/qat.txt"; echo "FAIL: bench/qat_gain.sh exited $?"; exit 1; }
-python3 - "$d/qat.json" "$d/qat" <<'PY' || exit 1
+# from the run's weights (one with train.qat, one without), all three checkpoints quantized;
+# then per tensor, which trains only a QAT fine-tune of its own (the plain one is reused).
+for g in channel tensor; do
+  GRANULARITY=$g QAT_WORK="$d/qat" FT_LR=0.0002 bash "$(dirname "$0")/../bench/qat_gain.sh" "$(dirname "$kiln")" "$data" \
+    "$d/qat-$g.json" "$d/run" -- data.train_subset=600 > "$d/qat.txt" 2>&1 || { cat "$d/qat.txt"; echo "FAIL: bench/qat_gain.sh ($g) exited $?"; exit 1; }
+done
+python3 - "$d" <<'PY' || exit 1
 import glob, json, sys
-j = json.load(open(sys.argv[1]))
-assert j["fine_tune"] == {"epochs": 1, "lr": 0.0002, "schedule": "constant", "from": "each run's checkpoint.pt (--init)"}, j["fine_tune"]
-assert j["test_images"] == 1000 and len(j["rows"]) == 1, j
-r = j["rows"][0]
-for k in ("trained", "ft_qat_false", "ft_qat_true"):
-    for w in ("fp32", "int8"):
-        assert 0.5 < r[f"{k}_{w}"] <= 1, (k, w, r)
-assert r["trained_fp32"] == json.load(open(sys.argv[1].replace("qat.json", "run/quantize.json")))["fp32_test_acc"], r
-for qat in ("false", "true"):
-    cfg = open(glob.glob(f"{sys.argv[2]}/*-ft-qat-{qat}/config.toml")[0]).read()
-    assert f"qat = {qat}" in cfg and "train_subset = 600" in cfg and "lr = 0.0002" in cfg, (qat, cfg)
-s = j["summary"]["qat_int8 - ft_plain_int8 (the QAT gain, paired)"]
-assert s["n"] == 1 and abs(s["mean"] - (r["ft_qat_true_int8"] - r["ft_qat_false_int8"])) < 1e-12, s
-print("bench/qat_gain.sh: ok", {k: r[k] for k in r if k.endswith("int8")})
+d = sys.argv[1]
+assert sorted(p.split("-ft-")[1] for p in glob.glob(f"{d}/qat/*-ft-*/final.json")) == \
+    ["qat-false/final.json", "qat-true-channel/final.json", "qat-true-tensor/final.json"], glob.glob(f"{d}/qat/*")
+for g in ("channel", "tensor"):
+    j = json.load(open(f"{d}/qat-{g}.json"))
+    assert j["fine_tune"] == {"epochs": 1, "lr": 0.0002, "schedule": "constant", "from": "each run's checkpoint.pt (--init)"}, j
+    assert j["granularity"] == g and j["test_images"] == 1000 and len(j["rows"]) == 1, j
+    r = j["rows"][0]
+    for k in ("trained", "ft_qat_false", "ft_qat_true"):
+        for w in ("fp32", "int8"):
+            assert 0.5 < r[f"{k}_{w}"] <= 1, (k, w, r)
+    own = json.load(open(f"{d}/run/" + ("quantize.json" if g == "channel" else "quantize-tensor.json")))
+    assert own["granularity"] == g and r["trained_int8"] == own["int8_test_acc"], (own, r)
+    cfg = open(glob.glob(f"{d}/qat/*-ft-qat-true-{g}/config.toml")[0]).read()
+    assert "qat = true" in cfg and f"qat_granularity = '{g}'" in cfg and "train_subset = 600" in cfg and "lr = 0.0002" in cfg, cfg
+    s = j["summary"]["qat_int8 - ft_plain_int8 (the QAT gain, paired)"]
+    assert s["n"] == 1 and abs(s["mean"] - (r["ft_qat_true_int8"] - r["ft_qat_false_int8"])) < 1e-12, s
+    print(f"bench/qat_gain.sh ({g}): ok", {k: r[k] for k in r if k.endswith("int8")})
+cfg = open(glob.glob(f"{d}/qat/*-ft-qat-false/config.toml")[0]).read()
+assert "qat = false" in cfg, cfg
 PY
 [ -n "$classify" ] || exit 0
 gunzip -c "$data/fashion-mnist/t10k-images-idx3-ubyte.gz" > "$d/images" && gunzip -c "$data/fashion-mnist/t10k-labels-idx1-ubyte.gz" > "$d/labels" \

@@ -24,6 +24,30 @@ TEST(Quantize, PerChannelSymmetricInt8) {
   EXPECT_GE(qb.q.min().item<int>(), -127);
 }
 
+TEST(Quantize, PerTensorSharesOneScale) {
+  // --granularity tensor: one scale, max |w| / 127 over the whole weight, repeated per channel.
+  auto w = torch::tensor({{0.5f, -1.0f, 0.25f}, {0.f, 0.f, 0.f}, {3.f, 1.f, -0.01f}});
+  auto q = quantize_per_channel(w, Granularity::kTensor);
+  EXPECT_TRUE(torch::allclose(q.scale, torch::full({3}, 3.f / 127)));
+  EXPECT_TRUE(torch::equal(q.q[0], torch::tensor({21, -42, 11}, torch::kInt8)));  // 21.17, -42.33, 10.58
+  EXPECT_TRUE(torch::equal(q.q[2], torch::tensor({127, 42, 0}, torch::kInt8)));
+  torch::manual_seed(0);
+  auto big = torch::randn({16, 8, 3, 3}) * torch::linspace(0.01, 1, 16).view({16, 1, 1, 1});  // channels of unequal range
+  auto qt = quantize_per_channel(big, Granularity::kTensor), qc = quantize_per_channel(big);
+  const double scale = big.abs().max().item<double>() / 127;
+  EXPECT_TRUE((qt.dequantize() - big).abs().le(scale / 2 + 1e-7).all().item<bool>());
+  // The coarser grid. A channel's mean rounding error is a quarter of its step: per channel the
+  // steps follow the ranges (0.01 to 1, mean 0.505), per tensor all take the widest, so the total
+  // error is about 1 / 0.505 = 1.98 times the per-channel one (1.94 measured: the narrowest
+  // channels' values fall inside one step, and their error is the value itself). On the narrowest
+  // channel it is up to 100 times larger.
+  const auto et = (qt.dequantize() - big).abs(), ec = (qc.dequantize() - big).abs();
+  EXPECT_GT(et.sum().item<double>(), 1.5 * ec.sum().item<double>());
+  EXPECT_GT(et[0].sum().item<double>(), 20 * ec[0].sum().item<double>());
+  EXPECT_EQ(parse_granularity("tensor", "k"), Granularity::kTensor);
+  kiln::test::expect_error_containing([] { parse_granularity("layer", "train.qat_granularity"); }, "train.qat_granularity = 'layer'");
+}
+
 TEST(Quantize, Int8WeightsKeepATrainedModelsAccuracy) {
   auto tt = kiln::test::synthetic(400, 200);
   Config c = separable_config();
@@ -52,61 +76,71 @@ TEST(Quantize, Int8WeightsKeepATrainedModelsAccuracy) {
 }
 
 TEST(Quantize, QatStepsAtTheQuantisedWeights) {
-  // One plain SGD step with train.qat: w1 = w0 - lr * (gradient at the int8 round trip of w0).
-  auto tt = kiln::test::synthetic(40, 10);
-  Config c = separable_config();
-  c.set("optim.momentum", "0");
-  c.set("optim.nesterov", "false");
-  c.set("optim.weight_decay", "0");
-  c.set("optim.loss_reduction", "mean");
-  c.set("data.batch_size", "40");  // the whole set in one step: the loss does not depend on the order
-  c.set("schedule.epochs", "1");
-  c.set("schedule.knots", "[[0, 1.0], [1, 1.0]]");
-  kiln::test::no_augmentation(c);
-  c.set("train.precision", "fp32");
-  // The recomputation below runs the checkpoint's model in NCHW: the trainer must too, or the two
-  // gradients come from different convolution kernels (at one thread, or with AVX2's kernels, the
-  // channels_last step landed 5e-5 from it, past the bound; 2026-12-01, AMD EPYC).
-  c.set("train.channels_last", "false");
-  c.set("train.qat", "true");
-  c.set("optim.lr", "0.05");
-  kiln::test::TempDir d;
-  train(c, tt, kiln::test::quiet_options(d / "step"));
-  Config still = c;
-  still.set("optim.lr", "0");
-  train(still, tt, kiln::test::quiet_options(d / "start"));
-  auto start = load_checkpoint(d / "start/checkpoint.pt", torch::kCPU);
-  auto after = load_checkpoint(d / "step/checkpoint.pt", torch::kCPU);
-  DeviceLoader L(tt.train, torch::kCPU, torch::kFloat32, start.mean, start.std);
-  auto& model = *start.model;
-  model.train();
-  std::vector<torch::Tensor> ws, w0;
-  for (auto& m : model.modules(false)) {
-    if (auto* cv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) ws.push_back(cv->weight);
-    if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) ws.push_back(l->weight);
-  }
-  {
-    torch::NoGradGuard ng;
-    for (auto& w : ws) {
-      w0.push_back(w.detach().clone());
-      w.copy_(quantize_per_channel(w).dequantize());
+  // One plain SGD step with train.qat: w1 = w0 - lr * (gradient at the int8 round trip of w0),
+  // at either train.qat_granularity; the two grids give two different steps.
+  std::vector<torch::Tensor> steps;
+  for (const auto g : {Granularity::kChannel, Granularity::kTensor}) {
+    SCOPED_TRACE(granularity_name(g));
+    auto tt = kiln::test::synthetic(40, 10);
+    Config c = separable_config();
+    c.set("optim.momentum", "0");
+    c.set("optim.nesterov", "false");
+    c.set("optim.weight_decay", "0");
+    c.set("optim.loss_reduction", "mean");
+    c.set("data.batch_size", "40");  // the whole set in one step: the loss does not depend on the order
+    c.set("schedule.epochs", "1");
+    c.set("schedule.knots", "[[0, 1.0], [1, 1.0]]");
+    kiln::test::no_augmentation(c);
+    c.set("train.precision", "fp32");
+    // The recomputation below runs the checkpoint's model in NCHW: the trainer must too, or the two
+    // gradients come from different convolution kernels (at one thread, or with AVX2's kernels, the
+    // channels_last step landed 5e-5 from it, past the bound; 2026-12-01, AMD EPYC).
+    c.set("train.channels_last", "false");
+    c.set("train.qat", "true");
+    c.set("train.qat_granularity", granularity_name(g));
+    c.set("optim.lr", "0.05");
+    kiln::test::TempDir d;
+    train(c, tt, kiln::test::quiet_options(d / "step"));
+    Config still = c;
+    still.set("optim.lr", "0");
+    train(still, tt, kiln::test::quiet_options(d / "start"));
+    auto start = load_checkpoint(d / "start/checkpoint.pt", torch::kCPU);
+    auto after = load_checkpoint(d / "step/checkpoint.pt", torch::kCPU);
+    DeviceLoader L(tt.train, torch::kCPU, torch::kFloat32, start.mean, start.std);
+    auto& model = *start.model;
+    model.train();
+    std::vector<torch::Tensor> ws, w0;
+    for (auto& m : model.modules(false)) {
+      if (auto* cv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) ws.push_back(cv->weight);
+      if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) ws.push_back(l->weight);
     }
+    {
+      torch::NoGradGuard ng;
+      for (auto& w : ws) {
+        w0.push_back(w.detach().clone());
+        w.copy_(quantize_per_channel(w, g).dequantize());
+      }
+    }
+    auto b = L.slice(0, 40);
+    torch::nn::functional::cross_entropy(model.forward(b.x), b.y).backward();
+    std::vector<torch::Tensor> got;
+    for (auto& m : after.model->modules(false)) {
+      if (auto* cv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) got.push_back(cv->weight);
+      if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) got.push_back(l->weight);
+    }
+    ASSERT_EQ(got.size(), ws.size());
+    double moved = 0;
+    for (size_t i = 0; i < ws.size(); ++i) {
+      auto want = w0[i] - 0.05 * ws[i].grad();
+      EXPECT_TRUE(torch::allclose(got[i], want, 1e-4, 1e-6)) << "weight " << i << ": max diff "
+                                                            << (got[i] - want).abs().max().item<double>();
+      moved += (got[i] - w0[i]).abs().sum().item<double>();
+    }
+    EXPECT_GT(moved, 0);  // the step did something; the weights kept are fp32, not the int8 round trip
+    EXPECT_FALSE(torch::equal(got.back(), quantize_per_channel(got.back(), g).dequantize()));
+    std::vector<torch::Tensor> flat;
+    for (auto& w : got) flat.push_back(w.detach().flatten());
+    steps.push_back(torch::cat(flat));
   }
-  auto b = L.slice(0, 40);
-  torch::nn::functional::cross_entropy(model.forward(b.x), b.y).backward();
-  std::vector<torch::Tensor> got;
-  for (auto& m : after.model->modules(false)) {
-    if (auto* cv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get())) got.push_back(cv->weight);
-    if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(m.get())) got.push_back(l->weight);
-  }
-  ASSERT_EQ(got.size(), ws.size());
-  double moved = 0;
-  for (size_t i = 0; i < ws.size(); ++i) {
-    auto want = w0[i] - 0.05 * ws[i].grad();
-    EXPECT_TRUE(torch::allclose(got[i], want, 1e-4, 1e-6)) << "weight " << i << ": max diff "
-                                                          << (got[i] - want).abs().max().item<double>();
-    moved += (got[i] - w0[i]).abs().sum().item<double>();
-  }
-  EXPECT_GT(moved, 0);  // the step did something; the weights kept are fp32, not the int8 round trip
-  EXPECT_FALSE(torch::equal(got.back(), quantize_per_channel(got.back()).dequantize()));
+  EXPECT_FALSE(torch::allclose(steps[0], steps[1], 1e-4, 1e-6)) << "train.qat_granularity changed nothing";
 }

@@ -1,6 +1,6 @@
 // `kiln quantize`: a checkpoint's test accuracy in fp32, then with its conv and linear weights
-// quantised to int8 (per output channel, symmetric; kiln/deploy/quantize.h); writes
-// quantize.json beside the checkpoint.
+// quantised to int8 (per output channel, symmetric; or with --granularity tensor one scale per
+// weight; kiln/deploy/quantize.h); writes quantize.json (quantize-tensor.json) beside the checkpoint.
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -17,6 +17,7 @@ namespace {
 struct QuantizeFlags {
   DeviceFlags dev;
   std::string checkpoint;
+  std::string granularity = "channel";
 };
 
 int run_quantize(const QuantizeFlags& f) {
@@ -28,24 +29,28 @@ int run_quantize(const QuantizeFlags& f) {
   set_precision(*ck.model, torch::kFloat32);
   const auto tt = load_for(ck.cfg, f.dev.data);
   auto before = evaluate_checkpoint(ck, tt, su.device, torch::kFloat32);
-  auto q = quantize_weights_inplace(*ck.model);
+  const auto g = parse_granularity(f.granularity, "--granularity");
+  auto q = quantize_weights_inplace(*ck.model, g);
   auto after = evaluate_checkpoint(ck, tt, su.device, torch::kFloat32);
   const int64_t changed = before.predictions.ne(after.predictions).sum().item<int64_t>();
   std::printf("%s (%lld test images, eval.tta = %s, fp32 arithmetic)\n", f.checkpoint.c_str(), (long long)before.n,
               RunSettings::from_config(ck.cfg).loop.tta.c_str());
   std::printf("| weights | test accuracy | bytes |\n|---|---|---|\n");
   std::printf("| fp32 | %.2f%% | %lld |\n", 100 * before.acc, (long long)q.fp32_bytes);
-  std::printf("| int8 (per-channel, symmetric; %lld tensors) | %.2f%% | %lld |\n", (long long)q.tensors, 100 * after.acc,
-              (long long)q.int8_bytes);
+  std::printf("| int8 (per-%s, symmetric; %lld tensors) | %.2f%% | %lld |\n", granularity_name(g), (long long)q.tensors,
+              100 * after.acc, (long long)q.int8_bytes);
   std::printf("difference %+.2f points; %lld of %lld predictions changed; largest weight error %.3g\n",
               100 * (after.acc - before.acc), (long long)changed, (long long)before.n, q.max_abs_error);
-  nlohmann::ordered_json j{{"checkpoint", f.checkpoint},       {"test_images", before.n},
+  nlohmann::ordered_json j{{"checkpoint", f.checkpoint},       {"granularity", granularity_name(g)},
+                           {"test_images", before.n},
                            {"fp32_test_acc", before.acc},      {"int8_test_acc", after.acc},
                            {"fp32_bytes", q.fp32_bytes},       {"int8_bytes", q.int8_bytes},
                            {"quantized_tensors", q.tensors},   {"predictions_changed", changed},
                            {"max_abs_weight_error", q.max_abs_error}};
   auto dir = std::filesystem::path(f.checkpoint).parent_path().string();
-  atomic_write((dir.empty() ? std::string(".") : dir) + "/quantize.json", j.dump(2) + "\n");
+  // int8_bytes: as kiln export --int8 writes the weights, a scale per channel either way.
+  const std::string name = g == Granularity::kTensor ? "/quantize-tensor.json" : "/quantize.json";
+  atomic_write((dir.empty() ? std::string(".") : dir) + name, j.dump(2) + "\n");
   return 0;
 }
 
@@ -55,6 +60,11 @@ Command add_quantize(CLI::App& app, const std::string&) {
   auto f = std::make_shared<QuantizeFlags>();
   auto* sub = app.add_subcommand("quantize", "Test accuracy of a checkpoint in fp32 and with int8 weights (per-channel, symmetric); writes quantize.json beside it");
   sub->add_option("--checkpoint,-c", f->checkpoint, "checkpoint.pt of a run")->required();
+  sub->add_option("--granularity", f->granularity,
+                  "channel: a scale per output channel (what kiln export --int8 writes) | tensor: one scale per weight, "
+                  "the coarser grid (writes quantize-tensor.json)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"channel", "tensor"}));
   add_device_options(sub, f->dev);
   return {sub, [f] { return run_quantize(*f); }};
 }

@@ -11,10 +11,19 @@ torch::Tensor QuantizedTensor::dequantize() const {
   return q.to(torch::kFloat32) * scale.view(shape);
 }
 
-QuantizedTensor quantize_per_channel(const torch::Tensor& w) {
+Granularity parse_granularity(const std::string& s, const std::string& what) {
+  if (s == "channel") return Granularity::kChannel;
+  if (s == "tensor") return Granularity::kTensor;
+  throw Error(what + " = '" + s + "': one of channel | tensor");
+}
+
+const char* granularity_name(Granularity g) { return g == Granularity::kTensor ? "tensor" : "channel"; }
+
+QuantizedTensor quantize_per_channel(const torch::Tensor& w, Granularity g) {
   if (w.dim() < 1 || w.size(0) == 0) throw Error("int8 quantisation needs a weight with output channels");
   auto f = w.detach().to(torch::kFloat32);
   auto absmax = std::get<0>(f.abs().reshape({f.size(0), -1}).max(1));
+  if (g == Granularity::kTensor) absmax = absmax.max().expand({f.size(0)}).contiguous();
   auto scale = torch::where(absmax > 0, absmax / 127.0, torch::ones_like(absmax));
   std::vector<int64_t> shape(static_cast<size_t>(f.dim()), 1);
   shape[0] = -1;
@@ -41,13 +50,13 @@ std::set<const void*> quantizable_set(torch::nn::Module& model) {
   return out;
 }
 
-QuantizeReport quantize_weights_inplace(torch::nn::Module& model) {
+QuantizeReport quantize_weights_inplace(torch::nn::Module& model, Granularity g) {
   torch::NoGradGuard ng;
   QuantizeReport r;
   r.fp32_bytes = weight_bytes(model);
   int64_t saved = 0;
   for (auto& w : quantizable_weights(model)) {
-    auto qt = quantize_per_channel(w);
+    auto qt = quantize_per_channel(w, g);
     auto back = qt.dequantize().to(w.device(), w.scalar_type());
     r.max_abs_error = std::max(r.max_abs_error, (back.to(torch::kFloat32) - w.to(torch::kFloat32)).abs().max().item<double>());
     w.copy_(back);

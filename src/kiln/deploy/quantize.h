@@ -1,5 +1,7 @@
 // Post-training int8 weight quantisation (issue #8): per-output-channel, symmetric.
 //   scale_c = max_i |w_c,i| / 127   (1 for an all-zero channel)
+// or per tensor (the granularity "tensor"): one scale, max |w| / 127 over the whole weight, kept
+// as that scale repeated per channel, so every exporter and reader takes it unchanged.
 //   q_c,i   = clamp(round(w_c,i / scale_c), -127, 127)   (int8; -128 unused, so the grid is symmetric)
 //   w'_c,i  = q_c,i * scale_c
 // Applied to every conv and linear weight (the tensors that hold nearly all the bytes); biases,
@@ -9,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <set>
+#include <string>
 
 namespace kiln {
 
@@ -17,7 +20,12 @@ struct QuantizedTensor {
   torch::Tensor scale;  // fp32, one per output channel (dim 0)
   torch::Tensor dequantize() const;
 };
-QuantizedTensor quantize_per_channel(const torch::Tensor& w);
+// kChannel: a scale per output channel; kTensor: one for the whole weight (a depthwise filter's
+// channels then share one grid: the coarser choice that the per-channel one improves on).
+enum class Granularity { kChannel, kTensor };
+Granularity parse_granularity(const std::string& s, const std::string& what);  // "channel" | "tensor"
+const char* granularity_name(Granularity g);
+QuantizedTensor quantize_per_channel(const torch::Tensor& w, Granularity g = Granularity::kChannel);
 
 // The weights int8 applies to: every trainable conv and linear weight of `model` (fixed
 // buffers-as-weights, like a frozen whitening filter, are left out), in module order.
@@ -33,6 +41,6 @@ struct QuantizeReport {
 };
 // Replaces every conv and linear weight of `model` by its int8 round trip (dequantised, so the
 // model runs unchanged in LibTorch and its accuracy is the int8 model's).
-QuantizeReport quantize_weights_inplace(torch::nn::Module& model);
+QuantizeReport quantize_weights_inplace(torch::nn::Module& model, Granularity g = Granularity::kChannel);
 
 }  // namespace kiln

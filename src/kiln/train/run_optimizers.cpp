@@ -21,7 +21,10 @@ RunOptimizers::RunOptimizers(const Config& cfg, const OptimizerSettings& s, Clas
   whiten_bias_steps_ = s.whiten_bias_epochs * steps;
 }
 
-void RunOptimizers::enable_qat(Classifier& model) { qat_weights_ = quantizable_weights(model); }
+void RunOptimizers::enable_qat(Classifier& model, Granularity g) {
+  qat_weights_ = quantizable_weights(model);
+  qat_granularity_ = g;
+}
 
 double RunOptimizers::whiten_lr(int64_t step) const {
   if (whiten_bias_steps_ <= 0) return 0;
@@ -43,7 +46,7 @@ std::vector<torch::Tensor> RunOptimizers::qat_round_trip() {
   torch::NoGradGuard ng;
   for (auto& w : qat_weights_) {
     masters.push_back(w.detach().clone());
-    w.copy_(quantize_per_channel(w).dequantize().to(w.scalar_type()));
+    w.copy_(quantize_per_channel(w, qat_granularity_).dequantize().to(w.scalar_type()));
   }
   return masters;
 }

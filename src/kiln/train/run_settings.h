@@ -13,6 +13,7 @@
 #include "kiln/core/precision.h"
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
+#include "kiln/deploy/quantize.h"
 #include "kiln/nn/model.h"
 
 namespace kiln {
@@ -46,6 +47,7 @@ struct StepSettings {
   bool cuda_graph = false;         // train.cuda_graph (implies the static step)
   bool sync_check = false;         // train.sync_check
   bool qat = false;                // train.qat
+  Granularity qat_granularity = Granularity::kChannel;  // train.qat_granularity
   bool uses_static() const { return static_step || cuda_graph; }
   // The memory format's name as the run's first line and `kiln bench`'s JSON ("layout") give it.
   const char* layout() const { return channels_last ? "channels_last" : "NCHW"; }
