@@ -113,6 +113,21 @@ Config train_teacher(const TrainTest& tt, const kiln::test::TempDir& dir, const 
   train(c, tt, kiln::test::quiet_options(dir / "teacher"));
   return c;
 }
+
+// An image (C x H x W, uint8) as a lossless PNG at `file`, its folders made as needed.
+void write_png(const std::filesystem::path& file, const torch::Tensor& chw) {
+  const auto hwc = chw.permute({1, 2, 0}).contiguous();
+  std::filesystem::create_directories(file.parent_path());
+  ASSERT_TRUE(stbi_write_png(file.c_str(), static_cast<int>(hwc.size(1)), static_cast<int>(hwc.size(0)),
+                             static_cast<int>(hwc.size(2)), hwc.data_ptr<uint8_t>(), static_cast<int>(hwc.size(1) * hwc.size(2))));
+}
+
+// printf(pattern, i): the file names that keep path order the index order.
+std::string numbered(const char* pattern, int64_t i) {
+  char name[32];
+  std::snprintf(name, sizeof name, pattern, (long long)i);
+  return name;
+}
 }  // namespace
 
 TEST(SelfTrain, StudentLearnsFromThePseudoLabelsItIsGiven) {
@@ -210,15 +225,9 @@ TEST(SelfTrain, StudentOnAnUnlabeledFolderIsTheStudentOnTheSplitsRest) {
   Config s = student_config(c, d / "teacher/checkpoint.pt");
   s.set("selftrain.ratio", "2");
   auto split = split_labeled(tt.train, 100, 0);
-  const auto rest = split.unlabeled.images.permute({0, 2, 3, 1}).contiguous();  // N x H x W x C
-  const int64_t n = rest.size(0), H = rest.size(1), W = rest.size(2), C = rest.size(3);
-  for (int64_t i = 0; i < n; ++i) {
-    char name[32];
-    std::snprintf(name, sizeof name, "%05lld.png", (long long)i);
-    const auto dir = d.path / "unlabeled" / (i < n / 2 ? "a" : "b/deeper");
-    std::filesystem::create_directories(dir);
-    ASSERT_TRUE(stbi_write_png((dir / name).c_str(), W, H, C, rest[i].data_ptr<uint8_t>(), W * C));
-  }
+  const int64_t n = split.unlabeled.size();
+  for (int64_t i = 0; i < n; ++i)
+    write_png(d.path / "unlabeled" / (i < n / 2 ? "a" : "b/deeper") / numbered("%05lld.png", i), split.unlabeled.images[i]);
   train(s, tt, kiln::test::quiet_options(d / "split"));
   Config f = s;
   f.set("selftrain.unlabeled_folder", d / "unlabeled");
@@ -356,15 +365,9 @@ TEST(SelfTrain, ResumedFolderStudentIsExactAndRefusesAChangedTeacherOrFolder) {
   Config other = c;
   other.set("train.seed", "5");
   train(other, tt, kiln::test::quiet_options(d / "teacher2"));
-  const auto rest = split_labeled(tt.train, 100, 0).unlabeled.images.slice(0, 0, 80).permute({0, 2, 3, 1}).contiguous();
-  const int64_t H = rest.size(1), W = rest.size(2), C = rest.size(3);
-  auto write_png = [&](int64_t i, const torch::Tensor& img) {
-    char name[32];
-    std::snprintf(name, sizeof name, "%03lld.png", (long long)i);
-    ASSERT_TRUE(stbi_write_png((d.path / "u" / name).c_str(), W, H, C, img.data_ptr<uint8_t>(), W * C));
-  };
-  std::filesystem::create_directories(d.path / "u");
-  for (int64_t i = 0; i < rest.size(0); ++i) write_png(i, rest[i]);
+  const auto rest = split_labeled(tt.train, 100, 0).unlabeled.images.slice(0, 0, 80);
+  auto image = [&](int64_t i) { return d.path / "u" / numbered("%03lld.png", i); };
+  for (int64_t i = 0; i < rest.size(0); ++i) write_png(image(i), rest[i]);
   Config s = student_config(c, d / "teacher/checkpoint.pt");
   s.set("schedule.epochs", "3");
   s.set("selftrain.unlabeled_folder", d / "u");
@@ -381,11 +384,11 @@ TEST(SelfTrain, ResumedFolderStudentIsExactAndRefusesAChangedTeacherOrFolder) {
   const auto kept = checkpoint_bytes("folder_changed");
   auto changed = rest[40].clone();
   changed[0][0][0] = static_cast<uint8_t>(255 - changed[0][0][0].item<uint8_t>());
-  write_png(40, changed);
+  write_png(image(40), changed);
   kiln::test::expect_error_containing([&] { resume(tt, kiln::test::quiet_options(d / "folder_changed")); },
                                       "selftrain.unlabeled_folder = '" + (d / "u") + "' are not those the run started with");
   EXPECT_EQ(checkpoint_bytes("folder_changed"), kept) << "the refusal rewrote the checkpoint";
-  write_png(40, rest[40]);
+  write_png(image(40), rest[40]);
   EXPECT_FALSE(resume(tt, kiln::test::quiet_options(d / "folder_changed")).interrupted);
   EXPECT_EQ(kiln::test::without_times(kiln::test::read_metrics(d / "folder_changed")),
             kiln::test::without_times(kiln::test::read_metrics(d / "full")));
@@ -483,14 +486,8 @@ TEST(SelfTrain, ExperimentOnAnUnlabeledFolderIsTheExperimentOnTheSplitsRest) {
   Config base = small_config();
   base.set("data.labeled", "60");
   base.set("schedule.epochs", "1");
-  const auto rest = split_labeled(tt.train, 60, 0).unlabeled.images.permute({0, 2, 3, 1}).contiguous();
-  std::filesystem::create_directories(d.path / "images");
-  for (int64_t i = 0; i < rest.size(0); ++i) {
-    char name[32];
-    std::snprintf(name, sizeof name, "%03lld.png", (long long)i);
-    ASSERT_TRUE(stbi_write_png((d.path / "images" / name).c_str(), rest.size(2), rest.size(1), rest.size(3),
-                               rest[i].data_ptr<uint8_t>(), rest.size(2) * rest.size(3)));
-  }
+  const auto rest = split_labeled(tt.train, 60, 0).unlabeled.images;
+  for (int64_t i = 0; i < rest.size(0); ++i) write_png(d.path / "images" / numbered("%03lld.png", i), rest[i]);
   SelftrainExperiment e;
   e.strengths = {"S1"};
   e.rounds = 2;
