@@ -25,33 +25,50 @@ assert abs(j["int8_test_acc"] - j["fp32_test_acc"]) <= 0.02, ("int8 lost more th
 assert j["int8_bytes"] < 0.4 * j["fp32_bytes"], j  # BN parameters and statistics stay fp32
 print("quantize.json: ok", j["fp32_test_acc"], "->", j["int8_test_acc"], j["fp32_bytes"], "->", j["int8_bytes"], "bytes")
 PY
+# The 4-bit grid (7 steps each side, held in int8): its own file and row, the same bytes.
+"$kiln" quantize --checkpoint "$d/run/checkpoint.pt" --device cpu --data "$data" --bits 4 > "$d/out4.txt" \
+  || { echo "FAIL: kiln quantize --bits 4 exited $?"; exit 1; }
+grep -q '^| int4 (per-channel, symmetric, held as int8; 14 tensors) |' "$d/out4.txt" || { cat "$d/out4.txt"; echo "FAIL: no int4 row"; exit 1; }
+python3 - "$d/run/quantize.json" "$d/run/quantize-int4.json" <<'PY' || exit 1
+import json, sys
+j8, j4 = (json.load(open(p)) for p in sys.argv[1:])
+assert j8["bits"] == 8 and j4["bits"] == 4 and j4["granularity"] == "channel", (j8, j4)
+assert j4["fp32_test_acc"] == j8["fp32_test_acc"] and j4["int8_bytes"] == j8["int8_bytes"], (j8, j4)
+# the step is 127 / 7 = 18 times int8's, and the largest error half a step of the widest channel
+assert j4["max_abs_weight_error"] > 5 * j8["max_abs_weight_error"], (j8, j4)
+print("quantize-int4.json: ok", j4["int8_test_acc"], "max error", j4["max_abs_weight_error"], "vs", j8["max_abs_weight_error"])
+PY
 # bench/qat_gain.sh on that run, its fine-tunes shortened to 600 images: both fine-tunes start
 # from the run's weights (one with train.qat, one without), all three checkpoints quantized;
-# then per tensor, which trains only a QAT fine-tune of its own (the plain one is reused).
-for g in channel tensor; do
-  GRANULARITY=$g QAT_WORK="$d/qat" FT_LR=0.0002 bash "$(dirname "$0")/../bench/qat_gain.sh" "$(dirname "$kiln")" "$data" \
-    "$d/qat-$g.json" "$d/run" -- data.train_subset=600 > "$d/qat.txt" 2>&1 || { cat "$d/qat.txt"; echo "FAIL: bench/qat_gain.sh ($g) exited $?"; exit 1; }
+# then per tensor and at 4 bits, which each train only a QAT fine-tune of their own (the plain
+# one is reused).
+for grid in channel:8 tensor:8 channel:4; do
+  GRANULARITY=${grid%:*} BITS=${grid#*:} QAT_WORK="$d/qat" FT_LR=0.0002 bash "$(dirname "$0")/../bench/qat_gain.sh" "$(dirname "$kiln")" \
+    "$data" "$d/qat-${grid/:/-}.json" "$d/run" -- data.train_subset=600 > "$d/qat.txt" 2>&1 \
+    || { cat "$d/qat.txt"; echo "FAIL: bench/qat_gain.sh ($grid) exited $?"; exit 1; }
 done
 python3 - "$d" <<'PY' || exit 1
 import glob, json, sys
 d = sys.argv[1]
 assert sorted(p.split("-ft-")[1] for p in glob.glob(f"{d}/qat/*-ft-*/final.json")) == \
-    ["qat-false/final.json", "qat-true-channel/final.json", "qat-true-tensor/final.json"], glob.glob(f"{d}/qat/*")
-for g in ("channel", "tensor"):
-    j = json.load(open(f"{d}/qat-{g}.json"))
+    ["qat-false/final.json", "qat-true-channel-int4/final.json", "qat-true-channel/final.json", "qat-true-tensor/final.json"], glob.glob(f"{d}/qat/*")
+for g, bits, own_file, grid in (("channel", 8, "quantize.json", "channel"), ("tensor", 8, "quantize-tensor.json", "tensor"),
+                                ("channel", 4, "quantize-int4.json", "channel-int4")):
+    j = json.load(open(f"{d}/qat-{g}-{bits}.json"))
     assert j["fine_tune"] == {"epochs": 1, "lr": 0.0002, "schedule": "constant", "from": "each run's checkpoint.pt (--init)"}, j
-    assert j["granularity"] == g and j["test_images"] == 1000 and len(j["rows"]) == 1, j
+    assert j["granularity"] == g and j["bits"] == bits and j["test_images"] == 1000 and len(j["rows"]) == 1, j
     r = j["rows"][0]
     for k in ("trained", "ft_qat_false", "ft_qat_true"):
         for w in ("fp32", "int8"):
             assert 0.5 < r[f"{k}_{w}"] <= 1, (k, w, r)
-    own = json.load(open(f"{d}/run/" + ("quantize.json" if g == "channel" else "quantize-tensor.json")))
-    assert own["granularity"] == g and r["trained_int8"] == own["int8_test_acc"], (own, r)
-    cfg = open(glob.glob(f"{d}/qat/*-ft-qat-true-{g}/config.toml")[0]).read()
-    assert "qat = true" in cfg and f"qat_granularity = '{g}'" in cfg and "train_subset = 600" in cfg and "lr = 0.0002" in cfg, cfg
+    own = json.load(open(f"{d}/run/{own_file}"))
+    assert own["granularity"] == g and own["bits"] == bits and r["trained_int8"] == own["int8_test_acc"], (own, r)
+    cfg = open(glob.glob(f"{d}/qat/*-ft-qat-true-{grid}/config.toml")[0]).read()
+    assert "qat = true" in cfg and f"qat_granularity = '{g}'" in cfg and f"qat_bits = {bits}" in cfg, cfg
+    assert "train_subset = 600" in cfg and "lr = 0.0002" in cfg, cfg
     s = j["summary"]["qat_int8 - ft_plain_int8 (the QAT gain, paired)"]
     assert s["n"] == 1 and abs(s["mean"] - (r["ft_qat_true_int8"] - r["ft_qat_false_int8"])) < 1e-12, s
-    print(f"bench/qat_gain.sh ({g}): ok", {k: r[k] for k in r if k.endswith("int8")})
+    print(f"bench/qat_gain.sh ({g}, {bits} bits): ok", {k: r[k] for k in r if k.endswith("int8")})
 cfg = open(glob.glob(f"{d}/qat/*-ft-qat-false/config.toml")[0]).read()
 assert "qat = false" in cfg, cfg
 PY

@@ -48,6 +48,43 @@ TEST(Quantize, PerTensorSharesOneScale) {
   kiln::test::expect_error_containing([] { parse_granularity("layer", "train.qat_granularity"); }, "train.qat_granularity = 'layer'");
 }
 
+TEST(Quantize, FewerBitsAreTheSameGridWithFewerSteps) {
+  // b bits: qmax = 2^(b-1) - 1 steps each side (7 at 4 bits, 1 at 2: ternary), scale = max |w| / qmax.
+  auto w = torch::tensor({{0.6f, -1.0f, 0.2f}, {0.f, 0.f, 0.f}, {3.f, 1.f, -0.01f}});
+  auto q4 = quantize_per_channel(w, IntGrid(Granularity::kChannel, 4));
+  EXPECT_EQ(IntGrid(Granularity::kChannel, 4).name(), "int4 per-channel");
+  EXPECT_TRUE(torch::allclose(q4.scale, torch::tensor({1.f / 7, 1.f, 3.f / 7})));
+  EXPECT_TRUE(torch::equal(q4.q[0], torch::tensor({4, -7, 1}, torch::kInt8)));  // 4.2 -> 4, 1.4 -> 1
+  EXPECT_TRUE(torch::equal(q4.q[2], torch::tensor({7, 2, 0}, torch::kInt8)));   // 2.33 -> 2, -0.023 -> 0
+  auto q2 = quantize_per_channel(w, IntGrid(Granularity::kTensor, 2));
+  EXPECT_TRUE(torch::allclose(q2.scale, torch::full({3}, 3.f)));
+  EXPECT_TRUE(torch::equal(q2.q[0], torch::tensor({0, 0, 0}, torch::kInt8)));  // 0.2, -0.33, 0.07 of a step
+  EXPECT_TRUE(torch::equal(q2.q[2], torch::tensor({1, 0, 0}, torch::kInt8)));
+  // 8 bits is the int8 grid, to the bit.
+  torch::manual_seed(0);
+  auto big = torch::randn({16, 8, 3, 3});
+  auto q8 = quantize_per_channel(big), q8b = quantize_per_channel(big, IntGrid(Granularity::kChannel, 8));
+  EXPECT_TRUE(torch::equal(q8.q, q8b.q) && torch::equal(q8.scale, q8b.scale));
+  for (int bits = 2; bits <= 8; ++bits) {
+    SCOPED_TRACE(bits);
+    const IntGrid grid(Granularity::kChannel, bits);
+    auto qb = quantize_per_channel(big, grid);
+    auto absmax = std::get<0>(big.abs().reshape({16, -1}).max(1));
+    EXPECT_TRUE(torch::allclose(qb.scale, absmax / grid.qmax()));
+    EXPECT_EQ(qb.q.abs().max().item<int>(), grid.qmax());  // each channel's largest magnitude lands on +-qmax
+    EXPECT_TRUE((qb.dequantize() - big).abs().le((qb.scale / 2).view({16, 1, 1, 1}) + 1e-7).all().item<bool>());
+  }
+  // The mean rounding error is about a quarter of a step, and the step grows as 1 / qmax: at 4
+  // bits about 127 / 7 = 18 times int8's (the error is not exactly uniform on Gaussian weights).
+  const double e8 = (q8.dequantize() - big).abs().mean().item<double>();
+  const double e4 = (q4 = quantize_per_channel(big, IntGrid(Granularity::kChannel, 4)), (q4.dequantize() - big).abs().mean().item<double>());
+  std::printf("mean |error|: int8 %.3g, int4 %.3g (ratio %.1f)\n", e8, e4, e4 / e8);
+  EXPECT_GT(e4 / e8, 12);
+  EXPECT_LT(e4 / e8, 25);
+  kiln::test::expect_error_containing([] { check_bits(9, "--bits"); }, "--bits = 9: the bits of the weights' grid, 2 to 8");
+  kiln::test::expect_error_containing([&] { quantize_per_channel(big, IntGrid(Granularity::kChannel, 1)); }, "quantisation bits = 1");
+}
+
 TEST(Quantize, Int8WeightsKeepATrainedModelsAccuracy) {
   auto tt = kiln::test::synthetic(400, 200);
   Config c = separable_config();
@@ -76,11 +113,12 @@ TEST(Quantize, Int8WeightsKeepATrainedModelsAccuracy) {
 }
 
 TEST(Quantize, QatStepsAtTheQuantisedWeights) {
-  // One plain SGD step with train.qat: w1 = w0 - lr * (gradient at the int8 round trip of w0),
-  // at either train.qat_granularity; the two grids give two different steps.
+  // One plain SGD step with train.qat: w1 = w0 - lr * (gradient at the round trip of w0 through
+  // the grid), at either train.qat_granularity and at 8 or 4 train.qat_bits; the grids give
+  // different steps.
   std::vector<torch::Tensor> steps;
-  for (const auto g : {Granularity::kChannel, Granularity::kTensor}) {
-    SCOPED_TRACE(granularity_name(g));
+  for (const IntGrid g : {IntGrid(Granularity::kChannel), IntGrid(Granularity::kTensor), IntGrid(Granularity::kChannel, 4)}) {
+    SCOPED_TRACE(g.name());
     auto tt = kiln::test::synthetic(40, 10);
     Config c = separable_config();
     c.set("optim.momentum", "0");
@@ -97,7 +135,8 @@ TEST(Quantize, QatStepsAtTheQuantisedWeights) {
     // channels_last step landed 5e-5 from it, past the bound; 2026-12-01, AMD EPYC).
     c.set("train.channels_last", "false");
     c.set("train.qat", "true");
-    c.set("train.qat_granularity", granularity_name(g));
+    c.set("train.qat_granularity", granularity_name(g.granularity));
+    c.set("train.qat_bits", std::to_string(g.bits));
     c.set("optim.lr", "0.05");
     kiln::test::TempDir d;
     train(c, tt, kiln::test::quiet_options(d / "step"));
@@ -143,4 +182,5 @@ TEST(Quantize, QatStepsAtTheQuantisedWeights) {
     steps.push_back(torch::cat(flat));
   }
   EXPECT_FALSE(torch::allclose(steps[0], steps[1], 1e-4, 1e-6)) << "train.qat_granularity changed nothing";
+  EXPECT_FALSE(torch::allclose(steps[0], steps[2], 1e-4, 1e-6)) << "train.qat_bits changed nothing";
 }

@@ -42,6 +42,16 @@ TEST(Settings, FromConfigTypesWhatTheRunReads) {
   EXPECT_EQ(s.model.whitened(), c.s("model.whiten") != "none");
   EXPECT_EQ(s.model.whiten_samples, c.i("model.whiten_samples"));
   EXPECT_EQ(s.loop.tta, c.s("eval.tta"));
+  EXPECT_EQ(s.step.qat_grid.bits, 8);
+  c.set("train.qat_granularity", "tensor");
+  c.set("train.qat_bits", "4");
+  s = RunSettings::from_config(c);
+  EXPECT_EQ(s.step.qat_grid.granularity, Granularity::kTensor);
+  EXPECT_EQ(s.step.qat_grid.qmax(), 7);
+  c.set("train.qat_bits", "9");
+  expect_error_containing([&] { RunSettings::from_config(c); }, "train.qat_bits = 9: the bits of the weights' grid, 2 to 8");
+  c.set("train.qat_bits", "1");
+  expect_error_containing([&] { RunSettings::from_config(c); }, "train.qat_bits = 1");
 }
 
 TEST(Settings, EveryPresetIsACompatibleCombination) {

@@ -1,6 +1,9 @@
 // `kiln quantize`: a checkpoint's test accuracy in fp32, then with its conv and linear weights
 // quantised to int8 (per output channel, symmetric; or with --granularity tensor one scale per
-// weight; kiln/deploy/quantize.h); writes quantize.json (quantize-tensor.json) beside the checkpoint.
+// weight; with --bits B < 8 the coarser B-bit grid, held in int8; kiln/deploy/quantize.h); writes
+// quantize.json beside the checkpoint (quantize-tensor.json, quantize-int4.json,
+// quantize-tensor-int4.json for the other grids). Its int8_* keys are the quantised model's at
+// whatever "bits" says (the values are held in int8 either way).
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -18,6 +21,7 @@ struct QuantizeFlags {
   DeviceFlags dev;
   std::string checkpoint;
   std::string granularity = "channel";
+  int bits = 8;
 };
 
 int run_quantize(const QuantizeFlags& f) {
@@ -29,7 +33,7 @@ int run_quantize(const QuantizeFlags& f) {
   set_precision(*ck.model, torch::kFloat32);
   const auto tt = load_for(ck.cfg, f.dev.data);
   auto before = evaluate_checkpoint(ck, tt, su.device, torch::kFloat32);
-  const auto g = parse_granularity(f.granularity, "--granularity");
+  const IntGrid g(parse_granularity(f.granularity, "--granularity"), check_bits(f.bits, "--bits"));
   auto q = quantize_weights_inplace(*ck.model, g);
   auto after = evaluate_checkpoint(ck, tt, su.device, torch::kFloat32);
   const int64_t changed = before.predictions.ne(after.predictions).sum().item<int64_t>();
@@ -37,19 +41,20 @@ int run_quantize(const QuantizeFlags& f) {
               RunSettings::from_config(ck.cfg).loop.tta.c_str());
   std::printf("| weights | test accuracy | bytes |\n|---|---|---|\n");
   std::printf("| fp32 | %.2f%% | %lld |\n", 100 * before.acc, (long long)q.fp32_bytes);
-  std::printf("| int8 (per-%s, symmetric; %lld tensors) | %.2f%% | %lld |\n", granularity_name(g), (long long)q.tensors,
-              100 * after.acc, (long long)q.int8_bytes);
+  std::printf("| int%d (per-%s, symmetric%s; %lld tensors) | %.2f%% | %lld |\n", g.bits, granularity_name(g.granularity),
+              g.bits < 8 ? ", held as int8" : "", (long long)q.tensors, 100 * after.acc, (long long)q.int8_bytes);
   std::printf("difference %+.2f points; %lld of %lld predictions changed; largest weight error %.3g\n",
               100 * (after.acc - before.acc), (long long)changed, (long long)before.n, q.max_abs_error);
-  nlohmann::ordered_json j{{"checkpoint", f.checkpoint},       {"granularity", granularity_name(g)},
-                           {"test_images", before.n},
+  nlohmann::ordered_json j{{"checkpoint", f.checkpoint},       {"granularity", granularity_name(g.granularity)},
+                           {"bits", g.bits},                   {"test_images", before.n},
                            {"fp32_test_acc", before.acc},      {"int8_test_acc", after.acc},
                            {"fp32_bytes", q.fp32_bytes},       {"int8_bytes", q.int8_bytes},
                            {"quantized_tensors", q.tensors},   {"predictions_changed", changed},
                            {"max_abs_weight_error", q.max_abs_error}};
   auto dir = std::filesystem::path(f.checkpoint).parent_path().string();
   // int8_bytes: as kiln export --int8 writes the weights, a scale per channel either way.
-  const std::string name = g == Granularity::kTensor ? "/quantize-tensor.json" : "/quantize.json";
+  const std::string name = std::string("/quantize") + (g.granularity == Granularity::kTensor ? "-tensor" : "") +
+                           (g.bits == 8 ? "" : "-int" + std::to_string(g.bits)) + ".json";
   atomic_write((dir.empty() ? std::string(".") : dir) + name, j.dump(2) + "\n");
   return 0;
 }
@@ -65,6 +70,9 @@ Command add_quantize(CLI::App& app, const std::string&) {
                   "the coarser grid (writes quantize-tensor.json)")
       ->capture_default_str()
       ->check(CLI::IsMember({"channel", "tensor"}));
+  sub->add_option("--bits", f->bits,
+                  "bits of the symmetric grid, 2 to 8 (4: 7 steps each side, held in int8; writes quantize[-tensor]-int4.json)")
+      ->capture_default_str();
   add_device_options(sub, f->dev);
   return {sub, [f] { return run_quantize(*f); }};
 }

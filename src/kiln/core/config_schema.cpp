@@ -151,6 +151,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"train.divergence_loss", 0.0, "stop the run when an epoch's mean training loss exceeds this (0: 25 x ln(classes), far above chance; < 0: never)"},
       {"train.qat", false, "quantisation-aware training: every step's forward and backward see the int8 round trip of each conv and linear weight (kiln/deploy/quantize.h); the gradient there updates the fp32 weights (straight-through)"},
       {"train.qat_granularity", std::string("channel"), "train.qat's int8 grid: channel (a scale per output channel, as kiln quantize and kiln export --int8 by default) | tensor (one scale per weight, as kiln quantize --granularity tensor)", one_of({"channel", "tensor"})},
+      {"train.qat_bits", int64_t{8}, "train.qat's grid: bits of the symmetric integer grid, 2 to 8 (8 = int8; 4: 7 steps each side, as kiln quantize --bits 4)"},
       {"train.static_step", false, "run each step through the graph-safe static step (LR table and counters on the device; kiln/train/static_step.h)"},
       {"train.sync_check", false, "stop the run at a host-device synchronisation inside a training step: on CUDA PyTorch's sync debug mode set to error (NOT YET RUN on a GPU); on the CPU the steps' operators watched for the ones that would synchronise on CUDA (item(), nonzero, boolean indexing, unique, ...)"},
       {"train.cuda_graph", false, "CUDA: capture the static step in a CUDA graph after 3 eager steps and replay it (NOT YET RUN on a GPU)"},

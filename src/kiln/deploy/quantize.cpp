@@ -19,17 +19,28 @@ Granularity parse_granularity(const std::string& s, const std::string& what) {
 
 const char* granularity_name(Granularity g) { return g == Granularity::kTensor ? "tensor" : "channel"; }
 
-QuantizedTensor quantize_per_channel(const torch::Tensor& w, Granularity g) {
+std::string IntGrid::name() const {
+  return "int" + std::to_string(bits) + " per-" + granularity_name(granularity);
+}
+
+int check_bits(int64_t bits, const std::string& what) {
+  if (bits < 2 || bits > 8) throw Error(what + " = " + std::to_string(bits) + ": the bits of the weights' grid, 2 to 8");
+  return static_cast<int>(bits);
+}
+
+QuantizedTensor quantize_per_channel(const torch::Tensor& w, const IntGrid& grid) {
   if (w.dim() < 1 || w.size(0) == 0) throw Error("int8 quantisation needs a weight with output channels");
+  check_bits(grid.bits, "quantisation bits");
+  const double qmax = grid.qmax();
   auto f = w.detach().to(torch::kFloat32);
   auto absmax = std::get<0>(f.abs().reshape({f.size(0), -1}).max(1));
-  if (g == Granularity::kTensor) absmax = absmax.max().expand({f.size(0)}).contiguous();
-  auto scale = torch::where(absmax > 0, absmax / 127.0, torch::ones_like(absmax));
+  if (grid.granularity == Granularity::kTensor) absmax = absmax.max().expand({f.size(0)}).contiguous();
+  auto scale = torch::where(absmax > 0, absmax / qmax, torch::ones_like(absmax));
   std::vector<int64_t> shape(static_cast<size_t>(f.dim()), 1);
   shape[0] = -1;
   QuantizedTensor r;
   r.scale = scale;
-  r.q = torch::round(f / scale.view(shape)).clamp(-127, 127).to(torch::kInt8);
+  r.q = torch::round(f / scale.view(shape)).clamp(-qmax, qmax).to(torch::kInt8);
   return r;
 }
 
@@ -50,13 +61,13 @@ std::set<const void*> quantizable_set(torch::nn::Module& model) {
   return out;
 }
 
-QuantizeReport quantize_weights_inplace(torch::nn::Module& model, Granularity g) {
+QuantizeReport quantize_weights_inplace(torch::nn::Module& model, const IntGrid& grid) {
   torch::NoGradGuard ng;
   QuantizeReport r;
   r.fp32_bytes = weight_bytes(model);
   int64_t saved = 0;
   for (auto& w : quantizable_weights(model)) {
-    auto qt = quantize_per_channel(w, g);
+    auto qt = quantize_per_channel(w, grid);
     auto back = qt.dequantize().to(w.device(), w.scalar_type());
     r.max_abs_error = std::max(r.max_abs_error, (back.to(torch::kFloat32) - w.to(torch::kFloat32)).abs().max().item<double>());
     w.copy_(back);

@@ -44,7 +44,7 @@ Run::Run(const Config& cfg, const TrainTest& data, const RunOptions& opt)
   model_ = models_.build(cfg_);
   if (!s_.loop.init.empty() && !opt.resuming) log_.line(models_.init_from(*model_, s_.loop.init));
   optim_ = std::make_unique<RunOptimizers>(cfg_, s_.optim, *model_, models_, data_.steps, data_.total_steps);
-  if (s_.step.qat) optim_->enable_qat(*model_, s_.step.qat_granularity);
+  if (s_.step.qat) optim_->enable_qat(*model_, s_.step.qat_grid);
   policy_ = std::make_unique<StepPolicy>(s_, *model_, *optim_, data_, dev_, sync_check_);
   reset_epoch_sums();
   sync_check_.wanted = s_.step.sync_check;

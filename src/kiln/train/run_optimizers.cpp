@@ -21,9 +21,9 @@ RunOptimizers::RunOptimizers(const Config& cfg, const OptimizerSettings& s, Clas
   whiten_bias_steps_ = s.whiten_bias_epochs * steps;
 }
 
-void RunOptimizers::enable_qat(Classifier& model, Granularity g) {
+void RunOptimizers::enable_qat(Classifier& model, const IntGrid& grid) {
   qat_weights_ = quantizable_weights(model);
-  qat_granularity_ = g;
+  qat_grid_ = grid;
 }
 
 double RunOptimizers::whiten_lr(int64_t step) const {
@@ -46,7 +46,7 @@ std::vector<torch::Tensor> RunOptimizers::qat_round_trip() {
   torch::NoGradGuard ng;
   for (auto& w : qat_weights_) {
     masters.push_back(w.detach().clone());
-    w.copy_(quantize_per_channel(w, qat_granularity_).dequantize().to(w.scalar_type()));
+    w.copy_(quantize_per_channel(w, qat_grid_).dequantize().to(w.scalar_type()));
   }
   return masters;
 }

@@ -48,7 +48,7 @@ class RunOptimizers {
 
   // train.qat: the weights' int8 round trip before the forward; the fp32 masters are put back
   // before the optimiser applies the gradient (straight-through estimator).
-  void enable_qat(Classifier& model, Granularity g);  // train.qat: the conv and linear weights, at train.qat_granularity
+  void enable_qat(Classifier& model, const IntGrid& grid);  // train.qat: the conv and linear weights, at train.qat_granularity and _bits
   bool qat() const { return !qat_weights_.empty(); }
   std::vector<torch::Tensor> qat_round_trip();
   void qat_restore(const std::vector<torch::Tensor>& masters);
@@ -71,7 +71,7 @@ class RunOptimizers {
   torch::Tensor whiten_bias_;  // the airbench whitening bias, trained for whiten_bias_steps_ steps
   int64_t whiten_bias_steps_ = 0;
   std::vector<torch::Tensor> qat_weights_;  // train.qat: the conv and linear weights
-  Granularity qat_granularity_ = Granularity::kChannel;
+  IntGrid qat_grid_;
 };
 
 }  // namespace kiln

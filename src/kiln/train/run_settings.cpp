@@ -89,7 +89,8 @@ RunSettings RunSettings::from_config(const Config& cfg) {
   st.cuda_graph = cfg.b("train.cuda_graph");
   st.sync_check = cfg.b("train.sync_check");
   st.qat = cfg.b("train.qat");
-  st.qat_granularity = parse_granularity(cfg.s("train.qat_granularity"), "train.qat_granularity");
+  st.qat_grid = IntGrid(parse_granularity(cfg.s("train.qat_granularity"), "train.qat_granularity"),
+                        check_bits(cfg.i("train.qat_bits"), "train.qat_bits"));
 
   auto& l = s.loop;
   l.seed = static_cast<uint64_t>(cfg.i("train.seed"));

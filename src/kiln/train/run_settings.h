@@ -47,7 +47,7 @@ struct StepSettings {
   bool cuda_graph = false;         // train.cuda_graph (implies the static step)
   bool sync_check = false;         // train.sync_check
   bool qat = false;                // train.qat
-  Granularity qat_granularity = Granularity::kChannel;  // train.qat_granularity
+  IntGrid qat_grid;                // train.qat_granularity, train.qat_bits
   bool uses_static() const { return static_step || cuda_graph; }
   // The memory format's name as the run's first line and `kiln bench`'s JSON ("layout") give it.
   const char* layout() const { return channels_last ? "channels_last" : "NCHW"; }
