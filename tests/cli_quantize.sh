@@ -90,4 +90,23 @@ assert abs(rt[0] - lt[0]) <= 1, ("runtime fp32 disagrees with LibTorch", rt[0], 
 assert abs(rt[1] - lt[1]) <= 1, ("runtime int8 disagrees with LibTorch's int8", rt[1], lt[1])
 print(f"runtime: fp32 {rt[0]}/1000 (LibTorch {lt[0]}), int8 {rt[1]}/1000 (LibTorch {lt[1]})")
 PY
-
+# A run trained with train.qat keeps its grid: kiln quantize and kiln export --int8 take the
+# 4-bit QAT fine-tune's own grid (int4 per channel) unless told, and the runtime running the
+# exported file agrees with kiln quantize on it.
+ft=$(ls -d "$d"/qat/*-ft-qat-true-channel-int4)
+"$kiln" quantize --checkpoint "$ft/checkpoint.pt" --device cpu --data "$data" > "$d/ftq.txt" || { echo "FAIL: kiln quantize (QAT run)"; exit 1; }
+grep -q "grid: int4 per-channel, the run's train.qat grid" "$d/ftq.txt" || { cat "$d/ftq.txt"; echo "FAIL: the QAT run's grid was not the default"; exit 1; }
+"$kiln" export --checkpoint "$ft/checkpoint.pt" --format kiln --int8 --data "$data" | tee "$d/fte.txt" || { echo "FAIL: kiln export --int8 (QAT run)"; exit 1; }
+grep -q "int8 weights on the int4 per-channel grid (the run's train.qat grid)" "$d/fte.txt" || { echo "FAIL: the export did not take the QAT run's grid"; exit 1; }
+"$kiln" export --checkpoint "$ft/checkpoint.pt" --format kiln --bits 4 --data "$data" > "$d/bad.txt" 2>&1 && { echo "FAIL: --bits without --int8 was taken"; exit 1; }
+grep -q "choose the grid of the --int8 weights: add --int8" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --bits without --int8"; exit 1; }
+"$classify" "$ft/model-int8.kiln" "$d/images" "$d/labels" --limit 1000 | tee "$d/rt4.txt" || { echo "FAIL: kiln-classify int4"; exit 1; }
+python3 - "$ft/quantize-int4.json" "$d/rt4.txt" <<'PY' || exit 1
+import json, re, sys
+j = json.load(open(sys.argv[1]))
+assert j["bits"] == 4 and j["granularity"] == "channel", j
+rt = int(re.search(r"\((\d+) of 1000\)", open(sys.argv[2]).read()).group(1))
+lt = round(j["int8_test_acc"] * 1000)
+assert abs(rt - lt) <= 1, ("runtime on the QAT run's int4 export disagrees with kiln quantize at 4 bits", rt, lt)
+print(f"runtime, QAT run's int4 export: {rt}/1000 (kiln quantize --bits 4: {lt})")
+PY

@@ -1,6 +1,7 @@
 // The dependency-free runtime (kiln/runtime/runtime.h) against LibTorch on the same weights:
 // fp32 files give the same logits to 1e-4; int8 files the same logits as LibTorch running the
-// int8 round trip of the weights (kiln/deploy/quantize.h), to 1e-4.
+// int8 round trip of the weights (kiln/deploy/quantize.h), to 1e-4, on the int8 grid and on a
+// coarser one (4 bits, one scale per tensor: ExportInfo::grid) alike.
 #include "helpers.h"
 #include "kiln/deploy/export.h"
 #include "kiln/deploy/quantize.h"
@@ -23,17 +24,22 @@ void compare(const std::string& model_name, const std::string& widths, const std
   train(c, tt, kiln::test::quiet_options(d / "run"));
   auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
   ExportInfo info{{3, 16, 16}, tt.train.classes};
-  for (bool int8 : {false, true}) {
-    const std::string path = d / (int8 ? "m8.kiln" : "m.kiln");
+  std::vector<torch::Tensor> quantised_logits;
+  for (int kind = 0; kind < 3; ++kind) {  // fp32, int8 per channel, int4 per tensor
+    const bool int8 = kind > 0;
+    info.grid = kind == 2 ? IntGrid(Granularity::kTensor, 4) : IntGrid();
+    const std::string path = d / ("m" + std::to_string(kind) + ".kiln");
     export_kiln(lc, info, path, int8);
     auto rt = kiln::rt::load(path);
     EXPECT_EQ(rt.int8, int8);
     EXPECT_EQ(rt.classes.size(), 10u);
+    if (int8) EXPECT_EQ(rt.meta.at("int8_grid"), info.grid.name());
     auto ref = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
-    if (int8) quantize_weights_inplace(*ref.model);
+    if (int8) quantize_weights_inplace(*ref.model, info.grid);
     ref.model->eval();
     DeviceLoader L(tt.test, torch::kCPU, torch::kFloat32, ref.mean, ref.std);
     auto want = ref.model->forward(L.slice(0, 40).x).detach();
+    if (int8) quantised_logits.push_back(want);
     auto pixels = tt.test.images.to(torch::kFloat32).contiguous();
     double worst = 0;
     for (int64_t i = 0; i < 40; ++i) {
@@ -41,11 +47,16 @@ void compare(const std::string& model_name, const std::string& widths, const std
       for (int64_t k = 0; k < 10; ++k) worst = std::max(worst, std::abs(z[static_cast<size_t>(k)] - want[i][k].item<double>()));
     }
     const double scale = want.abs().max().item<double>();
+    const std::string what = int8 ? info.grid.name() : "fp32";
     std::printf("%s (%s) %s: largest |logit difference| against LibTorch %.2e (largest |logit| %.3f)\n", model_name.c_str(),
-                activation.c_str(), int8 ? "int8" : "fp32", worst, scale);
+                activation.c_str(), what.c_str(), worst, scale);
     EXPECT_GT(scale, 1.0) << "logits this small would make the comparison weak";
-    EXPECT_LT(worst, 1e-4) << model_name << (int8 ? " int8" : " fp32");
+    EXPECT_LT(worst, 1e-4) << model_name << " " << what;
   }
+  // The two grids are two models: the 4-bit one's logits are far from the int8 one's.
+  const double apart = (quantised_logits[0] - quantised_logits[1]).abs().max().item<double>();
+  std::printf("int8 against int4 per-tensor logits: largest difference %.3f\n", apart);
+  EXPECT_GT(apart, 1e-2);
 }
 }  // namespace
 

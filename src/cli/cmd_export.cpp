@@ -1,5 +1,6 @@
 // `kiln export`: a checkpoint's weights as safetensors or kiln's own format (fp32, or int8
-// conv/linear weights with per-channel scales), with what rebuilding the model needs in the
+// conv/linear weights with per-channel scales: by default int8 per channel, a QAT run's own
+// grid, or --granularity/--bits; cli/common.h's grid_for), with what rebuilding the model needs in the
 // metadata (kiln/deploy/export.h); or the whole network as an ONNX graph
 // (kiln/deploy/onnx_export.h).
 #include <cstdio>
@@ -17,6 +18,7 @@ namespace {
 struct ExportFlags {
   std::string checkpoint, format = "safetensors", out, data;
   bool int8 = false;
+  GridFlags grid;
 };
 
 int run_export(const ExportFlags& f) {
@@ -25,6 +27,8 @@ int run_export(const ExportFlags& f) {
   if (f.format == "onnx" && !onnx::available())
     throw Error("--format onnx: this kiln was built without ONNX (apt-get install libonnx-dev libprotobuf-dev, then "
                 "configure with -DKILN_WITH_ONNX=ON; scripts/install-deps.sh installs them)");
+  if (!f.int8 && (!f.grid.granularity.empty() || f.grid.bits != 0))
+    throw Error("--granularity and --bits choose the grid of the --int8 weights: add --int8");
   auto ck = load_checkpoint(f.checkpoint, torch::kCPU);
   const auto model_name = ModelOptions::from_config(ck.cfg).name;
   if (f.format == "kiln" && model_name != "separable" && model_name != "dense")
@@ -36,14 +40,17 @@ int run_export(const ExportFlags& f) {
   const auto view = View::from_config(ck.cfg);
   ExportInfo info{{tt.train.images.size(1), view.out_h(tt.train.images.size(2)), view.out_w(tt.train.images.size(3))},
                   tt.train.classes};
+  const auto chosen = grid_for(ck.cfg, f.grid);
+  info.grid = chosen.grid;
   const std::string ext = "." + f.format;
   const std::string out = !f.out.empty() ? f.out
       : (std::filesystem::path(f.checkpoint).parent_path() / ((f.int8 ? "model-int8" : "model") + ext)).string();
   const auto bytes = f.format == "kiln" ? export_kiln(ck, info, out, f.int8)
                     : f.format == "onnx" ? export_onnx(ck, info, out, f.int8)
                                          : export_safetensors(ck, info, out, f.int8);
-  std::printf("wrote %s: %lld bytes (%s weights, %lld parameters)\n", out.c_str(), (long long)bytes,
-              f.int8 ? "int8" : "fp32", (long long)count_parameters(*ck.model));
+  const std::string weights = f.int8 ? "int8 weights on the " + info.grid.name() + " grid (" + chosen.source + ")" : "fp32 weights";
+  std::printf("wrote %s: %lld bytes (%s, %lld parameters)\n", out.c_str(), (long long)bytes, weights.c_str(),
+              (long long)count_parameters(*ck.model));
   if (f.format == "onnx")
     std::printf("ONNX opset 17, checked by ONNX's checker: input 'pixels' float32 [batch, %lld, %lld, %lld] in 0..255 "
                 "(normalisation in the graph), output 'logits' [batch, %zu]; the plain network, no TTA\n",
@@ -59,6 +66,7 @@ Command add_export(CLI::App& app, const std::string&) {
   sub->add_option("--checkpoint,-c", f->checkpoint, "checkpoint.pt of a run")->required();
   sub->add_option("--format", f->format, "safetensors | kiln (kiln's own format, read by the dependency-free runtime; docs/kiln-format.md) | onnx (the network as an ONNX graph; docs/onnx.md)")->capture_default_str();
   sub->add_flag("--int8", f->int8, "conv and linear weights as int8 with per-channel scales (<name>.scale; ONNX: DequantizeLinear)");
+  add_grid_options(sub, f->grid);  // with --int8
   sub->add_option("--out", f->out, "file (default: model[-int8].<format> beside the checkpoint)");
   sub->add_option("--data", f->data, "data root (for the input shape and class names)");
   return {sub, [f] { return run_export(*f); }};

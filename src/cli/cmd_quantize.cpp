@@ -1,6 +1,7 @@
 // `kiln quantize`: a checkpoint's test accuracy in fp32, then with its conv and linear weights
 // quantised to int8 (per output channel, symmetric; or with --granularity tensor one scale per
-// weight; with --bits B < 8 the coarser B-bit grid, held in int8; kiln/deploy/quantize.h); writes
+// weight; with --bits B < 8 the coarser B-bit grid, held in int8; kiln/deploy/quantize.h; by
+// default a QAT run's own grid, cli/common.h's grid_for); writes
 // quantize.json beside the checkpoint (quantize-tensor.json, quantize-int4.json,
 // quantize-tensor-int4.json for the other grids). Its int8_* keys are the quantised model's at
 // whatever "bits" says (the values are held in int8 either way).
@@ -20,8 +21,7 @@ namespace {
 struct QuantizeFlags {
   DeviceFlags dev;
   std::string checkpoint;
-  std::string granularity = "channel";
-  int bits = 8;
+  GridFlags grid;
 };
 
 int run_quantize(const QuantizeFlags& f) {
@@ -33,12 +33,13 @@ int run_quantize(const QuantizeFlags& f) {
   set_precision(*ck.model, torch::kFloat32);
   const auto tt = load_for(ck.cfg, f.dev.data);
   auto before = evaluate_checkpoint(ck, tt, su.device, torch::kFloat32);
-  const IntGrid g(parse_granularity(f.granularity, "--granularity"), check_bits(f.bits, "--bits"));
+  const auto chosen = grid_for(ck.cfg, f.grid);
+  const IntGrid g = chosen.grid;
   auto q = quantize_weights_inplace(*ck.model, g);
   auto after = evaluate_checkpoint(ck, tt, su.device, torch::kFloat32);
   const int64_t changed = before.predictions.ne(after.predictions).sum().item<int64_t>();
-  std::printf("%s (%lld test images, eval.tta = %s, fp32 arithmetic)\n", f.checkpoint.c_str(), (long long)before.n,
-              RunSettings::from_config(ck.cfg).loop.tta.c_str());
+  std::printf("%s (%lld test images, eval.tta = %s, fp32 arithmetic; grid: %s, %s)\n", f.checkpoint.c_str(), (long long)before.n,
+              RunSettings::from_config(ck.cfg).loop.tta.c_str(), g.name().c_str(), chosen.source.c_str());
   std::printf("| weights | test accuracy | bytes |\n|---|---|---|\n");
   std::printf("| fp32 | %.2f%% | %lld |\n", 100 * before.acc, (long long)q.fp32_bytes);
   std::printf("| int%d (per-%s, symmetric%s; %lld tensors) | %.2f%% | %lld |\n", g.bits, granularity_name(g.granularity),
@@ -65,14 +66,7 @@ Command add_quantize(CLI::App& app, const std::string&) {
   auto f = std::make_shared<QuantizeFlags>();
   auto* sub = app.add_subcommand("quantize", "Test accuracy of a checkpoint in fp32 and with int8 weights (per-channel, symmetric); writes quantize.json beside it");
   sub->add_option("--checkpoint,-c", f->checkpoint, "checkpoint.pt of a run")->required();
-  sub->add_option("--granularity", f->granularity,
-                  "channel: a scale per output channel (what kiln export --int8 writes) | tensor: one scale per weight, "
-                  "the coarser grid (writes quantize-tensor.json)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"channel", "tensor"}));
-  sub->add_option("--bits", f->bits,
-                  "bits of the symmetric grid, 2 to 8 (4: 7 steps each side, held in int8; writes quantize[-tensor]-int4.json)")
-      ->capture_default_str();
+  add_grid_options(sub, f->grid);  // per tensor writes quantize-tensor.json; 4 bits quantize[-tensor]-int4.json
   add_device_options(sub, f->dev);
   return {sub, [f] { return run_quantize(*f); }};
 }

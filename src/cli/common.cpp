@@ -50,6 +50,27 @@ TrainTest load_for(const Config& cfg, const std::string& data) {
   return tt;
 }
 
+void add_grid_options(CLI::App* sub, GridFlags& f) {
+  sub->add_option("--granularity", f.granularity,
+                  "channel: a scale per output channel | tensor: one scale per weight, the coarser grid (default: the "
+                  "checkpoint's train.qat_granularity when it was trained with train.qat, else channel)")
+      ->check(CLI::IsMember({"channel", "tensor"}));
+  sub->add_option("--bits", f.bits,
+                  "bits of the symmetric grid, 2 to 8 (4: 7 steps each side, held in int8; default: the checkpoint's "
+                  "train.qat_bits when it was trained with train.qat, else 8)");
+}
+
+ChosenGrid grid_for(const Config& checkpoint_cfg, const GridFlags& f) {
+  const auto step = RunSettings::from_config(checkpoint_cfg).step;
+  ChosenGrid c;
+  if (step.qat) c = {step.qat_grid, "the run's train.qat grid"};
+  else c = {IntGrid(), "int8 per channel, the default"};
+  if (!f.granularity.empty()) c.grid.granularity = parse_granularity(f.granularity, "--granularity");
+  if (f.bits != 0) c.grid.bits = check_bits(f.bits, "--bits");
+  if (!f.granularity.empty() || f.bits != 0) c.source = "as asked";
+  return c;
+}
+
 std::string timestamp() {
   auto t = std::time(nullptr);
   char buf[32];

@@ -12,6 +12,7 @@
 
 #include "kiln/core/config.h"
 #include "kiln/data/dataset.h"
+#include "kiln/deploy/quantize.h"
 #include "kiln/train/trainer.h"
 
 namespace kiln::cli {
@@ -24,6 +25,20 @@ struct DeviceFlags {
 };
 // --data, --device, --threads and --host-memory on `sub`.
 void add_device_options(CLI::App* sub, DeviceFlags& f);
+
+// The grid `kiln quantize` and `kiln export --int8` round the weights to (kiln/deploy/quantize.h):
+// --granularity and --bits where given, else the checkpoint's own train.qat grid when it was
+// trained with train.qat (the grid its weights were trained for), else int8 per channel.
+struct GridFlags {
+  std::string granularity;  // --granularity ("" = not given)
+  int bits = 0;             // --bits (0 = not given)
+};
+void add_grid_options(CLI::App* sub, GridFlags& f);
+struct ChosenGrid {
+  IntGrid grid;
+  std::string source;  // "the run's train.qat grid", "--granularity/--bits", "int8 per channel (the default)"
+};
+ChosenGrid grid_for(const Config& checkpoint_cfg, const GridFlags& f);
 
 // The common set-up: LibTorch's threads, the host allocator's policy, the device, and (when `preset` is given) the preset's
 // configuration with every --set assignment applied in order.

@@ -25,7 +25,7 @@ int64_t export_safetensors(const LoadedCheckpoint& ck, const ExportInfo& info, c
   auto add = [&](const std::string& name, const torch::Tensor& t) {
     if (!names.insert(name).second) throw Error("export: tensor name '" + name + "' appears twice");
     if (int8 && quantizable.count(t.unsafeGetTensorImpl())) {
-      auto q = quantize_per_channel(t);
+      auto q = quantize_per_channel(t, info.grid);
       entries.push_back({name, "I8", t.sizes().vec(), q.q.contiguous().cpu()});
       entries.push_back({name + ".scale", "F32", {q.scale.size(0)}, q.scale.to(torch::kFloat32).contiguous().cpu()});
       names.insert(name + ".scale");
@@ -53,6 +53,7 @@ int64_t export_safetensors(const LoadedCheckpoint& ck, const ExportInfo& info, c
   meta["input_shape"] = nlohmann::json(info.input_shape).dump();
   meta["classes"] = nlohmann::json(info.classes).dump();
   meta["int8"] = int8 ? "true" : "false";
+  if (int8) meta["int8_grid"] = info.grid.name();
   header["__metadata__"] = meta;
   std::string h = header.dump();
   while (h.size() % 8 != 0) h += ' ';
@@ -106,6 +107,7 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
       {"classes", joined(info.classes, "\n")},
       {"int8", int8 ? "true" : "false"},
       {"config", ck.cfg.to_toml()}};
+  if (int8) meta.emplace_back("int8_grid", info.grid.name());
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value());
   for (auto& b : model.named_buffers())
@@ -122,7 +124,7 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
     out += static_cast<char>(t.dim());
     for (auto d : t.sizes()) put_u32(out, static_cast<uint64_t>(d));
     if (q) {
-      auto qt = quantize_per_channel(t);
+      auto qt = quantize_per_channel(t, info.grid);
       auto sc = qt.scale.to(torch::kFloat32).contiguous().cpu();
       out.append(static_cast<const char*>(sc.data_ptr()), static_cast<size_t>(sc.numel()) * 4);
       auto qq = qt.q.contiguous().cpu();

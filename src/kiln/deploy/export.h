@@ -9,11 +9,15 @@
 // "<name>.scale" (F32): weight = q * scale[channel]. The metadata (strings, as the format
 // requires) hold what is needed to rebuild and feed the model: "format" = "kiln", "config"
 // (the resolved TOML), "mean" and "std" (JSON arrays, 0..255 pixel units), "input_shape"
-// (JSON [C, H, W]), "classes" (JSON array), "int8" ("true" / "false").
+// (JSON [C, H, W]), "classes" (JSON array), "int8" ("true" / "false"), and with int8
+// "int8_grid" (the grid's name, e.g. "int8 per-channel", "int4 per-tensor": ExportInfo::grid).
+// Every grid is written the same way (int8 values, a scale per output channel), so readers take
+// any of them unchanged.
 #pragma once
 #include <string>
 #include <vector>
 
+#include "kiln/deploy/quantize.h"
 #include "kiln/train/trainer.h"
 
 namespace kiln {
@@ -21,6 +25,7 @@ namespace kiln {
 struct ExportInfo {
   std::vector<int64_t> input_shape;   // C, H, W
   std::vector<std::string> classes;
+  IntGrid grid;  // int8 exports: the weights' grid (int8 per channel unless told; kiln export gives a QAT run its own)
 };
 
 // kiln's own format (docs/kiln-format.md), read by the dependency-free runtime

@@ -24,7 +24,7 @@ std::vector<float> floats(const torch::Tensor& t) {
 // Builds the graph node by node; each method returns the name of the value it produced.
 class GraphBuilder {
  public:
-  GraphBuilder(nn::Module& model, bool int8) : int8_(int8), quantizable_(quantizable_set(model)) {
+  GraphBuilder(nn::Module& model, bool int8, const IntGrid& grid) : int8_(int8), grid_(grid), quantizable_(quantizable_set(model)) {
     for (auto& p : model.named_parameters()) names_[p.value().unsafeGetTensorImpl()] = p.key();
     for (auto& b : model.named_buffers()) names_[b.value().unsafeGetTensorImpl()] = b.key();
   }
@@ -39,7 +39,7 @@ class GraphBuilder {
     const std::string& name = it->second;
     if (!added_.insert(name).second) return name;
     if (int8_ && quantizable_.count(t.unsafeGetTensorImpl())) {
-      auto q = quantize_per_channel(t);
+      auto q = quantize_per_channel(t, grid_);
       auto qq = q.q.contiguous().cpu();
       onnx::Initializer w{name + ".int8", t.sizes().vec(), true, {}, {}};
       w.i8.assign(qq.data_ptr<int8_t>(), qq.data_ptr<int8_t>() + qq.numel());
@@ -120,6 +120,7 @@ class GraphBuilder {
 
  private:
   bool int8_;
+  IntGrid grid_;
   std::map<const void*, std::string> names_;
   std::set<const void*> quantizable_;
   std::set<std::string> added_, outputs_;
@@ -218,7 +219,7 @@ onnx::Model onnx_model(const LoadedCheckpoint& ck, const ExportInfo& info, bool 
   if (output_features(net) != K)
     throw Error("ONNX export: the network has " + std::to_string(output_features(net)) + " outputs but the data " +
                 std::to_string(K) + " classes");
-  GraphBuilder g(net, int8);
+  GraphBuilder g(net, int8, info.grid);
   g.model.graph_name = "kiln_" + opts.name;
   g.model.producer_version = KILN_VERSION;
   g.model.doc = "kiln " + opts.name + (int8 ? " (int8 weights)" : "") +
@@ -256,6 +257,7 @@ onnx::Model onnx_model(const LoadedCheckpoint& ck, const ExportInfo& info, bool 
                       {"tta", "none"},
                       {"int8", int8 ? "true" : "false"},
                       {"config", ck.cfg.to_toml()}};
+  if (int8) g.model.metadata.emplace_back("int8_grid", info.grid.name());
   return std::move(g.model);
 }
 

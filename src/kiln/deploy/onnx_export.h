@@ -16,13 +16,14 @@
 // 0.5 x (1 + erf(x / sqrt 2)); ReLU6 as Clip(0, 6); CELU as Celu.
 //
 // With int8, every weight kiln quantize quantises (kiln/deploy/quantize.h: trainable conv and
-// linear weights, per output channel, symmetric) is an INT8 initializer with its fp32 scales
+// linear weights, per output channel, symmetric, on ExportInfo::grid) is an INT8 initializer with its fp32 scales
 // and zero zero-points feeding DequantizeLinear (axis 0): weight-only quantisation, so ONNX
 // Runtime computes with the same dequantised weights kiln quantize evaluates.
 //
 // metadata_props: "kiln_version", "model", "classes" (JSON array), "input_shape" (JSON [C, H,
 // W]), "input" (what the input holds), "mean" and "std" (JSON, 0..255 units; already applied
-// by the graph), "normalisation" = "in graph", "tta" = "none", "int8", "config" (the TOML).
+// by the graph), "normalisation" = "in graph", "tta" = "none", "int8", "config" (the TOML), and
+// with int8 "int8_grid" (e.g. "int8 per-channel", "int4 per-tensor").
 #pragma once
 #include <string>
 
