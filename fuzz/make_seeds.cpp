@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   kiln::train(cfg, tt, o);
   fs::create_directories(dir / "checkpoint");
   fs::copy_file(dir / "run/checkpoint.pt", dir / "checkpoint/tiny.pt", fs::copy_options::overwrite_existing);
-  // Model: the runtime's .kiln files (fp32 and int8) of a tiny separable net.
+  // Model: the runtime's .kiln files (fp32, int8 and packed int4) of a tiny separable net.
   {
     kiln::LoadedCheckpoint lc;
     lc.cfg.set("model.name", "separable");
@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
     fs::create_directories(dir / "model");
     kiln::export_kiln(lc, info, (dir / "model/tiny.kiln").string(), false);
     kiln::export_kiln(lc, info, (dir / "model/tiny-int8.kiln").string(), true);
+    info.grid = kiln::IntGrid(kiln::Granularity::kChannel, 4);  // 4-bit values, two to a byte (dtype 2)
+    kiln::export_kiln(lc, info, (dir / "model/tiny-int4.kiln").string(), true);
   }
   // Digits: the web page's 1989 digits file (3 training digits, 2 test digits).
   {

@@ -1,7 +1,7 @@
 // The dependency-free runtime (kiln/runtime/runtime.h) against LibTorch on the same weights:
 // fp32 files give the same logits to 1e-4; int8 files the same logits as LibTorch running the
 // int8 round trip of the weights (kiln/deploy/quantize.h), to 1e-4, on the int8 grid and on a
-// coarser one (4 bits, one scale per tensor: ExportInfo::grid) alike.
+// coarser one (4 bits, one scale per tensor: ExportInfo::grid, written two values to a byte) alike.
 #include "helpers.h"
 #include "kiln/deploy/export.h"
 #include "kiln/deploy/quantize.h"
@@ -25,11 +25,12 @@ void compare(const std::string& model_name, const std::string& widths, const std
   auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
   ExportInfo info{{3, 16, 16}, tt.train.classes};
   std::vector<torch::Tensor> quantised_logits;
+  std::vector<int64_t> bytes;
   for (int kind = 0; kind < 3; ++kind) {  // fp32, int8 per channel, int4 per tensor
     const bool int8 = kind > 0;
     info.grid = kind == 2 ? IntGrid(Granularity::kTensor, 4) : IntGrid();
     const std::string path = d / ("m" + std::to_string(kind) + ".kiln");
-    export_kiln(lc, info, path, int8);
+    bytes.push_back(export_kiln(lc, info, path, int8));
     auto rt = kiln::rt::load(path);
     EXPECT_EQ(rt.int8, int8);
     EXPECT_EQ(rt.classes.size(), 10u);
@@ -53,6 +54,14 @@ void compare(const std::string& model_name, const std::string& widths, const std
     EXPECT_GT(scale, 1.0) << "logits this small would make the comparison weak";
     EXPECT_LT(worst, 1e-4) << model_name << " " << what;
   }
+  // 4 bits travel two to a byte: the file is smaller by half a byte per quantised weight (and by
+  // the one character the grid's name is shorter), and a file cut short is refused.
+  int64_t saved = 0;
+  for (auto& w : quantizable_weights(*lc.model)) saved += w.numel() - (w.numel() + 1) / 2;
+  EXPECT_EQ(bytes[1] - bytes[2], saved + int64_t(IntGrid().name().size() - IntGrid(Granularity::kTensor, 4).name().size()));
+  auto file = kiln::rt::read_bytes(d / "m2.kiln");
+  file.pop_back();
+  kiln::test::expect_error_containing([&] { kiln::rt::parse(file, "m2.kiln"); }, "truncated");
   // The two grids are two models: the 4-bit one's logits are far from the int8 one's.
   const double apart = (quantised_logits[0] - quantised_logits[1]).abs().max().item<double>();
   std::printf("int8 against int4 per-tensor logits: largest difference %.3f\n", apart);

@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < n; ++i) right += model.classify(images[i].data()) == labels[i];
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("accuracy %.4f (%zu of %zu) with %s weights; %.2f ms per image (one thread, this runtime)\n",
-                double(right) / double(n), right, n, model.int8 ? "int8" : "fp32", 1e3 * s / double(n));
+                double(right) / double(n), right, n,
+                !model.int8 ? "fp32" : model.meta.count("int8_grid") ? model.meta.at("int8_grid").c_str() : "int8", 1e3 * s / double(n));
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kiln-classify: error: %s\n", e.what());

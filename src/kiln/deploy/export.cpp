@@ -119,7 +119,8 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
   for (auto& [name, t] : tensors) {
     put_str(out, name);
     const bool q = int8 && quantizable.count(t.unsafeGetTensorImpl());
-    out += static_cast<char>(q ? 1 : 0);
+    const bool packed = q && info.grid.bits <= 4;  // values in [-7, 7]: two to a byte (dtype 2)
+    out += static_cast<char>(packed ? 2 : q ? 1 : 0);
     if (t.dim() > 8) throw Error("export: tensor '" + name + "' has more than 8 dimensions");
     out += static_cast<char>(t.dim());
     for (auto d : t.sizes()) put_u32(out, static_cast<uint64_t>(d));
@@ -128,7 +129,16 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
       auto sc = qt.scale.to(torch::kFloat32).contiguous().cpu();
       out.append(static_cast<const char*>(sc.data_ptr()), static_cast<size_t>(sc.numel()) * 4);
       auto qq = qt.q.contiguous().cpu();
-      out.append(static_cast<const char*>(qq.data_ptr()), static_cast<size_t>(qq.numel()));
+      const auto* v = qq.data_ptr<int8_t>();
+      const size_t n = static_cast<size_t>(qq.numel());
+      if (!packed) {
+        out.append(reinterpret_cast<const char*>(v), n);
+      } else {  // element 2k in the low nibble of byte k, 2k + 1 in the high one (0 past the end)
+        for (size_t k = 0; k < n; k += 2) {
+          const unsigned lo = static_cast<unsigned>(v[k]) & 0xF, hi = k + 1 < n ? static_cast<unsigned>(v[k + 1]) & 0xF : 0;
+          out += static_cast<char>(lo | hi << 4);
+        }
+      }
     } else {
       auto f = t.detach().to(torch::kFloat32).contiguous().cpu();
       out.append(static_cast<const char*>(f.data_ptr()), static_cast<size_t>(f.numel()) * 4);  // little-endian host

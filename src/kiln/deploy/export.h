@@ -30,7 +30,8 @@ struct ExportInfo {
 
 // kiln's own format (docs/kiln-format.md), read by the dependency-free runtime
 // (kiln/runtime/runtime.h): metadata strings, then every floating-point parameter and buffer,
-// fp32 or (int8) the conv/linear weights as int8 with per-channel scales. Atomic; returns bytes.
+// fp32 or (int8) the conv/linear weights as int8 with per-channel scales, packed two values to a
+// byte when ExportInfo::grid has 4 bits or fewer. Atomic; returns bytes.
 int64_t export_kiln(const LoadedCheckpoint& ckpt, const ExportInfo& info, const std::string& path, bool int8);
 
 // Writes `path` atomically; returns the bytes written.

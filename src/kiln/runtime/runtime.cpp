@@ -129,7 +129,7 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
   for (uint32_t i = 0; i < n_tensors; ++i) {
     auto tname = r.str("a tensor name");
     const uint8_t dtype = r.u8("a dtype"), ndim = r.u8("a rank");
-    if (dtype > 1 || ndim > 8) throw std::runtime_error("'" + name + "': tensor '" + tname + "' has an unknown dtype or rank");
+    if (dtype > 2 || ndim > 8) throw std::runtime_error("'" + name + "': tensor '" + tname + "' has an unknown dtype or rank");
     Tensor t;
     int64_t numel = 1;
     for (uint8_t d = 0; d < ndim; ++d) {
@@ -139,8 +139,8 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
     }
     // The bytes must be in the file before anything is allocated for them.
     const int64_t C = t.shape.empty() ? 0 : t.shape[0];
-    r.need(dtype == 0 ? static_cast<size_t>(numel) * 4 : static_cast<size_t>(numel) + static_cast<size_t>(C) * 4,
-           dtype == 0 ? "fp32 data" : "int8 scales and data");
+    const size_t data_bytes = dtype == 0 ? static_cast<size_t>(numel) * 4 : dtype == 1 ? static_cast<size_t>(numel) : static_cast<size_t>(numel + 1) / 2;
+    r.need(data_bytes + (dtype == 0 ? 0 : static_cast<size_t>(C) * 4), dtype == 0 ? "fp32 data" : "int8 scales and data");
     t.data.resize(static_cast<size_t>(numel));
     if (dtype == 0) {
       for (int64_t j = 0; j < numel; ++j) t.data[static_cast<size_t>(j)] = r.f32("fp32 data");
@@ -149,10 +149,18 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
       const int64_t per = C ? numel / C : 0;
       std::vector<float> scale(static_cast<size_t>(C));
       for (auto& s : scale) s = r.f32("int8 scales");
-      r.need(static_cast<size_t>(numel), "int8 data");
-      for (int64_t j = 0; j < numel; ++j)
-        t.data[static_cast<size_t>(j)] = static_cast<float>(static_cast<int8_t>(bytes[r.pos + static_cast<size_t>(j)])) * scale[static_cast<size_t>(j / per)];
-      r.pos += static_cast<size_t>(numel);
+      r.need(data_bytes, "int8 data");
+      for (int64_t j = 0; j < numel; ++j) {
+        int q;
+        if (dtype == 1) {
+          q = static_cast<int8_t>(bytes[r.pos + static_cast<size_t>(j)]);
+        } else {  // dtype 2: two's-complement nibbles, element 2k low and 2k + 1 high in byte k
+          const int nib = (bytes[r.pos + static_cast<size_t>(j / 2)] >> (j % 2 ? 4 : 0)) & 0xF;
+          q = nib >= 8 ? nib - 16 : nib;
+        }
+        t.data[static_cast<size_t>(j)] = static_cast<float>(q) * scale[static_cast<size_t>(j / per)];
+      }
+      r.pos += data_bytes;
       m.int8 = true;
     }
     m.tensors[tname] = std::move(t);

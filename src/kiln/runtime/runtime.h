@@ -2,8 +2,8 @@
 // LibTorch — so it builds anywhere a C++ compiler goes (WebAssembly included). It loads a model
 // written by `kiln export --format kiln` (docs/kiln-format.md) and predicts one image at a time.
 // Supported: the small-model family of kiln/nn/tiny.h (model.name = separable | dense) with any
-// activation kiln has (relu, relu6, celu, gelu). int8 files are dequantised once on load (the
-// weights travel small; the arithmetic is fp32).
+// activation kiln has (relu, relu6, celu, gelu). int8 files (and 4-bit ones, two values to a
+// byte) are dequantised once on load (the weights travel small; the arithmetic is fp32).
 #pragma once
 #include <cstdint>
 #include <map>
