@@ -36,7 +36,7 @@ struct GridFlags {
 void add_grid_options(CLI::App* sub, GridFlags& f);
 struct ChosenGrid {
   IntGrid grid;
-  std::string source;  // "the run's train.qat grid", "--granularity/--bits", "int8 per channel (the default)"
+  std::string source;  // "the run's train.qat grid", "as asked" (a flag given), "int8 per channel, the default"
 };
 ChosenGrid grid_for(const Config& checkpoint_cfg, const GridFlags& f);
 
