@@ -57,6 +57,22 @@ for a, b in zip(w["metrics"], n["metrics"]):
     assert abs(a["test_misses"] - b["test_misses"]) <= 10, "the 1989 run differs"
 assert len(w["metrics"]) == len(n["metrics"])
 PY
+  # The same run on the 4-bit grid, packed two values to a byte (dtype 2): the WebAssembly build
+  # reads it as the native one does, and it is another model than the int8 file.
+  "$kiln" export --checkpoint "$d/run/checkpoint.pt" --format kiln --int8 --bits 4 --out "$d/int4.kiln" --data "$data" > /dev/null \
+    || { echo "FAIL: kiln export --bits 4"; exit 1; }
+  "$check" "$d/int4.kiln" "$d/images" "$k" "$digits" 0 0 0 > "$d/native4.json" || { echo "FAIL: kiln-web-check (int4)"; exit 1; }
+  node "$web/node_check.js" "$d/site/kiln.js" "$d/int4.kiln" "$d/images" "$k" "$digits" 0 0 0 > "$d/node4.json" \
+    || { echo "FAIL: node_check.js (int4)"; exit 1; }
+  python3 - "$d/native4.json" "$d/node4.json" "$d/native.json" <<'PY' || exit 1
+import json, sys
+n, w, n8 = (json.load(open(f)) for f in sys.argv[1:])
+dl = max(abs(x - y) for x, y in zip(n["logits"], w["logits"]))
+d8 = max(abs(x - y) for x, y in zip(n["logits"], n8["logits"]))
+print(f"packed int4 file: node (WebAssembly) vs native largest logit difference {dl:.2e}; {d8:.3f} from the int8 file's")
+assert dl <= 1e-4, "node's WebAssembly reads the packed file otherwise than the native build"
+assert d8 > 1e-3, "the 4-bit file gave the int8 file's logits"
+PY
 fi
 python3 "$here/web_page.py" "$d/site" "$d/known.png" "$d/native.json" --expect-label "$label" --passes "$passes" || exit $?
 # The checker must be able to fail: the same page, told to expect another class.
