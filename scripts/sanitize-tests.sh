@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs kiln's tests under ASan + UBSan (the build of `make fuzz`/`make sanitize`, -DKILN_FUZZ=ON
 # or -DKILN_SANITIZE=ON). The subset: every unit test except the real-data trainings and the
-# fp16 recipe test's 24 trainings (minutes each under the sanitizers; the paths they take, the
+# fp16 recipe test's 40 trainings (minutes each under the sanitizers; the paths they take, the
 # static step, Lookahead, Muon and the proxy filter, run here in their own tests), and the CLI
 # tests that time or train at length; plus the bad-input corpus and the crash tests'
 # lock/full-disk paths through the sanitized kiln binary.
