@@ -4,7 +4,10 @@ independent of kiln): for an fp32 and an int8 export of one checkpoint,
 - onnx.checker.check_model(full_check=True) passes;
 - the graph's input is float32 [batch, C, H, W] with a symbolic batch, its output [batch, K], and
   metadata_props carry the classes, input shape and normalisation;
-- int8: every trainable conv / Gemm weight is an INT8 initializer feeding DequantizeLinear;
+- int8: every trainable conv / Gemm weight is an INT8 initializer feeding DequantizeLinear, on
+  the grid metadata_props' int8_grid names (these runs have no train.qat, so kiln's default
+  "int8 per-channel"): one scale an output channel, and every channel's largest |value| exactly
+  127 (symmetric, scale = max|w| / 127) or 0 (an all-zero channel); the fp32 export names no grid;
 - ONNX Runtime's logits match LibTorch's (tests/onnx_reference: eval mode, no TTA on either
   side) to 1e-4 absolute on the first 256 test images, and its predicted classes are identical
   on every test image given (fp32 against LibTorch fp32; int8 against LibTorch with kiln
@@ -59,6 +62,7 @@ def check_graph(path, int8):
     assert json.loads(meta["input_shape"]) == [c, h, w], meta["input_shape"]
     assert meta["normalisation"] == "in graph" and meta["tta"] == "none", meta
     assert meta["int8"] == ("true" if int8 else "false"), meta["int8"]
+    assert meta.get("int8_grid") == ("int8 per-channel" if int8 else None), meta.get("int8_grid")
     inits = {t.name: t for t in g.initializer}
     producers = {o: node for node in g.node for o in node.output}
     weights = [node.input[1] for node in g.node if node.op_type in ("Conv", "Gemm")]
@@ -68,6 +72,11 @@ def check_graph(path, int8):
             src = producers.get(wname)
             assert src is not None and src.op_type == "DequantizeLinear", f"{wname} is not dequantised"
             assert inits[src.input[0]].data_type == onnx.TensorProto.INT8, src.input[0]
+            q = onnx.numpy_helper.to_array(inits[src.input[0]]).astype(np.int32)
+            scale = onnx.numpy_helper.to_array(inits[src.input[1]])
+            assert scale.shape == (q.shape[0],), f"{wname}: {scale.shape} scales for {q.shape[0]} output channels"
+            peak = np.abs(q.reshape(q.shape[0], -1)).max(1)
+            assert np.isin(peak, (0, 127)).all(), f"{wname}: channels' largest |q| {sorted(set(peak.tolist()))}, not 127"
         else:
             assert wname in inits and inits[wname].data_type == onnx.TensorProto.FLOAT, wname
     return meta, len(trainable)
