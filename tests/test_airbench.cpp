@@ -36,6 +36,18 @@ torch::Tensor param(torch::nn::Module& m, const std::string& name) {
   return {};
 }
 
+// A recipe as the two fp16 tests train it: the tiny network on 16x16 images, 3 epochs (24
+// steps); cifar10-96-faster's proxy keeping 32 of each batch of 64 through 8-wide filters.
+Config fp16_recipe(const std::string& name) {
+  Config c = tiny_airbench(name);
+  c.set("schedule.epochs", "3");
+  if (name == "cifar10-96-faster") {
+    c.set("filter.keep", "32");
+    c.set("filter.widths", "[8, 8, 8]");
+  }
+  return c;
+}
+
 }  // namespace
 
 TEST(Airbench, ParametersShapesAndThePeersFlopCount) {
@@ -221,15 +233,10 @@ TEST(Airbench, EveryRecipeTrainsInFp16AsItWouldOnTheGpu) {
   // fp16-recipe-test-bounds-2026-12-03-model167.json).
   auto tt = synthetic(512, 200);
   for (auto name : {"cifar10-94", "cifar10-94-muon", "cifar10-96", "cifar10-96-faster"}) {
-    Config c = tiny_airbench(name);
-    c.set("schedule.epochs", "3");
+    Config c = fp16_recipe(name);
     if (std::string(name).rfind("cifar10-96", 0) == 0) {  // the 32x32 recipe's cutout and translate, halved for 16x16
       c.set("aug.cutout", "6");
       c.set("aug.pad", "2");
-    }
-    if (std::string(name) == "cifar10-96-faster") {
-      c.set("filter.keep", "32");
-      c.set("filter.widths", "[8, 8, 8]");
     }
     torch::manual_seed(0);
     auto m = make_model(c, 3, 10);
@@ -322,18 +329,22 @@ std::map<std::string, torch::Tensor> weights_after(const Config& c, const TrainT
 // images, and Muon's filters, whose bf16 Newton-Schulz rounds alike in every run. Two such draws
 // come out in either order (with AVX2 kernels fp16's was 1.12 x bf16's on cifar10-94-muon's first
 // filters; with AMX's at most 0.68 x): hence twice. Measured on an Intel Xeon with AMX with its own
-// and with AVX2 kernels (bench/results/fp16-step-test-2026-12-03-model167.json).
+// and with AVX2 kernels (bench/results/fp16-step-test-2026-12-03-model167.json); it holds on an
+// AMD EPYC with AVX-512 (no AMX) too, the largest distance 0.53 of its bound.
 // Only the first step: by the second, Muon's Newton-Schulz magnifies any difference, fp16's and
 // bf16's alike, to ~15%.
+// The draw matters, and the presets' own augmentation is what holds: with cifar10-96's cutout and
+// translate halved (6 and 2, as the recipe test trains it) the fp16 step's first-group BN biases
+// miss by 2.4-3.2 x bf16's error, the same to six digits with AVX-512 and with AVX2 kernels on an
+// AMD EPYC, while the last groups' errors do not move; the first filters' error jumps 10-50 x from
+// one draw to another (bench/results/fp16-step-draws-2026-12-03-epyc.json). An error that follows
+// the data and not the kernels suggests a discrete choice at fp16 ties, such as max-pooling's
+// argmax sending a gradient element elsewhere (not verified); a change to the augmentation's
+// random draws may need this bound rethought.
 TEST(Airbench, Fp16StepIsTheFp32StepToFp16sPrecision) {
   auto tt = synthetic(512, 200);
   for (auto name : {"cifar10-94", "cifar10-94-muon", "cifar10-96", "cifar10-96-faster"}) {
-    Config c = tiny_airbench(name);
-    c.set("schedule.epochs", "3");
-    if (std::string(name) == "cifar10-96-faster") {
-      c.set("filter.keep", "32");
-      c.set("filter.widths", "[8, 8, 8]");
-    }
+    Config c = fp16_recipe(name);
     TempDir d;
     Config init = c;
     init.set("train.precision", "fp16");
