@@ -20,24 +20,23 @@ while (($#)); do
   runs+=("$1"); shift
 done
 epochs=${FT_EPOCHS:-1}; lr=${FT_LR:-0.0001}; g=${GRANULARITY:-channel}; bits=${BITS:-8}
-# kiln quantize's file for this grid, and the grid's name in the work files ("channel", "tensor-int4")
-qjson=quantize; [[ $g == channel ]] || qjson+=-$g; [[ $bits == 8 ]] || qjson+=-int$bits; qjson+=.json
+# the grid's name in the work files ("channel", "tensor-int4"); kiln quantize writes its report where --out says
 grid=$g; [[ $bits == 8 ]] || grid+=-int$bits
 work=${QAT_WORK:-$(mktemp -d)}
 mkdir -p "$work"
 rows=()
 for run in "${runs[@]}"; do
   name=$(echo "$run" | tr '/' '_')
-  "$build/kiln" quantize -c "$run/checkpoint.pt" --data "$data" --granularity "$g" --bits "$bits" > "$work/$name-trained-$grid.log"
-  cp "$run/$qjson" "$work/$name-trained-$grid.json"
+  "$build/kiln" quantize -c "$run/checkpoint.pt" --data "$data" --granularity "$g" --bits "$bits" \
+    --out "$work/$name-trained-$grid.json" > "$work/$name-trained-$grid.log"
   for ft in "$work/$name-ft-qat-false" "$work/$name-ft-qat-true-$grid"; do
     qat=false; [[ $ft == *-true-* ]] && qat=true
     [[ -f $ft/final.json ]] || { rm -rf "$ft"; "$build/kiln" train --preset "$run/config.toml" --data "$data" --out "$ft" \
       --init "$run/checkpoint.pt" --set schedule.epochs="$epochs" --set optim.lr="$lr" \
       --set 'schedule.knots=[[0,1.0],[1.0,1.0]]' --set train.qat="$qat" --set train.qat_granularity="$g" --set train.qat_bits="$bits" \
       "${extra[@]/#/--set=}" > "$ft.log" 2>&1; }
-    "$build/kiln" quantize -c "$ft/checkpoint.pt" --data "$data" --granularity "$g" --bits "$bits" > "$ft-quantize-$grid.log"
-    cp "$ft/$qjson" "$work/$(basename "$ft")-quantized-$grid.json"
+    "$build/kiln" quantize -c "$ft/checkpoint.pt" --data "$data" --granularity "$g" --bits "$bits" \
+      --out "$work/$(basename "$ft")-quantized-$grid.json" > "$ft-quantize-$grid.log"
   done
   rows+=("$run")
 done

@@ -52,8 +52,7 @@ import glob, json, sys
 d = sys.argv[1]
 assert sorted(p.split("-ft-")[1] for p in glob.glob(f"{d}/qat/*-ft-*/final.json")) == \
     ["qat-false/final.json", "qat-true-channel-int4/final.json", "qat-true-channel/final.json", "qat-true-tensor/final.json"], glob.glob(f"{d}/qat/*")
-for g, bits, own_file, grid in (("channel", 8, "quantize.json", "channel"), ("tensor", 8, "quantize-tensor.json", "tensor"),
-                                ("channel", 4, "quantize-int4.json", "channel-int4")):
+for g, bits, grid in (("channel", 8, "channel"), ("tensor", 8, "tensor"), ("channel", 4, "channel-int4")):
     j = json.load(open(f"{d}/qat-{g}-{bits}.json"))
     assert j["fine_tune"] == {"epochs": 1, "lr": 0.0002, "schedule": "constant", "from": "each run's checkpoint.pt (--init)"}, j
     assert j["granularity"] == g and j["bits"] == bits and j["test_images"] == 1000 and len(j["rows"]) == 1, j
@@ -61,7 +60,8 @@ for g, bits, own_file, grid in (("channel", 8, "quantize.json", "channel"), ("te
     for k in ("trained", "ft_qat_false", "ft_qat_true"):
         for w in ("fp32", "int8"):
             assert 0.5 < r[f"{k}_{w}"] <= 1, (k, w, r)
-    own = json.load(open(f"{d}/run/{own_file}"))
+    # kiln quantize's report, written where qat_gain.sh's --out said, is the row's and the grid's
+    own = json.load(open(glob.glob(f"{d}/qat/*-trained-{grid}.json")[0]))
     assert own["granularity"] == g and own["bits"] == bits and r["trained_int8"] == own["int8_test_acc"], (own, r)
     cfg = open(glob.glob(f"{d}/qat/*-ft-qat-true-{grid}/config.toml")[0]).read()
     assert "qat = true" in cfg and f"qat_granularity = '{g}'" in cfg and f"qat_bits = {bits}" in cfg, cfg
@@ -71,7 +71,14 @@ for g, bits, own_file, grid in (("channel", 8, "quantize.json", "channel"), ("te
     print(f"bench/qat_gain.sh ({g}, {bits} bits): ok", {k: r[k] for k in r if k.endswith("int8")})
 cfg = open(glob.glob(f"{d}/qat/*-ft-qat-false/config.toml")[0]).read()
 assert "qat = false" in cfg, cfg
+import os
+assert not os.path.exists(f"{d}/run/quantize-tensor.json"), "kiln quantize --out wrote beside the checkpoint too"
 PY
+# Without --out the report goes beside the checkpoint, under the grid's name.
+"$kiln" quantize --checkpoint "$d/run/checkpoint.pt" --device cpu --data "$data" --granularity tensor > "$d/outt.txt" \
+  || { echo "FAIL: kiln quantize --granularity tensor exited $?"; exit 1; }
+grep -qx "wrote $d/run/quantize-tensor.json" "$d/outt.txt" && [ -f "$d/run/quantize-tensor.json" ] \
+  || { cat "$d/outt.txt"; echo "FAIL: the per-tensor report is not quantize-tensor.json beside the checkpoint"; exit 1; }
 [ -n "$classify" ] || exit 0
 gunzip -c "$data/fashion-mnist/t10k-images-idx3-ubyte.gz" > "$d/images" && gunzip -c "$data/fashion-mnist/t10k-labels-idx1-ubyte.gz" > "$d/labels" \
   || { echo "FAIL: gunzip"; exit 1; }

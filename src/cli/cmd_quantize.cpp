@@ -3,7 +3,7 @@
 // weight; with --bits B < 8 the coarser B-bit grid, held in int8; kiln/deploy/quantize.h; by
 // default a QAT run's own grid, cli/common.h's grid_for); writes
 // quantize.json beside the checkpoint (quantize-tensor.json, quantize-int4.json,
-// quantize-tensor-int4.json for the other grids). Its int8_* keys are the quantised model's at
+// quantize-tensor-int4.json for the other grids), or the file --out names. Its int8_* keys are the quantised model's at
 // whatever "bits" says (the values are held in int8 either way).
 #include <cstdio>
 #include <filesystem>
@@ -22,7 +22,16 @@ struct QuantizeFlags {
   DeviceFlags dev;
   std::string checkpoint;
   GridFlags grid;
+  std::string out;  // --out ("" = the grid's file beside the checkpoint)
 };
+
+// The grid's file beside the checkpoint: quantize.json for int8 per channel, else
+// quantize[-tensor][-intB].json.
+std::string default_report(const std::string& checkpoint, const IntGrid& g) {
+  auto dir = std::filesystem::path(checkpoint).parent_path().string();
+  return (dir.empty() ? std::string(".") : dir) + "/quantize" + (g.granularity == Granularity::kTensor ? "-tensor" : "") +
+         (g.bits == 8 ? "" : "-int" + std::to_string(g.bits)) + ".json";
+}
 
 int run_quantize(const QuantizeFlags& f) {
   Setup su = setup(f.dev);
@@ -52,11 +61,10 @@ int run_quantize(const QuantizeFlags& f) {
                            {"fp32_bytes", q.fp32_bytes},       {"int8_bytes", q.int8_bytes},
                            {"quantized_tensors", q.tensors},   {"predictions_changed", changed},
                            {"max_abs_weight_error", q.max_abs_error}};
-  auto dir = std::filesystem::path(f.checkpoint).parent_path().string();
   // int8_bytes: as kiln export --int8 writes the weights, a scale per channel either way.
-  const std::string name = std::string("/quantize") + (g.granularity == Granularity::kTensor ? "-tensor" : "") +
-                           (g.bits == 8 ? "" : "-int" + std::to_string(g.bits)) + ".json";
-  atomic_write((dir.empty() ? std::string(".") : dir) + name, j.dump(2) + "\n");
+  const std::string report = f.out.empty() ? default_report(f.checkpoint, g) : f.out;
+  atomic_write(report, j.dump(2) + "\n");
+  std::printf("wrote %s\n", report.c_str());
   return 0;
 }
 
@@ -67,6 +75,8 @@ Command add_quantize(CLI::App& app, const std::string&) {
   auto* sub = app.add_subcommand("quantize", "Test accuracy of a checkpoint in fp32 and with int8 weights (per-channel, symmetric); writes quantize.json beside it");
   sub->add_option("--checkpoint,-c", f->checkpoint, "checkpoint.pt of a run")->required();
   add_grid_options(sub, f->grid);  // per tensor writes quantize-tensor.json; 4 bits quantize[-tensor]-int4.json
+  sub->add_option("--out", f->out, "the JSON report's path (default: quantize.json beside the checkpoint; quantize-tensor.json, "
+                                   "quantize-int4.json, ... for the other grids)");
   add_device_options(sub, f->dev);
   return {sub, [f] { return run_quantize(*f); }};
 }
