@@ -2,7 +2,8 @@
 # `kiln export --format onnx` end to end, for every network kind kiln trains: checkpoints
 # trained at smoke scale here, exported fp32 and int8, checked by PyPI's onnx
 # (check_model(full_check=True)) and run by ONNX Runtime against LibTorch's own logits
-# (tests/onnx_check.py); then a corrupt checkpoint and a checkpoint that is not one, each
+# (tests/onnx_check.py); the fashion-mnist-tiny run also exported per tensor and at 4 bits, and
+# a QAT fine-tune of it on its own grid (int4 per tensor); then a corrupt checkpoint and a checkpoint that is not one, each
 # refused with a message naming the file.
 # usage: cli_export_onnx.sh KILN ONNX_REFERENCE PYTHON   (exit 77 = skipped)
 set -u
@@ -46,6 +47,28 @@ if [ -n "${KILN_DATA:-}" ] && [ -d "$KILN_DATA/cifar10" ]; then
 else
   echo "note: no CIFAR-10 under KILN_DATA: the whitened ResNet-9 and the airbench nets are not exported here"
 fi
+
+# The other grids: name granularity bits [export flags...]: the run's int8 export again on the
+# grid asked (or, with no flags, the run's own train.qat grid), against LibTorch on that grid.
+grid() {
+  local name=$1 gran=$2 bits=$3; shift 3
+  local ref="$d/$name/ref-$gran-$bits"
+  "$kiln" export -c "$d/$name/checkpoint.pt" --data "$fm" --format onnx --int8 "$@" --out "$d/$name/model-$gran-$bits.onnx" > /dev/null ||
+    { echo "FAIL: export --int8 $* $name"; exit 1; }
+  mkdir -p "$ref"
+  "$reference" "$d/$name/checkpoint.pt" "$fm" "$ref" "$gran" "$bits" || { echo "FAIL: onnx_reference $name $gran $bits"; exit 1; }
+  local per=per-channel; [ "$gran" = tensor ] && per=per-tensor
+  "$python" "$here/onnx_check.py" "$ref" "$d/$name/model.onnx" "$d/$name/model-$gran-$bits.onnx" --grid "int$bits $per" \
+    --name "$name int$bits $per" || { echo "FAIL: $name on the int$bits $per grid"; exit 1; }
+}
+grid separable tensor 8 --granularity tensor
+grid separable channel 4 --bits 4
+# A run fine-tuned with train.qat on the 4-bit per-tensor grid exports on that grid unless told.
+"$kiln" train --preset fashion-mnist-tiny --device cpu --data "$fm" --out "$d/qat" --quiet $small --init "$d/separable/checkpoint.pt" \
+  --set train.qat=true --set train.qat_bits=4 --set train.qat_granularity=tensor > "$d/qat.log" 2>&1 ||
+  { cat "$d/qat.log"; echo "FAIL: training qat"; exit 1; }
+"$kiln" export -c "$d/qat/checkpoint.pt" --data "$fm" --format onnx > /dev/null || { echo "FAIL: export qat"; exit 1; }
+grid qat tensor 4
 
 # Bad checkpoints: a truncated one and a file that is not a checkpoint, each named in the error.
 head -c 1000 "$d/separable/checkpoint.pt" > "$d/truncated.pt"

@@ -5,16 +5,19 @@ independent of kiln): for an fp32 and an int8 export of one checkpoint,
 - the graph's input is float32 [batch, C, H, W] with a symbolic batch, its output [batch, K], and
   metadata_props carry the classes, input shape and normalisation;
 - int8: every trainable conv / Gemm weight is an INT8 initializer feeding DequantizeLinear, on
-  the grid metadata_props' int8_grid names (these runs have no train.qat, so kiln's default
-  "int8 per-channel"): one scale an output channel, and every channel's largest |value| exactly
-  127 (symmetric, scale = max|w| / 127) or 0 (an all-zero channel); the fp32 export names no grid;
+  the grid metadata_props' int8_grid names, which is --grid (default "int8 per-channel", kiln's
+  default for a run without train.qat): one scale an output channel; per channel, every
+  channel's largest |value| exactly qmax = 2^(bits-1) - 1 (127 at 8 bits, 7 at 4: symmetric,
+  scale = max|w| / qmax) or 0 (an all-zero channel); per tensor, one scale repeated over the
+  channels and the weight's largest |value| qmax, no channel's above it; the fp32 export names
+  no grid;
 - ONNX Runtime's logits match LibTorch's (tests/onnx_reference: eval mode, no TTA on either
   side) to 1e-4 absolute on the first 256 test images, and its predicted classes are identical
   on every test image given (fp32 against LibTorch fp32; int8 against LibTorch with kiln
-  quantize's int8 weights);
+  quantize's weights on the same grid: tests/onnx_reference with its GRANULARITY and BITS);
 and prints one row of docs/onnx.md's table (--json FILE also writes it).
 
-usage: onnx_check.py REF_DIR MODEL.onnx MODEL-INT8.onnx [--name NAME] [--json FILE]
+usage: onnx_check.py REF_DIR MODEL.onnx MODEL-INT8.onnx [--grid "int4 per-tensor"] [--name NAME] [--json FILE]
 (exit 77: onnx or onnxruntime missing, outside CI)
 """
 import argparse, json, os, sys
@@ -36,9 +39,13 @@ ap = argparse.ArgumentParser()
 ap.add_argument("ref")
 ap.add_argument("fp32")
 ap.add_argument("int8")
+ap.add_argument("--grid", default="int8 per-channel")
 ap.add_argument("--name", default="")
 ap.add_argument("--json", default="")
 a = ap.parse_args()
+bits_name, per = a.grid.split(" ")
+assert bits_name.startswith("int") and per in ("per-channel", "per-tensor"), f"--grid {a.grid!r}: want e.g. 'int4 per-tensor'"
+qmax = 2 ** (int(bits_name[3:]) - 1) - 1
 
 n, c, h, w, k = (int(v) for v in open(os.path.join(a.ref, "shape.txt")).read().split())
 pixels = np.fromfile(os.path.join(a.ref, "pixels.f32"), dtype="<f4").reshape(n, c, h, w)
@@ -62,7 +69,7 @@ def check_graph(path, int8):
     assert json.loads(meta["input_shape"]) == [c, h, w], meta["input_shape"]
     assert meta["normalisation"] == "in graph" and meta["tta"] == "none", meta
     assert meta["int8"] == ("true" if int8 else "false"), meta["int8"]
-    assert meta.get("int8_grid") == ("int8 per-channel" if int8 else None), meta.get("int8_grid")
+    assert meta.get("int8_grid") == (a.grid if int8 else None), meta.get("int8_grid")
     inits = {t.name: t for t in g.initializer}
     producers = {o: node for node in g.node for o in node.output}
     weights = [node.input[1] for node in g.node if node.op_type in ("Conv", "Gemm")]
@@ -76,7 +83,11 @@ def check_graph(path, int8):
             scale = onnx.numpy_helper.to_array(inits[src.input[1]])
             assert scale.shape == (q.shape[0],), f"{wname}: {scale.shape} scales for {q.shape[0]} output channels"
             peak = np.abs(q.reshape(q.shape[0], -1)).max(1)
-            assert np.isin(peak, (0, 127)).all(), f"{wname}: channels' largest |q| {sorted(set(peak.tolist()))}, not 127"
+            if per == "per-channel":
+                assert np.isin(peak, (0, qmax)).all(), f"{wname}: channels' largest |q| {sorted(set(peak.tolist()))}, not {qmax}"
+            else:
+                assert (scale == scale[0]).all(), f"{wname}: {len(set(scale.tolist()))} different scales on a per-tensor grid"
+                assert peak.max() == qmax, f"{wname}: largest |q| {peak.max()}, not {qmax}"
         else:
             assert wname in inits and inits[wname].data_type == onnx.TensorProto.FLOAT, wname
     return meta, len(trainable)

@@ -1,9 +1,10 @@
 // A helper of tests/onnx_check.py: what LibTorch computes for a checkpoint's network on its
 // run's test images (data.test_subset), so ONNX Runtime's results can be compared with it.
-//   onnx_reference CHECKPOINT DATA_ROOT OUT_DIR
+//   onnx_reference CHECKPOINT DATA_ROOT OUT_DIR [GRANULARITY BITS]
 // Writes, as raw little-endian arrays: pixels.f32 (N x C x H x W, 0..255, the graph's input),
 // labels.i64 (N), logits.f32 (N x K: the fp32 network, eval mode, no TTA) and logits-int8.f32
-// (the same after kiln quantize's int8 weight round trip), plus shape.txt "N C H W K".
+// (the same after kiln quantize's weight round trip on the grid GRANULARITY (channel | tensor,
+// default channel) and BITS (2 to 8, default 8)), plus shape.txt "N C H W K".
 #include <torch/torch.h>
 
 #include <fstream>
@@ -37,11 +38,14 @@ torch::Tensor logits(kiln::Classifier& model, const kiln::Dataset& test, const s
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::cerr << "usage: onnx_reference CHECKPOINT DATA_ROOT OUT_DIR\n";
+  if (argc != 4 && argc != 6) {
+    std::cerr << "usage: onnx_reference CHECKPOINT DATA_ROOT OUT_DIR [GRANULARITY BITS]\n";
     return 2;
   }
   try {
+    kiln::IntGrid grid;
+    if (argc == 6)
+      grid = kiln::IntGrid(kiln::parse_granularity(argv[4], "GRANULARITY"), kiln::check_bits(std::stoll(argv[5]), "BITS"));
     auto ck = kiln::load_checkpoint(argv[1], torch::kCPU);
     ck.model->to(torch::kFloat32);
     const auto d = kiln::RunSettings::from_config(ck.cfg).data;
@@ -51,7 +55,7 @@ int main(int argc, char** argv) {
     write(out + "/pixels.f32", pixels);
     write(out + "/labels.i64", test.labels.to(torch::kInt64));
     write(out + "/logits.f32", logits(*ck.model, test, ck.mean, ck.std));
-    kiln::quantize_weights_inplace(*ck.model);
+    kiln::quantize_weights_inplace(*ck.model, grid);
     write(out + "/logits-int8.f32", logits(*ck.model, test, ck.mean, ck.std));
     std::ofstream(out + "/shape.txt") << pixels.size(0) << " " << pixels.size(1) << " " << pixels.size(2) << " "
                                        << pixels.size(3) << " " << test.classes.size() << "\n";
