@@ -6,6 +6,7 @@
 
 #include "kiln/core/cpu_kernels.h"
 #include "kiln/core/device.h"
+#include "kiln/core/peak.h"
 
 #include <ATen/record_function.h>
 #include <torch/torch.h>
@@ -54,7 +55,7 @@ TEST(CpuKernels, MatmulPeakIsMeasuredInTheRunsPrecision) {
       })
           .needsInputs(true)
           .scopes({at::RecordScope::FUNCTION}));
-  const double peak = kiln::measure_matmul_tflops(torch::Device(torch::kCPU), torch::kBFloat16);
+  const double peak = kiln::measure_matmul_peak(torch::Device(torch::kCPU), torch::kBFloat16).tflops;
   at::removeCallback(handle);
   EXPECT_GT(peak, 0);
   ASSERT_FALSE(seen.empty());

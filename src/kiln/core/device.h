@@ -23,16 +23,4 @@ std::string provenance_json(const torch::Device& d, const std::string& command_l
 // for a seed and thread count with or without it (tested); see docs/determinism.md for CUDA.
 void set_deterministic(bool on);
 
-// The measured matrix-product peak of a device in TFLOP/s, in the run's own precision (`dtype`:
-// a bf16 run on a CPU with AMX is measured against bf16's peak, not fp32's): square products of
-// side n (8192 on CUDA, 2048 on the CPU) timed between device synchronisations, best of several
-// repetitions after a warm-up. The yardstick for `kiln bench`'s "fraction of peak".
-double measure_matmul_tflops(const torch::Device& d, torch::ScalarType dtype);
-// The measured convolution peak in TFLOP/s, in the run's precision and memory layout: the
-// forward of a 256 -> 256 3x3 convolution (padding 1) on a 500 x 256 x 16 x 16 batch, the shape
-// of a wide network's middle layers (2 x 500 x 256 x 256 x 9 x 16 x 16 = 151 GFLOP a call), timed
-// between device synchronisations, best of three after a warm-up. The second yardstick of
-// `kiln bench`: CNN training is mostly convolutions, which run below the matrix-product rate.
-double measure_conv_tflops(const torch::Device& d, torch::ScalarType dtype, bool channels_last);
-
 }  // namespace kiln
