@@ -3,8 +3,8 @@
 // weight; with --bits B < 8 the coarser B-bit grid, held in int8; kiln/deploy/quantize.h; by
 // default a QAT run's own grid, cli/common.h's grid_for); writes
 // quantize.json beside the checkpoint (quantize-tensor.json, quantize-int4.json,
-// quantize-tensor-int4.json for the other grids), or the file --out names. Its int8_* keys are the quantised model's at
-// whatever "bits" says (the values are held in int8 either way).
+// quantize-tensor-int4.json for the other grids), or the file --out names. Its int8_* keys are
+// the quantised model's at whatever "bits" says (the values are held in int8 either way).
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
