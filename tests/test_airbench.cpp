@@ -337,10 +337,11 @@ std::map<std::string, torch::Tensor> weights_after(const Config& c, const TrainT
 // translate halved (6 and 2, as the recipe test trains it) the fp16 step's first-group BN biases
 // miss by 2.4-3.2 x bf16's error, the same to six digits with AVX-512 and with AVX2 kernels on an
 // AMD EPYC, while the last groups' errors do not move; the first filters' error jumps 10-50 x from
-// one draw to another (bench/results/fp16-step-draws-2026-12-03-epyc.json). An error that follows
-// the data and not the kernels suggests a discrete choice at fp16 ties, such as max-pooling's
-// argmax sending a gradient element elsewhere (not verified); a change to the augmentation's
-// random draws may need this bound rethought.
+// one draw to another (bench/results/fp16-step-draws-2026-12-03-epyc.json). The source is
+// max-pooling, the network's one discrete choice: with average pooling in its place (a temporary
+// hook) fp16's first-layer error is 1/5-1/10 of bf16's on every draw tried; a window whose largest
+// values tie or swap in fp16 sends the gradient to another element. A change to the
+// augmentation's random draws may need this bound rethought.
 TEST(Airbench, Fp16StepIsTheFp32StepToFp16sPrecision) {
   auto tt = synthetic(512, 200);
   for (auto name : {"cifar10-94", "cifar10-94-muon", "cifar10-96", "cifar10-96-faster"}) {
