@@ -339,7 +339,7 @@ std::map<std::string, torch::Tensor> weights_after(const Config& c, const TrainT
 // AMD EPYC, while the last groups' errors do not move; the first filters' error jumps 10-50 x from
 // one draw to another (bench/results/fp16-step-draws-2026-12-03-epyc.json). The source is
 // max-pooling, the network's one discrete choice: with average pooling in its place (a temporary
-// hook) fp16's first-layer error is 1/5-1/10 of bf16's on every draw tried; a window whose largest
+// hook) fp16's first-layer error is 0.03-0.26 x bf16's on every draw tried; a window whose largest
 // values tie or swap in fp16 sends the gradient to another element. A change to the
 // augmentation's random draws may need this bound rethought.
 TEST(Airbench, Fp16StepIsTheFp32StepToFp16sPrecision) {
