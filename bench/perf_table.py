@@ -105,6 +105,8 @@ def main():
         tf_text = "—" if tf is None else f"{tf:.3g}" + (f" ({100 * frac:.0f}% of {j['matmul_peak_tflops']:.3g})" if frac else "")
         if tf is not None and j.get("fraction_of_conv_peak"):  # kiln's JSON since 2026-12-01
             tf_text += f"; {100 * j['fraction_of_conv_peak']:.0f}% of the conv peak {j['conv_peak_tflops']:.3g}"
+        if j.get("peak_yardstick") == "convolution":  # since 2026-12-03: products far below convolutions here
+            tf_text += " — the conv peak is the yardstick (matrix products slow in this precision here)"
         what = {"kiln": f"kiln `{r['name']}`", "peer": f"peer {r['name']} (`bench/airbench_peer.py`, kiln's transcription)",
                 "real": f"real {r['name']}.py" + (" (REHEARSAL: stand-in values, not measured)" if r.get("rehearsal") else "")}[r["kind"]]
         if r["kind"] == "kiln" and r["file"].endswith("-graph.json"):

@@ -25,6 +25,7 @@ for a, b, c, t in zip(j["per_run"]["whiten_seconds"], j["per_run"]["train_second
     assert abs(a + b + c - t) < 1e-9 and b > 0 and c > 0
 assert j["flops_per_run"] > 1e9 and j["matmul_peak_tflops"] > 0 and 0 < j["fraction_of_peak"] < 1
 assert j["conv_peak_tflops"] > 0 and 0 < j["fraction_of_conv_peak"] < 1
+assert j["peak_yardstick"] == ("convolution" if j["matmul_peak_tflops"] < j["conv_peak_tflops"] / 4 else "matrix product"), j
 import re  # what each peak timed: the full sizes, or where a slow path stopped the growth (kiln/core/peak.h)
 assert re.fullmatch(r"(\d+) x \1 x \1", j["matmul_peak_shape"]) and re.fullmatch(r"\d+ x 256 x 16 x 16 -> 256, 3x3", j["conv_peak_shape"]), j
 assert "whitening" in j["clock_includes"] and "data loading" in j["clock_excludes"]

@@ -37,10 +37,10 @@ def check(ok, what):
 TEMPLATE = json.load(open(os.path.join(bench, "results", "cifar10-94-cpu-full-2026-12-01.json")))
 
 
-def kiln_row(folder, file, preset, accs, secs):
+def kiln_row(folder, file, preset, accs, secs, **extra):
     j = copy.deepcopy(TEMPLATE)
     j.update(preset=preset, runs=len(accs), runs_requested=len(accs), complete=True,
-             test_acc=summary(accs), seconds=summary(secs))
+             test_acc=summary(accs), seconds=summary(secs), **extra)
     if len(accs) == 1:  # kiln bench writes null for one run's interval
         for s in (j["test_acc"], j["seconds"]):
             s["ci95_low"] = s["ci95_high"] = None
@@ -83,7 +83,7 @@ with tempfile.TemporaryDirectory() as d:
     kiln_row(d, "bench-cifar10-94-muon-graph.json", "cifar10-94-muon", [0.9396, 0.9398, 0.9400], [1.30, 1.30, 1.30])
     # 96%: the real airbench96_faster misses the target here, so there is no yardstick
     real_row(d, "airbench96_faster", [0.9590, 0.9592, 0.9588], [27.0, 27.2, 26.8])
-    kiln_row(d, "bench-cifar10-96-faster.json", "cifar10-96-faster", [0.9601], [20.0])
+    kiln_row(d, "bench-cifar10-96-faster.json", "cifar10-96-faster", [0.9601], [20.0], peak_yardstick="convolution")
     # files of other shapes: a list of records, a dict lacking a field, broken JSON, a profile
     json.dump([{"test_acc": {}}], open(os.path.join(d, "gathered.json"), "w"))
     broken = copy.deepcopy(TEMPLATE)
@@ -108,6 +108,9 @@ with tempfile.TemporaryDirectory() as d:
     check("96%: no real peer reached it here (airbench96_faster 95.90%): no yardstick" in out,
           "a target no real peer reached says so instead of comparing")
     check("96.01% (n=1, no interval)" in out and "20.000 s |" in out, "a one-run row prints 'no interval'")
+    conv_rows = [l for l in out.splitlines() if "the conv peak is the yardstick" in l]
+    check(len(conv_rows) == 1 and "cifar10-96-faster" in conv_rows[0],
+          f"only the row whose JSON names the convolution peak as its yardstick says so: {conv_rows}")
     for name in ("half.json", "truncated.json"):
         check(f"skipping {os.path.join(d, name)}" in err, f"{name} is skipped with a message naming it")
     check("gathered.json" not in out + err and "profile-" not in out, "a list of records and the profile are left out quietly")

@@ -68,6 +68,19 @@ TEST(Peak, TheDevicesFirstCallIsNotTimed) {
   EXPECT_EQ(m.timed_calls, 12);
 }
 
+// The yardstick is the product peak unless products run at under a quarter of the convolutions'
+// rate: the fp16 pair measured on the AMD EPYC (bench/results/cpu-peaks-fp16-2026-12-03-epyc.json)
+// picks the convolution, its fp32 pair (products 0.77x) and the AMX Xeon's bf16 the product.
+TEST(Peak, TheYardstickIsTheConvolutionOnlyWhereProductsRunFarBelowIt) {
+  using kiln::Peak;
+  EXPECT_STREQ(kiln::peak_yardstick(Peak{0.00112, ""}, Peak{0.035, ""}), "convolution");
+  EXPECT_STREQ(kiln::peak_yardstick(Peak{0.173, ""}, Peak{0.225, ""}), "matrix product");
+  EXPECT_STREQ(kiln::peak_yardstick(Peak{2.5, ""}, Peak{0.9, ""}), "matrix product");
+  EXPECT_STREQ(kiln::peak_yardstick(Peak{0.25, ""}, Peak{1.0, ""}), "matrix product");  // exactly a quarter
+  EXPECT_STREQ(kiln::peak_yardstick(Peak{0.2499, ""}, Peak{1.0, ""}), "convolution");
+  EXPECT_STREQ(kiln::peak_yardstick(Peak{0, ""}, Peak{1.0, ""}), "matrix product");  // unmeasured: no claim
+}
+
 TEST(Peak, TheRealProbesNameWhatTheyTimed) {
   const torch::Device cpu(torch::kCPU);
   const auto mm = kiln::measure_matmul_peak(cpu, torch::kFloat32);

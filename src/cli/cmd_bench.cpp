@@ -30,19 +30,16 @@ int run_bench(const BenchFlags& f, const std::string& cmdline) {
   o.profile = f.profile;
   o.command = cmdline;
   const auto r = bench_set(su.cfg, tt, su.device, o);
-  const double peak = r.matmul_peak_tflops;
+  const double peak = r.matmul_peak.tflops, conv = r.conv_peak.tflops;
   std::printf("%s on %s (%s), n=%d:\n  accuracy   %s %%\n  time       %s s\n  FLOPs/run  %.3g  ->  %s TFLOP/s, "
               "%.1f%% of the measured %.3g TFLOP/s matrix-product peak, %.1f%% of the %.3g TFLOP/s convolution peak\n  clock: whitening fit + training + final "
               "%s evaluation; data loading, model construction and warm-up excluded\n  json: %s\n",
               o.name.c_str(), device_name(su.device).c_str(), su.device.str().c_str(), f.runs,
               format_summary(r.test_acc, 2, 100).c_str(), format_summary(r.seconds, 3).c_str(), r.flops_per_run,
               format_summary(r.tflops, 3).c_str(), peak > 0 ? 100 * r.tflops.mean / peak : 0.0, peak,
-              r.conv_peak_tflops > 0 ? 100 * r.tflops.mean / r.conv_peak_tflops : 0.0, r.conv_peak_tflops,
+              conv > 0 ? 100 * r.tflops.mean / conv : 0.0, conv,
               RunSettings::from_config(su.cfg).loop.tta.c_str(), o.out.c_str());
-  // fp16 products on a CPU without fp16 arithmetic (an AMD EPYC: ~1 GFLOP/s) run 40x below its
-  // fp16 convolutions (oneDNN's, ~40 GFLOP/s), and a run's share of that peak passes 100%. (In
-  // fp32 the product's peak there reads 0.7-0.9x the convolution's: noise and kernels, no gap.)
-  if (peak > 0 && peak < r.conv_peak_tflops / 4)
+  if (std::string(peak_yardstick(r.matmul_peak, r.conv_peak)) == "convolution")
     std::printf("  note: matrix products run at under a quarter of the convolutions' rate in this precision here "
                 "(no fast product kernel for it on this device): the convolution peak is the yardstick\n");
   return 0;

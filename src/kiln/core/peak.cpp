@@ -81,4 +81,8 @@ Peak measure_conv_peak(const torch::Device& d, torch::ScalarType dtype, bool cha
   return measure_peak(batches.size(), make, device_sync(d), d.is_cuda() ? 20 : 1).peak;
 }
 
+const char* peak_yardstick(const Peak& matmul, const Peak& conv) {
+  return matmul.tflops > 0 && matmul.tflops < conv.tflops / 4 ? "convolution" : "matrix product";
+}
+
 }  // namespace kiln

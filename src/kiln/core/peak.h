@@ -24,6 +24,13 @@ Peak measure_matmul_peak(const torch::Device& d, torch::ScalarType dtype);
 // matrix-product rate.
 Peak measure_conv_peak(const torch::Device& d, torch::ScalarType dtype, bool channels_last);
 
+// Which peak a run's rate is best read against: "matrix product", unless products run at under a
+// quarter of the convolutions' rate in that precision on that device (no fast product kernel for
+// it: fp16 on a CPU without fp16 arithmetic, an AMD EPYC at ~0.001 against ~0.035 TFLOP/s), then
+// "convolution", where a run's share of the product peak would pass 100%. (In fp32 the product's
+// peak reads 0.7-0.9x the convolution's there: noise and kernels, no gap; hence a quarter.)
+const char* peak_yardstick(const Peak& matmul, const Peak& conv);
+
 // How both are measured. `shapes` sizes are tried smallest first, the last the full one; `make(i)`
 // sets up size i and returns one call of it and its FLOPs. The first size is called once untimed
 // (CUDA's lazy loading, cuBLAS's handle); then each size is called once (its warm-up: oneDNN's

@@ -66,14 +66,11 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
   }
   std::cerr << "measuring the device's matrix-product and convolution peaks...\n";
   BenchSetResult res;
-  const Peak matmul_peak = measure_matmul_peak(device, dtype);
-  // In the run's layout (train.channels_last).
-  const Peak conv_peak = measure_conv_peak(device, dtype, s.step.channels_last);
-  res.matmul_peak_tflops = matmul_peak.tflops;
-  res.conv_peak_tflops = conv_peak.tflops;
-  std::fprintf(stderr, "peaks: matrix product %.3g TFLOP/s (%s), convolution %.3g TFLOP/s (%s)\n", matmul_peak.tflops,
-               matmul_peak.shape.c_str(), conv_peak.tflops, conv_peak.shape.c_str());
-  const double peak = res.matmul_peak_tflops;
+  res.matmul_peak = measure_matmul_peak(device, dtype);
+  res.conv_peak = measure_conv_peak(device, dtype, s.step.channels_last);  // in the run's layout (train.channels_last)
+  const Peak &mm = res.matmul_peak, &conv = res.conv_peak;
+  std::fprintf(stderr, "peaks: matrix product %.3g TFLOP/s (%s), convolution %.3g TFLOP/s (%s)\n", mm.tflops,
+               mm.shape.c_str(), conv.tflops, conv.shape.c_str());
   std::vector<double> acc, secs, whiten, train_s, eval_s, cpu_s, tflops;
   // Written after every run, so that a run cut short by a time budget keeps what it measured.
   auto write_json = [&](bool complete) {
@@ -98,12 +95,13 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     j["seconds"] = summary_json(res.seconds);
     j["flops_per_run"] = res.flops_per_run;
     j["tflops"] = summary_json(res.tflops);
-    j["matmul_peak_tflops"] = peak;
-    j["matmul_peak_shape"] = matmul_peak.shape;  // smaller than 2048^3 on the CPU only where that path is slow (kiln/core/peak.h)
-    j["fraction_of_peak"] = peak > 0 ? res.tflops.mean / peak : 0;
-    j["conv_peak_tflops"] = res.conv_peak_tflops;  // 256 -> 256 3x3 on 500 x 256 x 16 x 16, the run's precision and layout
-    j["conv_peak_shape"] = conv_peak.shape;
-    j["fraction_of_conv_peak"] = res.conv_peak_tflops > 0 ? res.tflops.mean / res.conv_peak_tflops : 0;
+    j["matmul_peak_tflops"] = mm.tflops;
+    j["matmul_peak_shape"] = mm.shape;  // smaller than 2048^3 on the CPU only where that path is slow (kiln/core/peak.h)
+    j["fraction_of_peak"] = mm.tflops > 0 ? res.tflops.mean / mm.tflops : 0;
+    j["conv_peak_tflops"] = conv.tflops;  // 256 -> 256 3x3 on 500 x 256 x 16 x 16, the run's precision and layout
+    j["conv_peak_shape"] = conv.shape;
+    j["fraction_of_conv_peak"] = conv.tflops > 0 ? res.tflops.mean / conv.tflops : 0;
+    j["peak_yardstick"] = peak_yardstick(mm, conv);  // which of the two fractions to read (kiln/core/peak.h)
     j["per_run"] = {{"test_acc", acc}, {"seconds", secs}, {"whiten_seconds", whiten}, {"train_seconds", train_s},
                     {"eval_seconds", eval_s}, {"cpu_seconds", cpu_s}};
     j["cpu_seconds_includes"] = "the process's CPU time, every thread (std::clock), over the training and the final "

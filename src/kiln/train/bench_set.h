@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kiln/core/config.h"
+#include "kiln/core/peak.h"
 #include "kiln/data/dataset.h"
 #include "kiln/report/stats.h"
 
@@ -22,7 +23,8 @@ struct BenchSetOptions {
 
 struct BenchSetResult {
   Summary test_acc, seconds, tflops;
-  double flops_per_run = 0, matmul_peak_tflops = 0, conv_peak_tflops = 0;
+  double flops_per_run = 0;
+  Peak matmul_peak, conv_peak;  // measured in the run's precision (and layout, for the convolution)
 };
 
 BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::Device& device, const BenchSetOptions& o);
