@@ -3,7 +3,7 @@
 # briefly on Fashion-MNIST (Debian's dataset-fashion-mnist), then its accuracy with int8
 # weights against fp32; then the same model exported to kiln's format and run by the
 # dependency-free runtime (kiln-classify), which must agree with LibTorch's accuracies on the
-# same 1,000 test images (fp32 and int8). Exit 77 = skipped.
+# same 1,000 test images (fp32 and int8); at the end the same for a ResNet-9. Exit 77 = skipped.
 set -u
 kiln=$1
 classify=${2:-}
@@ -82,21 +82,28 @@ grep -qx "wrote $d/run/quantize-tensor.json" "$d/outt.txt" && [ -f "$d/run/quant
 [ -n "$classify" ] || exit 0
 gunzip -c "$data/fashion-mnist/t10k-images-idx3-ubyte.gz" > "$d/images" && gunzip -c "$data/fashion-mnist/t10k-labels-idx1-ubyte.gz" > "$d/labels" \
   || { echo "FAIL: gunzip"; exit 1; }
-for q in "" --int8; do
-  "$kiln" export --checkpoint "$d/run/checkpoint.pt" --format kiln $q --data "$data" || { echo "FAIL: kiln export --format kiln $q"; exit 1; }
-done
-"$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --limit 1000 | tee "$d/rt32.txt" || { echo "FAIL: kiln-classify fp32"; exit 1; }
-"$classify" "$d/run/model-int8.kiln" "$d/images" "$d/labels" --limit 1000 | tee "$d/rt8.txt" || { echo "FAIL: kiln-classify int8"; exit 1; }
-python3 - "$d/run/quantize.json" "$d/rt32.txt" "$d/rt8.txt" <<'PY' || exit 1
+# A run's fp32 and int8 exports in the runtime agree with kiln quantize's LibTorch accuracies
+# (RUN/quantize.json) on the first N test images: the same weights and images, so at most one
+# near-tie may go the other way. Usage: runtime_agrees RUN N WHAT
+runtime_agrees() {
+  local run=$1 n=$2 what=$3
+  for q in "" --int8; do
+    "$kiln" export --checkpoint "$run/checkpoint.pt" --format kiln $q --data "$data" || { echo "FAIL: kiln export --format kiln $q ($what)"; exit 1; }
+  done
+  "$classify" "$run/model.kiln" "$d/images" "$d/labels" --limit "$n" | tee "$run/rt32.txt" || { echo "FAIL: kiln-classify fp32 ($what)"; exit 1; }
+  "$classify" "$run/model-int8.kiln" "$d/images" "$d/labels" --limit "$n" | tee "$run/rt8.txt" || { echo "FAIL: kiln-classify int8 ($what)"; exit 1; }
+  python3 - "$run/quantize.json" "$n" "$what" "$run/rt32.txt" "$run/rt8.txt" <<'PY' || exit 1
 import json, re, sys
-j = json.load(open(sys.argv[1]))
-rt = [int(re.search(r"\((\d+) of 1000\)", open(f).read()).group(1)) for f in sys.argv[2:]]
-lt = [round(j["fp32_test_acc"] * 1000), round(j["int8_test_acc"] * 1000)]
-# the same weights and images: at most one near-tie may go the other way
-assert abs(rt[0] - lt[0]) <= 1, ("runtime fp32 disagrees with LibTorch", rt[0], lt[0])
-assert abs(rt[1] - lt[1]) <= 1, ("runtime int8 disagrees with LibTorch's int8", rt[1], lt[1])
-print(f"runtime: fp32 {rt[0]}/1000 (LibTorch {lt[0]}), int8 {rt[1]}/1000 (LibTorch {lt[1]})")
+j, n, what = json.load(open(sys.argv[1])), int(sys.argv[2]), sys.argv[3]
+rt = [int(re.search(rf"\((\d+) of {n}\)", open(f).read()).group(1)) for f in sys.argv[4:]]
+lt = [round(j["fp32_test_acc"] * n), round(j["int8_test_acc"] * n)]
+assert j["test_images"] == n and lt[0] > 3 * n // 10, (what, "did not learn (chance: a tenth)", j)
+assert abs(rt[0] - lt[0]) <= 1, ("runtime fp32 disagrees with LibTorch", what, rt[0], lt[0])
+assert abs(rt[1] - lt[1]) <= 1, ("runtime int8 disagrees with LibTorch's int8", what, rt[1], lt[1])
+print(f"runtime, {what}: fp32 {rt[0]}/{n} (LibTorch {lt[0]}), int8 {rt[1]}/{n} (LibTorch {lt[1]})")
 PY
+}
+runtime_agrees "$d/run" 1000 "fashion-mnist-tiny"
 # A run trained with train.qat keeps its grid: kiln quantize and kiln export --int8 take the
 # 4-bit QAT fine-tune's own grid (int4 per channel) unless told, and the runtime running the
 # exported file agrees with kiln quantize on it.
@@ -117,3 +124,12 @@ lt = round(j["int8_test_acc"] * 1000)
 assert abs(rt - lt) <= 1, ("runtime on the QAT run's int4 export disagrees with kiln quantize at 4 bits", rt, lt)
 print(f"runtime, QAT run's int4 export: {rt}/1000 (kiln quantize --bits 4: {lt})")
 PY
+# ResNet-9 (model.name = resnet9, the demo's network: max-pooling, residual blocks, a bias-free
+# scaled head) the same way: a quarter-width fashion-mnist-demo trained for one epoch on 3,000
+# images; the runtime running its fp32 and int8 exports agrees with kiln quantize's LibTorch
+# accuracies on the same 500 test images.
+"$kiln" train --preset fashion-mnist-demo --device cpu --data "$data" --out "$d/r9" --quiet \
+  --set data.train_subset=3000 --set data.test_subset=500 --set schedule.epochs=1 > /dev/null 2>&1 \
+  || { echo "FAIL: training the ResNet-9 exited $?"; exit 1; }
+"$kiln" quantize --checkpoint "$d/r9/checkpoint.pt" --device cpu --data "$data" > /dev/null || { echo "FAIL: kiln quantize (ResNet-9)"; exit 1; }
+runtime_agrees "$d/r9" 500 "ResNet-9"

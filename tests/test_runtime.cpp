@@ -10,12 +10,14 @@
 using namespace kiln;
 
 namespace {
-void compare(const std::string& model_name, const std::string& widths, const std::string& activation) {
+void compare(const std::string& model_name, const std::string& widths, const std::string& activation,
+             const std::vector<std::pair<std::string, std::string>>& more = {}) {
   auto tt = kiln::test::synthetic(200, 40);
   Config c;
   c.set("model.name", model_name);
   c.set("model.widths", widths);
   c.set("model.activation", activation);
+  for (auto& [k, v] : more) c.set(k, v);
   kiln::test::plain_adam(c, "0.01");
   c.set("data.batch_size", "50");
   c.set("schedule.epochs", "8");
@@ -71,6 +73,24 @@ void compare(const std::string& model_name, const std::string& widths, const std
 
 TEST(Runtime, SeparableNetMatchesLibTorch) { compare("separable", "[8, 16, 32]", "relu6"); }
 TEST(Runtime, DenseNetMatchesLibTorch) { compare("dense", "[8, 6, 6]", "gelu"); }
+// ResNet-9 (the demo's and Myrtle's network) with each switch that changes its evaluation: the
+// pool's place, both whitenings, a frozen BN scale, the logits' scale, CELU's alpha.
+TEST(Runtime, ResNet9MatchesLibTorch) {
+  compare("resnet9", "[8, 16, 16, 32]", "relu");
+  compare("resnet9", "[8, 16, 16, 32]", "celu",
+          {{"model.pool_before_bn", "true"}, {"model.whiten", "3x3"}, {"model.celu_alpha", "0.3"},
+           {"model.bn_weight_freeze", "true"}, {"model.bn_weight_init", "0.25"}, {"model.output_scale", "1"}});
+  compare("resnet9", "[8, 16, 16, 32]", "gelu", {{"model.whiten", "2x2"}, {"model.output_scale", "0.3"}});
+}
+// The airbench net (the cifar10-94/95/96 presets' network): a trained whitening bias, two and three
+// convs a group, the scaled head and airbench94_muon's width-divided one.
+TEST(Runtime, AirbenchNetMatchesLibTorch) {
+  compare("airbench", "[8, 16, 16]", "gelu",
+          {{"model.whiten", "2x2"}, {"model.whiten_bias_epochs", "4"}, {"model.output_scale", "0.5"}});
+  compare("airbench", "[8, 16, 16]", "celu",
+          {{"model.whiten", "2x2"}, {"model.convs_per_group", "3"}, {"model.head_norm", "true"}, {"model.celu_alpha", "0.3"},
+           {"model.bn_eps", "1e-12"}, {"model.bn_weight_freeze", "true"}});
+}
 
 TEST(Runtime, RefusesBrokenFiles) {
   kiln::test::TempDir d;

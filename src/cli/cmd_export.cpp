@@ -30,10 +30,6 @@ int run_export(const ExportFlags& f) {
   if (!f.int8 && (!f.grid.granularity.empty() || f.grid.bits != 0))
     throw Error("--granularity and --bits choose the grid of the --int8 weights: add --int8");
   auto ck = load_checkpoint(f.checkpoint, torch::kCPU);
-  const auto model_name = ModelOptions::from_config(ck.cfg).name;
-  if (f.format == "kiln" && model_name != "separable" && model_name != "dense")
-    throw Error("--format kiln is for the models kiln's runtime runs (model.name = separable | dense); this checkpoint's is '" +
-                model_name + "': use --format safetensors");
   auto tt = load_for(ck.cfg, f.data);  // the input shape and the class names
   // The network's input: data.input_size when the run set one (the exported model expects images
   // already cropped and resized to it), else the stored size.

@@ -97,7 +97,7 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
       {"format_version", "1"},
       {"model", m.name},
       {"activation", activation_name(m.block.activation)},
-      {"celu_alpha", std::to_string(m.block.celu_alpha)},
+      {"celu_alpha", joined(std::vector<double>{m.block.celu_alpha}, "")},
       {"widths", joined(m.widths, ",")},
       {"depth", std::to_string(m.depth)},
       {"bn_eps", joined(std::vector<double>{m.block.bn.eps}, "")},
@@ -106,7 +106,13 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
       {"std", joined(ck.std, ",")},
       {"classes", joined(info.classes, "\n")},
       {"int8", int8 ? "true" : "false"},
-      {"config", ck.cfg.to_toml()}};
+      {"config", ck.cfg.to_toml()},
+      // resnet9 and airbench (since 2026-12-03): the switches that change their evaluation
+      {"output_scale", joined(std::vector<double>{m.output_scale}, "")},
+      {"pool_before_bn", m.block.pool_before_bn ? "true" : "false"},
+      {"whiten", m.whiten},
+      {"head_norm", m.head_norm ? "true" : "false"},
+      {"convs_per_group", std::to_string(m.convs_per_group)}};
   if (int8) meta.emplace_back("int8_grid", info.grid.name());
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value());

@@ -151,7 +151,7 @@ std::string resnet9(GraphBuilder& g, std::string x, ResNet9& m) {
 
 std::string airbench(GraphBuilder& g, std::string x, AirbenchNet& m) {
   x = g.conv(x, m.whiten->weight, m.whiten_bias, {1, 1}, {0, 0}, 1, "whiten");
-  x = g.activation(x, m.activation, 0.0, "whiten.act");  // as AirbenchNet::forward (alpha 0)
+  x = g.activation(x, m.activation, m.celu_alpha, "whiten.act");  // as AirbenchNet::forward
   for (size_t k = 0; k < m.groups.size(); ++k) {
     auto& grp = *m.groups[k];
     const auto n = "group" + std::to_string(k + 1);

@@ -50,6 +50,7 @@ AirbenchNet::AirbenchNet(int64_t in_ch, int64_t n_classes, const ModelOptions& m
       dropout(m.dropout),
       head_norm(m.head_norm),
       activation(m.block.activation),
+      celu_alpha(m.block.celu_alpha),
       widths(m.widths),
       convs_per_group(m.convs_per_group),
       in_channels(in_ch),
@@ -85,7 +86,7 @@ torch::Tensor AirbenchNet::forward(torch::Tensor x) {
   // The bias inside the convolution, as the peers' conv(bias = true); as a separate broadcast
   // add it had kiln at 1.046x the peer's time on an AMX CPU, 0.990x without (docs/perf.md).
   x = whiten(x, whiten_bias);  // undefined when model.whiten_bias_epochs = 0: no bias
-  x = activate(x, activation, 0.0);
+  x = activate(x, activation, celu_alpha);
   for (auto& g : groups) x = g(x);
   x = torch::amax(x, {2, 3});
   x = fc(head_dropout(x, dropout, is_training()));

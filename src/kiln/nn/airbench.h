@@ -44,6 +44,7 @@ struct AirbenchNet : Classifier {
   double dropout;  // model.dropout, on the pooled features
   bool head_norm;
   Activation activation;
+  double celu_alpha;  // model.celu_alpha, for the activation after the whitening as in the groups
   std::vector<int64_t> widths;
   int64_t convs_per_group, in_channels, classes;
 };

@@ -98,6 +98,24 @@ Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t
   return out;
 }
 
+// 2 x 2 max-pooling, stride 2, odd edges dropped (LibTorch's max_pool2d(x, 2)).
+Map max_pool2(const Map& x) {
+  Map p;
+  p.c = x.c, p.h = x.h / 2, p.w = x.w / 2;
+  p.v.resize(static_cast<size_t>(p.c * p.h * p.w));
+  for (int64_t c = 0; c < x.c; ++c)
+    for (int64_t y = 0; y < p.h; ++y)
+      for (int64_t xx = 0; xx < p.w; ++xx)
+        p.at(c, y, xx) = std::max(std::max(x.at(c, 2 * y, 2 * xx), x.at(c, 2 * y, 2 * xx + 1)),
+                                  std::max(x.at(c, 2 * y + 1, 2 * xx), x.at(c, 2 * y + 1, 2 * xx + 1)));
+  return p;
+}
+
+void add_into(Map& x, const Map& y) {
+  if (x.c != y.c || x.h != y.h || x.w != y.w) throw std::runtime_error("residual: the branch's shape is not the input's");
+  for (size_t i = 0; i < x.v.size(); ++i) x.v[i] += y.v[i];
+}
+
 float activate(float x, const std::string& act, float alpha) {
   if (act == "relu") return x > 0 ? x : 0;
   if (act == "relu6") return std::min(std::max(x, 0.f), 6.f);
@@ -181,6 +199,25 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
     throw std::runtime_error("'" + name + "': metadata 'mean'/'std' need one value per input channel");
   m.widths = ints(m.meta["widths"]);
   m.depth = std::stoll(m.meta["depth"]);
+  auto need = [&](const char* k) -> const std::string& {
+    if (!m.meta.count(k)) throw std::runtime_error("'" + name + "': metadata '" + k + "' missing (needed by model " + m.kind + ")");
+    return m.meta[k];
+  };
+  if (m.kind == "resnet9" || m.kind == "airbench") m.output_scale = std::stof(need("output_scale"));
+  if (m.kind == "resnet9") {
+    m.pool_before_bn = need("pool_before_bn") == "true";
+    m.whiten = need("whiten");
+    if (m.whiten != "none" && m.whiten != "3x3" && m.whiten != "2x2")
+      throw std::runtime_error("'" + name + "': metadata 'whiten' is '" + m.whiten + "', not none | 3x3 | 2x2");
+    if (m.widths.size() != 4) throw std::runtime_error("'" + name + "': a resnet9 needs 4 widths");
+  }
+  if (m.kind == "airbench") {
+    m.head_norm = need("head_norm") == "true";
+    m.convs_per_group = std::stoll(need("convs_per_group"));
+    if (m.convs_per_group != 2 && m.convs_per_group != 3)
+      throw std::runtime_error("'" + name + "': metadata 'convs_per_group' must be 2 or 3");
+    if (m.widths.empty()) throw std::runtime_error("'" + name + "': an airbench net needs its widths");
+  }
   std::stringstream cs(m.meta["classes"]);
   std::string c;
   while (std::getline(cs, c, '\n')) m.classes.push_back(c);
@@ -225,7 +262,49 @@ std::vector<float> Model::predict(const float* pixels) const {
       }
     }
   };
-  if (kind == "separable") {
+  // conv -> BN -> act (-> 2x2 max-pool), or with pool_before_bn conv -> pool -> BN -> act: ConvBNImpl.
+  auto conv_bn = [&](const Map& in, const std::string& n, bool pool) {
+    const Tensor& w = tensor(n + ".conv.weight");
+    Map y = conv2d(in, w, 1, w.dim(2) / 2, 1);
+    if (pool && pool_before_bn) y = max_pool2(y);
+    bn(y, n + ".bn", true);
+    return pool && !pool_before_bn ? max_pool2(y) : y;
+  };
+  bool max_head = false;  // resnet9 and airbench pool the features by their maximum, the others by their mean
+  if (kind == "resnet9") {  // kiln/nn/model.h's ResNet9::forward
+    if (whiten != "none") x = conv2d(x, tensor("whiten.weight"), 1, whiten == "3x3" ? 1 : 0, 1);
+    x = conv_bn(x, "prep", false);
+    x = conv_bn(x, "layer1", true);
+    add_into(x, conv_bn(conv_bn(x, "res1.a", false), "res1.b", false));
+    x = conv_bn(x, "layer2", true);
+    x = conv_bn(x, "layer3", true);
+    add_into(x, conv_bn(conv_bn(x, "res3.a", false), "res3.b", false));
+    max_head = true;
+  } else if (kind == "airbench") {  // kiln/nn/airbench.h's AirbenchNet::forward
+    x = conv2d(x, tensor("whiten.weight"), 1, 0, 1);
+    const auto b = tensors.find("whiten_bias");  // present when the run trained one
+    for (int64_t c = 0; c < x.c; ++c)
+      for (int64_t i = 0; i < x.h * x.w; ++i) {
+        float& v = x.v[static_cast<size_t>(c * x.h * x.w + i)];
+        v = activate(b == tensors.end() ? v : v + b->second.data.at(static_cast<size_t>(c)), act, alpha);
+      }
+    for (size_t g = 1; g <= widths.size(); ++g) {
+      const std::string n = "group" + std::to_string(g);
+      x = max_pool2(conv2d(x, tensor(n + ".conv1.weight"), 1, 1, 1));
+      bn(x, n + ".bn1", true);
+      Map y = conv2d(x, tensor(n + ".conv2.weight"), 1, 1, 1);
+      bn(y, n + ".bn2", true);
+      if (convs_per_group == 3) {  // act(bn3(conv3(y)) + x)
+        Map z = conv2d(y, tensor(n + ".conv3.weight"), 1, 1, 1);
+        bn(z, n + ".bn3", false);
+        add_into(z, x);
+        for (auto& v : z.v) v = activate(v, act, alpha);
+        y = std::move(z);
+      }
+      x = std::move(y);
+    }
+    max_head = true;
+  } else if (kind == "separable") {
     x = conv2d(x, tensor("stem.weight"), 1, 1, 1);
     bn(x, "stem_bn", true);
     int64_t k = 0;
@@ -266,23 +345,31 @@ std::vector<float> Model::predict(const float* pixels) const {
     }
     bn(x, "final_bn", true);
   } else {
-    throw std::runtime_error("model '" + kind + "' is not supported by the runtime (separable | dense)");
+    throw std::runtime_error("model '" + kind + "' is not supported by the runtime (resnet9 | airbench | separable | dense)");
   }
+  // Global pooling, then the linear head (resnet9 and airbench: no bias, the logits scaled).
   std::vector<float> feat(static_cast<size_t>(x.c), 0.f);
   for (int64_t c = 0; c < x.c; ++c) {
-    double s = 0;
-    for (int64_t i = 0; i < x.h * x.w; ++i) s += x.v[static_cast<size_t>(c * x.h * x.w + i)];
-    feat[static_cast<size_t>(c)] = static_cast<float>(s / static_cast<double>(x.h * x.w));
+    const auto first = x.v.begin() + c * x.h * x.w, last = first + x.h * x.w;
+    if (max_head) {
+      feat[static_cast<size_t>(c)] = *std::max_element(first, last);
+    } else {
+      double s = 0;
+      for (auto it = first; it != last; ++it) s += *it;
+      feat[static_cast<size_t>(c)] = static_cast<float>(s / static_cast<double>(x.h * x.w));
+    }
   }
   const Tensor& W = tensor("fc.weight");
-  const Tensor& B = tensor("fc.bias");
+  const auto B = tensors.find("fc.bias");
   const int64_t O = W.dim(0), I = W.dim(1);
   if (I != x.c) throw std::runtime_error("head expects " + std::to_string(I) + " features, got " + std::to_string(x.c));
+  const bool divide = kind == "airbench" && head_norm;  // airbench94_muon's head: the logits over the width
+  const float scale = divide ? static_cast<float>(widths.back()) : kind == "resnet9" || kind == "airbench" ? output_scale : 1.f;
   std::vector<float> out(static_cast<size_t>(O));
   for (int64_t o = 0; o < O; ++o) {
-    double s = B.data[static_cast<size_t>(o)];
+    double s = B == tensors.end() ? 0 : B->second.data.at(static_cast<size_t>(o));
     for (int64_t i = 0; i < I; ++i) s += static_cast<double>(W.data[static_cast<size_t>(o * I + i)]) * feat[static_cast<size_t>(i)];
-    out[static_cast<size_t>(o)] = static_cast<float>(s);
+    out[static_cast<size_t>(o)] = divide ? static_cast<float>(s) / scale : static_cast<float>(s) * scale;
   }
   return out;
 }

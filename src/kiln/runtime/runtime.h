@@ -1,9 +1,12 @@
 // kiln's dependency-free inference runtime (issue #8): C++17 and the standard library only — no
 // LibTorch — so it builds anywhere a C++ compiler goes (WebAssembly included). It loads a model
 // written by `kiln export --format kiln` (docs/kiln-format.md) and predicts one image at a time.
-// Supported: the small-model family of kiln/nn/tiny.h (model.name = separable | dense) with any
-// activation kiln has (relu, relu6, celu, gelu). int8 files (and 4-bit ones, two values to a
-// byte) are dequantised once on load (the weights travel small; the arithmetic is fp32).
+// Supported: every network of kiln's zoo (model.name = resnet9 | airbench | separable | dense:
+// kiln/nn/model.h, airbench.h, tiny.h) with any activation kiln has (relu, relu6, celu, gelu) and
+// their switches that change evaluation (model.whiten, model.pool_before_bn, model.output_scale,
+// model.head_norm, model.convs_per_group); BatchNorm with its running statistics; the plain
+// network, no test-time augmentation. int8 files (and 4-bit ones, two values to a byte) are
+// dequantised once on load (the weights travel small; the arithmetic is fp32).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -30,6 +33,11 @@ struct Model {
   std::vector<float> mean, stdev;
   std::vector<int64_t> widths;
   int64_t depth = 0;
+  // resnet9 and airbench (metadata written since 2026-12-03; separable and dense files need none)
+  float output_scale = 1;
+  bool pool_before_bn = false, head_norm = false;
+  std::string whiten = "none";  // resnet9: none | 3x3 | 2x2 (airbench's is always 2x2)
+  int64_t convs_per_group = 2;  // airbench
   // One image as C x H x W pixel values in 0..255 (planar); returns the logits.
   std::vector<float> predict(const float* pixels) const;
   int64_t classify(const float* pixels) const;
