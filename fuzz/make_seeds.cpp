@@ -103,6 +103,17 @@ int main(int argc, char** argv) {
     kiln::export_kiln(lc, info, (dir / "model/tiny-int8.kiln").string(), true);
     info.grid = kiln::IntGrid(kiln::Granularity::kChannel, 4);  // 4-bit values, two to a byte (dtype 2)
     kiln::export_kiln(lc, info, (dir / "model/tiny-int4.kiln").string(), true);
+    // ResNet-9 and airbench (the residual blocks, the whitenings, the max-pooled heads), 8 x 8.
+    for (const char* net : {"resnet9", "airbench"}) {
+      kiln::LoadedCheckpoint r;
+      r.cfg.set("model.name", net);
+      r.cfg.set("model.widths", std::string(net) == "resnet9" ? "[2, 2, 2, 2]" : "[2, 2, 2]");
+      r.cfg.set("model.whiten", std::string(net) == "resnet9" ? "3x3" : "2x2");
+      if (std::string(net) == "airbench") r.cfg.set("model.whiten_bias_epochs", "1");
+      r.model = kiln::make_model(r.cfg, 1, 3);
+      r.mean = {100}, r.std = {50};
+      kiln::export_kiln(r, kiln::ExportInfo{{1, 8, 8}, {"a", "b", "c"}}, (dir / "model" / (std::string(net) + ".kiln")).string(), false);
+    }
   }
   // Digits: the web page's 1989 digits file (3 training digits, 2 test digits).
   {

@@ -92,6 +92,37 @@ TEST(Runtime, AirbenchNetMatchesLibTorch) {
            {"model.bn_eps", "1e-12"}, {"model.bn_weight_freeze", "true"}});
 }
 
+// A file that parses but whose tensors do not fit its network is refused when it runs, naming the
+// tensor, before anything reads past a tensor's end (the web page runs whatever file is dropped).
+TEST(Runtime, RefusesTensorsThatDoNotFitTheNetwork) {
+  auto tt = kiln::test::synthetic(64, 8);
+  Config c;
+  c.set("model.name", "resnet9");
+  c.set("model.widths", "[4, 8, 8, 8]");
+  kiln::test::plain_adam(c, "0.01");
+  c.set("data.batch_size", "32");
+  c.set("schedule.epochs", "1");
+  kiln::test::TempDir d;
+  train(c, tt, kiln::test::quiet_options(d / "run"));
+  auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
+  export_kiln(lc, ExportInfo{{3, 16, 16}, tt.train.classes}, d / "m.kiln", false);
+  const auto good = kiln::rt::load(d / "m.kiln");
+  std::vector<float> pixels(3 * 16 * 16, 100.f);
+  EXPECT_EQ(good.predict(pixels.data()).size(), 10u);
+  auto broken = [&](const std::function<void(kiln::rt::Model&)>& f, const std::string& message) {
+    auto m = good;
+    f(m);
+    kiln::test::expect_error_containing([&] { m.predict(pixels.data()); }, message);
+  };
+  broken([](auto& m) { m.tensors.at("layer2.bn.running_var").data.pop_back(); },
+         "tensor 'layer2.bn.running_var' (8) is not one value per channel of its input (8)");
+  broken([](auto& m) { m.tensors.at("res1.a.conv.weight").shape = {8, 4, 3, 6}; }, "'res1.a.conv.weight' (8 x 4 x 3 x 6) is not a convolution's weight");
+  broken([](auto& m) { m.tensors.at("layer3.conv.weight").shape = {8, 4, 3, 3}; }, "expects 4 input channels, gets 8");
+  broken([](auto& m) { m.tensors.at("fc.weight").shape = {10, 4}; }, "'fc.weight' (10 x 4) expects 4 features, gets 8");
+  broken([](auto& m) { m.tensors.erase("res3.b.bn.bias"); }, "model has no tensor 'res3.b.bn.bias'");
+  broken([](auto& m) { m.height = m.width = 4; }, "too small for the network");
+}
+
 TEST(Runtime, RefusesBrokenFiles) {
   kiln::test::TempDir d;
   std::vector<uint8_t> junk = {'K', 'I', 'L', 'N'};

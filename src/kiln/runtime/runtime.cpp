@@ -69,9 +69,20 @@ struct Map {
   float at(int64_t ci, int64_t y, int64_t x) const { return v[static_cast<size_t>((ci * h + y) * w + x)]; }
 };
 
+std::runtime_error misfit(const Tensor& t, const std::string& what) {
+  std::string dims;
+  for (auto d : t.shape) dims += (dims.empty() ? "" : " x ") + std::to_string(d);
+  return std::runtime_error("tensor '" + t.name + "' (" + (dims.empty() ? "a scalar" : dims) + ") " + what);
+}
+
 Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t groups) {
+  if (wt.shape.size() != 4 || wt.dim(2) != wt.dim(3) || wt.dim(2) < 1 || wt.dim(0) < 1 || wt.dim(0) % groups != 0)
+    throw misfit(wt, "is not a convolution's weight (out x in x k x k)");
   const int64_t O = wt.dim(0), Cg = wt.dim(1), K = wt.dim(2);
-  if (Cg * groups != in.c) throw std::runtime_error("conv: weight expects " + std::to_string(Cg * groups) + " input channels, got " + std::to_string(in.c));
+  if (Cg * groups != in.c)
+    throw misfit(wt, "expects " + std::to_string(Cg * groups) + " input channels, gets " + std::to_string(in.c));
+  if (in.h + 2 * pad < K || in.w + 2 * pad < K)
+    throw misfit(wt, "is larger than its input (" + std::to_string(in.h) + " x " + std::to_string(in.w) + "): the image is too small for the network");
   Map out;
   out.c = O, out.h = (in.h + 2 * pad - K) / stride + 1, out.w = (in.w + 2 * pad - K) / stride + 1;
   out.v.assign(static_cast<size_t>(out.c * out.h * out.w), 0.f);
@@ -238,6 +249,7 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
       r.pos += data_bytes;
       m.int8 = true;
     }
+    t.name = tname;
     m.tensors[tname] = std::move(t);
   }
   if (r.pos != bytes.size()) throw std::runtime_error("'" + name + "': " + std::to_string(bytes.size() - r.pos) + " bytes after the last tensor");
@@ -246,6 +258,10 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
   auto in = ints(m.meta["input"]);
   if (in.size() != 3) throw std::runtime_error("'" + name + "': metadata 'input' must be C,H,W");
   m.channels = in[0], m.height = in[1], m.width = in[2];
+  const int64_t most = int64_t{1} << 26;
+  if (m.channels < 1 || m.height < 1 || m.width < 1 || m.channels > most || m.height > most || m.width > most ||
+      m.channels * m.height * m.width > most)
+    throw std::runtime_error("'" + name + "': metadata 'input' (" + m.meta["input"] + ") is not a plausible image size");
   m.kind = m.meta["model"];
   m.activation = m.meta["activation"];
   if (m.meta.count("celu_alpha")) m.celu_alpha = std::stof(m.meta["celu_alpha"]);
@@ -307,6 +323,9 @@ std::vector<float> Model::predict(const float* pixels) const {
       p = mean.empty() ? p / 255.f : (p - mean[static_cast<size_t>(c)]) / stdv[static_cast<size_t>(c)];
     }
   auto bn = [&](Map& t, const std::string& n, bool then_act) {
+    for (const char* part : {".weight", ".bias", ".running_mean", ".running_var"})
+      if (tensor(n + part).data.size() != static_cast<size_t>(t.c))
+        throw misfit(tensor(n + part), "is not one value per channel of its input (" + std::to_string(t.c) + ")");
     const auto &w = tensor(n + ".weight").data, &b = tensor(n + ".bias").data, &rm = tensor(n + ".running_mean").data,
                &rv = tensor(n + ".running_var").data;
     for (int64_t c = 0; c < t.c; ++c) {
@@ -340,6 +359,8 @@ std::vector<float> Model::predict(const float* pixels) const {
   } else if (kind == "airbench") {  // kiln/nn/airbench.h's AirbenchNet::forward
     x = conv2d(x, tensor("whiten.weight"), 1, 0, 1);
     const auto b = tensors.find("whiten_bias");  // present when the run trained one
+    if (b != tensors.end() && b->second.data.size() != static_cast<size_t>(x.c))
+      throw misfit(b->second, "is not one value per whitening filter (" + std::to_string(x.c) + ")");
     for (int64_t c = 0; c < x.c; ++c)
       for (int64_t i = 0; i < x.h * x.w; ++i) {
         float& v = x.v[static_cast<size_t>(c * x.h * x.w + i)];
@@ -405,6 +426,7 @@ std::vector<float> Model::predict(const float* pixels) const {
     throw std::runtime_error("model '" + kind + "' is not supported by the runtime (resnet9 | airbench | separable | dense)");
   }
   // Global pooling, then the linear head (resnet9 and airbench: no bias, the logits scaled).
+  if (x.h < 1 || x.w < 1) throw std::runtime_error("the image is too small for the network: its pooling leaves no pixel");
   std::vector<float> feat(static_cast<size_t>(x.c), 0.f);
   for (int64_t c = 0; c < x.c; ++c) {
     const auto first = x.v.begin() + c * x.h * x.w, last = first + x.h * x.w;
@@ -418,8 +440,10 @@ std::vector<float> Model::predict(const float* pixels) const {
   }
   const Tensor& W = tensor("fc.weight");
   const auto B = tensors.find("fc.bias");
+  if (W.shape.size() != 2 || W.dim(0) < 1) throw misfit(W, "is not a linear layer's weight (classes x features)");
   const int64_t O = W.dim(0), I = W.dim(1);
-  if (I != x.c) throw std::runtime_error("head expects " + std::to_string(I) + " features, got " + std::to_string(x.c));
+  if (I != x.c) throw misfit(W, "expects " + std::to_string(I) + " features, gets " + std::to_string(x.c));
+  if (B != tensors.end() && B->second.data.size() != static_cast<size_t>(O)) throw misfit(B->second, "is not one value per class");
   const bool divide = kind == "airbench" && head_norm;  // airbench94_muon's head: the logits over the width
   const float scale = divide ? static_cast<float>(widths.back()) : kind == "resnet9" || kind == "airbench" ? output_scale : 1.f;
   std::vector<float> out(static_cast<size_t>(O));

@@ -16,6 +16,7 @@
 namespace kiln::rt {
 
 struct Tensor {
+  std::string name;  // as in the file, for messages
   std::vector<int64_t> shape;
   std::vector<float> data;
   int64_t dim(size_t i) const { return shape.at(i); }
@@ -38,7 +39,9 @@ struct Model {
   bool pool_before_bn = false, head_norm = false;
   std::string whiten = "none";  // resnet9: none | 3x3 | 2x2 (airbench's is always 2x2)
   int64_t convs_per_group = 2;  // airbench
-  // One image as C x H x W pixel values in 0..255 (planar); returns the logits.
+  // One image as C x H x W pixel values in 0..255 (planar); returns the logits. A file whose
+  // tensors do not fit its network (a shape, a missing tensor, an input too small for its
+  // pooling) throws std::runtime_error naming the tensor, before reading past any of them.
   std::vector<float> predict(const float* pixels) const;
   int64_t classify(const float* pixels) const;
   const Tensor& tensor(const std::string& name) const;  // throws naming the tensor
