@@ -403,6 +403,7 @@ std::vector<float> Model::predict(const float* pixels) const {
         Map t = x;
         bn(t, p + "_bn", true);
         Map y = conv2d(t, tensor(p + "_conv.weight"), 1, 1, 1);
+        if (y.h != x.h || y.w != x.w) throw misfit(tensor(p + "_conv.weight"), "changes the map's size: its output cannot join its input");
         x.v.insert(x.v.end(), y.v.begin(), y.v.end());  // channel concatenation (planar maps)
         x.c += y.c;
       }
