@@ -121,6 +121,18 @@ TEST(Runtime, RefusesTensorsThatDoNotFitTheNetwork) {
   broken([](auto& m) { m.tensors.at("fc.weight").shape = {10, 4}; }, "'fc.weight' (10 x 4) expects 4 features, gets 8");
   broken([](auto& m) { m.tensors.erase("res3.b.bn.bias"); }, "model has no tensor 'res3.b.bn.bias'");
   broken([](auto& m) { m.height = m.width = 4; }, "too small for the network");
+  broken([](auto& m) { m.tensors.at("layer1.conv.weight").shape = {8, 36}; }, "'layer1.conv.weight' (8 x 36) is not a convolution's weight");
+  // The separable and dense heads have a bias: a file without it is refused, not run without it.
+  LoadedCheckpoint sep;
+  sep.cfg.set("model.name", "separable");
+  sep.cfg.set("model.widths", "[4, 4]");
+  sep.model = make_model(sep.cfg, 3, 10);
+  sep.mean = {0, 0, 0}, sep.std = {1, 1, 1};
+  export_kiln(sep, ExportInfo{{3, 16, 16}, tt.train.classes}, d / "s.kiln", false);
+  auto s = kiln::rt::load(d / "s.kiln");
+  EXPECT_EQ(s.predict(pixels.data()).size(), 10u);
+  s.tensors.erase("fc.bias");
+  kiln::test::expect_error_containing([&] { s.predict(pixels.data()); }, "model has no tensor 'fc.bias'");
 }
 
 TEST(Runtime, RefusesBrokenFiles) {

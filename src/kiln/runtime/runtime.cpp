@@ -101,7 +101,8 @@ Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t
     // Dense convolutions: the input's patches laid out once as rows (row j = input channel ci,
     // kernel row ky, column kx; one column per output pixel, zeros where the patch leaves the
     // image), then each output plane is a sum of rows scaled by that filter's weights: the inner
-    // loop runs over every pixel of the plane at once. The same products in the same order.
+    // loop runs over every pixel of the plane at once. The same products in the same order, plus
+    // the padding's zero products, which change no sum of finite weights.
     const int64_t P = out.h * out.w, J = Cg * K * K;
     std::vector<float> rows(static_cast<size_t>(J * P), 0.f);
     for (int64_t ci = 0; ci < Cg; ++ci)
@@ -341,7 +342,7 @@ std::vector<float> Model::predict(const float* pixels) const {
   // conv -> BN -> act (-> 2x2 max-pool), or with pool_before_bn conv -> pool -> BN -> act: ConvBNImpl.
   auto conv_bn = [&](const Map& in, const std::string& n, bool pool) {
     const Tensor& w = tensor(n + ".conv.weight");
-    Map y = conv2d(in, w, 1, w.dim(2) / 2, 1);
+    Map y = conv2d(in, w, 1, w.shape.size() == 4 ? w.dim(2) / 2 : 0, 1);  // conv2d refuses another rank
     if (pool && pool_before_bn) y = max_pool2(y);
     bn(y, n + ".bn", true);
     return pool && !pool_before_bn ? max_pool2(y) : y;
@@ -440,16 +441,16 @@ std::vector<float> Model::predict(const float* pixels) const {
     }
   }
   const Tensor& W = tensor("fc.weight");
-  const auto B = tensors.find("fc.bias");
+  const Tensor* B = max_head ? nullptr : &tensor("fc.bias");  // the separable and dense heads have a bias
   if (W.shape.size() != 2 || W.dim(0) < 1) throw misfit(W, "is not a linear layer's weight (classes x features)");
   const int64_t O = W.dim(0), I = W.dim(1);
   if (I != x.c) throw misfit(W, "expects " + std::to_string(I) + " features, gets " + std::to_string(x.c));
-  if (B != tensors.end() && B->second.data.size() != static_cast<size_t>(O)) throw misfit(B->second, "is not one value per class");
+  if (B && B->data.size() != static_cast<size_t>(O)) throw misfit(*B, "is not one value per class");
   const bool divide = kind == "airbench" && head_norm;  // airbench94_muon's head: the logits over the width
   const float scale = divide ? static_cast<float>(widths.back()) : kind == "resnet9" || kind == "airbench" ? output_scale : 1.f;
   std::vector<float> out(static_cast<size_t>(O));
   for (int64_t o = 0; o < O; ++o) {
-    double s = B == tensors.end() ? 0 : B->second.data.at(static_cast<size_t>(o));
+    double s = B ? B->data[static_cast<size_t>(o)] : 0;
     for (int64_t i = 0; i < I; ++i) s += static_cast<double>(W.data[static_cast<size_t>(o * I + i)]) * feat[static_cast<size_t>(i)];
     out[static_cast<size_t>(o)] = divide ? static_cast<float>(s) / scale : static_cast<float>(s) * scale;
   }
