@@ -105,16 +105,17 @@ int main(int argc, char** argv) {
     kiln::export_kiln(lc, info, (dir / "model/tiny-int4.kiln").string(), true);
     // ResNet-9 and airbench (the residual blocks, the whitenings, the max-pooled heads), on the
     // smallest images their pooling leaves a pixel of: 8 x 8 (8 -> 4 -> 2 -> 1), 16 x 16 (15 -> 7 -> 3 -> 1).
-    for (const char* net : {"resnet9", "airbench"}) {
+    for (const std::string net : {"resnet9", "airbench"}) {
+      const bool r9 = net == "resnet9";
       kiln::LoadedCheckpoint r;
       r.cfg.set("model.name", net);
-      r.cfg.set("model.widths", std::string(net) == "resnet9" ? "[2, 2, 2, 2]" : "[2, 2, 2]");
-      r.cfg.set("model.whiten", std::string(net) == "resnet9" ? "3x3" : "2x2");
-      if (std::string(net) == "airbench") r.cfg.set("model.whiten_bias_epochs", "1");
+      r.cfg.set("model.widths", r9 ? "[2, 2, 2, 2]" : "[2, 2, 2]");
+      r.cfg.set("model.whiten", r9 ? "3x3" : "2x2");
+      if (!r9) r.cfg.set("model.whiten_bias_epochs", "1");
       r.model = kiln::make_model(r.cfg, 1, 3);
       r.mean = {100}, r.std = {50};
-      const int64_t side = std::string(net) == "resnet9" ? 8 : 16;
-      kiln::export_kiln(r, kiln::ExportInfo{{1, side, side}, {"a", "b", "c"}}, (dir / "model" / (std::string(net) + ".kiln")).string(), false);
+      const int64_t side = r9 ? 8 : 16;
+      kiln::export_kiln(r, kiln::ExportInfo{{1, side, side}, {"a", "b", "c"}}, (dir / "model" / (net + ".kiln")).string(), false);
     }
   }
   // Digits: the web page's 1989 digits file (3 training digits, 2 test digits).

@@ -337,8 +337,8 @@ std::map<std::string, torch::Tensor> weights_after(const Config& c, const TrainT
 // translate halved (6 and 2, as the recipe test trains it) the fp16 step's first-group BN biases
 // miss by 2.4-3.2 x bf16's error, the same to six digits with AVX-512 and with AVX2 kernels on an
 // AMD EPYC, while the last groups' errors do not move; the first filters' error jumps 10-50 x from
-// one draw to another (bench/results/fp16-step-draws-2026-12-03-epyc.json). The source is
-// max-pooling, the network's one discrete choice: with average pooling in its place (a temporary
+// one draw to another (bench/results/fp16-step-draws-2026-12-03-epyc.json). The source is the
+// groups' 2x2 max-pooling, a discrete choice: with average pooling in its place (a temporary
 // hook) fp16's first-layer error is 0.03-0.26 x bf16's on every draw tried; a window whose largest
 // values tie or swap in fp16 sends the gradient to another element. A change to the
 // augmentation's random draws may need this bound rethought.

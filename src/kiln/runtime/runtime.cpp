@@ -347,7 +347,9 @@ std::vector<float> Model::predict(const float* pixels) const {
     bn(y, n + ".bn", true);
     return pool && !pool_before_bn ? max_pool2(y) : y;
   };
-  bool max_head = false;  // resnet9 and airbench pool the features by their maximum, the others by their mean
+  // resnet9 and airbench: features pooled by their maximum, a bias-free head, the logits scaled;
+  // separable and dense: pooled by their mean, a head with a bias, unscaled.
+  const bool myrtle_head = kind == "resnet9" || kind == "airbench";
   if (kind == "resnet9") {  // kiln/nn/model.h's ResNet9::forward
     if (whiten != "none") x = conv2d(x, tensor("whiten.weight"), 1, whiten == "3x3" ? 1 : 0, 1);
     x = conv_bn(x, "prep", false);
@@ -356,7 +358,6 @@ std::vector<float> Model::predict(const float* pixels) const {
     x = conv_bn(x, "layer2", true);
     x = conv_bn(x, "layer3", true);
     add_into(x, conv_bn(conv_bn(x, "res3.a", false), "res3.b", false));
-    max_head = true;
   } else if (kind == "airbench") {  // kiln/nn/airbench.h's AirbenchNet::forward
     x = conv2d(x, tensor("whiten.weight"), 1, 0, 1);
     const auto b = tensors.find("whiten_bias");  // present when the run trained one
@@ -382,7 +383,6 @@ std::vector<float> Model::predict(const float* pixels) const {
       }
       x = std::move(y);
     }
-    max_head = true;
   } else if (kind == "separable") {
     x = conv2d(x, tensor("stem.weight"), 1, 1, 1);
     bn(x, "stem_bn", true);
@@ -432,7 +432,7 @@ std::vector<float> Model::predict(const float* pixels) const {
   std::vector<float> feat(static_cast<size_t>(x.c), 0.f);
   for (int64_t c = 0; c < x.c; ++c) {
     const auto first = x.v.begin() + c * x.h * x.w, last = first + x.h * x.w;
-    if (max_head) {
+    if (myrtle_head) {
       feat[static_cast<size_t>(c)] = *std::max_element(first, last);
     } else {
       double s = 0;
@@ -441,18 +441,18 @@ std::vector<float> Model::predict(const float* pixels) const {
     }
   }
   const Tensor& W = tensor("fc.weight");
-  const Tensor* B = max_head ? nullptr : &tensor("fc.bias");  // the separable and dense heads have a bias
+  const Tensor* B = myrtle_head ? nullptr : &tensor("fc.bias");
   if (W.shape.size() != 2 || W.dim(0) < 1) throw misfit(W, "is not a linear layer's weight (classes x features)");
   const int64_t O = W.dim(0), I = W.dim(1);
   if (I != x.c) throw misfit(W, "expects " + std::to_string(I) + " features, gets " + std::to_string(x.c));
   if (B && B->data.size() != static_cast<size_t>(O)) throw misfit(*B, "is not one value per class");
-  const bool divide = kind == "airbench" && head_norm;  // airbench94_muon's head: the logits over the width
-  const float scale = divide ? static_cast<float>(widths.back()) : kind == "resnet9" || kind == "airbench" ? output_scale : 1.f;
+  const bool by_width = kind == "airbench" && head_norm;  // airbench94_muon's head: the logits over the width
   std::vector<float> out(static_cast<size_t>(O));
   for (int64_t o = 0; o < O; ++o) {
     double s = B ? B->data[static_cast<size_t>(o)] : 0;
     for (int64_t i = 0; i < I; ++i) s += static_cast<double>(W.data[static_cast<size_t>(o * I + i)]) * feat[static_cast<size_t>(i)];
-    out[static_cast<size_t>(o)] = divide ? static_cast<float>(s) / scale : static_cast<float>(s) * scale;
+    const float z = static_cast<float>(s);
+    out[static_cast<size_t>(o)] = by_width ? z / static_cast<float>(widths.back()) : myrtle_head ? z * output_scale : z;
   }
   return out;
 }
