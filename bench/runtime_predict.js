@@ -1,8 +1,10 @@
 // The dependency-free runtime's speed in WebAssembly: kiln.js under node classifies the first N
-// images of an IDX file with a .kiln model, one at a time through the page's own calls
-// (web/kiln_api.js); prints one JSON object: the count right and the milliseconds per image
-// (wall clock around the predict calls only; loading excluded).
+// images of an IDX file (or a CIFAR binary batch, LABELS "-") with a .kiln model, one at a time
+// through the page's own calls (web/kiln_api.js; the file's test-time augmentation applied);
+// prints one JSON object: the count right and the milliseconds per image (wall clock around the
+// predict calls only; loading excluded).
 //   node bench/runtime_predict.js KILN_JS MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte N
+//   node bench/runtime_predict.js KILN_JS MODEL.kiln test_batch.bin - N
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -11,16 +13,28 @@ const [kilnJs, model, images, labels, count] = process.argv.slice(2);
 (async () => {
   const kw = new KilnWeb(await require(path.resolve(kilnJs))());
   const info = kw.loadModel(fs.readFileSync(model));
-  const im = fs.readFileSync(images), lb = fs.readFileSync(labels);
-  const h = im.readUInt32BE(8), w = im.readUInt32BE(12), n = Math.min(Number(count), im.readUInt32BE(4));
-  if (h !== info.height || w !== info.width) throw new Error("the images are not the model's size");
+  const im = fs.readFileSync(images), cifar = labels === "-";
+  const px = info.channels * info.height * info.width;
+  let n, pixels, label;  // pixels(k): image k's bytes; label(k): its class
+  if (cifar) {  // records of one label byte then C x H x W pixel bytes
+    if (im.length % (1 + px) !== 0) throw new Error("not a CIFAR binary batch for this model's image size");
+    n = Math.min(Number(count), im.length / (1 + px));
+    pixels = (k) => im.subarray(k * (1 + px) + 1, (k + 1) * (1 + px));
+    label = (k) => im[k * (1 + px)];
+  } else {
+    const lb = fs.readFileSync(labels), h = im.readUInt32BE(8), w = im.readUInt32BE(12);
+    if (h !== info.height || w !== info.width || info.channels !== 1) throw new Error("the images are not the model's size");
+    n = Math.min(Number(count), im.readUInt32BE(4));
+    pixels = (k) => im.subarray(16 + k * px, 16 + (k + 1) * px);
+    label = (k) => lb[8 + k];
+  }
   let right = 0;
   const t0 = process.hrtime.bigint();
   for (let k = 0; k < n; ++k) {
-    const z = kw.predict(Array.from(im.subarray(16 + k * h * w, 16 + (k + 1) * h * w)));
-    right += z.indexOf(Math.max(...z)) === lb[8 + k];
+    const z = kw.predict(Array.from(pixels(k)));
+    right += z.indexOf(Math.max(...z)) === label(k);
   }
   const ms = Number(process.hrtime.bigint() - t0) / 1e6 / n;
-  console.log(JSON.stringify({ runner: "node " + process.version + " (WebAssembly)", kind: info.kind, images: n, right,
+  console.log(JSON.stringify({ runner: "node " + process.version + " (WebAssembly)", kind: info.kind, tta: (info.meta || {}).tta || "none", images: n, right,
                                ms_per_image: ms }));
 })().catch((e) => { console.error("runtime_predict: " + e.message); process.exit(1); });

@@ -104,6 +104,12 @@ print(f"runtime, {what}: fp32 {rt[0]}/{n} (LibTorch {lt[0]}), int8 {rt[1]}/{n} (
 PY
 }
 runtime_agrees "$d/run" 1000 "fashion-mnist-tiny"
+# --tta overrides the file's test-time augmentation (this run's: none) and says so; a mode that
+# is not one is refused, naming it.
+"$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --limit 50 --tta flip+translate > "$d/rtt.txt" || { echo "FAIL: kiln-classify --tta"; exit 1; }
+grep -q "of 50) with fp32 weights, tta flip+translate (6 network passes an image)" "$d/rtt.txt" || { cat "$d/rtt.txt"; echo "FAIL: kiln-classify --tta flip+translate"; exit 1; }
+"$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --tta flop > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln-classify took --tta flop"; exit 1; }
+grep -q "tta 'flop' is not none | flip | flip+translate" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --tta flop"; exit 1; }
 # A run trained with train.qat keeps its grid: kiln quantize and kiln export --int8 take the
 # 4-bit QAT fine-tune's own grid (int4 per channel) unless told, and the runtime running the
 # exported file agrees with kiln quantize on it.

@@ -5,6 +5,7 @@
 #include "helpers.h"
 #include "kiln/deploy/export.h"
 #include "kiln/deploy/quantize.h"
+#include "kiln/nn/layers.h"
 #include "kiln/runtime/runtime.h"
 
 using namespace kiln;
@@ -90,6 +91,77 @@ TEST(Runtime, AirbenchNetMatchesLibTorch) {
   compare("airbench", "[8, 16, 16]", "celu",
           {{"model.whiten", "2x2"}, {"model.convs_per_group", "3"}, {"model.head_norm", "true"}, {"model.celu_alpha", "0.3"},
            {"model.bn_eps", "1e-12"}, {"model.bn_weight_freeze", "true"}});
+}
+
+// The runtime applies the run's test-time augmentation (the file's `tta`, eval.tta) as kiln's
+// evaluation does: its logits equal kiln::predict_with_tta's over LibTorch's network for each
+// mode, at the run's translate weight (0.3 here, not the default, so the weight must travel).
+TEST(Runtime, TestTimeAugmentationMatchesKilnEvaluation) {
+  auto tt = kiln::test::synthetic(200, 20);
+  Config c;
+  c.set("model.name", "airbench");
+  c.set("model.widths", "[8, 16, 16]");
+  c.set("model.whiten", "2x2");
+  c.set("eval.tta", "flip+translate");
+  c.set("eval.tta_translate_weight", "0.3");
+  c.set("model.output_scale", "1");
+  kiln::test::plain_adam(c, "0.01");
+  c.set("data.batch_size", "50");
+  c.set("schedule.epochs", "8");
+  c.set("train.eval_every", "100");
+  kiln::test::TempDir d;
+  train(c, tt, kiln::test::quiet_options(d / "run"));
+  auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
+  export_kiln(lc, ExportInfo{{3, 16, 16}, tt.train.classes}, d / "m.kiln", false);
+  auto rt = kiln::rt::load(d / "m.kiln");
+  EXPECT_EQ(rt.tta, "flip+translate");
+  EXPECT_EQ(rt.tta_translate_weight, 0.3);
+  lc.model->eval();
+  torch::NoGradGuard ng;
+  DeviceLoader L(tt.test, torch::kCPU, torch::kFloat32, lc.mean, lc.std);
+  const auto x = L.slice(0, 20).x;
+  auto f = [&](const torch::Tensor& in) { return lc.model->forward(in); };
+  auto pixels = tt.test.images.to(torch::kFloat32).contiguous();
+  std::map<std::string, torch::Tensor> got;
+  for (const std::string mode : {"flip+translate", "flip", "none"}) {  // the file's own first
+    const auto want = predict_with_tta(f, x, mode, 0.3);
+    got[mode] = torch::empty_like(want);
+    for (int64_t i = 0; i < 20; ++i) {
+      const auto z = rt.predict(pixels[i].data_ptr<float>());
+      for (int64_t k = 0; k < 10; ++k) got[mode][i][k] = z[static_cast<size_t>(k)];
+    }
+    const double worst = (got[mode] - want).abs().max().item<double>();
+    std::printf("tta %s (%lld network passes an image): largest |logit difference| against LibTorch %.2e (largest |logit| %.3f)\n", mode.c_str(),
+                (long long)rt.views(), worst, want.abs().max().item<double>());
+    EXPECT_GT(want.abs().max().item<double>(), 0.5) << "logits this small would make the comparison weak";
+    EXPECT_LT(worst, 1e-4) << mode;
+    rt.tta = mode == "flip+translate" ? "flip" : "none";  // the next mode
+  }
+  // The three modes are three different predictions (a mode ignored would pass the loop above
+  // only if it changed nothing).
+  EXPECT_GT((got["flip"] - got["none"]).abs().max().item<double>(), 1e-3);
+  EXPECT_GT((got["flip+translate"] - got["flip"]).abs().max().item<double>(), 1e-3);
+  EXPECT_EQ(rt.views(), 1);
+  rt.tta = "flop";
+  kiln::test::expect_error_containing([&] { rt.predict(pixels[0].data_ptr<float>()); }, "tta 'flop' is not none | flip | flip+translate");
+  // A file whose tta is not a mode is refused naming the key; one written before the key
+  // existed (no tta) runs the plain network.
+  auto bytes = kiln::rt::read_bytes(d / "m.kiln");
+  const std::string mode = std::string("\x0e\0\0\0", 4) + "flip+translate";  // the value, its length before it
+  auto at = std::search(bytes.begin(), bytes.end(), mode.begin(), mode.end());
+  ASSERT_NE(at, bytes.end());
+  at[9] = 'X';
+  kiln::test::expect_error_containing([&] { kiln::rt::parse(bytes, "t.kiln"); }, "'t.kiln': metadata 'tta' is 'flip+Xranslate'");
+  at[9] = 't';
+  const std::vector<uint8_t> key = {3, 0, 0, 0, 't', 't', 'a'};  // the key "tta", its length before it
+  auto k = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
+  ASSERT_NE(k, bytes.end());
+  k[6] = 'x';  // now an unknown key "ttx", as if the file were older than "tta"
+  EXPECT_EQ(kiln::rt::parse(bytes, "old.kiln").tta, "none");
+  LoadedCheckpoint plain = lc;
+  plain.cfg.set("eval.tta", "none");
+  export_kiln(plain, ExportInfo{{3, 16, 16}, tt.train.classes}, d / "p.kiln", false);
+  EXPECT_EQ(kiln::rt::load(d / "p.kiln").tta, "none");
 }
 
 // A file that parses but whose tensors do not fit its network is refused when it runs, naming the

@@ -1,8 +1,10 @@
 // kiln-classify: the dependency-free runtime's command line (no LibTorch). Classifies the
 // images of an IDX file (MNIST / Fashion-MNIST layout, uncompressed) or of a CIFAR-10 binary
-// batch with a model from `kiln export --format kiln`, and prints the accuracy.
-//   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N]
-//   kiln-classify MODEL.kiln test_batch.bin [--limit N]
+// batch with a model from `kiln export --format kiln`, and prints the accuracy. Each image gets
+// the run's test-time augmentation (the file's `tta`, as `kiln eval` applies it) unless --tta
+// says otherwise (none | flip | flip+translate).
+//   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta MODE]
+//   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -16,18 +18,28 @@ int main(int argc, char** argv) {
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     long limit = -1;
-    for (size_t i = 0; i + 1 < args.size(); ++i)
-      if (args[i] == "--limit") {
-        limit = std::stol(args[i + 1]);
-        args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
-        break;
-      }
+    std::string tta;  // empty: the file's
+    // Takes "--name VALUE" out of args; false when absent.
+    auto option = [&](const char* opt, std::string& value) {
+      for (size_t i = 0; i + 1 < args.size(); ++i)
+        if (args[i] == opt) {
+          value = args[i + 1];
+          args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+          return true;
+        }
+      return false;
+    };
+    std::string v;
+    if (option("--limit", v)) limit = std::stol(v);
+    option("--tta", tta);
     if (args.size() != 2 && args.size() != 3) {
-      std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N]\n"
-                           "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N]\n");
+      std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate]\n"
+                           "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate]\n");
       return 2;
     }
     auto model = kiln::rt::load(args[0]);
+    if (!tta.empty()) model.tta = tta;
+    const int64_t views = model.views();  // refuses an unknown --tta before any work
     const size_t pix = static_cast<size_t>(model.channels * model.height * model.width);
     std::vector<std::vector<float>> images;
     std::vector<int> labels;
@@ -61,9 +73,10 @@ int main(int argc, char** argv) {
     auto t0 = std::chrono::steady_clock::now();
     for (size_t i = 0; i < n; ++i) right += model.classify(images[i].data()) == labels[i];
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("accuracy %.4f (%zu of %zu) with %s weights; %.2f ms per image (one thread, this runtime)\n",
+    std::printf("accuracy %.4f (%zu of %zu) with %s weights, tta %s (%lld network pass%s an image); %.2f ms per image (one thread, this runtime)\n",
                 double(right) / double(n), right, n,
-                !model.int8 ? "fp32" : model.meta.count("int8_grid") ? model.meta.at("int8_grid").c_str() : "int8", 1e3 * s / double(n));
+                !model.int8 ? "fp32" : model.meta.count("int8_grid") ? model.meta.at("int8_grid").c_str() : "int8", model.tta.c_str(),
+                static_cast<long long>(views), views == 1 ? "" : "es", 1e3 * s / double(n));
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kiln-classify: error: %s\n", e.what());

@@ -93,6 +93,7 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
   auto& model = *ck.model;
   const auto quantizable = quantizable_set(model);
   const auto m = ModelOptions::from_config(ck.cfg);
+  const auto loop = RunSettings::from_config(ck.cfg).loop;
   std::vector<std::pair<std::string, std::string>> meta = {
       {"format_version", "1"},
       {"model", m.name},
@@ -112,7 +113,10 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
       {"pool_before_bn", m.block.pool_before_bn ? "true" : "false"},
       {"whiten", m.whiten},
       {"head_norm", m.head_norm ? "true" : "false"},
-      {"convs_per_group", std::to_string(m.convs_per_group)}};
+      {"convs_per_group", std::to_string(m.convs_per_group)},
+      // the run's test-time augmentation, which the runtime applies as kiln's evaluation does (since 2026-12-04)
+      {"tta", loop.tta},
+      {"tta_translate_weight", joined(std::vector<double>{loop.tta_translate_weight}, "")}};
   if (int8) meta.emplace_back("int8_grid", info.grid.name());
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value());

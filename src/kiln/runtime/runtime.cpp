@@ -292,6 +292,12 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
       throw std::runtime_error("'" + name + "': metadata 'convs_per_group' must be 2 or 3");
     if (m.widths.empty()) throw std::runtime_error("'" + name + "': an airbench net needs its widths");
   }
+  if (m.meta.count("tta")) m.tta = m.meta["tta"];
+  if (m.meta.count("tta_translate_weight")) m.tta_translate_weight = std::stod(m.meta["tta_translate_weight"]);
+  if (m.tta != "none" && m.tta != "flip" && m.tta != "flip+translate")
+    throw std::runtime_error("'" + name + "': metadata 'tta' is '" + m.tta + "', not none | flip | flip+translate");
+  if (!std::isfinite(m.tta_translate_weight))
+    throw std::runtime_error("'" + name + "': metadata 'tta_translate_weight' is not a finite number");
   std::stringstream cs(m.meta["classes"]);
   std::string c;
   while (std::getline(cs, c, '\n')) m.classes.push_back(c);
@@ -311,7 +317,50 @@ uint32_t big_endian_u32(const std::vector<uint8_t>& b, size_t at, const std::str
 
 Model load(const std::string& path) { return parse(read_bytes(path), path); }
 
+int64_t Model::views() const {
+  if (tta == "none") return 1;
+  if (tta == "flip") return 2;
+  if (tta == "flip+translate") return 6;
+  throw std::runtime_error("tta '" + tta + "' is not none | flip | flip+translate");
+}
+
 std::vector<float> Model::predict(const float* pixels) const {
+  const int64_t n_views = views(), C = channels, H = height, W = width;
+  if (n_views == 1) return forward(pixels);
+  // The mean of the logits of the image and its left-right mirror.
+  auto mirror = [&](const float* in) {
+    std::vector<float> flipped(static_cast<size_t>(C * H * W));
+    for (int64_t r = 0; r < C * H; ++r)
+      for (int64_t x = 0; x < W; ++x) flipped[static_cast<size_t>(r * W + x)] = in[r * W + (W - 1 - x)];
+    auto a = forward(in);
+    const auto b = forward(flipped.data());
+    for (size_t i = 0; i < a.size(); ++i) a[i] = 0.5f * (a[i] + b[i]);
+    return a;
+  };
+  if (n_views == 2) return mirror(pixels);
+  // flip+translate: the image reflect-padded by one pixel, then cut at the top-left (shift -1:
+  // pixel (y, x) is the input's (y - 1, x - 1)) and at the bottom-right (shift +1), reflecting
+  // at the borders without repeating the edge (-1 -> 1, n -> n - 2), as LibTorch's reflect pad.
+  if (H < 2 || W < 2) throw std::runtime_error("tta flip+translate needs an image of at least 2x2 pixels (it reflects one pixel)");
+  auto shifted = [&](int64_t d) {
+    auto reflect = [](int64_t i, int64_t n) { return i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i; };
+    std::vector<float> out(static_cast<size_t>(C * H * W));
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x)
+          out[static_cast<size_t>((c * H + y) * W + x)] = pixels[(c * H + reflect(y + d, H)) * W + reflect(x + d, W)];
+    return out;
+  };
+  const auto centre = mirror(pixels), up_left = mirror(shifted(-1).data()), down_right = mirror(shifted(1).data());
+  // As LibTorch computes (1 - w) * centre + w * 0.5 * (up_left + down_right): the scalars in
+  // double, then applied to the fp32 logits.
+  const auto a = static_cast<float>(1 - tta_translate_weight), b = static_cast<float>(tta_translate_weight * 0.5);
+  std::vector<float> out(centre.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = a * centre[i] + b * (up_left[i] + down_right[i]);
+  return out;
+}
+
+std::vector<float> Model::forward(const float* pixels) const {
   const std::string& act = activation;
   const float alpha = celu_alpha, eps = bn_eps;
   const auto& stdv = stdev;

@@ -4,8 +4,8 @@
 // Supported: every network of kiln's zoo (model.name = resnet9 | airbench | separable | dense:
 // kiln/nn/model.h, airbench.h, tiny.h) with any activation kiln has (relu, relu6, celu, gelu) and
 // their switches that change evaluation (model.whiten, model.pool_before_bn, model.output_scale,
-// model.head_norm, model.convs_per_group); BatchNorm with its running statistics; the plain
-// network, no test-time augmentation. int8 files (and 4-bit ones, two values to a byte) are
+// model.head_norm, model.convs_per_group); BatchNorm with its running statistics; the run's
+// test-time augmentation (eval.tta: flip, flip+translate) as kiln evaluates. int8 files (and 4-bit ones, two values to a byte) are
 // dequantised once on load (the weights travel small; the arithmetic is fp32).
 #pragma once
 #include <cstdint>
@@ -39,11 +39,20 @@ struct Model {
   bool pool_before_bn = false, head_norm = false;
   std::string whiten = "none";  // resnet9: none | 3x3 | 2x2 (airbench's is always 2x2)
   int64_t convs_per_group = 2;  // airbench
-  // One image as C x H x W pixel values in 0..255 (planar); returns the logits. A file whose
-  // tensors do not fit its network (a shape, a missing tensor, an input too small for its
-  // pooling) throws std::runtime_error naming the tensor, before reading past any of them.
+  // Test-time augmentation, as kiln's evaluation applies it (kiln/nn/layers.h predict_with_tta):
+  // none | flip (the mean of the logits of the image and its mirror, 2 passes) | flip+translate
+  // ((1 - w) * flip(x) + w * the mean of flip() at the image shifted one pixel up-left and one
+  // down-right with reflection at the borders, 6 passes). From the file's metadata `tta` and
+  // `tta_translate_weight` (written since 2026-12-04; older files: none). Assign to change it.
+  std::string tta = "none";
+  double tta_translate_weight = 0.5;
+  // One image as C x H x W pixel values in 0..255 (planar); returns the logits, with `tta`. A
+  // file whose tensors do not fit its network (a shape, a missing tensor, an input too small for
+  // its pooling) throws std::runtime_error naming the tensor, before reading past any of them.
   std::vector<float> predict(const float* pixels) const;
-  int64_t classify(const float* pixels) const;
+  std::vector<float> forward(const float* pixels) const;  // the plain network's logits (no TTA)
+  int64_t classify(const float* pixels) const;           // argmax of predict()
+  int64_t views() const;  // the network passes predict() makes an image: 1, 2 or 6 (throws on an unknown tta)
   const Tensor& tensor(const std::string& name) const;  // throws naming the tensor
 };
 
