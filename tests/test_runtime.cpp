@@ -11,20 +11,27 @@
 using namespace kiln;
 
 namespace {
-void compare(const std::string& model_name, const std::string& widths, const std::string& activation,
-             const std::vector<std::pair<std::string, std::string>>& more = {}) {
-  auto tt = kiln::test::synthetic(200, 40);
+// Trains the network briefly (Adam, 8 epochs of 200 synthetic 16x16 images: logits well above
+// the comparisons' noise) into the run directory `run`.
+void train_small(const TrainTest& tt, const std::string& model_name, const std::string& widths,
+                 const std::vector<std::pair<std::string, std::string>>& more, const std::string& run) {
   Config c;
   c.set("model.name", model_name);
   c.set("model.widths", widths);
-  c.set("model.activation", activation);
   for (auto& [k, v] : more) c.set(k, v);
   kiln::test::plain_adam(c, "0.01");
   c.set("data.batch_size", "50");
   c.set("schedule.epochs", "8");
   c.set("train.eval_every", "100");
+  train(c, tt, kiln::test::quiet_options(run));
+}
+
+void compare(const std::string& model_name, const std::string& widths, const std::string& activation,
+             std::vector<std::pair<std::string, std::string>> more = {}) {
+  auto tt = kiln::test::synthetic(200, 40);
+  more.emplace_back("model.activation", activation);
   kiln::test::TempDir d;
-  train(c, tt, kiln::test::quiet_options(d / "run"));
+  train_small(tt, model_name, widths, more, d / "run");
   auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
   ExportInfo info{{3, 16, 16}, tt.train.classes};
   std::vector<torch::Tensor> quantised_logits;
@@ -98,19 +105,10 @@ TEST(Runtime, AirbenchNetMatchesLibTorch) {
 // mode, at the run's translate weight (0.3 here, not the default, so the weight must travel).
 TEST(Runtime, TestTimeAugmentationMatchesKilnEvaluation) {
   auto tt = kiln::test::synthetic(200, 20);
-  Config c;
-  c.set("model.name", "airbench");
-  c.set("model.widths", "[8, 16, 16]");
-  c.set("model.whiten", "2x2");
-  c.set("eval.tta", "flip+translate");
-  c.set("eval.tta_translate_weight", "0.3");
-  c.set("model.output_scale", "1");
-  kiln::test::plain_adam(c, "0.01");
-  c.set("data.batch_size", "50");
-  c.set("schedule.epochs", "8");
-  c.set("train.eval_every", "100");
   kiln::test::TempDir d;
-  train(c, tt, kiln::test::quiet_options(d / "run"));
+  train_small(tt, "airbench", "[8, 16, 16]",
+              {{"model.whiten", "2x2"}, {"model.output_scale", "1"}, {"eval.tta", "flip+translate"}, {"eval.tta_translate_weight", "0.3"}},
+              d / "run");
   auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
   export_kiln(lc, ExportInfo{{3, 16, 16}, tt.train.classes}, d / "m.kiln", false);
   auto rt = kiln::rt::load(d / "m.kiln");
