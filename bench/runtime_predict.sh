@@ -10,7 +10,8 @@
 #   bench/runtime_predict.sh RUN_DIR DATA_ROOT cifar10/test_batch.bin - [NODE_IMAGES] [OUT.json]
 # KILN_BIN, CLASSIFY, KILN_JS override build/kiln, build/kiln-classify, build/web/kiln.js.
 # SIDE_BY_SIDE=1 runs the fp32 and int8 files' kiln-classify at once (one thread each, so one
-# core each on a 2-core machine; each one's clock then has the other beside it).
+# core each on a 2-core machine; each one's clock then has the other beside it). ALSO_PLAIN=1
+# adds the fp32 file with --tta none (the plain network: what the run's TTA buys in the runtime).
 set -euo pipefail
 run=$1; data=$2; images=$3; labels=$4; node_n=${5:-1000}; out=${6:-bench/results/runtime-predict-$(date -u +%Y-%m-%d).json}
 kiln=${KILN_BIN:-build/kiln}; classify=${CLASSIFY:-build/kiln-classify}; js=${KILN_JS:-build/web/kiln.js}
@@ -28,6 +29,7 @@ else
   "$classify" "$d/model.kiln" "${files[@]}" > "$d/native32.txt"
   "$classify" "$d/model-int8.kiln" "${files[@]}" > "$d/native8.txt"
 fi
+if [ "${ALSO_PLAIN:-0}" = 1 ]; then "$classify" "$d/model.kiln" "${files[@]}" --tta none > "$d/native32plain.txt"; fi
 if [ -s "$js" ]; then node "$here/bench/runtime_predict.js" "$js" "$d/model.kiln" "$images" "$labels" "$node_n" > "$d/node.json"; else echo '{}' > "$d/node.json"; fi
 python3 - "$d" "$run" "$out" "$*" "${SIDE_BY_SIDE:-0}" <<'PY'
 import json, os, platform, re, subprocess, sys, tomllib
@@ -49,6 +51,7 @@ j = {"what": "a run's model in kiln's runtime against LibTorch (bench/runtime_pr
                   "int8_right": round(q["int8_test_acc"] * q["test_images"]), "note": "kiln quantize: fp32 arithmetic, the run's eval.tta"},
      "file_bytes": {"fp32": os.path.getsize(f"{d}/model.kiln"), "int8": os.path.getsize(f"{d}/model-int8.kiln")},
      "native_fp32": native(f"{d}/native32.txt"), "native_int8": native(f"{d}/native8.txt"),
+     **({"native_fp32_tta_none": native(f"{d}/native32plain.txt")} if os.path.exists(f"{d}/native32plain.txt") else {}),
      "node_fp32": json.load(open(f"{d}/node.json")),
      "clock": "kiln-classify: the predict calls over all images, one thread, model loading excluded" +
               ("; the fp32 and int8 files' runs side by side (SIDE_BY_SIDE=1)" if side_by_side == "1" else "") +
