@@ -4,7 +4,8 @@
 # KILN_DATA), then the same checks three ways: kiln-web-check (web/kiln_web.cpp built
 # natively), node running kiln.js (its WebAssembly build), and headless Chromium opening the
 # page, which classifies a known test image dropped as a PNG and trains the 1989 network for a
-# pass. Exit 77 = skipped.
+# pass; with CIFAR-10 under KILN_DATA, a narrow cifar10-94 net (3 channels, flip+translate TTA)
+# classifies an RGB picture in the page as natively. Exit 77 = skipped.
 set -u
 kiln=$1; check=$2; here=$(cd "$(dirname "$0")" && pwd); web=$(cd "$here/../web" && pwd)
 data=/usr/share/datasets
@@ -80,4 +81,25 @@ if python3 "$here/web_page.py" "$d/site" "$d/known.png" "$d/native.json" --expec
   echo "FAIL: web_page.py passed a wrong label"; cat "$d/neg.txt"; exit 1
 fi
 grep -q "FAIL: label" "$d/neg.txt" || { echo "FAIL: the wrong label was not the reason"; cat "$d/neg.txt"; exit 1; }
+# A 3-channel model with its run's test-time augmentation: a narrow cifar10-94 (airbench, flip+
+# translate) trained briefly on CIFAR-10 (KILN_DATA), one test image dropped as an RGB PNG; the
+# page's logits (six network passes) must be the native build's, and it must read the TTA.
+cifar=${KILN_DATA:-$d/none}/cifar10/test_batch.bin
+if [ -s "$cifar" ]; then
+  "$kiln" train --preset cifar10-94 --device cpu --data "$KILN_DATA" --out "$d/c" --quiet --set "model.widths=[16, 32, 32]" \
+    --set data.train_subset=2048 --set data.test_subset=100 --set schedule.epochs=1 > /dev/null 2>&1 || { echo "FAIL: cifar10-94 training"; exit 1; }
+  "$kiln" export --checkpoint "$d/c/checkpoint.pt" --format kiln --data "$KILN_DATA" > /dev/null || { echo "FAIL: kiln export (cifar10-94)"; exit 1; }
+  "$kiln" web --model "$d/c/model.kiln" --out "$d/csite" > /dev/null || { echo "FAIL: kiln web (cifar10-94)"; exit 1; }
+  "$check" "$d/c/model.kiln" "$cifar" 0 "$d/c/model.kiln" 0 0 0 > "$d/cnative.json" || { echo "FAIL: kiln-web-check on a CIFAR batch"; exit 1; }
+  python3 "$here/idx_image_png.py" --cifar "$cifar" 0 "$d/cifar.png" || exit 1
+  python3 "$here/web_page.py" "$d/csite" "$d/cifar.png" "$d/cnative.json" --passes 0 --report "$d/cpage.json" || exit $?
+  python3 - "$d/cpage.json" <<'PY' || exit 1
+import json, sys
+info = json.load(open(sys.argv[1]))["info"]
+assert info["channels"] == 3 and info["meta"]["tta"] == "flip+translate", ("the page did not read the RGB model's TTA", info["channels"], info["meta"].get("tta"))
+print("the page ran cifar10-94's narrow net (3 channels, flip+translate TTA) as the native build does")
+PY
+else
+  echo "note: no CIFAR-10 under KILN_DATA: the 3-channel page is not checked"
+fi
 echo "PASS: the page classifies and trains in headless Chromium exactly as the native build does"
