@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
       r.cfg.set("model.widths", r9 ? "[2, 2, 2, 2]" : "[2, 2, 2]");
       r.cfg.set("model.whiten", r9 ? "3x3" : "2x2");
       if (!r9) r.cfg.set("model.whiten_bias_epochs", "1");
+      r.cfg.set("eval.tta", r9 ? "flip" : "flip+translate");  // the runtime's test-time augmentation too
       r.model = kiln::make_model(r.cfg, 1, 3);
       r.mean = {100}, r.std = {50};
       const int64_t side = r9 ? 8 : 16;
