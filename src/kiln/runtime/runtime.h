@@ -5,8 +5,9 @@
 // kiln/nn/model.h, airbench.h, tiny.h) with any activation kiln has (relu, relu6, celu, gelu) and
 // their switches that change evaluation (model.whiten, model.pool_before_bn, model.output_scale,
 // model.head_norm, model.convs_per_group); BatchNorm with its running statistics; the run's
-// test-time augmentation (eval.tta: flip, flip+translate) as kiln evaluates. int8 files (and 4-bit ones, two values to a byte) are
-// dequantised once on load (the weights travel small; the arithmetic is fp32).
+// test-time augmentation (eval.tta: flip, flip+translate) as kiln evaluates. int8 files (and
+// 4-bit ones, two values to a byte) are dequantised once on load (the weights travel small;
+// the arithmetic is fp32).
 #pragma once
 #include <cstdint>
 #include <map>
