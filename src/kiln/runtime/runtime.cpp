@@ -205,6 +205,11 @@ float activate(float x, Act act, float alpha) {
   return 0.5f * x * (1 + std::erf(x / std::sqrt(2.f)));
 }
 
+// The network passes a test-time augmentation mode takes an image; 0 for a name that is no mode.
+int64_t tta_passes(const std::string& tta) {
+  return tta == "none" ? 1 : tta == "flip" ? 2 : tta == "flip+translate" ? 6 : 0;
+}
+
 }  // namespace
 
 const Tensor& Model::tensor(const std::string& n) const {
@@ -306,7 +311,7 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
   }
   if (m.meta.count("tta")) m.tta = m.meta["tta"];
   if (m.meta.count("tta_translate_weight")) m.tta_translate_weight = std::stod(m.meta["tta_translate_weight"]);
-  if (m.tta != "none" && m.tta != "flip" && m.tta != "flip+translate")
+  if (tta_passes(m.tta) == 0)
     throw std::runtime_error("'" + name + "': metadata 'tta' is '" + m.tta + "', not none | flip | flip+translate");
   if (!std::isfinite(m.tta_translate_weight))
     throw std::runtime_error("'" + name + "': metadata 'tta_translate_weight' is not a finite number");
@@ -330,10 +335,9 @@ uint32_t big_endian_u32(const std::vector<uint8_t>& b, size_t at, const std::str
 Model load(const std::string& path) { return parse(read_bytes(path), path); }
 
 int64_t Model::views() const {
-  if (tta == "none") return 1;
-  if (tta == "flip") return 2;
-  if (tta == "flip+translate") return 6;
-  throw std::runtime_error("tta '" + tta + "' is not none | flip | flip+translate");
+  const int64_t n = tta_passes(tta);
+  if (n == 0) throw std::runtime_error("tta '" + tta + "' is not none | flip | flip+translate");
+  return n;
 }
 
 std::vector<float> Model::predict(const float* pixels) const {
