@@ -2,8 +2,11 @@
 # `kiln export --format onnx` end to end, for every network kind kiln trains: checkpoints
 # trained at smoke scale here, exported fp32 and int8, checked by PyPI's onnx
 # (check_model(full_check=True)) and run by ONNX Runtime against LibTorch's own logits
-# (tests/onnx_check.py); the fashion-mnist-tiny run also exported per tensor and at 4 bits, and
-# a QAT fine-tune of it on its own grid (int4 per tensor); then a corrupt checkpoint and a checkpoint that is not one, each
+# (tests/onnx_check.py), with the run's test-time augmentation in the graph (the CIFAR presets'
+# flip and flip+translate) against kiln::predict_with_tta; the fashion-mnist-tiny run (no TTA of
+# its own) also exported with --tta flip+translate at its translate weight of 0.3, per tensor and
+# at 4 bits, and a QAT fine-tune of it on its own grid (int4 per tensor); an airbench94 run also
+# with --tta none; then a corrupt checkpoint and a checkpoint that is not one, each
 # refused with a message naming the file.
 # usage: cli_export_onnx.sh KILN ONNX_REFERENCE PYTHON   (exit 77 = skipped)
 set -u
@@ -32,7 +35,7 @@ check() {
 
 # The small nets (relu6; the dense one with GELU, written as its erf definition) and a
 # quarter-width ResNet-9 with an EMA, on Fashion-MNIST.
-check separable fashion-mnist-tiny "$fm"
+check separable fashion-mnist-tiny "$fm" --set eval.tta_translate_weight=0.3
 check dense fashion-mnist-tiny "$fm" --set model.name=dense --set "model.widths=[8,8,8]" --set model.depth=2 --set model.activation=gelu
 check resnet9 fashion-mnist-demo "$fm" --set ema.enabled=true
 if [ -n "${KILN_DATA:-}" ] && [ -d "$KILN_DATA/cifar10" ]; then
@@ -44,8 +47,32 @@ if [ -n "${KILN_DATA:-}" ] && [ -d "$KILN_DATA/cifar10" ]; then
   check airbench94 cifar10-94 "$KILN_DATA" $narrow --set "model.widths=[16,32,32]"
   check airbench96 cifar10-96 "$KILN_DATA" $narrow --set "model.widths=[16,32,32]"
   check airbench94_muon cifar10-94-muon "$KILN_DATA" $narrow --set "model.widths=[16,32,32]"
+fi
+
+# name data-root mode: the run's export fp32 + int8 again with --tta MODE, against LibTorch with
+# the same test-time augmentation.
+tta() {
+  local name=$1 root=$2 mode=$3 ref="$d/$1/ref-tta-$3"
+  for q in "" --int8; do
+    "$kiln" export -c "$d/$name/checkpoint.pt" --data "$root" --format onnx $q --tta "$mode" --out "$d/$name/model$q-$mode.onnx" > "$d/tta.log" ||
+      { echo "FAIL: export $q --tta $mode $name"; exit 1; }
+  done
+  grep -q "test-time augmentation $mode in the graph (--tta)\|the plain network, no test-time augmentation (--tta)" "$d/tta.log" ||
+    { cat "$d/tta.log"; echo "FAIL: export --tta $mode does not say what the graph applies"; exit 1; }
+  mkdir -p "$ref"
+  "$reference" "$d/$name/checkpoint.pt" "$root" "$ref" --tta "$mode" || { echo "FAIL: onnx_reference $name --tta $mode"; exit 1; }
+  "$python" "$here/onnx_check.py" "$ref" "$d/$name/model-$mode.onnx" "$d/$name/model--int8-$mode.onnx" --name "$name tta $mode" ||
+    { echo "FAIL: $name with --tta $mode"; exit 1; }
+}
+tta separable "$fm" flip+translate
+if [ -n "${KILN_DATA:-}" ] && [ -d "$KILN_DATA/cifar10" ]; then
+  tta airbench94 "$KILN_DATA" none
 else
-  echo "note: no CIFAR-10 under KILN_DATA: the whitened ResNet-9 and the airbench nets are not exported here"
+  echo "note: no CIFAR-10 under KILN_DATA: the whitened ResNet-9 and the airbench nets (and their own TTA) are not exported here"
+fi
+if "$kiln" export -c "$d/separable/checkpoint.pt" --data "$fm" --format onnx --tta flop --out "$d/flop.onnx" > "$d/flop.log" 2>&1 ||
+   ! grep -q "test-time augmentation 'flop' is not one of none | flip | flip+translate" "$d/flop.log" || [ -e "$d/flop.onnx" ]; then
+  cat "$d/flop.log"; echo "FAIL: --tta flop was not refused by name, or left a file"; exit 1
 fi
 
 # The other grids: name granularity bits [export flags...]: the run's int8 export again on the

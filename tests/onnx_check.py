@@ -11,16 +11,21 @@ independent of kiln): for an fp32 and an int8 export of one checkpoint,
   scale = max|w| / qmax) or 0 (an all-zero channel); per tensor, one scale repeated over the
   channels and the weight's largest |value| qmax, no channel's above it; the fp32 export names
   no grid;
-- ONNX Runtime's logits match LibTorch's (tests/onnx_reference: eval mode, no TTA on either
-  side) to 1e-4 absolute on the first 256 test images, and its predicted classes are identical
+- the graph's test-time augmentation (metadata tta, tta_views) is the one tests/onnx_reference
+  applied (its tta.txt), and with one the graph batches its views through the network (Concat
+  tta.views);
+- ONNX Runtime's logits match LibTorch's (tests/onnx_reference: eval mode, the same test-time
+  augmentation through kiln::predict_with_tta) to 1e-4 absolute on the first 256 test images,
+  and its predicted classes are identical
   on every test image given (fp32 against LibTorch fp32; int8 against LibTorch with kiln
   quantize's weights on the same grid: tests/onnx_reference with its GRANULARITY and BITS);
-and prints one row of docs/onnx.md's table (--json FILE also writes it).
+and prints one row of docs/onnx.md's table (--json FILE also writes it, with ONNX Runtime's
+milliseconds an image over the whole set: its default threads, batches of 500).
 
 usage: onnx_check.py REF_DIR MODEL.onnx MODEL-INT8.onnx [--grid "int4 per-tensor"] [--name NAME] [--json FILE]
 (exit 77: onnx or onnxruntime missing, outside CI)
 """
-import argparse, json, os, sys
+import argparse, json, os, sys, time
 
 try:
     import numpy as np
@@ -48,6 +53,8 @@ assert bits_name.startswith("int") and per in ("per-channel", "per-tensor"), f"-
 qmax = 2 ** (int(bits_name[3:]) - 1) - 1
 
 n, c, h, w, k = (int(v) for v in open(os.path.join(a.ref, "shape.txt")).read().split())
+tta = open(os.path.join(a.ref, "tta.txt")).read().strip()
+views = {"none": 1, "flip": 2, "flip+translate": 6}[tta]
 pixels = np.fromfile(os.path.join(a.ref, "pixels.f32"), dtype="<f4").reshape(n, c, h, w)
 labels = np.fromfile(os.path.join(a.ref, "labels.i64"), dtype="<i8")
 ref = {"fp32": np.fromfile(os.path.join(a.ref, "logits.f32"), dtype="<f4").reshape(n, k),
@@ -67,7 +74,10 @@ def check_graph(path, int8):
     meta = {p.key: p.value for p in model.metadata_props}
     assert len(json.loads(meta["classes"])) == k, meta["classes"]
     assert json.loads(meta["input_shape"]) == [c, h, w], meta["input_shape"]
-    assert meta["normalisation"] == "in graph" and meta["tta"] == "none", meta
+    assert meta["normalisation"] == "in graph", meta["normalisation"]
+    assert meta["tta"] == tta and meta["tta_views"] == str(views), (meta["tta"], meta["tta_views"], tta)
+    concat = [node for node in g.node if node.op_type == "Concat" and node.output[0] == "tta.views"]
+    assert len(concat) == (0 if tta == "none" else 1) and (not concat or len(concat[0].input) == views), concat
     assert meta["int8"] == ("true" if int8 else "false"), meta["int8"]
     assert meta.get("int8_grid") == (a.grid if int8 else None), meta.get("int8_grid")
     inits = {t.name: t for t in g.initializer}
@@ -94,15 +104,18 @@ def check_graph(path, int8):
 
 
 def run(path):
+    """ONNX Runtime's logits on every test image, in batches of 500, and the seconds the runs took
+    (the session made beforehand)."""
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    start = time.perf_counter()
     out = [sess.run(["logits"], {"pixels": pixels[b:b + 500]})[0] for b in range(0, n, 500)]
-    return np.concatenate(out)
+    return np.concatenate(out), time.perf_counter() - start
 
 
-row = {"name": a.name, "n_test_images": n}
+row = {"name": a.name, "n_test_images": n, "tta": tta}
 for kind, path in (("fp32", a.fp32), ("int8", a.int8)):
     meta, nweights = check_graph(path, kind == "int8")
-    got = run(path)
+    got, seconds = run(path)
     assert got.shape == (n, k) and got.dtype == np.float32, (got.shape, got.dtype)
     first = min(n, 256)
     diff = float(np.abs(got[:first] - ref[kind][:first]).max())
@@ -110,8 +123,9 @@ for kind, path in (("fp32", a.fp32), ("int8", a.int8)):
     row.update({f"{kind}_bytes": os.path.getsize(path), f"{kind}_max_abs_logit_diff_256": diff,
                 f"{kind}_kiln_acc": float((ref[kind].argmax(1) == labels).mean()),
                 f"{kind}_ort_acc": float((got.argmax(1) == labels).mean()),
-                f"{kind}_predictions_differing": int((~same).sum())})
-    print(f"{a.name or path} {kind}: {meta['model']}, {nweights} conv/Gemm weights, {os.path.getsize(path)} bytes; "
+                f"{kind}_predictions_differing": int((~same).sum()),
+                f"{kind}_ort_ms_per_image": 1000 * seconds / n})
+    print(f"{a.name or path} {kind}: {meta['model']}, tta {tta}, {nweights} conv/Gemm weights, {os.path.getsize(path)} bytes; "
           f"max |logit diff| on {first} images {diff:.2e} (bound {TOL:g}); predictions differing {int((~same).sum())} / {n}; "
           f"accuracy kiln {row[f'{kind}_kiln_acc']:.4f}, ONNX Runtime {row[f'{kind}_ort_acc']:.4f}")
     assert diff <= TOL, f"{kind}: ONNX Runtime's logits differ from LibTorch's by {diff} > {TOL}"

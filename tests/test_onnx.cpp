@@ -1,7 +1,8 @@
 // The ONNX graph kiln builds for each network kind (kiln/deploy/onnx_export.h), checked here
 // without Python: a valid topological order, every parameter and buffer the network computes
 // with present under its name, int8 as DequantizeLinear of kiln quantize's own int8 values, and
-// (where kiln is built with ONNX) ONNX's C++ checker accepting it and refusing a broken graph.
+// (where kiln is built with ONNX) ONNX's C++ checker accepting it and refusing a broken graph;
+// the test-time augmentation as the views and weights of kiln's evaluation.
 // ONNX Runtime's results against LibTorch's: cli.export_onnx (tests/onnx_check.py).
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include "helpers.h"
 #include "kiln/deploy/onnx_export.h"
 #include "kiln/deploy/quantize.h"
+#include "kiln/nn/layers.h"
 
 namespace kiln {
 namespace {
@@ -81,7 +83,7 @@ TEST(Onnx, EveryNetworkKindIsAWellFormedGraphOfItsOwnTensors) {
           auto q = quantize_per_channel(p.value());
           auto* qi = inits.at(p.key() + ".int8");
           auto* si = inits.at(p.key() + ".scale");
-          ASSERT_TRUE(qi->is_int8);
+          ASSERT_EQ(qi->type, onnx::Initializer::Type::Int8);
           EXPECT_TRUE(torch::equal(torch::tensor(qi->i8, torch::kInt8).view(p.value().sizes()), q.q.cpu())) << p.key();
           EXPECT_TRUE(torch::equal(torch::tensor(si->f32), q.scale.to(torch::kFloat32).cpu())) << p.key();
         }
@@ -89,6 +91,84 @@ TEST(Onnx, EveryNetworkKindIsAWellFormedGraphOfItsOwnTensors) {
       if (onnx::available()) EXPECT_NO_THROW(onnx::serialize_checked(m));
     }
   }
+}
+
+const onnx::Node* producer(const onnx::Model& m, const std::string& value) {
+  for (auto& n : m.nodes)
+    if (n.outputs == std::vector<std::string>{value}) return &n;
+  return nullptr;
+}
+const onnx::Initializer* initializer(const onnx::Model& m, const std::string& name) {
+  for (auto& i : m.initializers)
+    if (i.name == name) return &i;
+  return nullptr;
+}
+std::string metadata(const onnx::Model& m, const std::string& key) {
+  for (auto& [k, v] : m.metadata)
+    if (k == key) return v;
+  return "(absent)";
+}
+
+// The graph's TTA is kiln::predict_with_tta's: its views of the normalised image, in its order,
+// batched through the network, and the weights that make the weighted sum of their logits its
+// arithmetic (flip: a half each; flip+translate: (1 - w) / 2 for the image and its mirror, w / 4
+// for each reflect-shifted view and its mirror). ONNX Runtime's logits against predict_with_tta:
+// cli.export_onnx.
+TEST(Onnx, TestTimeAugmentationIsKilnsViewsAndWeights) {
+  auto cfg = test::tiny_airbench("cifar10-94");
+  cfg.set("eval.tta", "flip+translate");
+  cfg.set("eval.tta_translate_weight", "0.3");  // not the default, so the weight must travel
+  auto ck = checkpoint_of(cfg, 3, 32);
+  for (std::string mode : {"", "flip", "none"}) {
+    SCOPED_TRACE("--tta '" + mode + "'");
+    ExportInfo info{{3, 32, 32}, std::vector<std::string>(10, "class")};
+    info.tta = mode;
+    const std::string applied = mode.empty() ? "flip+translate" : mode;  // empty: the run's eval.tta
+    auto m = onnx_model(ck, info, false);
+    EXPECT_EQ(metadata(m, "tta"), applied);
+    EXPECT_EQ(metadata(m, "tta_views"), std::to_string(tta_view_count(applied)));
+    EXPECT_EQ(metadata(m, "tta_translate_weight"), applied == "flip+translate" ? "0.3" : "(absent)");
+    if (onnx::available()) EXPECT_NO_THROW(onnx::serialize_checked(m));
+    const auto* views = producer(m, "tta.views");
+    const auto* last = producer(m, "logits");
+    ASSERT_NE(last, nullptr);
+    if (applied == "none") {
+      EXPECT_EQ(views, nullptr);
+      EXPECT_EQ(last->op_type, "Mul");  // the network's output scale, straight out
+      continue;
+    }
+    ASSERT_NE(views, nullptr);
+    EXPECT_EQ(views->op_type, "Concat");
+    const std::vector<std::string> expected =
+        applied == "flip" ? std::vector<std::string>{"normalised", "tta.mirror"}
+                          : std::vector<std::string>{"normalised", "tta.mirror", "tta.up_left", "tta.up_left.mirror", "tta.down_right", "tta.down_right.mirror"};
+    EXPECT_EQ(views->inputs, expected);
+    const auto* w = initializer(m, "tta.weights");
+    ASSERT_NE(w, nullptr);
+    const std::vector<float> weights = applied == "flip" ? std::vector<float>{0.5f, 0.5f}
+                                                         : std::vector<float>{0.35f, 0.35f, 0.075f, 0.075f, 0.075f, 0.075f};
+    ASSERT_EQ(w->f32.size(), weights.size());
+    for (size_t i = 0; i < weights.size(); ++i) EXPECT_FLOAT_EQ(w->f32[i], weights[i]) << "view " << i;
+    EXPECT_EQ(last->op_type, "ReduceSum");
+    // The mirror reverses W; the shifts read a one-pixel reflect padding at offsets 0 and 2.
+    const auto* mirror = producer(m, "tta.mirror");
+    ASSERT_NE(mirror, nullptr);
+    EXPECT_EQ(mirror->op_type, "Slice");
+    EXPECT_EQ(initializer(m, mirror->inputs[3])->i64, std::vector<int64_t>{3});
+    EXPECT_EQ(initializer(m, mirror->inputs[4])->i64, std::vector<int64_t>{-1});
+    if (applied == "flip+translate") {
+      const auto* pad = producer(m, "tta.padded");
+      ASSERT_NE(pad, nullptr);
+      EXPECT_EQ(pad->attributes.at(0).s, "reflect");
+      EXPECT_EQ(initializer(m, pad->inputs[1])->i64, (std::vector<int64_t>{0, 0, 1, 1, 0, 0, 1, 1}));
+      EXPECT_EQ(initializer(m, producer(m, "tta.up_left")->inputs[1])->i64, (std::vector<int64_t>{0, 0}));
+      EXPECT_EQ(initializer(m, producer(m, "tta.down_right")->inputs[1])->i64, (std::vector<int64_t>{2, 2}));
+      EXPECT_EQ(initializer(m, producer(m, "tta.down_right")->inputs[2])->i64, (std::vector<int64_t>{34, 34}));
+    }
+  }
+  ExportInfo bad{{3, 32, 32}, std::vector<std::string>(10, "class")};
+  bad.tta = "flop";
+  test::expect_error_containing([&] { onnx_model(ck, bad, false); }, "test-time augmentation 'flop' is not one of none | flip | flip+translate");
 }
 
 TEST(Onnx, TheCheckerRefusesABrokenGraph) {

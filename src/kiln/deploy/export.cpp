@@ -8,6 +8,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
 #include "kiln/deploy/quantize.h"
+#include "kiln/nn/layers.h"
 
 namespace kiln {
 
@@ -88,12 +89,19 @@ std::string joined(const std::vector<T>& v, const std::string& sep) {
 }
 }  // namespace
 
+ExportTta export_tta(const LoadedCheckpoint& ck, const ExportInfo& info) {
+  const auto loop = RunSettings::from_config(ck.cfg).loop;
+  ExportTta t{info.tta.empty() ? loop.tta : info.tta, loop.tta_translate_weight};
+  tta_view_count(t.mode);  // refuses an unknown mode
+  return t;
+}
+
 int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const std::string& path, bool int8) {
   torch::NoGradGuard ng;
   auto& model = *ck.model;
   const auto quantizable = quantizable_set(model);
   const auto m = ModelOptions::from_config(ck.cfg);
-  const auto loop = RunSettings::from_config(ck.cfg).loop;
+  const auto tta = export_tta(ck, info);
   std::vector<std::pair<std::string, std::string>> meta = {
       {"format_version", "1"},
       {"model", m.name},
@@ -115,8 +123,8 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
       {"head_norm", m.head_norm ? "true" : "false"},
       {"convs_per_group", std::to_string(m.convs_per_group)},
       // the run's test-time augmentation, which the runtime applies as kiln's evaluation does (since 2026-12-04)
-      {"tta", loop.tta},
-      {"tta_translate_weight", joined(std::vector<double>{loop.tta_translate_weight}, "")}};
+      {"tta", tta.mode},
+      {"tta_translate_weight", joined(std::vector<double>{tta.translate_weight}, "")}};
   if (int8) meta.emplace_back("int8_grid", info.grid.name());
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value());

@@ -26,7 +26,18 @@ struct ExportInfo {
   std::vector<int64_t> input_shape;   // C, H, W
   std::vector<std::string> classes;
   IntGrid grid;  // int8 exports: the weights' grid (int8 per channel unless told; kiln export gives a QAT run its own)
+  // The test-time augmentation the exported model applies (kiln and ONNX formats): none | flip |
+  // flip+translate, or empty for the run's own eval.tta (kiln export --tta).
+  std::string tta;
 };
+
+// The test-time augmentation an export applies: ExportInfo::tta, else the run's eval.tta, with
+// the run's eval.tta_translate_weight. Throws kiln::Error naming an unknown mode.
+struct ExportTta {
+  std::string mode;
+  double translate_weight = 0.5;
+};
+ExportTta export_tta(const LoadedCheckpoint& ckpt, const ExportInfo& info);
 
 // kiln's own format (docs/kiln-format.md), read by the dependency-free runtime
 // (kiln/runtime/runtime.h): metadata strings, then every floating-point parameter and buffer,

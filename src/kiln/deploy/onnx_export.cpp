@@ -1,5 +1,6 @@
 #include "kiln/deploy/onnx_export.h"
 
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -41,19 +42,30 @@ class GraphBuilder {
     if (int8_ && quantizable_.count(t.unsafeGetTensorImpl())) {
       auto q = quantize_per_channel(t, grid_);
       auto qq = q.q.contiguous().cpu();
-      onnx::Initializer w{name + ".int8", t.sizes().vec(), true, {}, {}};
-      w.i8.assign(qq.data_ptr<int8_t>(), qq.data_ptr<int8_t>() + qq.numel());
-      model.initializers.push_back(std::move(w));
-      model.initializers.push_back({name + ".scale", {t.size(0)}, false, floats(q.scale), {}});
-      model.initializers.push_back({name + ".zero_point", {t.size(0)}, true, {}, std::vector<int8_t>(static_cast<size_t>(t.size(0)), 0)});
+      model.initializers.push_back(onnx::Initializer::make_int8(name + ".int8", t.sizes().vec(),
+                                                                {qq.data_ptr<int8_t>(), qq.data_ptr<int8_t>() + qq.numel()}));
+      model.initializers.push_back(onnx::Initializer::make_float(name + ".scale", {t.size(0)}, floats(q.scale)));
+      model.initializers.push_back(
+          onnx::Initializer::make_int8(name + ".zero_point", {t.size(0)}, std::vector<int8_t>(static_cast<size_t>(t.size(0)), 0)));
       return node("DequantizeLinear", {name + ".int8", name + ".scale", name + ".zero_point"}, name, {Attribute::make_int("axis", 0)});
     }
-    model.initializers.push_back({name, t.sizes().vec(), false, floats(t), {}});
+    model.initializers.push_back(onnx::Initializer::make_float(name, t.sizes().vec(), floats(t)));
     return name;
   }
 
   std::string constant(const std::string& name, std::vector<float> values, std::vector<int64_t> dims) {
-    model.initializers.push_back({name, std::move(dims), false, std::move(values), {}});
+    model.initializers.push_back(onnx::Initializer::make_float(name, std::move(dims), std::move(values)));
+    return name;
+  }
+  // A 1-D int64 constant (the indices and shapes Slice, Pad, Reshape and ReduceSum take as
+  // inputs), added once under its name however many nodes read it.
+  std::string ints(const std::string& name, std::vector<int64_t> values) {
+    auto [it, added] = ints_.emplace(name, values);
+    if (!added && it->second != values) throw Error("ONNX export: the constant '" + name + "' is defined twice");
+    if (added) {
+      const auto n = static_cast<int64_t>(values.size());
+      model.initializers.push_back(onnx::Initializer::make_int64(name, {n}, std::move(values)));
+    }
     return name;
   }
 
@@ -125,6 +137,7 @@ class GraphBuilder {
   std::set<const void*> quantizable_;
   std::set<std::string> added_, outputs_;
   std::map<float, std::string> scalars_;
+  std::map<std::string, std::vector<int64_t>> ints_;
 };
 
 // conv -> (pool ->) BN -> act (-> pool), as ConvBNImpl::forward.
@@ -137,7 +150,7 @@ std::string conv_bn(GraphBuilder& g, const std::string& x, ConvBNImpl& b, const 
   return b.pool ? g.pool2("MaxPool", y, name + ".pool") : y;
 }
 
-std::string resnet9(GraphBuilder& g, std::string x, ResNet9& m) {
+std::string resnet9(GraphBuilder& g, std::string x, ResNet9& m, const std::string& out) {
   if (m.whiten) x = g.conv(x, m.whiten->weight, {}, {1, 1}, {m.whiten->padding, m.whiten->padding}, 1, "whiten");
   x = conv_bn(g, x, *m.prep, "prep");
   x = conv_bn(g, x, *m.layer1, "layer1");
@@ -146,10 +159,10 @@ std::string resnet9(GraphBuilder& g, std::string x, ResNet9& m) {
   x = conv_bn(g, x, *m.layer3, "layer3");
   x = g.node("Add", {x, conv_bn(g, conv_bn(g, x, *m.res3->a, "res3.a"), *m.res3->b, "res3.b")}, "res3");
   x = g.linear(g.reduce_hw("ReduceMax", x, "pool"), *m.fc, "fc");
-  return g.node("Mul", {x, g.scalar(m.output_scale)}, "logits");
+  return g.node("Mul", {x, g.scalar(m.output_scale)}, out);
 }
 
-std::string airbench(GraphBuilder& g, std::string x, AirbenchNet& m) {
+std::string airbench(GraphBuilder& g, std::string x, AirbenchNet& m, const std::string& out) {
   x = g.conv(x, m.whiten->weight, m.whiten_bias, {1, 1}, {0, 0}, 1, "whiten");
   x = g.activation(x, m.activation, m.celu_alpha, "whiten.act");  // as AirbenchNet::forward
   for (size_t k = 0; k < m.groups.size(); ++k) {
@@ -165,11 +178,11 @@ std::string airbench(GraphBuilder& g, std::string x, AirbenchNet& m) {
     x = y;
   }
   x = g.linear(g.reduce_hw("ReduceMax", x, "pool"), *m.fc, "fc");
-  if (m.head_norm) return g.node("Div", {x, g.scalar(static_cast<double>(m.widths.back()))}, "logits");
-  return g.node("Mul", {x, g.scalar(m.output_scale)}, "logits");
+  if (m.head_norm) return g.node("Div", {x, g.scalar(static_cast<double>(m.widths.back()))}, out);
+  return g.node("Mul", {x, g.scalar(m.output_scale)}, out);
 }
 
-std::string separable(GraphBuilder& g, std::string x, SeparableNet& m) {
+std::string separable(GraphBuilder& g, std::string x, SeparableNet& m, const std::string& out) {
   const auto& o = m.opt;
   x = g.activation(g.batch_norm(g.conv(x, *m.stem, "stem"), *m.stem_bn, "stem_bn"), o.activation, o.celu_alpha, "stem.act");
   for (size_t k = 0; k < m.blocks.size(); ++k) {
@@ -178,10 +191,10 @@ std::string separable(GraphBuilder& g, std::string x, SeparableNet& m) {
     x = g.activation(g.batch_norm(g.conv(x, *b.depthwise, n + ".depthwise"), *b.bn1, n + ".bn1"), o.activation, o.celu_alpha, n + ".act1");
     x = g.activation(g.batch_norm(g.conv(x, *b.pointwise, n + ".pointwise"), *b.bn2, n + ".bn2"), o.activation, o.celu_alpha, n + ".act2");
   }
-  return g.linear(g.reduce_hw("ReduceMean", x, "pool"), *m.fc, "logits");
+  return g.linear(g.reduce_hw("ReduceMean", x, "pool"), *m.fc, out);
 }
 
-std::string dense(GraphBuilder& g, std::string x, DenseNet& m) {
+std::string dense(GraphBuilder& g, std::string x, DenseNet& m, const std::string& out) {
   const auto& o = m.opt;
   auto act = [&](const std::string& t, const std::string& out) { return g.activation(t, o.activation, o.celu_alpha, out); };
   x = g.conv(x, *m.stem, "stem");
@@ -198,7 +211,38 @@ std::string dense(GraphBuilder& g, std::string x, DenseNet& m) {
       x = g.pool2("AveragePool", g.conv(act(g.batch_norm(x, *bn, n + ".bn"), n + ".act"), *conv, n + ".conv"), n);
     }
   }
-  return g.linear(g.reduce_hw("ReduceMean", act(g.batch_norm(x, *m.final_bn, "final_bn"), "final.act"), "pool"), *m.fc, "logits");
+  return g.linear(g.reduce_hw("ReduceMean", act(g.batch_norm(x, *m.final_bn, "final_bn"), "final.act"), "pool"), *m.fc, out);
+}
+
+// Test-time augmentation in the graph: the views kiln's evaluation runs the network on
+// (kiln/nn/layers.cpp predict_with_tta), made from the normalised image `x`, in its order, and
+// each view's weight in the weighted sum of their logits that equals predict_with_tta's
+// arithmetic: flip = 0.5 x + 0.5 mirror; flip+translate = (1 - w) / 2 for the image and its
+// mirror, w / 4 for each of the image shifted one pixel up-left and one down-right (reflect
+// padding) and their mirrors.
+struct TtaViews {
+  std::vector<std::string> views;
+  std::vector<float> weights;
+};
+
+TtaViews tta_view_nodes(GraphBuilder& g, const std::string& x, const ExportTta& tta, int64_t H, int64_t W) {
+  // The mirror image: W reversed, a Slice from the last column (-1) backwards past the first
+  // (INT64_MIN: ONNX's "to the beginning" for a negative step).
+  auto mirror = [&](const std::string& v, const std::string& out) {
+    return g.node("Slice", {v, g.ints("tta.mirror.starts", {-1}), g.ints("tta.mirror.ends", {std::numeric_limits<int64_t>::min()}),
+                            g.ints("tta.axis_w", {3}), g.ints("tta.mirror.steps", {-1})}, out);
+  };
+  if (tta.mode == "flip") return {{x, mirror(x, "tta.mirror")}, {0.5f, 0.5f}};
+  if (tta.mode != "flip+translate") throw Error("ONNX export: test-time augmentation '" + tta.mode + "' has no ONNX writer");
+  // One pixel of reflection on every side of H and W, as F::pad(x, {1, 1, 1, 1}, kReflect).
+  auto padded = g.node("Pad", {x, g.ints("tta.pads", {0, 0, 1, 1, 0, 0, 1, 1})}, "tta.padded", {Attribute::make_string("mode", "reflect")});
+  auto up_left = g.node("Slice", {padded, g.ints("tta.up_left.starts", {0, 0}), g.ints("tta.up_left.ends", {H, W}), g.ints("tta.axes_hw", {2, 3})},
+                        "tta.up_left");
+  auto down_right = g.node("Slice", {padded, g.ints("tta.down_right.starts", {2, 2}), g.ints("tta.down_right.ends", {H + 2, W + 2}),
+                                     g.ints("tta.axes_hw", {2, 3})}, "tta.down_right");
+  const float a = static_cast<float>((1 - tta.translate_weight) * 0.5), b = static_cast<float>(tta.translate_weight * 0.25);
+  return {{x, mirror(x, "tta.mirror"), up_left, mirror(up_left, "tta.up_left.mirror"), down_right, mirror(down_right, "tta.down_right.mirror")},
+          {a, a, b, b, b, b}};
 }
 
 int64_t output_features(Classifier& model) {
@@ -219,11 +263,12 @@ onnx::Model onnx_model(const LoadedCheckpoint& ck, const ExportInfo& info, bool 
   if (output_features(net) != K)
     throw Error("ONNX export: the network has " + std::to_string(output_features(net)) + " outputs but the data " +
                 std::to_string(K) + " classes");
+  const auto tta = export_tta(ck, info);
   GraphBuilder g(net, int8, info.grid);
   g.model.graph_name = "kiln_" + opts.name;
   g.model.producer_version = KILN_VERSION;
   g.model.doc = "kiln " + opts.name + (int8 ? " (int8 weights)" : "") +
-                ": float32 pixels N x C x H x W in 0..255 in, logits out; normalisation in the graph, no TTA";
+                ": float32 pixels N x C x H x W in 0..255 in, logits out; normalisation in the graph, test-time augmentation " + tta.mode;
   g.model.input = {"pixels", {-1, info.input_shape[0], info.input_shape[1], info.input_shape[2]}};
   g.model.output = {"logits", {-1, K}};
   // The normalisation DeviceLoader applies: (x - mean) / std in float32, or x / 255 without stats.
@@ -237,12 +282,26 @@ onnx::Model onnx_model(const LoadedCheckpoint& ck, const ExportInfo& info, bool 
   } else {
     x = g.node("Div", {x, g.scalar(255.0)}, "normalised");
   }
+  // With test-time augmentation the views go through the network as one batch (view-major:
+  // V x N images), and their logits, V x N x K, are summed with the views' weights.
+  TtaViews views;
+  if (tta.mode != "none") {
+    views = tta_view_nodes(g, x, tta, info.input_shape[1], info.input_shape[2]);
+    x = g.node("Concat", views.views, "tta.views", {Attribute::make_int("axis", 0)});
+  }
+  const std::string logits = tta.mode == "none" ? "logits" : "tta.view_logits";
   std::string out;
-  if (auto* r = dynamic_cast<ResNet9*>(&net)) out = resnet9(g, x, *r);
-  else if (auto* a = dynamic_cast<AirbenchNet*>(&net)) out = airbench(g, x, *a);
-  else if (auto* s = dynamic_cast<SeparableNet*>(&net)) out = separable(g, x, *s);
-  else if (auto* d = dynamic_cast<DenseNet*>(&net)) out = dense(g, x, *d);
+  if (auto* r = dynamic_cast<ResNet9*>(&net)) out = resnet9(g, x, *r, logits);
+  else if (auto* a = dynamic_cast<AirbenchNet*>(&net)) out = airbench(g, x, *a, logits);
+  else if (auto* s = dynamic_cast<SeparableNet*>(&net)) out = separable(g, x, *s, logits);
+  else if (auto* d = dynamic_cast<DenseNet*>(&net)) out = dense(g, x, *d, logits);
   else throw Error("ONNX export: model.name = '" + opts.name + "' has no ONNX writer");
+  if (tta.mode != "none") {
+    const auto V = static_cast<int64_t>(views.views.size());
+    auto per_view = g.node("Reshape", {out, g.ints("tta.view_shape", {V, -1, K})}, "tta.per_view");
+    auto weighted = g.node("Mul", {per_view, g.constant("tta.weights", views.weights, {V, 1, 1})}, "tta.weighted");
+    out = g.node("ReduceSum", {weighted, g.ints("tta.axis_views", {0})}, "logits", {Attribute::make_int("keepdims", 0)});
+  }
   if (out != "logits") throw Error("ONNX export: the graph's last value is '" + out + "', not 'logits'");
 
   nlohmann::json mean(ck.mean), stdev(ck.std);
@@ -254,9 +313,11 @@ onnx::Model onnx_model(const LoadedCheckpoint& ck, const ExportInfo& info, bool 
                       {"normalisation", "in graph"},
                       {"mean", mean.dump()},
                       {"std", stdev.dump()},
-                      {"tta", "none"},
+                      {"tta", tta.mode},
+                      {"tta_views", std::to_string(tta_view_count(tta.mode))},
                       {"int8", int8 ? "true" : "false"},
                       {"config", ck.cfg.to_toml()}};
+  if (tta.mode == "flip+translate") g.model.metadata.emplace_back("tta_translate_weight", nlohmann::json(tta.translate_weight).dump());
   if (int8) g.model.metadata.emplace_back("int8_grid", info.grid.name());
   return std::move(g.model);
 }

@@ -4,11 +4,15 @@
 //
 // What the graph computes: the network in inference mode: every BatchNorm (ghost BN included)
 // as its running statistics, dropout and stochastic depth off, the output scale (or the
-// head_norm division) applied; no test-time augmentation (the plain network: kiln's eval.tta is
-// not in the graph). Its input `pixels` is float32 N x C x H x W in 0..255 pixel units (the
-// batch dimension is symbolic, `batch`); the normalisation the run trained with, (x - mean) /
-// std per channel, is the graph's first two nodes (Sub, Div), so callers feed raw pixels. Its
-// output `logits` is N x classes.
+// head_norm division) applied; with the run's test-time augmentation (eval.tta, or
+// ExportInfo::tta), as kiln's evaluation applies it (kiln::predict_with_tta): the views (the
+// mirror image: Slice with step -1 along W; the one-pixel shifts: Pad mode reflect, then Slice)
+// are concatenated on the batch axis (V x N images, view-major), go through the network once,
+// and their logits, reshaped V x N x K, are summed with each view's weight (Mul, ReduceSum).
+// Its input `pixels` is float32 N x C x H x W in 0..255 pixel units (the batch dimension is
+// symbolic, `batch`); the normalisation the run trained with, (x - mean) / std per channel, is
+// the graph's first two nodes (Sub, Div), so callers feed raw pixels. Its output `logits` is
+// N x classes.
 //
 // Network kinds: resnet9 (3x3 or 2x2 whitening, pool before BN, frozen BN scale), airbench
 // (2x2 whitening with its bias, 2- and 3-conv groups, output scale or head_norm), separable
@@ -22,8 +26,9 @@
 //
 // metadata_props: "kiln_version", "model", "classes" (JSON array), "input_shape" (JSON [C, H,
 // W]), "input" (what the input holds), "mean" and "std" (JSON, 0..255 units; already applied
-// by the graph), "normalisation" = "in graph", "tta" = "none", "int8", "config" (the TOML), and
-// with int8 "int8_grid" (e.g. "int8 per-channel", "int4 per-tensor").
+// by the graph), "normalisation" = "in graph", "tta" (none | flip | flip+translate), "tta_views"
+// (network passes an image: 1, 2 or 6), "int8", "config" (the TOML), with flip+translate
+// "tta_translate_weight", and with int8 "int8_grid" (e.g. "int8 per-channel", "int4 per-tensor").
 #pragma once
 #include <string>
 

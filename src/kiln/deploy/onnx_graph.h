@@ -26,6 +26,7 @@ struct Attribute {
   static Attribute make_int(std::string n, int64_t v) { Attribute a; a.name = std::move(n), a.kind = Kind::Int, a.i = v; return a; }
   static Attribute make_ints(std::string n, std::vector<int64_t> v) { Attribute a; a.name = std::move(n), a.kind = Kind::Ints, a.ints = std::move(v); return a; }
   static Attribute make_float(std::string n, float v) { Attribute a; a.name = std::move(n), a.kind = Kind::Float, a.f = v; return a; }
+  static Attribute make_string(std::string n, std::string v) { Attribute a; a.name = std::move(n), a.kind = Kind::String, a.s = std::move(v); return a; }
 };
 
 struct Node {
@@ -34,13 +35,20 @@ struct Node {
   std::vector<Attribute> attributes;
 };
 
-// A constant tensor of the graph: float32, or int8 (quantised weights and their zero points).
+// A constant tensor of the graph: float32, int8 (quantised weights and their zero points) or
+// int64 (the index and shape inputs of Slice, Pad, Reshape and ReduceSum); the vector of its type
+// holds the values.
 struct Initializer {
+  enum class Type { Float, Int8, Int64 };
   std::string name;
   std::vector<int64_t> dims;
-  bool is_int8 = false;
+  Type type = Type::Float;
   std::vector<float> f32;
   std::vector<int8_t> i8;
+  std::vector<int64_t> i64;
+  static Initializer make_float(std::string n, std::vector<int64_t> d, std::vector<float> v) { Initializer t; t.name = std::move(n), t.dims = std::move(d), t.f32 = std::move(v); return t; }
+  static Initializer make_int8(std::string n, std::vector<int64_t> d, std::vector<int8_t> v) { Initializer t; t.name = std::move(n), t.dims = std::move(d), t.type = Type::Int8, t.i8 = std::move(v); return t; }
+  static Initializer make_int64(std::string n, std::vector<int64_t> d, std::vector<int64_t> v) { Initializer t; t.name = std::move(n), t.dims = std::move(d), t.type = Type::Int64, t.i64 = std::move(v); return t; }
 };
 
 // A graph input or output, float32; a dimension < 0 is symbolic, named `batch`.

@@ -110,15 +110,22 @@ torch::Tensor PatchWhiteningImpl::forward(const torch::Tensor& x, const torch::T
 
 torch::Tensor predict_with_tta(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x,
                                const std::string& mode, double w) {
+  tta_view_count(mode);  // refuses an unknown mode
   if (mode == "none") return f(x);
   auto mirror = [&](const torch::Tensor& in) { return 0.5 * (f(in) + f(in.flip({3}))); };
   if (mode == "flip") return mirror(x);
-  if (mode != "flip+translate") throw Error("eval.tta = '" + mode + "' (none | flip | flip+translate)");
   namespace F = torch::nn::functional;
   const auto H = x.size(2), W = x.size(3);
   auto padded = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReflect));
   auto up_left = padded.slice(2, 0, H).slice(3, 0, W), down_right = padded.slice(2, 2, H + 2).slice(3, 2, W + 2);
   return (1 - w) * mirror(x) + w * 0.5 * (mirror(up_left.contiguous()) + mirror(down_right.contiguous()));
+}
+
+int64_t tta_view_count(const std::string& mode) {
+  if (mode == "none") return 1;
+  if (mode == "flip") return 2;
+  if (mode == "flip+translate") return 6;
+  throw Error("test-time augmentation '" + mode + "' is not one of none | flip | flip+translate");
 }
 
 }  // namespace kiln

@@ -82,4 +82,8 @@ TORCH_MODULE(PatchWhitening);
 torch::Tensor predict_with_tta(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x,
                                const std::string& mode, double translate_weight);
 
+// How many network passes an image the test-time augmentation `mode` takes: none 1, flip 2,
+// flip+translate 6. Throws kiln::Error for any other mode.
+int64_t tta_view_count(const std::string& mode);
+
 }  // namespace kiln

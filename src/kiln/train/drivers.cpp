@@ -8,6 +8,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
 #include "kiln/core/precision.h"
+#include "kiln/nn/layers.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/run.h"
 
@@ -100,8 +101,7 @@ BenchRun bench_run(Config cfg, const TrainTest& data, const torch::Device& devic
   b.seconds = b.whiten_seconds + b.train_seconds + b.eval_seconds;
   const double fwd = run.forward_flops();
   const auto s = RunSettings::from_config(cfg);
-  const std::string& tta = s.loop.tta;
-  const double views = tta == "flip+translate" ? 6 : tta == "flip" ? 2 : 1;
+  const auto views = static_cast<double>(tta_view_count(s.loop.tta));
   const int64_t test_n = data.test.head(s.data.test_subset).size();
   b.flops = fwd > 0 ? 3 * fwd * static_cast<double>(run.images_trained()) + views * fwd * static_cast<double>(test_n) + run.filter_flops() : 0;
   return b;

@@ -51,17 +51,25 @@ void add_initializer(::onnx::GraphProto* g, const Initializer& init) {
   t->set_name(init.name);
   int64_t n = 1;
   for (auto d : init.dims) t->add_dims(d), n *= d;
-  const size_t have = init.is_int8 ? init.i8.size() : init.f32.size();
+  using Type = Initializer::Type;
+  const size_t have = init.type == Type::Int8 ? init.i8.size() : init.type == Type::Int64 ? init.i64.size() : init.f32.size();
   if (static_cast<int64_t>(have) != n)
     throw std::runtime_error("initializer '" + init.name + "' has " + std::to_string(have) + " values for " +
                              std::to_string(n) + " elements");
   // raw_data: little-endian bytes (ONNX's TensorProto definition), as this host stores them.
-  if (init.is_int8) {
-    t->set_data_type(::onnx::TensorProto::INT8);
-    t->set_raw_data(init.i8.data(), init.i8.size());
-  } else {
-    t->set_data_type(::onnx::TensorProto::FLOAT);
-    t->set_raw_data(init.f32.data(), init.f32.size() * sizeof(float));
+  switch (init.type) {
+    case Type::Int8:
+      t->set_data_type(::onnx::TensorProto::INT8);
+      t->set_raw_data(init.i8.data(), init.i8.size());
+      break;
+    case Type::Int64:
+      t->set_data_type(::onnx::TensorProto::INT64);
+      t->set_raw_data(init.i64.data(), init.i64.size() * sizeof(int64_t));
+      break;
+    case Type::Float:
+      t->set_data_type(::onnx::TensorProto::FLOAT);
+      t->set_raw_data(init.f32.data(), init.f32.size() * sizeof(float));
+      break;
   }
 }
 
