@@ -110,6 +110,12 @@ runtime_agrees "$d/run" 1000 "fashion-mnist-tiny"
 grep -q "of 50) with fp32 weights, tta flip+translate (6 network passes an image)" "$d/rtt.txt" || { cat "$d/rtt.txt"; echo "FAIL: kiln-classify --tta flip+translate"; exit 1; }
 "$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --tta flop > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln-classify took --tta flop"; exit 1; }
 grep -q "tta 'flop' is not none | flip | flip+translate" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --tta flop"; exit 1; }
+# kiln export --tta writes the mode into the file, which the runtime then applies unprompted.
+"$kiln" export --checkpoint "$d/run/checkpoint.pt" --format kiln --tta flip --data "$data" --out "$d/flip.kiln" > "$d/fe.txt" ||
+  { echo "FAIL: kiln export --tta flip"; exit 1; }
+grep -q "test-time augmentation flip applied by the runtime (--tta): 2 network passes an image" "$d/fe.txt" || { cat "$d/fe.txt"; echo "FAIL: export --tta flip did not say so"; exit 1; }
+"$classify" "$d/flip.kiln" "$d/images" "$d/labels" --limit 50 > "$d/rf.txt" || { echo "FAIL: kiln-classify of the --tta flip export"; exit 1; }
+grep -q "of 50) with fp32 weights, tta flip (2 network passes an image)" "$d/rf.txt" || { cat "$d/rf.txt"; echo "FAIL: the runtime did not apply the exported --tta flip"; exit 1; }
 # A run trained with train.qat keeps its grid: kiln quantize and kiln export --int8 take the
 # 4-bit QAT fine-tune's own grid (int4 per channel) unless told, and the runtime running the
 # exported file agrees with kiln quantize on it.
