@@ -8,6 +8,17 @@
 #include <sstream>
 #include <stdexcept>
 
+// On x86-64 Linux (GCC or Clang), the convolutions are compiled twice, for AVX2 and for the
+// baseline (SSE2), and the loader picks one for the CPU it runs on (target_clones: an ifunc
+// resolved once). AVX2 only, not FMA: without FMA the compiler cannot fuse a * w + b, and these
+// loops have no reductions it could reorder, so both versions add the same products in the same
+// order and give bit-identical logits; only the vector width differs.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__EMSCRIPTEN__)
+#define KILN_RT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define KILN_RT_CLONES
+#endif
+
 namespace kiln::rt {
 
 namespace {
@@ -75,55 +86,46 @@ std::runtime_error misfit(const Tensor& t, const std::string& what) {
   return std::runtime_error("tensor '" + t.name + "' (" + (dims.empty() ? "a scalar" : dims) + ") " + what);
 }
 
-Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t groups) {
-  if (wt.shape.size() != 4 || wt.dim(2) != wt.dim(3) || wt.dim(2) < 1 || wt.dim(0) < 1 || wt.dim(0) % groups != 0)
-    throw misfit(wt, "is not a convolution's weight (out x in x k x k)");
-  const int64_t O = wt.dim(0), Cg = wt.dim(1), K = wt.dim(2);
-  if (Cg * groups != in.c)
-    throw misfit(wt, "expects " + std::to_string(Cg * groups) + " input channels, gets " + std::to_string(in.c));
-  if (in.h + 2 * pad < K || in.w + 2 * pad < K)
-    throw misfit(wt, "is larger than its input (" + std::to_string(in.h) + " x " + std::to_string(in.w) + "): the image is too small for the network");
-  Map out;
-  out.c = O, out.h = (in.h + 2 * pad - K) / stride + 1, out.w = (in.w + 2 * pad - K) / stride + 1;
-  out.v.assign(static_cast<size_t>(out.c * out.h * out.w), 0.f);
-  const int64_t Og = O / groups;
-  // The output columns x whose input column x * stride + k - pad lies inside the image, for
-  // each kernel offset k: the inner loop then runs without a bounds test (and vectorises at
-  // stride 1), adding the same products in the same order as a test per element would.
-  std::vector<int64_t> x_lo(static_cast<size_t>(K)), x_hi(static_cast<size_t>(K));
-  for (int64_t k = 0; k < K; ++k) {
-    int64_t lo = 0, hi = out.w;
-    while (lo < hi && lo * stride + k - pad < 0) ++lo;
-    while (hi > lo && (hi - 1) * stride + k - pad >= in.w) --hi;
-    x_lo[static_cast<size_t>(k)] = lo, x_hi[static_cast<size_t>(k)] = hi;
-  }
-  if (groups == 1) {
+// A convolution's sizes, checked by conv2d.
+struct ConvShape {
+  int64_t C, H, W;         // input
+  int64_t O, Cg, K, Og;    // filters: out channels, in channels a group, kernel side, out channels a group
+  int64_t OH, OW;          // output
+  int64_t stride, pad, groups;
+  const int64_t *x_lo, *x_hi;  // per kernel column: the output columns whose input column is inside
+};
+
+// conv2d's arithmetic on the buffers it checked and allocated (`out` zeroed; `rows`, J x P, zeroed,
+// for dense convolutions). Nothing in it throws or allocates: with GCC 12 an exception thrown
+// inside a target_clones function ended the program (std::terminate) instead of reaching the
+// caller, so every check stays in conv2d.
+KILN_RT_CLONES void conv2d_loops(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
+  if (s.groups == 1) {
     // Dense convolutions: the input's patches laid out once as rows (row j = input channel ci,
     // kernel row ky, column kx; one column per output pixel, zeros where the patch leaves the
     // image), then each output plane is a sum of rows scaled by that filter's weights: the inner
     // loop runs over every pixel of the plane at once. The same products in the same order, plus
     // the padding's zero products, which change no sum of finite weights.
-    const int64_t P = out.h * out.w, J = Cg * K * K;
-    std::vector<float> rows(static_cast<size_t>(J * P), 0.f);
-    for (int64_t ci = 0; ci < Cg; ++ci)
-      for (int64_t ky = 0; ky < K; ++ky)
-        for (int64_t kx = 0; kx < K; ++kx) {
-          float* const row = rows.data() + ((ci * K + ky) * K + kx) * P;
-          const int64_t lo = x_lo[static_cast<size_t>(kx)], hi = x_hi[static_cast<size_t>(kx)];
-          for (int64_t y = 0; y < out.h; ++y) {
-            const int64_t iy = y * stride + ky - pad;
-            if (iy < 0 || iy >= in.h) continue;
-            const float* const irow = in.v.data() + (ci * in.h + iy) * in.w + lo * stride + kx - pad;
-            for (int64_t x = 0; x < hi - lo; ++x) row[y * out.w + lo + x] = irow[x * stride];
+    const int64_t P = s.OH * s.OW, J = s.Cg * s.K * s.K;
+    for (int64_t ci = 0; ci < s.Cg; ++ci)
+      for (int64_t ky = 0; ky < s.K; ++ky)
+        for (int64_t kx = 0; kx < s.K; ++kx) {
+          float* const row = rows + ((ci * s.K + ky) * s.K + kx) * P;
+          const int64_t lo = s.x_lo[kx], hi = s.x_hi[kx];
+          for (int64_t y = 0; y < s.OH; ++y) {
+            const int64_t iy = y * s.stride + ky - s.pad;
+            if (iy < 0 || iy >= s.H) continue;
+            const float* const irow = in + (ci * s.H + iy) * s.W + lo * s.stride + kx - s.pad;
+            for (int64_t x = 0; x < hi - lo; ++x) row[y * s.OW + lo + x] = irow[x * s.stride];
           }
         }
-    for (int64_t o = 0; o < O; ++o) {
-      float* const plane = out.v.data() + o * P;
-      const float* const w = wt.data.data() + o * J;
+    for (int64_t o = 0; o < s.O; ++o) {
+      float* const plane = out + o * P;
+      const float* const w = wt + o * J;
       int64_t j = 0;
       for (; j + 4 <= J; j += 4) {  // four rows a pass over the plane, added one after another
         const float w0 = w[j], w1 = w[j + 1], w2 = w[j + 2], w3 = w[j + 3];
-        const float *r0 = rows.data() + j * P, *r1 = r0 + P, *r2 = r1 + P, *r3 = r2 + P;
+        const float *r0 = rows + j * P, *r1 = r0 + P, *r2 = r1 + P, *r3 = r2 + P;
         for (int64_t p = 0; p < P; ++p) {
           float a = plane[p];
           a += w0 * r0[p];
@@ -135,35 +137,61 @@ Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t
       }
       for (; j < J; ++j) {
         const float wv = w[j];
-        const float* const row = rows.data() + j * P;
+        const float* const row = rows + j * P;
         for (int64_t p = 0; p < P; ++p) plane[p] += wv * row[p];
       }
     }
-    return out;
+    return;
   }
-  for (int64_t o = 0; o < O; ++o) {  // grouped (the separable net's depthwise) convolutions
-    const int64_t g = o / Og;
-    float* const out_plane = out.v.data() + o * out.h * out.w;
-    for (int64_t ci = 0; ci < Cg; ++ci) {
-      const float* const in_plane = in.v.data() + (g * Cg + ci) * in.h * in.w;
-      for (int64_t ky = 0; ky < K; ++ky)
-        for (int64_t kx = 0; kx < K; ++kx) {
-          const float wv = wt.data[static_cast<size_t>(((o * Cg + ci) * K + ky) * K + kx)];
-          const int64_t lo = x_lo[static_cast<size_t>(kx)], hi = x_hi[static_cast<size_t>(kx)];
-          for (int64_t y = 0; y < out.h; ++y) {
-            const int64_t iy = y * stride + ky - pad;
-            if (iy < 0 || iy >= in.h) continue;
-            float* const orow = out_plane + y * out.w + lo;
-            const float* const irow = in_plane + iy * in.w + lo * stride + kx - pad;
-            if (stride == 1) {
+  for (int64_t o = 0; o < s.O; ++o) {  // grouped (the separable net's depthwise) convolutions
+    const int64_t g = o / s.Og;
+    float* const out_plane = out + o * s.OH * s.OW;
+    for (int64_t ci = 0; ci < s.Cg; ++ci) {
+      const float* const in_plane = in + (g * s.Cg + ci) * s.H * s.W;
+      for (int64_t ky = 0; ky < s.K; ++ky)
+        for (int64_t kx = 0; kx < s.K; ++kx) {
+          const float wv = wt[((o * s.Cg + ci) * s.K + ky) * s.K + kx];
+          const int64_t lo = s.x_lo[kx], hi = s.x_hi[kx];
+          for (int64_t y = 0; y < s.OH; ++y) {
+            const int64_t iy = y * s.stride + ky - s.pad;
+            if (iy < 0 || iy >= s.H) continue;
+            float* const orow = out_plane + y * s.OW + lo;
+            const float* const irow = in_plane + iy * s.W + lo * s.stride + kx - s.pad;
+            if (s.stride == 1) {
               for (int64_t x = 0; x < hi - lo; ++x) orow[x] += wv * irow[x];
             } else {
-              for (int64_t x = 0; x < hi - lo; ++x) orow[x] += wv * irow[x * stride];
+              for (int64_t x = 0; x < hi - lo; ++x) orow[x] += wv * irow[x * s.stride];
             }
           }
         }
     }
   }
+}
+
+Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t groups) {
+  if (wt.shape.size() != 4 || wt.dim(2) != wt.dim(3) || wt.dim(2) < 1 || wt.dim(0) < 1 || wt.dim(0) % groups != 0)
+    throw misfit(wt, "is not a convolution's weight (out x in x k x k)");
+  const int64_t O = wt.dim(0), Cg = wt.dim(1), K = wt.dim(2);
+  if (Cg * groups != in.c)
+    throw misfit(wt, "expects " + std::to_string(Cg * groups) + " input channels, gets " + std::to_string(in.c));
+  if (in.h + 2 * pad < K || in.w + 2 * pad < K)
+    throw misfit(wt, "is larger than its input (" + std::to_string(in.h) + " x " + std::to_string(in.w) + "): the image is too small for the network");
+  Map out;
+  out.c = O, out.h = (in.h + 2 * pad - K) / stride + 1, out.w = (in.w + 2 * pad - K) / stride + 1;
+  out.v.assign(static_cast<size_t>(out.c * out.h * out.w), 0.f);
+  // The output columns x whose input column x * stride + k - pad lies inside the image, for
+  // each kernel offset k: the inner loop then runs without a bounds test (and vectorises at
+  // stride 1), adding the same products in the same order as a test per element would.
+  std::vector<int64_t> x_lo(static_cast<size_t>(K)), x_hi(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) {
+    int64_t lo = 0, hi = out.w;
+    while (lo < hi && lo * stride + k - pad < 0) ++lo;
+    while (hi > lo && (hi - 1) * stride + k - pad >= in.w) --hi;
+    x_lo[static_cast<size_t>(k)] = lo, x_hi[static_cast<size_t>(k)] = hi;
+  }
+  std::vector<float> rows(groups == 1 ? static_cast<size_t>(Cg * K * K * out.h * out.w) : 0, 0.f);
+  const ConvShape s{in.c, in.h, in.w, O, Cg, K, O / groups, out.h, out.w, stride, pad, groups, x_lo.data(), x_hi.data()};
+  conv2d_loops(s, in.v.data(), wt.data.data(), rows.data(), out.v.data());
   return out;
 }
 
