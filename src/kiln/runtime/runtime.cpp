@@ -8,12 +8,12 @@
 #include <sstream>
 #include <stdexcept>
 
-// On x86-64 Linux (GCC or Clang), the convolutions are compiled twice, for AVX2 and for the
+// On x86-64 Linux with glibc (GCC or Clang), the convolutions are compiled twice, for AVX2 and for the
 // baseline (SSE2), and the loader picks one for the CPU it runs on (target_clones: an ifunc
 // resolved once). AVX2 only, not FMA: without FMA the compiler cannot fuse a * w + b, and these
 // loops have no reductions it could reorder, so both versions add the same products in the same
 // order and give bit-identical logits; only the vector width differs.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__EMSCRIPTEN__)
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__EMSCRIPTEN__)
 #define KILN_RT_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define KILN_RT_CLONES
