@@ -2,9 +2,10 @@
 // images of an IDX file (MNIST / Fashion-MNIST layout, uncompressed) or of a CIFAR-10 binary
 // batch with a model from `kiln export --format kiln`, and prints the accuracy. Each image gets
 // the run's test-time augmentation (the file's `tta`, as `kiln eval` applies it) unless --tta
-// says otherwise (none | flip | flip+translate).
-//   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta MODE]
-//   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE]
+// says otherwise (none | flip | flip+translate). --portable runs the convolutions' portable loops
+// where the AVX2 ones would run (the same logits to the bit; for timing the two).
+//   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta MODE] [--portable]
+//   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE] [--portable]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -32,9 +33,11 @@ int main(int argc, char** argv) {
     std::string v;
     if (option("--limit", v)) limit = std::stol(v);
     option("--tta", tta);
+    for (size_t i = 0; i < args.size(); ++i)
+      if (args[i] == "--portable") kiln::rt::use_portable_kernels(true), args.erase(args.begin() + static_cast<long>(i--));
     if (args.size() != 2 && args.size() != 3) {
-      std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate]\n"
-                           "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate]\n");
+      std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate] [--portable]\n"
+                           "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate] [--portable]\n");
       return 2;
     }
     auto model = kiln::rt::load(args[0]);
@@ -73,10 +76,10 @@ int main(int argc, char** argv) {
     auto t0 = std::chrono::steady_clock::now();
     for (size_t i = 0; i < n; ++i) right += model.classify(images[i].data()) == labels[i];
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("accuracy %.4f (%zu of %zu) with %s weights, tta %s (%lld network pass%s an image); %.2f ms per image (one thread, this runtime)\n",
+    std::printf("accuracy %.4f (%zu of %zu) with %s weights, tta %s (%lld network pass%s an image); %.2f ms per image (one thread, this runtime, %s loops)\n",
                 double(right) / double(n), right, n,
                 !model.int8 ? "fp32" : model.meta.count("int8_grid") ? model.meta.at("int8_grid").c_str() : "int8", model.tta.c_str(),
-                static_cast<long long>(views), views == 1 ? "" : "es", 1e3 * s / double(n));
+                static_cast<long long>(views), views == 1 ? "" : "es", 1e3 * s / double(n), kiln::rt::kernels());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kiln-classify: error: %s\n", e.what());

@@ -1,6 +1,7 @@
 #include "kiln/runtime/runtime.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -8,15 +9,17 @@
 #include <sstream>
 #include <stdexcept>
 
-// On x86-64 Linux with glibc (GCC or Clang), the convolutions are compiled twice, for AVX2 and for the
-// baseline (SSE2), and the loader picks one for the CPU it runs on (target_clones: an ifunc
-// resolved once). AVX2 only, not FMA: without FMA the compiler cannot fuse a * w + b, and these
-// loops have no reductions it could reorder, so both versions add the same products in the same
-// order and give bit-identical logits; only the vector width differs.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__EMSCRIPTEN__)
-#define KILN_RT_CLONES __attribute__((target_clones("avx2", "default")))
+// On x86-64 with GCC or Clang the convolutions' loops are compiled twice, for AVX2 and for the
+// baseline (SSE2), and conv2d calls the AVX2 build when the CPU has AVX2 (checked once), unless
+// use_portable_kernels(true) asks for the baseline. AVX2 only, not FMA: without FMA the compiler
+// cannot fuse a * w + b, and these loops have no reductions it could reorder, so both builds add
+// the same products in the same order and give bit-identical logits (Runtime.Avx2LoopsMatch
+// ThePortableOnesToTheBit); only the vector width differs. Elsewhere (WebAssembly, ARM, MSVC)
+// there is one, portable build.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__EMSCRIPTEN__)
+#define KILN_RT_AVX2 1
 #else
-#define KILN_RT_CLONES
+#define KILN_RT_AVX2 0
 #endif
 
 namespace kiln::rt {
@@ -96,10 +99,11 @@ struct ConvShape {
 };
 
 // conv2d's arithmetic on the buffers it checked and allocated (`out` zeroed; `rows`, J x P, zeroed,
-// for dense convolutions). Nothing in it throws or allocates: with GCC 12 an exception thrown
-// inside a target_clones function ended the program (std::terminate) instead of reaching the
-// caller, so every check stays in conv2d.
-KILN_RT_CLONES void conv2d_loops(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
+// for dense convolutions); nothing in it throws or allocates. Inlined into each build below.
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+inline void conv2d_loops(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
   if (s.groups == 1) {
     // Dense convolutions: the input's patches laid out once as rows (row j = input channel ci,
     // kernel row ky, column kx; one column per output pixel, zeros where the patch leaves the
@@ -168,6 +172,26 @@ KILN_RT_CLONES void conv2d_loops(const ConvShape& s, const float* in, const floa
   }
 }
 
+void conv2d_portable(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
+  conv2d_loops(s, in, wt, rows, out);
+}
+#if KILN_RT_AVX2
+__attribute__((target("avx2"))) void conv2d_avx2(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
+  conv2d_loops(s, in, wt, rows, out);
+}
+#endif
+
+std::atomic<bool> portable_only{false};
+
+bool avx2_runs() {
+#if KILN_RT_AVX2
+  static const bool cpu_has_avx2 = __builtin_cpu_supports("avx2");
+  return cpu_has_avx2 && !portable_only.load(std::memory_order_relaxed);
+#else
+  return false;
+#endif
+}
+
 Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t groups) {
   if (wt.shape.size() != 4 || wt.dim(2) != wt.dim(3) || wt.dim(2) < 1 || wt.dim(0) < 1 || wt.dim(0) % groups != 0)
     throw misfit(wt, "is not a convolution's weight (out x in x k x k)");
@@ -191,7 +215,13 @@ Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t
   }
   std::vector<float> rows(groups == 1 ? static_cast<size_t>(Cg * K * K * out.h * out.w) : 0, 0.f);
   const ConvShape s{in.c, in.h, in.w, O, Cg, K, O / groups, out.h, out.w, stride, pad, groups, x_lo.data(), x_hi.data()};
-  conv2d_loops(s, in.v.data(), wt.data.data(), rows.data(), out.v.data());
+#if KILN_RT_AVX2
+  if (avx2_runs()) {
+    conv2d_avx2(s, in.v.data(), wt.data.data(), rows.data(), out.v.data());
+    return out;
+  }
+#endif
+  conv2d_portable(s, in.v.data(), wt.data.data(), rows.data(), out.v.data());
   return out;
 }
 
@@ -554,5 +584,9 @@ int64_t Model::classify(const float* pixels) const {
   auto z = predict(pixels);
   return std::max_element(z.begin(), z.end()) - z.begin();
 }
+
+void use_portable_kernels(bool portable) { portable_only.store(portable, std::memory_order_relaxed); }
+
+const char* kernels() { return avx2_runs() ? "AVX2" : "portable"; }
 
 }  // namespace kiln::rt

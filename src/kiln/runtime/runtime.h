@@ -61,6 +61,12 @@ struct Model {
 Model parse(const std::vector<uint8_t>& bytes, const std::string& name);
 Model load(const std::string& path);
 
+// The convolutions' loops: "AVX2" where the build has them (x86-64, GCC or Clang) and the CPU
+// runs AVX2, else "portable". Both give bit-identical logits; use_portable_kernels(true) makes
+// every later call take the portable ones (tests compare the two; kiln-classify --portable).
+const char* kernels();
+void use_portable_kernels(bool portable);
+
 // Small file helpers for the runtime's tools (kiln-classify, kiln-web-check).
 std::vector<uint8_t> read_bytes(const std::string& path);  // throws naming the path
 // The big-endian uint32 at `at` (IDX headers); throws naming `name` when the bytes end first.
