@@ -19,6 +19,8 @@ independent of kiln): for an fp32 and an int8 export of one checkpoint,
   and its predicted classes are identical
   on every test image given (fp32 against LibTorch fp32; int8 against LibTorch with kiln
   quantize's weights on the same grid: tests/onnx_reference with its GRANULARITY and BITS);
+- the int8 export run again with session.disable_quant_qdq = 1 (ONNX Runtime folds the
+  dequantised weights; docs/onnx.md) matches LibTorch the same way;
 and prints one row of docs/onnx.md's table (--json FILE also writes it, with ONNX Runtime's
 milliseconds an image over the whole set: its default threads, batches of 500).
 
@@ -103,10 +105,19 @@ def check_graph(path, int8):
     return meta, len(trainable)
 
 
-def run(path):
+# ONNX Runtime keeps DequantizeLinear nodes as they are (for its quantised kernels), so an int8
+# file's convolutions read computed weights and miss its fp32 optimisations (BatchNorm folding,
+# the NCHWc layout); session.disable_quant_qdq = 1 lets it fold them into constants first.
+FOLD = {"session.disable_quant_qdq": "1"}
+
+
+def run(path, config=None):
     """ONNX Runtime's logits on every test image, in batches of 500, and the seconds the runs took
-    (the session made beforehand)."""
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (the session made beforehand), with the session config entries `config`."""
+    options = ort.SessionOptions()
+    for key, value in (config or {}).items():
+        options.add_session_config_entry(key, value)
+    sess = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     start = time.perf_counter()
     out = [sess.run(["logits"], {"pixels": pixels[b:b + 500]})[0] for b in range(0, n, 500)]
     return np.concatenate(out), time.perf_counter() - start
@@ -130,6 +141,15 @@ for kind, path in (("fp32", a.fp32), ("int8", a.int8)):
           f"accuracy kiln {row[f'{kind}_kiln_acc']:.4f}, ONNX Runtime {row[f'{kind}_ort_acc']:.4f}")
     assert diff <= TOL, f"{kind}: ONNX Runtime's logits differ from LibTorch's by {diff} > {TOL}"
     assert same.all(), f"{kind}: {int((~same).sum())} of {n} predicted classes differ"
+    if kind == "int8":  # the same file with its weights folded by ONNX Runtime (docs/onnx.md)
+        folded, folded_seconds = run(path, FOLD)
+        fdiff = float(np.abs(folded[:first] - ref[kind][:first]).max())
+        fsame = folded.argmax(1) == ref[kind].argmax(1)
+        row.update({"int8_folded_max_abs_logit_diff_256": fdiff, "int8_folded_predictions_differing": int((~fsame).sum()),
+                    "int8_folded_ort_ms_per_image": 1000 * folded_seconds / n})
+        print(f"{a.name or path} int8 with {FOLD}: max |logit diff| {fdiff:.2e}; predictions differing {int((~fsame).sum())} / {n}")
+        assert fdiff <= TOL, f"int8 folded: ONNX Runtime's logits differ from LibTorch's by {fdiff} > {TOL}"
+        assert fsame.all(), f"int8 folded: {int((~fsame).sum())} of {n} predicted classes differ"
 row["onnxruntime"] = ort.__version__
 row["onnx"] = onnx.__version__
 if a.json:
