@@ -14,6 +14,7 @@
 
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
+#include "kiln/deploy/export.h"
 #include "kiln/deploy/quantize.h"
 #include "kiln/nn/layers.h"
 #include "kiln/train/run_settings.h"
@@ -57,21 +58,21 @@ int main(int argc, char** argv) {
       grid = kiln::IntGrid(kiln::parse_granularity(args[3], "GRANULARITY"), kiln::check_bits(std::stoll(args[4]), "BITS"));
     auto ck = kiln::load_checkpoint(args[0], torch::kCPU);
     ck.model->to(torch::kFloat32);
-    const auto settings = kiln::RunSettings::from_config(ck.cfg);
-    const auto& d = settings.data;
-    if (tta.empty()) tta = settings.loop.tta;
-    const double w = settings.loop.tta_translate_weight;
+    const auto d = kiln::RunSettings::from_config(ck.cfg).data;
+    kiln::ExportInfo asked;
+    asked.tta = tta;
+    const auto applied = kiln::export_tta(ck, asked);  // what kiln export applies: --tta MODE, or the run's eval.tta
     auto test = kiln::load_dataset(d.dataset, args[1], d.folder, d.folder_options).test.head(d.test_subset);
     const std::string out = args[2];
     auto pixels = test.images.to(torch::kFloat32);
     write(out + "/pixels.f32", pixels);
     write(out + "/labels.i64", test.labels.to(torch::kInt64));
-    write(out + "/logits.f32", logits(*ck.model, test, ck.mean, ck.std, tta, w));
+    write(out + "/logits.f32", logits(*ck.model, test, ck.mean, ck.std, applied.mode, applied.translate_weight));
     kiln::quantize_weights_inplace(*ck.model, grid);
-    write(out + "/logits-int8.f32", logits(*ck.model, test, ck.mean, ck.std, tta, w));
+    write(out + "/logits-int8.f32", logits(*ck.model, test, ck.mean, ck.std, applied.mode, applied.translate_weight));
     std::ofstream(out + "/shape.txt") << pixels.size(0) << " " << pixels.size(1) << " " << pixels.size(2) << " "
                                        << pixels.size(3) << " " << test.classes.size() << "\n";
-    std::ofstream(out + "/tta.txt") << tta << "\n";
+    std::ofstream(out + "/tta.txt") << applied.mode << "\n";
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "onnx_reference: " << e.what() << "\n";

@@ -6,6 +6,7 @@
 // where the AVX2 ones would run (the same logits to the bit; for timing the two).
 //   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta MODE] [--portable]
 //   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE] [--portable]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -33,8 +34,10 @@ int main(int argc, char** argv) {
     std::string v;
     if (option("--limit", v)) limit = std::stol(v);
     option("--tta", tta);
-    for (size_t i = 0; i < args.size(); ++i)
-      if (args[i] == "--portable") kiln::rt::use_portable_kernels(true), args.erase(args.begin() + static_cast<long>(i--));
+    if (auto it = std::find(args.begin(), args.end(), "--portable"); it != args.end()) {
+      kiln::rt::use_portable_kernels(true);
+      args.erase(it);
+    }
     if (args.size() != 2 && args.size() != 3) {
       std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate] [--portable]\n"
                            "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate] [--portable]\n");

@@ -13,9 +13,9 @@
 // baseline (SSE2), and conv2d calls the AVX2 build when the CPU has AVX2 (checked once), unless
 // use_portable_kernels(true) asks for the baseline. AVX2 only, not FMA: without FMA the compiler
 // cannot fuse a * w + b, and these loops have no reductions it could reorder, so both builds add
-// the same products in the same order and give bit-identical logits (Runtime.Avx2LoopsMatch
-// ThePortableOnesToTheBit); only the vector width differs. Elsewhere (WebAssembly, ARM, MSVC)
-// there is one, portable build.
+// the same products in the same order and give bit-identical logits (every Runtime.*MatchesLibTorch
+// case requires it); only the vector width differs. Elsewhere (WebAssembly, ARM, MSVC) there is
+// one, portable build.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__EMSCRIPTEN__)
 #define KILN_RT_AVX2 1
 #else
@@ -91,7 +91,7 @@ std::runtime_error misfit(const Tensor& t, const std::string& what) {
 
 // A convolution's sizes, checked by conv2d.
 struct ConvShape {
-  int64_t C, H, W;         // input
+  int64_t H, W;            // input (its C is Cg x groups)
   int64_t O, Cg, K, Og;    // filters: out channels, in channels a group, kernel side, out channels a group
   int64_t OH, OW;          // output
   int64_t stride, pad, groups;
@@ -172,25 +172,25 @@ inline void conv2d_loops(const ConvShape& s, const float* in, const float* wt, f
   }
 }
 
+using ConvLoops = void (*)(const ConvShape&, const float*, const float*, float*, float*);
 void conv2d_portable(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
   conv2d_loops(s, in, wt, rows, out);
 }
+std::atomic<bool> portable_only{false};
+
 #if KILN_RT_AVX2
 __attribute__((target("avx2"))) void conv2d_avx2(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
   conv2d_loops(s, in, wt, rows, out);
 }
-#endif
-
-std::atomic<bool> portable_only{false};
-
 bool avx2_runs() {
-#if KILN_RT_AVX2
   static const bool cpu_has_avx2 = __builtin_cpu_supports("avx2");
   return cpu_has_avx2 && !portable_only.load(std::memory_order_relaxed);
-#else
-  return false;
-#endif
 }
+ConvLoops conv_loops() { return avx2_runs() ? conv2d_avx2 : conv2d_portable; }
+#else
+bool avx2_runs() { return false; }
+ConvLoops conv_loops() { return conv2d_portable; }
+#endif
 
 Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t groups) {
   if (wt.shape.size() != 4 || wt.dim(2) != wt.dim(3) || wt.dim(2) < 1 || wt.dim(0) < 1 || wt.dim(0) % groups != 0)
@@ -214,14 +214,8 @@ Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t
     x_lo[static_cast<size_t>(k)] = lo, x_hi[static_cast<size_t>(k)] = hi;
   }
   std::vector<float> rows(groups == 1 ? static_cast<size_t>(Cg * K * K * out.h * out.w) : 0, 0.f);
-  const ConvShape s{in.c, in.h, in.w, O, Cg, K, O / groups, out.h, out.w, stride, pad, groups, x_lo.data(), x_hi.data()};
-#if KILN_RT_AVX2
-  if (avx2_runs()) {
-    conv2d_avx2(s, in.v.data(), wt.data.data(), rows.data(), out.v.data());
-    return out;
-  }
-#endif
-  conv2d_portable(s, in.v.data(), wt.data.data(), rows.data(), out.v.data());
+  const ConvShape s{in.h, in.w, O, Cg, K, O / groups, out.h, out.w, stride, pad, groups, x_lo.data(), x_hi.data()};
+  conv_loops()(s, in.v.data(), wt.data.data(), rows.data(), out.v.data());
   return out;
 }
 
