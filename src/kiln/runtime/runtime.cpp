@@ -98,52 +98,97 @@ struct ConvShape {
   const int64_t *x_lo, *x_hi;  // per kernel column: the output columns whose input column is inside
 };
 
-// conv2d's arithmetic on the buffers it checked and allocated (`out` zeroed; `rows`, J x P, zeroed,
-// for dense convolutions); nothing in it throws or allocates. Inlined into each build below.
+// One tile of a dense convolution: OB filters (their weights rows of J, J apart from `w`) x 2 VW
+// pixels, summed over the J elements of the pixels' patches (`rows`: J x 2 VW, a strip) in
+// registers. Each output is 0 + w[0] * r[0] + w[1] * r[1] + ... in that order, each product
+// rounded then added (no FMA: see above), so every tile shape and vector width gives the same
+// bits; `n` (<= 2 VW) pixels are stored in the OB planes of P pixels from `out`, the rest of the
+// tile reads the strip's zero padding. With GCC or Clang the tile is held in vectors of VW floats
+// (their vector extension, lowered to what the build's target has: AVX2, SSE2, WebAssembly's
+// SIMD128); elsewhere (or with KILN_RT_PLAIN_TILES defined) in plain arrays.
+#if defined(__GNUC__) && !defined(KILN_RT_PLAIN_TILES)
+template <int VW>
+struct Lanes {
+  typedef float V __attribute__((vector_size(VW * 4)));
+};
+template <int OB, int VW>
+__attribute__((always_inline)) inline void dense_tile(const float* rows, int64_t J, const float* w, float* out, int64_t P,
+                                                      int64_t n) {
+  using V = typename Lanes<VW>::V;
+  V acc[OB][2] = {};
+  for (int64_t j = 0; j < J; ++j, rows += 2 * VW, ++w) {
+    V r0, r1;
+    std::memcpy(&r0, rows, sizeof(V));
+    std::memcpy(&r1, rows + VW, sizeof(V));
+    for (int b = 0; b < OB; ++b) {
+      acc[b][0] += w[b * J] * r0;  // the scalar times each lane
+      acc[b][1] += w[b * J] * r1;
+    }
+  }
+  float t[2 * VW];
+  for (int b = 0; b < OB; ++b) {
+    std::memcpy(t, &acc[b][0], sizeof(V));
+    std::memcpy(t + VW, &acc[b][1], sizeof(V));
+    for (int64_t q = 0; q < n; ++q) out[b * P + q] = t[q];
+  }
+}
+#else
+template <int OB, int VW>
+inline void dense_tile(const float* rows, int64_t J, const float* w, float* out, int64_t P, int64_t n) {
+  float acc[OB][2 * VW] = {};
+  for (int64_t j = 0; j < J; ++j)
+    for (int b = 0; b < OB; ++b)
+      for (int q = 0; q < 2 * VW; ++q) acc[b][q] += w[b * J + j] * rows[j * 2 * VW + q];
+  for (int b = 0; b < OB; ++b)
+    for (int64_t q = 0; q < n; ++q) out[b * P + q] = acc[b][q];
+}
+#endif
+
+// conv2d's arithmetic on the buffers it checked and allocated (`out` zeroed; for dense
+// convolutions `rows`, zeroed, J floats for each output pixel rounded up to whole strips of 16);
+// nothing in it throws or allocates. Inlined into each build below, VW (floats a vector: 8 for
+// AVX2, 4 for SSE2 and WebAssembly) its only difference.
+template <int VW>
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
 inline void conv2d_loops(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
   if (s.groups == 1) {
-    // Dense convolutions: the input's patches laid out once as rows (row j = input channel ci,
-    // kernel row ky, column kx; one column per output pixel, zeros where the patch leaves the
-    // image), then each output plane is a sum of rows scaled by that filter's weights: the inner
-    // loop runs over every pixel of the plane at once. The same products in the same order, plus
-    // the padding's zero products, which change no sum of finite weights.
+    // Dense convolutions: the input's patches laid out once (patch element j = input channel ci,
+    // kernel row ky, column kx, for each output pixel; zeros where the patch leaves the image and
+    // past the last pixel), then each output is the sum over j of its filter's weight j times
+    // element j of its pixel's patch, computed a tile of 6 (then 4, then 1) filters x TW pixels
+    // at a time. The patches are stored a strip of TW pixels at a time, J x TW: a tile reads its
+    // strip in one sweep, and the strip stays in cache across the filters. The same products in
+    // the same order as a direct convolution, plus the padding's zero products, which change no
+    // sum of finite weights.
     const int64_t P = s.OH * s.OW, J = s.Cg * s.K * s.K;
+    constexpr int64_t TW = 2 * VW;  // pixels a tile
     for (int64_t ci = 0; ci < s.Cg; ++ci)
       for (int64_t ky = 0; ky < s.K; ++ky)
         for (int64_t kx = 0; kx < s.K; ++kx) {
-          float* const row = rows + ((ci * s.K + ky) * s.K + kx) * P;
+          const int64_t j = (ci * s.K + ky) * s.K + kx;
           const int64_t lo = s.x_lo[kx], hi = s.x_hi[kx];
           for (int64_t y = 0; y < s.OH; ++y) {
             const int64_t iy = y * s.stride + ky - s.pad;
             if (iy < 0 || iy >= s.H) continue;
             const float* const irow = in + (ci * s.H + iy) * s.W + lo * s.stride + kx - s.pad;
-            for (int64_t x = 0; x < hi - lo; ++x) row[y * s.OW + lo + x] = irow[x * s.stride];
+            const int64_t p = y * s.OW + lo;  // the first pixel's place in its strip: q of TW
+            int64_t q = p % TW;
+            float* d = rows + (p / TW * J + j) * TW + q;
+            for (int64_t x = 0; x < hi - lo; ++x) {
+              *d++ = irow[x * s.stride];
+              if (++q == TW) q = 0, d += (J - 1) * TW;  // on to the next strip's row j
+            }
           }
         }
-    for (int64_t o = 0; o < s.O; ++o) {
-      float* const plane = out + o * P;
-      const float* const w = wt + o * J;
-      int64_t j = 0;
-      for (; j + 4 <= J; j += 4) {  // four rows a pass over the plane, added one after another
-        const float w0 = w[j], w1 = w[j + 1], w2 = w[j + 2], w3 = w[j + 3];
-        const float *r0 = rows + j * P, *r1 = r0 + P, *r2 = r1 + P, *r3 = r2 + P;
-        for (int64_t p = 0; p < P; ++p) {
-          float a = plane[p];
-          a += w0 * r0[p];
-          a += w1 * r1[p];
-          a += w2 * r2[p];
-          a += w3 * r3[p];
-          plane[p] = a;
-        }
-      }
-      for (; j < J; ++j) {
-        const float wv = w[j];
-        const float* const row = rows + j * P;
-        for (int64_t p = 0; p < P; ++p) plane[p] += wv * row[p];
-      }
+    for (int64_t p = 0; p < P; p += TW) {
+      const float* const strip = rows + p * J;  // p / TW strips of J x TW before it
+      const int64_t n = std::min<int64_t>(TW, P - p);
+      int64_t o = 0;
+      for (; o + 6 <= s.O; o += 6) dense_tile<6, VW>(strip, J, wt + o * J, out + o * P + p, P, n);
+      for (; o + 4 <= s.O; o += 4) dense_tile<4, VW>(strip, J, wt + o * J, out + o * P + p, P, n);
+      for (; o < s.O; ++o) dense_tile<1, VW>(strip, J, wt + o * J, out + o * P + p, P, n);
     }
     return;
   }
@@ -174,13 +219,13 @@ inline void conv2d_loops(const ConvShape& s, const float* in, const float* wt, f
 
 using ConvLoops = void (*)(const ConvShape&, const float*, const float*, float*, float*);
 void conv2d_portable(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
-  conv2d_loops(s, in, wt, rows, out);
+  conv2d_loops<4>(s, in, wt, rows, out);
 }
 std::atomic<bool> portable_only{false};
 
 #if KILN_RT_AVX2
 __attribute__((target("avx2"))) void conv2d_avx2(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
-  conv2d_loops(s, in, wt, rows, out);
+  conv2d_loops<8>(s, in, wt, rows, out);
 }
 bool avx2_runs() {
   static const bool cpu_has_avx2 = __builtin_cpu_supports("avx2");
@@ -213,7 +258,8 @@ Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t
     while (hi > lo && (hi - 1) * stride + k - pad >= in.w) --hi;
     x_lo[static_cast<size_t>(k)] = lo, x_hi[static_cast<size_t>(k)] = hi;
   }
-  std::vector<float> rows(groups == 1 ? static_cast<size_t>(Cg * K * K * out.h * out.w) : 0, 0.f);
+  const int64_t padded = (out.h * out.w + 15) / 16 * 16;  // pixels in whole strips of either build
+  std::vector<float> rows(groups == 1 ? static_cast<size_t>(Cg * K * K * padded) : 0, 0.f);
   const ConvShape s{in.h, in.w, O, Cg, K, O / groups, out.h, out.w, stride, pad, groups, x_lo.data(), x_hi.data()};
   conv_loops()(s, in.v.data(), wt.data.data(), rows.data(), out.v.data());
   return out;
