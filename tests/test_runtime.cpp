@@ -2,7 +2,8 @@
 // fp32 files give the same logits to 1e-4; int8 files the same logits as LibTorch running the
 // int8 round trip of the weights (kiln/deploy/quantize.h), to 1e-4, on the int8 grid and on a
 // coarser one (4 bits, one scale per tensor: ExportInfo::grid, written two values to a byte) alike;
-// and where the runtime's AVX2 loops run, the portable ones give the same logits to the bit.
+// and the runtime's loops give the same logits to the bit in each of their builds (AVX2 where it
+// runs, portable, plain: kiln::rt::use_kernels).
 #include <cstring>
 
 #include "helpers.h"
@@ -60,15 +61,18 @@ void compare(const std::string& model_name, const std::string& widths, const std
     for (int64_t i = 0; i < 40; ++i) {
       auto z = rt.predict(pixels[i].data_ptr<float>());
       for (int64_t k = 0; k < 10; ++k) worst = std::max(worst, std::abs(z[static_cast<size_t>(k)] - want[i][k].item<double>()));
-      kiln::rt::use_portable_kernels(true);
-      auto portable = rt.predict(pixels[i].data_ptr<float>());
-      kiln::rt::use_portable_kernels(false);
-      bitwise_different += std::memcmp(z.data(), portable.data(), z.size() * sizeof(float)) != 0;
+      for (auto k : {kiln::rt::Kernels::kPortable, kiln::rt::Kernels::kPlain}) {
+        kiln::rt::use_kernels(k);
+        auto other = rt.predict(pixels[i].data_ptr<float>());
+        bitwise_different += std::memcmp(z.data(), other.data(), z.size() * sizeof(float)) != 0;
+      }
+      kiln::rt::use_kernels(kiln::rt::Kernels::kBest);
     }
-    EXPECT_EQ(bitwise_different, 0) << model_name << ": the " << kiln::rt::kernels() << " loops' logits are not the portable ones' to the bit";
+    EXPECT_EQ(bitwise_different, 0) << model_name << ": the " << kiln::rt::kernels()
+                                    << " loops' logits are not the portable and plain ones' to the bit";
     const double scale = want.abs().max().item<double>();
     const std::string what = int8 ? info.grid.name() : "fp32";
-    std::printf("%s (%s) %s: largest |logit difference| against LibTorch %.2e (largest |logit| %.3f); %s loops: %lld of 40 images' logits not the portable loops' to the bit\n",
+    std::printf("%s (%s) %s: largest |logit difference| against LibTorch %.2e (largest |logit| %.3f); %s loops: %lld of 80 comparisons with the portable and plain loops not equal to the bit\n",
                 model_name.c_str(), activation.c_str(), what.c_str(), worst, scale, kiln::rt::kernels(), (long long)bitwise_different);
     EXPECT_GT(scale, 1.0) << "logits this small would make the comparison weak";
     EXPECT_LT(worst, 1e-4) << model_name << " " << what;

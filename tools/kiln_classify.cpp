@@ -3,9 +3,10 @@
 // batch with a model from `kiln export --format kiln`, and prints the accuracy. Each image gets
 // the run's test-time augmentation (the file's `tta`, as `kiln eval` applies it) unless --tta
 // says otherwise (none | flip | flip+translate). --portable runs the convolutions' portable loops
-// where the AVX2 ones would run (the same logits to the bit; for timing the two).
-//   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta MODE] [--portable]
-//   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE] [--portable]
+// where the AVX2 ones would run, --plain their plain-array build (the same logits to the bit; for
+// timing them).
+//   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta MODE] [--portable|--plain]
+//   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE] [--portable|--plain]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -34,13 +35,14 @@ int main(int argc, char** argv) {
     std::string v;
     if (option("--limit", v)) limit = std::stol(v);
     option("--tta", tta);
-    if (auto it = std::find(args.begin(), args.end(), "--portable"); it != args.end()) {
-      kiln::rt::use_portable_kernels(true);
-      args.erase(it);
-    }
+    for (auto [flag, k] : {std::pair<const char*, kiln::rt::Kernels>{"--portable", kiln::rt::Kernels::kPortable}, {"--plain", kiln::rt::Kernels::kPlain}})
+      if (auto it = std::find(args.begin(), args.end(), flag); it != args.end()) {
+        kiln::rt::use_kernels(k);
+        args.erase(it);
+      }
     if (args.size() != 2 && args.size() != 3) {
-      std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate] [--portable]\n"
-                           "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate] [--portable]\n");
+      std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate] [--portable|--plain]\n"
+                           "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate] [--portable|--plain]\n");
       return 2;
     }
     auto model = kiln::rt::load(args[0]);

@@ -9,17 +9,23 @@
 #include <sstream>
 #include <stdexcept>
 
-// On x86-64 with GCC or Clang the convolutions' loops are compiled twice, for AVX2 and for the
-// baseline (SSE2), and conv2d calls the AVX2 build when the CPU has AVX2 (checked once), unless
-// use_portable_kernels(true) asks for the baseline. AVX2 only, not FMA: without FMA the compiler
-// cannot fuse a * w + b, and these loops have no reductions it could reorder, so both builds add
-// the same products in the same order and give bit-identical logits (every Runtime.*MatchesLibTorch
-// case requires it); only the vector width differs. Elsewhere (WebAssembly, ARM, MSVC) there is
-// one, portable build.
+// The convolutions' loops come in up to three builds, all adding the same products in the same
+// order: on x86-64 with GCC or Clang an AVX2 build, called when the CPU has AVX2 (checked once);
+// the portable build (SSE2 on x86-64, SIMD128 in WebAssembly), whose dense tiles are held in
+// GCC's vector extension where the compiler has it; and the plain build, the same loops on plain
+// arrays (the portable build itself where the compiler has no vector extension). use_kernels()
+// picks one. AVX2 only, not FMA: without FMA the compiler cannot fuse a * w + b, and these loops
+// have no reductions it could reorder, so every build gives the same logits to the bit (every
+// Runtime.*MatchesLibTorch case requires it); only the vector width differs.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__EMSCRIPTEN__)
 #define KILN_RT_AVX2 1
 #else
 #define KILN_RT_AVX2 0
+#endif
+#if defined(__GNUC__)  // GCC and Clang (Emscripten's too): vector_size
+#define KILN_RT_VECTORS 1
+#else
+#define KILN_RT_VECTORS 0
 #endif
 
 namespace kiln::rt {
@@ -99,21 +105,30 @@ struct ConvShape {
 };
 
 // One tile of a dense convolution: OB filters (their weights rows of J, J apart from `w`) x 2 VW
-// pixels, summed over the J elements of the pixels' patches (`rows`: J x 2 VW, a strip) in
-// registers. Each output is 0 + w[0] * r[0] + w[1] * r[1] + ... in that order, each product
-// rounded then added (no FMA: see above), so every tile shape and vector width gives the same
-// bits; `n` (<= 2 VW) pixels are stored in the OB planes of P pixels from `out`, the rest of the
-// tile reads the strip's zero padding. With GCC or Clang the tile is held in vectors of VW floats
-// (their vector extension, lowered to what the build's target has: AVX2, SSE2, WebAssembly's
-// SIMD128); elsewhere (or with KILN_RT_PLAIN_TILES defined) in plain arrays.
-#if defined(__GNUC__) && !defined(KILN_RT_PLAIN_TILES)
+// pixels, summed over the J elements of the pixels' patches (`rows`: J x 2 VW, a strip). Each
+// output is 0 + w[0] * r[0] + w[1] * r[1] + ... in that order, each product rounded then added
+// (no FMA: see above), so every tile shape and vector width gives the same bits; `n` (<= 2 VW)
+// pixels are stored in the OB planes of P pixels from `out`, the rest of the tile reads the
+// strip's zero padding. The plain build's tile is an array the compiler may or may not keep in
+// registers (GCC does not: ~6x slower); the vector build's is OB x 2 vectors of VW floats (GCC's
+// vector extension, lowered to what the build's target has: AVX2, SSE2, WebAssembly's SIMD128).
+template <int OB, int VW>
+inline void dense_tile_plain(const float* rows, int64_t J, const float* w, float* out, int64_t P, int64_t n) {
+  float acc[OB][2 * VW] = {};
+  for (int64_t j = 0; j < J; ++j)
+    for (int b = 0; b < OB; ++b)
+      for (int q = 0; q < 2 * VW; ++q) acc[b][q] += w[b * J + j] * rows[j * 2 * VW + q];
+  for (int b = 0; b < OB; ++b)
+    for (int64_t q = 0; q < n; ++q) out[b * P + q] = acc[b][q];
+}
+#if KILN_RT_VECTORS
 template <int VW>
 struct Lanes {
   typedef float V __attribute__((vector_size(VW * 4)));
 };
 template <int OB, int VW>
-__attribute__((always_inline)) inline void dense_tile(const float* rows, int64_t J, const float* w, float* out, int64_t P,
-                                                      int64_t n) {
+__attribute__((always_inline)) inline void dense_tile_vectors(const float* rows, int64_t J, const float* w, float* out, int64_t P,
+                                                              int64_t n) {
   using V = typename Lanes<VW>::V;
   V acc[OB][2] = {};
   for (int64_t j = 0; j < J; ++j, rows += 2 * VW, ++w) {
@@ -132,23 +147,23 @@ __attribute__((always_inline)) inline void dense_tile(const float* rows, int64_t
     for (int64_t q = 0; q < n; ++q) out[b * P + q] = t[q];
   }
 }
-#else
-template <int OB, int VW>
-inline void dense_tile(const float* rows, int64_t J, const float* w, float* out, int64_t P, int64_t n) {
-  float acc[OB][2 * VW] = {};
-  for (int64_t j = 0; j < J; ++j)
-    for (int b = 0; b < OB; ++b)
-      for (int q = 0; q < 2 * VW; ++q) acc[b][q] += w[b * J + j] * rows[j * 2 * VW + q];
-  for (int b = 0; b < OB; ++b)
-    for (int64_t q = 0; q < n; ++q) out[b * P + q] = acc[b][q];
-}
 #endif
+template <int OB, int VW, bool kVectors>
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+inline void dense_tile(const float* rows, int64_t J, const float* w, float* out, int64_t P, int64_t n) {
+#if KILN_RT_VECTORS
+  if constexpr (kVectors) return dense_tile_vectors<OB, VW>(rows, J, w, out, P, n);
+#endif
+  dense_tile_plain<OB, VW>(rows, J, w, out, P, n);
+}
 
 // conv2d's arithmetic on the buffers it checked and allocated (`out` zeroed; for dense
 // convolutions `rows`, zeroed, J floats for each output pixel rounded up to whole strips of 16);
 // nothing in it throws or allocates. Inlined into each build below, VW (floats a vector: 8 for
-// AVX2, 4 for SSE2 and WebAssembly) its only difference.
-template <int VW>
+// AVX2, 4 for SSE2 and WebAssembly) and kVectors (the tiles' kind) their only differences.
+template <int VW, bool kVectors>
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
@@ -186,9 +201,9 @@ inline void conv2d_loops(const ConvShape& s, const float* in, const float* wt, f
       const float* const strip = rows + p * J;  // p / TW strips of J x TW before it
       const int64_t n = std::min<int64_t>(TW, P - p);
       int64_t o = 0;
-      for (; o + 6 <= s.O; o += 6) dense_tile<6, VW>(strip, J, wt + o * J, out + o * P + p, P, n);
-      for (; o + 4 <= s.O; o += 4) dense_tile<4, VW>(strip, J, wt + o * J, out + o * P + p, P, n);
-      for (; o < s.O; ++o) dense_tile<1, VW>(strip, J, wt + o * J, out + o * P + p, P, n);
+      for (; o + 6 <= s.O; o += 6) dense_tile<6, VW, kVectors>(strip, J, wt + o * J, out + o * P + p, P, n);
+      for (; o + 4 <= s.O; o += 4) dense_tile<4, VW, kVectors>(strip, J, wt + o * J, out + o * P + p, P, n);
+      for (; o < s.O; ++o) dense_tile<1, VW, kVectors>(strip, J, wt + o * J, out + o * P + p, P, n);
     }
     return;
   }
@@ -219,23 +234,31 @@ inline void conv2d_loops(const ConvShape& s, const float* in, const float* wt, f
 
 using ConvLoops = void (*)(const ConvShape&, const float*, const float*, float*, float*);
 void conv2d_portable(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
-  conv2d_loops<4>(s, in, wt, rows, out);
+  conv2d_loops<4, true>(s, in, wt, rows, out);
 }
-std::atomic<bool> portable_only{false};
+void conv2d_plain(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
+  conv2d_loops<4, false>(s, in, wt, rows, out);
+}
+std::atomic<Kernels> asked{Kernels::kBest};
 
 #if KILN_RT_AVX2
 __attribute__((target("avx2"))) void conv2d_avx2(const ConvShape& s, const float* in, const float* wt, float* rows, float* out) {
-  conv2d_loops<8>(s, in, wt, rows, out);
+  conv2d_loops<8, true>(s, in, wt, rows, out);
 }
 bool avx2_runs() {
   static const bool cpu_has_avx2 = __builtin_cpu_supports("avx2");
-  return cpu_has_avx2 && !portable_only.load(std::memory_order_relaxed);
+  return cpu_has_avx2 && asked.load(std::memory_order_relaxed) == Kernels::kBest;
 }
-ConvLoops conv_loops() { return avx2_runs() ? conv2d_avx2 : conv2d_portable; }
 #else
 bool avx2_runs() { return false; }
-ConvLoops conv_loops() { return conv2d_portable; }
 #endif
+bool plain_runs() { return !KILN_RT_VECTORS || asked.load(std::memory_order_relaxed) == Kernels::kPlain; }
+ConvLoops conv_loops() {
+#if KILN_RT_AVX2
+  if (avx2_runs()) return conv2d_avx2;
+#endif
+  return plain_runs() ? conv2d_plain : conv2d_portable;
+}
 
 Map conv2d(const Map& in, const Tensor& wt, int64_t stride, int64_t pad, int64_t groups) {
   if (wt.shape.size() != 4 || wt.dim(2) != wt.dim(3) || wt.dim(2) < 1 || wt.dim(0) < 1 || wt.dim(0) % groups != 0)
@@ -635,8 +658,8 @@ int64_t Model::classify(const float* pixels) const {
   return std::max_element(z.begin(), z.end()) - z.begin();
 }
 
-void use_portable_kernels(bool portable) { portable_only.store(portable, std::memory_order_relaxed); }
+void use_kernels(Kernels k) { asked.store(k, std::memory_order_relaxed); }
 
-const char* kernels() { return avx2_runs() ? "AVX2" : "portable"; }
+const char* kernels() { return avx2_runs() ? "AVX2" : plain_runs() ? "plain" : "portable"; }
 
 }  // namespace kiln::rt

@@ -61,11 +61,14 @@ struct Model {
 Model parse(const std::vector<uint8_t>& bytes, const std::string& name);
 Model load(const std::string& path);
 
-// The convolutions' loops: "AVX2" where the build has them (x86-64, GCC or Clang) and the CPU
-// runs AVX2, else "portable". Both give bit-identical logits; use_portable_kernels(true) makes
-// every later call take the portable ones (tests compare the two; kiln-classify --portable).
+// The convolutions' loops that run: "AVX2" where the build has them (x86-64, GCC or Clang) and
+// the CPU runs AVX2, else "portable" (vectors of 4 floats, with GCC or Clang), else "plain" (plain
+// arrays). All give bit-identical logits. use_kernels picks them for every later call: kBest
+// (the default) the fastest there, kPortable the portable ones, kPlain the plain ones (tests
+// compare the three; kiln-classify --portable, --plain).
+enum class Kernels { kBest, kPortable, kPlain };
 const char* kernels();
-void use_portable_kernels(bool portable);
+void use_kernels(Kernels k);
 
 // Small file helpers for the runtime's tools (kiln-classify, kiln-web-check).
 std::vector<uint8_t> read_bytes(const std::string& path);  // throws naming the path
