@@ -104,6 +104,13 @@ print(f"runtime, {what}: fp32 {rt[0]}/{n} (LibTorch {lt[0]}), int8 {rt[1]}/{n} (
 PY
 }
 runtime_agrees "$d/run" 1000 "fashion-mnist-tiny"
+# --threads 3 classifies the same 1,000 images in three slices: the same count right, said so;
+# --threads 0 is refused.
+"$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --limit 1000 --threads 3 > "$d/rt3.txt" || { echo "FAIL: kiln-classify --threads 3"; exit 1; }
+grep -q "$(grep -o "([0-9]* of 1000)" "$d/run/rt32.txt").*(3 threads, wall clock" "$d/rt3.txt" ||
+  { cat "$d/run/rt32.txt" "$d/rt3.txt"; echo "FAIL: kiln-classify --threads 3 is not the one thread's count"; exit 1; }
+"$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --threads 0 > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln-classify took --threads 0"; exit 1; }
+grep -q -- "--threads 0: give 1 to 1024" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --threads 0"; exit 1; }
 # --tta overrides the file's test-time augmentation (this run's: none) and says so; a mode that
 # is not one is refused, naming it.
 "$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --limit 50 --tta flip+translate > "$d/rtt.txt" || { echo "FAIL: kiln-classify --tta"; exit 1; }
