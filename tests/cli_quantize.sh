@@ -111,6 +111,36 @@ grep -q "$(grep -o "([0-9]* of 1000)" "$d/run/rt32.txt").*(3 threads, wall clock
   { cat "$d/run/rt32.txt" "$d/rt3.txt"; echo "FAIL: kiln-classify --threads 3 is not the one thread's count"; exit 1; }
 "$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --threads 0 > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln-classify took --threads 0"; exit 1; }
 grep -q -- "--threads 0: give 1 to 1024" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --threads 0"; exit 1; }
+# kiln predict on image files: the first 20 test images written as PNGs are classified from the
+# checkpoint as its run evaluates; as many right as the runtime counts on the same 20 (its fp32
+# arithmetic against the run's precision: at most one near-tie apart). A colour image for this
+# grey model and a missing file are refused, named.
+for i in $(seq 0 19); do python3 "$(dirname "$0")/idx_image_png.py" "$d/images" "$i" "$d/p$i.png" || { echo "FAIL: writing PNG $i"; exit 1; }; done
+"$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --data "$data" --top 2 $(for i in $(seq 0 19); do echo "$d/p$i.png"; done) > "$d/pred.txt" ||
+  { cat "$d/pred.txt"; echo "FAIL: kiln predict"; exit 1; }
+"$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --limit 20 > "$d/rt20.txt" || { echo "FAIL: kiln-classify --limit 20"; exit 1; }
+python3 - "$d/pred.txt" "$d/labels" "$d/rt20.txt" "$d" <<'PY' || exit 1
+import re, sys
+pred, labels, rt, d = open(sys.argv[1]).read(), open(sys.argv[2], "rb").read()[8:28], open(sys.argv[3]).read(), sys.argv[4]
+names = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
+got = {int(m.group(1)): m.group(2) for m in re.finditer(rf"^{re.escape(d)}/p(\d+)\.png: (\S+) [0-9.]+% \(then \S+ [0-9.]+%\)$", pred, re.M)}
+assert sorted(got) == list(range(20)), ("not one line per image, with its top 2", pred)
+right = sum(got[i] == names[labels[i]] for i in range(20))
+rt_right = int(re.search(r"\((\d+) of 20\)", rt).group(1))
+assert abs(right - rt_right) <= 1 and right >= 12, ("kiln predict on the PNGs disagrees with the runtime on the same images", right, rt_right, pred)
+print(f"kiln predict: {right} of 20 PNGs right (the runtime on the IDX images: {rt_right})")
+PY
+python3 - "$d/p0.png" "$d/rgb.png" <<'PY' || { echo "FAIL: writing an RGB PNG"; exit 1; }
+import struct, sys, zlib
+w = h = 28  # a mid-grey RGB image, written by hand (no imaging library needed)
+raw = b"".join(b"\x00" + bytes([128, 128, 128]) * w for _ in range(h))
+chunk = lambda t, b: struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b))
+open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+"$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --data "$data" "$d/rgb.png" > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln predict took a colour image for a grey model"; exit 1; }
+grep -q "image '$d/rgb.png' has 3 channels (colour), and this model takes grey images (1 channel)" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for the colour image"; exit 1; }
+"$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --data "$data" "$d/none.png" > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln predict took a missing file"; exit 1; }
+grep -q "$d/none.png" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: the missing file is not named"; exit 1; }
 # --tta overrides the file's test-time augmentation (this run's: none) and says so; a mode that
 # is not one is refused, naming it.
 "$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --limit 50 --tta flip+translate > "$d/rtt.txt" || { echo "FAIL: kiln-classify --tta"; exit 1; }

@@ -22,6 +22,7 @@ Command add_eval(CLI::App& app, const std::string& command_line);       // cmd_e
 Command add_export(CLI::App& app, const std::string& command_line);     // cmd_export.cpp
 Command add_web(CLI::App& app, const std::string& command_line);        // cmd_web.cpp
 Command add_quantize(CLI::App& app, const std::string& command_line);   // cmd_quantize.cpp
+Command add_predict(CLI::App& app, const std::string& command_line);    // cmd_predict.cpp
 std::vector<Command> add_data(CLI::App& app, const std::string& command_line);           // cmd_data.cpp: data fetch, data info
 std::vector<Command> add_info_commands(CLI::App& app, const std::string& command_line);  // cmd_info.cpp: presets, env, report
 
