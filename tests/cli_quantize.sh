@@ -130,13 +130,9 @@ rt_right = int(re.search(r"\((\d+) of 20\)", rt).group(1))
 assert abs(right - rt_right) <= 1 and right >= 12, ("kiln predict on the PNGs disagrees with the runtime on the same images", right, rt_right, pred)
 print(f"kiln predict: {right} of 20 PNGs right (the runtime on the IDX images: {rt_right})")
 PY
-python3 - "$d/p0.png" "$d/rgb.png" <<'PY' || { echo "FAIL: writing an RGB PNG"; exit 1; }
-import struct, sys, zlib
-w = h = 28  # a mid-grey RGB image, written by hand (no imaging library needed)
-raw = b"".join(b"\x00" + bytes([128, 128, 128]) * w for _ in range(h))
-chunk = lambda t, b: struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b))
-open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-PY
+# a mid-grey RGB image: one CIFAR-format record written as a PNG by the same script
+python3 -c "import sys; open(sys.argv[1], 'wb').write(bytes(1) + bytes([128]) * 3072)" "$d/rgb.bin" &&
+  python3 "$(dirname "$0")/idx_image_png.py" --cifar "$d/rgb.bin" 0 "$d/rgb.png" || { echo "FAIL: writing an RGB PNG"; exit 1; }
 "$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --data "$data" "$d/rgb.png" > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln predict took a colour image for a grey model"; exit 1; }
 grep -q "image '$d/rgb.png' has 3 channels (colour), and this model takes grey images (1 channel)" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for the colour image"; exit 1; }
 "$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --data "$data" "$d/none.png" > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln predict took a missing file"; exit 1; }

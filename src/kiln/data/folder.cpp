@@ -76,6 +76,17 @@ torch::Tensor fit_image(const torch::Tensor& img, int64_t H, int64_t W, const st
   throw Error("data.resize = '" + mode + "' (stretch | center_crop | pad)");
 }
 
+torch::Tensor read_image_as(const std::string& path, int64_t C, int64_t H, int64_t W, const FolderOptions& o, bool* converted,
+                            bool* resized) {
+  auto img = decode_image(read_file(path), path, 0);
+  const bool c = img.size(0) != C, r = img.size(1) != H || img.size(2) != W;
+  if (c) img = convert_channels(img, C, o.background);
+  if (r) img = fit_image(img, H, W, o.resize, o.background);
+  if (converted) *converted = c;
+  if (resized) *resized = r;
+  return img;
+}
+
 namespace {
 
 struct ImageFile {
@@ -175,10 +186,9 @@ torch::Tensor decode_files(const std::vector<ImageFile>& files, int64_t C, int64
   std::atomic<int64_t> resized{0}, converted{0};
   parallel_for_each(N, threads, [&](int64_t i) {
     auto& f = files[static_cast<size_t>(i)];
-    auto img = decode_image(read_file(f.path), f.path, 0);
-    if (img.size(0) != C) img = convert_channels(img, C, o.background), ++converted;
-    if (img.size(1) != H || img.size(2) != W) img = fit_image(img, H, W, o.resize, o.background), ++resized;
-    out[i].copy_(img);
+    bool c = false, r = false;
+    out[i].copy_(read_image_as(f.path, C, H, W, o, &c, &r));
+    converted += c, resized += r;
   });
   if (report) {
     report->images = N, report->bytes = bytes;

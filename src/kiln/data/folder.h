@@ -62,6 +62,11 @@ void load_folder(const std::string& root, const FolderOptions& options, TrainTes
 torch::Tensor convert_channels(const torch::Tensor& image, int64_t channels, int64_t background);
 // One image (uint8 C x h x w) fitted to H x W as `mode` says (see above).
 torch::Tensor fit_image(const torch::Tensor& image, int64_t H, int64_t W, const std::string& mode, int64_t background);
+// One image file as a folder's images are stored: decoded, converted to C channels
+// (convert_channels) and fitted to H x W (fit_image) as `options` say; `converted` / `resized`
+// (optional) say whether it had to be. The folder loaders and `kiln predict` read files with it.
+torch::Tensor read_image_as(const std::string& path, int64_t C, int64_t H, int64_t W, const FolderOptions& options,
+                            bool* converted = nullptr, bool* resized = nullptr);
 
 // A seeded, stratified hold-out: round(fraction x n_c) examples of every class c (at least one
 // when the class has two or more) go to the second dataset, the rest to the first; both keep the

@@ -124,6 +124,25 @@ RunResult resume(const TrainTest& data, const RunOptions& opt_in) {
   return run.run();
 }
 
+torch::Tensor eval_logits(Classifier& model, const torch::Tensor& x, const std::string& tta, double translate_weight) {
+  ComputeGuard compute(model, x);  // the batch's precision (bf16 data, fp32 master weights: autocast)
+  return predict_with_tta([&](const torch::Tensor& t) { return model.forward(t); }, x, tta, translate_weight);
+}
+
+torch::Tensor logits_of(Classifier& model, const DeviceLoader& loader, int64_t bs, const std::string& tta,
+                        double translate_weight) {
+  torch::NoGradGuard ng;
+  const bool was_training = model.is_training();
+  model.eval();
+  std::vector<torch::Tensor> logits;
+  for (int64_t b = 0; b < loader.size(); b += bs) {
+    auto x = loader.slice(b, std::min(loader.size(), b + bs)).x;  // images only: labels untouched
+    logits.push_back(eval_logits(model, x, tta, translate_weight).to(torch::kFloat32));
+  }
+  model.train(was_training);
+  return torch::cat(logits);
+}
+
 EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t bs, const std::string& tta,
                     double translate_weight) {
   torch::NoGradGuard ng;
@@ -135,9 +154,7 @@ EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t bs, c
   std::vector<torch::Tensor> preds;
   for (int64_t b = 0; b < loader.size(); b += bs) {
     auto batch = loader.slice(b, std::min(loader.size(), b + bs));
-    ComputeGuard compute(model, batch.x);  // the loader's precision (bf16 data, fp32 master weights: autocast)
-    auto logits = predict_with_tta([&](const torch::Tensor& x) { return model.forward(x); }, batch.x, tta,
-                                   translate_weight);
+    auto logits = eval_logits(model, batch.x, tta, translate_weight);
     loss_sum += classification_loss(logits, batch.y, 0.0, true).to(torch::kFloat64);
     auto p = logits.argmax(1);
     correct += p.eq(batch.y).sum();

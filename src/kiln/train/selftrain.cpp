@@ -3,10 +3,9 @@
 #include <limits>
 
 #include "kiln/core/error.h"
-#include "kiln/core/precision.h"
-#include "kiln/nn/layers.h"
 #include "kiln/train/loss.h"
 #include "kiln/train/run_settings.h"
+#include "kiln/train/trainer.h"
 
 namespace kiln {
 
@@ -15,17 +14,7 @@ PseudoLabels make_pseudo_labels(Classifier& teacher, const DeviceLoader& unlabel
   if (mode != "hard" && mode != "soft") throw Error("pseudo-label mode '" + mode + "' (hard | soft)");
   if (!(temperature > 0)) throw Error("pseudo-label temperature must be positive");
   torch::NoGradGuard ng;
-  const bool was_training = teacher.is_training();
-  teacher.eval();
-  std::vector<torch::Tensor> logits;
-  for (int64_t b = 0; b < unlabeled.size(); b += bs) {
-    auto x = unlabeled.slice(b, std::min(unlabeled.size(), b + bs)).x;  // images only: labels untouched
-    ComputeGuard compute(teacher, x);
-    logits.push_back(predict_with_tta([&](const torch::Tensor& t) { return teacher.forward(t); }, x, tta, 0.5)
-                         .to(torch::kFloat32));
-  }
-  teacher.train(was_training);
-  auto z = torch::cat(logits);
+  auto z = logits_of(teacher, unlabeled, bs, tta, 0.5);
   PseudoLabels p;
   auto prob = torch::softmax(z, 1);
   auto [conf, arg] = prob.max(1);

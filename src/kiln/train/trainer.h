@@ -90,6 +90,14 @@ struct EvalResult {
 // test-time augmentation `tta` (none | flip | flip+translate; see predict_with_tta).
 EvalResult evaluate(Classifier& model, const DeviceLoader& loader, int64_t batch_size, const std::string& tta = "none",
                     double translate_weight = 0.5);
+// One batch's logits as an evaluation computes them: in the batch's precision (ComputeGuard) with
+// test-time augmentation `tta` (predict_with_tta). The caller sets eval mode and no_grad.
+torch::Tensor eval_logits(Classifier& model, const torch::Tensor& x, const std::string& tta, double translate_weight);
+// Every image's logits (N x K, fp32, on the loader's device), eval_logits over batches of
+// `batch_size`, in eval mode without gradients (the previous mode restored): pseudo-labelling,
+// `kiln predict`.
+torch::Tensor logits_of(Classifier& model, const DeviceLoader& loader, int64_t batch_size, const std::string& tta,
+                        double translate_weight);
 
 // A trained model restored from a checkpoint (the EMA weights when the run kept an EMA), with the normalisation it was trained with.
 struct LoadedCheckpoint {
