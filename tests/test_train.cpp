@@ -126,11 +126,75 @@ TEST(Train, RunDirectoryContentsAndEvalFromCheckpoint) {
   auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
   DeviceLoader test(tt.test, torch::kCPU, torch::kFloat32, lc.mean, lc.std);
   EXPECT_DOUBLE_EQ(evaluate(*lc.model, test, 100).acc, r.final_test_acc);
+  // It holds the class names and the stored image size: what the model needs without its dataset.
+  EXPECT_EQ(lc.class_names, tt.train.classes);
+  EXPECT_EQ(lc.stored_shape, (std::vector<int64_t>{tt.train.images.size(1), tt.train.images.size(2), tt.train.images.size(3)}));
+  const auto io = model_io_of(lc, [&]() -> TrainTest {
+    ADD_FAILURE() << "the dataset was read for a checkpoint that holds its classes and image size";
+    return tt;
+  });
+  EXPECT_EQ(io.classes, tt.train.classes);
+  EXPECT_EQ(std::vector<int64_t>({io.channels, io.height, io.width}), lc.stored_shape);
   // A damaged checkpoint is refused by name.
   auto bytes = read_file(d / "run/checkpoint.pt");
   bytes.resize(bytes.size() / 2);
   kiln::test::write_bytes(d / "bad.pt", bytes);
   expect_error_containing([&] { checkpoint_config(d / "bad.pt"); }, "bad.pt");
+}
+
+namespace {
+// A checkpoint with only what load_checkpoint needs (a file written before 2026-12-04 held no
+// "classes" and "stored_shape"), plus `extra` named IValues or tensors.
+void write_minimal_checkpoint(const std::string& path, LoadedCheckpoint& lc, int64_t in_ch, int64_t classes,
+                              const std::function<void(torch::serialize::OutputArchive&)>& extra) {
+  torch::serialize::OutputArchive ar, m;
+  lc.model->save(m);
+  ar.write("model", m);
+  ar.write("config", c10::IValue(lc.cfg.to_toml()));
+  ar.write("position", torch::tensor({int64_t{2}, int64_t{0}, int64_t{16}, int64_t{512}}, torch::kInt64));
+  ar.write("shape", torch::tensor({in_ch, classes}, torch::kInt64));
+  std::vector<double> norm = lc.mean;
+  norm.insert(norm.end(), lc.std.begin(), lc.std.end());
+  ar.write("norm", torch::tensor(norm, torch::kFloat64));
+  extra(ar);
+  ar.save_to(path);
+}
+}  // namespace
+
+TEST(Train, CheckpointWithoutClassNamesReadsThemFromTheDatasetAndBadOnesAreRefused) {
+  auto tt = synthetic(256, 100);
+  TempDir d;
+  train(tiny_config(), tt, quiet_options(d / "run"));
+  auto lc = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
+  const int64_t C = tt.train.images.size(1), K = static_cast<int64_t>(tt.train.classes.size());
+  write_minimal_checkpoint(d / "old.pt", lc, C, K, [](auto&) {});
+  auto old = load_checkpoint(d / "old.pt", torch::kCPU);
+  EXPECT_TRUE(old.class_names.empty());
+  EXPECT_TRUE(old.stored_shape.empty());
+  int reads = 0;
+  auto renamed = tt;
+  for (auto& n : renamed.train.classes) n = "from-the-dataset-" + n;
+  const auto io = model_io_of(old, [&] { ++reads; return renamed; });
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(io.classes, renamed.train.classes);
+  EXPECT_EQ(std::vector<int64_t>({io.channels, io.height, io.width}), lc.stored_shape);
+  // Names that are not a JSON array, too few names, a shape that is not C x H x W of the model's
+  // channels: each refused, naming the file and the key.
+  auto names = [](std::string json) { return [json](torch::serialize::OutputArchive& ar) { ar.write("classes", c10::IValue(json)); }; };
+  auto shape = [](torch::Tensor t) { return [t](torch::serialize::OutputArchive& ar) { ar.write("stored_shape", t); }; };
+  const std::vector<std::pair<std::function<void(torch::serialize::OutputArchive&)>, std::string>> bad = {
+      {names("not json"), "'classes' is not a JSON array of names"},
+      {names("[1, 2]"), "'classes' is not a JSON array of names"},
+      {names(nlohmann::json(std::vector<std::string>(static_cast<size_t>(K - 1), "c")).dump()), "'classes' names " + std::to_string(K - 1) + " classes, its model has " + std::to_string(K) + " outputs"},
+      {shape(torch::tensor({C + 1, int64_t{16}, int64_t{16}}, torch::kInt64)), "'stored_shape' is not {channels, height, width}"},
+      {shape(torch::tensor({C, int64_t{16}}, torch::kInt64)), "'stored_shape' is not {channels, height, width}"},
+      {shape(torch::tensor({C, int64_t{0}, int64_t{16}}, torch::kInt64)), "'stored_shape' is not {channels, height, width}"},
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const auto path = d / ("bad" + std::to_string(i) + ".pt");
+    write_minimal_checkpoint(path, lc, C, K, bad[i].first);
+    expect_error_containing([&] { load_checkpoint(path, torch::kCPU); }, "'" + path + "': its " + bad[i].second);
+  }
 }
 
 TEST(Train, NanLossStopsWithAClearMessageAndKeepsTheCheckpoint) {

@@ -33,12 +33,11 @@ int run_export(const ExportFlags& f) {
   if (!f.int8 && (!f.grid.granularity.empty() || f.grid.bits != 0))
     throw Error("--granularity and --bits choose the grid of the --int8 weights: add --int8");
   auto ck = load_checkpoint(f.checkpoint, torch::kCPU);
-  auto tt = load_for(ck.cfg, f.data);  // the input shape and the class names
+  const auto io = model_io(ck, f.checkpoint, f.data);  // the input shape and the class names
   // The network's input: data.input_size when the run set one (the exported model expects images
   // already cropped and resized to it), else the stored size.
   const auto view = View::from_config(ck.cfg);
-  ExportInfo info{{tt.train.images.size(1), view.out_h(tt.train.images.size(2)), view.out_w(tt.train.images.size(3))},
-                  tt.train.classes};
+  ExportInfo info{{io.channels, view.out_h(io.height), view.out_w(io.width)}, io.classes};
   const auto chosen = grid_for(ck.cfg, f.grid);
   info.grid = chosen.grid;
   info.tta = f.tta;
@@ -79,7 +78,7 @@ Command add_export(CLI::App& app, const std::string&) {
   add_grid_options(sub, f->grid);  // with --int8
   sub->add_option("--tta", f->tta, "kiln and onnx formats: the test-time augmentation the model applies, none | flip | flip+translate (default: the run's eval.tta; ONNX: in the graph, the views batched through the network)");
   sub->add_option("--out", f->out, "file (default: model[-int8].<format> beside the checkpoint)");
-  sub->add_option("--data", f->data, "data root (for the input shape and class names)");
+  sub->add_option("--data", f->data, "data root: the run's dataset, read for the input shape and class names only when the checkpoint does not hold them (written before 2026-12-04)");
   return {sub, [f] { return run_export(*f); }};
 }
 

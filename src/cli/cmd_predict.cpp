@@ -3,6 +3,8 @@
 // grey images to RGB, fitted to the stored size by data.resize) and evaluated as the run
 // evaluated (as_its_run_evaluated: its layout, precision, data.input_size / eval_crop view,
 // normalisation and eval.tta). Prints each file's class and probability and the next --top.
+// The class names and the stored size come from the checkpoint (cli/common.h's model_io; the
+// run's dataset is read only for a checkpoint older than them).
 #include <stb/stb_image.h>
 
 #include <algorithm>
@@ -39,8 +41,8 @@ int run_predict(const PredictFlags& f) {
   Setup su = setup(f.dev);
   auto ck = load_checkpoint(f.checkpoint, su.device);
   const auto s = as_its_run_evaluated(ck);
-  const auto tt = load_for(ck.cfg, f.dev.data);  // the class names and the stored image size
-  const int64_t C = tt.train.images.size(1), H = tt.train.images.size(2), W = tt.train.images.size(3);
+  const auto io = model_io(ck, f.checkpoint, f.dev.data);  // the class names and the stored image size
+  const int64_t C = io.channels, H = io.height, W = io.width;
   Dataset ds;
   std::vector<torch::Tensor> images;
   for (const auto& p : f.images) {
@@ -58,7 +60,7 @@ int run_predict(const PredictFlags& f) {
               s.loop.tta.c_str());
   const auto pv = values.accessor<float, 2>();
   const auto pi = index.accessor<int64_t, 2>();
-  auto cls = [&](int64_t i, int64_t j) { return tt.train.classes.at(static_cast<size_t>(pi[i][j])).c_str(); };
+  auto cls = [&](int64_t i, int64_t j) { return io.classes.at(static_cast<size_t>(pi[i][j])).c_str(); };
   for (int64_t i = 0; i < p.size(0); ++i) {
     std::printf("%s: %s %.1f%%", f.images[static_cast<size_t>(i)].c_str(), cls(i, 0), 100.0 * pv[i][0]);
     for (int64_t j = 1; j < k; ++j) std::printf(j == 1 ? " (then %s %.1f%%" : ", %s %.1f%%", cls(i, j), 100.0 * pv[i][j]);

@@ -50,6 +50,14 @@ TrainTest load_for(const Config& cfg, const std::string& data) {
   return tt;
 }
 
+ModelIO model_io(const LoadedCheckpoint& ck, const std::string& checkpoint_path, const std::string& data) {
+  return model_io_of(ck, [&] {
+    std::cerr << "note: '" << checkpoint_path
+              << "' does not hold its class names and image size (written before 2026-12-04): reading them from its run's dataset\n";
+    return load_for(ck.cfg, data);
+  });
+}
+
 void add_grid_options(CLI::App* sub, GridFlags& f) {
   sub->add_option("--granularity", f.granularity,
                   "channel: a scale per output channel | tensor: one scale per weight, the coarser grid (default: the "

@@ -52,6 +52,9 @@ Setup setup(const DeviceFlags& f, const std::string& preset = "", const std::vec
 // The dataset `cfg` names (data.dataset, data.folder) from the data root `data` (resolved as
 // --data says), its notes printed to stderr.
 TrainTest load_for(const Config& cfg, const std::string& data);
+// The checkpoint's ModelIO (kiln/train/trainer.h), its run's dataset read from `data` (resolved
+// as --data says) only for a checkpoint older than the names and size it holds; says so on stderr.
+ModelIO model_io(const LoadedCheckpoint& ck, const std::string& checkpoint_path, const std::string& data);
 // "YYYYmmdd-HHMMSS", local time: the default run directories' suffix.
 std::string timestamp();
 // A preset file's name without its directory and extension.

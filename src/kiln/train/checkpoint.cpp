@@ -1,5 +1,7 @@
 // Reading a run's checkpoint from outside the run: its configuration, the trained model, and
 // the model evaluated as its run evaluated it.
+#include <nlohmann/json.hpp>
+
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
@@ -23,6 +25,36 @@ Config checkpoint_config(const std::string& path) {
   return Config::from_toml_string(v.toStringRef(), path + " (stored config)");
 }
 
+namespace {
+// "classes" and "stored_shape", when the checkpoint holds them (kiln/train/run_checkpoint.cpp),
+// checked against the model's shape: a mismatch is a damaged or hand-made file, refused by key.
+void read_model_io(torch::serialize::InputArchive& ar, const std::string& path, int64_t in_ch, int64_t classes,
+                   LoadedCheckpoint& lc) {
+  c10::IValue names;
+  if (ar.try_read("classes", names)) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(names.toStringRef());
+      lc.class_names = j.get<std::vector<std::string>>();
+    } catch (const std::exception&) {
+      throw Error("'" + path + "': its 'classes' is not a JSON array of names");
+    }
+    if (static_cast<int64_t>(lc.class_names.size()) != classes)
+      throw Error("'" + path + "': its 'classes' names " + std::to_string(lc.class_names.size()) + " classes, its model has " +
+                  std::to_string(classes) + " outputs");
+  }
+  torch::Tensor stored;
+  if (ar.try_read("stored_shape", stored)) {
+    stored = stored.cpu();
+    if (stored.dim() != 1 || stored.numel() != 3 || stored.scalar_type() != torch::kInt64 || stored[0].item<int64_t>() != in_ch ||
+        stored.min().item<int64_t>() < 1)
+      throw Error("'" + path + "': its 'stored_shape' is not {channels, height, width} of the model's " + std::to_string(in_ch) +
+                  "-channel images");
+    lc.stored_shape = {stored[0].item<int64_t>(), stored[1].item<int64_t>(), stored[2].item<int64_t>()};
+  }
+}
+}  // namespace
+
 LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device) {
   LoadedCheckpoint lc;
   lc.cfg = checkpoint_config(path);
@@ -42,12 +74,20 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& d
   torch::Tensor shape;
   ar.read("shape", shape);
   const int64_t in_ch = shape[0].item<int64_t>(), classes = shape[1].item<int64_t>();
+  read_model_io(ar, path, in_ch, classes, lc);
   lc.model = make_model(lc.cfg, in_ch, classes);
   lc.model->to(device);
   set_precision(*lc.model, RunSettings::from_config(lc.cfg).step.resolve(device).weights);
   torch::serialize::InputArchive e;
   lc.model->load(ar.try_read("ema", e) ? e : m);  // the averaged weights, when the run kept them
   return lc;
+}
+
+ModelIO model_io_of(const LoadedCheckpoint& ck, const std::function<TrainTest()>& dataset) {
+  if (!ck.class_names.empty() && ck.stored_shape.size() == 3)
+    return {ck.class_names, ck.stored_shape[0], ck.stored_shape[1], ck.stored_shape[2]};
+  const auto tt = dataset();
+  return {tt.train.classes, tt.train.images.size(1), tt.train.images.size(2), tt.train.images.size(3)};
 }
 
 RunSettings as_its_run_evaluated(const LoadedCheckpoint& ck) {

@@ -45,6 +45,11 @@ void Run::save_checkpoint() {
   if (dev_.is_cuda()) ar.write("rng_device", at::globalContext().defaultGenerator(dev_).get_state());
   ar.write("config", c10::IValue(cfg_.to_toml()));
   ar.write("shape", torch::tensor({data_.in_channels, data_.classes}, torch::kInt64));
+  // What a user of the model needs without the dataset (`kiln predict`, `kiln export`): the
+  // class names (a JSON array) and the stored image size C x H x W (before data.input_size).
+  ar.write("classes", c10::IValue(nlohmann::json(data_.class_names).dump()));
+  const auto& stored = data_.train->data();
+  ar.write("stored_shape", torch::tensor({stored.size(1), stored.size(2), stored.size(3)}, torch::kInt64));
   std::vector<double> norm = data_.mean;
   norm.insert(norm.end(), data_.std.begin(), data_.std.end());
   ar.write("norm", torch::tensor(norm, torch::kFloat64));

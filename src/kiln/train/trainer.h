@@ -105,8 +105,20 @@ struct LoadedCheckpoint {
   ClassifierPtr model;
   std::vector<double> mean, std;
   int64_t epochs_done = 0;
+  // The run's class names and stored image size {C, H, W} (before data.input_size's view);
+  // both empty for checkpoints written before 2026-12-04 (fourth session), which did not hold them.
+  std::vector<std::string> class_names;
+  std::vector<int64_t> stored_shape;
 };
 LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device);
+// What a checkpoint's model takes and gives: its class names and the stored image size (before
+// data.input_size's view). From the checkpoint; for one written before it held them, from the
+// run's training set, which `dataset` is called to load (only then).
+struct ModelIO {
+  std::vector<std::string> classes;
+  int64_t channels = 0, height = 0, width = 0;
+};
+ModelIO model_io_of(const LoadedCheckpoint& ck, const std::function<TrainTest()>& dataset);
 // Puts the checkpoint's model as its run evaluated it: in the run's layout (train.channels_last)
 // and with its fused CPU operators (train.fused_cpu); their roundings are the run's (in bf16 the
 // fused evaluation's differ from LibTorch's operators' and can move an image's prediction).
