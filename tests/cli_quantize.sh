@@ -105,12 +105,16 @@ PY
 }
 runtime_agrees "$d/run" 1000 "fashion-mnist-tiny"
 # --threads 3 classifies the same 1,000 images in three slices: the same count right, said so;
-# --threads 0 is refused.
+# --threads 0 and values that are not whole numbers in range are refused, named.
 "$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --limit 1000 --threads 3 > "$d/rt3.txt" || { echo "FAIL: kiln-classify --threads 3"; exit 1; }
 grep -q "$(grep -o "([0-9]* of 1000)" "$d/run/rt32.txt").*(3 threads, wall clock" "$d/rt3.txt" ||
   { cat "$d/run/rt32.txt" "$d/rt3.txt"; echo "FAIL: kiln-classify --threads 3 is not the one thread's count"; exit 1; }
 "$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --threads 0 > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln-classify took --threads 0"; exit 1; }
-grep -q -- "--threads 0: give 1 to 1024" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --threads 0"; exit 1; }
+grep -q -- "--threads 0: give a whole number from 1 to 1024" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --threads 0"; exit 1; }
+for bad in "--threads abc" "--threads 2x" "--limit 0" "--limit -3"; do
+  "$classify" "$d/run/model.kiln" "$d/images" "$d/labels" $bad > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln-classify took $bad"; exit 1; }
+  grep -q -- "$bad: give a whole number" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message naming $bad"; exit 1; }
+done
 # kiln predict on image files: the first 20 test images written as PNGs are classified from the
 # checkpoint as its run evaluates, with no dataset to read (the checkpoint holds the class names
 # and the stored size: KILN_DATA points nowhere); as many right as the runtime counts on the same 20 (its fp32

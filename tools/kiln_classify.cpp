@@ -9,8 +9,11 @@
 //   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta MODE] [--portable|--plain] [--threads N]
 //   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE] [--portable|--plain] [--threads N]
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -34,11 +37,21 @@ int main(int argc, char** argv) {
         }
       return false;
     };
-    std::string v;
-    if (option("--limit", v)) limit = std::stol(v);
+    // "--name N" with N a whole number from lo to hi, else an error naming the option and the value.
+    auto count = [&](const char* opt, long lo, long hi, long& out) {
+      std::string v;
+      if (!option(opt, v)) return;
+      char* end = nullptr;
+      errno = 0;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || errno == ERANGE || n < lo || n > hi)
+        throw std::runtime_error(std::string(opt) + " " + v + ": give a whole number " +
+                                 (hi == LONG_MAX ? std::to_string(lo) + " or more" : "from " + std::to_string(lo) + " to " + std::to_string(hi)));
+      out = n;
+    };
+    count("--limit", 1, LONG_MAX, limit);
     long threads = 1;
-    if (option("--threads", v) && ((threads = std::stol(v)) < 1 || threads > 1024))
-      throw std::runtime_error("--threads " + v + ": give 1 to 1024");
+    count("--threads", 1, 1024, threads);
     option("--tta", tta);
     for (auto [flag, k] : {std::pair<const char*, kiln::rt::Kernels>{"--portable", kiln::rt::Kernels::kPortable}, {"--plain", kiln::rt::Kernels::kPlain}})
       if (auto it = std::find(args.begin(), args.end(), flag); it != args.end()) {
