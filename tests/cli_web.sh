@@ -47,11 +47,12 @@ if command -v node >/dev/null; then
   node "$web/node_check.js" "$d/site/kiln.js" "$d/site/model.kiln" "$d/images" "$k" "$digits" 0 "$passes" 0 > "$d/node.json" \
     || { echo "FAIL: node_check.js"; exit 1; }
   python3 - "$d/native.json" "$d/node.json" <<'PY' || exit 1
-import json, sys
+import json, struct, sys
 n, w = (json.load(open(f)) for f in sys.argv[1:])
-dl = max(abs(x - y) for x, y in zip(n["logits"], w["logits"]))
-print(f"node (WebAssembly) vs native: labels {w['label']}/{n['label']}, largest logit difference {dl:.2e}")
-assert w["label"] == n["label"] and dl <= 1e-4, "node's WebAssembly disagrees with the native build"
+f32 = lambda v: struct.unpack("f", struct.pack("f", v))[0]  # both print float32 values (native %.9g)
+unequal = sum(f32(x) != f32(y) for x, y in zip(n["logits"], w["logits"]))
+print(f"node (WebAssembly) vs native: labels {w['label']}/{n['label']}, {unequal} of {len(n['logits'])} logits not equal to the bit")
+assert w["label"] == n["label"] and unequal == 0 and len(n["logits"]) == len(w["logits"]), "node's WebAssembly disagrees with the native build"
 for a, b in zip(w["metrics"], n["metrics"]):
     print(f"  1989 pass {a['pass']}: test misses {a['test_misses']} (node) / {b['test_misses']} (native); "
           f"{a['seconds']:.2f} s / {b['seconds']:.2f} s")
@@ -66,12 +67,13 @@ PY
   node "$web/node_check.js" "$d/site/kiln.js" "$d/int4.kiln" "$d/images" "$k" "$digits" 0 0 0 > "$d/node4.json" \
     || { echo "FAIL: node_check.js (int4)"; exit 1; }
   python3 - "$d/native4.json" "$d/node4.json" "$d/native.json" <<'PY' || exit 1
-import json, sys
+import json, struct, sys
 n, w, n8 = (json.load(open(f)) for f in sys.argv[1:])
-dl = max(abs(x - y) for x, y in zip(n["logits"], w["logits"]))
+f32 = lambda v: struct.unpack("f", struct.pack("f", v))[0]
+unequal = sum(f32(x) != f32(y) for x, y in zip(n["logits"], w["logits"]))
 d8 = max(abs(x - y) for x, y in zip(n["logits"], n8["logits"]))
-print(f"packed int4 file: node (WebAssembly) vs native largest logit difference {dl:.2e}; {d8:.3f} from the int8 file's")
-assert dl <= 1e-4, "node's WebAssembly reads the packed file otherwise than the native build"
+print(f"packed int4 file: node (WebAssembly) vs native {unequal} logits not equal to the bit; {d8:.3f} from the int8 file's")
+assert unequal == 0, "node's WebAssembly reads the packed file otherwise than the native build"
 assert d8 > 1e-3, "the 4-bit file gave the int8 file's logits"
 PY
 fi

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -107,8 +108,12 @@ if label != native["label"]:
     fails.append(f"label {label} in the browser, {native['label']} natively")
 if a.expect_label is not None and label != a.expect_label:
     fails.append(f"label {label}, expected {a.expect_label}")
-dl = max(abs(x - y) for x, y in zip(got["logits"], native["logits"]))
-print(f"logits: largest |browser - native| = {dl:.2e} over {len(native['logits'])} classes")
+# Both sides print float32 values (native with %.9g, the page as JavaScript doubles): compared as
+# float32, so a difference is the arithmetic's, not the printing's.
+f32 = lambda v: struct.unpack("f", struct.pack("f", v))[0]
+dl = max(abs(f32(x) - f32(y)) for x, y in zip(got["logits"], native["logits"]))
+unequal = sum(f32(x) != f32(y) for x, y in zip(got["logits"], native["logits"]))
+print(f"logits: largest |browser - native| = {dl:.2e} over {len(native['logits'])} classes, {unequal} not equal to the bit")
 if len(got["logits"]) != len(native["logits"]) or not dl <= 1e-4:
     fails.append(f"logits differ by {dl}")
 if got["info"]["params"] != native["info"]["params"] or got["info"]["int8"] != native["info"]["int8"]:
