@@ -4,11 +4,11 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <utility>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 // The convolutions' loops come in up to three builds, all adding the same products in the same
 // order: on x86-64 with GCC or Clang an AVX2 build, called when the CPU has AVX2 (checked once);
@@ -317,13 +317,6 @@ Act act_named(const std::string& act) {
   throw std::runtime_error("unknown activation '" + act + "'");
 }
 
-// erf in single precision from two polynomials (coefficients fitted by least squares in double on
-// Chebyshev nodes, then rounded to float, by bench/runtime_erf_fit.py): below 0.875, x + x P(x²)
-// (P of degree 5, erf(x)/x - 1); up to 3.92, a polynomial of degree 16 in |x| - 2.3975; from 3.92
-// on, 1 (erf rounds to 1 there in float). Within 1.7 ulp of the exact erf (measured on 2.4 million
-// points; the test holds it to 2). Only +, - and x in a fixed order, no libm: the same bits on
-// every platform, compiler and build (glibc's and musl's erff, in the native and the WebAssembly
-// builds, differ by an ulp on 1% of inputs), and a loop the compiler vectorises.
 // c[0] + t (c[1] + t (c[2] + ...)), written out (a loop of 16 is not unrolled before GCC's
 // vectoriser looks, and a loop inside stops it).
 template <size_t N, size_t... I>
@@ -349,6 +342,13 @@ __attribute__((always_inline)) inline float select(bool c, float a, float b) {
   return r;
 }
 
+// erf in single precision from two polynomials (coefficients fitted by least squares in double on
+// Chebyshev nodes, then rounded to float, by bench/runtime_erf_fit.py): below 0.875, x + x P(x²)
+// (P of degree 5, erf(x)/x - 1); up to 3.92, a polynomial of degree 16 in |x| - 2.3975; from 3.92
+// on, 1 (erf rounds to 1 there in float). Within 1.7 ulp of the exact erf (measured on 2.4 million
+// points; the test holds it to 2). Only +, - and x in a fixed order, no libm: the same bits on
+// every platform, compiler and build (glibc's and musl's erff, in the native and the WebAssembly
+// builds, differ by an ulp on 1% of inputs), and a loop the compiler vectorises.
 __attribute__((always_inline)) inline float erf_poly(float x) {
   static constexpr float kInner[] = {0.12837917f, -0.3761257f, 0.11282608f, -0.026796306f, 0.005038738f, -0.0006235156f};
   static constexpr float kOuter[] = {0.99930257f,   0.0035985403f, -0.008627518f, 0.012590371f,   -0.012216689f, 0.007937295f,
