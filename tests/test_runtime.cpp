@@ -214,6 +214,33 @@ TEST(Runtime, ErfWithinTwoUlpOfTheExactOne) {
   for (float x = -6; x <= 6; x += 0.01f) EXPECT_EQ(kiln::rt::erf(-x), -kiln::rt::erf(x)) << x;  // odd
 }
 
+// CELU's e^x (x <= 0) against the exact one, the same way: 4 million points of [-87.3, 0], the
+// floats around 0 and around each multiple of ln 2 / 2 where the reduction changes k (the first
+// 40), tiny arguments. The emulation measured 1.19 ulp (bench/results/runtime-erf-2026-12-04-epyc.json).
+TEST(Runtime, ExpWithinTwoUlpOfTheExactOneBelowZero) {
+  double worst = 0;
+  float at = 0;
+  auto check = [&](float x) {
+    const double want = std::exp(static_cast<double>(x));
+    const float w32 = static_cast<float>(want);
+    const double u = std::fabs(static_cast<double>(kiln::rt::exp_nonpositive(x)) - want) / (std::nextafter(w32, 2 * w32 + 1) - w32);
+    if (!(u <= worst)) worst = u, at = x;
+  };
+  for (int64_t i = 0; i <= 4000000; ++i) check(static_cast<float>(-87.3 * static_cast<double>(i) / 4e6));
+  for (int j = 1; j <= 40; ++j) {
+    float lo = static_cast<float>(-j * std::log(2.0) / 2), hi = lo;
+    for (int i = 0; i < 200; ++i) check(lo = std::nextafter(lo, -100.f)), check(hi = std::nextafter(hi, 0.f));
+  }
+  for (float x : {0.f, -0.f, -1e-30f, -1e-10f, -1e-5f, -1e-40f}) check(x);
+  std::printf("runtime e^x (x <= 0): largest error %.3f ulp, at x = %.9g\n", worst, static_cast<double>(at));
+  EXPECT_LE(worst, 2.0) << "at x = " << at;
+  EXPECT_GT(worst, 0.5) << "no point was checked where rounding shows";
+  EXPECT_EQ(kiln::rt::exp_nonpositive(0.f), 1.f);
+  EXPECT_EQ(kiln::rt::exp_nonpositive(-1000.f), kiln::rt::exp_nonpositive(-87.3f));  // held at e^-87.3 below
+  EXPECT_EQ(kiln::rt::exp_nonpositive(-INFINITY), kiln::rt::exp_nonpositive(-87.3f));
+  EXPECT_EQ(kiln::rt::exp_nonpositive(NAN), kiln::rt::exp_nonpositive(-87.3f));  // no NaN reaches the int conversion
+}
+
 TEST(Runtime, RefusesTensorsThatDoNotFitTheNetwork) {
   auto tt = kiln::test::synthetic(64, 8);
   Config c;

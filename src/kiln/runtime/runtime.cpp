@@ -360,12 +360,32 @@ __attribute__((always_inline)) inline float erf_poly(float x) {
   return std::copysign(select(ax < 0.875f, ax + ax * p, outer), x);
 }
 
+// e^x for x <= 0 (CELU's negative side), in the same way: x = k ln 2 + r with k = round(x log2 e)
+// (by adding and subtracting 1.5 x 2^23) and r = x - k ln2_hi - k ln2_lo (ln 2 split so that
+// k ln2_hi is exact), e^r from its Taylor polynomial of degree 7 (|r| <= ln 2 / 2: the next term
+// is under 6e-9 of it), times 2^k built in the exponent bits. Below -87.3 (2^k no longer a
+// normal float) it gives e^-87.3 = 1.2e-38 (CELU's e^x - 1 is -1 in float from x = -17 on).
+// Within 1.2 ulp of the exact e^x (measured: bench/results/runtime-erf-2026-12-04-epyc.json).
+__attribute__((always_inline)) inline float rt_exp_nonpositive(float x) {
+  static constexpr float kTaylor[] = {1.f, 1.f, 0.5f, 0.16666667f, 0.041666668f, 0.008333334f, 0.0013888889f, 0.0001984127f};
+  x = select(x > -87.3f, x, -87.3f);  // NaN too becomes -87.3: no NaN reaches the int conversion
+  const float k = (x * 1.44269504f + 12582912.f) - 12582912.f;  // round to nearest
+  const float r = (x - k * 0.693145751953125f) - k * 1.42860677e-06f;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(k) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return horner(kTaylor, r) * scale;
+}
+
 template <Act A>
 __attribute__((always_inline)) inline float activation_of(float x, float alpha) {
   switch (A) {
     case Act::kRelu: return x > 0 ? x : 0;
     case Act::kRelu6: return std::min(std::max(x, 0.f), 6.f);
-    case Act::kCelu: return std::max(0.f, x) + std::min(0.f, alpha * (std::exp(x / alpha) - 1));
+    case Act::kCelu: {  // max(0, x) + min(0, alpha (e^(x / alpha) - 1)), its choices as masks (they vectorise)
+      const float y = x / alpha, v = alpha * (rt_exp_nonpositive(select(y < 0.f, y, 0.f)) - 1);
+      return select(x > 0.f, x, 0.f) + select(v < 0.f, v, 0.f);
+    }
     case Act::kGelu: break;
   }
   return 0.5f * x * (1 + erf_poly(x * 0.70710678f));  // x / √2 as LibTorch's x * M_SQRT1_2
@@ -375,13 +395,15 @@ __attribute__((always_inline)) inline void activate_each(float* v, int64_t n, fl
   for (int64_t i = 0; i < n; ++i) v[i] = activation_of<A>(v[i], alpha);
 }
 #if KILN_RT_AVX2
-// GELU's loop in 8 lanes where AVX2 runs (its erf is 23 multiply-adds an element, no FMA: the
-// same bits as the SSE2 loop's 4 lanes and the plain build's one).
+// GELU's and CELU's loops in 8 lanes where AVX2 runs (their erf and e^x are 23 and 8 multiply-
+// adds an element, no FMA: the same bits as the SSE2 loop's 4 lanes and the plain build's one).
 __attribute__((target("avx2"))) void gelu_avx2(float* v, int64_t n) { activate_each<Act::kGelu>(v, n, 0.f); }
+__attribute__((target("avx2"))) void celu_avx2(float* v, int64_t n, float alpha) { activate_each<Act::kCelu>(v, n, alpha); }
 #endif
 void activate(float* v, int64_t n, Act act, float alpha) {
 #if KILN_RT_AVX2
   if (act == Act::kGelu && avx2_runs()) return gelu_avx2(v, n);
+  if (act == Act::kCelu && avx2_runs()) return celu_avx2(v, n, alpha);
 #endif
   switch (act) {
     case Act::kRelu: return activate_each<Act::kRelu>(v, n, alpha);
@@ -713,6 +735,7 @@ int64_t Model::classify(const float* pixels) const {
 void use_kernels(Kernels k) { asked.store(k, std::memory_order_relaxed); }
 
 float erf(float x) { return erf_poly(x); }
+float exp_nonpositive(float x) { return rt_exp_nonpositive(x); }
 
 const char* kernels() { return avx2_runs() ? "AVX2" : plain_runs() ? "plain" : "portable"; }
 

@@ -70,9 +70,11 @@ enum class Kernels { kBest, kPortable, kPlain };
 const char* kernels();
 void use_kernels(Kernels k);
 
-// The error function in single precision as the runtime's GELU computes it: within 2 ulp of the
-// exact erf, from + and x alone (no libm), so the same bits on every platform and build.
+// The error function in single precision as the runtime's GELU computes it, and e^x for x <= 0
+// as its CELU does (below -87.3, e^-87.3): within 2 ulp of the exact values, from + and x alone
+// (no libm), so the same bits on every platform and build.
 float erf(float x);
+float exp_nonpositive(float x);
 
 // Small file helpers for the runtime's tools (kiln-classify, kiln-web-check).
 std::vector<uint8_t> read_bytes(const std::string& path);  // throws naming the path
