@@ -121,12 +121,20 @@ done
 # arithmetic against the run's precision: at most one near-tie apart). A colour image for this
 # grey model and a missing file are refused, named.
 for i in $(seq 0 19); do python3 "$(dirname "$0")/idx_image_png.py" "$d/images" "$i" "$d/p$i.png" || { echo "FAIL: writing PNG $i"; exit 1; }; done
-KILN_DATA="$d/no-data-here" "$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --top 2 $(for i in $(seq 0 19); do echo "$d/p$i.png"; done) > "$d/pred.txt" ||
+KILN_DATA="$d/no-data-here" "$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --top 2 --json "$d/pred.json" $(for i in $(seq 0 19); do echo "$d/p$i.png"; done) > "$d/pred.txt" ||
   { cat "$d/pred.txt"; echo "FAIL: kiln predict"; exit 1; }
 "$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --limit 20 > "$d/rt20.txt" || { echo "FAIL: kiln-classify --limit 20"; exit 1; }
 python3 - "$d/pred.txt" "$d/labels" "$d/rt20.txt" "$d" <<'PY' || exit 1
-import re, sys
+import json, re, sys
 pred, labels, rt, d = open(sys.argv[1]).read(), open(sys.argv[2], "rb").read()[8:28], open(sys.argv[3]).read(), sys.argv[4]
+# --json: the same predictions, in order, each top 2 with its class, index and probability, best first.
+j = json.load(open(f"{d}/pred.json"))
+assert j["input"] == {"channels": 1, "height": 28, "width": 28, "resize": "stretch"} and len(j["predictions"]) == 20, j["input"]
+for i, r in enumerate(j["predictions"]):
+    t = r["top"]
+    assert r["file"] == f"{d}/p{i}.png" and len(t) == 2 and 1 >= t[0]["probability"] >= t[1]["probability"] >= 0, r
+    line = f"{d}/p{i}.png: {t[0]['class']} {100 * t[0]['probability']:.1f}% (then {t[1]['class']} {100 * t[1]['probability']:.1f}%)"
+    assert line in pred.splitlines(), ("--json disagrees with the printed line", line)
 names = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
 got = {int(m.group(1)): m.group(2) for m in re.finditer(rf"^{re.escape(d)}/p(\d+)\.png: (\S+) [0-9.]+% \(then \S+ [0-9.]+%\)$", pred, re.M)}
 assert sorted(got) == list(range(20)), ("not one line per image, with its top 2", pred)

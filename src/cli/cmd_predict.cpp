@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "kiln/core/error.h"
@@ -26,6 +27,7 @@ struct PredictFlags {
   std::string checkpoint;
   std::vector<std::string> images;
   int64_t top = 3;
+  std::string json;  // --json: the same predictions as a JSON file
 };
 
 // A colour file for a grey model is refused here (the folder loaders make a dataset with any
@@ -61,10 +63,21 @@ int run_predict(const PredictFlags& f) {
   const auto pv = values.accessor<float, 2>();
   const auto pi = index.accessor<int64_t, 2>();
   auto cls = [&](int64_t i, int64_t j) { return io.classes.at(static_cast<size_t>(pi[i][j])).c_str(); };
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (int64_t i = 0; i < p.size(0); ++i) {
     std::printf("%s: %s %.1f%%", f.images[static_cast<size_t>(i)].c_str(), cls(i, 0), 100.0 * pv[i][0]);
     for (int64_t j = 1; j < k; ++j) std::printf(j == 1 ? " (then %s %.1f%%" : ", %s %.1f%%", cls(i, j), 100.0 * pv[i][j]);
     std::printf("%s\n", k > 1 ? ")" : "");
+    nlohmann::ordered_json top = nlohmann::ordered_json::array();
+    for (int64_t j = 0; j < k; ++j) top.push_back({{"class", cls(i, j)}, {"index", pi[i][j]}, {"probability", pv[i][j]}});
+    rows.push_back({{"file", f.images[static_cast<size_t>(i)]}, {"top", top}});
+  }
+  if (!f.json.empty()) {
+    const nlohmann::ordered_json j{{"checkpoint", f.checkpoint},
+                                   {"input", {{"channels", C}, {"height", H}, {"width", W}, {"resize", s.data.folder_options.resize}}},
+                                   {"tta", s.loop.tta},
+                                   {"predictions", rows}};
+    atomic_write(f.json, j.dump(1) + "\n");
   }
   return 0;
 }
@@ -76,6 +89,7 @@ Command add_predict(CLI::App& app, const std::string&) {
   auto* sub = app.add_subcommand("predict", "Classify image files (PNG, JPEG, BMP, any size) with a checkpoint, as its run evaluated");
   sub->add_option("--checkpoint,-c", f->checkpoint, "checkpoint.pt of a run")->required();
   sub->add_option("--top", f->top, "also print the next classes, this many in all (default 3)");
+  sub->add_option("--json", f->json, "also write the predictions to this JSON file: each file's classes, indices and probabilities, best first");
   sub->add_option("images", f->images, "image files")->required();
   add_device_options(sub, f->dev);
   return {sub, [f] { return run_predict(*f); }};
