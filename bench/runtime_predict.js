@@ -9,25 +9,14 @@
 const fs = require("fs");
 const path = require("path");
 const { KilnWeb } = require(path.join(__dirname, "..", "web", "kiln_api.js"));
+const { imageReader } = require(path.join(__dirname, "..", "web", "node_images.js"));
 const [kilnJs, model, images, labels, count] = process.argv.slice(2);
 (async () => {
   const kw = new KilnWeb(await require(path.resolve(kilnJs))());
   const info = kw.loadModel(fs.readFileSync(model));
-  const im = fs.readFileSync(images), cifar = labels === "-";
-  const px = info.channels * info.height * info.width;
-  let n, pixels, label;  // pixels(k): image k's bytes; label(k): its class
-  if (cifar) {  // records of one label byte then C x H x W pixel bytes
-    if (im.length % (1 + px) !== 0) throw new Error("not a CIFAR binary batch for this model's image size");
-    n = Math.min(Number(count), im.length / (1 + px));
-    pixels = (k) => im.subarray(k * (1 + px) + 1, (k + 1) * (1 + px));
-    label = (k) => im[k * (1 + px)];
-  } else {
-    const lb = fs.readFileSync(labels), h = im.readUInt32BE(8), w = im.readUInt32BE(12);
-    if (h !== info.height || w !== info.width || info.channels !== 1) throw new Error("the images are not the model's size");
-    n = Math.min(Number(count), im.readUInt32BE(4));
-    pixels = (k) => im.subarray(16 + k * px, 16 + (k + 1) * px);
-    label = (k) => lb[8 + k];
-  }
+  const im = fs.readFileSync(images);
+  const reader = imageReader(im, info.channels * info.height * info.width, labels === "-" ? null : fs.readFileSync(labels));
+  const n = Math.min(Number(count), reader.count), pixels = reader.pixels, label = reader.label;
   let right = 0;
   const t0 = process.hrtime.bigint();
   for (let k = 0; k < n; ++k) {

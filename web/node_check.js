@@ -5,24 +5,15 @@
 const fs = require("fs");
 const path = require("path");
 const { KilnWeb, kilnTrain1989 } = require(path.join(__dirname, "kiln_api.js"));
+const { imageReader } = require(path.join(__dirname, "node_images.js"));
 const [kilnJs, model, images, index, digits, recipe, passes, seed] = process.argv.slice(2);
 (async () => {
   const kw = new KilnWeb(await require(path.resolve(kilnJs))());
   const info = kw.loadModel(fs.readFileSync(model));
   const im = fs.readFileSync(images);
-  // Image k of IDX images (magic 2051) or of a CIFAR batch (a label byte, then the pixels), as
-  // kiln-web-check reads them.
-  const k = Number(index), px = info.channels * info.height * info.width;
-  let at;
-  if (im.length >= 16 && im.readUInt32BE(0) === 2051) {
-    const n = im.readUInt32BE(4), h = im.readUInt32BE(8), w = im.readUInt32BE(12);
-    if (k >= n || h * w !== px) throw new Error("image " + k + " does not fit the model");
-    at = 16 + k * px;
-  } else {
-    if (im.length % (1 + px) !== 0 || k >= im.length / (1 + px)) throw new Error("image " + k + ": neither IDX images nor a CIFAR batch for this model");
-    at = k * (1 + px) + 1;
-  }
-  const logits = kw.predict(Array.from(im.subarray(at, at + px)));
+  const k = Number(index), reader = imageReader(im, info.channels * info.height * info.width);
+  if (k >= reader.count) throw new Error("no image " + k);
+  const logits = kw.predict(Array.from(reader.pixels(k)));
   const label = logits.indexOf(Math.max(...logits));
   const t0 = Date.now();
   let metrics = [];

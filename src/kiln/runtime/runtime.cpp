@@ -397,13 +397,13 @@ __attribute__((always_inline)) inline void activate_each(float* v, int64_t n, fl
 #if KILN_RT_AVX2
 // GELU's and CELU's loops in 8 lanes where AVX2 runs (their erf and e^x are 23 and 8 multiply-
 // adds an element, no FMA: the same bits as the SSE2 loop's 4 lanes and the plain build's one).
-__attribute__((target("avx2"))) void gelu_avx2(float* v, int64_t n) { activate_each<Act::kGelu>(v, n, 0.f); }
-__attribute__((target("avx2"))) void celu_avx2(float* v, int64_t n, float alpha) { activate_each<Act::kCelu>(v, n, alpha); }
+template <Act A>
+__attribute__((target("avx2"))) void activate_avx2(float* v, int64_t n, float alpha) { activate_each<A>(v, n, alpha); }
 #endif
 void activate(float* v, int64_t n, Act act, float alpha) {
 #if KILN_RT_AVX2
-  if (act == Act::kGelu && avx2_runs()) return gelu_avx2(v, n);
-  if (act == Act::kCelu && avx2_runs()) return celu_avx2(v, n, alpha);
+  if ((act == Act::kGelu || act == Act::kCelu) && avx2_runs())
+    return act == Act::kGelu ? activate_avx2<Act::kGelu>(v, n, alpha) : activate_avx2<Act::kCelu>(v, n, alpha);
 #endif
   switch (act) {
     case Act::kRelu: return activate_each<Act::kRelu>(v, n, alpha);
