@@ -9,10 +9,11 @@
 # Catmull-Rom; the runs of a pair differ by 0.1-0.9 points; at 8 epochs the gap is 1.58 points,
 # n = 3, docs/folders.md); 4 points still fails a loader that mangles images (swapped channels, misplaced crops, wrong labels). Then the folder without test/ trains with
 # data.val_fraction, and mixed sizes without image_size are refused naming the key. And a
-# self-training student pseudo-labels an unlabeled folder (below).
-# usage: cli_folder.sh KILN FOLDER_FROM_CIFAR   (needs $KILN_DATA/cifar10; exit 77 = skipped)
+# self-training student pseudo-labels an unlabeled folder, and the runtime classifies image
+# files as kiln predict does (below).
+# usage: cli_folder.sh KILN FOLDER_FROM_CIFAR [KILN_CLASSIFY]   (needs $KILN_DATA/cifar10; exit 77 = skipped)
 set -u
-kiln=$1; make_folder=$2
+kiln=$1; make_folder=$2; classify=${3:-}
 if [ -z "${KILN_DATA:-}" ] || [ ! -d "$KILN_DATA/cifar10" ]; then echo "SKIPPED: no CIFAR-10 under KILN_DATA"; exit 77; fi
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 for kind in plain mixed; do
@@ -36,6 +37,81 @@ print(f"plain 32x32 folder: {100*a['mean']:.2f}% (runs {[round(100*x, 2) for x i
 if abs(a["mean"] - b["mean"]) > 0.04:
     print("FAIL: the mixed folder's mean accuracy is more than 4 points from the plain one's"); sys.exit(1)
 PY
+# The runtime on image files (kiln-classify MODEL.kiln IMAGE...): 30 of the mixed test images (40..96
+# px, grey, RGB and RGBA) prepared without LibTorch as kiln predict prepares them, so both give
+# the same classes and probabilities (to 1e-4: fp32 in another order). Two models: the mixed run
+# (stretched to the stored 32 x 32, the preset's flip+translate TTA) and a short one that pads
+# onto a white background at 40 x 40 and looks at the central 0.875 resized to 32 x 32
+# (data.input_size, data.eval_crop). Then a file exported before the image metadata: an image
+# of the input's size still runs, another size is refused, naming the file and the remedy.
+if [ -n "$classify" ]; then
+  "$kiln" train "${small[@]}" --set data.folder="$d/mixed" --set "data.image_size=[40,40]" --set data.resize=pad \
+    --set data.background=255 --set "data.input_size=[32,32]" --set data.eval_crop=0.875 --set data.train_subset=500 \
+    --set schedule.epochs=1 --set train.eval_every=1 --out "$d/run-view" > "$d/view.log" 2>&1 ||
+    { cat "$d/view.log"; echo "FAIL: training with data.input_size and data.eval_crop"; exit 1; }
+  mapfile -t files < <(find "$d/mixed/test" -name '*.png' | sort | awk 'NR % 66 == 1' | head -30)
+  for m in run-mixed/run-00 run-view; do
+    "$kiln" export -c "$d/$m/checkpoint.pt" --format kiln --out "$d/$m/model.kiln" > /dev/null || { echo "FAIL: kiln export ($m)"; exit 1; }
+    "$kiln" predict -c "$d/$m/checkpoint.pt" --device cpu --top 3 --json "$d/$m/predict.json" "${files[@]}" > "$d/$m/predict.txt" ||
+      { cat "$d/$m/predict.txt"; echo "FAIL: kiln predict ($m)"; exit 1; }
+    "$classify" "$d/$m/model.kiln" "${files[@]}" --json "$d/$m/classify.json" > "$d/$m/classify.txt" ||
+      { cat "$d/$m/classify.txt"; echo "FAIL: kiln-classify on image files ($m)"; exit 1; }
+  done
+  python3 - "$d" "${files[@]}" <<'PY' || exit 1
+import json, sys
+d, files = sys.argv[1], sys.argv[2:]
+def png_channels(p):  # colour type byte of the IHDR chunk: 0 grey, 2 RGB, 4 grey+alpha, 6 RGBA
+    return {0: 1, 2: 3, 4: 2, 6: 4}[open(p, "rb").read(26)[25]]
+kinds = sorted({png_channels(f) for f in files})
+assert kinds == [1, 3, 4], ("the images are not a mix of grey, RGB and RGBA", kinds)
+for m, want in (("run-mixed/run-00", {"channels": 3, "height": 32, "width": 32, "resize": "stretch"}),
+                ("run-view", {"channels": 3, "height": 40, "width": 40, "resize": "pad"})):
+    p, c = (json.load(open(f"{d}/{m}/{k}.json")) for k in ("predict", "classify"))
+    assert p["input"] == want and c["input"] == want, (m, p["input"], c["input"])
+    assert p["tta"] == c["tta"] == "flip+translate", (p["tta"], c["tta"])
+    assert [r["file"] for r in p["predictions"]] == [r["file"] for r in c["predictions"]] == files
+    worst, same = 0.0, 0
+    for a, b in zip(p["predictions"], c["predictions"]):
+        pa = {t["class"]: t["probability"] for t in a["top"]}
+        pb = {t["class"]: t["probability"] for t in b["top"]}
+        same += a["top"][0]["class"] == b["top"][0]["class"]
+        for k in set(pa) & set(pb):
+            worst = max(worst, abs(pa[k] - pb[k]))
+        # a class in one top 3 and not the other only where it ties the third to 1e-4
+        for k in set(pa) ^ set(pb):
+            third = min(pa.values()) if k in pa else min(pb.values())
+            assert abs((pa[k] if k in pa else pb[k]) - third) < 1e-4, (m, a, b)
+        gap = a["top"][0]["probability"] - a["top"][1]["probability"]
+        assert a["top"][0]["class"] == b["top"][0]["class"] or gap < 1e-4, (m, a, b)
+    text = open(f"{d}/{m}/classify.txt").read().splitlines()
+    assert len(text) == 31 and text[0].endswith(f"30 image(s) as 3 x {want['height']} x {want['width']} (data.resize = {want['resize']}), eval.tta = flip+translate"), text[0]
+    print(f"{m}: kiln-classify on 30 image files, top class the same as kiln predict's on {same}, largest probability difference {worst:.1e}")
+    assert worst < 1e-4, (m, worst)
+PY
+  # a file exported before the image metadata: the keys taken out
+  python3 - "$d/run-view/model.kiln" "$d/old.kiln" <<'PY' || exit 1
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+n_meta, n_t = struct.unpack_from("<II", b, 8)
+at, meta = 16, []
+for _ in range(n_meta):
+    kv = []
+    for _ in range(2):
+        (n,) = struct.unpack_from("<I", b, at); kv.append(b[at + 4:at + 4 + n]); at += 4 + n
+    meta.append(kv)
+meta = [kv for kv in meta if kv[0] not in (b"stored", b"resize", b"background", b"eval_crop")]
+assert len(meta) == n_meta - 4
+out = b[:8] + struct.pack("<II", len(meta), n_t) + b"".join(struct.pack("<I", len(x)) + x for kv in meta for x in kv) + b[at:]
+open(sys.argv[2], "wb").write(out)
+PY
+  python3 "$(dirname "$0")/idx_image_png.py" --cifar "$KILN_DATA/cifar10/test_batch.bin" 0 "$d/c0.png" || { echo "FAIL: writing a 32 x 32 PNG"; exit 1; }
+  "$classify" "$d/old.kiln" "$d/c0.png" > "$d/old.txt" || { cat "$d/old.txt"; echo "FAIL: an old file on an image of its input size"; exit 1; }
+  grep -q "(data.resize = not recorded)" "$d/old.txt" || { cat "$d/old.txt"; echo "FAIL: the old file's header line"; exit 1; }
+  "$classify" "$d/old.kiln" "${files[0]}" > "$d/bad.txt" 2>&1 && { echo "FAIL: an old file took an image of another size"; exit 1; }
+  grep -q "without saying how its run fitted other sizes (exported before 2026-12-04): export it again" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for the old file"; exit 1; }
+  "$classify" "$d/run-view/model.kiln" "${files[0]}" --limit 3 > "$d/bad.txt" 2>&1 && { echo "FAIL: --limit with image files"; exit 1; }
+  grep -q "are for IDX and CIFAR files, not image files" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --limit with image files"; exit 1; }
+fi
 # A self-training student whose unlabeled images are a folder (selftrain.unlabeled_folder): both
 # test/ folders, reached through symbolic links, pseudo-labeled by the plain run's first model
 # with its evaluation's TTA. pseudo_labels.csv, scored against the class folders in its paths

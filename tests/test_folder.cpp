@@ -6,6 +6,8 @@
 
 #include "helpers.h"
 #include "kiln/data/folder.h"
+#include "kiln/data/loader.h"
+#include "kiln/pixels/pixels.h"
 #include "kiln/report/show.h"
 
 namespace kiln {
@@ -29,7 +31,7 @@ TEST(Folder, ChannelConversionsAsDefined) {
   // RGBA: transparent -> the background; opaque -> the colour itself.
   EXPECT_TRUE(torch::equal(convert_channels(img({10, 10, 20, 20, 30, 30, 0, 255}, 4, 1, 2), 3, 50), img({50, 10, 50, 20, 50, 30}, 3, 1, 2)));
   EXPECT_TRUE(torch::equal(convert_channels(img({1, 2, 3}, 3, 1, 1), 3, 0), img({1, 2, 3}, 3, 1, 1)));
-  expect_error_containing([] { convert_channels(img({1, 2, 3}, 3, 1, 1), 1, 0); }, "colour image");
+  expect_error_containing([] { convert_channels(img({1, 2, 3}, 3, 1, 1), 1, 0); }, "has 3 channels (colour), and this model takes grey images");
 }
 
 TEST(Folder, ResizeModesAsDefined) {
@@ -52,6 +54,37 @@ TEST(Folder, ResizeModesAsDefined) {
   EXPECT_EQ(padded.sizes(), (std::vector<int64_t>{1, 2, 2}));
   EXPECT_TRUE(torch::equal(padded[0][1], torch::zeros({2}, torch::kUInt8)));
   expect_error_containing([&] { fit_image(wide, 2, 2, "squash", 0); }, "stretch | center_crop | pad");
+}
+
+// kiln-classify prepares an image file without LibTorch (kiln/pixels/pixels.h): its view (the
+// central data.eval_crop of each side resized to data.input_size) must be the one the loader
+// shows the network. Against DeviceLoader itself (normalised, the view taken on the normalised
+// images, which the filter's rows summing to 1 makes the same up to rounding): shrinking,
+// enlarging, a crop alone, both sides unequal, and the identity.
+TEST(Pixels, ViewIsTheLoadersView) {
+  const int64_t C = 3, H = 40, W = 52;
+  auto stored = torch::randint(0, 256, {1, C, H, W}, torch::kInt64).to(torch::kUInt8);
+  auto hwc = stored[0].permute({1, 2, 0}).contiguous();
+  px::Image image{C, H, W, std::vector<uint8_t>(hwc.data_ptr<uint8_t>(), hwc.data_ptr<uint8_t>() + hwc.numel())};
+  Dataset ds{stored, torch::zeros({1}, torch::kInt64), {"a"}};
+  const std::vector<double> mean{120, 110, 100}, stdev{60, 55, 50};
+  for (auto [h, w, fraction] : {std::tuple<int64_t, int64_t, double>{32, 32, 0.875}, {64, 80, 1.0}, {40, 52, 0.5}, {20, 36, 0.75},
+                                {40, 52, 1.0}, {7, 9, 0.9}}) {
+    DeviceLoader L(ds, torch::kCPU, torch::kFloat32, mean, stdev, false, View{h, w, fraction});
+    const auto want = L.slice(0, 1).x[0];
+    ASSERT_EQ(want.sizes(), (std::vector<int64_t>{C, h, w}));
+    const auto got = px::view(image, fraction, h, w);
+    ASSERT_EQ(got.size(), static_cast<size_t>(C * h * w));
+    auto g = torch::from_blob(const_cast<float*>(got.data()), {C, h, w}, torch::kFloat32).clone();
+    g = (g - torch::tensor(mean, torch::kFloat32).view({C, 1, 1})) / torch::tensor(stdev, torch::kFloat32).view({C, 1, 1});
+    const double worst = (g - want).abs().max().item<double>();
+    std::printf("%lldx%lld of the central %g: largest difference from the loader's view %.2e (normalised units)\n", (long long)h, (long long)w,
+                fraction, worst);
+    EXPECT_LT(worst, 1e-5) << h << "x" << w << " of the central " << fraction;
+    if (fraction == 1 && h == H && w == W) EXPECT_EQ(got, px::planar(image)) << "the identity view is not the image itself";
+  }
+  // A fraction that is not one is refused, naming the key.
+  expect_error_containing([&] { px::view(image, 0, 8, 8); }, "data.eval_crop must be in (0, 1]");
 }
 
 void png(const std::filesystem::path& p, int w, int h, int c, int seed) {

@@ -6,6 +6,8 @@
 // runs, portable, plain: kiln::rt::use_kernels).
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <tuple>
 
 #include "helpers.h"
 #include "kiln/deploy/export.h"
@@ -291,4 +293,98 @@ TEST(Runtime, RefusesBrokenFiles) {
   std::vector<uint8_t> header = {'K', 'I', 'L', 'N', 'M', 'D', 'L', '1', 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 'a'};
   kiln::test::expect_error_containing([&] { kiln::rt::parse(header, "z.kiln"); }, "truncated");
   kiln::test::expect_error_containing([&] { kiln::rt::load(d / "missing.kiln"); }, "missing.kiln");
+}
+
+namespace {
+// A .kiln file's bytes with metadata `key` set to `value` (added when absent), or removed when
+// value is nullopt (as a file written before the key existed).
+std::vector<uint8_t> with_meta(const std::vector<uint8_t>& b, const std::string& key, const std::optional<std::string>& value) {
+  auto u32 = [&](size_t at) { return uint32_t(b[at]) | uint32_t(b[at + 1]) << 8 | uint32_t(b[at + 2]) << 16 | uint32_t(b[at + 3]) << 24; };
+  auto put = [](std::vector<uint8_t>& o, uint32_t v) {
+    for (int i = 0; i < 4; ++i) o.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  std::vector<std::pair<std::string, std::string>> meta;
+  size_t at = 16;
+  auto str = [&] {
+    const uint32_t n = u32(at);
+    std::string s(b.begin() + static_cast<long>(at) + 4, b.begin() + static_cast<long>(at + 4 + n));
+    at += 4 + n;
+    return s;
+  };
+  for (uint32_t i = 0, n = u32(8); i < n; ++i) {
+    auto k = str();
+    meta.emplace_back(k, str());
+  }
+  auto it = std::find_if(meta.begin(), meta.end(), [&](auto& kv) { return kv.first == key; });
+  if (!value) {
+    if (it != meta.end()) meta.erase(it);
+  } else if (it != meta.end()) {
+    it->second = *value;
+  } else {
+    meta.emplace_back(key, *value);
+  }
+  std::vector<uint8_t> out(b.begin(), b.begin() + 8);
+  put(out, static_cast<uint32_t>(meta.size()));
+  put(out, u32(12));
+  for (auto& [k, v] : meta) {
+    put(out, static_cast<uint32_t>(k.size()));
+    out.insert(out.end(), k.begin(), k.end());
+    put(out, static_cast<uint32_t>(v.size()));
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  out.insert(out.end(), b.begin() + static_cast<long>(at), b.end());
+  return out;
+}
+}  // namespace
+
+// How an image file becomes the input travels in the file (export.h's ExportImageFit): the stored
+// size, data.resize, data.background and data.eval_crop, as the run set them; each refused
+// naming its key when it is not a value the preparation can use; a file from before the keys
+// prepares only images of the input's size (resize empty, stored = input).
+TEST(Runtime, ImageFitTravelsInTheFileAndBadValuesAreRefused) {
+  kiln::test::TempDir d;
+  LoadedCheckpoint ck;
+  ck.cfg.set("model.name", "separable");
+  ck.cfg.set("model.widths", "[4, 4]");
+  ck.cfg.set("data.resize", "pad");
+  ck.cfg.set("data.background", "17");
+  ck.cfg.set("data.input_size", "[12, 12]");
+  ck.cfg.set("data.eval_crop", "0.875");
+  ck.model = make_model(ck.cfg, 3, 4);
+  ck.mean = {0, 0, 0}, ck.std = {1, 1, 1};
+  ExportInfo info{{3, 12, 12}, {"a", "b", "c", "d"}};
+  info.stored_shape = {3, 16, 20};
+  export_kiln(ck, info, d / "m.kiln", false);
+  const auto m = kiln::rt::load(d / "m.kiln");
+  EXPECT_EQ(std::vector<int64_t>({m.stored_channels, m.stored_height, m.stored_width}), std::vector<int64_t>({3, 16, 20}));
+  EXPECT_EQ(std::vector<int64_t>({m.channels, m.height, m.width}), std::vector<int64_t>({3, 12, 12}));
+  EXPECT_EQ(m.resize, "pad");
+  EXPECT_EQ(m.background, 17);
+  EXPECT_EQ(m.eval_crop, 0.875);
+  const auto bytes = kiln::rt::read_bytes(d / "m.kiln");
+  EXPECT_EQ(kiln::rt::parse(with_meta(bytes, "resize", "stretch"), "s.kiln").resize, "stretch");  // the helper itself
+  for (auto [key, value, message] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"stored", "3,16", "metadata 'stored' (3,16) is not C,H,W"},
+           {"stored", "1,16,20", "metadata 'stored' (1,16,20) is not C,H,W of plausible images with the input's channels"},
+           {"stored", "3,0,20", "metadata 'stored' (3,0,20)"},
+           {"stored", "3,a,20", "metadata 'stored' (3,a,20)"},
+           {"stored", "3,100000,100000", "metadata 'stored' (3,100000,100000)"},
+           {"resize", "squash", "metadata 'resize' is 'squash', not stretch | center_crop | pad"},
+           {"background", "256", "metadata 'background' is '256', not a grey level 0..255"},
+           {"background", "-1", "metadata 'background' is '-1'"},
+           {"background", "", "metadata 'background' is ''"},
+           {"eval_crop", "0", "metadata 'eval_crop' is '0', not a fraction in (0, 1]"},
+           {"eval_crop", "1.5", "metadata 'eval_crop' is '1.5'"},
+           {"eval_crop", "nan", "metadata 'eval_crop' is 'nan'"},
+           {"eval_crop", "0.5x", "metadata 'eval_crop' is '0.5x'"}})
+    kiln::test::expect_error_containing([&] { kiln::rt::parse(with_meta(bytes, key, value), "bad.kiln"); }, "'bad.kiln': " + message);
+  auto old = bytes;
+  for (const char* k : {"stored", "resize", "background", "eval_crop"}) old = with_meta(old, k, std::nullopt);
+  const auto o = kiln::rt::parse(old, "old.kiln");
+  EXPECT_EQ(o.resize, "");
+  EXPECT_EQ(std::vector<int64_t>({o.stored_channels, o.stored_height, o.stored_width}), std::vector<int64_t>({3, 12, 12}));
+  EXPECT_EQ(o.eval_crop, 1);
+  // Without stored_shape the input's size is the stored one.
+  export_kiln(ck, ExportInfo{{3, 12, 12}, {"a", "b", "c", "d"}}, d / "n.kiln", false);
+  EXPECT_EQ(kiln::rt::load(d / "n.kiln").stored_height, 12);
 }

@@ -1,4 +1,4 @@
-// kiln-classify: the dependency-free runtime's command line (no LibTorch). Classifies the
+// kiln-classify: the dependency-free runtime's command line (no LibTorch; stb decodes image files). Classifies the
 // images of an IDX file (MNIST / Fashion-MNIST layout, uncompressed) or of a CIFAR-10 binary
 // batch with a model from `kiln export --format kiln`, and prints the accuracy. Each image gets
 // the run's test-time augmentation (the file's `tta`, as `kiln eval` applies it) unless --tta
@@ -8,6 +8,9 @@
 // itself runs an image on one thread); the time is then the wall clock over all of them.
 //   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta MODE] [--portable|--plain] [--threads N]
 //   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE] [--portable|--plain] [--threads N]
+// Given image files instead (PNG, JPEG, BMP, any size), it prints each one's classes as
+// `kiln predict` does, the image prepared as kiln predict prepares it (tools/classify_files.h):
+//   kiln-classify MODEL.kiln IMAGE... [--top K] [--json FILE] [--tta MODE] [--portable|--plain]
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -20,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "classify_files.h"
 #include "kiln/runtime/runtime.h"
 
 int main(int argc, char** argv) {
@@ -37,10 +41,11 @@ int main(int argc, char** argv) {
         }
       return false;
     };
-    // "--name N" with N a whole number from lo to hi, else an error naming the option and the value.
+    // "--name N" with N a whole number from lo to hi, else an error naming the option and the value;
+    // false when absent.
     auto count = [&](const char* opt, long lo, long hi, long& out) {
       std::string v;
-      if (!option(opt, v)) return;
+      if (!option(opt, v)) return false;
       char* end = nullptr;
       errno = 0;
       const long n = std::strtol(v.c_str(), &end, 10);
@@ -48,24 +53,34 @@ int main(int argc, char** argv) {
         throw std::runtime_error(std::string(opt) + " " + v + ": give a whole number " +
                                  (hi == LONG_MAX ? std::to_string(lo) + " or more" : "from " + std::to_string(lo) + " to " + std::to_string(hi)));
       out = n;
+      return true;
     };
-    count("--limit", 1, LONG_MAX, limit);
+    const bool limit_given = count("--limit", 1, LONG_MAX, limit);
     long threads = 1;
-    count("--threads", 1, 1024, threads);
+    const bool threads_given = count("--threads", 1, 1024, threads);
     option("--tta", tta);
     for (auto [flag, k] : {std::pair<const char*, kiln::rt::Kernels>{"--portable", kiln::rt::Kernels::kPortable}, {"--plain", kiln::rt::Kernels::kPlain}})
       if (auto it = std::find(args.begin(), args.end(), flag); it != args.end()) {
         kiln::rt::use_kernels(k);
         args.erase(it);
       }
-    if (args.size() != 2 && args.size() != 3) {
+    long top = 3;
+    const bool top_given = count("--top", 1, LONG_MAX, top);
+    std::string json;
+    const bool json_given = option("--json", json);
+    const bool files = args.size() >= 2 && std::all_of(args.begin() + 1, args.end(), kiln::tools::is_image_file);
+    if (!files && args.size() != 2 && args.size() != 3) {
       std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"
-                           "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n");
+                           "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"
+                           "       kiln-classify MODEL.kiln IMAGE.png|jpg|jpeg|bmp... [--top K] [--json FILE] [--tta none|flip|flip+translate] [--portable|--plain]\n");
       return 2;
     }
+    if (files && (limit_given || threads_given)) throw std::runtime_error("--limit and --threads are for IDX and CIFAR files, not image files");
+    if (!files && (top_given || json_given)) throw std::runtime_error("--top and --json are for image files (.png, .jpg, .jpeg, .bmp)");
     auto model = kiln::rt::load(args[0]);
     if (!tta.empty()) model.tta = tta;
     const int64_t views = model.views();  // refuses an unknown --tta before any work
+    if (files) return kiln::tools::classify_files(model, args[0], {args.begin() + 1, args.end()}, top, json);
     const size_t pix = static_cast<size_t>(model.channels * model.height * model.width);
     std::vector<std::vector<float>> images;
     std::vector<int> labels;

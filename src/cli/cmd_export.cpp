@@ -38,6 +38,7 @@ int run_export(const ExportFlags& f) {
   // already cropped and resized to it), else the stored size.
   const auto view = View::from_config(ck.cfg);
   ExportInfo info{{io.channels, view.out_h(io.height), view.out_w(io.width)}, io.classes};
+  info.stored_shape = {io.channels, io.height, io.width};
   const auto chosen = grid_for(ck.cfg, f.grid);
   info.grid = chosen.grid;
   info.tta = f.tta;

@@ -5,8 +5,6 @@
 // normalisation and eval.tta). Prints each file's class and probability and the next --top.
 // The class names and the stored size come from the checkpoint (cli/common.h's model_io; the
 // run's dataset is read only for a checkpoint older than them).
-#include <stb/stb_image.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -30,14 +28,6 @@ struct PredictFlags {
   std::string json;  // --json: the same predictions as a JSON file
 };
 
-// A colour file for a grey model is refused here (the folder loaders make a dataset with any
-// colour image RGB, so they never meet the case): which grey is the user's choice.
-void check_not_colour_for_grey(const std::string& path, int64_t C) {
-  int w = 0, h = 0, c = 0;
-  if (C == 1 && stbi_info(path.c_str(), &w, &h, &c) && c >= 3)
-    throw Error("image '" + path + "' has " + std::to_string(c) + " channels (colour), and this model takes grey images (1 channel): convert it to grey first");
-}
-
 int run_predict(const PredictFlags& f) {
   if (f.top < 1) throw Error("--top must be 1 or more");
   Setup su = setup(f.dev);
@@ -47,10 +37,7 @@ int run_predict(const PredictFlags& f) {
   const int64_t C = io.channels, H = io.height, W = io.width;
   Dataset ds;
   std::vector<torch::Tensor> images;
-  for (const auto& p : f.images) {
-    check_not_colour_for_grey(p, C);
-    images.push_back(read_image_as(p, C, H, W, s.data.folder_options));
-  }
+  for (const auto& p : f.images) images.push_back(read_image_as(p, C, H, W, s.data.folder_options));  // refuses colour for a grey model
   ds.images = torch::stack(images);
   ds.labels = torch::zeros({ds.images.size(0)}, torch::kInt64);
   DeviceLoader loader(ds, su.device, s.step.resolve(su.device).compute, ck.mean, ck.std, s.step.channels_last, s.data.view);

@@ -1,7 +1,6 @@
 #include "kiln/data/folder.h"
 
 #include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,77 +13,37 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
+#include "kiln/pixels/pixels.h"
 
 namespace kiln {
 namespace fs = std::filesystem;
 
-torch::Tensor convert_channels(const torch::Tensor& img, int64_t channels, int64_t background) {
-  const int64_t c = img.size(0);
-  if (channels != 1 && channels != 3) throw Error("images convert to 1 or 3 channels, not " + std::to_string(channels));
-  if (c == channels) return img;
-  auto f = img.to(torch::kInt32);
-  torch::Tensor colour = f.slice(0, 0, c >= 3 ? 3 : 1);
-  if (c == 2 || c == 4) {  // composite over the background, rounded half up
-    auto a = f.slice(0, c - 1, c);
-    colour = torch::floor_divide(colour * a + (255 - a) * background + 127, 255);
-  }
-  if (colour.size(0) == channels) return colour.to(torch::kUInt8);
-  if (channels == 3) return colour.expand({3, -1, -1}).contiguous().to(torch::kUInt8);
-  throw Error("a colour image cannot join a grey dataset");  // not reached: a dataset with colour is RGB
-}
-
 namespace {
 
-// stb_image_resize on one H x W x C uint8 image: box filter on a shrinking axis, triangle on a
-// growing one (the same size: no filtering at all).
-torch::Tensor resize(const torch::Tensor& chw, int64_t H, int64_t W) {
-  const int64_t C = chw.size(0), h = chw.size(1), w = chw.size(2);
-  if (h == H && w == W) return chw;
-  auto in = chw.permute({1, 2, 0}).contiguous();
-  auto out = torch::empty({H, W, C}, torch::kUInt8);
-  auto filter = [](int64_t from, int64_t to) { return to < from ? STBIR_FILTER_BOX : STBIR_FILTER_TRIANGLE; };
-  if (!stbir_resize(in.data_ptr<uint8_t>(), static_cast<int>(w), static_cast<int>(h), 0, out.data_ptr<uint8_t>(),
-                    static_cast<int>(W), static_cast<int>(H), 0, STBIR_TYPE_UINT8, static_cast<int>(C), STBIR_ALPHA_CHANNEL_NONE, 0,
-                    STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, filter(w, W), filter(h, H), STBIR_COLORSPACE_LINEAR, nullptr))
-    throw Error("resizing an image failed");
-  return out.permute({2, 0, 1}).contiguous();
+// A uint8 C x h x w tensor as interleaved pixels, and back.
+px::Image image_of(const torch::Tensor& chw) {
+  auto hwc = chw.permute({1, 2, 0}).contiguous();
+  const uint8_t* p = hwc.data_ptr<uint8_t>();
+  return {chw.size(0), chw.size(1), chw.size(2), std::vector<uint8_t>(p, p + hwc.numel())};
 }
-
-int64_t scaled(int64_t n, double s) { return std::max<int64_t>(1, std::llround(static_cast<double>(n) * s)); }
+torch::Tensor tensor_of(px::Image img) {  // a copy: clone() copies even where the permutation is a no-op (c = 1)
+  return torch::from_blob(img.data.data(), {img.h, img.w, img.c}, torch::kUInt8).permute({2, 0, 1}).clone(torch::MemoryFormat::Contiguous);
+}
 
 }  // namespace
 
+torch::Tensor convert_channels(const torch::Tensor& img, int64_t channels, int64_t background) {
+  if (img.size(0) == channels) return img;
+  return tensor_of(px::with_channels(image_of(img), channels, background, "in memory"));
+}
+
 torch::Tensor fit_image(const torch::Tensor& img, int64_t H, int64_t W, const std::string& mode, int64_t background) {
-  const int64_t h = img.size(1), w = img.size(2);
-  if (mode == "stretch") return resize(img, H, W);
-  const double sy = static_cast<double>(H) / h, sx = static_cast<double>(W) / w;
-  if (mode == "center_crop") {  // cover H x W, then cut the middle out
-    const double s = std::max(sy, sx);
-    const int64_t nh = std::max(H, scaled(h, s)), nw = std::max(W, scaled(w, s));
-    auto r = resize(img, nh, nw);
-    const int64_t top = (nh - H) / 2, left = (nw - W) / 2;
-    return r.slice(1, top, top + H).slice(2, left, left + W).contiguous();
-  }
-  if (mode == "pad") {  // fit inside H x W, centred on the background
-    const double s = std::min(sy, sx);
-    const int64_t nh = std::min(H, scaled(h, s)), nw = std::min(W, scaled(w, s));
-    auto out = torch::full({img.size(0), H, W}, background, torch::kUInt8);
-    const int64_t top = (H - nh) / 2, left = (W - nw) / 2;
-    out.slice(1, top, top + nh).slice(2, left, left + nw).copy_(resize(img, nh, nw));
-    return out;
-  }
-  throw Error("data.resize = '" + mode + "' (stretch | center_crop | pad)");
+  return tensor_of(px::fitted(image_of(img), H, W, mode, background));
 }
 
 torch::Tensor read_image_as(const std::string& path, int64_t C, int64_t H, int64_t W, const FolderOptions& o, bool* converted,
                             bool* resized) {
-  auto img = decode_image(read_file(path), path, 0);
-  const bool c = img.size(0) != C, r = img.size(1) != H || img.size(2) != W;
-  if (c) img = convert_channels(img, C, o.background);
-  if (r) img = fit_image(img, H, W, o.resize, o.background);
-  if (converted) *converted = c;
-  if (resized) *resized = r;
-  return img;
+  return tensor_of(px::read_as(path, C, H, W, o.resize, o.background, converted, resized));
 }
 
 namespace {

@@ -1,5 +1,3 @@
-#include <stb/stb_image.h>
-
 #include <algorithm>
 #include <limits>
 #include <cstdlib>
@@ -11,6 +9,7 @@
 #include "kiln/core/fs.h"
 #include "kiln/data/dataset.h"
 #include "kiln/data/folder.h"
+#include "kiln/pixels/pixels.h"
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -105,19 +104,8 @@ Dataset parse_idx(const Bytes& im, const Bytes& lb, const std::string& images_fi
 }
 
 torch::Tensor decode_image(const Bytes& b, const std::string& name, int channels) {
-  if (b.empty()) throw Error("cannot decode image '" + name + "': the file is empty");
-  if (b.size() > static_cast<size_t>(std::numeric_limits<int>::max())) throw Error("image '" + name + "' is too large");
-  int w = 0, h = 0, ch = 0;
-  if (!stbi_info_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch))
-    throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
-  if (w <= 0 || h <= 0 || int64_t{w} * h > (int64_t{1} << 26))  // 64 Mpixel: a bomb, not a training image
-    throw Error("image '" + name + "': implausible size " + std::to_string(w) + "x" + std::to_string(h));
-  unsigned char* px = stbi_load_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch, channels);
-  if (!px) throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
-  const int C = channels > 0 ? channels : ch;
-  auto t = torch::from_blob(px, {h, w, C}, torch::kUInt8).permute({2, 0, 1}).clone();
-  stbi_image_free(px);
-  return t;
+  auto img = px::decode(b, name, channels);
+  return torch::from_blob(img.data.data(), {img.h, img.w, img.c}, torch::kUInt8).permute({2, 0, 1}).clone(torch::MemoryFormat::Contiguous);
 }
 
 std::string resolve_data_root(const std::string& cli) {

@@ -96,12 +96,19 @@ ExportTta export_tta(const LoadedCheckpoint& ck, const ExportInfo& info) {
   return t;
 }
 
+ExportImageFit export_image_fit(const LoadedCheckpoint& ck, const ExportInfo& info) {
+  const auto data = RunSettings::from_config(ck.cfg).data;
+  return {info.stored_shape.empty() ? info.input_shape : info.stored_shape, data.folder_options.resize,
+          data.folder_options.background, data.view.fraction};
+}
+
 int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const std::string& path, bool int8) {
   torch::NoGradGuard ng;
   auto& model = *ck.model;
   const auto quantizable = quantizable_set(model);
   const auto m = ModelOptions::from_config(ck.cfg);
   const auto tta = export_tta(ck, info);
+  const auto fit = export_image_fit(ck, info);
   std::vector<std::pair<std::string, std::string>> meta = {
       {"format_version", "1"},
       {"model", m.name},
@@ -124,7 +131,12 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
       {"convs_per_group", std::to_string(m.convs_per_group)},
       // the run's test-time augmentation, which the runtime applies as kiln's evaluation does (since 2026-12-04)
       {"tta", tta.mode},
-      {"tta_translate_weight", joined(std::vector<double>{tta.translate_weight}, "")}};
+      {"tta_translate_weight", joined(std::vector<double>{tta.translate_weight}, "")},
+      // how an image file becomes the input (since 2026-12-04): kiln/pixels/pixels.h
+      {"stored", joined(fit.stored, ",")},
+      {"resize", fit.resize},
+      {"background", std::to_string(fit.background)},
+      {"eval_crop", joined(std::vector<double>{fit.eval_crop}, "")}};
   if (int8) meta.emplace_back("int8_grid", info.grid.name());
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value());

@@ -29,7 +29,21 @@ struct ExportInfo {
   // The test-time augmentation the exported model applies (kiln and ONNX formats): none | flip |
   // flip+translate, or empty for the run's own eval.tta (kiln export --tta).
   std::string tta;
+  // The images as the run stored them, C, H, W, before data.input_size / eval_crop's view (empty:
+  // input_shape).
+  std::vector<int64_t> stored_shape;
 };
+
+// How an image file becomes the exported model's input, written beside it (kiln format: "stored",
+// "resize", "background", "eval_crop"; ONNX: the same with "stored_shape"): the stored size, the
+// run's data.resize and data.background (kiln/pixels/pixels.h), and its data.eval_crop.
+struct ExportImageFit {
+  std::vector<int64_t> stored;  // C, H, W
+  std::string resize;
+  int64_t background = 0;
+  double eval_crop = 1;
+};
+ExportImageFit export_image_fit(const LoadedCheckpoint& ckpt, const ExportInfo& info);
 
 // The test-time augmentation an export applies: ExportInfo::tta, else the run's eval.tta, with
 // the run's eval.tta_translate_weight. Throws kiln::Error naming an unknown mode.

@@ -317,6 +317,12 @@ onnx::Model onnx_model(const LoadedCheckpoint& ck, const ExportInfo& info, bool 
                       {"tta_views", std::to_string(tta_view_count(tta.mode))},
                       {"int8", int8 ? "true" : "false"},
                       {"config", ck.cfg.to_toml()}};
+  const auto fit = export_image_fit(ck, info);
+  for (auto& kv : std::vector<std::pair<std::string, std::string>>{{"stored_shape", nlohmann::json(fit.stored).dump()},
+                                                                  {"resize", fit.resize},
+                                                                  {"background", std::to_string(fit.background)},
+                                                                  {"eval_crop", nlohmann::json(fit.eval_crop).dump()}})
+    g.model.metadata.push_back(kv);
   if (tta.mode == "flip+translate") g.model.metadata.emplace_back("tta_translate_weight", nlohmann::json(tta.translate_weight).dump());
   if (int8) g.model.metadata.emplace_back("int8_grid", info.grid.name());
   return std::move(g.model);

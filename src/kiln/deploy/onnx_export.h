@@ -28,7 +28,9 @@
 // W]), "input" (what the input holds), "mean" and "std" (JSON, 0..255 units; already applied
 // by the graph), "normalisation" = "in graph", "tta" (none | flip | flip+translate), "tta_views"
 // (network passes an image: 1, 2 or 6), "int8", "config" (the TOML), with flip+translate
-// "tta_translate_weight", and with int8 "int8_grid" (e.g. "int8 per-channel", "int4 per-tensor").
+// "tta_translate_weight", and with int8 "int8_grid" (e.g. "int8 per-channel", "int4 per-tensor");
+// how an image file becomes the input (export.h's ExportImageFit): "stored_shape" (JSON [C, H, W]
+// before data.input_size's view), "resize", "background", "eval_crop".
 #pragma once
 #include <string>
 

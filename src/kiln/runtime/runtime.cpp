@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -523,6 +524,35 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
     throw std::runtime_error("'" + name + "': metadata 'tta' is '" + m.tta + "', not none | flip | flip+translate");
   if (!std::isfinite(m.tta_translate_weight))
     throw std::runtime_error("'" + name + "': metadata 'tta_translate_weight' is not a finite number");
+  m.stored_channels = m.channels, m.stored_height = m.height, m.stored_width = m.width;
+  if (m.meta.count("stored")) {
+    std::vector<int64_t> st;
+    try {
+      st = ints(m.meta["stored"]);
+    } catch (const std::exception&) {
+    }
+    if (st.size() != 3 || st[0] != m.channels || st[1] < 1 || st[2] < 1 || st[1] > most || st[2] > most || st[1] * st[2] > most)
+      throw std::runtime_error("'" + name + "': metadata 'stored' (" + m.meta["stored"] + ") is not C,H,W of plausible images with the input's channels");
+    m.stored_height = st[1], m.stored_width = st[2];
+  }
+  if (m.meta.count("resize")) {
+    m.resize = m.meta["resize"];
+    if (m.resize != "stretch" && m.resize != "center_crop" && m.resize != "pad")
+      throw std::runtime_error("'" + name + "': metadata 'resize' is '" + m.resize + "', not stretch | center_crop | pad");
+  }
+  if (m.meta.count("background")) {
+    const auto& b = m.meta["background"];
+    if (b.empty() || b.size() > 3 || b.find_first_not_of("0123456789") != std::string::npos || std::stoi(b) > 255)
+      throw std::runtime_error("'" + name + "': metadata 'background' is '" + b + "', not a grey level 0..255");
+    m.background = std::stoi(b);
+  }
+  if (m.meta.count("eval_crop")) {
+    const auto& e = m.meta["eval_crop"];
+    char* end = nullptr;
+    m.eval_crop = std::strtod(e.c_str(), &end);
+    if (e.empty() || *end != '\0' || !(m.eval_crop > 0 && m.eval_crop <= 1))
+      throw std::runtime_error("'" + name + "': metadata 'eval_crop' is '" + e + "', not a fraction in (0, 1]");
+  }
   std::stringstream cs(m.meta["classes"]);
   std::string c;
   while (std::getline(cs, c, '\n')) m.classes.push_back(c);

@@ -47,6 +47,17 @@ struct Model {
   // `tta_translate_weight` (written since 2026-12-04; older files: none). Assign to change it.
   std::string tta = "none";
   double tta_translate_weight = 0.5;
+  // How an image file becomes this input, as the run's image folders and `kiln predict` prepare
+  // it (kiln/pixels/pixels.h): with stored_channels, alpha over `background`, fitted to
+  // stored_height x stored_width as `resize` says (stretch | center_crop | pad), then the central
+  // `eval_crop` of each side resized to height x width (data.input_size, data.eval_crop). From the
+  // file's metadata `stored`, `resize`, `background` and `eval_crop` (written since 2026-12-04);
+  // older files: resize empty (only images already of the input's size can be prepared), the
+  // stored size the input's, eval_crop 1.
+  int64_t stored_channels = 0, stored_height = 0, stored_width = 0;
+  std::string resize;
+  int64_t background = 0;
+  double eval_crop = 1;
   // One image as C x H x W pixel values in 0..255 (planar); returns the logits, with `tta`. A
   // file whose tensors do not fit its network (a shape, a missing tensor, an input too small for
   // its pooling) throws std::runtime_error naming the tensor, before reading past any of them.

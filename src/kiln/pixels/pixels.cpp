@@ -1,0 +1,172 @@
+#include "kiln/pixels/pixels.h"
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+
+#include "kiln/core/error.h"
+
+namespace kiln::px {
+
+Image decode(const std::vector<uint8_t>& b, const std::string& name, int channels) {
+  if (b.empty()) throw Error("cannot decode image '" + name + "': the file is empty");
+  if (b.size() > static_cast<size_t>(std::numeric_limits<int>::max())) throw Error("image '" + name + "' is too large");
+  int w = 0, h = 0, ch = 0;
+  if (!stbi_info_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch))
+    throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
+  if (w <= 0 || h <= 0 || int64_t{w} * h > (int64_t{1} << 26))  // 64 Mpixel: a bomb, not a training image
+    throw Error("image '" + name + "': implausible size " + std::to_string(w) + "x" + std::to_string(h));
+  unsigned char* px = stbi_load_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch, channels);
+  if (!px) throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
+  Image out{channels > 0 ? channels : ch, h, w, {}};
+  out.data.assign(px, px + out.c * out.h * out.w);
+  stbi_image_free(px);
+  return out;
+}
+
+Image read(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("cannot open image '" + path + "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) throw Error("cannot read image '" + path + "'");
+  return decode(bytes, path);
+}
+
+Image with_channels(const Image& img, int64_t channels, int64_t background, const std::string& name) {
+  if (channels != 1 && channels != 3) throw Error("images convert to 1 or 3 channels, not " + std::to_string(channels));
+  if (img.c == channels) return img;
+  const int64_t colour = img.c >= 3 ? 3 : 1;
+  if (colour == 3 && channels == 1)
+    throw Error("image '" + name + "' has " + std::to_string(img.c) + " channels (colour), and this model takes grey images (1 channel): convert it to grey first");
+  const bool alpha = img.c == 2 || img.c == 4;
+  Image out{channels, img.h, img.w, std::vector<uint8_t>(static_cast<size_t>(channels * img.h * img.w))};
+  for (int64_t y = 0; y < img.h; ++y)
+    for (int64_t x = 0; x < img.w; ++x)
+      for (int64_t k = 0; k < channels; ++k) {
+        int v = img.at(y, x, colour == 3 ? k : 0);
+        if (alpha) {  // composited over the background, rounded half up
+          const int a = img.at(y, x, img.c - 1);
+          v = (v * a + (255 - a) * static_cast<int>(background) + 127) / 255;
+        }
+        out.data[static_cast<size_t>((y * img.w + x) * channels + k)] = static_cast<uint8_t>(v);
+      }
+  return out;
+}
+
+Image resized(const Image& img, int64_t H, int64_t W) {
+  if (img.h == H && img.w == W) return img;
+  Image out{img.c, H, W, std::vector<uint8_t>(static_cast<size_t>(img.c * H * W))};
+  auto filter = [](int64_t from, int64_t to) { return to < from ? STBIR_FILTER_BOX : STBIR_FILTER_TRIANGLE; };
+  if (!stbir_resize(img.data.data(), static_cast<int>(img.w), static_cast<int>(img.h), 0, out.data.data(), static_cast<int>(W),
+                    static_cast<int>(H), 0, STBIR_TYPE_UINT8, static_cast<int>(img.c), STBIR_ALPHA_CHANNEL_NONE, 0,
+                    STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, filter(img.w, W), filter(img.h, H), STBIR_COLORSPACE_LINEAR, nullptr))
+    throw Error("resizing an image failed");
+  return out;
+}
+
+namespace {
+int64_t scaled(int64_t n, double s) { return std::max<int64_t>(1, std::llround(static_cast<double>(n) * s)); }
+
+// `part` copied into `into` with its top-left corner at (top, left), clipped: the rows and
+// columns of part from (from_y, from_x) on.
+void place(Image& into, const Image& part, int64_t top, int64_t left, int64_t from_y, int64_t from_x) {
+  for (int64_t y = 0; y < into.h - top && from_y + y < part.h; ++y)
+    for (int64_t x = 0; x < into.w - left && from_x + x < part.w; ++x)
+      for (int64_t k = 0; k < into.c; ++k)
+        into.data[static_cast<size_t>(((top + y) * into.w + left + x) * into.c + k)] = part.at(from_y + y, from_x + x, k);
+}
+}  // namespace
+
+Image fitted(const Image& img, int64_t H, int64_t W, const std::string& mode, int64_t background) {
+  if (mode == "stretch") return resized(img, H, W);
+  const double sy = static_cast<double>(H) / static_cast<double>(img.h), sx = static_cast<double>(W) / static_cast<double>(img.w);
+  Image out{img.c, H, W, std::vector<uint8_t>(static_cast<size_t>(img.c * H * W), static_cast<uint8_t>(background))};
+  if (mode == "center_crop") {  // cover H x W, then cut the middle out
+    const double s = std::max(sy, sx);
+    const int64_t nh = std::max(H, scaled(img.h, s)), nw = std::max(W, scaled(img.w, s));
+    place(out, resized(img, nh, nw), 0, 0, (nh - H) / 2, (nw - W) / 2);
+    return out;
+  }
+  if (mode == "pad") {  // fit inside H x W, centred on the background
+    const double s = std::min(sy, sx);
+    const int64_t nh = std::min(H, scaled(img.h, s)), nw = std::min(W, scaled(img.w, s));
+    place(out, resized(img, nh, nw), (H - nh) / 2, (W - nw) / 2, 0, 0);
+    return out;
+  }
+  throw Error("data.resize = '" + mode + "' (stretch | center_crop | pad)");
+}
+
+Image read_as(const std::string& path, int64_t C, int64_t H, int64_t W, const std::string& mode, int64_t background,
+              bool* converted, bool* was_resized) {
+  Image img = read(path);
+  const bool c = img.c != C, r = img.h != H || img.w != W;
+  if (c) img = with_channels(img, C, background, path);
+  if (r) img = fitted(img, H, W, mode, background);
+  if (converted) *converted = c;
+  if (was_resized) *was_resized = r;
+  return img;
+}
+
+std::vector<float> planar(const Image& img) {
+  std::vector<float> out(img.data.size());
+  for (int64_t k = 0; k < img.c; ++k)
+    for (int64_t i = 0; i < img.h * img.w; ++i) out[static_cast<size_t>(k * img.h * img.w + i)] = img.data[static_cast<size_t>(i * img.c + k)];
+  return out;
+}
+
+namespace {
+// One axis's resampling matrix (out x size, row-major): the span [start, start + len) resized to
+// `out` pixels, augment.h's resize_weights in float.
+std::vector<float> axis_weights(int64_t start, int64_t len, int64_t size, int64_t out) {
+  std::vector<float> w(static_cast<size_t>(out * size), 0.0f);
+  const float scale = static_cast<float>(len) / static_cast<float>(out), support = std::max(scale, 1.0f);
+  for (int64_t i = 0; i < out; ++i) {
+    const float centre = static_cast<float>(start) + (static_cast<float>(i) + 0.5f) * scale;
+    float sum = 0;
+    for (int64_t j = start; j < start + len; ++j) {
+      const float v = std::max(0.0f, 1.0f - std::fabs(static_cast<float>(j) + 0.5f - centre) / support);
+      w[static_cast<size_t>(i * size + j)] = v;
+      sum += v;
+    }
+    for (int64_t j = start; j < start + len; ++j) w[static_cast<size_t>(i * size + j)] /= sum;
+  }
+  return w;
+}
+// torchvision's CenterCrop of `fraction` of a side of n pixels: its length and first pixel.
+std::pair<int64_t, int64_t> centre_span(int64_t n, double fraction) {
+  const auto len = std::max<int64_t>(1, static_cast<int64_t>(std::nearbyint(static_cast<double>(n) * fraction)));
+  return {static_cast<int64_t>(std::nearbyint(static_cast<double>(n - len) / 2.0)), len};
+}
+}  // namespace
+
+std::vector<float> view(const Image& img, double fraction, int64_t out_h, int64_t out_w) {
+  if (!(fraction > 0 && fraction <= 1)) throw Error("data.eval_crop must be in (0, 1]");
+  if (fraction == 1 && out_h == img.h && out_w == img.w) return planar(img);
+  const auto [top, ch] = centre_span(img.h, fraction);
+  const auto [left, cw] = centre_span(img.w, fraction);
+  const auto wy = axis_weights(top, ch, img.h, out_h), wx = axis_weights(left, cw, img.w, out_w);
+  const auto x = planar(img);
+  std::vector<float> rows(static_cast<size_t>(out_h * img.w)), out(static_cast<size_t>(img.c * out_h * out_w));
+  for (int64_t k = 0; k < img.c; ++k) {
+    const float* plane = x.data() + k * img.h * img.w;
+    for (int64_t i = 0; i < out_h; ++i)  // rows: Wy x
+      for (int64_t u = 0; u < img.w; ++u) {
+        float s = 0;
+        for (int64_t j = top; j < top + ch; ++j) s += wy[static_cast<size_t>(i * img.h + j)] * plane[j * img.w + u];
+        rows[static_cast<size_t>(i * img.w + u)] = s;
+      }
+    for (int64_t i = 0; i < out_h; ++i)  // then columns: (Wy x) Wx^T
+      for (int64_t v = 0; v < out_w; ++v) {
+        float s = 0;
+        for (int64_t u = left; u < left + cw; ++u) s += rows[static_cast<size_t>(i * img.w + u)] * wx[static_cast<size_t>(v * img.w + u)];
+        out[static_cast<size_t>((k * out_h + i) * out_w + v)] = s;
+      }
+  }
+  return out;
+}
+
+}  // namespace kiln::px

@@ -1,0 +1,57 @@
+// Image files to the pixels a network takes, without LibTorch (stb_image and stb_image_resize
+// only): one implementation for the folder loaders and `kiln predict` (kiln/data/folder.h, which
+// wrap it in tensors) and for the runtime's command line (kiln-classify), so an image file gives
+// both the same pixels.
+//
+// - decode: PNG, JPEG, BMP (anything stb_image reads) with the channels the file holds.
+// - with_channels: grey to RGB by copying; an alpha channel composited over a grey `background`,
+//   out = floor((a x + (255 - a) background + 127) / 255); colour to grey is refused.
+// - fitted: to H x W as data.resize says: "stretch" (aspect ratio not kept), "center_crop"
+//   (scaled to cover H x W, the middle cut out) or "pad" (scaled to fit inside, centred on
+//   `background`); a shrinking axis with a box filter, a growing one with a triangle filter,
+//   linear colour space, clamped edges.
+// - view: the loader's View (kiln/data/loader.h, data.input_size and data.eval_crop): the
+//   central `fraction` of each side (torchvision's CenterCrop rounding) resized to out_h x out_w
+//   with the antialiased triangle filter of kiln/data/augment.h's resize_weights, as planar floats.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::px {
+
+// 8-bit pixels interleaved as decoders give them: row-major h x w x c, with c = 1 (grey),
+// 2 (grey + alpha), 3 (RGB) or 4 (RGBA).
+struct Image {
+  int64_t c = 0, h = 0, w = 0;
+  std::vector<uint8_t> data;
+  uint8_t at(int64_t y, int64_t x, int64_t k) const { return data[static_cast<size_t>((y * w + x) * c + k)]; }
+};
+
+// Decodes an image file's bytes; `channels` 0 keeps the file's, 1..4 has stb_image convert.
+// Throws kiln::Error naming `name`: empty, undecodable, or over 64 Mpixel (a decompression bomb).
+Image decode(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
+Image read(const std::string& path);  // decode(the file's bytes, path)
+
+// The image with `channels` (1 or 3) channels (see above). `name` is for the refusal of colour
+// to grey, which names it.
+Image with_channels(const Image& image, int64_t channels, int64_t background, const std::string& name = "an image");
+// stb_image_resize to H x W: box filter on a shrinking axis, triangle on a growing one (the same
+// size: the image itself).
+Image resized(const Image& image, int64_t H, int64_t W);
+// Fitted to H x W as `mode` (stretch | center_crop | pad) says; throws naming data.resize otherwise.
+Image fitted(const Image& image, int64_t H, int64_t W, const std::string& mode, int64_t background);
+
+// An image file as a folder's images are stored: decoded, with C channels and fitted to H x W
+// (the unchanged image where it already is); `converted` / `resized` (optional) say whether it
+// had to be.
+Image read_as(const std::string& path, int64_t C, int64_t H, int64_t W, const std::string& mode, int64_t background,
+              bool* converted = nullptr, bool* was_resized = nullptr);
+
+// Planar floats C x h x w, the pixel values 0..255.
+std::vector<float> planar(const Image& image);
+// The central `fraction` (in (0, 1]) of each side resized to out_h x out_w (see above), planar
+// floats; fraction 1 and the image's own size: planar(image).
+std::vector<float> view(const Image& image, double fraction, int64_t out_h, int64_t out_w);
+
+}  // namespace kiln::px

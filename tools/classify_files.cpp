@@ -1,0 +1,94 @@
+#include "classify_files.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <stdexcept>
+
+#include "kiln/pixels/pixels.h"
+
+namespace kiln::tools {
+
+bool is_image_file(const std::string& path) {
+  const auto dot = path.rfind('.');
+  if (dot == std::string::npos) return false;
+  std::string ext = path.substr(dot);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
+
+std::vector<float> prepare(const kiln::rt::Model& m, const std::string& model_path, const std::string& image) {
+  if (m.resize.empty()) {  // a file exported before 2026-12-04: only images the network takes as they are
+    auto img = kiln::px::read(image);
+    if (img.c != m.channels) img = kiln::px::with_channels(img, m.channels, 0, image);
+    if (img.h != m.height || img.w != m.width)
+      throw std::runtime_error("image '" + image + "' is " + std::to_string(img.w) + "x" + std::to_string(img.h) + ", and '" + model_path +
+                               "' takes " + std::to_string(m.width) + "x" + std::to_string(m.height) +
+                               " without saying how its run fitted other sizes (exported before 2026-12-04): export it again with kiln export");
+    return kiln::px::planar(img);
+  }
+  const auto img = kiln::px::read_as(image, m.stored_channels, m.stored_height, m.stored_width, m.resize, m.background);
+  return kiln::px::view(img, m.eval_crop, m.height, m.width);
+}
+
+namespace {
+std::vector<double> softmax(const std::vector<float>& z) {
+  const double top = *std::max_element(z.begin(), z.end());
+  std::vector<double> p(z.size());
+  double sum = 0;
+  for (size_t i = 0; i < z.size(); ++i) sum += p[i] = std::exp(static_cast<double>(z[i]) - top);
+  for (auto& v : p) v /= sum;
+  return p;
+}
+
+void write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!(f << text) || !f.flush()) throw std::runtime_error("cannot write '" + tmp + "'");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot write '" + path + "'");
+  }
+}
+}  // namespace
+
+int classify_files(const kiln::rt::Model& m, const std::string& model_path, const std::vector<std::string>& images, long top,
+                   const std::string& json) {
+  std::vector<std::vector<double>> probs;
+  for (const auto& path : images) probs.push_back(softmax(m.predict(prepare(m, model_path, path).data())));  // all read before any line
+  const std::string resize = m.resize.empty() ? "not recorded" : m.resize;
+  std::printf("%s: %zu image(s) as %lld x %lld x %lld (data.resize = %s), eval.tta = %s\n", model_path.c_str(), images.size(),
+              static_cast<long long>(m.stored_channels), static_cast<long long>(m.stored_height), static_cast<long long>(m.stored_width),
+              resize.c_str(), m.tta.c_str());
+  const size_t k = std::min(static_cast<size_t>(top), m.classes.size());
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < images.size(); ++i) {
+    const auto& p = probs[i];
+    std::vector<size_t> order(p.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
+    nlohmann::ordered_json best = nlohmann::ordered_json::array();
+    std::printf("%s: %s %.1f%%", images[i].c_str(), m.classes.at(order[0]).c_str(), 100 * p[order[0]]);
+    for (size_t j = 0; j < k; ++j) {
+      if (j > 0) std::printf(j == 1 ? " (then %s %.1f%%" : ", %s %.1f%%", m.classes.at(order[j]).c_str(), 100 * p[order[j]]);
+      best.push_back({{"class", m.classes.at(order[j])}, {"index", order[j]}, {"probability", p[order[j]]}});
+    }
+    std::printf("%s\n", k > 1 ? ")" : "");
+    rows.push_back({{"file", images[i]}, {"top", best}});
+  }
+  if (!json.empty()) {
+    const nlohmann::ordered_json j{{"model", model_path},
+                                   {"input", {{"channels", m.stored_channels}, {"height", m.stored_height}, {"width", m.stored_width}, {"resize", resize}}},
+                                   {"tta", m.tta},
+                                   {"predictions", rows}};
+    write_atomically(json, j.dump(1) + "\n");
+  }
+  return 0;
+}
+
+}  // namespace kiln::tools
