@@ -148,6 +148,40 @@ python3 -c "import sys; open(sys.argv[1], 'wb').write(bytes(1) + bytes([128]) * 
   python3 "$(dirname "$0")/idx_image_png.py" --cifar "$d/rgb.bin" 0 "$d/rgb.png" || { echo "FAIL: writing an RGB PNG"; exit 1; }
 "$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --data "$data" "$d/rgb.png" > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln predict took a colour image for a grey model"; exit 1; }
 grep -q "image '$d/rgb.png' has 3 channels (colour), and this model takes grey images (1 channel)" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for the colour image"; exit 1; }
+# --grey takes it by BT.601 luma: a 32 x 32 colour picture (test image 0 enlarged, its three
+# channels apart) gives kiln predict --grey exactly what kiln predict gives the grey PNG of its
+# luma computed here, (299 R + 587 G + 114 B + 500) // 1000, and kiln-classify --grey exactly what
+# kiln-classify gives that PNG (each exact within its own arithmetic: this run evaluates in its
+# precision, bf16 where the CPU has it, the runtime in fp32); without --grey the same refusal.
+python3 - "$d/images" "$d" <<'PY' || { echo "FAIL: writing the colour picture"; exit 1; }
+import struct, sys
+im, d = open(sys.argv[1], "rb").read(), sys.argv[2]
+g = [im[16 + min(y * 28 // 32, 27) * 28 + min(x * 28 // 32, 27)] for y in range(32) for x in range(32)]
+r, gr, b = g, [255 - v for v in g], [(v * 7 + 40) % 256 for v in g]
+open(f"{d}/colour.bin", "wb").write(bytes([0] + r + gr + b))
+luma = [(299 * p + 587 * q + 114 * t + 500) // 1000 for p, q, t in zip(r, gr, b)]
+open(f"{d}/luma.idx", "wb").write(struct.pack(">IIII", 2051, 1, 32, 32) + bytes(luma))
+PY
+python3 "$(dirname "$0")/idx_image_png.py" --cifar "$d/colour.bin" 0 "$d/colour.png" && python3 "$(dirname "$0")/idx_image_png.py" "$d/luma.idx" 0 "$d/luma.png" ||
+  { echo "FAIL: writing the colour and luma PNGs"; exit 1; }
+"$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --top 10 --grey --json "$d/g.json" "$d/colour.png" > "$d/g.txt" || { cat "$d/g.txt"; echo "FAIL: kiln predict --grey"; exit 1; }
+"$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --top 10 --json "$d/l.json" "$d/luma.png" > "$d/l.txt" || { cat "$d/l.txt"; echo "FAIL: kiln predict on the luma PNG"; exit 1; }
+"$classify" "$d/run/model.kiln" --top 10 --grey --json "$d/c.json" "$d/colour.png" > "$d/c.txt" || { cat "$d/c.txt"; echo "FAIL: kiln-classify --grey"; exit 1; }
+"$classify" "$d/run/model.kiln" --top 10 --json "$d/cl.json" "$d/luma.png" > "$d/cl.txt" || { cat "$d/cl.txt"; echo "FAIL: kiln-classify on the luma PNG"; exit 1; }
+"$classify" "$d/run/model.kiln" "$d/colour.png" > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln-classify took a colour image for a grey model"; exit 1; }
+grep -q "image '$d/colour.png' has 3 channels (colour), and this model takes grey images (1 channel): convert it to grey first, or pass --grey" "$d/bad.txt" ||
+  { cat "$d/bad.txt"; echo "FAIL: kiln-classify's message for the colour image"; exit 1; }
+python3 - "$d" <<'PY' || exit 1
+import json, sys
+d = sys.argv[1]
+g, l, c, cl = (json.load(open(f"{d}/{k}.json"))["predictions"][0]["top"] for k in ("g", "l", "c", "cl"))
+assert len(g) == 10 and g == l, ("kiln predict --grey is not the luma picture's prediction", g, l)
+assert len(c) == 10 and c == cl, ("kiln-classify --grey is not the luma picture's prediction", c, cl)
+pc = {t["class"]: t["probability"] for t in c}
+worst = max(abs(t["probability"] - pc[t["class"]]) for t in g)
+print(f"--grey: kiln predict's and kiln-classify's 10 probabilities those of the luma PNG exactly ({g[0]['class']} {g[0]['probability']:.3f}; "
+      f"the two apart by up to {worst:.1e}, the run's precision against fp32)")
+PY
 "$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --data "$data" "$d/none.png" > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln predict took a missing file"; exit 1; }
 grep -q "$d/none.png" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: the missing file is not named"; exit 1; }
 # --tta overrides the file's test-time augmentation (this run's: none) and says so; a mode that

@@ -32,6 +32,14 @@ TEST(Folder, ChannelConversionsAsDefined) {
   EXPECT_TRUE(torch::equal(convert_channels(img({10, 10, 20, 20, 30, 30, 0, 255}, 4, 1, 2), 3, 50), img({50, 10, 50, 20, 50, 30}, 3, 1, 2)));
   EXPECT_TRUE(torch::equal(convert_channels(img({1, 2, 3}, 3, 1, 1), 3, 0), img({1, 2, 3}, 3, 1, 1)));
   expect_error_containing([] { convert_channels(img({1, 2, 3}, 3, 1, 1), 1, 0); }, "has 3 channels (colour), and this model takes grey images");
+  // Colour to grey only when asked (kiln predict / kiln-classify --grey): BT.601 luma rounded half
+  // up, (299 R + 587 G + 114 B + 500) / 1000, after the alpha: red 76.245 -> 76, green 149.685 ->
+  // 150, blue 29.07 -> 29, (10, 20, 30) 18.15 -> 18; (200, 100, 0) at alpha 128 over white is
+  // (227, 177, 127), whose luma 186.25 -> 186.
+  const px::Image rgb{3, 1, 4, {255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30}};
+  EXPECT_EQ(px::with_channels(rgb, 1, 0, "rgb.png", true).data, (std::vector<uint8_t>{76, 150, 29, 18}));
+  EXPECT_EQ(px::with_channels(px::Image{4, 1, 1, {200, 100, 0, 128}}, 1, 255, "rgba.png", true).data, std::vector<uint8_t>{186});
+  expect_error_containing([&] { px::with_channels(rgb, 1, 0, "rgb.png"); }, "image 'rgb.png' has 3 channels (colour)");
 }
 
 TEST(Folder, ResizeModesAsDefined) {

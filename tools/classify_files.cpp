@@ -20,17 +20,18 @@ bool is_image_file(const std::string& path) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
 }
 
-std::vector<float> prepare(const kiln::rt::Model& m, const std::string& model_path, const std::string& image) {
+std::vector<float> prepare(const kiln::rt::Model& m, const std::string& model_path, const std::string& image, bool grey_by_luma) {
   if (m.resize.empty()) {  // a file exported before 2026-12-04: only images the network takes as they are
     auto img = kiln::px::read(image);
-    if (img.c != m.channels) img = kiln::px::with_channels(img, m.channels, 0, image);
+    if (img.c != m.channels) img = kiln::px::with_channels(img, m.channels, 0, image, grey_by_luma);
     if (img.h != m.height || img.w != m.width)
       throw std::runtime_error("image '" + image + "' is " + std::to_string(img.w) + "x" + std::to_string(img.h) + ", and '" + model_path +
                                "' takes " + std::to_string(m.width) + "x" + std::to_string(m.height) +
                                " without saying how its run fitted other sizes (exported before 2026-12-04): export it again with kiln export");
     return kiln::px::planar(img);
   }
-  const auto img = kiln::px::read_as(image, m.stored_channels, m.stored_height, m.stored_width, m.resize, m.background);
+  const auto img = kiln::px::read_as(image, m.stored_channels, m.stored_height, m.stored_width, m.resize, m.background, nullptr, nullptr,
+                                     grey_by_luma);
   return kiln::px::view(img, m.eval_crop, m.height, m.width);
 }
 
@@ -58,9 +59,9 @@ void write_atomically(const std::string& path, const std::string& text) {
 }  // namespace
 
 int classify_files(const kiln::rt::Model& m, const std::string& model_path, const std::vector<std::string>& images, long top,
-                   const std::string& json) {
+                   const std::string& json, bool grey_by_luma) {
   std::vector<std::vector<double>> probs;
-  for (const auto& path : images) probs.push_back(softmax(m.predict(prepare(m, model_path, path).data())));  // all read before any line
+  for (const auto& path : images) probs.push_back(softmax(m.predict(prepare(m, model_path, path, grey_by_luma).data())));  // all read before any line
   const std::string resize = m.resize.empty() ? "not recorded" : m.resize;
   std::printf("%s: %zu image(s) as %lld x %lld x %lld (data.resize = %s), eval.tta = %s\n", model_path.c_str(), images.size(),
               static_cast<long long>(m.stored_channels), static_cast<long long>(m.stored_height), static_cast<long long>(m.stored_width),

@@ -18,9 +18,10 @@ bool is_image_file(const std::string& path);
 // The pixels the model takes for one image file: planar C x H x W floats in 0..255. Throws naming
 // the file (undecodable, colour for a grey model) or, for a file exported before the image
 // metadata, an image not already of the model's input size.
-std::vector<float> prepare(const kiln::rt::Model& model, const std::string& model_path, const std::string& image);
+// grey_by_luma: a colour image for a grey model by BT.601 luma (--grey) instead of refused.
+std::vector<float> prepare(const kiln::rt::Model& model, const std::string& model_path, const std::string& image, bool grey_by_luma = false);
 
 int classify_files(const kiln::rt::Model& model, const std::string& model_path, const std::vector<std::string>& images, long top,
-                   const std::string& json);
+                   const std::string& json, bool grey_by_luma);
 
 }  // namespace kiln::tools

@@ -10,7 +10,8 @@
 //   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE] [--portable|--plain] [--threads N]
 // Given image files instead (PNG, JPEG, BMP, any size), it prints each one's classes as
 // `kiln predict` does, the image prepared as kiln predict prepares it (tools/classify_files.h):
-//   kiln-classify MODEL.kiln IMAGE... [--top K] [--json FILE] [--tta MODE] [--portable|--plain]
+//   kiln-classify MODEL.kiln IMAGE... [--top K] [--json FILE] [--grey] [--tta MODE] [--portable|--plain]
+// (--grey: colour images for a grey model made grey by BT.601 luma, as kiln predict --grey does.)
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -68,19 +69,22 @@ int main(int argc, char** argv) {
     const bool top_given = count("--top", 1, LONG_MAX, top);
     std::string json;
     const bool json_given = option("--json", json);
+    const auto grey_at = std::find(args.begin(), args.end(), "--grey");
+    const bool grey = grey_at != args.end();
+    if (grey) args.erase(grey_at);
     const bool files = args.size() >= 2 && std::all_of(args.begin() + 1, args.end(), kiln::tools::is_image_file);
     if (!files && args.size() != 2 && args.size() != 3) {
       std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"
                            "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"
-                           "       kiln-classify MODEL.kiln IMAGE.png|jpg|jpeg|bmp... [--top K] [--json FILE] [--tta none|flip|flip+translate] [--portable|--plain]\n");
+                           "       kiln-classify MODEL.kiln IMAGE.png|jpg|jpeg|bmp... [--top K] [--json FILE] [--grey] [--tta none|flip|flip+translate] [--portable|--plain]\n");
       return 2;
     }
     if (files && (limit_given || threads_given)) throw std::runtime_error("--limit and --threads are for IDX and CIFAR files, not image files");
-    if (!files && (top_given || json_given)) throw std::runtime_error("--top and --json are for image files (.png, .jpg, .jpeg, .bmp)");
+    if (!files && (top_given || json_given || grey)) throw std::runtime_error("--top, --json and --grey are for image files (.png, .jpg, .jpeg, .bmp)");
     auto model = kiln::rt::load(args[0]);
     if (!tta.empty()) model.tta = tta;
     const int64_t views = model.views();  // refuses an unknown --tta before any work
-    if (files) return kiln::tools::classify_files(model, args[0], {args.begin() + 1, args.end()}, top, json);
+    if (files) return kiln::tools::classify_files(model, args[0], {args.begin() + 1, args.end()}, top, json, grey);
     const size_t pix = static_cast<size_t>(model.channels * model.height * model.width);
     std::vector<std::vector<float>> images;
     std::vector<int> labels;

@@ -26,6 +26,7 @@ struct PredictFlags {
   std::vector<std::string> images;
   int64_t top = 3;
   std::string json;  // --json: the same predictions as a JSON file
+  bool grey = false;  // --grey: colour images for a grey model by BT.601 luma instead of refused
 };
 
 int run_predict(const PredictFlags& f) {
@@ -37,7 +38,9 @@ int run_predict(const PredictFlags& f) {
   const int64_t C = io.channels, H = io.height, W = io.width;
   Dataset ds;
   std::vector<torch::Tensor> images;
-  for (const auto& p : f.images) images.push_back(read_image_as(p, C, H, W, s.data.folder_options));  // refuses colour for a grey model
+  auto read = s.data.folder_options;
+  read.grey_by_luma = f.grey;
+  for (const auto& p : f.images) images.push_back(read_image_as(p, C, H, W, read));  // refuses colour for a grey model unless --grey
   ds.images = torch::stack(images);
   ds.labels = torch::zeros({ds.images.size(0)}, torch::kInt64);
   DeviceLoader loader(ds, su.device, s.step.resolve(su.device).compute, ck.mean, ck.std, s.step.channels_last, s.data.view);
@@ -77,6 +80,7 @@ Command add_predict(CLI::App& app, const std::string&) {
   sub->add_option("--checkpoint,-c", f->checkpoint, "checkpoint.pt of a run")->required();
   sub->add_option("--top", f->top, "also print the next classes, this many in all (default 3)");
   sub->add_option("--json", f->json, "also write the predictions to this JSON file: each file's classes, indices and probabilities, best first");
+  sub->add_flag("--grey", f->grey, "a grey model takes colour images made grey by BT.601 luma (0.299 R + 0.587 G + 0.114 B; refused without it)");
   sub->add_option("images", f->images, "image files")->required();
   add_device_options(sub, f->dev);
   return {sub, [f] { return run_predict(*f); }};

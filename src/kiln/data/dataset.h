@@ -48,6 +48,9 @@ struct FolderOptions {
   double val_fraction = 0;          // data.val_fraction: hold out this much of train/ for evaluation
   uint64_t split_seed = 0;          // data.split_seed: the hold-out's seed
   int threads = 0;                  // data.load_threads: decoding threads; 0 = every core
+  // Colour images for a grey model made grey by BT.601 luma (kiln/pixels/pixels.h) instead of
+  // refused: `kiln predict --grey`, not a configuration key (a folder with colour is RGB).
+  bool grey_by_luma = false;
 };
 
 // The data root: `cli` if given, else $KILN_DATA, else $XDG_DATA_HOME/kiln, else ~/.local/share/kiln.

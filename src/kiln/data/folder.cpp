@@ -43,7 +43,7 @@ torch::Tensor fit_image(const torch::Tensor& img, int64_t H, int64_t W, const st
 
 torch::Tensor read_image_as(const std::string& path, int64_t C, int64_t H, int64_t W, const FolderOptions& o, bool* converted,
                             bool* resized) {
-  return tensor_of(px::read_as(path, C, H, W, o.resize, o.background, converted, resized));
+  return tensor_of(px::read_as(path, C, H, W, o.resize, o.background, converted, resized, o.grey_by_luma));
 }
 
 namespace {

@@ -36,22 +36,27 @@ Image read(const std::string& path) {
   return decode(bytes, path);
 }
 
-Image with_channels(const Image& img, int64_t channels, int64_t background, const std::string& name) {
+Image with_channels(const Image& img, int64_t channels, int64_t background, const std::string& name, bool grey_by_luma) {
   if (channels != 1 && channels != 3) throw Error("images convert to 1 or 3 channels, not " + std::to_string(channels));
   if (img.c == channels) return img;
   const int64_t colour = img.c >= 3 ? 3 : 1;
-  if (colour == 3 && channels == 1)
-    throw Error("image '" + name + "' has " + std::to_string(img.c) + " channels (colour), and this model takes grey images (1 channel): convert it to grey first");
+  const bool luma = colour == 3 && channels == 1;
+  if (luma && !grey_by_luma)
+    throw Error("image '" + name + "' has " + std::to_string(img.c) +
+                " channels (colour), and this model takes grey images (1 channel): convert it to grey first, or pass --grey for BT.601 luma");
   const bool alpha = img.c == 2 || img.c == 4;
+  // Channel k of pixel (y, x) composited over the background, rounded half up.
+  auto over = [&](int64_t y, int64_t x, int64_t k) {
+    const int v = img.at(y, x, k);
+    if (!alpha) return v;
+    const int a = img.at(y, x, img.c - 1);
+    return (v * a + (255 - a) * static_cast<int>(background) + 127) / 255;
+  };
   Image out{channels, img.h, img.w, std::vector<uint8_t>(static_cast<size_t>(channels * img.h * img.w))};
   for (int64_t y = 0; y < img.h; ++y)
     for (int64_t x = 0; x < img.w; ++x)
       for (int64_t k = 0; k < channels; ++k) {
-        int v = img.at(y, x, colour == 3 ? k : 0);
-        if (alpha) {  // composited over the background, rounded half up
-          const int a = img.at(y, x, img.c - 1);
-          v = (v * a + (255 - a) * static_cast<int>(background) + 127) / 255;
-        }
+        const int v = luma ? (299 * over(y, x, 0) + 587 * over(y, x, 1) + 114 * over(y, x, 2) + 500) / 1000 : over(y, x, colour == 3 ? k : 0);
         out.data[static_cast<size_t>((y * img.w + x) * channels + k)] = static_cast<uint8_t>(v);
       }
   return out;
@@ -101,10 +106,10 @@ Image fitted(const Image& img, int64_t H, int64_t W, const std::string& mode, in
 }
 
 Image read_as(const std::string& path, int64_t C, int64_t H, int64_t W, const std::string& mode, int64_t background,
-              bool* converted, bool* was_resized) {
+              bool* converted, bool* was_resized, bool grey_by_luma) {
   Image img = read(path);
   const bool c = img.c != C, r = img.h != H || img.w != W;
-  if (c) img = with_channels(img, C, background, path);
+  if (c) img = with_channels(img, C, background, path, grey_by_luma);
   if (r) img = fitted(img, H, W, mode, background);
   if (converted) *converted = c;
   if (was_resized) *was_resized = r;

@@ -5,7 +5,9 @@
 //
 // - decode: PNG, JPEG, BMP (anything stb_image reads) with the channels the file holds.
 // - with_channels: grey to RGB by copying; an alpha channel composited over a grey `background`,
-//   out = floor((a x + (255 - a) background + 127) / 255); colour to grey is refused.
+//   out = floor((a x + (255 - a) background + 127) / 255); colour to grey is refused unless asked
+//   for by luma (ITU-R BT.601, after the alpha: floor((299 R + 587 G + 114 B + 500) / 1000), i.e.
+//   0.299 R + 0.587 G + 0.114 B rounded half up: the web page's formula, in integers).
 // - fitted: to H x W as data.resize says: "stretch" (aspect ratio not kept), "center_crop"
 //   (scaled to cover H x W, the middle cut out) or "pad" (scaled to fit inside, centred on
 //   `background`); a shrinking axis with a box filter, a growing one with a triangle filter,
@@ -35,7 +37,7 @@ Image read(const std::string& path);  // decode(the file's bytes, path)
 
 // The image with `channels` (1 or 3) channels (see above). `name` is for the refusal of colour
 // to grey, which names it.
-Image with_channels(const Image& image, int64_t channels, int64_t background, const std::string& name = "an image");
+Image with_channels(const Image& image, int64_t channels, int64_t background, const std::string& name = "an image", bool grey_by_luma = false);
 // stb_image_resize to H x W: box filter on a shrinking axis, triangle on a growing one (the same
 // size: the image itself).
 Image resized(const Image& image, int64_t H, int64_t W);
@@ -46,7 +48,7 @@ Image fitted(const Image& image, int64_t H, int64_t W, const std::string& mode, 
 // (the unchanged image where it already is); `converted` / `resized` (optional) say whether it
 // had to be.
 Image read_as(const std::string& path, int64_t C, int64_t H, int64_t W, const std::string& mode, int64_t background,
-              bool* converted = nullptr, bool* was_resized = nullptr);
+              bool* converted = nullptr, bool* was_resized = nullptr, bool grey_by_luma = false);
 
 // Planar floats C x h x w, the pixel values 0..255.
 std::vector<float> planar(const Image& image);
