@@ -109,6 +109,8 @@ PY
   grep -q "(data.resize = not recorded)" "$d/old.txt" || { cat "$d/old.txt"; echo "FAIL: the old file's header line"; exit 1; }
   "$classify" "$d/old.kiln" "${files[0]}" > "$d/bad.txt" 2>&1 && { echo "FAIL: an old file took an image of another size"; exit 1; }
   grep -q "without saying how its run fitted other sizes (exported before 2026-12-04): export it again" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for the old file"; exit 1; }
+  "$classify" "$d/run-view/model.kiln" "${files[0]}" "$d/notes.txt" > "$d/bad.txt" 2>&1 && { echo "FAIL: an image file mixed with another file"; exit 1; }
+  grep -q "'$d/notes.txt' is not an image file" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for the mixed files"; exit 1; }
   "$classify" "$d/run-view/model.kiln" "${files[0]}" --limit 3 > "$d/bad.txt" 2>&1 && { echo "FAIL: --limit with image files"; exit 1; }
   grep -q "are for IDX and CIFAR files, not image files" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --limit with image files"; exit 1; }
 fi

@@ -3,7 +3,8 @@
 independent of kiln): for an fp32 and an int8 export of one checkpoint,
 - onnx.checker.check_model(full_check=True) passes;
 - the graph's input is float32 [batch, C, H, W] with a symbolic batch, its output [batch, K], and
-  metadata_props carry the classes, input shape and normalisation;
+  metadata_props carry the classes, input shape and normalisation, and how an image file becomes
+  the input (stored_shape, resize, background, eval_crop);
 - int8: every trainable conv / Gemm weight is an INT8 initializer feeding DequantizeLinear, on
   the grid metadata_props' int8_grid names, which is --grid (default "int8 per-channel", kiln's
   default for a run without train.qat): one scale an output channel; per channel, every
@@ -77,6 +78,10 @@ def check_graph(path, int8):
     assert len(json.loads(meta["classes"])) == k, meta["classes"]
     assert json.loads(meta["input_shape"]) == [c, h, w], meta["input_shape"]
     assert meta["normalisation"] == "in graph", meta["normalisation"]
+    # how an image file becomes the input (these runs store their images at the input's size)
+    assert json.loads(meta["stored_shape"]) == [c, h, w], meta["stored_shape"]
+    assert meta["resize"] == "stretch" and meta["background"] == "0" and json.loads(meta["eval_crop"]) == 1, \
+        (meta["resize"], meta["background"], meta["eval_crop"])
     assert meta["tta"] == tta and meta["tta_views"] == str(views), (meta["tta"], meta["tta_views"], tta)
     concat = [node for node in g.node if node.op_type == "Concat" and node.output[0] == "tta.views"]
     assert len(concat) == (0 if tta == "none" else 1) and (not concat or len(concat[0].input) == views), concat

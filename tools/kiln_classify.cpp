@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
     const bool grey = grey_at != args.end();
     if (grey) args.erase(grey_at);
     const bool files = args.size() >= 2 && std::all_of(args.begin() + 1, args.end(), kiln::tools::is_image_file);
+    if (!files && args.size() >= 2 && std::any_of(args.begin() + 1, args.end(), kiln::tools::is_image_file))
+      throw std::runtime_error("'" + *std::find_if_not(args.begin() + 1, args.end(), kiln::tools::is_image_file) +
+                               "' is not an image file (.png, .jpg, .jpeg, .bmp), and image files cannot be mixed with IDX or CIFAR files");
     if (!files && args.size() != 2 && args.size() != 3) {
       std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"
                            "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"
