@@ -112,7 +112,11 @@ PY
   "$classify" "$d/run-view/model.kiln" "${files[0]}" "$d/notes.txt" > "$d/bad.txt" 2>&1 && { echo "FAIL: an image file mixed with another file"; exit 1; }
   grep -q "'$d/notes.txt' is not an image file" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for the mixed files"; exit 1; }
   "$classify" "$d/run-view/model.kiln" "${files[0]}" --limit 3 > "$d/bad.txt" 2>&1 && { echo "FAIL: --limit with image files"; exit 1; }
-  grep -q "are for IDX and CIFAR files, not image files" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --limit with image files"; exit 1; }
+  grep -q "is for IDX and CIFAR files, not image files" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --limit with image files"; exit 1; }
+  # --threads 3: the same lines and JSON as one thread (only the order of the work changes)
+  "$classify" "$d/run-view/model.kiln" "${files[@]}" --threads 3 --json "$d/t3.json" > "$d/t3.txt" || { echo "FAIL: kiln-classify --threads 3 on image files"; exit 1; }
+  cmp -s "$d/t3.txt" "$d/run-view/classify.txt" && python3 -c "import json, sys; a, b = (json.load(open(p)) for p in sys.argv[1:]); sys.exit(a != b)" "$d/t3.json" "$d/run-view/classify.json" ||
+    { diff "$d/t3.txt" "$d/run-view/classify.txt"; echo "FAIL: --threads 3 changed the predictions"; exit 1; }
 fi
 # A self-training student whose unlabeled images are a folder (selftrain.unlabeled_folder): both
 # test/ folders, reached through symbolic links, pseudo-labeled by the plain run's first model

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
+#include <thread>
 
 #include "kiln/pixels/pixels.h"
 
@@ -59,9 +60,24 @@ void write_atomically(const std::string& path, const std::string& text) {
 }  // namespace
 
 int classify_files(const kiln::rt::Model& m, const std::string& model_path, const std::vector<std::string>& images, long top,
-                   const std::string& json, bool grey_by_luma) {
-  std::vector<std::vector<double>> probs;
-  for (const auto& path : images) probs.push_back(softmax(m.predict(prepare(m, model_path, path, grey_by_luma).data())));  // all read before any line
+                   const std::string& json, bool grey_by_luma, long threads) {
+  // Every file read and classified before any line: thread t takes files t, t + T, ...; the first
+  // failure in the files' order is the one reported.
+  std::vector<std::vector<double>> probs(images.size());
+  std::vector<std::string> failed(images.size());
+  auto work = [&](size_t t) {
+    for (size_t i = t; i < images.size(); i += static_cast<size_t>(threads)) try {
+        probs[i] = softmax(m.predict(prepare(m, model_path, images[i], grey_by_luma).data()));
+      } catch (const std::exception& e) {
+        failed[i] = e.what();
+      }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < static_cast<size_t>(threads); ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  for (const auto& f : failed)
+    if (!f.empty()) throw std::runtime_error(f);
   const std::string resize = m.resize.empty() ? "not recorded" : m.resize;
   std::printf("%s: %zu image(s) as %lld x %lld x %lld (data.resize = %s), eval.tta = %s\n", model_path.c_str(), images.size(),
               static_cast<long long>(m.stored_channels), static_cast<long long>(m.stored_height), static_cast<long long>(m.stored_width),

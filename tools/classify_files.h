@@ -21,7 +21,9 @@ bool is_image_file(const std::string& path);
 // grey_by_luma: a colour image for a grey model by BT.601 luma (--grey) instead of refused.
 std::vector<float> prepare(const kiln::rt::Model& model, const std::string& model_path, const std::string& image, bool grey_by_luma = false);
 
+// threads: files prepared and classified on this many threads at once (each file on one; the
+// output the same in any case, in the files' order).
 int classify_files(const kiln::rt::Model& model, const std::string& model_path, const std::vector<std::string>& images, long top,
-                   const std::string& json, bool grey_by_luma);
+                   const std::string& json, bool grey_by_luma, long threads = 1);
 
 }  // namespace kiln::tools

@@ -10,8 +10,9 @@
 //   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE] [--portable|--plain] [--threads N]
 // Given image files instead (PNG, JPEG, BMP, any size), it prints each one's classes as
 // `kiln predict` does, the image prepared as kiln predict prepares it (tools/classify_files.h):
-//   kiln-classify MODEL.kiln IMAGE... [--top K] [--json FILE] [--grey] [--tta MODE] [--portable|--plain]
-// (--grey: colour images for a grey model made grey by BT.601 luma, as kiln predict --grey does.)
+//   kiln-classify MODEL.kiln IMAGE... [--top K] [--json FILE] [--grey] [--tta MODE] [--portable|--plain] [--threads N]
+// (--grey: colour images for a grey model made grey by BT.601 luma, as kiln predict --grey does;
+// --threads N: N files at once.)
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -79,15 +80,15 @@ int main(int argc, char** argv) {
     if (!files && args.size() != 2 && args.size() != 3) {
       std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"
                            "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"
-                           "       kiln-classify MODEL.kiln IMAGE.png|jpg|jpeg|bmp... [--top K] [--json FILE] [--grey] [--tta none|flip|flip+translate] [--portable|--plain]\n");
+                           "       kiln-classify MODEL.kiln IMAGE.png|jpg|jpeg|bmp... [--top K] [--json FILE] [--grey] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n");
       return 2;
     }
-    if (files && (limit_given || threads_given)) throw std::runtime_error("--limit and --threads are for IDX and CIFAR files, not image files");
+    if (files && limit_given) throw std::runtime_error("--limit is for IDX and CIFAR files, not image files");
     if (!files && (top_given || json_given || grey)) throw std::runtime_error("--top, --json and --grey are for image files (.png, .jpg, .jpeg, .bmp)");
     auto model = kiln::rt::load(args[0]);
     if (!tta.empty()) model.tta = tta;
     const int64_t views = model.views();  // refuses an unknown --tta before any work
-    if (files) return kiln::tools::classify_files(model, args[0], {args.begin() + 1, args.end()}, top, json, grey);
+    if (files) return kiln::tools::classify_files(model, args[0], {args.begin() + 1, args.end()}, top, json, grey, threads);
     const size_t pix = static_cast<size_t>(model.channels * model.height * model.width);
     std::vector<std::vector<float>> images;
     std::vector<int> labels;
