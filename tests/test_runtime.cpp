@@ -363,7 +363,7 @@ TEST(Runtime, ImageFitTravelsInTheFileAndBadValuesAreRefused) {
   EXPECT_EQ(m.eval_crop, 0.875);
   const auto bytes = kiln::rt::read_bytes(d / "m.kiln");
   EXPECT_EQ(kiln::rt::parse(with_meta(bytes, "resize", "stretch"), "s.kiln").resize, "stretch");  // the helper itself
-  for (auto [key, value, message] : std::vector<std::tuple<std::string, std::string, std::string>>{
+  for (const auto& bad : std::vector<std::tuple<std::string, std::string, std::string>>{
            {"stored", "3,16", "metadata 'stored' (3,16) is not C,H,W"},
            {"stored", "1,16,20", "metadata 'stored' (1,16,20) is not C,H,W of plausible images with the input's channels"},
            {"stored", "3,0,20", "metadata 'stored' (3,0,20)"},
@@ -377,7 +377,8 @@ TEST(Runtime, ImageFitTravelsInTheFileAndBadValuesAreRefused) {
            {"eval_crop", "1.5", "metadata 'eval_crop' is '1.5'"},
            {"eval_crop", "nan", "metadata 'eval_crop' is 'nan'"},
            {"eval_crop", "0.5x", "metadata 'eval_crop' is '0.5x'"}})
-    kiln::test::expect_error_containing([&] { kiln::rt::parse(with_meta(bytes, key, value), "bad.kiln"); }, "'bad.kiln': " + message);
+    kiln::test::expect_error_containing([&] { kiln::rt::parse(with_meta(bytes, std::get<0>(bad), std::get<1>(bad)), "bad.kiln"); },
+                                        "'bad.kiln': " + std::get<2>(bad));  // (clang's C++17: a lambda cannot capture a structured binding)
   auto old = bytes;
   for (const char* k : {"stored", "resize", "background", "eval_crop"}) old = with_meta(old, k, std::nullopt);
   const auto o = kiln::rt::parse(old, "old.kiln");

@@ -13,14 +13,6 @@
 
 namespace kiln::tools {
 
-bool is_image_file(const std::string& path) {
-  const auto dot = path.rfind('.');
-  if (dot == std::string::npos) return false;
-  std::string ext = path.substr(dot);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
-}
-
 std::vector<float> prepare(const kiln::rt::Model& m, const std::string& model_path, const std::string& image, bool grey_by_luma) {
   if (m.resize.empty()) {  // a file exported before 2026-12-04: only images the network takes as they are
     auto img = kiln::px::read(image);

@@ -12,9 +12,6 @@
 
 namespace kiln::tools {
 
-// Whether `path` names an image file (.png, .jpg, .jpeg, .bmp, any case).
-bool is_image_file(const std::string& path);
-
 // The pixels the model takes for one image file: planar C x H x W floats in 0..255. Throws naming
 // the file (undecodable, colour for a grey model) or, for a file exported before the image
 // metadata, an image not already of the model's input size.

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "classify_files.h"
+#include "kiln/pixels/pixels.h"
 #include "kiln/runtime/runtime.h"
 
 int main(int argc, char** argv) {
@@ -59,7 +60,7 @@ int main(int argc, char** argv) {
     };
     const bool limit_given = count("--limit", 1, LONG_MAX, limit);
     long threads = 1;
-    const bool threads_given = count("--threads", 1, 1024, threads);
+    count("--threads", 1, 1024, threads);
     option("--tta", tta);
     for (auto [flag, k] : {std::pair<const char*, kiln::rt::Kernels>{"--portable", kiln::rt::Kernels::kPortable}, {"--plain", kiln::rt::Kernels::kPlain}})
       if (auto it = std::find(args.begin(), args.end(), flag); it != args.end()) {
@@ -73,9 +74,9 @@ int main(int argc, char** argv) {
     const auto grey_at = std::find(args.begin(), args.end(), "--grey");
     const bool grey = grey_at != args.end();
     if (grey) args.erase(grey_at);
-    const bool files = args.size() >= 2 && std::all_of(args.begin() + 1, args.end(), kiln::tools::is_image_file);
-    if (!files && args.size() >= 2 && std::any_of(args.begin() + 1, args.end(), kiln::tools::is_image_file))
-      throw std::runtime_error("'" + *std::find_if_not(args.begin() + 1, args.end(), kiln::tools::is_image_file) +
+    const bool files = args.size() >= 2 && std::all_of(args.begin() + 1, args.end(), kiln::px::is_image_file);
+    if (!files && args.size() >= 2 && std::any_of(args.begin() + 1, args.end(), kiln::px::is_image_file))
+      throw std::runtime_error("'" + *std::find_if_not(args.begin() + 1, args.end(), kiln::px::is_image_file) +
                                "' is not an image file (.png, .jpg, .jpeg, .bmp), and image files cannot be mixed with IDX or CIFAR files");
     if (!files && args.size() != 2 && args.size() != 3) {
       std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"

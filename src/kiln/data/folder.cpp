@@ -85,12 +85,6 @@ int64_t available_memory_mb() {
 
 std::string size_text(int64_t h, int64_t w) { return "[" + std::to_string(h) + ", " + std::to_string(w) + "]"; }
 
-bool is_image_file(const fs::path& p) {
-  auto ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
-}
-
 int threads_of(const FolderOptions& o) {
   return std::max(1, o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
 }
@@ -172,7 +166,7 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
   for (size_t c = 0; c < classes.size(); ++c) {
     std::vector<std::string> names;
     for (auto& e : fs::directory_iterator(fs::path(root) / classes[c]))
-      if (is_image_file(e.path())) names.push_back(e.path().string());
+      if (px::is_image_file(e.path().string())) names.push_back(e.path().string());
     std::sort(names.begin(), names.end());
     for (auto& n : names) files.push_back({n, static_cast<int64_t>(c)});
   }
@@ -208,7 +202,7 @@ Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int
   check_options(o);
   std::vector<std::string> names;
   for (auto& e : fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink))
-    if (e.is_regular_file() && is_image_file(e.path())) names.push_back(e.path().string());
+    if (e.is_regular_file() && px::is_image_file(e.path().string())) names.push_back(e.path().string());
   if (names.empty()) throw Error("selftrain.unlabeled_folder: '" + root + "' has no .png/.jpg/.bmp images (at any depth)");
   std::sort(names.begin(), names.end());
   if (first > 0 && first < static_cast<int64_t>(names.size())) names.resize(static_cast<size_t>(first));

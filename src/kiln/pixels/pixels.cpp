@@ -4,13 +4,21 @@
 #include <stb/stb_image_resize.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
 #include "kiln/core/error.h"
 
 namespace kiln::px {
+
+bool is_image_file(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
 
 Image decode(const std::vector<uint8_t>& b, const std::string& name, int channels) {
   if (b.empty()) throw Error("cannot decode image '" + name + "': the file is empty");

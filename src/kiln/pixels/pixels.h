@@ -30,6 +30,9 @@ struct Image {
   uint8_t at(int64_t y, int64_t x, int64_t k) const { return data[static_cast<size_t>((y * w + x) * c + k)]; }
 };
 
+// Whether a path names an image file kiln reads: its extension .png, .jpg, .jpeg or .bmp, any case.
+bool is_image_file(const std::string& path);
+
 // Decodes an image file's bytes; `channels` 0 keeps the file's, 1..4 has stb_image convert.
 // Throws kiln::Error naming `name`: empty, undecodable, or over 64 Mpixel (a decompression bomb).
 Image decode(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
