@@ -11,7 +11,7 @@ the .kiln file; both decode and prepare every file, then print), and the same fo
 alone. kiln predict computes in the run's precision (its provenance.json says which), kiln-classify
 in fp32: a bf16 run's probabilities differ by bf16's rounding, not by the preparation.
 
-  bench/classify_files.py RUN_DIR FOLDER N [OUT.json] [--passes P] [--data D]
+  bench/classify_files.py RUN_DIR FOLDER N [OUT.json] [--passes P] [--data D] [--classify-threads T]
 
 --data: for a checkpoint written before 2026-12-04 (no class names in it), the run's dataset root.
 KILN_BIN and CLASSIFY override build/kiln and build/kiln-classify.
@@ -33,6 +33,7 @@ ap.add_argument("n", type=int)
 ap.add_argument("out", nargs="?", default=f"bench/results/classify-files-{datetime.date.today()}.json")
 ap.add_argument("--passes", type=int, default=3)
 ap.add_argument("--data", default="")
+ap.add_argument("--classify-threads", type=int, default=1, help="kiln-classify --threads N (files at once)")
 a = ap.parse_args()
 kiln = os.environ.get("KILN_BIN", "build/kiln")
 classify = os.environ.get("CLASSIFY", "build/kiln-classify")
@@ -51,7 +52,7 @@ subprocess.run([kiln, "export", "-c", f"{a.run}/checkpoint.pt", "--format", "kil
                stdout=subprocess.DEVNULL)
 cmds = {
     "kiln_predict": [kiln, "predict", "-c", f"{a.run}/checkpoint.pt", "--device", "cpu", "--json", os.path.join(tmp, "kiln_predict.json")] + data + files,
-    "kiln_classify": [classify, model, "--json", os.path.join(tmp, "kiln_classify.json")] + files,
+    "kiln_classify": [classify, model, "--threads", str(a.classify_threads), "--json", os.path.join(tmp, "kiln_classify.json")] + files,
 }
 seconds = {k: [] for k in cmds}
 one_file = {k: [] for k in cmds}  # the first file alone: what a user classifying one photo waits
@@ -106,7 +107,7 @@ out = {
     "kiln_classify_precision": "fp32 (the runtime's only arithmetic)",
     "clock": "wall time of the whole process: start, loading the model (kiln predict: LibTorch and the checkpoint), "
              "decoding and preparing every file, the network with the run's TTA, printing; the two alternated",
-    "threads": f"kiln predict: LibTorch's default ({os.cpu_count()} cores here, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}); kiln-classify: one",
+    "threads": f"kiln predict: LibTorch's default ({os.cpu_count()} cores here, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}); kiln-classify: --threads {a.classify_threads} (files at once; each image on one thread)",
     "cpu": lscpu(),
     "commit": commit,
     "date": str(datetime.date.today()),
