@@ -104,8 +104,7 @@ void read_headers(std::vector<ImageFile>& files, int threads) {
     if (fs::file_size(f.path, ec) == 0 && !ec) throw Error("cannot decode image '" + f.path + "': the file is empty");
     if (!stbi_info(f.path.c_str(), &f.w, &f.h, &f.c))
       throw Error("cannot decode image '" + f.path + "': " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
-    if (f.w <= 0 || f.h <= 0 || int64_t{f.w} * f.h > (int64_t{1} << 26))
-      throw Error("image '" + f.path + "': implausible size " + std::to_string(f.w) + "x" + std::to_string(f.h));
+    px::check_size(f.w, f.h, f.path);
   });
 }
 

@@ -20,14 +20,18 @@ bool is_image_file(const std::string& path) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
 }
 
+void check_size(int64_t w, int64_t h, const std::string& name) {
+  if (w <= 0 || h <= 0 || w * h > (int64_t{1} << 26))  // 64 Mpixel: a bomb, not a training image
+    throw Error("image '" + name + "': implausible size " + std::to_string(w) + "x" + std::to_string(h));
+}
+
 Image decode(const std::vector<uint8_t>& b, const std::string& name, int channels) {
   if (b.empty()) throw Error("cannot decode image '" + name + "': the file is empty");
   if (b.size() > static_cast<size_t>(std::numeric_limits<int>::max())) throw Error("image '" + name + "' is too large");
   int w = 0, h = 0, ch = 0;
   if (!stbi_info_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch))
     throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
-  if (w <= 0 || h <= 0 || int64_t{w} * h > (int64_t{1} << 26))  // 64 Mpixel: a bomb, not a training image
-    throw Error("image '" + name + "': implausible size " + std::to_string(w) + "x" + std::to_string(h));
+  check_size(w, h, name);
   unsigned char* px = stbi_load_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch, channels);
   if (!px) throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
   Image out{channels > 0 ? channels : ch, h, w, {}};

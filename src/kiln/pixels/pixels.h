@@ -33,6 +33,10 @@ struct Image {
 // Whether a path names an image file kiln reads: its extension .png, .jpg, .jpeg or .bmp, any case.
 bool is_image_file(const std::string& path);
 
+// Refuses a header's size w x h that no image kiln reads has: not positive, or over 64 Mpixel (a
+// decompression bomb); throws kiln::Error naming `name`.
+void check_size(int64_t w, int64_t h, const std::string& name);
+
 // Decodes an image file's bytes; `channels` 0 keeps the file's, 1..4 has stb_image convert.
 // Throws kiln::Error naming `name`: empty, undecodable, or over 64 Mpixel (a decompression bomb).
 Image decode(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
