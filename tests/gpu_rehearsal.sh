@@ -6,7 +6,8 @@
 # ../shared/peers, and the campaign (bench/gpu.sh) in its dry mode. Checks: each call's notes,
 # the prebuilt path taken, the MD5 check, what comes back ($OUT: results.tar.gz, gpu.log and
 # table.md, at most 8 files), the archive's JSON, the real scripts' run-count edit on a scratch
-# copy and their printed table parsed (made by their own print functions), and the table.
+# copy and their printed table parsed (made by their own print functions), the table, the packs
+# made while the campaign runs, and a hung campaign stopped hard and packed.
 # (exit 77 = skipped)
 #   gpu_rehearsal.sh KILN PYTHON
 set -u
@@ -42,7 +43,7 @@ cp "$small/batches.meta.txt" "$tree/.device/cifar-3/"
 
 # The three calls, back to back, each with its own $OUT (as the run tool gives), the machine's
 # $HOME shared between them (what survives between back-to-back calls).
-export HOME=$d/home KILN_PYTHON=$py KILN_GPU_DRY=1 KILN_GPU_DEVICE=cpu KILN_GPU_RUNS=2 KILN_CAMPAIGN_SECONDS=300
+export HOME=$d/home KILN_PYTHON=$py KILN_GPU_DRY=1 KILN_GPU_DEVICE=cpu KILN_GPU_RUNS=2 KILN_CAMPAIGN_SECONDS=300 KILN_PACK_EVERY=5
 mkdir -p "$HOME"
 for n in 1 2 3; do
   OUT=$d/out-$n bash "$tree/bench/gpu_call.sh" "$n" > "$d/call-$n.log" 2>&1 || { cat "$d/call-$n.log"; fail "call $n exit"; }
@@ -50,13 +51,15 @@ done
 grep -q "kiln: prebuilt binary" "$d/out-1/call-1.txt" || { cat "$d/call-1.log"; fail "call 1 did not start the prebuilt binary"; }
 grep -q "data part 2 in" "$d/out-2/call-2.txt" || { cat "$d/call-2.log"; fail "call 2 did not unpack part 2"; }
 out=$d/out-3
-[ "$(ls "$out" | wc -l)" -le 8 ] || fail "more than 8 files come back: $(ls "$out")"
+[ "$(ls -A "$out" | sort | tr '\n' ' ')" = "gpu.log results.tar.gz table.md " ] || fail "call 3's \$OUT holds $(ls -A "$out"), not the three packed files"
 for f in results.tar.gz gpu.log table.md; do [ -s "$out/$f" ] || { cat "$d/call-3.log"; fail "no $f in \$OUT"; }; done
 [ "$(find "$out" -mindepth 1 -type d | wc -l)" = 0 ] || fail "folders in \$OUT: $(find "$out" -mindepth 1 -type d)"
 mkdir "$d/unpacked" && tar xzf "$out/results.tar.gz" -C "$d/unpacked" || fail "results.tar.gz does not unpack"
 r=$d/unpacked/results
 grep -q "CIFAR-10 checked" "$r/call-3.txt" || fail "the MD5 check did not pass: $(cat "$r/call-3.txt")"
 grep -q "kiln: prebuilt binary" "$r/call-3.txt" || fail "call 3 did not use the prebuilt binary"
+grep -qE "campaign exit 0; packed [1-9][0-9]* times while it ran" "$r/call-3.txt" || fail "no pack while the campaign ran: $(cat "$r/call-3.txt")"
+for f in campaign.txt md5.txt kiln-start-3.txt data-3.txt; do [ -s "$r/$f" ] || fail "no $f in the archive"; done
 for f in bench-cifar10-94 bench-cifar10-94-muon bench-cifar10-96-faster real-airbench94 real-airbench94_muon real-airbench96_faster; do
   [ -s "$r/$f.json" ] || { cat "$out/gpu.log"; fail "no $f.json in the archive"; }
 done
@@ -80,4 +83,16 @@ for row in '| kiln `cifar10-94` |' '| kiln `cifar10-94-muon` |' '| kiln `cifar10
            '| real airbench96_faster.py (REHEARSAL' 'yardstick real airbench94_muon.py' 'rehearsal-commit'; do
   grep -qF -- "$row" "$out/table.md" || fail "the table lacks '$row'"
 done
-echo "PASS: the three calls, the dry campaign and the packing"
+
+# The hard stop: a campaign that hangs (here a kiln whose every command but --version hangs) is
+# stopped, with what it started, its budget plus the grace after the start, and packed.
+printf '#!/bin/sh\n[ "$1" = --version ] && { echo "kiln (a stand-in that hangs)"; exit 0; }\nexec sleep 600\n' > "$tree/.device/bin/kiln"
+t0=$(date +%s)
+OUT=$d/out-4 KILN_CAMPAIGN_SECONDS=6 KILN_HARD_STOP_GRACE=4 KILN_PACK_EVERY=3 bash "$tree/bench/gpu_call.sh" 3 > "$d/call-4.log" 2>&1
+took=$(( $(date +%s) - t0 ))
+[ "$took" -lt 25 ] || { cat "$d/call-4.log"; fail "the hung campaign held call 3 for $took s (stop at 10 s)"; }
+mkdir "$d/unpacked-4" && tar xzf "$d/out-4/results.tar.gz" -C "$d/unpacked-4" || fail "no archive after the hard stop"
+grep -q "campaign cut by the hard stop at 10 s" "$d/unpacked-4/results/call-3.txt" || fail "the hard stop is not noted: $(cat "$d/unpacked-4/results/call-3.txt")"
+grep -q "a stand-in that hangs" "$d/out-4/gpu.log" || fail "the hung campaign's gpu.log did not come back"
+! pgrep -fx "sleep 613" > /dev/null || fail "the hung kiln outlived the hard stop"
+echo "PASS: the three calls, the dry campaign and the packing; a hung campaign stopped in $took s and packed"
