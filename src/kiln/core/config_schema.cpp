@@ -153,8 +153,8 @@ const std::vector<ConfigKey>& Config::schema() {
       {"train.qat_granularity", std::string("channel"), "train.qat's int8 grid: channel (a scale per output channel, as kiln quantize and kiln export --int8 by default) | tensor (one scale per weight, as kiln quantize --granularity tensor)", one_of({"channel", "tensor"})},
       {"train.qat_bits", int64_t{8}, "train.qat's grid: bits of the symmetric integer grid, 2 to 8 (8 = int8; 4: 7 steps each side, as kiln quantize --bits 4)"},
       {"train.static_step", false, "run each step through the graph-safe static step (LR table and counters on the device; kiln/train/static_step.h)"},
-      {"train.sync_check", false, "stop the run at a host-device synchronisation inside a training step: on CUDA PyTorch's sync debug mode set to error (NOT YET RUN on a GPU); on the CPU the steps' operators watched for the ones that would synchronise on CUDA (item(), nonzero, boolean indexing, unique, ...)"},
-      {"train.cuda_graph", false, "CUDA: capture the static step in a CUDA graph after 3 eager steps and replay it (NOT YET RUN on a GPU)"},
+      {"train.sync_check", false, "stop the run at a host-device synchronisation inside a training step: on CUDA PyTorch's sync debug mode set to error; on the CPU the steps' operators watched for the ones that would synchronise on CUDA (item(), nonzero, boolean indexing, unique, ...)"},
+      {"train.cuda_graph", false, "CUDA: capture the static step in a CUDA graph after 3 eager steps and replay it"},
       // data parallelism (kiln/dist/dist.h; used with --world-size > 1 or the launcher's RANK/WORLD_SIZE)
       {"dist.sync_bn", false, "BatchNorm statistics over every rank's batch together (as one process with the union batch); false: each rank's own (like ghost BN)"},
       {"dist.bucket_mb", 25.0, "gradient all-reduce bucket size in MiB"},

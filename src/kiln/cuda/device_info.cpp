@@ -1,4 +1,4 @@
-// NOT YET RUN on a GPU: compiled against LibTorch's CUDA headers on a CPU-only machine.
+// Ran on an NVIDIA H200 (2026-12-04; bench/results/gpu-window-h200-2026-12-04-campaign.txt).
 #include "kiln/cuda/device_info.h"
 
 #include <ATen/cuda/CUDAContext.h>

@@ -1,5 +1,5 @@
 // CUDA-only helpers (compiled only when LibTorch has CUDA; see CMakeLists.txt).
-// NOT YET RUN on a GPU: written and compiled on a CPU-only machine.
+// Ran on an NVIDIA H200 (2026-12-04; bench/results/gpu-window-h200-2026-12-04-campaign.txt).
 #pragma once
 #include <string>
 #include <utility>

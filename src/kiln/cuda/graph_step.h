@@ -1,6 +1,8 @@
 // CUDA-only (compiled only when LibTorch has CUDA; see CMakeLists.txt): the CUDA graph of one
 // training step, used by kiln/train/step_policy.cpp for train.cuda_graph.
-// NOT YET RUN on a GPU: written and compiled on a CPU-only machine.
+// Ran on an NVIDIA H200 (2026-12-04, commit 93a8abd; bench/results/gpu-window-h200-2026-12-04-campaign.txt): cifar10-94 for 2
+// epochs under train.sync_check, per-epoch losses within 0.0015 of the static step's, and
+// cifar10-94-muon n = 10 (93.99%, 1.623 s a run).
 #pragma once
 #include <functional>
 #include <memory>
@@ -15,7 +17,6 @@ namespace kiln::cuda {
 // three steps of a capture are such warm-ups. capture() records the step on the same side
 // stream without running it: call replay() to run it, then once per step. The step must keep
 // every tensor it reads at fixed addresses (the static step of kiln/train/static_step.h does).
-// NOT YET RUN on a GPU.
 class GraphStep {
  public:
   GraphStep();

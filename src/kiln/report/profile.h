@@ -1,7 +1,7 @@
 // A profile of a stretch of work under LibTorch's own (Kineto) profiler, with no outside tool:
 // the operators by their self time on the host, and on CUDA the device's kernels (and copies)
 // by their time on the device: the "top kernels" table of `kiln bench --profile`. (The CUDA
-// half has not run yet: no GPU so far.)
+// half ran on an H200 on 2026-12-04: bench/results/gpu-window-h200-2026-12-04-campaign.txt.)
 #pragma once
 #include <memory>
 #include <string>

@@ -29,7 +29,7 @@ class LateLoss {
 
 // train.sync_check: on CUDA, PyTorch's sync debug mode set to "error" while the training steps
 // run, so a host-device synchronisation hidden in a step throws instead of silently costing time
-// (NOT YET RUN on a GPU). On the CPU, where nothing waits, SyncAudit watches the steps for the
+// (ran on an H200 on 2026-12-04: the ordinary step and the CUDA graph of cifar10-94 passed it). On the CPU, where nothing waits, SyncAudit watches the steps for the
 // operators that would synchronise on CUDA (kiln/train/sync_audit.h) and check() stops the run
 // after the step that called one.
 class SyncCheck {
