@@ -13,7 +13,7 @@
 # files as kiln predict does (below).
 # usage: cli_folder.sh KILN FOLDER_FROM_CIFAR [KILN_CLASSIFY]   (needs $KILN_DATA/cifar10; exit 77 = skipped)
 set -u
-kiln=$1; make_folder=$2; classify=${3:-}
+kiln=$1; make_folder=$2; classify=${3:-}; kiln_js=${4:-}; web=$(cd "$(dirname "$0")/../web" && pwd)
 if [ -z "${KILN_DATA:-}" ] || [ ! -d "$KILN_DATA/cifar10" ]; then echo "SKIPPED: no CIFAR-10 under KILN_DATA"; exit 77; fi
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 for kind in plain mixed; do
@@ -88,6 +88,29 @@ for m, want in (("run-mixed/run-00", {"channels": 3, "height": 32, "width": 32, 
     print(f"{m}: kiln-classify on 30 image files, top class the same as kiln predict's on {same}, largest probability difference {worst:.1e}")
     assert worst < 1e-4, (m, worst)
 PY
+  # The web page's picture path: kiln.js (the same preparation and runtime compiled to
+  # WebAssembly) under node on the same 30 files gives kiln-classify's classes and probabilities
+  # (to 1e-5: the same code, compiled twice), and its RGBA path (pictures a browser decoded)
+  # gives the PNG path's input to the bit.
+  if [ -s "$kiln_js" ] && command -v node > /dev/null; then
+    for m in run-mixed/run-00 run-view; do
+      node "$web/node_classify.js" $([ "$m" = run-view ] && echo --rgba-check) "$kiln_js" "$d/$m/model.kiln" "${files[@]}" \
+        > "$d/$m/node.json" || { echo "FAIL: node_classify.js ($m)"; exit 1; }
+    done
+    python3 - "$d" <<'PY' || exit 1
+import json, sys
+d = sys.argv[1]
+for m in ("run-mixed/run-00", "run-view"):
+    c, w = json.load(open(f"{d}/{m}/classify.json")), json.load(open(f"{d}/{m}/node.json"))
+    assert [r["file"] for r in c["predictions"]] == [r["file"] for r in w], m
+    worst = max(abs(t["probability"] - r["probabilities"][t["index"]]) for a, r in zip(c["predictions"], w) for t in a["top"])
+    same = sum(a["top"][0]["index"] == r["label"] for a, r in zip(c["predictions"], w))
+    print(f"{m}: the web page's path (kiln.js under node) on 30 image files: top class kiln-classify's on {same}, largest probability difference {worst:.1e}")
+    assert same == 30 and worst < 1e-5, (m, same, worst)
+PY
+  else
+    echo "note: no kiln.js or no node: the web page's picture path is not checked"
+  fi
   # a file exported before the image metadata: the keys taken out
   python3 - "$d/run-view/model.kiln" "$d/old.kiln" <<'PY' || exit 1
 import struct, sys

@@ -117,6 +117,27 @@ info = json.load(open(sys.argv[1]))["info"]
 assert info["channels"] == 3 and info["meta"]["tta"] == "flip+translate", ("the page did not read the RGB model's TTA", info["channels"], info["meta"].get("tta"))
 print("the page ran cifar10-94's narrow net (3 channels, flip+translate TTA) as the native build does")
 PY
+  # A picture of another size, with transparency, dropped on the page: prepared in the
+  # WebAssembly as kiln-classify prepares it (alpha over data.background, data.resize to the
+  # stored 32 x 32), so the page's logits are kiln.js's under node (node_classify.js, the path
+  # cli.image_folder_any_size holds to kiln-classify). The same test image, enlarged to 45 x 38
+  # (nearest neighbour) with alpha falling from 255 to 135 down the rows.
+  if command -v node > /dev/null; then
+    python3 - "$cifar" "$d/big.png" <<'PY' || exit 1
+import struct, sys, zlib
+rec = open(sys.argv[1], "rb").read(3073)[1:]
+W, H = 45, 38
+def px(y, x, k): return rec[k * 1024 + (y * 32 // H) * 32 + (x * 32 // W)]
+raw = b"".join(b"\0" + bytes(v for x in range(W) for v in (px(y, x, 0), px(y, x, 1), px(y, x, 2), 255 - 120 * y // (H - 1))) for y in range(H))
+chunk = lambda t, b: struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b))
+open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 6, 0, 0, 0))
+                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+    node "$web/node_classify.js" "$d/csite/kiln.js" "$d/c/model.kiln" "$d/big.png" > "$d/bignode.json" || { echo "FAIL: node_classify.js"; exit 1; }
+    python3 -c "import json, sys; r = json.load(open(sys.argv[1]))[0]; json.dump({'label': r['label'], 'logits': r['logits'], 'info': json.load(open(sys.argv[3]))['info']}, open(sys.argv[2], 'w'))" \
+      "$d/bignode.json" "$d/bigref.json" "$d/cnative.json" || exit 1
+    python3 "$here/web_page.py" "$d/csite" "$d/big.png" "$d/bigref.json" --passes 0 || { echo "FAIL: the page on a 45 x 38 RGBA picture"; exit 1; }
+  fi
 else
   echo "note: no CIFAR-10 under KILN_DATA: the 3-channel page is not checked"
 fi

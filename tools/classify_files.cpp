@@ -14,18 +14,7 @@
 namespace kiln::tools {
 
 std::vector<float> prepare(const kiln::rt::Model& m, const std::string& model_path, const std::string& image, bool grey_by_luma) {
-  if (m.resize.empty()) {  // a file exported before 2026-12-04: only images the network takes as they are
-    auto img = kiln::px::read(image);
-    if (img.c != m.channels) img = kiln::px::with_channels(img, m.channels, 0, image, grey_by_luma);
-    if (img.h != m.height || img.w != m.width)
-      throw std::runtime_error("image '" + image + "' is " + std::to_string(img.w) + "x" + std::to_string(img.h) + ", and '" + model_path +
-                               "' takes " + std::to_string(m.width) + "x" + std::to_string(m.height) +
-                               " without saying how its run fitted other sizes (exported before 2026-12-04): export it again with kiln export");
-    return kiln::px::planar(img);
-  }
-  const auto img = kiln::px::read_as(image, m.stored_channels, m.stored_height, m.stored_width, m.resize, m.background, nullptr, nullptr,
-                                     grey_by_luma);
-  return kiln::px::view(img, m.eval_crop, m.height, m.width);
+  return kiln::px::model_input(kiln::px::read(image), m.image_fit(), image, model_path, grey_by_luma);
 }
 
 namespace {

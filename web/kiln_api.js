@@ -28,6 +28,21 @@ class KilnWeb {
     if (!out) this._fail("predict");
     return Array.from(this._heapF32().subarray(out >> 2, (out >> 2) + this.M._kw_model_classes()));
   }
+  // A picture as the model's input, prepared as kiln-classify prepares it (web/kiln_web.h):
+  // from a PNG, JPEG or BMP file's bytes, or from w x h RGBA pixels the browser decoded. Returns
+  // the input (C*H*W values, planar, 0..255); predict() takes it.
+  _input() {
+    const at = this.M._kw_model_input() >> 2, info = this.info();
+    return this._heapF32().slice(at, at + info.channels * info.height * info.width);
+  }
+  prepareImage(bytes, grey) {
+    if (this._withBytes(bytes, (p, n) => this.M._kw_image_prepare(p, n, grey ? 1 : 0)) !== 0) this._fail("picture");
+    return this._input();
+  }
+  prepareRGBA(rgba, w, h, grey) {
+    if (this._withBytes(rgba, (p) => this.M._kw_image_prepare_rgba(p, w, h, grey ? 1 : 0)) !== 0) this._fail("picture");
+    return this._input();
+  }
   // ---- LeCun 1989 ----
   loadDigits(bytes) {
     if (this._withBytes(bytes, (p, n) => this.M._kw_zip_load(p, n)) !== 0) this._fail("digits");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kiln/lecun/trainer1989.h"
+#include "kiln/pixels/pixels.h"
 #include "kiln/runtime/runtime.h"
 
 namespace {
@@ -57,6 +58,14 @@ std::vector<kiln::lecun::Recipe> recipes() {
   return rs;
 }
 
+// The model's input for a decoded picture (kw_image_prepare*).
+void prepare_input(const kiln::px::Image& img, int grey) {
+  if (!g_model) throw std::runtime_error("no model loaded");
+  auto x = kiln::px::model_input(img, g_model->image_fit(), "the picture", "the model", grey != 0);
+  if (x.size() != g_input.size()) throw std::runtime_error("the prepared picture is not the model's input size");
+  g_input = std::move(x);
+}
+
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
@@ -94,6 +103,22 @@ int kw_model_load(const uint8_t* bytes, int size) {
 const char* kw_model_info() { return g_model ? g_info.c_str() : "null"; }
 float* kw_model_input() { return g_model ? g_input.data() : nullptr; }
 int kw_model_classes() { return g_model ? static_cast<int>(g_model->classes.size()) : 0; }
+
+int kw_image_prepare(const uint8_t* bytes, int size, int grey) {
+  return guarded([&] {
+    if (!bytes || size <= 0) throw std::runtime_error("no picture bytes");
+    prepare_input(kiln::px::decode(std::vector<uint8_t>(bytes, bytes + size), "the picture"), grey);
+  });
+}
+
+int kw_image_prepare_rgba(const uint8_t* rgba, int w, int h, int grey) {
+  return guarded([&] {
+    if (!rgba) throw std::runtime_error("no picture pixels");
+    kiln::px::check_size(w, h, "the picture");
+    const size_t n = static_cast<size_t>(w) * static_cast<size_t>(h) * 4;
+    prepare_input(kiln::px::Image{4, h, w, std::vector<uint8_t>(rgba, rgba + n)}, grey);
+  });
+}
 
 const float* kw_model_predict() {
   if (!g_model) {

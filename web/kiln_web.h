@@ -15,6 +15,14 @@ const char* kw_model_info();  // JSON: kind, classes, channels, height, width, i
 float* kw_model_input();      // C x H x W floats (pixel values 0..255, planar) for the caller to fill
 const float* kw_model_predict();  // logits of kw_model_input(), one per class; null on failure
 int kw_model_classes();
+// A picture made the model's input (kw_model_input) as kiln-classify and kiln predict make it
+// (kiln/pixels/pixels.h's model_input: channels, alpha over data.background, data.resize to the
+// stored size, data.eval_crop's view), a colour picture for a grey model by BT.601 luma when
+// `grey` is not 0. kw_image_prepare decodes a PNG, JPEG or BMP file's bytes itself (stb_image,
+// as the command line does); kw_image_prepare_rgba takes pixels a browser decoded (any format
+// it reads), w x h RGBA, row-major. 0 on success, -1 with the reason in kw_error().
+int kw_image_prepare(const uint8_t* bytes, int size, int grey);
+int kw_image_prepare_rgba(const uint8_t* rgba, int w, int h, int grey);
 
 // ---- LeCun 1989, trained live ----
 int kw_zip_load(const uint8_t* bytes, int size);  // a digits file (kiln/lecun/trainer1989.h)

@@ -117,15 +117,33 @@ Image fitted(const Image& img, int64_t H, int64_t W, const std::string& mode, in
   throw Error("data.resize = '" + mode + "' (stretch | center_crop | pad)");
 }
 
-Image read_as(const std::string& path, int64_t C, int64_t H, int64_t W, const std::string& mode, int64_t background,
-              bool* converted, bool* was_resized, bool grey_by_luma) {
-  Image img = read(path);
+Image stored_as(Image img, int64_t C, int64_t H, int64_t W, const std::string& mode, int64_t background, const std::string& name,
+                bool* converted, bool* was_resized, bool grey_by_luma) {
   const bool c = img.c != C, r = img.h != H || img.w != W;
-  if (c) img = with_channels(img, C, background, path, grey_by_luma);
+  if (c) img = with_channels(img, C, background, name, grey_by_luma);
   if (r) img = fitted(img, H, W, mode, background);
   if (converted) *converted = c;
   if (was_resized) *was_resized = r;
   return img;
+}
+
+Image read_as(const std::string& path, int64_t C, int64_t H, int64_t W, const std::string& mode, int64_t background,
+              bool* converted, bool* was_resized, bool grey_by_luma) {
+  return stored_as(read(path), C, H, W, mode, background, path, converted, was_resized, grey_by_luma);
+}
+
+std::vector<float> model_input(const Image& img, const Fit& fit, const std::string& name, const std::string& model_name, bool grey_by_luma) {
+  if (fit.resize.empty()) {  // a file exported before 2026-12-04: only images the network takes as they are
+    const Image x = img.c != fit.channels ? with_channels(img, fit.channels, 0, name, grey_by_luma) : img;
+    if (x.h != fit.height || x.w != fit.width)
+      throw Error("image '" + name + "' is " + std::to_string(x.w) + "x" + std::to_string(x.h) + ", and '" + model_name + "' takes " +
+                  std::to_string(fit.width) + "x" + std::to_string(fit.height) +
+                  " without saying how its run fitted other sizes (exported before 2026-12-04): export it again with kiln export");
+    return planar(x);
+  }
+  const Image x = stored_as(img, fit.stored_channels, fit.stored_height, fit.stored_width, fit.resize, fit.background, name, nullptr,
+                            nullptr, grey_by_luma);
+  return view(x, fit.eval_crop, fit.height, fit.width);
 }
 
 std::vector<float> planar(const Image& img) {

@@ -57,6 +57,26 @@ Image fitted(const Image& image, int64_t H, int64_t W, const std::string& mode, 
 Image read_as(const std::string& path, int64_t C, int64_t H, int64_t W, const std::string& mode, int64_t background,
               bool* converted = nullptr, bool* was_resized = nullptr, bool grey_by_luma = false);
 
+// A decoded image as a folder's images are stored (read_as without the reading); `name` is for
+// the refusal of colour to grey.
+Image stored_as(Image image, int64_t C, int64_t H, int64_t W, const std::string& mode, int64_t background, const std::string& name,
+                bool* converted = nullptr, bool* was_resized = nullptr, bool grey_by_luma = false);
+// How a model's run turned an image into its input: the stored size and channels, data.resize,
+// data.background, data.eval_crop, and the input's size (a .kiln file's metadata, kiln/runtime's
+// Model::image_fit). resize empty: a file exported before 2026-12-04, which says none of it.
+struct Fit {
+  int64_t stored_channels = 0, stored_height = 0, stored_width = 0;
+  std::string resize;
+  int64_t background = 0;
+  double eval_crop = 1;
+  int64_t channels = 0, height = 0, width = 0;
+};
+// The model's input for a decoded image, planar C x H x W floats 0..255: stored_as, then view.
+// With `fit.resize` empty only an image of the input's size is taken (its channels converted);
+// another is refused naming `name` and `model_name`. kiln-classify and the web page's runtime
+// prepare every picture so.
+std::vector<float> model_input(const Image& image, const Fit& fit, const std::string& name, const std::string& model_name,
+                               bool grey_by_luma = false);
 // Planar floats C x h x w, the pixel values 0..255.
 std::vector<float> planar(const Image& image);
 // The central `fraction` (in (0, 1]) of each side resized to out_h x out_w (see above), planar

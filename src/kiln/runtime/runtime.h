@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/pixels/pixels.h"  // px::Fit only: the runtime itself reads no images
+
 namespace kiln::rt {
 
 struct Tensor {
@@ -58,6 +60,8 @@ struct Model {
   std::string resize;
   int64_t background = 0;
   double eval_crop = 1;
+  // The same, for kiln::px::model_input (kiln_pixels: the image files' preparation).
+  px::Fit image_fit() const { return {stored_channels, stored_height, stored_width, resize, background, eval_crop, channels, height, width}; }
   // One image as C x H x W pixel values in 0..255 (planar); returns the logits, with `tta`. A
   // file whose tensors do not fit its network (a shape, a missing tensor, an input too small for
   // its pooling) throws std::runtime_error naming the tensor, before reading past any of them.
