@@ -27,7 +27,8 @@
 #   c. cifar10-94-muon (n = 10) and the real airbench94_muon.py (n = 10; its torch.compile
 #      warm-up is part of its published condition: started only with >= 3 minutes left).
 #   d. the faster of b's and c's kiln presets again with train.cuda_graph = true (n = 10).
-#   e. one profiled run (kiln bench --profile): top kernels by device time.
+#   e. one profiled run (kiln bench --profile): top kernels by device time; e2. max-pooling
+#      three ways (bench/pool_bench.py, <= 40 s).
 #   f. while time remains: cifar10-96-faster and the real airbench96_faster.py, n >= 3 each.
 # Ran on an H200 on 2026-12-04 (before the fixes of that day: the window's notes in docs/gpu.md);
 # rehearsed on the CPU (tests/gpu_rehearsal.sh).
@@ -139,6 +140,15 @@ if [ "$(left)" -ge 20 ]; then
   timeout "$(at_most 40)" "$kiln" bench --preset "$fast" --runs 1 --warmup 1 --device "$device" --data "$data" \
     --out "$results/profile-run-$fast.json" --profile "$results/kernels-$fast.csv" "${small[@]}" \
     > "$results/profile-$fast.log" 2>&1 && grep -A17 "profiled run:" "$results/profile-$fast.log" | tee -a "$results/gpu.log"
+fi
+# e2. 2x2 max-pooling three ways on the presets' shapes (bench/pool_bench.py): the profile's
+# largest kernels, and whether kiln should carry its own pooling.
+if [ "$(left)" -ge 25 ]; then
+  log "max-pooling three ways (bench/pool_bench.py)"
+  pool_args=(--device "$device" --out "$results/pool-bench.json")
+  [ "$dry" = 1 ] && pool_args+=(--tiny)
+  timeout "$(at_most 40)" "$py" "$here/bench/pool_bench.py" "${pool_args[@]}" > "$results/pool-bench.log" 2>&1
+  tail -5 "$results/pool-bench.log" | tee -a "$results/gpu.log"
 fi
 # f. while time remains: cifar10-96-faster and the real airbench96_faster (27.3 s a run published).
 if [ "$(left)" -ge 150 ] || [ "$dry" = 1 ]; then

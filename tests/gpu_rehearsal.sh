@@ -64,6 +64,7 @@ for f in bench-cifar10-94 bench-cifar10-94-muon bench-cifar10-96-faster real-air
   [ -s "$r/$f.json" ] || { cat "$out/gpu.log"; fail "no $f.json in the archive"; }
 done
 ls "$r"/bench-cifar10-94*-graph.json > /dev/null 2>&1 || fail "no CUDA-graph rerun of the faster preset"
+[ -s "$r/pool-bench.json" ] || { cat "$r/pool-bench.log"; fail "no pool-bench.json (bench/pool_bench.py)"; }
 [ -s "$r/kernels-cifar10-94.csv" ] || [ -s "$r/kernels-cifar10-94-muon.csv" ] || fail "no profile"
 for c in "check eager: ok" "check static: ok" "check graph: ok" "static vs graph, epoch 2" "run count 25 -> 2" "run count 200 -> 2"; do
   grep -q "$c" "$out/gpu.log" || { cat "$out/gpu.log"; fail "no '$c' in gpu.log"; }
