@@ -80,6 +80,22 @@ def has_warmup(text):
     return bool(WARMUP.search(text))
 
 
+SCRIPT_MEAN = re.compile(r"^Mean: ([0-9.]+|nan)\s+Std: ", re.M)
+
+
+def mean_check(text, rows):
+    """The parsed runs against the script's own last line, `Mean: M    Std: S` (the mean of every
+    run's tta_val_acc, printed to 4 decimals when all runs finished): None when the script did not
+    print it (cut), else whether the parsed accuracies' mean rounds to it. Catches a parser that
+    misreads the table (on 2026-12-04 it read 0 runs of every real script)."""
+    found = SCRIPT_MEAN.findall(text)
+    if not found:
+        return None
+    if not rows or found[-1] == "nan":
+        return False
+    return abs(sum(r[1] for r in rows) / len(rows) - float(found[-1])) <= 0.00005 + 1e-9
+
+
 def write_json(path, name, rows, asked, complete, extra, warmup=True, compiled=False):
     """The JSON perf_table.py reads. `warmup`: whether the script ran a warm-up run first; when it
     did not, its run 0 carries the start-up costs (cuDNN's autotuning, torch.compile) that a
@@ -142,6 +158,10 @@ def cmd_sample(a):
         t = sec0 + 0.01 * i
         ns["print_training_details"](dict(run=None, epoch="eval", train_acc=0.7, val_acc=0.93, tta_val_acc=acc0 + 0.001 * (i % 3),
                                           time_seconds=t, total_time_seconds=t), True)
+    accs = [acc0 + 0.001 * (i % 3) for i in range(a.runs)]  # the main block's last line
+    mean = sum(accs) / len(accs)
+    std = (sum((v - mean) ** 2 for v in accs) / (len(accs) - 1)) ** 0.5 if len(accs) > 1 else float("nan")
+    print("Mean: %.4f    Std: %.4f" % (mean, std))
 
 
 def cmd_parse(a):
@@ -151,6 +171,9 @@ def cmd_parse(a):
     if a.rehearsal:
         extra["rehearsal"] = "not a measurement: the table was made by the script's print functions with stand-in values"
     warmup, compiled = script_facts(open(a.script).read()) if os.path.exists(a.script) else (True, False)
+    agrees = mean_check(open(a.log, errors="replace").read(), rows)
+    extra["mean_check"] = {None: "the log has no Mean line", True: "the parsed runs' mean is the script's printed Mean",
+                           False: "FAILED: the parsed runs' mean is not the script's printed Mean"}[agrees]
     out = write_json(a.out, name, rows, a.runs or len(rows), a.runs is None or len(rows) >= a.runs, extra, warmup, compiled)
     print(f"{name}: {out['runs']} runs, accuracy {100 * out['test_acc']['mean']:.2f}%, time {out['seconds']['mean']:.3f} s")
 
@@ -225,7 +248,14 @@ def cmd_run(a):
             for s, h in old.items():
                 signal.signal(s, h)
     complete = not cut.is_set() and rc == 0
-    rows = parse_table(open(log_path, errors="replace").read())
+    text = open(log_path, errors="replace").read()
+    rows = parse_table(text)
+    agrees = mean_check(text, rows)
+    extra["mean_check"] = {None: "the script printed no Mean (cut before its end)", True: "the parsed runs' mean is the script's printed Mean",
+                           False: "FAILED: the parsed runs' mean is not the script's printed Mean"}[agrees]
+    if agrees is False:
+        print(f"{name}: the parsed table disagrees with the script's own 'Mean:' line: the parser misreads it (log {log_path})")
+        complete = False
     out = write_json(a.out, name, rows, a.runs, complete and len(rows) >= a.runs, extra, **facts)
     print(f"{name}: {out['runs']} of {a.runs} runs, accuracy {100 * out['test_acc']['mean']:.2f}%, "
           f"time {out['seconds']['mean']:.3f} ± {out['seconds']['std']:.3f} s "

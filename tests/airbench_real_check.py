@@ -58,6 +58,13 @@ for run, acc in (("warmup", "0.5000"), ("0", "0.9400"), ("1", "0.9410"), ("2", "
 rows = airbench_real.parse_table("\n".join(three))
 check([r[:2] for r in rows] == [(0, 0.94), (1, 0.941), (2, 0.942)], f"runs carried across rows: {rows}")
 
+# The script's own "Mean:" line as a check of the parse: it agrees on the recorded table, and a
+# parser that reads no runs (as before the fix) or other accuracies fails it.
+check(airbench_real.mean_check(recorded, airbench_real.parse_table(recorded)) is True, "the recorded table's Mean does not check")
+check(airbench_real.mean_check(recorded, []) is False, "no runs parsed passes the Mean check")
+check(airbench_real.mean_check(recorded, [(0, 0.0970, 7.0)]) is False, "a misread accuracy passes the Mean check")
+check(airbench_real.mean_check("| table, cut |", [(0, 0.9, 1.0)]) is None, "a cut log has a Mean to check")
+
 # 2. sample, as each script's main block prints.
 scripts = {"airbench94_muon.py": True, "airbench96_faster.py": False, "legacy/airbench94.py": False}
 for script, warm in scripts.items():

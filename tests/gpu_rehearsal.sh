@@ -78,6 +78,7 @@ assert j["real"] and j["runs"] == 2 and j["per_run"]["run"] == [0, 1], j
 # the stand-ins: the published 94.01% and 2.59 s, then +0.1 point and +0.01 s for run 1
 assert abs(j["test_acc"]["mean"] - 0.9406) < 1e-9 and abs(j["seconds"]["mean"] - 2.595) < 1e-9, j
 assert "rehearsal" in j
+assert j["mean_check"] == "the parsed runs' mean is the script's printed Mean", j["mean_check"]
 PY
 cat "$out/table.md"
 for row in '| kiln `cifar10-94` |' '| kiln `cifar10-94-muon` |' '| kiln `cifar10-96-faster` |' '| real airbench94_muon.py (REHEARSAL' \
