@@ -45,6 +45,8 @@ dry=${KILN_GPU_DRY:-0}
 runs=${KILN_GPU_RUNS:-10}   # n of each kiln preset and real peer (the rehearsal uses 2)
 export KILN_COMMIT=${KILN_COMMIT:-unknown}
 start=$(date +%s)
+steps=" ${KILN_CAMPAIGN_STEPS:-a b c d e e2 f} "   # which steps run (bench/gpu_call.sh 4: "f")
+want() { [[ "$steps" == *" $1 "* ]]; }
 mkdir -p "$results"
 left() { echo $(( budget - ($(date +%s) - start) )); }
 log() { echo "[gpu.sh $(( $(date +%s) - start ))s] $*" | tee -a "$results/gpu.log"; }
@@ -61,6 +63,7 @@ if [ "$dry" = 1 ]; then
 fi
 
 # a. CUDA correctness (<= 90 s): cifar10-94 for 2 epochs, three ways.
+if want a; then
 checks_end=$(( $(date +%s) + 90 ))
 for variant in "eager:train.sync_check=true" "static:train.static_step=true" "graph:train.cuda_graph=true train.sync_check=true"; do
   vname=${variant%%:*}; sets=()
@@ -86,6 +89,7 @@ if s and g and len(s) == len(g):
 else:
     print("static vs graph: not comparable (a run failed)")
 PY
+fi
 
 # kiln_bench NAME RUNS MAX_SECONDS [--set ...]: kiln bench within its budget; the JSON is rewritten
 # after every run, so a cut keeps the runs done ("complete": false).
@@ -120,22 +124,27 @@ real_peer() {
 seconds_of() { "$py" -c "import json,sys; j=json.load(open(sys.argv[1])); print(j['seconds']['mean'] if j['runs'] else 1e9)" "$1" 2>/dev/null || echo 1e9; }
 
 # b. cifar10-94 and the real airbench94 (uncompiled, 3.83 s on an A100 as published).
-kiln_bench cifar10-94 "$runs" 100 ""
-real_peer legacy/airbench94.py "$runs" 100
+if want b; then
+  kiln_bench cifar10-94 "$runs" 100 ""
+  real_peer legacy/airbench94.py "$runs" 100
+fi
 # c. cifar10-94-muon and the real airbench94_muon (torch.compile first: only with >= 200 s left).
 # On the H200 (2026-12-04) its data conversion, compilation and warm-up had not finished a
 # timed run within 170 s, so it gets up to 280 s.
-kiln_bench cifar10-94-muon "$runs" 90 ""
-if [ "$(left)" -ge 200 ] || [ "$dry" = 1 ]; then real_peer airbench94_muon.py "$runs" 280
-else log "real airbench94_muon: skipped, $(left) s left (its compile warm-up needs minutes)"; fi
+if want c; then
+  kiln_bench cifar10-94-muon "$runs" 90 ""
+  if [ "$(left)" -ge 200 ] || [ "$dry" = 1 ]; then real_peer airbench94_muon.py "$runs" 280
+  else log "real airbench94_muon: skipped, $(left) s left (its compile warm-up needs minutes)"; fi
+fi
 # d. the faster kiln preset again with the CUDA graph.
 fast=cifar10-94
 awk -v a="$(seconds_of "$results/bench-cifar10-94-muon.json")" -v b="$(seconds_of "$results/bench-cifar10-94.json")" \
   'BEGIN { exit !(a < b) }' && fast=cifar10-94-muon
-if [ "$(left)" -ge 30 ]; then kiln_bench "$fast" "$runs" 80 "-graph" --set train.cuda_graph=true
+if ! want d; then :
+elif [ "$(left)" -ge 30 ]; then kiln_bench "$fast" "$runs" 80 "-graph" --set train.cuda_graph=true
 else log "kiln $fast with the CUDA graph: skipped, $(left) s left"; fi
 # e. one profiled run: kernels by device time, operators by host self time.
-if [ "$(left)" -ge 20 ]; then
+if want e && [ "$(left)" -ge 20 ]; then
   log "profiling one $fast run (kiln bench --profile)"
   timeout "$(at_most 40)" "$kiln" bench --preset "$fast" --runs 1 --warmup 1 --device "$device" --data "$data" \
     --out "$results/profile-run-$fast.json" --profile "$results/kernels-$fast.csv" "${small[@]}" \
@@ -143,7 +152,7 @@ if [ "$(left)" -ge 20 ]; then
 fi
 # e2. 2x2 max-pooling three ways on the presets' shapes (bench/pool_bench.py): the profile's
 # largest kernels, and whether kiln should carry its own pooling.
-if [ "$(left)" -ge 25 ]; then
+if want e2 && [ "$(left)" -ge 25 ]; then
   log "max-pooling three ways (bench/pool_bench.py)"
   pool_args=(--device "$device" --out "$results/pool-bench.json")
   [ "$dry" = 1 ] && pool_args+=(--tiny)
@@ -151,7 +160,8 @@ if [ "$(left)" -ge 25 ]; then
   tail -5 "$results/pool-bench.log" | tee -a "$results/gpu.log"
 fi
 # f. while time remains: cifar10-96-faster and the real airbench96_faster (27.3 s a run published).
-if [ "$(left)" -ge 150 ] || [ "$dry" = 1 ]; then
+if ! want f; then :
+elif [ "$(left)" -ge 120 ] || [ "$dry" = 1 ]; then
   # kiln: ~18 s a run on the H200 (2026-12-04) after ~40 s of warm-up run and peak measurement
   half=$(( $(left) / 2 )); n=$(( (half - 40) / 20 )); [ "$n" -gt "$runs" ] && n=$runs; [ "$n" -lt 3 ] && n=3
   [ "$dry" = 1 ] && n=$runs

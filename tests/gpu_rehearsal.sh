@@ -86,15 +86,24 @@ for row in '| kiln `cifar10-94` |' '| kiln `cifar10-94-muon` |' '| kiln `cifar10
   grep -qF -- "$row" "$out/table.md" || fail "the table lacks '$row'"
 done
 
+# Call 4, right after: step f alone on the data the first three left, packed alike.
+OUT=$d/out-4f KILN_CAMPAIGN_SECONDS=120 bash "$tree/bench/gpu_call.sh" 4 > "$d/call-4f.log" 2>&1 || { cat "$d/call-4f.log"; fail "call 4 exit"; }
+[ "$(ls -A "$d/out-4f" | sort | tr '\n' ' ')" = "gpu.log results.tar.gz table.md " ] || fail "call 4's \$OUT holds $(ls -A "$d/out-4f")"
+mkdir "$d/unpacked-4f" && tar xzf "$d/out-4f/results.tar.gz" -C "$d/unpacked-4f" || fail "call 4's archive does not unpack"
+grep -q "campaign: steps f, budget 120 s" "$d/unpacked-4f/results/call-4.txt" || fail "call 4 did not run step f alone: $(cat "$d/unpacked-4f/results/call-4.txt")"
+grep -q "CIFAR-10 checked" "$d/unpacked-4f/results/call-4.txt" || fail "call 4 did not find the data calls 1-3 left"
+[ "$(ls "$d/unpacked-4f/results" | grep -c '^bench-.*\.json$')" = 1 ] && [ -s "$d/unpacked-4f/results/bench-cifar10-96-faster.json" ] &&
+  [ -s "$d/unpacked-4f/results/real-airbench96_faster.json" ] || fail "call 4 ran other steps than f: $(ls "$d/unpacked-4f/results")"
+
 # The hard stop: a campaign that hangs (here a kiln whose every command but --version hangs) is
 # stopped, with what it started, its budget plus the grace after the start, and packed.
 printf '#!/bin/sh\n[ "$1" = --version ] && { echo "kiln (a stand-in that hangs)"; exit 0; }\nexec sleep 600\n' > "$tree/.device/bin/kiln"
 t0=$(date +%s)
-OUT=$d/out-4 KILN_CAMPAIGN_SECONDS=6 KILN_HARD_STOP_GRACE=4 KILN_PACK_EVERY=3 bash "$tree/bench/gpu_call.sh" 3 > "$d/call-4.log" 2>&1
+OUT=$d/out-hang KILN_CAMPAIGN_SECONDS=6 KILN_HARD_STOP_GRACE=4 KILN_PACK_EVERY=3 bash "$tree/bench/gpu_call.sh" 3 > "$d/call-hang.log" 2>&1
 took=$(( $(date +%s) - t0 ))
-[ "$took" -lt 25 ] || { cat "$d/call-4.log"; fail "the hung campaign held call 3 for $took s (stop at 10 s)"; }
-mkdir "$d/unpacked-4" && tar xzf "$d/out-4/results.tar.gz" -C "$d/unpacked-4" || fail "no archive after the hard stop"
-grep -q "campaign cut by the hard stop at 10 s" "$d/unpacked-4/results/call-3.txt" || fail "the hard stop is not noted: $(cat "$d/unpacked-4/results/call-3.txt")"
-grep -q "a stand-in that hangs" "$d/out-4/gpu.log" || fail "the hung campaign's gpu.log did not come back"
+[ "$took" -lt 25 ] || { cat "$d/call-hang.log"; fail "the hung campaign held call 3 for $took s (stop at 10 s)"; }
+mkdir "$d/unpacked-hang" && tar xzf "$d/out-hang/results.tar.gz" -C "$d/unpacked-hang" || fail "no archive after the hard stop"
+grep -q "campaign cut by the hard stop at 10 s" "$d/unpacked-hang/results/call-3.txt" || fail "the hard stop is not noted: $(cat "$d/unpacked-hang/results/call-3.txt")"
+grep -q "a stand-in that hangs" "$d/out-hang/gpu.log" || fail "the hung campaign's gpu.log did not come back"
 ! pgrep -fx "sleep 613" > /dev/null || fail "the hung kiln outlived the hard stop"
 echo "PASS: the three calls, the dry campaign and the packing; a hung campaign stopped in $took s and packed"
