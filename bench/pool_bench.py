@@ -12,7 +12,8 @@ any convolution. Before kiln grows a switch for it, this measures the candidates
           backward one `where` (the gradient split equally among tied maxima, as amax's)
 
 and checks each against the reference: forward equal to the bit; backward equal where a window
-has one maximum, and on tied windows the gradient summing to the window's (how often ties occur
+has one maximum, and on tied windows the gradient summing to the window's within the dtype's
+rounding of the shares, 2 eps |g| (`tied_sum_error_of_bound` <= 1; how often ties occur
 on these activations is reported: fp16 conv outputs do tie). Timing: CUDA events around
 `iters` forward (and forward + backward) calls after a warm-up, the median of `repeats`; on a
 CPU the host clock (there it only rehearses; the figures that count are a GPU's).
@@ -88,10 +89,12 @@ def check(x, g):
         y.backward(g)
         gw, gr = windows(xw.grad.float()), windows(xr.grad.float())
         untied = ~ties[:, :, :, None, :, None].expand_as(gw)
-        sums = (gw.sum(dim=(3, 5)) - gr.sum(dim=(3, 5))).abs()
+        # on a tied window each of the (at most 4) shares g / k is rounded once to the dtype: the
+        # sum is the window's gradient within 4 half-ulps, 2 eps |g|
+        sums = (gw.sum(dim=(3, 5)) - gr.sum(dim=(3, 5))).abs() / (2 * torch.finfo(x.dtype).eps * g.float().abs()).clamp_min(1e-30)
         out[name] = dict(forward_equal=bool(torch.equal(y, yr)),
                          backward_equal_untied=bool(torch.equal(gw[untied], gr[untied])),
-                         tied_sum_largest_difference=float(sums[ties].max()) if bool(ties.any()) else 0.0,
+                         tied_sum_error_of_bound=float(sums[ties].max()) if bool(ties.any()) else 0.0,
                          layout_channels_last=bool(xw.grad.is_contiguous(memory_format=torch.channels_last)))
     return out
 
@@ -163,7 +166,7 @@ def main():
         json.dump(out, f, indent=1)
     print("per training step, the three pools' forward+backward: " + ", ".join(f"{n} {1e3 * t:.3f} ms" for n, t in total.items()))
     bad = [(r["shape"], n) for r in rows for n in ("amax", "mask")
-           if not (r["checks"][n]["forward_equal"] and r["checks"][n]["backward_equal_untied"] and r["checks"][n]["tied_sum_largest_difference"] < 1e-2)]
+           if not (r["checks"][n]["forward_equal"] and r["checks"][n]["backward_equal_untied"] and r["checks"][n]["tied_sum_error_of_bound"] <= 1)]
     if bad:
         print("FAIL: a way differs from max_pool2d beyond its stated tie rule:", bad)
         return 1

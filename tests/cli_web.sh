@@ -123,16 +123,7 @@ PY
   # cli.image_folder_any_size holds to kiln-classify). The same test image, enlarged to 45 x 38
   # (nearest neighbour) with alpha falling from 255 to 135 down the rows.
   if command -v node > /dev/null; then
-    python3 - "$cifar" "$d/big.png" <<'PY' || exit 1
-import struct, sys, zlib
-rec = open(sys.argv[1], "rb").read(3073)[1:]
-W, H = 45, 38
-def px(y, x, k): return rec[k * 1024 + (y * 32 // H) * 32 + (x * 32 // W)]
-raw = b"".join(b"\0" + bytes(v for x in range(W) for v in (px(y, x, 0), px(y, x, 1), px(y, x, 2), 255 - 120 * y // (H - 1))) for y in range(H))
-chunk = lambda t, b: struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b))
-open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 6, 0, 0, 0))
-                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-PY
+    python3 "$here/idx_image_png.py" --cifar "$cifar" 0 "$d/big.png" --enlarge 45 38 --alpha-ramp || exit 1
     node "$web/node_classify.js" "$d/csite/kiln.js" "$d/c/model.kiln" "$d/big.png" > "$d/bignode.json" || { echo "FAIL: node_classify.js"; exit 1; }
     python3 -c "import json, sys; r = json.load(open(sys.argv[1]))[0]; json.dump({'label': r['label'], 'logits': r['logits'], 'info': json.load(open(sys.argv[3]))['info']}, open(sys.argv[2], 'w'))" \
       "$d/bignode.json" "$d/bigref.json" "$d/cnative.json" || exit 1

@@ -1,5 +1,6 @@
 #include "kiln_web.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -61,9 +62,9 @@ std::vector<kiln::lecun::Recipe> recipes() {
 // The model's input for a decoded picture (kw_image_prepare*).
 void prepare_input(const kiln::px::Image& img, int grey) {
   if (!g_model) throw std::runtime_error("no model loaded");
-  auto x = kiln::px::model_input(img, g_model->image_fit(), "the picture", "the model", grey != 0);
+  const auto x = kiln::px::model_input(img, g_model->image_fit(), "the picture", "the model", grey != 0);
   if (x.size() != g_input.size()) throw std::runtime_error("the prepared picture is not the model's input size");
-  g_input = std::move(x);
+  std::copy(x.begin(), x.end(), g_input.begin());  // into the buffer kw_model_input() handed out
 }
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
