@@ -241,10 +241,11 @@ def cmd_run(a):
                 if line.strip().startswith("|") and "eval" in line:  # a run just finished: keep it
                     write_json(a.out, name, parse_table(open(log_path).read()), a.runs, False, dict(extra), **facts)
         finally:
-            timer.cancel()
-            if p.poll() is None:
-                kill_group()
+            # The pipe's end is not the script's: a CUDA process closes its output and then takes
+            # its time to exit (the H200 window of 2026-12-04 marked two finished scripts "cut" so).
+            # The timer still bounds the wait; the script is cut only when the timer fires.
             rc = p.wait()
+            timer.cancel()
             for s, h in old.items():
                 signal.signal(s, h)
     complete = not cut.is_set() and rc == 0

@@ -14,6 +14,8 @@ faults pinned here):
    while a child it started holds the pipe: before the fix the limit was checked only when a line
    arrived, and airbench96_faster ran past the call's end. A finished script's leftover children
    do not hold the run either, and SIGTERM (the campaign's hard stop) kills the script's group.
+5. A script that closes its output before it exits has finished, not been cut: the window of
+   2026-12-04 (second) marked both finished real scripts "cut at the limit" so.
 
   python3 tests/airbench_real_check.py REPO_DIR
 """
@@ -161,6 +163,30 @@ with tempfile.TemporaryDirectory() as d:
     check(took < 30, f"SIGTERM did not end the run ({took:.1f} s):\n{text}")
     check(len(pids) == 2 and not any(alive(p) for p in pids), f"SIGTERM left the script's group alive: {pids}")
     check(j["runs"] == 1, f"SIGTERM: the finished run was not kept: {j}")
+
+# 5. A script that closes its output and only then exits (a CUDA process's teardown) finished: its
+# JSON is complete, not cut (the window of 2026-12-04 marked both finished real scripts "cut").
+DONE = """import os, time
+print({header!r})
+for run in range(5):
+    print({row!r}.replace("|       0  |", f"|       {{run}}  |"))
+print("Mean: 0.9401    Std: 0.0000", flush=True)
+os.close(1); os.close(2)
+time.sleep(3)
+"""
+with tempfile.TemporaryDirectory() as d:
+    work = os.path.join(d, "work")
+    os.makedirs(os.path.join(work, "cifar10"))
+    for f in ("train.pt", "test.pt"):
+        open(os.path.join(work, "cifar10", f), "w").close()
+    script = os.path.join(d, "airbench94_muon.py")
+    open(script, "w").write(DONE.format(header=HEADER, row=ROW0))
+    out = os.path.join(d, "real.json")
+    text = subprocess.run([sys.executable, os.path.join(bench, "airbench_real.py"), "run", "--script", script, "--runs", "5",
+                           "--peers", d, "--data", d, "--work", work, "--timeout", "60", "--python", sys.executable,
+                           "--out", out], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120).stdout
+    j = json.load(open(out))
+    check(j["complete"] and j["runs"] == 5 and "(complete;" in text, f"a script slow to exit after its output was marked cut:\n{text}\n{j}")
 
 print("FAIL" if failures else "PASS", f"({len(failures)} failures)")
 sys.exit(1 if failures else 0)

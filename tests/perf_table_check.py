@@ -3,8 +3,10 @@
 each target the yardstick is the fastest *real* airbench script whose mean accuracy reaches the
 target; kiln meets the goal when its mean accuracy is at least the target and its mean time at
 most 0.75x the yardstick's. Also: kiln's own transcriptions (airbench_peer.py) are never the
-yardstick, a target no real peer reached says so, one-run rows print "no interval", and files of
-other shapes are skipped (naming the file) instead of stopping the table.
+yardstick, a target no real peer reached says so, as does one whose real peer finished no run,
+one-run rows print "no interval", each preset's ratio to its own recipe's real script is printed
+beside the rule, and files of other shapes are skipped (naming the file) instead of stopping the
+table.
 
 The real scripts' JSON is written by bench/airbench_real.py's own write_json; kiln's rows are a
 real `kiln bench` JSON from bench/results/ with its figures replaced.
@@ -116,6 +118,23 @@ with tempfile.TemporaryDirectory() as d:
     check("gathered.json" not in out + err and "profile-" not in out, "a list of records and the profile are left out quietly")
     check(sum(l.startswith("| ") for l in out.splitlines()) == 2 + 7,
           "one table row per measurement file (header, rule, 7 rows)")
+
+    own = [l for l in out.splitlines() if l.startswith("- kiln `cifar10-94` / real airbench94.py: time ratio")]
+    check(len(own) == 1 and abs(ratio_of(own[0]) - 2.00 / 3.50) < 0.006 and "94.10% / 94.02%" in own[0],
+          f"beside the rule, each preset against its own recipe's real script (cifar10-94 / airbench94, 0.57x): {own}")
+
+    # A real script that finished no run (the H200's airbench96_faster, cut in its compilation):
+    # its row says so, and its target has no yardstick, said as such.
+    for f in os.listdir(d):
+        os.remove(os.path.join(d, f))
+    airbench_real.write_json(os.path.join(d, "real-airbench96_faster.json"), "airbench96_faster", [], 4, False, {})
+    kiln_row(d, "bench-cifar10-96-faster.json", "cifar10-96-faster", [0.9603, 0.9601, 0.9605], [14.7, 14.2, 15.3])
+    rc, out, err = table(d)
+    check(rc == 0 and "| real airbench96_faster.py — cut: 0 of 4 runs | no run finished | — |" in out,
+          f"a real script with no finished run prints 'no run finished': {out} {err}")
+    check("- 96%: no real peer finished a run here (airbench96_faster: 0 of 4 runs): no yardstick" in out,
+          f"a target whose real peer finished no run says so: {out}")
+    check("nan" not in out, f"no nan in the table: {out}")
 
     # The boundary: exactly the target accuracy and exactly 0.75x meet it.
     for f in os.listdir(d):
