@@ -1,5 +1,6 @@
 // Writes a seed corpus for each fuzz target into the directory given: valid small inputs of
 // every format (so the fuzzers start from the accepting paths) and a few broken ones.
+#include <stb/stb_image_write.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -66,6 +67,19 @@ int main(int argc, char** argv) {
   c.set(1, 1, {200, 10, 10});
   put(dir / "image/tiny.png", c.png());
   put(dir / "image/cut.bmp", Bytes{'B', 'M', 0x46, 0, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0, 0x28, 0, 0, 0});
+  // A 4 x 3 JPEG (stb_image_write's) with an EXIF segment turning it clockwise (orientation 6,
+  // big-endian TIFF), so the fuzzer starts from the EXIF parser's accepting path.
+  Bytes jpg;
+  uint8_t rgb[4 * 3 * 3];
+  for (int i = 0; i < 4 * 3 * 3; ++i) rgb[i] = static_cast<uint8_t>(i * 7);
+  stbi_write_jpg_to_func([](void* ctx, void* d, int n) {
+    auto* o = static_cast<Bytes*>(ctx);
+    o->insert(o->end(), static_cast<uint8_t*>(d), static_cast<uint8_t*>(d) + n);
+  }, &jpg, 4, 3, 3, rgb, 90);
+  const Bytes exif = {0xFF, 0xE1, 0, 34, 'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8,
+                      0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0};
+  jpg.insert(jpg.begin() + 2, exif.begin(), exif.end());
+  put(dir / "image/exif-turned.jpg", jpg);
   // Config: every preset, and a few overrides.
   fs::create_directories(dir / "config");
   if (argc > 2)

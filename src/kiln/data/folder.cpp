@@ -105,6 +105,7 @@ void read_headers(std::vector<ImageFile>& files, int threads) {
     if (!stbi_info(f.path.c_str(), &f.w, &f.h, &f.c))
       throw Error("cannot decode image '" + f.path + "': " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
     px::check_size(f.w, f.h, f.path);
+    if (px::exif_orientation_of_file(f.path) >= 5) std::swap(f.w, f.h);  // shown turned: decode turns it
   });
 }
 

@@ -37,6 +37,105 @@ Image decode(const std::vector<uint8_t>& b, const std::string& name, int channel
   Image out{channels > 0 ? channels : ch, h, w, {}};
   out.data.assign(px, px + out.c * out.h * out.w);
   stbi_image_free(px);
+  const int o = exif_orientation(b);
+  return o == 1 ? out : oriented(out, o);
+}
+
+namespace {
+// The orientation tag in an EXIF segment's TIFF structure `t` (n bytes), 1 where there is none.
+int tiff_orientation(const uint8_t* t, size_t n) {
+  if (n < 8) return 1;
+  const bool little = t[0] == 'I' && t[1] == 'I';
+  if (!little && !(t[0] == 'M' && t[1] == 'M')) return 1;
+  auto u16 = [&](size_t o) { return little ? t[o] | t[o + 1] << 8 : t[o] << 8 | t[o + 1]; };
+  auto u32 = [&](size_t o) {
+    return little ? uint32_t(t[o]) | uint32_t(t[o + 1]) << 8 | uint32_t(t[o + 2]) << 16 | uint32_t(t[o + 3]) << 24
+                  : uint32_t(t[o]) << 24 | uint32_t(t[o + 1]) << 16 | uint32_t(t[o + 2]) << 8 | uint32_t(t[o + 3]);
+  };
+  if (u16(2) != 42) return 1;
+  const size_t ifd = u32(4);  // the first IFD: the main image's
+  if (ifd > n || n - ifd < 2) return 1;
+  const size_t count = static_cast<size_t>(u16(ifd));
+  for (size_t i = 0; i < count; ++i) {
+    const size_t e = ifd + 2 + 12 * i;
+    if (e > n || n - e < 12) return 1;
+    if (u16(e) != 0x0112) continue;
+    if (u16(e + 2) != 3 || u32(e + 4) != 1) return 1;  // a SHORT, one of it
+    const int v = u16(e + 8);
+    return v >= 1 && v <= 8 ? v : 1;
+  }
+  return 1;
+}
+}  // namespace
+
+namespace {
+// The JPEG segments before the first scan, walked with `read(offset, count, out)` (false past the
+// end) over n bytes, until the first APP1 "Exif" segment, whose orientation it returns (1 where
+// there is none). One walk for bytes in memory and for a file read segment by segment.
+template <class Read>
+int walk_segments(Read read, size_t n) {
+  uint8_t h[4];
+  if (n < 4 || !read(0, 2, h) || h[0] != 0xFF || h[1] != 0xD8) return 1;  // not a JPEG (SOI)
+  size_t p = 2;
+  while (p + 4 <= n) {
+    if (!read(p, 4, h) || h[0] != 0xFF) return 1;
+    const uint8_t m = h[1];
+    if (m == 0xFF) { ++p; continue; }              // a fill byte
+    if (m == 0xD9 || m == 0xDA) return 1;          // end of image, start of scan: no metadata after
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { p += 2; continue; }  // markers without a length
+    const size_t len = static_cast<size_t>(h[2]) << 8 | h[3];  // the length counts itself
+    if (len < 2 || len > n - p - 2) return 1;
+    if (m == 0xE1 && len >= 8) {
+      std::vector<uint8_t> seg(len - 2);
+      if (!read(p + 4, seg.size(), seg.data())) return 1;
+      static const uint8_t exif[6] = {'E', 'x', 'i', 'f', 0, 0};
+      if (std::equal(exif, exif + 6, seg.begin())) return tiff_orientation(seg.data() + 6, seg.size() - 6);  // the first decides
+    }
+    p += 2 + len;                                  // another segment (JFIF, XMP, ICC, tables)
+  }
+  return 1;
+}
+}  // namespace
+
+int exif_orientation(const std::vector<uint8_t>& b) {
+  return walk_segments([&](size_t at, size_t count, uint8_t* out) {
+    if (at > b.size() || count > b.size() - at) return false;
+    std::copy_n(b.begin() + static_cast<std::ptrdiff_t>(at), count, out);
+    return true;
+  }, b.size());
+}
+
+int exif_orientation_of_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!f || ec) return 1;
+  return walk_segments([&](size_t at, size_t count, uint8_t* out) {
+    f.seekg(static_cast<std::streamoff>(at));
+    return static_cast<bool>(f.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(count)));
+  }, static_cast<size_t>(size));
+}
+
+Image oriented(const Image& img, int o) {
+  if (o < 1 || o > 8) throw Error("EXIF orientation must be 1..8, not " + std::to_string(o));
+  if (o == 1) return img;
+  const bool swap = o >= 5;
+  const int64_t H = img.h, W = img.w, oh = swap ? W : H, ow = swap ? H : W;
+  Image out{img.c, oh, ow, std::vector<uint8_t>(img.data.size())};
+  for (int64_t y = 0; y < oh; ++y)
+    for (int64_t x = 0; x < ow; ++x) {
+      int64_t sy = y, sx = x;  // the stored pixel shown at (y, x)
+      switch (o) {
+        case 2: sx = W - 1 - x; break;
+        case 3: sy = H - 1 - y; sx = W - 1 - x; break;
+        case 4: sy = H - 1 - y; break;
+        case 5: sy = x; sx = y; break;
+        case 6: sy = H - 1 - x; sx = y; break;
+        case 7: sy = H - 1 - x; sx = W - 1 - y; break;
+        case 8: sy = x; sx = W - 1 - y; break;
+      }
+      for (int64_t k = 0; k < img.c; ++k) out.data[static_cast<size_t>((y * ow + x) * img.c + k)] = img.at(sy, sx, k);
+    }
   return out;
 }
 

@@ -3,7 +3,11 @@
 // wrap it in tensors) and for the runtime's command line (kiln-classify), so an image file gives
 // both the same pixels.
 //
-// - decode: PNG, JPEG, BMP (anything stb_image reads) with the channels the file holds.
+// - decode: PNG, JPEG, BMP (anything stb_image reads) with the channels the file holds, and a
+//   JPEG's EXIF orientation (tag 0x0112 of its APP1 "Exif" segment) applied, so a phone's
+//   upright photo is upright here as browsers, galleries and the web page show it (PIL's
+//   Image.open, and so torchvision's ImageFolder, leaves it as stored). A missing, malformed or
+//   out-of-range tag is orientation 1, the pixels as stored.
 // - with_channels: grey to RGB by copying; an alpha channel composited over a grey `background`,
 //   out = floor((a x + (255 - a) background + 127) / 255); colour to grey is refused unless asked
 //   for by luma (ITU-R BT.601, after the alpha: floor((299 R + 587 G + 114 B + 500) / 1000), i.e.
@@ -40,6 +44,18 @@ void check_size(int64_t w, int64_t h, const std::string& name);
 // Decodes an image file's bytes; `channels` 0 keeps the file's, 1..4 has stb_image convert.
 // Throws kiln::Error naming `name`: empty, undecodable, or over 64 Mpixel (a decompression bomb).
 Image decode(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
+// A JPEG file's EXIF orientation, 1..8 (TIFF 6.0 / EXIF 2.3 tag 0x0112): 1 for a file that is not
+// a JPEG, has no EXIF segment before its first scan, or whose segment is malformed or truncated
+// (every read is bounds-checked; nothing is thrown).
+int exif_orientation(const std::vector<uint8_t>& bytes);
+// The same for a file, reading only its segments' headers and its EXIF segment (the folder
+// loaders' header pass: orientations 5 to 8 swap the size the header gives); 1 for a file that
+// cannot be read.
+int exif_orientation_of_file(const std::string& path);
+// The image as EXIF orientation `o` says to show it (1 as stored; 2 mirrored left-right; 3 turned
+// 180 degrees; 4 mirrored top-bottom; 5 transposed; 6 turned 90 degrees clockwise; 7 transposed
+// across the other diagonal; 8 turned 90 degrees anticlockwise); 5 to 8 swap height and width.
+Image oriented(const Image& image, int o);
 Image read(const std::string& path);  // decode(the file's bytes, path)
 
 // The image with `channels` (1 or 3) channels (see above). `name` is for the refusal of colour

@@ -1,0 +1,213 @@
+// A JPEG's EXIF orientation (kiln/pixels/pixels.h): the eight transforms against their
+// definitions on a 2 x 3 picture worked by hand, the tag found in real JPEG bytes (stb_image_write's,
+// with an APP1 "Exif" segment put after the SOI, both byte orders, behind a JFIF and an XMP
+// segment), and malformed or truncated segments read as "as stored" without reading past the bytes.
+#include <gtest/gtest.h>
+#include <stb/stb_image_write.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "helpers.h"
+#include "kiln/data/folder.h"
+#include "kiln/pixels/pixels.h"
+
+using namespace kiln;
+using kiln::test::expect_error_containing;
+using kiln::test::TempDir;
+using kiln::test::write_bytes;
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+// The EXIF orientation's definition (EXIF 2.3, tag 0x0112) on stored pixels
+//   0 1 2
+//   3 4 5
+// as shown: each row of `shown` lists the stored values, row by row, of the picture shown.
+TEST(Exif, EachOrientationShowsThePictureAsItsDefinitionSays) {
+  const px::Image stored{1, 2, 3, {0, 1, 2, 3, 4, 5}};
+  const struct { int o; int64_t h, w; Bytes shown; } cases[] = {
+      {1, 2, 3, {0, 1, 2, 3, 4, 5}},  // as stored
+      {2, 2, 3, {2, 1, 0, 5, 4, 3}},  // mirrored left-right
+      {3, 2, 3, {5, 4, 3, 2, 1, 0}},  // turned 180 degrees
+      {4, 2, 3, {3, 4, 5, 0, 1, 2}},  // mirrored top-bottom
+      {5, 3, 2, {0, 3, 1, 4, 2, 5}},  // transposed (the main diagonal)
+      {6, 3, 2, {3, 0, 4, 1, 5, 2}},  // turned 90 degrees clockwise
+      {7, 3, 2, {5, 2, 4, 1, 3, 0}},  // transposed across the other diagonal
+      {8, 3, 2, {2, 5, 1, 4, 0, 3}},  // turned 90 degrees anticlockwise
+  };
+  for (const auto& c : cases) {
+    const auto got = px::oriented(stored, c.o);
+    EXPECT_EQ(got.h, c.h) << "orientation " << c.o;
+    EXPECT_EQ(got.w, c.w) << "orientation " << c.o;
+    EXPECT_EQ(got.data, c.shown) << "orientation " << c.o;
+  }
+  // 6 then 8 (clockwise, then anticlockwise) is the picture; 3 twice too; 2 is its own inverse.
+  EXPECT_EQ(px::oriented(px::oriented(stored, 6), 8).data, stored.data);
+  EXPECT_EQ(px::oriented(px::oriented(stored, 3), 3).data, stored.data);
+  expect_error_containing([&] { px::oriented(stored, 9); }, "EXIF orientation must be 1..8, not 9");
+}
+
+TEST(Exif, ChannelsTravelWithTheirPixel) {
+  const px::Image rgb{3, 1, 2, {10, 11, 12, 20, 21, 22}};
+  const auto turned = px::oriented(rgb, 6);  // 1 x 2 turned clockwise: 2 x 1, the left pixel on top
+  EXPECT_EQ(turned.h, 2);
+  EXPECT_EQ(turned.w, 1);
+  EXPECT_EQ(turned.data, (Bytes{10, 11, 12, 20, 21, 22}));
+  EXPECT_EQ(px::oriented(rgb, 2).data, (Bytes{20, 21, 22, 10, 11, 12}));
+}
+
+// A w x h RGB JPEG (every pixel different; 5 x 3 by default), as stb_image_write writes it.
+Bytes jpeg(int w = 5, int h = 3) {
+  Bytes pixels;
+  for (int i = 0; i < w * h; ++i) pixels.insert(pixels.end(), {uint8_t(17 * i), uint8_t(255 - 13 * i), uint8_t(40 + 7 * i)});
+  Bytes out;
+  stbi_write_jpg_to_func([](void* ctx, void* data, int size) {
+    auto* o = static_cast<Bytes*>(ctx);
+    o->insert(o->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+  }, &out, w, h, 3, pixels.data(), 95);
+  return out;
+}
+
+// An APP1 segment holding `payload`.
+Bytes app1(const Bytes& payload) {
+  const size_t len = payload.size() + 2;
+  Bytes s{0xFF, 0xE1, uint8_t(len >> 8), uint8_t(len & 0xFF)};
+  s.insert(s.end(), payload.begin(), payload.end());
+  return s;
+}
+
+// "Exif\0\0" and a TIFF structure whose first IFD holds `entries` tags: (tag, type, count, value),
+// the orientation tag's SHORT value in the entry's first two value bytes.
+struct Entry { uint16_t tag, type; uint32_t count; uint16_t value; };
+Bytes exif(bool little, const std::vector<Entry>& entries, uint32_t ifd_offset = 8) {
+  Bytes t = {'E', 'x', 'i', 'f', 0, 0};
+  auto put16 = [&](uint16_t v) { little ? t.insert(t.end(), {uint8_t(v), uint8_t(v >> 8)}) : t.insert(t.end(), {uint8_t(v >> 8), uint8_t(v)}); };
+  auto put32 = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) t.push_back(uint8_t(v >> (little ? 8 * i : 24 - 8 * i)));
+  };
+  t.insert(t.end(), 2, little ? uint8_t('I') : uint8_t('M'));
+  put16(42);
+  put32(ifd_offset);
+  put16(static_cast<uint16_t>(entries.size()));
+  for (const auto& e : entries) {
+    put16(e.tag);
+    put16(e.type);
+    put32(e.count);
+    put16(e.value);
+    put16(0);
+  }
+  put32(0);  // no next IFD
+  return t;
+}
+
+// `segments` put right after the JPEG's SOI (its first two bytes).
+Bytes with_segments(const Bytes& file, const std::vector<Bytes>& segments) {
+  Bytes out(file.begin(), file.begin() + 2);
+  for (const auto& s : segments) out.insert(out.end(), s.begin(), s.end());
+  out.insert(out.end(), file.begin() + 2, file.end());
+  return out;
+}
+
+TEST(Exif, AJpegsOrientationIsAppliedWhenDecoded) {
+  const Bytes plain = jpeg();
+  ASSERT_GT(plain.size(), 100u);
+  EXPECT_EQ(px::exif_orientation(plain), 1);
+  const auto stored = px::decode(plain, "plain.jpg");
+  ASSERT_EQ(stored.h, 3);
+  ASSERT_EQ(stored.w, 5);
+  const Bytes xmp = app1([] { std::string s = "http://ns.adobe.com/xap/1.0/"; s.push_back('\0'); s += "<x/>"; return Bytes(s.begin(), s.end()); }());
+  for (bool little : {true, false})
+    for (int o = 1; o <= 8; ++o) {
+      // another tag first, as cameras write (Make), then the orientation
+      const Bytes seg = app1(exif(little, {{0x010F, 2, 4, 0x4B4B}, {0x0112, 3, 1, uint16_t(o)}}));
+      for (const Bytes& file : {with_segments(plain, {seg}), with_segments(plain, {xmp, seg})}) {
+        EXPECT_EQ(px::exif_orientation(file), o) << (little ? "II" : "MM") << " orientation " << o;
+        const auto shown = px::decode(file, "tagged.jpg");
+        const auto want = px::oriented(stored, o);
+        EXPECT_EQ(shown.h, want.h) << o;
+        EXPECT_EQ(shown.w, want.w) << o;
+        EXPECT_EQ(shown.data, want.data) << (little ? "II" : "MM") << " orientation " << o;
+      }
+      // the conversion to fewer channels asked of the decoder keeps the orientation
+      EXPECT_EQ(px::decode(with_segments(plain, {seg}), "tagged.jpg", 1).data, px::oriented(px::decode(plain, "plain.jpg", 1), o).data);
+    }
+}
+
+TEST(Exif, MalformedOrTruncatedSegmentsLeaveThePictureAsStored) {
+  const Bytes plain = jpeg();
+  const auto stored = px::decode(plain, "plain.jpg");
+  const Entry turn{0x0112, 3, 1, 6};
+  const std::vector<std::pair<std::string, Bytes>> files = {
+      {"orientation 0", with_segments(plain, {app1(exif(true, {{0x0112, 3, 1, 0}}))})},
+      {"orientation 9", with_segments(plain, {app1(exif(true, {{0x0112, 3, 1, 9}}))})},
+      {"a LONG, not a SHORT", with_segments(plain, {app1(exif(true, {{0x0112, 4, 1, 6}}))})},
+      {"two values", with_segments(plain, {app1(exif(true, {{0x0112, 3, 2, 6}}))})},
+      {"no orientation tag", with_segments(plain, {app1(exif(false, {{0x010F, 2, 4, 0x4B4B}}))})},
+      {"the IFD past the segment", with_segments(plain, {app1(exif(true, {turn}, 4000))})},
+      {"the IFD offset at the segment's end", with_segments(plain, {app1(exif(true, {turn}, 20))})},
+      {"byte order XX", [&] { auto e = exif(true, {turn}); e[6] = e[7] = 'X'; return with_segments(plain, {app1(e)}); }()},
+      {"not 42", [&] { auto e = exif(true, {turn}); e[8] = 43; return with_segments(plain, {app1(e)}); }()},
+      {"more entries than the segment holds, none the orientation",
+       [&] { auto e = exif(true, {{0x010F, 2, 4, 0x4B4B}}); e[14] = 200; return with_segments(plain, {app1(e)}); }()},
+      {"EXIF after the scan", [&] {
+         Bytes f(plain.begin(), plain.end() - 2);  // the trailing EOI moved after the segment
+         const auto s = app1(exif(true, {turn}));
+         f.insert(f.end(), s.begin(), s.end());
+         f.insert(f.end(), {0xFF, 0xD9});
+         return f;
+       }()},
+  };
+  for (const auto& [what, file] : files) {
+    EXPECT_EQ(px::exif_orientation(file), 1) << what;
+    EXPECT_EQ(px::decode(file, "odd.jpg").data, stored.data) << what;
+  }
+  // Entries are read while they lie inside the segment: an orientation before the count runs out is read.
+  auto over = exif(true, {turn});
+  over[14] = 200;
+  EXPECT_EQ(px::exif_orientation(with_segments(plain, {app1(over)})), 6);
+  // A segment whose length runs past the file, and every prefix of a tagged file: never a read
+  // past the bytes (the sanitizer build runs this), orientation 1 or the tag's.
+  const Bytes tagged = with_segments(plain, {app1(exif(false, {turn}))});
+  for (size_t n = 0; n <= 60; ++n) {
+    const int o = px::exif_orientation(Bytes(tagged.begin(), tagged.begin() + static_cast<std::ptrdiff_t>(n)));
+    EXPECT_TRUE(o == 1 || o == 6) << n;
+  }
+  Bytes long_segment(tagged.begin(), tagged.begin() + 40);
+  long_segment[4] = 0x7F;  // APP1's length: 32 K, far past the 40 bytes
+  EXPECT_EQ(px::exif_orientation(long_segment), 1);
+  // PNG and BMP bytes are not JPEGs: as stored.
+  EXPECT_EQ(px::exif_orientation(Bytes{0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A}), 1);
+  EXPECT_EQ(px::exif_orientation(Bytes{'B', 'M', 0, 0}), 1);
+}
+
+// The folder loaders read every header before decoding: an image stored 3 wide and 5 high and
+// turned by its EXIF tag counts as the 5 x 3 it is shown as, beside an upright 5 x 3 one.
+TEST(Exif, AFolderCountsATurnedJpegAtTheSizeItIsShown) {
+  TempDir d;
+  const Bytes upright = jpeg(5, 3), tall = jpeg(3, 5);
+  write_bytes((d.path / "cat" / "upright.jpg").string(), upright);
+  for (int o : {6, 8}) write_bytes((d.path / "dog" / ("turned" + std::to_string(o) + ".jpg")).string(),
+                                   with_segments(tall, {app1(exif(o == 8, {{0x0112, 3, 1, uint16_t(o)}}))}));
+  EXPECT_EQ(px::exif_orientation_of_file((d.path / "dog" / "turned6.jpg").string()), 6);
+  EXPECT_EQ(px::exif_orientation_of_file((d.path / "cat" / "upright.jpg").string()), 1);
+  EXPECT_EQ(px::exif_orientation_of_file((d.path / "none.jpg").string()), 1);
+  const auto ds = read_image_folder(d.path.string());
+  ASSERT_EQ(ds.images.sizes(), (std::vector<int64_t>{3, 3, 3, 5}));
+  for (int o : {6, 8}) {
+    const auto want = px::oriented(px::decode(tall, "tall.jpg"), o);
+    ASSERT_EQ(want.h, 3);
+    const auto got = ds.images[o == 6 ? 1 : 2].permute({1, 2, 0}).contiguous();
+    EXPECT_EQ(Bytes(got.data_ptr<uint8_t>(), got.data_ptr<uint8_t>() + got.numel()), want.data) << "orientation " << o;
+  }
+  // The file's walk and the bytes' agree on a file cut inside its EXIF segment: as stored.
+  const Bytes whole = with_segments(tall, {app1(exif(true, {{0x0112, 3, 1, 6}}))});
+  const Bytes cut(whole.begin(), whole.begin() + 30);
+  write_bytes((d.path / "cut.jpg").string(), cut);
+  EXPECT_EQ(px::exif_orientation_of_file((d.path / "cut.jpg").string()), 1);
+  EXPECT_EQ(px::exif_orientation(cut), 1);
+}
+
+}  // namespace
