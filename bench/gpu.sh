@@ -31,6 +31,7 @@
 #   e. one profiled run (kiln bench --profile): top kernels by device time; e2. max-pooling
 #      three ways (bench/pool_bench.py, <= 40 s).
 #   f. while time remains: cifar10-96-faster and the real airbench96_faster.py, n >= 3 each.
+#   g. while time remains: cifar10-myrtle-94 (n = 5) and cifar10-resnet9-baseline (one run).
 # Ran on an H200 on 2026-12-04 (before the fixes of that day: the window's notes in docs/gpu.md);
 # rehearsed on the CPU (tests/gpu_rehearsal.sh).
 set -uo pipefail
@@ -46,7 +47,7 @@ dry=${KILN_GPU_DRY:-0}
 runs=${KILN_GPU_RUNS:-10}   # n of each kiln preset and real peer (the rehearsal uses 2)
 export KILN_COMMIT=${KILN_COMMIT:-unknown}
 start=$(date +%s)
-steps=" ${KILN_CAMPAIGN_STEPS:-a b c d e e2 f} "   # which steps run (bench/gpu_call.sh 4: "f")
+steps=" ${KILN_CAMPAIGN_STEPS:-a b c d e e2 f g} "   # which steps run (bench/gpu_call.sh 4: "f")
 want() { [[ "$steps" == *" $1 "* ]]; }
 mkdir -p "$results"
 left() { echo $(( budget - ($(date +%s) - start) )); }
@@ -174,4 +175,14 @@ elif [ "$(left)" -ge 120 ] || [ "$dry" = 1 ]; then
   # the script has no warm-up run: its run 0 compiles (max-autotune) and is left out of its time
   real_peer airbench96_faster.py "$((n + 1))" "$(left)"
 else log "cifar10-96-faster and airbench96_faster: skipped, $(left) s left"; fi
+# g. while time remains: Myrtle.ai's ResNet-9 as the post's last cell ran it (94% in 26 s on a
+# V100; no script of it runs here, so no ratio), n = 5, then one run of the README's baseline
+# command's preset (cifar10-resnet9-baseline, 24 epochs): neither has run on a GPU yet.
+if ! want g; then :
+elif [ "$(left)" -ge 60 ] || [ "$dry" = 1 ]; then
+  resnet=(); [ "$dry" = 1 ] && resnet=(--set 'model.widths=[8, 8, 8, 8]')   # ResNet-9's four groups
+  kiln_bench cifar10-myrtle-94 "$(( runs < 5 ? runs : 5 ))" "$(( $(left) * 2 / 3 ))" "" "${resnet[@]}"
+  if [ "$(left)" -ge 45 ] || [ "$dry" = 1 ]; then kiln_bench cifar10-resnet9-baseline 1 "$(left)" "" "${resnet[@]}"
+  else log "kiln cifar10-resnet9-baseline: skipped, $(left) s left"; fi
+else log "the ResNet-9 presets: skipped, $(left) s left"; fi
 log "done; results in $results"

@@ -111,7 +111,7 @@ case $n in
     ;;
   3)
     data_part 3
-    run_campaign "${KILN_CAMPAIGN_STEPS:-a b c d e e2 f}" "${KILN_CAMPAIGN_SECONDS:-480}"
+    run_campaign "${KILN_CAMPAIGN_STEPS:-a b c d e e2 f g}" "${KILN_CAMPAIGN_SECONDS:-480}"
     ;;
   4)  # what is left of the window after call 3, on the data still there: step f by default
     run_campaign "${KILN_CAMPAIGN_STEPS:-f}" "${KILN_CAMPAIGN_SECONDS:-170}"

@@ -60,7 +60,7 @@ grep -q "CIFAR-10 checked" "$r/call-3.txt" || fail "the MD5 check did not pass: 
 grep -q "kiln: prebuilt binary" "$r/call-3.txt" || fail "call 3 did not use the prebuilt binary"
 grep -qE "campaign exit 0; packed [1-9][0-9]* times while it ran" "$r/call-3.txt" || fail "no pack while the campaign ran: $(cat "$r/call-3.txt")"
 for f in campaign.txt md5.txt kiln-start-3.txt data-3.txt; do [ -s "$r/$f" ] || fail "no $f in the archive"; done
-for f in bench-cifar10-94 bench-cifar10-94-muon bench-cifar10-96-faster real-airbench94 real-airbench94_muon real-airbench96_faster; do
+for f in bench-cifar10-94 bench-cifar10-94-muon bench-cifar10-96-faster bench-cifar10-myrtle-94 bench-cifar10-resnet9-baseline real-airbench94 real-airbench94_muon real-airbench96_faster; do
   [ -s "$r/$f.json" ] || { cat "$out/gpu.log"; fail "no $f.json in the archive"; }
 done
 ls "$r"/bench-cifar10-94*-graph.json > /dev/null 2>&1 || fail "no CUDA-graph rerun of the faster preset"
