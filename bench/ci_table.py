@@ -22,6 +22,8 @@ def machine(key, run):
         return "Intel Xeon with AMX (lscpu model 167)"
     if "Xeon" in text:
         return "Intel Xeon with AMX (an earlier one)"
+    if "family 25 model 1:" in text or "family 25 model 1)" in text:
+        return "AMD EPYC, AVX2 only (lscpu family 25 model 1)"
     return "AMD EPYC (lscpu family 25 model 17)"  # the file's own machine, as its early runs
 
 
