@@ -168,9 +168,9 @@ elif [ "$(left)" -ge 120 ] || [ "$dry" = 1 ]; then
   # kiln: ~18 s a run on the H200 (2026-12-04) after ~40 s of warm-up run and peak measurement.
   # With under 400 s, kiln takes its 3 runs (~100 s) and the real script, whose three
   # max-autotune compilations take an unknown while, gets the rest; with more, half each.
-  half=$(( $(left) / 2 )); n=$(( (half - 40) / 20 )); [ "$n" -gt "$runs" ] && n=$runs; [ "$n" -lt 3 ] && n=3
-  [ "$(left)" -lt 400 ] && { n=3; half=105; }
-  [ "$dry" = 1 ] && { n=$runs; half=$(( $(left) / 2 )); }
+  if [ "$dry" = 1 ]; then n=$runs; half=$(( $(left) / 2 ))
+  elif [ "$(left)" -lt 400 ]; then n=3; half=105
+  else half=$(( $(left) / 2 )); n=$(( (half - 40) / 20 )); [ "$n" -gt "$runs" ] && n=$runs; fi   # n >= 8 here
   kiln_bench cifar10-96-faster "$n" "$half" ""
   # the script has no warm-up run: its run 0 compiles (max-autotune) and is left out of its time
   real_peer airbench96_faster.py "$((n + 1))" "$(left)"

@@ -150,8 +150,8 @@ def main():
                          f"{100 * acc:.2f}%: goal (≥ {100 * target:.0f}% and ≤ 0.75×) " + ("met" if met else "not met"))
     same = []  # beside the rule: each kiln preset against the real script of its own recipe, whatever it reached
     for r in rows:
-        own = [p for p in reals if r["kind"] == "kiln" and p["name"] == RECIPE.get(r["name"]) and p["j"]["seconds"]["n"] > 0]
-        if own:
+        own = [p for p in reals if p["name"] == RECIPE.get(r["name"]) and p["j"]["seconds"]["n"] > 0]
+        if r["kind"] == "kiln" and own:
             p = own[0]
             x, lo, hi = ratio(r["j"]["seconds"], p["j"]["seconds"])
             graph = " with `train.cuda_graph`" if r["file"].endswith("-graph.json") else ""
