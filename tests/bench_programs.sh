@@ -9,12 +9,17 @@
 # emulated and the whole-network bf16 steps take minutes (the quarter-width bf16 step 14 s an
 # iteration, cifar10-94-muon's step 28 s): there the quarter-width step runs in fp32 only and the
 # whole-network step and evaluation are left out, said so; their small fused shapes still run in bf16.
-#   tests/bench_programs.sh KILN_BENCH KILN_BENCH_LECUN KILN_BENCH_FUSED
+# Which CPU this is, kiln says (`kiln env`'s "bf16:" line, the same test train.precision = auto makes).
+#   tests/bench_programs.sh KILN KILN_BENCH KILN_BENCH_LECUN KILN_BENCH_FUSED
 set -u
-bench=$1; lecun=$2; fused=$3
+kiln=$1; bench=$2; lecun=$3; fused=$4
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
-native_bf16=1
-grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null || native_bf16=0
+bf16=$("$kiln" env | sed -n 's/^bf16: //p')
+case "$bf16" in
+  AMX|AVX512-BF16) native_bf16=1 ;;
+  emulated*) native_bf16=0 ;;
+  *) echo "FAIL: kiln env has no bf16 line ('$bf16')"; exit 1 ;;
+esac
 step_filter=quarter; fused_filter='H:3/|H:7/pool:1|(step|eval)/cifar10_94_muon'
 if [ $native_bf16 = 0 ]; then
   step_filter=quarter_fp32; fused_filter='H:3/|H:7/pool:1'

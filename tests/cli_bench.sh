@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `kiln bench` on the CPU, on a subset: two timed runs, the JSON holds what the peers report
 # (accuracy and time with n, std and 95% CI, FLOPs, TFLOP/s, the matmul peak, what the clock
-# covered, provenance), and --profile's table. (exit 77 = skipped)
+# covered, provenance), --profile's table, and --peaks-from. (exit 77 = skipped)
 set -u
 kiln=$1
 if [ -z "${KILN_DATA:-}" ] || [ ! -d "$KILN_DATA/cifar10" ]; then echo "SKIPPED: no CIFAR-10 under KILN_DATA"; exit 77; fi
@@ -25,6 +25,7 @@ for a, b, c, t in zip(j["per_run"]["whiten_seconds"], j["per_run"]["train_second
     assert abs(a + b + c - t) < 1e-9 and b > 0 and c > 0
 assert j["flops_per_run"] > 1e9 and j["matmul_peak_tflops"] > 0 and 0 < j["fraction_of_peak"] < 1
 assert j["conv_peak_tflops"] > 0 and 0 < j["fraction_of_conv_peak"] < 1
+assert j["peaks_from"] == "measured", j["peaks_from"]
 assert j["peak_yardstick"] == ("convolution" if j["matmul_peak_tflops"] < j["conv_peak_tflops"] / 4 else "matrix product"), j
 import re  # what each peak timed: the full sizes, or where a slow path stopped the growth (kiln/core/peak.h)
 assert re.fullmatch(r"(\d+) x \1 x \1", j["matmul_peak_shape"]) and re.fullmatch(r"\d+ x 256 x 16 x 16 -> 256, 3x3", j["conv_peak_shape"]), j
@@ -46,4 +47,33 @@ assert "conv" in names and "aten::" in names, names[:300]
 print("profile ok:", len(host), "host operators; top:", host[0]["name"], host[0]["share"])
 PY
 grep -q "profiled run:" "$d/out.txt" || { echo "FAIL: no profiled-run line"; exit 1; }
+# --peaks-from: a second bench on the same device, precision, layout and threads takes the first
+# one's peaks instead of measuring them; another layout, a file without them or a broken file is
+# refused, naming the file and the key.
+tiny=(--device cpu --runs 1 --warmup 0 --set 'model.widths=[8, 8, 8]' --set data.train_subset=500 --set data.test_subset=100
+      --set schedule.epochs=1 --set data.batch_size=250)
+"$kiln" bench --preset cifar10-94-muon "${tiny[@]}" --peaks-from "$d/b.json" --out "$d/again.json" > "$d/again.txt" 2>&1 ||
+  { cat "$d/again.txt"; echo "FAIL: --peaks-from exit"; exit 1; }
+grep -q "measuring the device" "$d/again.txt" && { echo "FAIL: --peaks-from measured the peaks again"; exit 1; }
+grep -q "of the measured in $d/b.json" "$d/again.txt" || { cat "$d/again.txt"; echo "FAIL: the summary does not say where the peak came from"; exit 1; }
+python3 - "$d/b.json" "$d/again.json" <<'PY' || { echo "FAIL: --peaks-from JSON"; exit 1; }
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert b["peaks_from"] == sys.argv[1], b["peaks_from"]
+for k in ("matmul_peak_tflops", "matmul_peak_shape", "conv_peak_tflops", "conv_peak_shape"):
+    assert a[k] == b[k], (k, a[k], b[k])
+assert abs(b["fraction_of_peak"] - b["tflops"]["mean"] / a["matmul_peak_tflops"]) < 1e-12
+PY
+refused() {  # refused WHAT MESSAGE ARGS...
+  local what=$1 msg=$2; shift 2
+  "$kiln" bench --preset cifar10-94-muon "${tiny[@]}" --out "$d/no.json" "$@" > "$d/no.txt" 2>&1 && { echo "FAIL: $what was taken"; exit 1; }
+  grep -qF -- "$msg" "$d/no.txt" || { cat "$d/no.txt"; echo "FAIL: no message naming the file and key for $what"; exit 1; }
+  [ ! -e "$d/no.json" ] || { echo "FAIL: $what wrote a JSON"; exit 1; }
+}
+refused "another layout's peaks" "--peaks-from $d/b.json: its peaks were measured with layout = \"channels_last\", this run has \"NCHW\"" \
+  --peaks-from "$d/b.json" --set train.channels_last=false
+python3 -c "import json, sys; j = json.load(open(sys.argv[1])); del j['conv_peak_tflops']; json.dump(j, open(sys.argv[2], 'w'))" "$d/b.json" "$d/nopeak.json"
+refused "a JSON without a peak" "--peaks-from $d/nopeak.json: no 'conv_peak_tflops'" --peaks-from "$d/nopeak.json"
+head -c 100 "$d/b.json" > "$d/cut.json"
+refused "a truncated JSON" "--peaks-from $d/cut.json: not a kiln bench JSON" --peaks-from "$d/cut.json"
 echo "PASS: kiln bench"

@@ -64,6 +64,17 @@ for f in bench-cifar10-94 bench-cifar10-94-muon bench-cifar10-96-faster bench-ci
   [ -s "$r/$f.json" ] || { cat "$out/gpu.log"; fail "no $f.json in the archive"; }
 done
 ls "$r"/bench-cifar10-94*-graph.json > /dev/null 2>&1 || fail "no CUDA-graph rerun of the faster preset"
+# the peaks measured once, by the first bench, and read from its JSON by the later ones (--peaks-from)
+"$py" - "$r" <<'PY' || fail "the benches' peaks"
+import glob, json, os, sys
+r = sys.argv[1]
+first = json.load(open(f"{r}/bench-cifar10-94.json"))
+assert first["peaks_from"] == "measured", first["peaks_from"]
+later = {os.path.basename(p): json.load(open(p))["peaks_from"] for p in sorted(glob.glob(f"{r}/bench-*.json")) if not p.endswith("/bench-cifar10-94.json")}
+reused = [n for n, f in later.items() if f.endswith("/bench-cifar10-94.json")]
+assert len(reused) >= 4, later
+print("peaks measured by bench-cifar10-94.json, read by", ", ".join(reused), "; measured again by", [n for n in later if n not in reused])
+PY
 [ -s "$r/pool-bench.json" ] || { cat "$r/pool-bench.log"; fail "no pool-bench.json (bench/pool_bench.py)"; }
 [ -s "$r/kernels-cifar10-94.csv" ] || [ -s "$r/kernels-cifar10-94-muon.csv" ] || fail "no profile"
 for c in "check eager: ok" "check static: ok" "check graph: ok" "static vs graph, epoch 2" "run count 25 -> 2" "run count 200 -> 2"; do

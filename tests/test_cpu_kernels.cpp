@@ -7,6 +7,7 @@
 #include "kiln/core/cpu_kernels.h"
 #include "kiln/core/device.h"
 #include "kiln/core/peak.h"
+#include "kiln/core/precision.h"
 
 #include <ATen/record_function.h>
 #include <torch/torch.h>
@@ -37,6 +38,10 @@ TEST(CpuKernels, EachLibraryNamesItsInstructionSet) {
   EXPECT_EQ(testing::internal::GetCapturedStdout(), "");
   EXPECT_EQ(&again, &k);
   EXPECT_NE(kiln::describe(k).find("onednn: " + k.onednn), std::string::npos);
+  // the bf16 line scripts read (tests/bench_programs.sh): the feature precision.h reads, or "emulated"
+  EXPECT_EQ(k.bf16, kiln::native_bf16());
+  EXPECT_NE(kiln::describe(k).find("\nbf16: " + (k.bf16.empty() ? std::string("emulated (") : k.bf16 + "\n")),
+            std::string::npos) << kiln::describe(k);
 }
 
 // kiln bench's yardstick is the matrix-product peak in the run's own precision: a bf16 run on a

@@ -169,11 +169,14 @@ TEST(Exif, MalformedOrTruncatedSegmentsLeaveThePictureAsStored) {
   over[14] = 200;
   EXPECT_EQ(px::exif_orientation(with_segments(plain, {app1(over)})), 6);
   // A segment whose length runs past the file, and every prefix of a tagged file: never a read
-  // past the bytes (the sanitizer build runs this), orientation 1 or the tag's.
+  // past the bytes (the sanitizer build runs this); the tag counts once its whole segment (SOI,
+  // marker, length and payload: 4 + the length) is there, and not a byte before.
   const Bytes tagged = with_segments(plain, {app1(exif(false, {turn}))});
-  for (size_t n = 0; n <= 60; ++n) {
+  const size_t whole = 4 + (size_t(tagged[4]) << 8 | tagged[5]);
+  ASSERT_LT(whole + 8, tagged.size());
+  for (size_t n = 0; n <= whole + 8; ++n) {
     const int o = px::exif_orientation(Bytes(tagged.begin(), tagged.begin() + static_cast<std::ptrdiff_t>(n)));
-    EXPECT_TRUE(o == 1 || o == 6) << n;
+    EXPECT_EQ(o, n >= whole ? 6 : 1) << n;
   }
   Bytes long_segment(tagged.begin(), tagged.begin() + 40);
   long_segment[4] = 0x7F;  // APP1's length: 32 K, far past the 40 bytes

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "kiln/core/device.h"
+#include "kiln/core/precision.h"
 
 namespace kiln {
 namespace {
@@ -80,6 +81,7 @@ CpuKernels query() {
   k.mkl = field(mkl, "architecture ", ", Lnx");
   if (k.onednn.empty()) k.onednn = "unknown";
   if (k.mkl.empty()) k.mkl = "unknown";
+  k.bf16 = native_bf16();
   return k;
 }
 
@@ -95,7 +97,8 @@ std::string describe(const CpuKernels& k) {
   s << "cpu: " << k.cpu_model << "\n"
     << "aten: " << k.aten << "\n"
     << "onednn: " << k.onednn << "\n"
-    << "mkl: " << k.mkl << "\n";
+    << "mkl: " << k.mkl << "\n"
+    << "bf16: " << (k.bf16.empty() ? "emulated (neither AMX nor AVX512-BF16)" : k.bf16) << "\n";
   for (auto var : {"ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS"})
     if (const char* v = std::getenv(var)) s << "limited by: " << var << "=" << v << "\n";
   return s.str();

@@ -13,6 +13,7 @@ struct CpuKernels {
   std::string aten;       // ATen's CPU capability (DEFAULT, AVX2, AVX512); ATEN_CPU_CAPABILITY lowers it
   std::string onednn;     // the ISA oneDNN dispatches to, as its verbose mode states it; ONEDNN_MAX_CPU_ISA lowers it
   std::string mkl;        // the instruction set MKL dispatches to, as its verbose mode states it; MKL_ENABLE_INSTRUCTIONS lowers it
+  std::string bf16;       // the CPU's bf16 arithmetic: "AMX", "AVX512-BF16", or "" (emulated in fp32; precision.h's native_bf16)
 };
 
 // Asks each library (a small fp32 convolution and matrix product run with oneDNN's and MKL's
@@ -20,7 +21,8 @@ struct CpuKernels {
 // where a library did not say.
 const CpuKernels& cpu_kernels();
 
-// One line per field, "cpu: ...", "aten: ...", "onednn: ...", "mkl: ...".
+// One line per field, "cpu: ...", "aten: ...", "onednn: ...", "mkl: ...", "bf16: ..." (the
+// feature, or "emulated" where the CPU has neither: scripts read this line, tests/bench_programs.sh).
 std::string describe(const CpuKernels& k);
 
 }  // namespace kiln

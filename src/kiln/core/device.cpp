@@ -95,8 +95,8 @@ std::string provenance_json(const torch::Device& d, const std::string& command_l
   if (!d.is_cuda()) {
     const auto& k = cpu_kernels();
     j["cpu_kernels"] = {{"aten", k.aten}, {"onednn", k.onednn}, {"mkl", k.mkl}};
+    j["cpu_native_bf16"] = k.bf16;  // "AMX" | "AVX512-BF16" | ""
   }
-  if (!d.is_cuda()) j["cpu_native_bf16"] = native_bf16();  // "AMX" | "AVX512-BF16" | ""
   if (precision)
     j["precision"] = {{"compute", c10::toString(precision->compute)},
                       {"weights", c10::toString(precision->weights)},

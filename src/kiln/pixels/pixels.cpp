@@ -66,9 +66,7 @@ int tiff_orientation(const uint8_t* t, size_t n) {
   }
   return 1;
 }
-}  // namespace
 
-namespace {
 // The JPEG segments before the first scan, walked with `read(offset, count, out)` (false past the
 // end) over n bytes, until the first APP1 "Exif" segment, whose orientation it returns (1 where
 // there is none). One walk for bytes in memory and for a file read segment by segment.

@@ -43,6 +43,36 @@ void profile_run(Config cfg, int64_t seed, const TrainTest& data, const torch::D
   std::fprintf(stderr, "profile: %s\n", csv.c_str());
 }
 
+// The peaks of an earlier `kiln bench` JSON (`path`), when it was measured where this run runs:
+// the same device name and type, precision, layout and LibTorch thread count (a CPU's peak
+// scales with its threads). Anything else is refused, naming the file and the key.
+void read_peaks(const std::string& path, const nlohmann::json& want, BenchSetResult& res) {
+  nlohmann::json j;
+  try {
+    const auto bytes = read_file(path);
+    j = nlohmann::json::parse(bytes.begin(), bytes.end());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("--peaks-from " + path + ": not a kiln bench JSON (" + e.what() + ")");
+  }
+  auto field = [&](const std::string& key) -> nlohmann::json {
+    const auto ptr = nlohmann::json::json_pointer("/" + key);
+    if (!j.contains(ptr)) throw Error("--peaks-from " + path + ": no '" + key + "' (not a kiln bench JSON?)");
+    return j.at(ptr);
+  };
+  for (const auto& [key, value] : want.items()) {
+    const auto got = field(key);
+    if (got != value)
+      throw Error("--peaks-from " + path + ": its peaks were measured with " + key + " = " + got.dump() + ", this run has " +
+                  value.dump() + ": measure them here (leave --peaks-from out)");
+  }
+  for (const auto& key : {"matmul_peak_tflops", "conv_peak_tflops"})
+    if (!field(key).is_number() || !(field(key).get<double>() > 0))
+      throw Error("--peaks-from " + path + ": '" + key + "' is " + field(key).dump() + ", not a positive rate");
+  res.matmul_peak = {field("matmul_peak_tflops").get<double>(), field("matmul_peak_shape").get<std::string>()};
+  res.conv_peak = {field("conv_peak_tflops").get<double>(), field("conv_peak_shape").get<std::string>()};
+  res.peaks_from = path;
+}
+
 }  // namespace
 
 BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::Device& device, const BenchSetOptions& o) {
@@ -57,6 +87,13 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
             << " timed; clock: whitening fit + training + final " << s.loop.tta
             << " evaluation, each bracketed by device synchronisation; excluded: data loading, "
                "model construction, per-epoch evaluation (off), the warm-up runs\n";
+  BenchSetResult res;
+  if (!o.peaks_from.empty()) {  // read before the warm-ups: a file refused costs no run
+    nlohmann::json want = {{"device", device.str()}, {"device_name", device_name(device)},
+                           {"precision", c10::toString(dtype)}, {"layout", layout}};
+    if (!device.is_cuda()) want["provenance/threads"] = at::get_num_threads();
+    read_peaks(o.peaks_from, want, res);
+  }
   const auto seed = static_cast<int64_t>(s.loop.seed);
   for (int w = 0; w < o.warmup; ++w) {
     Config c = cfg;
@@ -64,13 +101,16 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     auto b = bench_run(c, data, device);
     std::fprintf(stderr, "warm-up %d: %.2f%% in %.3f s (not counted)\n", w + 1, 100 * b.test_acc, b.seconds);
   }
-  std::cerr << "measuring the device's matrix-product and convolution peaks...\n";
-  BenchSetResult res;
-  res.matmul_peak = measure_matmul_peak(device, dtype);
-  res.conv_peak = measure_conv_peak(device, dtype, s.step.channels_last);  // in the run's layout (train.channels_last)
+  if (o.peaks_from.empty()) {
+    std::cerr << "measuring the device's matrix-product and convolution peaks...\n";
+    res.matmul_peak = measure_matmul_peak(device, dtype);
+    res.conv_peak = measure_conv_peak(device, dtype, s.step.channels_last);  // in the run's layout (train.channels_last)
+    res.peaks_from = "measured";
+  }
   const Peak &mm = res.matmul_peak, &conv = res.conv_peak;
-  std::fprintf(stderr, "peaks: matrix product %.3g TFLOP/s (%s), convolution %.3g TFLOP/s (%s)\n", mm.tflops,
-               mm.shape.c_str(), conv.tflops, conv.shape.c_str());
+  std::fprintf(stderr, "peaks%s: matrix product %.3g TFLOP/s (%s), convolution %.3g TFLOP/s (%s)\n",
+               o.peaks_from.empty() ? "" : (" (from " + o.peaks_from + ")").c_str(), mm.tflops, mm.shape.c_str(),
+               conv.tflops, conv.shape.c_str());
   std::vector<double> acc, secs, whiten, train_s, eval_s, cpu_s, tflops;
   // Written after every run, so that a run cut short by a time budget keeps what it measured.
   auto write_json = [&](bool complete) {
@@ -102,6 +142,7 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     j["conv_peak_shape"] = conv.shape;
     j["fraction_of_conv_peak"] = conv.tflops > 0 ? res.tflops.mean / conv.tflops : 0;
     j["peak_yardstick"] = peak_yardstick(mm, conv);  // which of the two fractions to read (kiln/core/peak.h)
+    j["peaks_from"] = res.peaks_from;  // "measured" by this run, or the earlier JSON they were read from (--peaks-from)
     j["per_run"] = {{"test_acc", acc}, {"seconds", secs}, {"whiten_seconds", whiten}, {"train_seconds", train_s},
                     {"eval_seconds", eval_s}, {"cpu_seconds", cpu_s}};
     j["cpu_seconds_includes"] = "the process's CPU time, every thread (std::clock), over the training and the final "

@@ -19,12 +19,17 @@ struct BenchSetOptions {
   std::string out;         // the JSON file
   std::string profile;     // "" or a CSV file: the profiled run's kernels and operators
   std::string command;     // recorded in the provenance
+  // "" (measure the peaks, ~12 s on one thread of an AVX2 CPU) or an earlier `kiln bench` JSON
+  // whose peaks to take instead: it must name the same device, precision, layout and (on the
+  // CPU) thread count, or bench_set refuses it naming the key that differs.
+  std::string peaks_from;
 };
 
 struct BenchSetResult {
   Summary test_acc, seconds, tflops;
   double flops_per_run = 0;
   Peak matmul_peak, conv_peak;  // measured in the run's precision (and layout, for the convolution)
+  std::string peaks_from;       // where they came from: "measured" or the JSON file they were read from
 };
 
 BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::Device& device, const BenchSetOptions& o);
