@@ -73,11 +73,13 @@ assert first["peaks_from"] == "measured", first["peaks_from"]
 later = {os.path.basename(p): json.load(open(p))["peaks_from"] for p in sorted(glob.glob(f"{r}/bench-*.json")) if not p.endswith("/bench-cifar10-94.json")}
 reused = [n for n, f in later.items() if f.endswith("/bench-cifar10-94.json")]
 assert len(reused) >= 4, later
+# the rehearsal's NCHW baseline: refused the channels_last peaks, ran again measuring its own
+assert later["bench-cifar10-resnet9-baseline.json"] == "measured", later
 print("peaks measured by bench-cifar10-94.json, read by", ", ".join(reused), "; measured again by", [n for n in later if n not in reused])
 PY
 [ -s "$r/pool-bench.json" ] || { cat "$r/pool-bench.log"; fail "no pool-bench.json (bench/pool_bench.py)"; }
 [ -s "$r/kernels-cifar10-94.csv" ] || [ -s "$r/kernels-cifar10-94-muon.csv" ] || fail "no profile"
-for c in "check eager: ok" "check static: ok" "check graph: ok" "static vs graph, epoch 2" "run count 25 -> 2" "run count 200 -> 2"; do
+for c in "kiln cifar10-resnet9-baseline: kiln: error: --peaks-from" "again, measuring them" "check eager: ok" "check static: ok" "check graph: ok" "static vs graph, epoch 2" "run count 25 -> 2" "run count 200 -> 2"; do
   grep -q "$c" "$out/gpu.log" || { cat "$out/gpu.log"; fail "no '$c' in gpu.log"; }
 done
 grep -q "for run in range(2)" "$r/scratch-airbench94_muon.py" || fail "the scratch copy's run count was not edited"
