@@ -80,6 +80,21 @@ int main(int argc, char** argv) {
                       0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0};
   jpg.insert(jpg.begin() + 2, exif.begin(), exif.end());
   put(dir / "image/exif-turned.jpg", jpg);
+  // The same JPEG with its AC Huffman table 0 relabelled AC 1 (one bit, as fuzz_image found it):
+  // its scans use a table no segment defines, which kiln refuses before stb_image reads it.
+  for (size_t p = 2; p + 4 <= jpg.size() && jpg[p] == 0xFF;) {
+    const size_t len = size_t(jpg[p + 2]) << 8 | jpg[p + 3];
+    if (jpg[p + 1] == 0xC4) {
+      for (size_t q = p + 4; q + 17 <= p + 2 + len;) {
+        size_t count = 0;
+        for (int i = 1; i <= 16; ++i) count += jpg[q + i];
+        if (jpg[q] == 0x10) jpg[q] = 0x11;
+        q += 17 + count;
+      }
+    }
+    p += 2 + len;
+  }
+  put(dir / "image/undefined-table.jpg", jpg);
   // Config: every preset, and a few overrides.
   fs::create_directories(dir / "config");
   if (argc > 2)

@@ -2,6 +2,7 @@
 // definitions on a 2 x 3 picture worked by hand, the tag found in real JPEG bytes (stb_image_write's,
 // with an APP1 "Exif" segment put after the SOI, both byte orders, behind a JFIF and an XMP
 // segment), and malformed or truncated segments read as "as stored" without reading past the bytes.
+// And JPEGs whose scans use a table no segment defines, refused before stb_image decodes them.
 #include <gtest/gtest.h>
 #include <stb/stb_image_write.h>
 
@@ -214,3 +215,72 @@ TEST(Exif, AFolderCountsATurnedJpegAtTheSizeItIsShown) {
 }
 
 }  // namespace
+
+namespace {
+// The offsets of a JPEG's table headers: DHT's class/id bytes (0x00 DC 0, 0x10 AC 0, ...) or
+// DQT's precision/id bytes, and [start, end) of each such segment.
+struct Tables {
+  std::vector<size_t> headers;
+  std::vector<std::pair<size_t, size_t>> segments;
+};
+Tables tables(const Bytes& b, uint8_t marker) {
+  Tables t;
+  for (size_t p = 2; p + 4 <= b.size() && b[p] == 0xFF && b[p + 1] != 0xDA;) {
+    const size_t len = size_t(b[p + 2]) << 8 | b[p + 3];
+    if (b[p + 1] == marker) {
+      t.segments.emplace_back(p, p + 2 + len);
+      for (size_t q = p + 4; q < p + 2 + len;) {
+        t.headers.push_back(q);
+        size_t size = 1 + 64 * ((b[q] >> 4) ? 2 : 1);
+        if (marker == 0xC4) {
+          size = 17;
+          for (int i = 1; i <= 16; ++i) size += b[q + i];
+        }
+        q += size;
+      }
+    }
+    p += 2 + len;
+  }
+  return t;
+}
+}  // namespace
+
+// stb_image decodes a scan whose Huffman or quantization table no segment defined from memory it
+// never initialised (fuzz_image crashed inside Debian 12's libstb on such a file); kiln refuses
+// the file first, naming it and the table, and takes every JPEG that defines its tables.
+TEST(JpegTables, AScanUsingATableNoSegmentDefinesIsRefusedBeforeDecoding) {
+  const Bytes good = jpeg();
+  EXPECT_EQ(px::jpeg_table_problem(good), "");
+  EXPECT_EQ(px::decode(good, "good.jpg").w, 5);
+  const Tables dht = tables(good, 0xC4), dqt = tables(good, 0xDB);
+  ASSERT_EQ(dht.headers.size(), 4u);  // stb_image_write: DC 0, AC 0, DC 1, AC 1
+  ASSERT_FALSE(dqt.segments.empty());
+  const struct { uint8_t from, to; const char* message; } relabelled[] = {
+      {0x10, 0x11, "a JPEG whose scan uses Huffman table AC 0, which no DHT segment before it defines"},
+      {0x00, 0x02, "a JPEG whose scan uses Huffman table DC 0, which no DHT segment before it defines"},
+      {0x11, 0x13, "a JPEG whose scan uses Huffman table AC 1, which no DHT segment before it defines"},
+  };
+  for (const auto& r : relabelled) {
+    Bytes b = good;
+    size_t changed = 0;
+    for (size_t h : dht.headers)
+      if (b[h] == r.from) b[h] = r.to, ++changed;
+    ASSERT_EQ(changed, 1u) << int(r.from);
+    EXPECT_NE(px::jpeg_table_problem(b).find(r.message), std::string::npos) << px::jpeg_table_problem(b);
+    expect_error_containing([&] { px::decode(b, "relabelled.jpg"); }, std::string("cannot decode image 'relabelled.jpg': ") + r.message);
+  }
+  // Without its DQT segments: the first component's quantization table is undefined.
+  Bytes no_dqt = good;
+  for (auto it = dqt.segments.rbegin(); it != dqt.segments.rend(); ++it)
+    no_dqt.erase(no_dqt.begin() + std::ptrdiff_t(it->first), no_dqt.begin() + std::ptrdiff_t(it->second));
+  expect_error_containing([&] { px::decode(no_dqt, "no-dqt.jpg"); },
+                          "cannot decode image 'no-dqt.jpg': a JPEG whose component 1 uses quantization table 0, which no DQT segment before its scan defines");
+  // A table defined twice, bytes between segments (skipped by stb too) and an EXIF segment: taken.
+  Bytes padded = with_segments(good, {app1(exif(false, {{0x0112, 3, 1, 1}})), Bytes{0x00, 0x14, 0x14}});
+  EXPECT_EQ(px::jpeg_table_problem(padded), "");
+  EXPECT_EQ(px::decode(padded, "padded.jpg").data, px::decode(good, "good.jpg").data);
+  // Not JPEGs, and every prefix of one (truncated segments are stb's to refuse): no table problem.
+  EXPECT_EQ(px::jpeg_table_problem(Bytes{0x89, 'P', 'N', 'G'}), "");
+  for (size_t n = 0; n < good.size(); ++n)
+    EXPECT_EQ(px::jpeg_table_problem(Bytes(good.begin(), good.begin() + std::ptrdiff_t(n))), "") << n;
+}

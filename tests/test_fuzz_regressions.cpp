@@ -27,12 +27,17 @@ TEST(FuzzRegressions, EveryStoredInputIsRefusedCleanly) {
   int n = replay("cifar10", kiln::fuzz::cifar10) + replay("idx", kiln::fuzz::idx) + replay("image", kiln::fuzz::image) +
           replay("config", kiln::fuzz::config) + replay("model", kiln::fuzz::model) +
           replay("digits", kiln::fuzz::digits);
-  EXPECT_GE(n, 9);
+  EXPECT_GE(n, 10);
 }
 
 TEST(FuzzRegressions, HostileHeadersAreRefusedWithTheirReason) {
   kiln::test::expect_error_containing(
       [] { kiln::decode_image(kiln::read_file(kDir + "image/png-bomb-header.png"), "bomb.png"); }, "implausible size");
+  // fuzz_image, 2026-12-04: a JPEG without DQT whose scan uses AC Huffman table 0, never defined
+  // (a bit flipped in its DHT); Debian's stb_image crashed reading the table it never initialised.
+  kiln::test::expect_error_containing(
+      [] { kiln::decode_image(kiln::read_file(kDir + "image/undefined-tables-stb-crash.jpg"), "crash.jpg"); },
+      "cannot decode image 'crash.jpg': a JPEG whose component 1 uses quantization table 0, which no DQT segment");
   auto b = kiln::read_file(kDir + "idx/huge-header.idx");
   kiln::Bytes im(b.begin() + 2, b.begin() + 2 + 16), lb(b.begin() + 18, b.end());
   kiln::test::expect_error_containing([&] { kiln::parse_idx(im, lb, "huge.idx", "l.idx"); }, "file has 16 bytes");

@@ -32,6 +32,8 @@ Image decode(const std::vector<uint8_t>& b, const std::string& name, int channel
   if (!stbi_info_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch))
     throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
   check_size(w, h, name);
+  const std::string tables = jpeg_table_problem(b);
+  if (!tables.empty()) throw Error("cannot decode image '" + name + "': " + tables);
   unsigned char* px = stbi_load_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch, channels);
   if (!px) throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
   Image out{channels > 0 ? channels : ch, h, w, {}};
@@ -94,6 +96,68 @@ int walk_segments(Read read, size_t n) {
   return 1;
 }
 }  // namespace
+
+std::string jpeg_table_problem(const std::vector<uint8_t>& b) {
+  const size_t n = b.size();
+  if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) return "";
+  bool dqt[4] = {}, dht[2][4] = {};  // defined so far: quantization tables; Huffman tables, DC (0) and AC (1)
+  std::vector<std::pair<int, int>> components;  // the frame's: component id, quantization table
+  bool progressive = false;
+  size_t p = 2;
+  while (p + 1 < n) {
+    if (b[p] != 0xFF || b[p + 1] == 0xFF) { ++p; continue; }  // bytes between segments, fill bytes
+    const uint8_t m = b[p + 1];
+    if (m == 0xD9) return "";                                   // end of image
+    if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) { p += 2; continue; }  // no length
+    if (p + 4 > n) return "";
+    const size_t len = static_cast<size_t>(b[p + 2]) << 8 | b[p + 3];
+    if (len < 2 || len > n - p - 2) return "";                  // truncated: stb refuses it
+    const uint8_t* seg = b.data() + p + 4;
+    const size_t L = len - 2;
+    p += 2 + len;
+    if (m == 0xDB) {                                            // DQT: one or more tables
+      for (size_t q = 0; q < L;) {
+        const size_t size = 1 + 64 * ((seg[q] >> 4) ? 2 : 1);
+        if (size > L - q) break;
+        if ((seg[q] & 15) < 4) dqt[seg[q] & 15] = true;
+        q += size;
+      }
+    } else if (m == 0xC4) {                                     // DHT: one or more tables
+      for (size_t q = 0; q + 17 <= L;) {
+        size_t count = 0;
+        for (int i = 1; i <= 16; ++i) count += seg[q + i];
+        if (count > L - q - 17) break;
+        if ((seg[q] >> 4) < 2 && (seg[q] & 15) < 4) dht[seg[q] >> 4][seg[q] & 15] = true;
+        q += 17 + count;
+      }
+    } else if (m == 0xC0 || m == 0xC1 || m == 0xC2) {           // the frames stb decodes
+      progressive = m == 0xC2;
+      components.clear();
+      for (size_t i = 0; L >= 6 && i < seg[5] && 6 + 3 * i + 2 < L; ++i) components.emplace_back(seg[6 + 3 * i], seg[8 + 3 * i]);
+    } else if (m == 0xDA) {                                     // a scan: its tables must be there
+      if (L < 1 || L < 1 + 2 * size_t(seg[0]) + 3) return "";
+      const size_t k = seg[0];
+      const int ss = seg[1 + 2 * k], ah = seg[3 + 2 * k] >> 4;
+      const bool dc = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;  // what this scan decodes with
+      for (size_t i = 0; i < k; ++i) {
+        const int id = seg[1 + 2 * i], td = seg[2 + 2 * i] >> 4, ta = seg[2 + 2 * i] & 15;
+        for (const auto& c : components)
+          if (c.first == id && (c.second > 3 || !dqt[c.second]))
+            return "a JPEG whose component " + std::to_string(id) + " uses quantization table " + std::to_string(c.second) +
+                   ", which no DQT segment before its scan defines (a damaged file)";
+        if (dc && (td > 3 || !dht[0][td]))
+          return "a JPEG whose scan uses Huffman table DC " + std::to_string(td) +
+                 ", which no DHT segment before it defines (a damaged file, or a motion-JPEG frame without its tables)";
+        if (ac && (ta > 3 || !dht[1][ta]))
+          return "a JPEG whose scan uses Huffman table AC " + std::to_string(ta) +
+                 ", which no DHT segment before it defines (a damaged file, or a motion-JPEG frame without its tables)";
+      }
+      // the entropy-coded data: up to the next marker (0xFF then neither 0x00, a fill byte nor a restart)
+      while (p + 1 < n && !(b[p] == 0xFF && b[p + 1] != 0x00 && b[p + 1] != 0xFF && !(b[p + 1] >= 0xD0 && b[p + 1] <= 0xD7))) ++p;
+    }
+  }
+  return "";
+}
 
 int exif_orientation(const std::vector<uint8_t>& b) {
   return walk_segments([&](size_t at, size_t count, uint8_t* out) {

@@ -44,6 +44,13 @@ void check_size(int64_t w, int64_t h, const std::string& name);
 // Decodes an image file's bytes; `channels` 0 keeps the file's, 1..4 has stb_image convert.
 // Throws kiln::Error naming `name`: empty, undecodable, or over 64 Mpixel (a decompression bomb).
 Image decode(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
+// Why stb_image must not decode these JPEG bytes, or "" (also for bytes that are not a JPEG): a
+// scan that uses a Huffman table (DC or AC) or a component whose quantization table no DHT / DQT
+// segment before it defined. stb_image reads such a table from memory it never initialised
+// (Debian 12's libstb: a crash found by fuzz_image), where libjpeg refuses the file; decode()
+// refuses it too. Segments are walked as stb walks them (bytes between segments skipped, every
+// scan's entropy-coded data skipped to the next marker); truncated segments are left to stb.
+std::string jpeg_table_problem(const std::vector<uint8_t>& bytes);
 // A JPEG file's EXIF orientation, 1..8 (TIFF 6.0 / EXIF 2.3 tag 0x0112): 1 for a file that is not
 // a JPEG, has no EXIF segment before its first scan, or whose segment is malformed or truncated
 // (every read is bounds-checked; nothing is thrown).
