@@ -14,12 +14,8 @@
 set -u
 kiln=$1; bench=$2; lecun=$3; fused=$4
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
-bf16=$("$kiln" env | sed -n 's/^bf16: //p')
-case "$bf16" in
-  AMX|AVX512-BF16) native_bf16=1 ;;
-  emulated*) native_bf16=0 ;;
-  *) echo "FAIL: kiln env has no bf16 line ('$bf16')"; exit 1 ;;
-esac
+. "$(dirname "$0")/native_bf16.sh"
+native_bf16=$(native_bf16 "$kiln") || exit 1
 step_filter=quarter; fused_filter='H:3/|H:7/pool:1|(step|eval)/cifar10_94_muon'
 if [ $native_bf16 = 0 ]; then
   step_filter=quarter_fp32; fused_filter='H:3/|H:7/pool:1'

@@ -55,7 +55,7 @@ Command add_bench(CLI::App& app, const std::string& cmdline) {
   sub->add_option("--preset,-p", f->preset, "preset name or path")->required();
   sub->add_option("--runs", f->runs, "timed runs (seeds train.seed + k)")->capture_default_str();
   sub->add_option("--warmup", f->warmup, "untimed warm-up runs first (cuDNN autotuning, allocator)")->capture_default_str();
-  sub->add_option("--peaks-from", f->peaks_from, "an earlier kiln bench JSON of this device, precision, layout and thread count: its peaks, instead of measuring them again (~12 s on one CPU thread)");
+  sub->add_option("--peaks-from", f->peaks_from, "an earlier kiln bench JSON of this device, precision, layout and thread count: its peaks, instead of measuring them again (~15 s on one thread of an AVX2 CPU)");
   sub->add_option("--profile", f->profile, "CSV: after the timed runs, one more run under LibTorch's profiler: kernels by device time (CUDA), operators by host self time");
   add_device_options(sub, f->dev);
   sub->add_option("--out", f->out, "the JSON file (default runs/bench-<preset>-<time>.json)");

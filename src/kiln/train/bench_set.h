@@ -19,7 +19,7 @@ struct BenchSetOptions {
   std::string out;         // the JSON file
   std::string profile;     // "" or a CSV file: the profiled run's kernels and operators
   std::string command;     // recorded in the provenance
-  // "" (measure the peaks, ~12 s on one thread of an AVX2 CPU) or an earlier `kiln bench` JSON
+  // "" (measure the peaks, ~15 s on one thread of an AVX2 CPU: bench/results/bench-peaks-from-2026-12-04-epyc.txt) or an earlier `kiln bench` JSON
   // whose peaks to take instead: it must name the same device, precision, layout and (on the
   // CPU) thread count, or bench_set refuses it naming the key that differs.
   std::string peaks_from;
