@@ -3,13 +3,24 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "kiln/core/error.h"
 #include "kiln/train/trainer.h"
 
+namespace {
+// The file each input is written to (LibTorch reads checkpoints from files), one per process in
+// $TMPDIR (or /tmp), removed when the fuzzer exits (a crash leaves it; its crash-* file holds the same bytes).
+struct ScratchFile {
+  std::string path = (std::filesystem::temp_directory_path() / ("kiln-fuzz-checkpoint-" + std::to_string(getpid()) + ".pt")).string();
+  ~ScratchFile() { std::remove(path.c_str()); }
+};
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = "/tmp/kiln-fuzz-checkpoint-" + std::to_string(getpid()) + ".pt";
+  static const ScratchFile scratch;
+  const std::string& path = scratch.path;
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return 0;
   std::fwrite(data, 1, size, f);

@@ -1,8 +1,9 @@
 // A JPEG's EXIF orientation (kiln/pixels/pixels.h): the eight transforms against their
 // definitions on a 2 x 3 picture worked by hand, the tag found in real JPEG bytes (stb_image_write's,
 // with an APP1 "Exif" segment put after the SOI, both byte orders, behind a JFIF and an XMP
-// segment), and malformed or truncated segments read as "as stored" without reading past the bytes.
-// And JPEGs whose scans use a table no segment defines, refused before stb_image decodes them.
+// segment and bytes between segments), and malformed or truncated segments read as "as stored"
+// without reading past the bytes. And JPEGs whose scans use a table no segment defines, refused
+// before stb_image decodes them.
 #include <gtest/gtest.h>
 #include <stb/stb_image_write.h>
 
@@ -124,7 +125,9 @@ TEST(Exif, AJpegsOrientationIsAppliedWhenDecoded) {
     for (int o = 1; o <= 8; ++o) {
       // another tag first, as cameras write (Make), then the orientation
       const Bytes seg = app1(exif(little, {{0x010F, 2, 4, 0x4B4B}, {0x0112, 3, 1, uint16_t(o)}}));
-      for (const Bytes& file : {with_segments(plain, {seg}), with_segments(plain, {xmp, seg})}) {
+      // bytes between segments, skipped as stb_image and libjpeg skip them, hide nothing
+      const Bytes junk{0x00, 0x14, 0x14};
+      for (const Bytes& file : {with_segments(plain, {seg}), with_segments(plain, {xmp, seg}), with_segments(plain, {xmp, junk, seg, junk})}) {
         EXPECT_EQ(px::exif_orientation(file), o) << (little ? "II" : "MM") << " orientation " << o;
         const auto shown = px::decode(file, "tagged.jpg");
         const auto want = px::oriented(stored, o);

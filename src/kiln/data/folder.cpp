@@ -1,6 +1,5 @@
 #include "kiln/data/folder.h"
 
-#include <stb/stb_image.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -100,12 +99,8 @@ void check_options(const FolderOptions& o) {
 void read_headers(std::vector<ImageFile>& files, int threads) {
   parallel_for_each(static_cast<int64_t>(files.size()), threads, [&](int64_t i) {
     auto& f = files[static_cast<size_t>(i)];
-    std::error_code ec;
-    if (fs::file_size(f.path, ec) == 0 && !ec) throw Error("cannot decode image '" + f.path + "': the file is empty");
-    if (!stbi_info(f.path.c_str(), &f.w, &f.h, &f.c))
-      throw Error("cannot decode image '" + f.path + "': " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
-    px::check_size(f.w, f.h, f.path);
-    if (px::exif_orientation_of_file(f.path) >= 5) std::swap(f.w, f.h);  // shown turned: decode turns it
+    const auto h = px::header_of_file(f.path);
+    f.w = h.w, f.h = h.h, f.c = h.c;
   });
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <string_view>
 
 #include "kiln/core/error.h"
 
@@ -25,9 +26,45 @@ void check_size(int64_t w, int64_t h, const std::string& name) {
     throw Error("image '" + name + "': implausible size " + std::to_string(w) + "x" + std::to_string(h));
 }
 
+std::string format_problem(const uint8_t* h, size_t n) {
+  using namespace std::literals;
+  auto starts = [&](size_t at, std::string_view sig) {
+    return n >= at + sig.size() && std::equal(sig.begin(), sig.end(), h + at, [](char a, uint8_t b) { return static_cast<uint8_t>(a) == b; });
+  };
+  if (starts(0, "\x89PNG\r\n\x1a\n"sv) || starts(0, "\xFF\xD8"sv) || starts(0, "BM"sv)) return "";
+  static const struct { size_t at; std::string_view sig; const char* name; } known[] = {
+      {0, "GIF8"sv, "a GIF"},
+      {8, "WEBP"sv, "a WebP"},
+      {0, "II*\0"sv, "a TIFF"},
+      {0, "MM\0*"sv, "a TIFF"},
+      {4, "ftyp"sv, "an HEIF/AVIF"},
+      {0, "8BPS"sv, "a Photoshop"},
+      {0, "#?RADIANCE"sv, "a Radiance HDR"},
+      {0, "#?RGBE"sv, "a Radiance HDR"},
+      {0, "\x53\x80\xF6\x34"sv, "a Softimage PIC"},
+      {0, "qoif"sv, "a QOI"},
+      {0, "\0\0\0\x0CjP  "sv, "a JPEG 2000"},
+      {0, "\xFF\x4F\xFF\x51"sv, "a JPEG 2000"},
+      {0, "\0\0\x01\0"sv, "an ICO"},
+  };
+  std::string what;
+  for (const auto& k : known)
+    if (what.empty() && starts(k.at, k.sig)) what = k.name;
+  if (n >= 3 && h[0] == 'P' && h[1] >= '1' && h[1] <= '7' && std::isspace(h[2])) what = "a Netpbm (PNM)";
+  if (n == 0) what = "an empty file";
+  if (what.empty()) {  // its first bytes, in hex
+    static const char* digits = "0123456789abcdef";
+    what = "a file whose first bytes are";
+    for (size_t i = 0; i < std::min<size_t>(n, 8); ++i) what += std::string(" ") + digits[h[i] >> 4] + digits[h[i] & 15];
+  }
+  return "not a PNG, JPEG or BMP file, the formats kiln reads, but " + what + ": convert it to PNG first";
+}
+
 Image decode(const std::vector<uint8_t>& b, const std::string& name, int channels) {
   if (b.empty()) throw Error("cannot decode image '" + name + "': the file is empty");
   if (b.size() > static_cast<size_t>(std::numeric_limits<int>::max())) throw Error("image '" + name + "' is too large");
+  const std::string format = format_problem(b.data(), b.size());
+  if (!format.empty()) throw Error("cannot decode image '" + name + "': " + format);
   int w = 0, h = 0, ch = 0;
   if (!stbi_info_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch))
     throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
@@ -69,52 +106,72 @@ int tiff_orientation(const uint8_t* t, size_t n) {
   return 1;
 }
 
-// The JPEG segments before the first scan, walked with `read(offset, count, out)` (false past the
-// end) over n bytes, until the first APP1 "Exif" segment, whose orientation it returns (1 where
-// there is none). One walk for bytes in memory and for a file read segment by segment.
-template <class Read>
-int walk_segments(Read read, size_t n) {
+// A JPEG's segments walked as stb_image (and libjpeg) walk them, over n bytes read with
+// `read(offset, count, out)` (false past the end): bytes between segments and fill bytes skipped,
+// markers without a length stepped over, and after a scan's header its entropy-coded data, up to
+// the next marker that is neither a stuffed 0x00 nor a restart. `visit(marker, offset, length)`
+// sees each segment that has a length (its payload: from `offset`, `length` bytes, the two length
+// bytes left out) and returns false to stop; the walk stops too at the end of the image and at a
+// segment that runs past the bytes. Nothing at all where the bytes do not start with SOI. One walk
+// for the EXIF orientation (in memory or read from a file segment by segment) and the table check.
+template <class Read, class Visit>
+void walk_jpeg(Read read, size_t n, Visit visit) {
   uint8_t h[4];
-  if (n < 4 || !read(0, 2, h) || h[0] != 0xFF || h[1] != 0xD8) return 1;  // not a JPEG (SOI)
-  size_t p = 2;
-  while (p + 4 <= n) {
-    if (!read(p, 4, h) || h[0] != 0xFF) return 1;
-    const uint8_t m = h[1];
-    if (m == 0xFF) { ++p; continue; }              // a fill byte
-    if (m == 0xD9 || m == 0xDA) return 1;          // end of image, start of scan: no metadata after
-    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { p += 2; continue; }  // markers without a length
-    const size_t len = static_cast<size_t>(h[2]) << 8 | h[3];  // the length counts itself
-    if (len < 2 || len > n - p - 2) return 1;
-    if (m == 0xE1 && len >= 8) {
-      std::vector<uint8_t> seg(len - 2);
-      if (!read(p + 4, seg.size(), seg.data())) return 1;
-      static const uint8_t exif[6] = {'E', 'x', 'i', 'f', 0, 0};
-      if (std::equal(exif, exif + 6, seg.begin())) return tiff_orientation(seg.data() + 6, seg.size() - 6);  // the first decides
-    }
-    p += 2 + len;                                  // another segment (JFIF, XMP, ICC, tables)
-  }
-  return 1;
-}
-}  // namespace
-
-std::string jpeg_table_problem(const std::vector<uint8_t>& b) {
-  const size_t n = b.size();
-  if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) return "";
-  bool dqt[4] = {}, dht[2][4] = {};  // defined so far: quantization tables; Huffman tables, DC (0) and AC (1)
-  std::vector<std::pair<int, int>> components;  // the frame's: component id, quantization table
-  bool progressive = false;
+  if (n < 2 || !read(0, 2, h) || h[0] != 0xFF || h[1] != 0xD8) return;  // not a JPEG (SOI)
+  auto is_restart = [](uint8_t m) { return m >= 0xD0 && m <= 0xD7; };
   size_t p = 2;
   while (p + 1 < n) {
-    if (b[p] != 0xFF || b[p + 1] == 0xFF) { ++p; continue; }  // bytes between segments, fill bytes
-    const uint8_t m = b[p + 1];
-    if (m == 0xD9) return "";                                   // end of image
-    if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) { p += 2; continue; }  // no length
-    if (p + 4 > n) return "";
-    const size_t len = static_cast<size_t>(b[p + 2]) << 8 | b[p + 3];
-    if (len < 2 || len > n - p - 2) return "";                  // truncated: stb refuses it
-    const uint8_t* seg = b.data() + p + 4;
-    const size_t L = len - 2;
+    if (!read(p, 2, h)) return;
+    if (h[0] != 0xFF || h[1] == 0xFF) { ++p; continue; }       // bytes between segments, fill bytes
+    const uint8_t m = h[1];
+    if (m == 0xD9) return;                                      // end of image
+    if (m == 0x00 || m == 0x01 || is_restart(m) || m == 0xD8) { p += 2; continue; }  // no length
+    if (p + 4 > n || !read(p + 2, 2, h + 2)) return;
+    const size_t len = static_cast<size_t>(h[2]) << 8 | h[3];  // the length counts itself
+    if (len < 2 || len > n - p - 2) return;                     // truncated: stb refuses it
+    if (!visit(m, p + 4, len - 2)) return;
     p += 2 + len;
+    if (m == 0xDA)                                              // a scan's entropy-coded data
+      for (; p + 1 < n && read(p, 2, h); ++p)
+        if (h[0] == 0xFF && h[1] != 0x00 && h[1] != 0xFF && !is_restart(h[1])) break;
+  }
+}
+
+// The orientation in the first APP1 "Exif" segment before the first scan, 1 where there is none.
+template <class Read>
+int orientation_in(Read read, size_t n) {
+  int o = 1;
+  walk_jpeg(read, n, [&](uint8_t m, size_t at, size_t len) {
+    if (m == 0xDA) return false;                                // no metadata after the first scan
+    if (m != 0xE1 || len < 6) return true;                      // another segment (JFIF, XMP, ICC, tables)
+    std::vector<uint8_t> seg(len);
+    if (!read(at, len, seg.data())) return false;
+    static const uint8_t exif[6] = {'E', 'x', 'i', 'f', 0, 0};
+    if (!std::equal(exif, exif + 6, seg.begin())) return true;
+    o = tiff_orientation(seg.data() + 6, seg.size() - 6);       // the first decides
+    return false;
+  });
+  return o;
+}
+
+// `read` over bytes in memory.
+auto memory_reader(const std::vector<uint8_t>& b) {
+  return [&b](size_t at, size_t count, uint8_t* out) {
+    if (at > b.size() || count > b.size() - at) return false;
+    std::copy_n(b.begin() + static_cast<std::ptrdiff_t>(at), count, out);
+    return true;
+  };
+}
+
+// The tables a JPEG has defined so far, as its segments come (DQT, DHT, the frame), and whether a
+// scan's header asks for one that is not there.
+struct DefinedTables {
+  bool dqt[4] = {}, dht[2][4] = {};  // quantization tables; Huffman tables, DC (0) and AC (1)
+  std::vector<std::pair<int, int>> components;  // the frame's: component id, quantization table
+  bool progressive = false;
+
+  // Segment `m`'s payload (L bytes): what it defines, for the table segments and the frames stb decodes.
+  void take(uint8_t m, const uint8_t* seg, size_t L) {
     if (m == 0xDB) {                                            // DQT: one or more tables
       for (size_t q = 0; q < L;) {
         const size_t size = 1 + 64 * ((seg[q] >> 4) ? 2 : 1);
@@ -130,52 +187,78 @@ std::string jpeg_table_problem(const std::vector<uint8_t>& b) {
         if ((seg[q] >> 4) < 2 && (seg[q] & 15) < 4) dht[seg[q] >> 4][seg[q] & 15] = true;
         q += 17 + count;
       }
-    } else if (m == 0xC0 || m == 0xC1 || m == 0xC2) {           // the frames stb decodes
+    } else if (m == 0xC0 || m == 0xC1 || m == 0xC2) {           // baseline, extended, progressive
       progressive = m == 0xC2;
       components.clear();
       for (size_t i = 0; L >= 6 && i < seg[5] && 6 + 3 * i + 2 < L; ++i) components.emplace_back(seg[6 + 3 * i], seg[8 + 3 * i]);
-    } else if (m == 0xDA) {                                     // a scan: its tables must be there
-      if (L < 1 || L < 1 + 2 * size_t(seg[0]) + 3) return "";
-      const size_t k = seg[0];
-      const int ss = seg[1 + 2 * k], ah = seg[3 + 2 * k] >> 4;
-      const bool dc = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;  // what this scan decodes with
-      for (size_t i = 0; i < k; ++i) {
-        const int id = seg[1 + 2 * i], td = seg[2 + 2 * i] >> 4, ta = seg[2 + 2 * i] & 15;
-        for (const auto& c : components)
-          if (c.first == id && (c.second > 3 || !dqt[c.second]))
-            return "a JPEG whose component " + std::to_string(id) + " uses quantization table " + std::to_string(c.second) +
-                   ", which no DQT segment before its scan defines (a damaged file)";
-        if (dc && (td > 3 || !dht[0][td]))
-          return "a JPEG whose scan uses Huffman table DC " + std::to_string(td) +
-                 ", which no DHT segment before it defines (a damaged file, or a motion-JPEG frame without its tables)";
-        if (ac && (ta > 3 || !dht[1][ta]))
-          return "a JPEG whose scan uses Huffman table AC " + std::to_string(ta) +
-                 ", which no DHT segment before it defines (a damaged file, or a motion-JPEG frame without its tables)";
-      }
-      // the entropy-coded data: up to the next marker (0xFF then neither 0x00, a fill byte nor a restart)
-      while (p + 1 < n && !(b[p] == 0xFF && b[p + 1] != 0x00 && b[p + 1] != 0xFF && !(b[p + 1] >= 0xD0 && b[p + 1] <= 0xD7))) ++p;
     }
   }
-  return "";
+
+  // The first table a scan header (L bytes) uses and nothing defined, "" where there is none (and
+  // for a header too short to say: stb refuses it).
+  std::string missing_for_scan(const uint8_t* seg, size_t L) const {
+    if (L < 1 || L < 1 + 2 * size_t(seg[0]) + 3) return "";
+    const size_t k = seg[0];
+    const int ss = seg[1 + 2 * k], ah = seg[3 + 2 * k] >> 4;
+    const bool dc = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;  // what this scan decodes with
+    for (size_t i = 0; i < k; ++i) {
+      const int id = seg[1 + 2 * i], td = seg[2 + 2 * i] >> 4, ta = seg[2 + 2 * i] & 15;
+      for (const auto& c : components)
+        if (c.first == id && (c.second > 3 || !dqt[c.second]))
+          return "a JPEG whose component " + std::to_string(id) + " uses quantization table " + std::to_string(c.second) +
+                 ", which no DQT segment before its scan defines (a damaged file)";
+      if (dc && (td > 3 || !dht[0][td]))
+        return "a JPEG whose scan uses Huffman table DC " + std::to_string(td) +
+               ", which no DHT segment before it defines (a damaged file, or a motion-JPEG frame without its tables)";
+      if (ac && (ta > 3 || !dht[1][ta]))
+        return "a JPEG whose scan uses Huffman table AC " + std::to_string(ta) +
+               ", which no DHT segment before it defines (a damaged file, or a motion-JPEG frame without its tables)";
+    }
+    return "";
+  }
+};
+}  // namespace
+
+std::string jpeg_table_problem(const std::vector<uint8_t>& b) {
+  DefinedTables defined;
+  std::string problem;
+  walk_jpeg(memory_reader(b), b.size(), [&](uint8_t m, size_t at, size_t len) {
+    if (m == 0xDA) problem = defined.missing_for_scan(b.data() + at, len);  // a scan: its tables must be there
+    else defined.take(m, b.data() + at, len);
+    return problem.empty();
+  });
+  return problem;
 }
 
-int exif_orientation(const std::vector<uint8_t>& b) {
-  return walk_segments([&](size_t at, size_t count, uint8_t* out) {
-    if (at > b.size() || count > b.size() - at) return false;
-    std::copy_n(b.begin() + static_cast<std::ptrdiff_t>(at), count, out);
-    return true;
-  }, b.size());
-}
+int exif_orientation(const std::vector<uint8_t>& b) { return orientation_in(memory_reader(b), b.size()); }
 
 int exif_orientation_of_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   if (!f || ec) return 1;
-  return walk_segments([&](size_t at, size_t count, uint8_t* out) {
+  return orientation_in([&](size_t at, size_t count, uint8_t* out) {
     f.seekg(static_cast<std::streamoff>(at));
     return static_cast<bool>(f.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(count)));
   }, static_cast<size_t>(size));
+}
+
+Header header_of_file(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  std::ifstream f(path, std::ios::binary);
+  if (ec || !f) throw Error("cannot open image '" + path + "'");
+  if (size == 0) throw Error("cannot decode image '" + path + "': the file is empty");
+  uint8_t head[16];
+  const auto n = static_cast<size_t>(f.read(reinterpret_cast<char*>(head), sizeof head).gcount());
+  const std::string format = format_problem(head, n);
+  if (!format.empty()) throw Error("cannot decode image '" + path + "': " + format);
+  Header h;
+  if (!stbi_info(path.c_str(), &h.w, &h.h, &h.c))
+    throw Error("cannot decode image '" + path + "': " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
+  check_size(h.w, h.h, path);
+  if (exif_orientation_of_file(path) >= 5) std::swap(h.w, h.h);  // shown turned: decode turns it
+  return h;
 }
 
 Image oriented(const Image& img, int o) {

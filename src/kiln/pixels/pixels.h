@@ -3,7 +3,7 @@
 // wrap it in tensors) and for the runtime's command line (kiln-classify), so an image file gives
 // both the same pixels.
 //
-// - decode: PNG, JPEG, BMP (anything stb_image reads) with the channels the file holds, and a
+// - decode: PNG, JPEG, BMP (and nothing else stb_image reads) with the channels the file holds, and a
 //   JPEG's EXIF orientation (tag 0x0112 of its APP1 "Exif" segment) applied, so a phone's
 //   upright photo is upright here as browsers, galleries and the web page show it (PIL's
 //   Image.open, and so torchvision's ImageFolder, leaves it as stored). A missing, malformed or
@@ -41,9 +41,27 @@ bool is_image_file(const std::string& path);
 // decompression bomb); throws kiln::Error naming `name`.
 void check_size(int64_t w, int64_t h, const std::string& name);
 
+// Why kiln does not decode a file that begins with these n bytes, or "" for the formats it reads:
+// PNG, JPEG and BMP (signatures 89 'PNG' 0D 0A 1A 0A, FF D8 and 'BM'), on the command line as on
+// the web page, whose kiln.js holds only those three of stb_image's decoders. Debian's libstb,
+// which the command line links, holds them all (GIF, TGA, PSD, HDR, PIC, PNM: TGA has no
+// signature, so stb tries it on any bytes) and its GIF decoder has open memory-safety reports
+// (CVE-2023-45661, -45664, -45666, -45667): kiln hands it none of those. The message names the
+// format where its signature is a common one (GIF, WebP, TIFF, HEIF/AVIF, ...).
+std::string format_problem(const uint8_t* head, size_t n);
+
 // Decodes an image file's bytes; `channels` 0 keeps the file's, 1..4 has stb_image convert.
-// Throws kiln::Error naming `name`: empty, undecodable, or over 64 Mpixel (a decompression bomb).
+// Throws kiln::Error naming `name`: empty, not PNG/JPEG/BMP, undecodable, or over 64 Mpixel (a
+// decompression bomb).
 Image decode(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
+// An image file's header, read without decoding it (the folder loaders' first pass): its size as
+// shown (EXIF orientations 5 to 8 swap the stored one) and its channels. Throws kiln::Error
+// naming the file where decode would refuse it by its header: unreadable, empty, not
+// PNG/JPEG/BMP, a header stb_image cannot read, or over 64 Mpixel.
+struct Header {
+  int w = 0, h = 0, c = 0;
+};
+Header header_of_file(const std::string& path);
 // Why stb_image must not decode these JPEG bytes, or "" (also for bytes that are not a JPEG): a
 // scan that uses a Huffman table (DC or AC) or a component whose quantization table no DHT / DQT
 // segment before it defined. stb_image reads such a table from memory it never initialised
