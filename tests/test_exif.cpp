@@ -272,6 +272,18 @@ TEST(JpegTables, AScanUsingATableNoSegmentDefinesIsRefusedBeforeDecoding) {
     EXPECT_NE(px::jpeg_table_problem(b).find(r.message), std::string::npos) << px::jpeg_table_problem(b);
     expect_error_containing([&] { px::decode(b, "relabelled.jpg"); }, std::string("cannot decode image 'relabelled.jpg': ") + r.message);
   }
+  // A table counting more than 256 codes (stb_image 2.27 writes them past its arrays, stb issue
+  // #1289): the counts of codes 15 and 16 bits long in DC table 0 set to 255 each.
+  Bytes many = good;
+  const size_t dc0 = dht.headers[0];
+  ASSERT_EQ(many[dc0], 0x00);
+  size_t codes = 255 + 255;
+  for (int i = 1; i <= 14; ++i) codes += many[dc0 + i];
+  many[dc0 + 15] = many[dc0 + 16] = 255;
+  EXPECT_NE(px::jpeg_table_problem(many).find("a JPEG whose DHT segment defines Huffman table DC 0 with " + std::to_string(codes) +
+                                              " codes, more than the 256 a table can hold"),
+            std::string::npos) << px::jpeg_table_problem(many);
+  expect_error_containing([&] { px::decode(many, "many.jpg"); }, "cannot decode image 'many.jpg': a JPEG whose DHT segment");
   // Without its DQT segments: the first component's quantization table is undefined.
   Bytes no_dqt = good;
   for (auto it = dqt.segments.rbegin(); it != dqt.segments.rend(); ++it)
@@ -282,7 +294,8 @@ TEST(JpegTables, AScanUsingATableNoSegmentDefinesIsRefusedBeforeDecoding) {
   Bytes padded = with_segments(good, {app1(exif(false, {{0x0112, 3, 1, 1}})), Bytes{0x00, 0x14, 0x14}});
   EXPECT_EQ(px::jpeg_table_problem(padded), "");
   EXPECT_EQ(px::decode(padded, "padded.jpg").data, px::decode(good, "good.jpg").data);
-  // Not JPEGs, and every prefix of one (truncated segments are stb's to refuse): no table problem.
+  // Not JPEGs, and every prefix of one (the cut segment read as stb reads it, zeros past the end):
+  // no table problem.
   EXPECT_EQ(px::jpeg_table_problem(Bytes{0x89, 'P', 'N', 'G'}), "");
   for (size_t n = 0; n < good.size(); ++n)
     EXPECT_EQ(px::jpeg_table_problem(Bytes(good.begin(), good.begin() + std::ptrdiff_t(n))), "") << n;

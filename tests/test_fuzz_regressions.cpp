@@ -5,6 +5,7 @@
 
 #include "../fuzz/targets.h"
 #include "helpers.h"
+#include "kiln/pixels/pixels.h"
 
 namespace fs = std::filesystem;
 
@@ -21,6 +22,8 @@ int replay(const std::string& target, void (*fn)(const uint8_t*, size_t)) {
   }
   return n;
 }
+// The folder loaders' header pass over a file (what stbi_info reads, checked first).
+void px_header(const std::string& path) { kiln::px::header_of_file(path); }
 }  // namespace
 
 TEST(FuzzRegressions, EveryStoredInputIsRefusedCleanly) {
@@ -38,6 +41,18 @@ TEST(FuzzRegressions, HostileHeadersAreRefusedWithTheirReason) {
   kiln::test::expect_error_containing(
       [] { kiln::decode_image(kiln::read_file(kDir + "image/undefined-tables-stb-crash.jpg"), "crash.jpg"); },
       "cannot decode image 'crash.jpg': a JPEG whose component 1 uses quantization table 0, which no DQT segment");
+  // fuzz_image with stb_image instrumented (2026-12-04): DHT segments whose tables count more than
+  // 256 codes, which stb_image 2.27 writes past its arrays (stb issue #1289): one before the frame
+  // header (where stbi_info, the folder's header pass, already overflowed), one cut short by the
+  // file's end (stb reads the counts before it notices).
+  kiln::test::expect_error_containing(
+      [] { kiln::decode_image(kiln::read_file(kDir + "image/dht-1039-codes-before-frame.jpg"), "dht.jpg"); },
+      "cannot decode image 'dht.jpg': a JPEG whose DHT segment defines Huffman table DC 0 with 1039 codes, more than the 256");
+  kiln::test::expect_error_containing(
+      [] { px_header(kDir + "image/dht-1039-codes-before-frame.jpg"); }, "Huffman table DC 0 with 1039 codes");
+  kiln::test::expect_error_containing(
+      [] { kiln::decode_image(kiln::read_file(kDir + "image/dht-cut-short-past-256-codes.jpg"), "cut.jpg"); },
+      "cannot decode image 'cut.jpg': a JPEG whose DHT segment defines Huffman table DC 0 with");
   auto b = kiln::read_file(kDir + "idx/huge-header.idx");
   kiln::Bytes im(b.begin() + 2, b.begin() + 2 + 16), lb(b.begin() + 18, b.end());
   kiln::test::expect_error_containing([&] { kiln::parse_idx(im, lb, "huge.idx", "l.idx"); }, "file has 16 bytes");

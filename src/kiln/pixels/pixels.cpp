@@ -65,12 +65,12 @@ Image decode(const std::vector<uint8_t>& b, const std::string& name, int channel
   if (b.size() > static_cast<size_t>(std::numeric_limits<int>::max())) throw Error("image '" + name + "' is too large");
   const std::string format = format_problem(b.data(), b.size());
   if (!format.empty()) throw Error("cannot decode image '" + name + "': " + format);
+  const std::string tables = jpeg_table_problem(b);  // before stb reads any of it: stbi_info reads the tables too
+  if (!tables.empty()) throw Error("cannot decode image '" + name + "': " + tables);
   int w = 0, h = 0, ch = 0;
   if (!stbi_info_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch))
     throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
   check_size(w, h, name);
-  const std::string tables = jpeg_table_problem(b);
-  if (!tables.empty()) throw Error("cannot decode image '" + name + "': " + tables);
   unsigned char* px = stbi_load_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &ch, channels);
   if (!px) throw Error("cannot decode image '" + name + "': " + stbi_failure_reason());
   Image out{channels > 0 ? channels : ch, h, w, {}};
@@ -111,9 +111,10 @@ int tiff_orientation(const uint8_t* t, size_t n) {
 // markers without a length stepped over, and after a scan's header its entropy-coded data, up to
 // the next marker that is neither a stuffed 0x00 nor a restart. `visit(marker, offset, length)`
 // sees each segment that has a length (its payload: from `offset`, `length` bytes, the two length
-// bytes left out) and returns false to stop; the walk stops too at the end of the image and at a
-// segment that runs past the bytes. Nothing at all where the bytes do not start with SOI. One walk
-// for the EXIF orientation (in memory or read from a file segment by segment) and the table check.
+// bytes left out) and returns false to stop; the walk stops too at the end of the image and after
+// a segment that runs past the bytes (visited too: stb_image reads such a segment, as zeros past
+// the end). Nothing at all where the bytes do not start with SOI. One walk for the EXIF
+// orientation (in memory or read from a file segment by segment) and the table check.
 template <class Read, class Visit>
 void walk_jpeg(Read read, size_t n, Visit visit) {
   uint8_t h[4];
@@ -128,8 +129,8 @@ void walk_jpeg(Read read, size_t n, Visit visit) {
     if (m == 0x00 || m == 0x01 || is_restart(m) || m == 0xD8) { p += 2; continue; }  // no length
     if (p + 4 > n || !read(p + 2, 2, h + 2)) return;
     const size_t len = static_cast<size_t>(h[2]) << 8 | h[3];  // the length counts itself
-    if (len < 2 || len > n - p - 2) return;                     // truncated: stb refuses it
-    if (!visit(m, p + 4, len - 2)) return;
+    if (len < 2) return;
+    if (!visit(m, p + 4, len - 2) || len > n - p - 2) return;   // the last segment where it is cut short
     p += 2 + len;
     if (m == 0xDA)                                              // a scan's entropy-coded data
       for (; p + 1 < n && read(p, 2, h); ++p)
@@ -145,7 +146,7 @@ int orientation_in(Read read, size_t n) {
     if (m == 0xDA) return false;                                // no metadata after the first scan
     if (m != 0xE1 || len < 6) return true;                      // another segment (JFIF, XMP, ICC, tables)
     std::vector<uint8_t> seg(len);
-    if (!read(at, len, seg.data())) return false;
+    if (!read(at, len, seg.data())) return false;               // cut short: as stored
     static const uint8_t exif[6] = {'E', 'x', 'i', 'f', 0, 0};
     if (!std::equal(exif, exif + 6, seg.begin())) return true;
     o = tiff_orientation(seg.data() + 6, seg.size() - 6);       // the first decides
@@ -163,6 +164,13 @@ auto memory_reader(const std::vector<uint8_t>& b) {
   };
 }
 
+// A JPEG's bytes from `at` on as stb_image reads them: 0 past the end.
+struct Stream {
+  const std::vector<uint8_t>* b;
+  size_t at;
+  uint8_t operator[](size_t k) const { return at + k < b->size() ? (*b)[at + k] : 0; }
+};
+
 // The tables a JPEG has defined so far, as its segments come (DQT, DHT, the frame), and whether a
 // scan's header asks for one that is not there.
 struct DefinedTables {
@@ -170,21 +178,32 @@ struct DefinedTables {
   std::vector<std::pair<int, int>> components;  // the frame's: component id, quantization table
   bool progressive = false;
 
-  // Segment `m`'s payload (L bytes): what it defines, for the table segments and the frames stb decodes.
-  void take(uint8_t m, const uint8_t* seg, size_t L) {
+  // Segment `m`'s payload (L bytes, read as stb reads them: a table's header where it starts,
+  // even past the segment's end): what it defines, for the table segments and the frames stb
+  // decodes; a problem with the segment itself, or "".
+  std::string take(uint8_t m, Stream seg, size_t L) {
     if (m == 0xDB) {                                            // DQT: one or more tables
       for (size_t q = 0; q < L;) {
+        if ((seg[q] >> 4) > 1 || (seg[q] & 15) > 3) break;      // stb refuses the file
         const size_t size = 1 + 64 * ((seg[q] >> 4) ? 2 : 1);
         if (size > L - q) break;
-        if ((seg[q] & 15) < 4) dqt[seg[q] & 15] = true;
+        dqt[seg[q] & 15] = true;
         q += size;
       }
     } else if (m == 0xC4) {                                     // DHT: one or more tables
-      for (size_t q = 0; q + 17 <= L;) {
+      for (size_t q = 0; q < L;) {
+        const int tc = seg[q] >> 4, th = seg[q] & 15;
+        if (tc > 1 || th > 3) break;                            // stb refuses the file before it reads on
         size_t count = 0;
         for (int i = 1; i <= 16; ++i) count += seg[q + i];
-        if (count > L - q - 17) break;
-        if ((seg[q] >> 4) < 2 && (seg[q] & 15) < 4) dht[seg[q] >> 4][seg[q] & 15] = true;
+        // More than 256 codes: stb_image 2.27 (Debian 12's libstb) writes them past its 257-entry
+        // arrays before it checks anything else (stb issue #1289; the fuzzer found it once it saw
+        // inside stb); libjpeg refuses such a table as bogus.
+        if (count > 256)
+          return "a JPEG whose DHT segment defines Huffman table " + std::string(tc ? "AC " : "DC ") + std::to_string(th) + " with " +
+                 std::to_string(count) + " codes, more than the 256 a table can hold (a damaged file)";
+        if (17 + count > L - q) break;                          // the segment's length is wrong: stb refuses the file
+        dht[tc][th] = true;
         q += 17 + count;
       }
     } else if (m == 0xC0 || m == 0xC1 || m == 0xC2) {           // baseline, extended, progressive
@@ -192,11 +211,12 @@ struct DefinedTables {
       components.clear();
       for (size_t i = 0; L >= 6 && i < seg[5] && 6 + 3 * i + 2 < L; ++i) components.emplace_back(seg[6 + 3 * i], seg[8 + 3 * i]);
     }
+    return "";
   }
 
   // The first table a scan header (L bytes) uses and nothing defined, "" where there is none (and
   // for a header too short to say: stb refuses it).
-  std::string missing_for_scan(const uint8_t* seg, size_t L) const {
+  std::string missing_for_scan(Stream seg, size_t L) const {
     if (L < 1 || L < 1 + 2 * size_t(seg[0]) + 3) return "";
     const size_t k = seg[0];
     const int ss = seg[1 + 2 * k], ah = seg[3 + 2 * k] >> 4;
@@ -219,16 +239,42 @@ struct DefinedTables {
 };
 }  // namespace
 
-std::string jpeg_table_problem(const std::vector<uint8_t>& b) {
+namespace {
+// jpeg_table_problem, of the whole file or (to_frame) only of what comes up to its frame header:
+// what stbi_info reads.
+std::string table_problem(const std::vector<uint8_t>& b, bool to_frame) {
   DefinedTables defined;
   std::string problem;
   walk_jpeg(memory_reader(b), b.size(), [&](uint8_t m, size_t at, size_t len) {
-    if (m == 0xDA) problem = defined.missing_for_scan(b.data() + at, len);  // a scan: its tables must be there
-    else defined.take(m, b.data() + at, len);
-    return problem.empty();
+    problem = m == 0xDA ? defined.missing_for_scan(Stream{&b, at}, len)  // a scan: its tables must be there
+                        : defined.take(m, Stream{&b, at}, len);
+    return problem.empty() && !(to_frame && (m == 0xC0 || m == 0xC1 || m == 0xC2));
   });
   return problem;
 }
+
+// The first bytes of a JPEG file (`f`, `size` bytes) that stbi_info reads: up to the end of its
+// frame header, and the 17 after it that a table header just before the frame may reach; the
+// whole file where no frame header comes before a scan or the end.
+std::vector<uint8_t> jpeg_head(std::ifstream& f, size_t size) {
+  auto read = [&](size_t at, size_t count, uint8_t* out) {
+    f.clear();
+    f.seekg(static_cast<std::streamoff>(at));
+    return static_cast<bool>(f.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(count)));
+  };
+  size_t end = size;
+  walk_jpeg(read, size, [&](uint8_t m, size_t at, size_t len) {
+    if (m != 0xC0 && m != 0xC1 && m != 0xC2) return m != 0xDA;
+    end = std::min(size, at + len + 17);
+    return false;
+  });
+  std::vector<uint8_t> head(end);
+  if (!read(0, end, head.data())) head.clear();
+  return head;
+}
+}  // namespace
+
+std::string jpeg_table_problem(const std::vector<uint8_t>& b) { return table_problem(b, false); }
 
 int exif_orientation(const std::vector<uint8_t>& b) { return orientation_in(memory_reader(b), b.size()); }
 
@@ -253,6 +299,10 @@ Header header_of_file(const std::string& path) {
   const auto n = static_cast<size_t>(f.read(reinterpret_cast<char*>(head), sizeof head).gcount());
   const std::string format = format_problem(head, n);
   if (!format.empty()) throw Error("cannot decode image '" + path + "': " + format);
+  if (head[0] == 0xFF) {  // a JPEG: the tables stbi_info reads checked first, as decode checks them all
+    const std::string tables = table_problem(jpeg_head(f, static_cast<size_t>(size)), true);
+    if (!tables.empty()) throw Error("cannot decode image '" + path + "': " + tables);
+  }
   Header h;
   if (!stbi_info(path.c_str(), &h.w, &h.h, &h.c))
     throw Error("cannot decode image '" + path + "': " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));

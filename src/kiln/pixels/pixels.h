@@ -64,10 +64,13 @@ struct Header {
 Header header_of_file(const std::string& path);
 // Why stb_image must not decode these JPEG bytes, or "" (also for bytes that are not a JPEG): a
 // scan that uses a Huffman table (DC or AC) or a component whose quantization table no DHT / DQT
-// segment before it defined. stb_image reads such a table from memory it never initialised
-// (Debian 12's libstb: a crash found by fuzz_image), where libjpeg refuses the file; decode()
-// refuses it too. Segments are walked as stb walks them (bytes between segments skipped, every
-// scan's entropy-coded data skipped to the next marker); truncated segments are left to stb.
+// segment before it defined, which stb_image reads from memory it never initialised (Debian 12's
+// libstb: a crash found by fuzz_image); or a DHT segment defining a table of more than 256 codes,
+// which stb_image 2.27 writes past its arrays (stb issue #1289). libjpeg refuses both; decode()
+// refuses them too, before stb reads any of it (stbi_info reads the tables before the frame
+// header: header_of_file checks those). Segments are read as stb reads them: bytes between
+// segments skipped, every scan's entropy-coded data skipped to the next marker, a table's header
+// read where it starts even past its segment's end, and a file's end read as zeros.
 std::string jpeg_table_problem(const std::vector<uint8_t>& bytes);
 // A JPEG file's EXIF orientation, 1..8 (TIFF 6.0 / EXIF 2.3 tag 0x0112): 1 for a file that is not
 // a JPEG, has no EXIF segment before its first scan, or whose segment is malformed or truncated
