@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <string_view>
 
 #include "kiln/core/error.h"
@@ -253,24 +255,12 @@ std::string table_problem(const std::vector<uint8_t>& b, bool to_frame) {
   return problem;
 }
 
-// The first bytes of a JPEG file (`f`, `size` bytes) that stbi_info reads: up to the end of its
-// frame header, and the 17 after it that a table header just before the frame may reach; the
-// whole file where no frame header comes before a scan or the end.
-std::vector<uint8_t> jpeg_head(std::ifstream& f, size_t size) {
-  auto read = [&](size_t at, size_t count, uint8_t* out) {
-    f.clear();
-    f.seekg(static_cast<std::streamoff>(at));
-    return static_cast<bool>(f.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(count)));
-  };
-  size_t end = size;
-  walk_jpeg(read, size, [&](uint8_t m, size_t at, size_t len) {
-    if (m != 0xC0 && m != 0xC1 && m != 0xC2) return m != 0xDA;
-    end = std::min(size, at + len + 17);
-    return false;
-  });
-  std::vector<uint8_t> head(end);
-  if (!read(0, end, head.data())) head.clear();
-  return head;
+// Whether a JPEG's bytes reach its first scan: all that stbi_info, the table check before the
+// frame header and the EXIF orientation read lies before it.
+bool reaches_scan(const std::vector<uint8_t>& b) {
+  bool scan = false;
+  walk_jpeg(memory_reader(b), b.size(), [&](uint8_t m, size_t, size_t) { return !(scan = m == 0xDA); });
+  return scan;
 }
 }  // namespace
 
@@ -278,36 +268,37 @@ std::string jpeg_table_problem(const std::vector<uint8_t>& b) { return table_pro
 
 int exif_orientation(const std::vector<uint8_t>& b) { return orientation_in(memory_reader(b), b.size()); }
 
-int exif_orientation_of_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (!f || ec) return 1;
-  return orientation_in([&](size_t at, size_t count, uint8_t* out) {
-    f.seekg(static_cast<std::streamoff>(at));
-    return static_cast<bool>(f.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(count)));
-  }, static_cast<size_t>(size));
-}
-
 Header header_of_file(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  std::ifstream f(path, std::ios::binary);
-  if (ec || !f) throw Error("cannot open image '" + path + "'");
-  if (size == 0) throw Error("cannot decode image '" + path + "': the file is empty");
-  uint8_t head[16];
-  const auto n = static_cast<size_t>(f.read(reinterpret_cast<char*>(head), sizeof head).gcount());
-  const std::string format = format_problem(head, n);
-  if (!format.empty()) throw Error("cannot decode image '" + path + "': " + format);
-  if (head[0] == 0xFF) {  // a JPEG: the tables stbi_info reads checked first, as decode checks them all
-    const std::string tables = table_problem(jpeg_head(f, static_cast<size_t>(size)), true);
-    if (!tables.empty()) throw Error("cannot decode image '" + path + "': " + tables);
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw Error("cannot open image '" + path + "'");
+  // The file's first 16 KiB; a JPEG's, up to its first scan (growing by doubling: EXIF and ICC
+  // segments can be large), so the file is opened once and read once.
+  std::vector<uint8_t> head;
+  for (size_t want = 16 * 1024;; want *= 2) {
+    const size_t had = head.size();
+    head.resize(want);
+    head.resize(had + std::fread(head.data() + had, 1, want - had, f.get()));
+    if (std::ferror(f.get())) throw Error("cannot read image '" + path + "'");
+    if (head.size() < want || head[0] != 0xFF || reaches_scan(head)) break;  // the whole file, not a JPEG, or enough
   }
+  if (head.empty()) throw Error("cannot decode image '" + path + "': the file is empty");
+  const std::string format = format_problem(head.data(), head.size());
+  if (!format.empty()) throw Error("cannot decode image '" + path + "': " + format);
   Header h;
-  if (!stbi_info(path.c_str(), &h.w, &h.h, &h.c))
-    throw Error("cannot decode image '" + path + "': " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
+  int orientation = 1;
+  if (head[0] == 0xFF) {  // a JPEG: the tables stbi_info reads checked first, as decode checks them all
+    const std::string tables = table_problem(head, true);
+    if (!tables.empty()) throw Error("cannot decode image '" + path + "': " + tables);
+    if (!stbi_info_from_memory(head.data(), static_cast<int>(head.size()), &h.w, &h.h, &h.c))
+      throw Error("cannot decode image '" + path + "': " + stbi_failure_reason());
+    orientation = exif_orientation(head);
+  } else {  // PNG, BMP: stb reads their headers from the file itself (a paletted PNG's up to its pixels)
+    std::rewind(f.get());
+    if (!stbi_info_from_file(f.get(), &h.w, &h.h, &h.c))
+      throw Error("cannot decode image '" + path + "': " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
+  }
   check_size(h.w, h.h, path);
-  if (exif_orientation_of_file(path) >= 5) std::swap(h.w, h.h);  // shown turned: decode turns it
+  if (orientation >= 5) std::swap(h.w, h.h);  // shown turned: decode turns it
   return h;
 }
 

@@ -76,10 +76,6 @@ std::string jpeg_table_problem(const std::vector<uint8_t>& bytes);
 // a JPEG, has no EXIF segment before its first scan, or whose segment is malformed or truncated
 // (every read is bounds-checked; nothing is thrown).
 int exif_orientation(const std::vector<uint8_t>& bytes);
-// The same for a file, reading only its segments' headers and its EXIF segment (the folder
-// loaders' header pass: orientations 5 to 8 swap the size the header gives); 1 for a file that
-// cannot be read.
-int exif_orientation_of_file(const std::string& path);
 // The image as EXIF orientation `o` says to show it (1 as stored; 2 mirrored left-right; 3 turned
 // 180 degrees; 4 mirrored top-bottom; 5 transposed; 6 turned 90 degrees clockwise; 7 transposed
 // across the other diagonal; 8 turned 90 degrees anticlockwise); 5 to 8 swap height and width.
