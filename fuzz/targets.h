@@ -4,7 +4,11 @@
 // parser; a kiln::Error (a clean refusal) is the expected outcome for garbage, anything else
 // (a crash, a sanitizer report, another exception type escaping) is a finding.
 #pragma once
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -13,6 +17,7 @@
 #include "kiln/core/fs.h"
 #include "kiln/data/dataset.h"
 #include "kiln/lecun/trainer1989.h"
+#include "kiln/pixels/pixels.h"
 #include "kiln/runtime/runtime.h"
 
 namespace kiln::fuzz {
@@ -41,10 +46,33 @@ inline void idx(const uint8_t* d, size_t n) {
   }
 }
 
+// A file for inputs that parsers read from a path, one per process in $TMPDIR (or /tmp), removed
+// when the process exits (a crash leaves it; libFuzzer's crash-* file holds the same bytes).
+struct ScratchFile {
+  std::string path;
+  explicit ScratchFile(const std::string& name)
+      : path((std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()))).string()) {}
+  ~ScratchFile() { std::remove(path.c_str()); }
+  void write(const uint8_t* d, size_t n) const {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) return;
+    std::fwrite(d, 1, n, f);
+    std::fclose(f);
+  }
+};
+
+// An image file's bytes decoded (kiln predict, kiln-classify, the web page) and, written to a
+// file, read by the folder loaders' header pass (px::header_of_file: what stbi_info reads).
 inline void image(const uint8_t* d, size_t n) {
   try {
     auto t = decode_image(Bytes(d, d + n), "fuzz.png", n % 2 ? 3 : 0);
     (void)t;
+  } catch (const Error&) {
+  }
+  static const ScratchFile file("kiln-fuzz-image");
+  file.write(d, n);
+  try {
+    (void)px::header_of_file(file.path);
   } catch (const Error&) {
   }
 }
