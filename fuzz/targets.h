@@ -48,10 +48,12 @@ inline void idx(const uint8_t* d, size_t n) {
 
 // A file for inputs that parsers read from a path, one per process in $TMPDIR (or /tmp), removed
 // when the process exits (a crash leaves it; libFuzzer's crash-* file holds the same bytes).
+// `extension` as the parser expects it (kiln reads a checkpoint path without ".pt" as a run's
+// directory, and the fuzzer would never get past that).
 struct ScratchFile {
   std::string path;
-  explicit ScratchFile(const std::string& name)
-      : path((std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()))).string()) {}
+  ScratchFile(const std::string& name, const std::string& extension)
+      : path((std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()) + extension)).string()) {}
   ~ScratchFile() { std::remove(path.c_str()); }
   void write(const uint8_t* d, size_t n) const {
     FILE* f = std::fopen(path.c_str(), "wb");
@@ -69,7 +71,7 @@ inline void image(const uint8_t* d, size_t n) {
     (void)t;
   } catch (const Error&) {
   }
-  static const ScratchFile file("kiln-fuzz-image");
+  static const ScratchFile file("kiln-fuzz-image", ".png");
   file.write(d, n);
   try {
     (void)px::header_of_file(file.path);

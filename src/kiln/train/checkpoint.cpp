@@ -17,7 +17,7 @@ Config checkpoint_config(const std::string& path) {
   torch::serialize::InputArchive ar;
   try {
     ar.load_from(path);
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {  // c10::Error from the zip reader; torch::jit::ErrorReport from its code/ records
     throw Error("'" + path + "' is not a readable kiln checkpoint (truncated or corrupt?)");
   }
   c10::IValue v;
