@@ -7,7 +7,7 @@
 #include "targets.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const kiln::fuzz::ScratchFile scratch("kiln-fuzz-checkpoint", ".pt");  // LibTorch reads checkpoints from files
+  static const kiln::fuzz::ScratchFile scratch("kiln-fuzz-checkpoint.pt");  // LibTorch reads checkpoints from files
   const std::string& path = scratch.path;
   scratch.write(data, size);
   try {

@@ -46,14 +46,12 @@ inline void idx(const uint8_t* d, size_t n) {
   }
 }
 
-// A file for inputs that parsers read from a path, one per process in $TMPDIR (or /tmp), removed
-// when the process exits (a crash leaves it; libFuzzer's crash-* file holds the same bytes).
-// `extension` as the parser expects it (kiln reads a checkpoint path without ".pt" as a run's
-// directory, and the fuzzer would never get past that).
+// A file for inputs that parsers read from a path: $TMPDIR (or /tmp)/PID-`name`, one per process,
+// removed when the process exits (a crash leaves it; libFuzzer's crash-* file holds the same bytes).
 struct ScratchFile {
   std::string path;
-  ScratchFile(const std::string& name, const std::string& extension)
-      : path((std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()) + extension)).string()) {}
+  explicit ScratchFile(const std::string& name)
+      : path((std::filesystem::temp_directory_path() / (std::to_string(getpid()) + "-" + name)).string()) {}
   ~ScratchFile() { std::remove(path.c_str()); }
   void write(const uint8_t* d, size_t n) const {
     FILE* f = std::fopen(path.c_str(), "wb");
@@ -71,7 +69,7 @@ inline void image(const uint8_t* d, size_t n) {
     (void)t;
   } catch (const Error&) {
   }
-  static const ScratchFile file("kiln-fuzz-image", ".png");
+  static const ScratchFile file("kiln-fuzz-image.png");
   file.write(d, n);
   try {
     (void)px::header_of_file(file.path);

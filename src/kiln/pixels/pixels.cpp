@@ -239,9 +239,7 @@ struct DefinedTables {
     return "";
   }
 };
-}  // namespace
 
-namespace {
 // jpeg_table_problem, of the whole file or (to_frame) only of what comes up to its frame header:
 // what stbi_info reads.
 std::string table_problem(const std::vector<uint8_t>& b, bool to_frame) {
