@@ -318,6 +318,28 @@ def _(d):
     os.makedirs(d + "/run")
     return ["train", "--resume", d + "/run", "--data", d, "--device", "cpu"], ["checkpoint"]
 
+@case("checkpoint: one bit changed in a weight after it was written (resume)")
+def _(d):
+    # A real run's checkpoint (1 epoch of a narrow airbench), then one bit of its first tensor
+    # record changed, as a disk or copy error would: LibTorch alone loads it (it does not check
+    # the CRC-32s); kiln refuses it, naming the record.
+    import zipfile
+    cifar_all_classes(d + "/cifar10")
+    subprocess.run([kiln, "train", "--preset", "cifar10-94", "--data", d, "--device", "cpu", "--quiet", "--out", d + "/run",
+                    "--set", "model.widths=[8,16,16]", "--set", "schedule.epochs=1", "--set", "data.batch_size=50",
+                    "--set", "train.precision=fp32"], check=True, capture_output=True, timeout=300)
+    path = d + "/run/checkpoint.pt"
+    rec = next(i for i in zipfile.ZipFile(path).infolist() if i.filename.endswith("/data/0"))
+    with open(path, "r+b") as f:
+        f.seek(rec.header_offset + 26)
+        n, m = struct.unpack("<HH", f.read(4))
+        f.seek(rec.header_offset + 30 + n + m + 3)
+        b = f.read(1)[0]
+        f.seek(-1, 1)
+        f.write(bytes([b ^ 0x40]))
+    return ["train", "--resume", d + "/run", "--data", d, "--device", "cpu"], \
+           [f"{path}' is damaged: its record '{rec.filename}'", "does not match the CRC-32"]
+
 
 if len(sys.argv) > 2 and sys.argv[2] == "--list":
     for name, _ in cases:

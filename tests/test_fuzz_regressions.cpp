@@ -55,9 +55,13 @@ TEST(FuzzRegressions, HostileHeadersAreRefusedWithTheirReason) {
       "cannot decode image 'cut.jpg': a JPEG whose DHT segment defines Huffman table DC 0 with");
   // fuzz_checkpoint with its seed whole (2026-12-04): a checkpoint whose TorchScript code record
   // says "class Module(Mndule)" (one bit); LibTorch throws torch::jit::ErrorReport, not
-  // c10::Error, which kiln reported as an internal error (exit 3).
+  // c10::Error, which kiln reported as an internal error (exit 3). Since 2026-12-05 kiln checks
+  // each record's CRC-32 first and refuses the file as damaged; the "-crc-fixed" copy, its CRC-32
+  // rewritten to match, still reaches LibTorch's parser and its error.
   kiln::test::expect_error_containing([] { kiln::checkpoint_config(kDir + "checkpoint/torchscript-code-mutated.pt"); },
-                                      "torchscript-code-mutated.pt' is not a readable kiln checkpoint (truncated or corrupt?)");
+                                      "torchscript-code-mutated.pt' is damaged: its record 'archive/code/__torch__/___torch_mangle_21.py'");
+  kiln::test::expect_error_containing([] { kiln::checkpoint_config(kDir + "checkpoint/torchscript-code-mutated-crc-fixed.pt"); },
+                                      "torchscript-code-mutated-crc-fixed.pt' is not a readable kiln checkpoint (truncated or corrupt?)");
   auto b = kiln::read_file(kDir + "idx/huge-header.idx");
   kiln::Bytes im(b.begin() + 2, b.begin() + 2 + 16), lb(b.begin() + 18, b.end());
   kiln::test::expect_error_containing([&] { kiln::parse_idx(im, lb, "huge.idx", "l.idx"); }, "file has 16 bytes");

@@ -1,10 +1,12 @@
 // Reading a run's checkpoint from outside the run: its configuration, the trained model, and
 // the model evaluated as its run evaluated it.
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
+#include "kiln/core/zip_check.h"
 #include "kiln/nn/fused_cpu.h"
 #include "kiln/nn/model.h"
 #include "kiln/train/run_settings.h"
@@ -12,17 +14,45 @@
 
 namespace kiln {
 
-Config checkpoint_config(const std::string& path) {
-  if (!file_exists(path)) throw Error("no checkpoint at '" + path + "'");
+torch::serialize::InputArchive open_checkpoint(const std::string& path, std::optional<torch::Device> device) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!file_exists(path) || !in) throw Error("no checkpoint at '" + path + "'");
+  const auto size = static_cast<uint64_t>(in.tellg());
+  check_zip_records(in, size, "'" + path + "'");  // LibTorch's reader does not check them
   torch::serialize::InputArchive ar;
   try {
-    ar.load_from(path);
+    ar.load_from(path, device);
   } catch (const std::exception& e) {  // c10::Error from the zip reader; torch::jit::ErrorReport from its code/ records
     throw Error("'" + path + "' is not a readable kiln checkpoint (truncated or corrupt?)");
   }
+  return ar;
+}
+
+Config checkpoint_config(torch::serialize::InputArchive& ar, const std::string& path) {
   c10::IValue v;
-  if (!ar.try_read("config", v)) throw Error("'" + path + "' is not a kiln checkpoint (no config inside)");
+  if (!ar.try_read("config", v) || !v.isString()) throw Error("'" + path + "' is not a kiln checkpoint (no config inside)");
   return Config::from_toml_string(v.toStringRef(), path + " (stored config)");
+}
+
+Config checkpoint_config(const std::string& path) {
+  auto ar = open_checkpoint(path);
+  return checkpoint_config(ar, path);
+}
+
+void reading_checkpoint(const std::string& path, const std::function<void()>& read) {
+  try {
+    read();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Error("'" + path + "' does not hold what kiln expects of a checkpoint (" + e.what_without_backtrace() +
+                "): a file damaged before it was written, or not written by kiln");
+  } catch (const std::exception& e) {
+    throw Error("'" + path + "' does not hold what kiln expects of a checkpoint (" + e.what() +
+                "): a file damaged before it was written, or not written by kiln");
+  }
 }
 
 namespace {
@@ -57,29 +87,31 @@ void read_model_io(torch::serialize::InputArchive& ar, const std::string& path, 
 
 LoadedCheckpoint load_checkpoint(const std::string& path, const torch::Device& device) {
   LoadedCheckpoint lc;
-  lc.cfg = checkpoint_config(path);
-  torch::serialize::InputArchive ar, m;
-  ar.load_from(path, device);
-  torch::Tensor norm, pos;
-  ar.read("norm", norm);
-  ar.read("position", pos);
-  lc.epochs_done = pos[0].item<int64_t>();
-  norm = norm.cpu();
-  auto n = norm.numel() / 2;
-  for (int64_t i = 0; i < n; ++i) {
-    lc.mean.push_back(norm[i].item<double>());
-    lc.std.push_back(norm[n + i].item<double>());
-  }
-  ar.read("model", m);
-  torch::Tensor shape;
-  ar.read("shape", shape);
-  const int64_t in_ch = shape[0].item<int64_t>(), classes = shape[1].item<int64_t>();
-  read_model_io(ar, path, in_ch, classes, lc);
-  lc.model = make_model(lc.cfg, in_ch, classes);
-  lc.model->to(device);
-  set_precision(*lc.model, RunSettings::from_config(lc.cfg).step.resolve(device).weights);
-  torch::serialize::InputArchive e;
-  lc.model->load(ar.try_read("ema", e) ? e : m);  // the averaged weights, when the run kept them
+  auto ar = open_checkpoint(path, device);
+  lc.cfg = checkpoint_config(ar, path);
+  reading_checkpoint(path, [&] {
+    torch::serialize::InputArchive m;
+    torch::Tensor norm, pos;
+    ar.read("norm", norm);
+    ar.read("position", pos);
+    lc.epochs_done = pos[0].item<int64_t>();
+    norm = norm.cpu();
+    auto n = norm.numel() / 2;
+    for (int64_t i = 0; i < n; ++i) {
+      lc.mean.push_back(norm[i].item<double>());
+      lc.std.push_back(norm[n + i].item<double>());
+    }
+    ar.read("model", m);
+    torch::Tensor shape;
+    ar.read("shape", shape);
+    const int64_t in_ch = shape[0].item<int64_t>(), classes = shape[1].item<int64_t>();
+    read_model_io(ar, path, in_ch, classes, lc);
+    lc.model = make_model(lc.cfg, in_ch, classes);
+    lc.model->to(device);
+    set_precision(*lc.model, RunSettings::from_config(lc.cfg).step.resolve(device).weights);
+    torch::serialize::InputArchive e;
+    lc.model->load(ar.try_read("ema", e) ? e : m);  // the averaged weights, when the run kept them
+  });
   return lc;
 }
 

@@ -116,11 +116,9 @@ RunResult resume(const TrainTest& data, const RunOptions& opt_in) {
     lock = std::make_unique<DirLock>(opt.run_dir);
     remove_stale_temporaries(opt.run_dir);
   }
-  Config cfg = checkpoint_config(ckpt);
-  Run run(cfg, data, opt);
-  torch::serialize::InputArchive ar;
-  ar.load_from(ckpt, opt.device);
-  run.load_checkpoint_state(ar);
+  auto ar = open_checkpoint(ckpt, opt.device);
+  Run run(checkpoint_config(ar, ckpt), data, opt);
+  reading_checkpoint(ckpt, [&] { run.load_checkpoint_state(ar); });
   return run.run();
 }
 

@@ -172,7 +172,15 @@ struct BenchRun {
 };
 BenchRun bench_run(Config cfg, const TrainTest& data, const torch::Device& device);
 
+// A checkpoint opened for reading; refused, naming the file, when it is missing, when a record's
+// bytes do not match the CRC-32 stored for them (LibTorch does not check them:
+// kiln/core/zip_check.h) or when LibTorch cannot read the archive.
+torch::serialize::InputArchive open_checkpoint(const std::string& path, std::optional<torch::Device> device = std::nullopt);
 // The configuration stored in a checkpoint.
+Config checkpoint_config(torch::serialize::InputArchive& ar, const std::string& path);
 Config checkpoint_config(const std::string& path);
+// Runs `read` on an opened checkpoint's records: LibTorch's errors (a missing record, a tensor of
+// the wrong shape) become an Error naming the file.
+void reading_checkpoint(const std::string& path, const std::function<void()>& read);
 
 }  // namespace kiln
