@@ -108,8 +108,12 @@ void png(const std::filesystem::path& p, int w, int h, int c, int seed) {
 void mixed_folder(const std::filesystem::path& root) {
   int k = 0;
   for (auto cls : {"a", "b"})
-    for (auto [w, h, c] : std::vector<std::tuple<int, int, int>>{{8, 6, 3}, {5, 5, 1}, {7, 9, 2}, {6, 6, 4}})
-      png(root / cls / (std::to_string(k++) + ".png"), w, h, c, k);
+    for (auto [w, h, c] : std::vector<std::tuple<int, int, int>>{{8, 6, 3}, {5, 5, 1}, {7, 9, 2}, {6, 6, 4}}) {
+      // The seed is the file's number (it was k++ in the name beside k as the seed, read in an
+      // unspecified order: clang warned, and compilers could seed differently).
+      png(root / cls / (std::to_string(k) + ".png"), w, h, c, k);
+      ++k;
+    }
 }
 
 TEST(Folder, MixedSizesAndChannelsLoadAtOneSize) {
