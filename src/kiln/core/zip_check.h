@@ -1,11 +1,13 @@
 // A zip archive's directory, and its records checked against the CRC-32s it stores for them.
 // kiln's checkpoints are LibTorch's zip archives (tensors and pickles stored, TorchScript code
-// deflated, with a ZIP64 end record). LibTorch 2.11's reader (PyTorchStreamReader over its bundled miniz) does not compare
-// a record with its CRC-32, so a checkpoint damaged on disk or in a copy loaded without a word:
-// a flipped bit in a weight gave NaN losses and 10% accuracy. kiln checks the records first.
+// deflated, with a ZIP64 end record). LibTorch 2.11's reader (PyTorchStreamReader over its
+// bundled miniz) does not compare a record with its CRC-32, so a checkpoint damaged on disk or
+// in a copy loaded without a word: a flipped bit in a weight gave NaN losses and 10% accuracy.
+// kiln checks the records first.
 #pragma once
 #include <cstdint>
 #include <istream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,12 @@ struct ZipRecord {
 // header. Throws Error("<what>: ...") when the directory cannot be read or a record does not
 // lie inside the file. `in` holds `size` bytes.
 std::vector<ZipRecord> zip_directory(std::istream& in, uint64_t size, const std::string& what);
+
+// The CRC-32 of a record's bytes as extracted: stored ones read in pieces of 1 MiB, deflated ones
+// inflated with zlib (nothing in a kiln built without zlib). Throws Error("<what>: ...") for an
+// encrypted record, a method other than stored or deflated, or a deflate stream that does not
+// give exactly the size the directory records.
+std::optional<uint32_t> record_crc(std::istream& in, const ZipRecord& r, const std::string& what);
 
 // Checks every record as a checkpoint's: not encrypted, stored (LibTorch's tensors and pickles)
 // or deflated (its TorchScript code/ records), and its bytes, inflated when deflated, give the

@@ -40,6 +40,10 @@ Config checkpoint_config(const std::string& path) {
 }
 
 void reading_checkpoint(const std::string& path, const std::function<void()>& read) {
+  auto refused = [&](const std::string& why) {
+    return Error("'" + path + "' does not hold what kiln expects of a checkpoint (" + why +
+                 "): a file damaged before it was written, or not written by kiln");
+  };
   try {
     read();
   } catch (const Error&) {
@@ -47,11 +51,9 @@ void reading_checkpoint(const std::string& path, const std::function<void()>& re
   } catch (const std::bad_alloc&) {
     throw;
   } catch (const c10::Error& e) {
-    throw Error("'" + path + "' does not hold what kiln expects of a checkpoint (" + e.what_without_backtrace() +
-                "): a file damaged before it was written, or not written by kiln");
+    throw refused(e.what_without_backtrace());
   } catch (const std::exception& e) {
-    throw Error("'" + path + "' does not hold what kiln expects of a checkpoint (" + e.what() +
-                "): a file damaged before it was written, or not written by kiln");
+    throw refused(e.what());
   }
 }
 
