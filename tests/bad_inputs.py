@@ -303,6 +303,14 @@ def _(d):
             "--out", d + "/out"], ["data.labeled = 5000"]
 
 # ---- checkpoints ------------------------------------------------------------------------
+def tiny_run(d):
+    """A real run in d/run: 1 epoch of a narrow airbench (cifar10-94, widths 8, 16, 16, fp32) on
+    d/cifar10's 40 images of each class."""
+    cifar_all_classes(d + "/cifar10")
+    subprocess.run([kiln, "train", "--preset", "cifar10-94", "--data", d, "--device", "cpu", "--quiet", "--out", d + "/run",
+                    "--set", "model.widths=[8,16,16]", "--set", "schedule.epochs=1", "--set", "data.batch_size=50",
+                    "--set", "train.precision=fp32"], check=True, capture_output=True, timeout=300)
+
 @case("checkpoint: truncated")
 def _(d):
     open(d + "/checkpoint.pt", "wb").write(b"PK\x03\x04" + b"\x00" * 40)
@@ -324,10 +332,7 @@ def _(d):
     # record changed, as a disk or copy error would: LibTorch alone loads it (it does not check
     # the CRC-32s); kiln refuses it, naming the record.
     import zipfile
-    cifar_all_classes(d + "/cifar10")
-    subprocess.run([kiln, "train", "--preset", "cifar10-94", "--data", d, "--device", "cpu", "--quiet", "--out", d + "/run",
-                    "--set", "model.widths=[8,16,16]", "--set", "schedule.epochs=1", "--set", "data.batch_size=50",
-                    "--set", "train.precision=fp32"], check=True, capture_output=True, timeout=300)
+    tiny_run(d)
     path = d + "/run/checkpoint.pt"
     rec = next(i for i in zipfile.ZipFile(path).infolist() if i.filename.endswith("/data/0"))
     with open(path, "r+b") as f:
@@ -339,6 +344,26 @@ def _(d):
         f.write(bytes([b ^ 0x40]))
     return ["train", "--resume", d + "/run", "--data", d, "--device", "cpu"], \
            [f"{path}' is damaged: its record '{rec.filename}'", "does not match the CRC-32"]
+
+
+# ---- .kiln models (the runtime's files: kiln web, kiln-classify, the web page) ------------
+@case("model: one bit changed in a weight after it was written (kiln web)")
+def _(d):
+    # A real run's .kiln (1 epoch of a narrow airbench, exported), its CRC-32 first checked as
+    # docs/kiln-format.md defines it (Python's zlib over the file, the 8 digits read as zeros),
+    # then one bit of its last weight changed, as a disk or copy error would.
+    import zlib
+    tiny_run(d)
+    path = d + "/run/model.kiln"
+    subprocess.run([kiln, "export", "--checkpoint", d + "/run/checkpoint.pt", "--format", "kiln", "--out", path, "--data", d],
+                   check=True, capture_output=True, timeout=300)
+    b = bytearray(open(path, "rb").read())
+    assert b[16:29] == struct.pack("<I", 5) + b"crc32" + struct.pack("<I", 8), "crc32 is not the first metadata entry"
+    assert b[29:37].decode() == "%08x" % zlib.crc32(bytes(b[:29]) + b"00000000" + bytes(b[37:])), "crc32 is not the file's CRC-32"
+    b[-3] ^= 0x40  # an exponent bit of the last fp32 value
+    open(path, "wb").write(b)
+    return ["web", "--model", path, "--out", d + "/out"], \
+           [f"{path}' is damaged: its bytes give CRC-32 0x", "its metadata 'crc32' records"]
 
 
 if len(sys.argv) > 2 and sys.argv[2] == "--list":

@@ -4,7 +4,7 @@
 # every benchmark of kiln_bench_lecun, and kiln_bench_fused's smallest shapes (fused and not, bf16
 # and fp32, with the residual and without, in training and in evaluation) and its cifar10-94-muon
 # training step and evaluation forward, and every benchmark of kiln_bench_checkpoint (on the
-# ResNet-9 checkpoint it writes itself), each reporting a positive time and no error. No figure comes of it (a loaded test machine's timings mean nothing).
+# ResNet-9 checkpoint it writes itself and its .kiln export), each reporting a positive time and no error. No figure comes of it (a loaded test machine's timings mean nothing).
 # On a CPU without bf16 arithmetic (no AVX512-BF16, no AMX: an AVX2 AMD EPYC of 2026-12-04) bf16 is
 # emulated and the whole-network bf16 steps take minutes (the quarter-width bf16 step 14 s an
 # iteration, cifar10-94-muon's step 28 s): there the quarter-width step runs in fp32 only and the
@@ -29,7 +29,7 @@ fi
   --benchmark_out_format=json > "$d/fused.txt" 2>&1 || { cat "$d/fused.txt"; echo "FAIL: kiln_bench_fused exited $?"; exit 1; }
 "$checkpoint" --benchmark_min_time=0.01 --benchmark_out="$d/checkpoint.json" --benchmark_out_format=json > "$d/checkpoint.txt" 2>&1 \
   || { cat "$d/checkpoint.txt"; echo "FAIL: kiln_bench_checkpoint exited $?"; exit 1; }
-cat "$d/step.txt" "$d/lecun.txt" "$d/fused.txt" "$d/checkpoint.txt" | grep -E '^((train|eval)_step|pool_bn_gelu|airbench_(step|eval)|crc32|check_zip|libtorch_load|kiln_load)'
+cat "$d/step.txt" "$d/lecun.txt" "$d/fused.txt" "$d/checkpoint.txt" | grep -E '^((train|eval)_step|pool_bn_gelu|airbench_(step|eval)|crc32|check_zip|libtorch_load|kiln_load|kiln_file)'
 python3 - "$d/step.json" "$d/lecun.json" "$d/fused.json" "$native_bf16" "$d/checkpoint.json" <<'PY' || { echo "FAIL: the benchmarks' JSON"; exit 1; }
 import json, sys
 native_bf16 = sys.argv[4] == "1"
@@ -55,7 +55,8 @@ for b in fused:
     assert ("fused" in b["label"]) == b["name"].endswith("fused:1/real_time") and "threads" in b["label"], b
 checkpoint = json.load(open(sys.argv[5]))["benchmarks"]
 got = sorted(b["name"] for b in checkpoint)
-assert got == ["check_zip_records", "crc32_16MiB_in_memory", "crc32_portable_16MiB_in_memory", "kiln_load_checkpoint", "libtorch_load_from"], got
+assert got == ["check_zip_records", "crc32_16MiB_in_memory", "crc32_portable_16MiB_in_memory", "kiln_file_crc32", "kiln_file_parse_checked",
+               "kiln_file_parse_unchecked", "kiln_load_checkpoint", "libtorch_load_from"], got
 for b in checkpoint:
     assert not b.get("error_occurred") and b["iterations"] > 0 and b["real_time"] > 0, b
 print("bench programs ok:", len(step), "+", len(lecun), "+", len(fused), "+", len(checkpoint), "benchmarks")

@@ -111,10 +111,13 @@ PY
   else
     echo "note: no kiln.js or no node: the web page's picture path is not checked"
   fi
-  # a file exported before the image metadata: the keys taken out
+  # a file exported before the image metadata (and before its CRC-32): the keys taken out; the
+  # CRC-32 first checked by Python's zlib as docs/kiln-format.md defines it
   python3 - "$d/run-view/model.kiln" "$d/old.kiln" <<'PY' || exit 1
-import struct, sys
+import struct, sys, zlib
 b = open(sys.argv[1], "rb").read()
+assert b[16:29] == struct.pack("<I", 5) + b"crc32" + struct.pack("<I", 8), "crc32 is not the first metadata entry"
+assert b[29:37].decode() == "%08x" % zlib.crc32(b[:29] + b"00000000" + b[37:]), "the file's crc32 is not its CRC-32 by zlib"
 n_meta, n_t = struct.unpack_from("<II", b, 8)
 at, meta = 16, []
 for _ in range(n_meta):
@@ -122,8 +125,8 @@ for _ in range(n_meta):
     for _ in range(2):
         (n,) = struct.unpack_from("<I", b, at); kv.append(b[at + 4:at + 4 + n]); at += 4 + n
     meta.append(kv)
-meta = [kv for kv in meta if kv[0] not in (b"stored", b"resize", b"background", b"eval_crop")]
-assert len(meta) == n_meta - 4
+meta = [kv for kv in meta if kv[0] not in (b"crc32", b"stored", b"resize", b"background", b"eval_crop")]
+assert len(meta) == n_meta - 5
 out = b[:8] + struct.pack("<II", len(meta), n_t) + b"".join(struct.pack("<I", len(x)) + x for kv in meta for x in kv) + b[at:]
 open(sys.argv[2], "wb").write(out)
 PY

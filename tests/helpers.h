@@ -241,4 +241,15 @@ inline void expect_close_runs(const std::vector<nlohmann::json>& a, const std::v
 }
 
 
+// The CRC-32 of zip and PNG by its definition, one bit at a time (ISO 3309: reflected polynomial
+// 0xEDB88320, initial and final XOR 0xFFFFFFFF): what kiln's table-driven ones must equal.
+inline uint32_t crc32_by_bits(const std::vector<uint8_t>& b) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (uint8_t x : b) {
+    c ^= x;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+  }
+  return ~c;
+}
+
 }  // namespace kiln::test

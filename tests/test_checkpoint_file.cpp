@@ -16,15 +16,7 @@ using kiln::test::TempDir;
 
 namespace checkpoint_file_test {
 
-// The CRC-32 by its definition: one bit at a time, reflected polynomial 0xEDB88320.
-uint32_t crc32_by_bits(const std::vector<uint8_t>& b) {
-  uint32_t c = 0xFFFFFFFFu;
-  for (uint8_t x : b) {
-    c ^= x;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-  }
-  return ~c;
-}
+using kiln::test::crc32_by_bits;
 
 void put16(std::string& s, uint32_t v) { s += char(v & 0xFF), s += char((v >> 8) & 0xFF); }
 void put32(std::string& s, uint32_t v) { put16(s, v & 0xFFFF), put16(s, v >> 16); }

@@ -4,7 +4,9 @@
 // coarser one (4 bits, one scale per tensor: ExportInfo::grid, written two values to a byte) alike;
 // and the runtime's loops give the same logits to the bit in each of their builds (AVX2 where it
 // runs, portable, plain: kiln::rt::use_kernels).
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <tuple>
@@ -87,6 +89,8 @@ void compare(const std::string& model_name, const std::string& widths, const std
   EXPECT_EQ(bytes[1] - bytes[2], saved + int64_t(IntGrid().name().size() - IntGrid(Granularity::kTensor, 4).name().size()));
   auto file = kiln::rt::read_bytes(d / "m2.kiln");
   file.pop_back();
+  kiln::test::expect_error_containing([&] { kiln::rt::parse(file, "m2.kiln"); }, "'m2.kiln' is damaged");  // its CRC-32
+  kiln::rt::reseal(file);  // a file cut short with a CRC-32 to fit (or one from before the key)
   kiln::test::expect_error_containing([&] { kiln::rt::parse(file, "m2.kiln"); }, "truncated");
   // The two grids are two models: the 4-bit one's logits are far from the int8 one's.
   const double apart = (quantised_logits[0] - quantised_logits[1]).abs().max().item<double>();
@@ -165,12 +169,14 @@ TEST(Runtime, TestTimeAugmentationMatchesKilnEvaluation) {
   auto at = std::search(bytes.begin(), bytes.end(), mode.begin(), mode.end());
   ASSERT_NE(at, bytes.end());
   at[9] = 'X';
+  kiln::rt::reseal(bytes);  // a change on purpose: the file's CRC-32 made to fit it
   kiln::test::expect_error_containing([&] { kiln::rt::parse(bytes, "t.kiln"); }, "'t.kiln': metadata 'tta' is 'flip+Xranslate'");
   at[9] = 't';
   const std::vector<uint8_t> key = {3, 0, 0, 0, 't', 't', 'a'};  // the key "tta", its length before it
   auto k = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
   ASSERT_NE(k, bytes.end());
   k[6] = 'x';  // now an unknown key "ttx", as if the file were older than "tta"
+  kiln::rt::reseal(bytes);
   EXPECT_EQ(kiln::rt::parse(bytes, "old.kiln").tta, "none");
   LoadedCheckpoint plain = lc;
   plain.cfg.set("eval.tta", "none");
@@ -333,9 +339,109 @@ std::vector<uint8_t> with_meta(const std::vector<uint8_t>& b, const std::string&
     out.insert(out.end(), v.begin(), v.end());
   }
   out.insert(out.end(), b.begin() + static_cast<long>(at), b.end());
+  kiln::rt::reseal(out);  // the file's CRC-32 (when it has one) made to fit the change
   return out;
 }
 }  // namespace
+
+// The file's CRC-32 (metadata crc32, written first): as its definition gives it; every change of
+// one bit anywhere in the file is refused or changes nothing the model computes (the 5 bytes of
+// the key "crc32" itself: the file then reads as one from before 2026-12-05, with the same
+// weights); past the key, every one is refused as damage, naming the file. A file whose
+// change is meant is resealed; a file from before the key is read unchecked.
+TEST(Runtime, ChecksTheFilesCrc32) {
+  kiln::test::TempDir d;
+  LoadedCheckpoint ck;
+  ck.cfg.set("model.name", "separable");
+  ck.cfg.set("model.widths", "[4, 4]");
+  torch::manual_seed(3);
+  ck.model = make_model(ck.cfg, 3, 4);
+  ck.mean = {120, 110, 100}, ck.std = {60, 61, 62};
+  for (bool int8 : {false, true}) {
+    const std::string path = d / (int8 ? "q.kiln" : "m.kiln");
+    export_kiln(ck, ExportInfo{{3, 8, 8}, {"a", "b", "c", "d"}}, path, int8);
+    const auto bytes = kiln::rt::read_bytes(path);
+    ASSERT_GT(bytes.size(), 37u);
+    EXPECT_EQ(std::string(bytes.begin() + 20, bytes.begin() + 25), "crc32") << "crc32 is not the first metadata entry";
+    const auto field = kiln::rt::crc32_field(bytes.data(), bytes.size());
+    ASSERT_TRUE(field.has_value());
+    EXPECT_EQ(*field, 29u);
+    auto zeroed = bytes;
+    std::fill(zeroed.begin() + 29, zeroed.begin() + 37, uint8_t('0'));
+    char want[9];
+    std::snprintf(want, sizeof want, "%08x", kiln::test::crc32_by_bits(zeroed));
+    EXPECT_EQ(std::string(bytes.begin() + 29, bytes.begin() + 37), want);
+    const auto model = kiln::rt::parse(bytes, "m.kiln");
+    EXPECT_EQ(model.meta.at("crc32"), want);
+    std::vector<float> pixels(3 * 8 * 8);
+    for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = float((i * 37) % 256);
+    const auto logits = model.predict(pixels.data());
+    int64_t refused = 0, harmless = 0, damaged_named = 0, changed_silently = 0, refused_past_key_otherwise = 0;
+    for (size_t i = 0; i < bytes.size(); ++i)
+      for (int bit = 0; bit < 8; ++bit) {
+        auto b = bytes;
+        b[i] ^= uint8_t(1u << bit);
+        try {
+          const auto m = kiln::rt::parse(b, "flip.kiln");
+          const auto z = m.predict(pixels.data());
+          if (z.size() == logits.size() && std::memcmp(z.data(), logits.data(), z.size() * sizeof(float)) == 0) {
+            ++harmless;
+            EXPECT_TRUE(i >= 20 && i < 25) << "byte " << i << " bit " << bit << " loaded unchecked";
+          } else {
+            ++changed_silently;
+            ADD_FAILURE() << "byte " << i << " bit " << bit << " changed the logits without a word";
+          }
+        } catch (const std::exception& e) {
+          ++refused;
+          const std::string what = e.what();
+          const bool named = what.find("'flip.kiln' is damaged") != std::string::npos;
+          damaged_named += named;
+          if (i >= 29 && !named) {
+            ++refused_past_key_otherwise;
+            ADD_FAILURE() << "byte " << i << ": " << what;
+          }
+        }
+      }
+    std::printf("%s: %zu bytes, %zu one-bit changes: %lld refused (%lld as damage), %lld harmless (the key's own bytes), %lld changed the logits silently\n",
+                path.c_str(), bytes.size(), bytes.size() * 8, (long long)refused, (long long)damaged_named, (long long)harmless,
+                (long long)changed_silently);
+    EXPECT_EQ(changed_silently, 0);
+    EXPECT_EQ(refused_past_key_otherwise, 0);
+    EXPECT_EQ(harmless, 5 * 8) << "each bit of the key's 5 bytes turns it into an unknown key";
+    // The message names both CRC-32s.
+    auto b = bytes;
+    b.back() ^= 0x10;
+    kiln::test::expect_error_containing([&] { kiln::rt::parse(b, "x.kiln"); },
+                                        "'x.kiln' is damaged: its bytes give CRC-32 0x");
+    kiln::test::expect_error_containing([&] { kiln::rt::parse(b, "x.kiln"); },
+                                        std::string(", not the 0x") + want + " its metadata 'crc32' records: the file changed after it was written");
+    // A change made on purpose (an exponent bit of the head's first weight or scale), resealed,
+    // is read, and computes something else.
+    const std::string head = "fc.weight";
+    auto at = std::search(b.begin(), b.end(), head.begin(), head.end());
+    ASSERT_NE(at, b.end());
+    at[static_cast<long>(head.size()) + 1 + 1 + 4 * 2 + 3] ^= 0x40;
+    EXPECT_TRUE(kiln::rt::reseal(b));
+    EXPECT_NE(kiln::rt::parse(b, "x.kiln").predict(pixels.data()), logits);
+    // The digits are lower-case hex, as "%08x" writes them: others are refused.
+    for (char c : {'g', 'A', ' '}) {
+      auto g = bytes;
+      g[36] = uint8_t(c);
+      kiln::test::expect_error_containing([&] { kiln::rt::parse(g, "g.kiln"); }, "'g.kiln' is damaged: its metadata 'crc32' is '");
+    }
+    kiln::test::expect_error_containing([&] { kiln::rt::parse(with_meta(bytes, "crc32", "1234567"), "s.kiln"); },
+                                        "'s.kiln' is damaged: its metadata 'crc32' is 7 bytes long, not 8 hex digits");
+    // A file from before the key: read unchecked, the same model.
+    const auto old = with_meta(bytes, "crc32", std::nullopt);
+    EXPECT_EQ(old.size(), bytes.size() - (4 + 5 + 4 + 8));
+    EXPECT_FALSE(kiln::rt::crc32_field(old.data(), old.size()).has_value());
+    auto old_copy = old;
+    EXPECT_FALSE(kiln::rt::reseal(old_copy));
+    const auto o = kiln::rt::parse(old, "old.kiln");
+    EXPECT_EQ(o.meta.count("crc32"), 0u);
+    EXPECT_EQ(o.predict(pixels.data()), logits);
+  }
+}
 
 // How an image file becomes the input travels in the file (export.h's ExportImageFit): the stored
 // size, data.resize, data.background and data.eval_crop, as the run set them; each refused

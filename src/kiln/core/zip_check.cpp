@@ -8,7 +8,6 @@
 #include "kiln/core/zip_check.h"
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
 
 #include "kiln/build_info.h"
@@ -20,25 +19,6 @@
 namespace kiln {
 
 namespace {
-
-using Table = std::array<std::array<uint32_t, 256>, 8>;
-
-// tables[0] is the byte-at-a-time table of the reflected polynomial 0xEDB88320; tables[k][b] is
-// the CRC of byte b followed by k zero bytes, which lets eight bytes be folded in at once.
-const Table& tables() {
-  static const Table t = [] {
-    Table t{};
-    for (uint32_t b = 0; b < 256; ++b) {
-      uint32_t c = b;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-      t[0][b] = c;
-    }
-    for (uint32_t b = 0; b < 256; ++b)
-      for (int k = 1; k < 8; ++k) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFF];
-    return t;
-  }();
-  return t;
-}
 
 uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
 uint32_t le32(const uint8_t* p) { return le16(p) | static_cast<uint32_t>(le16(p + 2)) << 16; }
@@ -121,18 +101,6 @@ void read_zip64_extra(const uint8_t* x, size_t n, ZipRecord& r, uint64_t& local,
 }
 
 }  // namespace
-
-uint32_t crc32_portable(const uint8_t* p, size_t n, uint32_t crc) {
-  const Table& t = tables();
-  uint32_t c = ~crc;
-  for (; n >= 8; n -= 8, p += 8) {
-    const uint32_t lo = c ^ le32(p), hi = le32(p + 4);
-    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][hi & 0xFF] ^
-        t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
-  }
-  for (; n > 0; --n, ++p) c = (c >> 8) ^ t[0][(c ^ *p) & 0xFF];
-  return ~c;
-}
 
 uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc) {
 #if KILN_HAVE_ZLIB

@@ -11,14 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "kiln/core/crc32.h"
+
 namespace kiln {
 
-// The CRC-32 of zip, gzip and PNG (ISO 3309 / IEEE 802.3: polynomial 0x04C11DB7 reflected,
-// initial and final XOR 0xFFFFFFFF), continued from `crc` (0 to start): zlib's when kiln has
-// zlib, else crc32_portable. Tests hold both to the bit-by-bit definition.
+// The CRC-32 of zip, gzip and PNG, continued from `crc` (0 to start): zlib's when kiln has zlib,
+// else crc32_portable (kiln/core/crc32.h). Tests hold both to the bit-by-bit definition.
 uint32_t crc32(const uint8_t* data, size_t n, uint32_t crc = 0);
-// The same without zlib: eight table lookups a step over 8 bytes ("slicing-by-8").
-uint32_t crc32_portable(const uint8_t* data, size_t n, uint32_t crc = 0);
 
 struct ZipRecord {
   std::string name;

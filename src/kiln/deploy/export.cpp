@@ -1,5 +1,6 @@
 #include "kiln/deploy/export.h"
 
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -7,6 +8,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
+#include "kiln/core/zip_check.h"  // kiln::crc32
 #include "kiln/deploy/quantize.h"
 #include "kiln/nn/layers.h"
 
@@ -110,6 +112,9 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
   const auto tta = export_tta(ck, info);
   const auto fit = export_image_fit(ck, info);
   std::vector<std::pair<std::string, std::string>> meta = {
+      // the file's CRC-32, first so that a reader finds it before any other length (since
+      // 2026-12-05): written as 8 zeros, then set to the CRC-32 of the whole file as written
+      {"crc32", "00000000"},
       {"format_version", "1"},
       {"model", m.name},
       {"activation", activation_name(m.block.activation)},
@@ -174,6 +179,10 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
       out.append(static_cast<const char*>(f.data_ptr()), static_cast<size_t>(f.numel()) * 4);  // little-endian host
     }
   }
+  const size_t crc_field = 16 + 4 + 5 + 4;  // the first metadata value, after the header and "crc32"
+  char crc_hex[9];
+  std::snprintf(crc_hex, sizeof crc_hex, "%08x", crc32(reinterpret_cast<const uint8_t*>(out.data()), out.size()));
+  std::memcpy(&out[crc_field], crc_hex, 8);
   atomic_write(path, out.data(), out.size());
   return static_cast<int64_t>(out.size());
 }

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "kiln/core/crc32.h"
+
 // The convolutions' loops come in up to three builds, all adding the same products in the same
 // order: on x86-64 with GCC or Clang an AVX2 build, called when the CPU has AVX2 (checked once);
 // the portable build (SSE2 on x86-64, SIMD128 in WebAssembly), whose dense tiles are held in
@@ -427,10 +429,59 @@ const Tensor& Model::tensor(const std::string& n) const {
   return it->second;
 }
 
+std::optional<size_t> crc32_field(const uint8_t* b, size_t n) {
+  if (n < 16 || std::memcmp(b, "KILNMDL1", 8) != 0) return std::nullopt;
+  auto u32 = [&](size_t at) { return uint32_t(b[at]) | uint32_t(b[at + 1]) << 8 | uint32_t(b[at + 2]) << 16 | uint32_t(b[at + 3]) << 24; };
+  size_t at = 16;
+  for (uint32_t i = 0, n_meta = u32(8); i < n_meta; ++i) {
+    if (n - at < 4 || n - at - 4 < u32(at)) return std::nullopt;
+    const size_t key = at + 4, key_n = u32(at);
+    at = key + key_n;
+    if (n - at < 4 || n - at - 4 < u32(at)) return std::nullopt;
+    const size_t value = at + 4, value_n = u32(at);
+    at = value + value_n;
+    if (key_n == 5 && std::memcmp(b + key, "crc32", 5) == 0) return value_n == 8 ? std::optional<size_t>(value) : std::nullopt;
+  }
+  return std::nullopt;
+}
+
+uint32_t file_crc32(const uint8_t* b, size_t n, size_t field) {
+  static const uint8_t zeros[8] = {'0', '0', '0', '0', '0', '0', '0', '0'};
+  uint32_t c = crc32_portable(b, field);
+  c = crc32_portable(zeros, 8, c);
+  return crc32_portable(b + field + 8, n - field - 8, c);
+}
+
+namespace {
+std::string hex8(uint32_t v) {  // "%08x" (without printf, which would add ~17 KB to kiln.js)
+  std::string s(8, '0');
+  for (int i = 7; i >= 0; --i, v >>= 4) s[static_cast<size_t>(i)] = "0123456789abcdef"[v & 0xF];
+  return s;
+}
+}  // namespace
+
+bool reseal(std::vector<uint8_t>& bytes) {
+  const auto field = crc32_field(bytes.data(), bytes.size());
+  if (!field) return false;
+  const std::string h = hex8(file_crc32(bytes.data(), bytes.size(), *field));
+  std::memcpy(bytes.data() + *field, h.data(), 8);
+  return true;
+}
+
 Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
   Reader r{bytes, name};
   r.need(8, "the magic number");
   if (std::memcmp(bytes.data(), "KILNMDL1", 8) != 0) throw std::runtime_error("'" + name + "' is not a .kiln model file (bad magic number)");
+  // The file against its CRC-32 before anything else is judged: a damaged file is called damaged.
+  if (const auto field = crc32_field(bytes.data(), bytes.size())) {
+    const std::string stored(reinterpret_cast<const char*>(bytes.data() + *field), 8);
+    if (stored.find_first_not_of("0123456789abcdef") != std::string::npos)
+      throw std::runtime_error("'" + name + "' is damaged: its metadata 'crc32' is '" + stored + "', not 8 lower-case hex digits");
+    const uint32_t want = static_cast<uint32_t>(std::stoul(stored, nullptr, 16)), got = file_crc32(bytes.data(), bytes.size(), *field);
+    if (want != got)
+      throw std::runtime_error("'" + name + "' is damaged: its bytes give CRC-32 0x" + hex8(got) + ", not the 0x" + hex8(want) +
+                               " its metadata 'crc32' records: the file changed after it was written (a disk or copy error?)");
+  }
   r.pos = 8;
   const uint32_t n_meta = r.u32("the metadata count"), n_tensors = r.u32("the tensor count");
   if (n_meta > 4096 || n_tensors > 1u << 20) throw std::runtime_error("'" + name + "': implausible counts in the header");
@@ -438,6 +489,8 @@ Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
   for (uint32_t i = 0; i < n_meta; ++i) {
     auto k = r.str("a metadata key");
     m.meta[k] = r.str("a metadata value");
+    if (k == "crc32" && m.meta[k].size() != 8)  // (one of 8 bytes was checked above)
+      throw std::runtime_error("'" + name + "' is damaged: its metadata 'crc32' is " + std::to_string(m.meta[k].size()) + " bytes long, not 8 hex digits");
   }
   for (uint32_t i = 0; i < n_tensors; ++i) {
     auto tname = r.str("a tensor name");

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,7 +73,9 @@ struct Model {
   const Tensor& tensor(const std::string& name) const;  // throws naming the tensor
 };
 
-// Parses a .kiln file; throws std::runtime_error naming `name` and what is wrong.
+// Parses a .kiln file; throws std::runtime_error naming `name` and what is wrong. A file with a
+// `crc32` (below) is checked against it before anything else is read, and refused as damaged when
+// its bytes do not give it; a file written before 2026-12-05 has none and is read unchecked.
 Model parse(const std::vector<uint8_t>& bytes, const std::string& name);
 Model load(const std::string& path);
 
@@ -90,6 +93,17 @@ void use_kernels(Kernels k);
 // (no libm), so the same bits on every platform and build.
 float erf(float x);
 float exp_nonpositive(float x);
+
+// The file's CRC-32 (docs/kiln-format.md): metadata `crc32`, 8 lower-case hex digits, the CRC-32 (of zip and
+// PNG) of every byte of the file with those 8 digits read as "00000000". kiln writes it as the
+// first metadata entry, so that damage anywhere after its 37th byte is found before the rest is read.
+// crc32_field: where the 8 digits lie (the first entry `crc32` with a value of 8 bytes), or nothing.
+std::optional<size_t> crc32_field(const uint8_t* bytes, size_t n);
+// The CRC-32 the digits at `field` should hold.
+uint32_t file_crc32(const uint8_t* bytes, size_t n, size_t field);
+// Writes into the file's `crc32` what its bytes give (tools that change a file on purpose: tests,
+// fuzzing); false when the file has no `crc32`.
+bool reseal(std::vector<uint8_t>& bytes);
 
 // Small file helpers for the runtime's tools (kiln-classify, kiln-web-check).
 std::vector<uint8_t> read_bytes(const std::string& path);  // throws naming the path
