@@ -27,19 +27,7 @@ int run_web(const std::string& model, const std::string& data, const std::string
       if (!fs::exists(fs::path(d) / f)) return false;
     return true;
   };
-  if (web_dir.empty()) {
-    for (const char* d : {KILN_BUILD_WEB_DIR, KILN_INSTALL_WEB_DIR})
-      if (has_page(d)) {
-        web_dir = d;
-        break;
-      }
-    if (web_dir.empty())
-      throw Error(std::string("the page's WebAssembly (kiln.js) was not built (looked in ") + KILN_BUILD_WEB_DIR + " and " +
-                  KILN_INSTALL_WEB_DIR + "): install emscripten and node-acorn (apt-get install emscripten node-acorn), "
-                  "then reconfigure and rebuild kiln");
-  } else if (!has_page(web_dir)) {
-    throw Error("--web-dir '" + web_dir + "' does not hold index.html, kiln_api.js and kiln.js");
-  }
+  // The model first: a file the page could not run is refused whether or not this kiln built the page.
   nlohmann::json site{{"kiln_version", KILN_VERSION}, {"model", nullptr}, {"digits", nullptr}};
   std::string model_line = "no model (--model M.kiln adds one; the page can also open one)";
   Bytes model_bytes;
@@ -53,6 +41,19 @@ int run_web(const std::string& model, const std::string& data, const std::string
     } catch (const std::runtime_error& e) {
       throw Error(std::string("--model: ") + e.what());
     }
+  }
+  if (web_dir.empty()) {
+    for (const char* d : {KILN_BUILD_WEB_DIR, KILN_INSTALL_WEB_DIR})
+      if (has_page(d)) {
+        web_dir = d;
+        break;
+      }
+    if (web_dir.empty())
+      throw Error(std::string("the page's WebAssembly (kiln.js) was not built (looked in ") + KILN_BUILD_WEB_DIR + " and " +
+                  KILN_INSTALL_WEB_DIR + "): install emscripten and node-acorn (apt-get install emscripten node-acorn), "
+                  "then reconfigure and rebuild kiln");
+  } else if (!has_page(web_dir)) {
+    throw Error("--web-dir '" + web_dir + "' does not hold index.html, kiln_api.js and kiln.js");
   }
   Bytes digits;
   std::string digits_line;
