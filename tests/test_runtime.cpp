@@ -345,10 +345,11 @@ std::vector<uint8_t> with_meta(const std::vector<uint8_t>& b, const std::string&
 }  // namespace
 
 // The file's CRC-32 (metadata crc32, written first): as its definition gives it; every change of
-// one bit anywhere in the file is refused or changes nothing the model computes (the 5 bytes of
-// the key "crc32" itself: the file then reads as one from before 2026-12-05, with the same
-// weights); past the key, every one is refused as damage, naming the file. A file whose
-// change is meant is resealed; a file from before the key is read unchecked.
+// one bit anywhere in the file (an fp32 one; one bit a byte of an int8 one) is refused or changes
+// nothing the model computes (the 5 bytes of the key "crc32" itself: the file then reads as one
+// from before 2026-12-05, with the same weights); past the key, every one is refused as damage,
+// naming the file. A file whose change is meant is resealed; one from before the key is read
+// unchecked.
 TEST(Runtime, ChecksTheFilesCrc32) {
   kiln::test::TempDir d;
   LoadedCheckpoint ck;
@@ -376,11 +377,21 @@ TEST(Runtime, ChecksTheFilesCrc32) {
     std::vector<float> pixels(3 * 8 * 8);
     for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = float((i * 37) % 256);
     const auto logits = model.predict(pixels.data());
-    int64_t refused = 0, harmless = 0, damaged_named = 0, changed_silently = 0, refused_past_key_otherwise = 0;
+    // Every bit of the fp32 file; of the int8 one (the same check on other tensor bytes), one bit
+    // of every byte, the bit turning with the byte (the test runs under the sanitizers too).
+    int64_t refused = 0, harmless = 0, damaged_named = 0, changed_silently = 0, refused_past_key_otherwise = 0, tried = 0;
+    auto flipped = bytes;
     for (size_t i = 0; i < bytes.size(); ++i)
-      for (int bit = 0; bit < 8; ++bit) {
-        auto b = bytes;
-        b[i] ^= uint8_t(1u << bit);
+      for (int bit = int8 ? int(i % 8) : 0; bit < (int8 ? int(i % 8) + 1 : 8); ++bit) {
+        ++tried;
+        flipped[i] = uint8_t(bytes[i] ^ (1u << bit));
+        struct Restore {
+          std::vector<uint8_t>& f;
+          const std::vector<uint8_t>& b;
+          size_t i;
+          ~Restore() { f[i] = b[i]; }
+        } restore{flipped, bytes, i};
+        const auto& b = flipped;
         try {
           const auto m = kiln::rt::parse(b, "flip.kiln");
           const auto z = m.predict(pixels.data());
@@ -402,12 +413,13 @@ TEST(Runtime, ChecksTheFilesCrc32) {
           }
         }
       }
-    std::printf("%s: %zu bytes, %zu one-bit changes: %lld refused (%lld as damage), %lld harmless (the key's own bytes), %lld changed the logits silently\n",
-                path.c_str(), bytes.size(), bytes.size() * 8, (long long)refused, (long long)damaged_named, (long long)harmless,
+    std::printf("%s: %zu bytes, %lld one-bit changes: %lld refused (%lld as damage), %lld harmless (the key's own bytes), %lld changed the logits silently\n",
+                path.c_str(), bytes.size(), (long long)tried, (long long)refused, (long long)damaged_named, (long long)harmless,
                 (long long)changed_silently);
+    EXPECT_EQ(tried, int64_t(bytes.size()) * (int8 ? 1 : 8));
     EXPECT_EQ(changed_silently, 0);
     EXPECT_EQ(refused_past_key_otherwise, 0);
-    EXPECT_EQ(harmless, 5 * 8) << "each bit of the key's 5 bytes turns it into an unknown key";
+    EXPECT_EQ(harmless, int8 ? 5 : 5 * 8) << "each bit of the key's 5 bytes turns it into an unknown key";
     // The message names both CRC-32s.
     auto b = bytes;
     b.back() ^= 0x10;
