@@ -14,7 +14,8 @@ using Table = std::array<std::array<uint32_t, 256>, 8>;
 // tables[0] is the byte-at-a-time table of the reflected polynomial 0xEDB88320; tables[k][b] is
 // the CRC of byte b followed by k zero bytes, which lets eight bytes be folded in at once.
 // Filled on first use into zeroed storage: a table computed where it is declared, clang folds
-// into the program's data (kiln.js 692,100 bytes against 682,052, its 8 KB in base64).
+// into the program's data (kiln.js 692,100 bytes against 682,052, its 8 KB in base64;
+// bench/results/kiln-js-size-2026-12-05-epyc.txt).
 inline const Table& tables() {
   static Table t;
   static const bool filled = [] {

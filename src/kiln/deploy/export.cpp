@@ -150,7 +150,12 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
   std::string out = "KILNMDL1";
   put_u32(out, meta.size());
   put_u32(out, tensors.size());
-  for (auto& [k, v] : meta) put_str(out, k), put_str(out, v);
+  size_t crc_field = 0;  // where the crc32 entry's 8 digits lie
+  for (auto& [k, v] : meta) {
+    put_str(out, k);
+    if (k == "crc32") crc_field = out.size() + 4;  // after the value's length
+    put_str(out, v);
+  }
   for (auto& [name, t] : tensors) {
     put_str(out, name);
     const bool q = int8 && quantizable.count(t.unsafeGetTensorImpl());
@@ -179,7 +184,6 @@ int64_t export_kiln(const LoadedCheckpoint& ck, const ExportInfo& info, const st
       out.append(static_cast<const char*>(f.data_ptr()), static_cast<size_t>(f.numel()) * 4);  // little-endian host
     }
   }
-  const size_t crc_field = 16 + 4 + 5 + 4;  // the first metadata value, after the header and "crc32"
   char crc_hex[9];
   std::snprintf(crc_hex, sizeof crc_hex, "%08x", crc32(reinterpret_cast<const uint8_t*>(out.data()), out.size()));
   std::memcpy(&out[crc_field], crc_hex, 8);
