@@ -58,7 +58,7 @@ if [ -n "$classify" ]; then
       { cat "$d/$m/classify.txt"; echo "FAIL: kiln-classify on image files ($m)"; exit 1; }
   done
   python3 - "$d" "${files[@]}" <<'PY' || exit 1
-import json, sys
+import json, re, sys
 d, files = sys.argv[1], sys.argv[2:]
 def png_channels(p):  # colour type byte of the IHDR chunk: 0 grey, 2 RGB, 4 grey+alpha, 6 RGBA
     return {0: 1, 2: 3, 4: 2, 6: 4}[open(p, "rb").read(26)[25]]
@@ -84,7 +84,7 @@ for m, want in (("run-mixed/run-00", {"channels": 3, "height": 32, "width": 32, 
         gap = a["top"][0]["probability"] - a["top"][1]["probability"]
         assert a["top"][0]["class"] == b["top"][0]["class"] or gap < 1e-4, (m, a, b)
     text = open(f"{d}/{m}/classify.txt").read().splitlines()
-    assert len(text) == 31 and text[0].endswith(f"30 image(s) as 3 x {want['height']} x {want['width']} (data.resize = {want['resize']}), eval.tta = flip+translate"), text[0]
+    assert len(text) == 31 and re.search(rf"30 image\(s\) as 3 x {want['height']} x {want['width']} \(data.resize = {want['resize']}\), eval.tta = flip\+translate; CRC-32 [0-9a-f]{{8}} checked$", text[0]), text[0]
     print(f"{m}: kiln-classify on 30 image files, top class the same as kiln predict's on {same}, largest probability difference {worst:.1e}")
     assert worst < 1e-4, (m, worst)
 PY
@@ -132,7 +132,7 @@ open(sys.argv[2], "wb").write(out)
 PY
   python3 "$(dirname "$0")/idx_image_png.py" --cifar "$KILN_DATA/cifar10/test_batch.bin" 0 "$d/c0.png" || { echo "FAIL: writing a 32 x 32 PNG"; exit 1; }
   "$classify" "$d/old.kiln" "$d/c0.png" > "$d/old.txt" || { cat "$d/old.txt"; echo "FAIL: an old file on an image of its input size"; exit 1; }
-  grep -q "(data.resize = not recorded)" "$d/old.txt" || { cat "$d/old.txt"; echo "FAIL: the old file's header line"; exit 1; }
+  grep -q "(data.resize = not recorded), eval.tta = .*; no CRC-32 (exported before 2026-12-05): unchecked$" "$d/old.txt" || { cat "$d/old.txt"; echo "FAIL: the old file's header line"; exit 1; }
   "$classify" "$d/old.kiln" "${files[0]}" > "$d/bad.txt" 2>&1 && { echo "FAIL: an old file took an image of another size"; exit 1; }
   grep -q "without saying how its run fitted other sizes (exported before 2026-12-04): export it again" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for the old file"; exit 1; }
   "$classify" "$d/run-view/model.kiln" "${files[0]}" "$d/notes.txt" > "$d/bad.txt" 2>&1 && { echo "FAIL: an image file mixed with another file"; exit 1; }

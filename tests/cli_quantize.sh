@@ -188,6 +188,7 @@ grep -q "$d/none.png" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: the missin
 # is not one is refused, naming it.
 "$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --limit 50 --tta flip+translate > "$d/rtt.txt" || { echo "FAIL: kiln-classify --tta"; exit 1; }
 grep -q "of 50) with fp32 weights, tta flip+translate (6 network passes an image)" "$d/rtt.txt" || { cat "$d/rtt.txt"; echo "FAIL: kiln-classify --tta flip+translate"; exit 1; }
+grep -q "loops); CRC-32 [0-9a-f]\{8\} checked$" "$d/rtt.txt" || { cat "$d/rtt.txt"; echo "FAIL: kiln-classify does not say the file's CRC-32 was checked"; exit 1; }
 "$classify" "$d/run/model.kiln" "$d/images" "$d/labels" --tta flop > "$d/bad.txt" 2>&1 && { echo "FAIL: kiln-classify took --tta flop"; exit 1; }
 grep -q "tta 'flop' is not none | flip | flip+translate" "$d/bad.txt" || { cat "$d/bad.txt"; echo "FAIL: no message for --tta flop"; exit 1; }
 # kiln export --tta writes the mode into the file, which the runtime then applies unprompted

@@ -374,6 +374,7 @@ TEST(Runtime, ChecksTheFilesCrc32) {
     EXPECT_EQ(std::string(bytes.begin() + 29, bytes.begin() + 37), want);
     const auto model = kiln::rt::parse(bytes, "m.kiln");
     EXPECT_EQ(model.meta.at("crc32"), want);
+    EXPECT_EQ(kiln::rt::integrity(model), std::string("CRC-32 ") + want + " checked");
     std::vector<float> pixels(3 * 8 * 8);
     for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = float((i * 37) % 256);
     const auto logits = model.predict(pixels.data());
@@ -445,6 +446,7 @@ TEST(Runtime, ChecksTheFilesCrc32) {
     EXPECT_FALSE(kiln::rt::reseal(old_copy));
     const auto o = kiln::rt::parse(old, "old.kiln");
     EXPECT_EQ(o.meta.count("crc32"), 0u);
+    EXPECT_EQ(kiln::rt::integrity(o), "no CRC-32 (exported before 2026-12-05): unchecked");
     EXPECT_EQ(o.predict(pixels.data()), logits);
   }
 }

@@ -60,9 +60,9 @@ int classify_files(const kiln::rt::Model& m, const std::string& model_path, cons
   for (const auto& f : failed)
     if (!f.empty()) throw std::runtime_error(f);
   const std::string resize = m.resize.empty() ? "not recorded" : m.resize;
-  std::printf("%s: %zu image(s) as %lld x %lld x %lld (data.resize = %s), eval.tta = %s\n", model_path.c_str(), images.size(),
+  std::printf("%s: %zu image(s) as %lld x %lld x %lld (data.resize = %s), eval.tta = %s; %s\n", model_path.c_str(), images.size(),
               static_cast<long long>(m.stored_channels), static_cast<long long>(m.stored_height), static_cast<long long>(m.stored_width),
-              resize.c_str(), m.tta.c_str());
+              resize.c_str(), m.tta.c_str(), kiln::rt::integrity(m).c_str());
   const size_t k = std::min(static_cast<size_t>(top), m.classes.size());
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (size_t i = 0; i < images.size(); ++i) {

@@ -141,10 +141,11 @@ int main(int argc, char** argv) {
     size_t total = 0;
     for (size_t r : right) total += r;
     const std::string who = threads == 1 ? "one thread" : std::to_string(threads) + " threads, wall clock";
-    std::printf("accuracy %.4f (%zu of %zu) with %s weights, tta %s (%lld network pass%s an image); %.2f ms per image (%s, this runtime, %s loops)\n",
+    std::printf("accuracy %.4f (%zu of %zu) with %s weights, tta %s (%lld network pass%s an image); %.2f ms per image (%s, this runtime, %s loops); %s\n",
                 double(total) / double(n), total, n,
                 !model.int8 ? "fp32" : model.meta.count("int8_grid") ? model.meta.at("int8_grid").c_str() : "int8", model.tta.c_str(),
-                static_cast<long long>(views), views == 1 ? "" : "es", 1e3 * s / double(n), who.c_str(), kiln::rt::kernels());
+                static_cast<long long>(views), views == 1 ? "" : "es", 1e3 * s / double(n), who.c_str(), kiln::rt::kernels(),
+                kiln::rt::integrity(model).c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kiln-classify: error: %s\n", e.what());

@@ -468,6 +468,11 @@ bool reseal(std::vector<uint8_t>& bytes) {
   return true;
 }
 
+std::string integrity(const Model& m) {
+  const auto it = m.meta.find("crc32");
+  return it == m.meta.end() ? "no CRC-32 (exported before 2026-12-05): unchecked" : "CRC-32 " + it->second + " checked";
+}
+
 Model parse(const std::vector<uint8_t>& bytes, const std::string& name) {
   Reader r{bytes, name};
   r.need(8, "the magic number");

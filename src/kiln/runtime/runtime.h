@@ -104,6 +104,10 @@ uint32_t file_crc32(const uint8_t* bytes, size_t n, size_t field);
 // Writes into the file's `crc32` what its bytes give (tools that change a file on purpose: tests,
 // fuzzing); false when the file has no `crc32`.
 bool reseal(std::vector<uint8_t>& bytes);
+// What a loaded model's file was checked by, for tools to print: "CRC-32 89abcdef checked" (parse
+// refuses a file whose bytes do not give its `crc32`), or "no CRC-32 (exported before 2026-12-05):
+// unchecked" (the web page's words).
+std::string integrity(const Model& model);
 
 // Small file helpers for the runtime's tools (kiln-classify, kiln-web-check).
 std::vector<uint8_t> read_bytes(const std::string& path);  // throws naming the path
