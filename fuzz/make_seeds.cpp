@@ -80,6 +80,17 @@ int main(int argc, char** argv) {
                       0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0};
   jpg.insert(jpg.begin() + 2, exif.begin(), exif.end());
   put(dir / "image/exif-turned.jpg", jpg);
+  // The PNG with the same TIFF structure in an eXIf chunk after its IHDR (PNG's eXIf holds it
+  // without "Exif\0\0"), its CRC-32 right, so the fuzzer starts from the PNG chunk walk's accepting path.
+  {
+    Bytes png = c.png();
+    Bytes x = {0, 0, 0, static_cast<uint8_t>(exif.size() - 10), 'e', 'X', 'I', 'f'};
+    x.insert(x.end(), exif.begin() + 10, exif.end());
+    const uLong crc = crc32(crc32(0L, Z_NULL, 0), x.data() + 4, static_cast<uInt>(x.size() - 4));
+    x.insert(x.end(), {static_cast<uint8_t>(crc >> 24), static_cast<uint8_t>(crc >> 16), static_cast<uint8_t>(crc >> 8), static_cast<uint8_t>(crc)});
+    png.insert(png.begin() + 33, x.begin(), x.end());
+    put(dir / "image/exif-turned.png", png);
+  }
   // The same JPEG with its AC Huffman table 0 relabelled AC 1 (one bit, as fuzz_image found it):
   // its scans use a table no segment defines, which kiln refuses before stb_image reads it.
   for (size_t p = 2; p + 4 <= jpg.size() && jpg[p] == 0xFF;) {

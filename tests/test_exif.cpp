@@ -2,17 +2,20 @@
 // definitions on a 2 x 3 picture worked by hand, the tag found in real JPEG bytes (stb_image_write's,
 // with an APP1 "Exif" segment put after the SOI, both byte orders, behind a JFIF and an XMP
 // segment and bytes between segments), and malformed or truncated segments read as "as stored"
-// without reading past the bytes. And JPEGs whose scans use a table no segment defines, refused
-// before stb_image decodes them.
+// without reading past the bytes; a PNG's eXIf chunk alike (stb_image_write's PNG, the chunk put
+// after IHDR or behind a large text chunk; after IDAT or with a wrong CRC-32 it is passed over).
+// And JPEGs whose scans use a table no segment defines, refused before stb_image decodes them.
 #include <gtest/gtest.h>
 #include <stb/stb_image_write.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "helpers.h"
+#include "kiln/core/crc32.h"
 #include "kiln/data/folder.h"
 #include "kiln/pixels/pixels.h"
 
@@ -117,6 +120,18 @@ Bytes with_segments(const Bytes& file, const std::vector<Bytes>& segments) {
   return out;
 }
 
+// `file`, tagged with orientation `o` in the byte order `little` says, read as tagged and decoded
+// as `stored` (its pixels untagged) turned by `o`.
+void expect_shown_turned(const Bytes& file, const std::string& name, const px::Image& stored, int o, bool little) {
+  const std::string what = std::string(little ? "II" : "MM") + " orientation " + std::to_string(o);
+  EXPECT_EQ(px::exif_orientation(file), o) << what;
+  const auto shown = px::decode(file, name);
+  const auto want = px::oriented(stored, o);
+  EXPECT_EQ(shown.h, want.h) << what;
+  EXPECT_EQ(shown.w, want.w) << what;
+  EXPECT_EQ(shown.data, want.data) << what;
+}
+
 TEST(Exif, AJpegsOrientationIsAppliedWhenDecoded) {
   const Bytes plain = jpeg();
   ASSERT_GT(plain.size(), 100u);
@@ -132,12 +147,7 @@ TEST(Exif, AJpegsOrientationIsAppliedWhenDecoded) {
       // bytes between segments, skipped as stb_image and libjpeg skip them, hide nothing
       const Bytes junk{0x00, 0x14, 0x14};
       for (const Bytes& file : {with_segments(plain, {seg}), with_segments(plain, {xmp, seg}), with_segments(plain, {xmp, junk, seg, junk})}) {
-        EXPECT_EQ(px::exif_orientation(file), o) << (little ? "II" : "MM") << " orientation " << o;
-        const auto shown = px::decode(file, "tagged.jpg");
-        const auto want = px::oriented(stored, o);
-        EXPECT_EQ(shown.h, want.h) << o;
-        EXPECT_EQ(shown.w, want.w) << o;
-        EXPECT_EQ(shown.data, want.data) << (little ? "II" : "MM") << " orientation " << o;
+        expect_shown_turned(file, "tagged.jpg", stored, o, little);
       }
       // the conversion to fewer channels asked of the decoder keeps the orientation
       EXPECT_EQ(px::decode(with_segments(plain, {seg}), "tagged.jpg", 1).data, px::oriented(px::decode(plain, "plain.jpg", 1), o).data);
@@ -189,9 +199,100 @@ TEST(Exif, MalformedOrTruncatedSegmentsLeaveThePictureAsStored) {
   Bytes long_segment(tagged.begin(), tagged.begin() + 40);
   long_segment[4] = 0x7F;  // APP1's length: 32 K, far past the 40 bytes
   EXPECT_EQ(px::exif_orientation(long_segment), 1);
-  // PNG and BMP bytes are not JPEGs: as stored.
+  // A PNG's signature alone and a BMP's bytes: as stored.
   EXPECT_EQ(px::exif_orientation(Bytes{0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A}), 1);
   EXPECT_EQ(px::exif_orientation(Bytes{'B', 'M', 0, 0}), 1);
+}
+
+// A w x h RGB PNG (every pixel different), as stb_image_write writes it.
+Bytes png(int w = 5, int h = 3) {
+  Bytes pixels;
+  for (int i = 0; i < w * h; ++i) pixels.insert(pixels.end(), {uint8_t(17 * i), uint8_t(255 - 13 * i), uint8_t(40 + 7 * i)});
+  Bytes out;
+  stbi_write_png_to_func([](void* ctx, void* data, int size) {
+    auto* o = static_cast<Bytes*>(ctx);
+    o->insert(o->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+  }, &out, w, h, 3, pixels.data(), 3 * w);
+  return out;
+}
+
+// A PNG chunk: length, type, data, and the CRC-32 of type and data (or `crc` where given).
+Bytes chunk(const std::string& type, const Bytes& data, std::optional<uint32_t> crc = std::nullopt) {
+  Bytes c;
+  auto put32 = [&](uint32_t v) { c.insert(c.end(), {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)}); };
+  put32(static_cast<uint32_t>(data.size()));
+  c.insert(c.end(), type.begin(), type.end());
+  c.insert(c.end(), data.begin(), data.end());
+  put32(crc ? *crc : crc32_portable(c.data() + 4, c.size() - 4));
+  return c;
+}
+
+// `chunks` put in a PNG at byte `at`: 33, right after its IHDR chunk (8 + 25 bytes), by default.
+Bytes with_chunks(const Bytes& file, const std::vector<Bytes>& chunks, size_t at = 33) {
+  Bytes out(file.begin(), file.begin() + static_cast<std::ptrdiff_t>(at));
+  for (const auto& c : chunks) out.insert(out.end(), c.begin(), c.end());
+  out.insert(out.end(), file.begin() + static_cast<std::ptrdiff_t>(at), file.end());
+  return out;
+}
+
+// An eXIf chunk's data: the TIFF structure alone (exif() without its "Exif\0\0").
+Bytes tiff(bool little, const std::vector<Entry>& entries) {
+  const Bytes e = exif(little, entries);
+  return Bytes(e.begin() + 6, e.end());
+}
+
+TEST(Exif, APngsEXIfChunkIsAppliedWhenDecoded) {
+  const Bytes plain = png();
+  ASSERT_EQ(std::string(plain.begin() + 12, plain.begin() + 16), "IHDR");
+  EXPECT_EQ(px::exif_orientation(plain), 1);
+  const auto stored = px::decode(plain, "plain.png");
+  ASSERT_EQ(stored.h, 3);
+  ASSERT_EQ(stored.w, 5);
+  const Bytes text = chunk("tEXt", [] { std::string s = "Comment"; s.push_back('\0'); s += "kiln"; return Bytes(s.begin(), s.end()); }());
+  for (bool little : {true, false})
+    for (int o = 1; o <= 8; ++o) {
+      const Bytes x = chunk("eXIf", tiff(little, {{0x010F, 2, 4, 0x4B4B}, {0x0112, 3, 1, uint16_t(o)}}));
+      for (const Bytes& file : {with_chunks(plain, {x}), with_chunks(plain, {text, x})}) {
+        expect_shown_turned(file, "tagged.png", stored, o, little);
+      }
+      EXPECT_EQ(px::decode(with_chunks(plain, {x}), "tagged.png", 1).data, px::oriented(px::decode(plain, "plain.png", 1), o).data);
+    }
+}
+
+TEST(Exif, APngsEXIfAfterItsPixelsDamagedOrMalformedLeavesThePictureAsStored) {
+  const Bytes plain = png();
+  const auto stored = px::decode(plain, "plain.png");
+  const Entry turn{0x0112, 3, 1, 6};
+  const Bytes good = chunk("eXIf", tiff(true, {turn}));
+  const size_t iend = plain.size() - 12;  // the last chunk: IEND, after the pixels
+  ASSERT_EQ(std::string(plain.begin() + static_cast<std::ptrdiff_t>(iend) + 4, plain.begin() + static_cast<std::ptrdiff_t>(iend) + 8), "IEND");
+  const std::vector<std::pair<std::string, Bytes>> files = {
+      {"eXIf after IDAT", with_chunks(plain, {good}, iend)},
+      {"a wrong CRC-32", with_chunks(plain, {chunk("eXIf", tiff(true, {turn}), 0x12345678)})},
+      {"JPEG's 'Exif\\0\\0' before the TIFF structure", with_chunks(plain, {chunk("eXIf", exif(true, {turn}))})},
+      {"orientation 9", with_chunks(plain, {chunk("eXIf", tiff(true, {{0x0112, 3, 1, 9}}))})},
+      {"an empty eXIf", with_chunks(plain, {chunk("eXIf", {})})},
+      {"another chunk's type", with_chunks(plain, {chunk("eXIF", tiff(true, {turn}))})},
+  };
+  for (const auto& [what, file] : files) {
+    EXPECT_EQ(px::exif_orientation(file), 1) << what;
+    EXPECT_EQ(px::decode(file, "odd.png").data, stored.data) << what;
+  }
+  // The first eXIf whose CRC-32 matches decides: a damaged one is passed over, a second is not read.
+  EXPECT_EQ(px::exif_orientation(with_chunks(plain, {chunk("eXIf", tiff(true, {{0x0112, 3, 1, 3}}), 0), good})), 6);
+  EXPECT_EQ(px::exif_orientation(with_chunks(plain, {good, chunk("eXIf", tiff(true, {{0x0112, 3, 1, 3}}))})), 6);
+  // Every prefix of a tagged file: never a read past the bytes (the sanitizer build runs this);
+  // the tag counts once its whole chunk (length, type, data and CRC-32) is there, not a byte before.
+  const Bytes tagged = with_chunks(plain, {good});
+  const size_t whole = 33 + good.size();
+  for (size_t n = 0; n <= whole + 8; ++n)
+    EXPECT_EQ(px::exif_orientation(Bytes(tagged.begin(), tagged.begin() + static_cast<std::ptrdiff_t>(n))), n >= whole ? 6 : 1) << n;
+  // A chunk whose length runs past the file, or past 2^32 - 1 from its start: as stored.
+  Bytes long_chunk = tagged;
+  long_chunk[33] = 0x7F;
+  EXPECT_EQ(px::exif_orientation(long_chunk), 1);
+  long_chunk[33] = 0xFF, long_chunk[34] = 0xFF, long_chunk[35] = 0xFF, long_chunk[36] = 0xFF;
+  EXPECT_EQ(px::exif_orientation(long_chunk), 1);
 }
 
 // The folder loaders read every header before decoding: an image stored 3 wide and 5 high and
@@ -225,6 +326,33 @@ TEST(Exif, AFolderCountsATurnedJpegAtTheSizeItIsShown) {
   write_bytes((d.path / "late.jpg").string(), late);
   EXPECT_EQ(px::header_of_file((d.path / "late.jpg").string()).w, 5);
   EXPECT_EQ(px::decode(read_file((d.path / "late.jpg").string()), "late.jpg").w, 5);
+}
+
+// The same for PNGs: turned by their eXIf chunk, counted and stored at the size shown; one whose
+// chunks before its pixels run past the header pass's first read is read on to its eXIf.
+TEST(Exif, AFolderCountsATurnedPngAtTheSizeItIsShown) {
+  TempDir d;
+  const Bytes tall = png(3, 5);
+  write_bytes((d.path / "cat" / "upright.png").string(), png(5, 3));
+  for (int o : {6, 8}) write_bytes((d.path / "dog" / ("turned" + std::to_string(o) + ".png")).string(),
+                                   with_chunks(tall, {chunk("eXIf", tiff(o == 6, {{0x0112, 3, 1, uint16_t(o)}}))}));
+  const Bytes big_text = chunk("iTXt", [] { std::string s = "XML:com.adobe.xmp"; s.append(5, '\0'); s += std::string(40000, ' '); return Bytes(s.begin(), s.end()); }());
+  Bytes late = with_chunks(tall, {big_text, chunk("eXIf", tiff(true, {{0x0112, 3, 1, 6}}))});
+  late.insert(late.end(), 100000, 0);  // after IEND, where stb_image reads nothing
+  write_bytes((d.path / "dog" / "late.png").string(), late);
+  for (const char* file : {"dog/turned6.png", "dog/turned8.png", "dog/late.png", "cat/upright.png"}) {
+    const auto header = px::header_of_file((d.path / file).string());
+    EXPECT_EQ(header.w, 5) << file;
+    EXPECT_EQ(header.h, 3) << file;
+  }
+  const auto ds = read_image_folder(d.path.string());
+  ASSERT_EQ(ds.images.sizes(), (std::vector<int64_t>{4, 3, 3, 5}));
+  const auto stored = px::decode(tall, "tall.png");
+  for (int i : {1, 2, 3}) {  // dog/late.png, dog/turned6.png, dog/turned8.png, in the folder's (sorted) order
+    const auto want = px::oriented(stored, i == 3 ? 8 : 6);
+    const auto got = ds.images[i].permute({1, 2, 0}).contiguous();
+    EXPECT_EQ(Bytes(got.data_ptr<uint8_t>(), got.data_ptr<uint8_t>() + got.numel()), want.data) << i;
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string_view>
 
+#include "kiln/core/crc32.h"
 #include "kiln/core/error.h"
 
 namespace kiln::px {
@@ -157,6 +158,40 @@ int orientation_in(Read read, size_t n) {
   return o;
 }
 
+// A PNG's chunks before its pixels: visit(type, offset, length) sees each whole chunk (its data:
+// from `offset`, `length` bytes) whose CRC-32 matches, up to the first IDAT (or IEND) and not
+// past it; a chunk whose CRC-32 does not match is passed over, as libpng discards a damaged
+// ancillary chunk. Returns whether the walk reached IDAT or IEND (false for bytes that end first,
+// or that are not a PNG: the signature 89 'PNG' 0D 0A 1A 0A).
+template <class Visit>
+bool walk_png(const std::vector<uint8_t>& b, Visit visit) {
+  static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (b.size() < 8 || !std::equal(signature, signature + 8, b.begin())) return false;
+  auto be32 = [&](size_t at) { return uint32_t(b[at]) << 24 | uint32_t(b[at + 1]) << 16 | uint32_t(b[at + 2]) << 8 | uint32_t(b[at + 3]); };
+  for (size_t p = 8; b.size() - p >= 8;) {
+    const size_t len = be32(p);
+    const std::string_view type(reinterpret_cast<const char*>(b.data() + p + 4), 4);
+    if (type == "IDAT" || type == "IEND") return true;
+    if (len > b.size() - p - 8 || b.size() - p - 8 - len < 4) return false;  // cut short
+    if (crc32_portable(b.data() + p + 4, 4 + len) == be32(p + 8 + len) && !visit(type, p + 8, len)) return true;
+    p += 12 + len;
+  }
+  return false;
+}
+
+// The orientation in a PNG's first eXIf chunk before its pixels (PNG 3rd edition: an eXIf after
+// IDAT is ignored, as browsers ignore it), 1 where there is none. The chunk holds the TIFF
+// structure itself, without JPEG's "Exif\0\0".
+int png_orientation(const std::vector<uint8_t>& b) {
+  int o = 1;
+  walk_png(b, [&](std::string_view type, size_t at, size_t len) {
+    if (type != "eXIf") return true;
+    o = tiff_orientation(b.data() + at, len);                   // the first decides
+    return false;
+  });
+  return o;
+}
+
 // `read` over bytes in memory.
 auto memory_reader(const std::vector<uint8_t>& b) {
   return [&b](size_t at, size_t count, uint8_t* out) {
@@ -264,20 +299,25 @@ bool reaches_scan(const std::vector<uint8_t>& b) {
 
 std::string jpeg_table_problem(const std::vector<uint8_t>& b) { return table_problem(b, false); }
 
-int exif_orientation(const std::vector<uint8_t>& b) { return orientation_in(memory_reader(b), b.size()); }
+int exif_orientation(const std::vector<uint8_t>& b) {
+  return !b.empty() && b[0] == 0x89 ? png_orientation(b) : orientation_in(memory_reader(b), b.size());
+}
 
 Header header_of_file(const std::string& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) throw Error("cannot open image '" + path + "'");
-  // The file's first 16 KiB; a JPEG's, up to its first scan (growing by doubling: EXIF and ICC
-  // segments can be large), so the file is opened once and read once.
+  // The file's first 16 KiB; a JPEG's up to its first scan, a PNG's up to its first IDAT (growing
+  // by doubling: EXIF, ICC and XMP segments and chunks can be large), so the file is opened once
+  // and read once.
   std::vector<uint8_t> head;
   for (size_t want = 16 * 1024;; want *= 2) {
     const size_t had = head.size();
     head.resize(want);
     head.resize(had + std::fread(head.data() + had, 1, want - had, f.get()));
     if (std::ferror(f.get())) throw Error("cannot read image '" + path + "'");
-    if (head.size() < want || head[0] != 0xFF || reaches_scan(head)) break;  // the whole file, not a JPEG, or enough
+    if (head.size() < want || (head[0] != 0xFF && head[0] != 0x89)) break;   // the whole file, or a BMP
+    if (head[0] == 0xFF ? reaches_scan(head) : walk_png(head, [](std::string_view, size_t, size_t) { return true; }))
+      break;                                                                    // enough of a JPEG or a PNG
   }
   if (head.empty()) throw Error("cannot decode image '" + path + "': the file is empty");
   const std::string format = format_problem(head.data(), head.size());
@@ -294,6 +334,7 @@ Header header_of_file(const std::string& path) {
     std::rewind(f.get());
     if (!stbi_info_from_file(f.get(), &h.w, &h.h, &h.c))
       throw Error("cannot decode image '" + path + "': " + (stbi_failure_reason() ? stbi_failure_reason() : "unknown format"));
+    orientation = exif_orientation(head);  // a PNG's eXIf (the head reaches its first IDAT); a BMP: 1
   }
   check_size(h.w, h.h, path);
   if (orientation >= 5) std::swap(h.w, h.h);  // shown turned: decode turns it

@@ -3,11 +3,11 @@
 // wrap it in tensors) and for the runtime's command line (kiln-classify), so an image file gives
 // both the same pixels.
 //
-// - decode: PNG, JPEG, BMP (and nothing else stb_image reads) with the channels the file holds, and a
-//   JPEG's EXIF orientation (tag 0x0112 of its APP1 "Exif" segment) applied, so a phone's
-//   upright photo is upright here as browsers, galleries and the web page show it (PIL's
-//   Image.open, and so torchvision's ImageFolder, leaves it as stored). A missing, malformed or
-//   out-of-range tag is orientation 1, the pixels as stored.
+// - decode: PNG, JPEG, BMP (and nothing else stb_image reads) with the channels the file holds, and
+//   the EXIF orientation (tag 0x0112) of a JPEG's APP1 "Exif" segment or a PNG's eXIf chunk
+//   applied, so a phone's upright photo is upright here as browsers, galleries and the web page
+//   show it (PIL's Image.open, and so torchvision's ImageFolder, leaves it as stored). A missing,
+//   malformed or out-of-range tag is orientation 1, the pixels as stored.
 // - with_channels: grey to RGB by copying; an alpha channel composited over a grey `background`,
 //   out = floor((a x + (255 - a) background + 127) / 255); colour to grey is refused unless asked
 //   for by luma (ITU-R BT.601, after the alpha: floor((299 R + 587 G + 114 B + 500) / 1000), i.e.
@@ -55,7 +55,8 @@ std::string format_problem(const uint8_t* head, size_t n);
 // decompression bomb).
 Image decode(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
 // An image file's header, read without decoding it (the folder loaders' first pass): its size as
-// shown (EXIF orientations 5 to 8 swap the stored one) and its channels. Throws kiln::Error
+// shown (EXIF orientations 5 to 8 swap the stored one; a JPEG read up to its first scan, a PNG up
+// to its first IDAT) and its channels. Throws kiln::Error
 // naming the file where decode would refuse it by its header: unreadable, empty, not
 // PNG/JPEG/BMP, a header stb_image cannot read, or over 64 Mpixel.
 struct Header {
@@ -72,9 +73,12 @@ Header header_of_file(const std::string& path);
 // segments skipped, every scan's entropy-coded data skipped to the next marker, a table's header
 // read where it starts even past its segment's end, and a file's end read as zeros.
 std::string jpeg_table_problem(const std::vector<uint8_t>& bytes);
-// A JPEG file's EXIF orientation, 1..8 (TIFF 6.0 / EXIF 2.3 tag 0x0112): 1 for a file that is not
-// a JPEG, has no EXIF segment before its first scan, or whose segment is malformed or truncated
-// (every read is bounds-checked; nothing is thrown).
+// An image file's EXIF orientation, 1..8 (TIFF 6.0 / EXIF 2.3 tag 0x0112): a JPEG's, from its first
+// APP1 "Exif" segment before its first scan; a PNG's, from its first eXIf chunk (PNG 3rd edition;
+// the TIFF structure without "Exif\0\0") before its first IDAT whose CRC-32 matches (libpng
+// discards a damaged ancillary chunk; browsers ignore an eXIf after the pixels). 1 for a BMP, a
+// file with neither, or one whose segment or chunk is malformed or truncated (every read is
+// bounds-checked; nothing is thrown).
 int exif_orientation(const std::vector<uint8_t>& bytes);
 // The image as EXIF orientation `o` says to show it (1 as stored; 2 mirrored left-right; 3 turned
 // 180 degrees; 4 mirrored top-bottom; 5 transposed; 6 turned 90 degrees clockwise; 7 transposed
