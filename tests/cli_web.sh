@@ -47,7 +47,7 @@ if command -v node >/dev/null; then
   node "$web/node_check.js" "$d/site/kiln.js" "$d/site/model.kiln" "$d/images" "$k" "$digits" 0 "$passes" 0 > "$d/node.json" \
     || { echo "FAIL: node_check.js"; exit 1; }
   python3 - "$d/native.json" "$d/node.json" <<'PY' || exit 1
-import json, struct, sys
+import json, re, struct, sys
 n, w = (json.load(open(f)) for f in sys.argv[1:])
 f32 = lambda v: struct.unpack("f", struct.pack("f", v))[0]  # both print float32 values (native %.9g)
 unequal = sum(f32(x) != f32(y) for x, y in zip(n["logits"], w["logits"]))
@@ -58,6 +58,9 @@ for a, b in zip(w["metrics"], n["metrics"]):
           f"{a['seconds']:.2f} s / {b['seconds']:.2f} s")
     assert abs(a["test_misses"] - b["test_misses"]) <= 10, "the 1989 run differs"
 assert len(w["metrics"]) == len(n["metrics"])
+# the page's model line says the file was checked, in kiln-classify's words (kiln::rt::integrity)
+for j in (n, w):
+    assert re.fullmatch(r"CRC-32 [0-9a-f]{8} checked", j["info"]["integrity"]), j["info"]
 PY
   # The same run on the 4-bit grid, packed two values to a byte (dtype 2): the WebAssembly build
   # reads it as the native one does, and it is another model than the int8 file.

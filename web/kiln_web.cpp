@@ -86,7 +86,8 @@ int kw_model_load(const uint8_t* bytes, int size) {
     for (size_t i = 0; i < m->classes.size(); ++i) info += (i ? "," : "") + quoted(m->classes[i]);
     info += "],\"channels\":" + std::to_string(m->channels) + ",\"height\":" + std::to_string(m->height) +
             ",\"width\":" + std::to_string(m->width) + ",\"int8\":" + (m->int8 ? "true" : "false") +
-            ",\"params\":" + std::to_string(params) + ",\"file_bytes\":" + std::to_string(size) + ",\"meta\":{";
+            ",\"params\":" + std::to_string(params) + ",\"file_bytes\":" + std::to_string(size) +
+            ",\"integrity\":" + quoted(kiln::rt::integrity(*m)) + ",\"meta\":{";
     bool first = true;
     for (const auto& [k, v] : m->meta) {
       info += (first ? "" : ",") + quoted(k) + ":" + quoted(v);

@@ -163,10 +163,11 @@ int orientation_in(Read read, size_t n) {
 // past it; a chunk whose CRC-32 does not match is passed over, as libpng discards a damaged
 // ancillary chunk. Returns whether the walk reached IDAT or IEND (false for bytes that end first,
 // or that are not a PNG: the signature 89 'PNG' 0D 0A 1A 0A).
+const uint8_t kPngSignature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+
 template <class Visit>
 bool walk_png(const std::vector<uint8_t>& b, Visit visit) {
-  static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-  if (b.size() < 8 || !std::equal(signature, signature + 8, b.begin())) return false;
+  if (b.size() < 8 || !std::equal(kPngSignature, kPngSignature + 8, b.begin())) return false;
   auto be32 = [&](size_t at) { return uint32_t(b[at]) << 24 | uint32_t(b[at + 1]) << 16 | uint32_t(b[at + 2]) << 8 | uint32_t(b[at + 3]); };
   for (size_t p = 8; b.size() - p >= 8;) {
     const size_t len = be32(p);
@@ -295,6 +296,14 @@ bool reaches_scan(const std::vector<uint8_t>& b) {
   walk_jpeg(memory_reader(b), b.size(), [&](uint8_t m, size_t, size_t) { return !(scan = m == 0xDA); });
   return scan;
 }
+// Whether the first bytes of an image file hold all the header pass reads: a JPEG's up to its
+// first scan, a PNG's up to its first IDAT, any other file's first bytes (its signature, or that
+// it has none kiln reads: read no further).
+bool holds_header(const std::vector<uint8_t>& b) {
+  if (b.size() >= 2 && b[0] == 0xFF && b[1] == 0xD8) return reaches_scan(b);
+  if (b.size() >= 8 && std::equal(kPngSignature, kPngSignature + 8, b.begin())) return walk_png(b, [](std::string_view, size_t, size_t) { return true; });
+  return true;
+}
 }  // namespace
 
 std::string jpeg_table_problem(const std::vector<uint8_t>& b) { return table_problem(b, false); }
@@ -315,9 +324,7 @@ Header header_of_file(const std::string& path) {
     head.resize(want);
     head.resize(had + std::fread(head.data() + had, 1, want - had, f.get()));
     if (std::ferror(f.get())) throw Error("cannot read image '" + path + "'");
-    if (head.size() < want || (head[0] != 0xFF && head[0] != 0x89)) break;   // the whole file, or a BMP
-    if (head[0] == 0xFF ? reaches_scan(head) : walk_png(head, [](std::string_view, size_t, size_t) { return true; }))
-      break;                                                                    // enough of a JPEG or a PNG
+    if (head.size() < want || holds_header(head)) break;  // the whole file, or enough of it
   }
   if (head.empty()) throw Error("cannot decode image '" + path + "': the file is empty");
   const std::string format = format_problem(head.data(), head.size());
