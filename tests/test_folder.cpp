@@ -2,6 +2,8 @@
 // and resize mode against hand-computed pixels, mixed folders loaded at one size, the order
 // independent of the threads, the hold-out split, the refusals.
 #include <gtest/gtest.h>
+#include <fstream>
+#include <iterator>
 #include <stb/stb_image_write.h>
 
 #include "helpers.h"
@@ -196,6 +198,78 @@ TEST(Folder, FolderWithoutTestUsesTheHoldOutAndSaysSo) {
   auto with_test = load_dataset("folder", "", d.path.string(), o);
   EXPECT_EQ(with_test.test.size(), 2);
   EXPECT_EQ(with_test.train.size(), 22);
+}
+
+// A class folder is read at any depth, as torchvision's ImageFolder reads it; what the walk
+// leaves unread is said, so that no image goes missing without a word: files of other formats by
+// extension, images outside any class folder, hidden folders (not classes, not entered); hidden
+// files pass silently. A folder with nothing kiln reads says what it did find.
+TEST(Folder, WhatTheWalkPassesOverIsSaid) {
+  TempDir d;
+  const auto root = d.path / "train";
+  png(root / "cat" / "0.png", 4, 4, 3, 1);
+  png(root / "dog" / "0.png", 4, 4, 3, 2);
+  FolderReport r;
+  read_image_folder(root.string(), {}, &r);
+  EXPECT_TRUE(r.passed_over.empty());
+  EXPECT_EQ(r.passed_over.text(), "");
+  const auto noted = [&](int64_t images) {
+    const Dataset ds = read_image_folder(root.string(), {}, &r);
+    EXPECT_EQ(ds.classes, (std::vector<std::string>{"cat", "dog"}));
+    EXPECT_EQ(ds.size(), images);
+    return folder_report_line("train/", ds, r);
+  };
+  EXPECT_EQ(noted(2).find("passed over"), std::string::npos);
+  for (auto f : {"cat/1.webp", "cat/2.WEBP", "dog/3.webp", "dog/4.gif", "dog/notes", "cat/.DS_Store", "dog/._0.png"})
+    test::write_bytes((root / f).string(), {1, 2, 3});
+  std::string line = noted(2);
+  EXPECT_NE(line.find("; passed over 5 files of a format kiln does not read (3 .webp, 1 .gif, 1 without an extension; kiln reads "
+                      ".png/.jpg/.jpeg/.bmp)"),
+            std::string::npos)
+      << line;
+  // Below a class folder, at any depth: the class's images, sorted by path.
+  png(root / "cat" / "2019" / "a" / "0.png", 4, 4, 3, 4);
+  png(root / "dog" / "2019" / "0.png", 4, 4, 3, 5);
+  png(root / "stray.png", 4, 4, 3, 3);
+  png(root / ".ipynb_checkpoints" / "0.png", 4, 4, 3, 6);
+  png(root / "cat" / ".thumbs" / "0.png", 4, 4, 3, 7);
+  line = noted(4);
+  EXPECT_NE(line.find(", 1 image outside any class folder (kiln reads root/<class>/<image>, at any depth below <class>) and 2 hidden "
+                      "folders (.ipynb_checkpoints, cat/.thumbs), not read"),
+            std::string::npos)
+      << line;
+  const Dataset ds = read_image_folder(root.string());
+  EXPECT_TRUE(torch::equal(ds.labels, torch::tensor({0, 0, 1, 1}, torch::kInt64)));
+  const std::vector<std::filesystem::path> in_order = {root / "cat" / "0.png", root / "cat" / "2019" / "a" / "0.png", root / "dog" / "0.png",
+                                                       root / "dog" / "2019" / "0.png"};
+  for (size_t i = 0; i < in_order.size(); ++i) {
+    std::ifstream f(in_order[i], std::ios::binary);
+    const px::Image img = px::decode(std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), {}), in_order[i].string());
+    EXPECT_TRUE(torch::equal(ds.images[static_cast<int64_t>(i)].permute({1, 2, 0}).flatten(),
+                             torch::tensor(std::vector<int64_t>(img.data.begin(), img.data.end())).to(torch::kUInt8)))
+        << in_order[i];
+  }
+  // Nothing kiln reads: the refusal says what is there.
+  const auto none = d.path / "none";
+  test::write_bytes((none / "a" / "0.webp").string(), {1});
+  expect_error_containing([&] { read_image_folder(none.string()); },
+                          "has no .png/.jpg/.jpeg/.bmp images in its class folders: passed over 1 file of a format kiln does not read (1 .webp");
+  test::write_bytes((none / "x.jpg").string(), {1});
+  remove_tree((none / "a").string());
+  expect_error_containing([&] { read_image_folder(none.string()); }, "has no class subdirectories (root/<class>/*.png): passed over 1 image outside any class folder");
+  // The unlabeled reader (any depth) alike.
+  test::write_bytes((d.path / "u" / "deep" / "0.webp").string(), {1});
+  expect_error_containing([&] { read_unlabeled_images((d.path / "u").string(), 3, 4, 4); },
+                          "has no .png/.jpg/.jpeg/.bmp images (at any depth): passed over 1 file of a format kiln does not read (1 .webp");
+  png(d.path / "u" / "0.png", 4, 4, 3, 8);
+  png(d.path / "u" / "deep" / ".ipynb_checkpoints" / "0.png", 4, 4, 3, 9);
+  test::write_bytes((d.path / "u" / "._0.png").string(), {1});  // macOS's metadata beside 0.png: not a PNG
+  FolderReport u;
+  std::vector<std::string> paths;
+  EXPECT_EQ(read_unlabeled_images((d.path / "u").string(), 3, 4, 4, 0, {}, &u, &paths).size(), 1);
+  EXPECT_EQ(paths, (std::vector<std::string>{"0.png"}));
+  EXPECT_EQ(u.passed_over.files, (std::map<std::string, int64_t>{{".webp", 1}}));
+  EXPECT_EQ(u.passed_over.hidden_folders, (std::vector<std::string>{"deep/.ipynb_checkpoints"}));
 }
 
 // The report's per-class accuracy (issue #26: beside the confusion matrix): rows are true

@@ -1,4 +1,5 @@
-// Image folders (issue #26): root/<class>/*.png|jpg|jpeg|bmp, of any size and channel count,
+// Image folders (issue #26): root/<class>/*.png|jpg|jpeg|bmp (at any depth below <class>, as
+// torchvision's ImageFolder walks it; hidden entries never), of any size and channel count,
 // decoded on every core into one uint8 N x C x H x W tensor.
 //
 // - Channels: the dataset has 3 channels when any image has colour, else 1. Grey images become
@@ -13,10 +14,11 @@
 // - Memory: the decoded size N x C x H x W bytes is computed from the files' headers before
 //   anything is decoded, and a folder over the limit is refused with what it needs and an
 //   image_size that would fit.
-// - Order: classes sorted by name, files sorted by name within a class, whatever the threads do.
+// - Order: classes sorted by name, files sorted by path within a class, whatever the threads do.
 #pragma once
 #include <torch/torch.h>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +27,20 @@
 
 namespace kiln {
 
+// What a folder's walk left unread, so that no image goes missing without a word: files of
+// formats kiln does not read (by extension, lower case, "" for none), images lying in the root
+// outside any class folder, and hidden folders (a name starting with '.', such as
+// .ipynb_checkpoints: not classes, not entered; by their path from the root). Hidden files
+// (.DS_Store, macOS's ._x.png beside x.png) are passed over without a word.
+struct PassedOver {
+  std::map<std::string, int64_t> files;
+  int64_t loose_images = 0;
+  std::vector<std::string> hidden_folders;
+  bool empty() const { return files.empty() && loose_images == 0 && hidden_folders.empty(); }
+  // "passed over 8 files kiln does not read (6 .webp, 2 .gif), ..."; "" when nothing was.
+  std::string text() const;
+};
+
 // What reading a folder found and cost (a run's first lines print it).
 struct FolderReport {
   int64_t images = 0, bytes = 0;     // images decoded; bytes of the decoded tensor
@@ -32,12 +48,13 @@ struct FolderReport {
   int64_t resized = 0, converted = 0;  // images whose size / channel count was changed
   double seconds = 0;                // wall time of reading and decoding
   int threads = 1;
+  PassedOver passed_over;
   double images_per_second() const { return seconds > 0 ? images / seconds : 0; }
 };
 
 Dataset read_image_folder(const std::string& root, const FolderOptions& options = {}, FolderReport* report = nullptr);
 // What a run's first lines say of a folder read: "DIR: N images, C x H x W, X MiB decoded,
-// k resized, ...; read in S s on T thread(s), R images/s".
+// k resized, ...; read in S s on T thread(s), R images/s", then what was passed over, if anything.
 std::string folder_report_line(const std::string& dir, const Dataset& d, const FolderReport& r);
 
 // Unlabeled images (selftrain.unlabeled_folder): every .png/.jpg/.jpeg/.bmp under root at any
