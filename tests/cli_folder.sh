@@ -10,7 +10,7 @@
 # n = 3, docs/folders.md); 4 points still fails a loader that mangles images (swapped channels, misplaced crops, wrong labels). Then the folder without test/ trains with
 # data.val_fraction, and mixed sizes without image_size are refused naming the key. And a
 # self-training student pseudo-labels an unlabeled folder, and the runtime classifies image
-# files as kiln predict does (below).
+# files and folders as kiln predict does (below).
 # usage: cli_folder.sh KILN FOLDER_FROM_CIFAR [KILN_CLASSIFY]   (needs $KILN_DATA/cifar10; exit 77 = skipped)
 set -u
 kiln=$1; make_folder=$2; classify=${3:-}; kiln_js=${4:-}; web=$(cd "$(dirname "$0")/../web" && pwd)
@@ -143,6 +143,36 @@ PY
   "$classify" "$d/run-view/model.kiln" "${files[@]}" --threads 3 --json "$d/t3.json" > "$d/t3.txt" || { echo "FAIL: kiln-classify --threads 3 on image files"; exit 1; }
   cmp -s "$d/t3.txt" "$d/run-view/classify.txt" && python3 -c "import json, sys; a, b = (json.load(open(p)) for p in sys.argv[1:]); sys.exit(a != b)" "$d/t3.json" "$d/run-view/classify.json" ||
     { diff "$d/t3.txt" "$d/run-view/classify.txt"; echo "FAIL: --threads 3 changed the predictions"; exit 1; }
+  # A folder given instead of files: the images under it at any depth, sorted by path (here the 30
+  # files again, linked as 00.png ... 14.png and deeper/15.png ... 29.png), hidden entries passed
+  # over silently, other files counted on stderr; both tools give the predictions the files named
+  # one by one got. A folder with no image is refused, saying what it holds.
+  mkdir -p "$d/pick/deeper" "$d/pick/.ipynb_checkpoints" "$d/nothing"
+  for i in "${!files[@]}"; do
+    at=$d/pick; [ "$i" -ge 15 ] && at=$d/pick/deeper
+    ln -s "${files[$i]}" "$at/$(printf %02d "$i").png"
+  done
+  cp "${files[0]}" "$d/pick/.ipynb_checkpoints/00.png"; printf 'xx' > "$d/pick/._00.png"; printf 'RIFF' > "$d/pick/a.webp"; printf 'RIFF' > "$d/nothing/a.webp"
+  "$classify" "$d/run-view/model.kiln" "$d/pick" --json "$d/pick-classify.json" > "$d/pick.txt" 2> "$d/pick.err" || { cat "$d/pick.txt" "$d/pick.err"; echo "FAIL: kiln-classify on a folder"; exit 1; }
+  "$kiln" predict -c "$d/run-view/checkpoint.pt" --device cpu --top 3 --json "$d/pick-predict.json" "$d/pick" > /dev/null 2>> "$d/pick.err" ||
+    { cat "$d/pick.err"; echo "FAIL: kiln predict on a folder"; exit 1; }
+  [ "$(grep -c "^note: passed over 1 file of a format kiln does not read (1 .webp; kiln reads .png/.jpg/.jpeg/.bmp) and 1 hidden folder ($d/pick/.ipynb_checkpoints), not read$" "$d/pick.err")" = 2 ] ||
+    { cat "$d/pick.err"; echo "FAIL: what a folder's walk passed over is not said by both tools"; exit 1; }
+  python3 - "$d" <<'PY' || exit 1
+import json, sys
+d = sys.argv[1]
+want = [f"{d}/pick/{i:02d}.png" for i in range(15)] + [f"{d}/pick/deeper/{i:02d}.png" for i in range(15, 30)]
+for tool in ("classify", "predict"):
+    got, one_by_one = json.load(open(f"{d}/pick-{tool}.json")), json.load(open(f"{d}/run-view/{tool}.json"))
+    assert [r["file"] for r in got["predictions"]] == want, (tool, [r["file"] for r in got["predictions"]])
+    assert [r["top"] for r in got["predictions"]] == [r["top"] for r in one_by_one["predictions"]], tool
+print("a folder: kiln-classify and kiln predict read its 30 images at two depths in path order, as the files named one by one")
+PY
+  for tool in "$classify $d/run-view/model.kiln" "$kiln predict -c $d/run-view/checkpoint.pt --device cpu"; do
+    $tool "$d/nothing" > "$d/bad.txt" 2>&1 && { echo "FAIL: a folder without images was accepted ($tool)"; exit 1; }
+    grep -q "folder '$d/nothing' has no .png/.jpg/.jpeg/.bmp images (at any depth): passed over 1 file of a format kiln does not read (1 .webp" "$d/bad.txt" ||
+      { cat "$d/bad.txt"; echo "FAIL: no message for a folder without images ($tool)"; exit 1; }
+  done
 fi
 # A self-training student whose unlabeled images are a folder (selftrain.unlabeled_folder): both
 # test/ folders, reached through symbolic links, pseudo-labeled by the plain run's first model

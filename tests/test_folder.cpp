@@ -238,6 +238,14 @@ TEST(Folder, WhatTheWalkPassesOverIsSaid) {
                       "folders (.ipynb_checkpoints, cat/.thumbs), not read"),
             std::string::npos)
       << line;
+  // Links to folders are followed, each folder once by its real path: a second path to one, and a
+  // link back up (a cycle), are said, not walked again.
+  std::filesystem::create_directory_symlink(root / "cat" / "2019", root / "cat" / "again");
+  std::filesystem::create_directory_symlink(root / "cat", root / "cat" / "2019" / "loop");
+  line = noted(4);
+  EXPECT_NE(line.find(", 2 links to a folder already walked (a second path to it, or a cycle), not followed again and 2 hidden folders"),
+            std::string::npos)
+      << line;
   const Dataset ds = read_image_folder(root.string());
   EXPECT_TRUE(torch::equal(ds.labels, torch::tensor({0, 0, 1, 1}, torch::kInt64)));
   const std::vector<std::filesystem::path> in_order = {root / "cat" / "0.png", root / "cat" / "2019" / "a" / "0.png", root / "dog" / "0.png",

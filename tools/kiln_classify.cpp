@@ -8,7 +8,8 @@
 // itself runs an image on one thread); the time is then the wall clock over all of them.
 //   kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta MODE] [--portable|--plain] [--threads N]
 //   kiln-classify MODEL.kiln test_batch.bin [--limit N] [--tta MODE] [--portable|--plain] [--threads N]
-// Given image files instead (PNG, JPEG, BMP, any size), it prints each one's classes as
+// Given image files instead (PNG, JPEG, BMP, any size), or folders (the images under each, at any
+// depth, sorted by path, hidden ones passed over), it prints each one's classes as
 // `kiln predict` does, the image prepared as kiln predict prepares it (tools/classify_files.h):
 //   kiln-classify MODEL.kiln IMAGE... [--top K] [--json FILE] [--grey] [--tta MODE] [--portable|--plain] [--threads N]
 // (--grey: colour images for a grey model made grey by BT.601 luma, as kiln predict --grey does;
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "classify_files.h"
+#include "kiln/pixels/image_files.h"
 #include "kiln/pixels/pixels.h"
 #include "kiln/runtime/runtime.h"
 
@@ -74,14 +77,16 @@ int main(int argc, char** argv) {
     const auto grey_at = std::find(args.begin(), args.end(), "--grey");
     const bool grey = grey_at != args.end();
     if (grey) args.erase(grey_at);
-    const bool files = args.size() >= 2 && std::all_of(args.begin() + 1, args.end(), kiln::px::is_image_file);
-    if (!files && args.size() >= 2 && std::any_of(args.begin() + 1, args.end(), kiln::px::is_image_file))
-      throw std::runtime_error("'" + *std::find_if_not(args.begin() + 1, args.end(), kiln::px::is_image_file) +
-                               "' is not an image file (.png, .jpg, .jpeg, .bmp), and image files cannot be mixed with IDX or CIFAR files");
+    // Image files and folders (each read as the images under it, at any depth), or IDX / CIFAR files.
+    const auto image_or_folder = [](const std::string& a) { return kiln::px::is_image_file(a) || std::filesystem::is_directory(a); };
+    const bool files = args.size() >= 2 && std::all_of(args.begin() + 1, args.end(), image_or_folder);
+    if (!files && args.size() >= 2 && std::any_of(args.begin() + 1, args.end(), image_or_folder))
+      throw std::runtime_error("'" + *std::find_if_not(args.begin() + 1, args.end(), image_or_folder) +
+                               "' is not an image file (.png, .jpg, .jpeg, .bmp) or a folder, and image files cannot be mixed with IDX or CIFAR files");
     if (!files && args.size() != 2 && args.size() != 3) {
       std::fprintf(stderr, "usage: kiln-classify MODEL.kiln IMAGES-idx3-ubyte LABELS-idx1-ubyte [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"
                            "       kiln-classify MODEL.kiln cifar10_batch.bin [--limit N] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n"
-                           "       kiln-classify MODEL.kiln IMAGE.png|jpg|jpeg|bmp... [--top K] [--json FILE] [--grey] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n");
+                           "       kiln-classify MODEL.kiln IMAGE.png|jpg|jpeg|bmp|FOLDER... [--top K] [--json FILE] [--grey] [--tta none|flip|flip+translate] [--portable|--plain] [--threads N]\n");
       return 2;
     }
     if (files && limit_given) throw std::runtime_error("--limit is for IDX and CIFAR files, not image files");
@@ -89,7 +94,12 @@ int main(int argc, char** argv) {
     auto model = kiln::rt::load(args[0]);
     if (!tta.empty()) model.tta = tta;
     const int64_t views = model.views();  // refuses an unknown --tta before any work
-    if (files) return kiln::tools::classify_files(model, args[0], {args.begin() + 1, args.end()}, top, json, grey, threads);
+    if (files) {
+      kiln::px::PassedOver passed;
+      const auto images = kiln::px::expand_folders({args.begin() + 1, args.end()}, passed);
+      if (!passed.empty()) std::fprintf(stderr, "note: %s\n", passed.text().c_str());
+      return kiln::tools::classify_files(model, args[0], images, top, json, grey, threads);
+    }
     const size_t pix = static_cast<size_t>(model.channels * model.height * model.width);
     std::vector<std::vector<float>> images;
     std::vector<int> labels;

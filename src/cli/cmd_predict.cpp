@@ -14,6 +14,7 @@
 #include "kiln/core/fs.h"
 #include "kiln/data/folder.h"
 #include "kiln/data/loader.h"
+#include "kiln/pixels/image_files.h"
 #include "kiln/train/run_settings.h"
 #include "kiln/train/trainer.h"
 
@@ -40,7 +41,10 @@ int run_predict(const PredictFlags& f) {
   std::vector<torch::Tensor> images;
   auto read = s.data.folder_options;
   read.grey_by_luma = f.grey;
-  for (const auto& p : f.images) images.push_back(read_image_as(p, C, H, W, read));  // refuses colour for a grey model unless --grey
+  px::PassedOver passed;
+  const auto files = px::expand_folders(f.images, passed);  // a folder: its images at any depth, sorted by path
+  if (!passed.empty()) std::fprintf(stderr, "note: %s\n", passed.text().c_str());
+  for (const auto& p : files) images.push_back(read_image_as(p, C, H, W, read));  // refuses colour for a grey model unless --grey
   ds.images = torch::stack(images);
   ds.labels = torch::zeros({ds.images.size(0)}, torch::kInt64);
   DeviceLoader loader(ds, su.device, s.step.resolve(su.device).compute, ck.mean, ck.std, s.step.channels_last, s.data.view);
@@ -55,12 +59,12 @@ int run_predict(const PredictFlags& f) {
   auto cls = [&](int64_t i, int64_t j) { return io.classes.at(static_cast<size_t>(pi[i][j])).c_str(); };
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (int64_t i = 0; i < p.size(0); ++i) {
-    std::printf("%s: %s %.1f%%", f.images[static_cast<size_t>(i)].c_str(), cls(i, 0), 100.0 * pv[i][0]);
+    std::printf("%s: %s %.1f%%", files[static_cast<size_t>(i)].c_str(), cls(i, 0), 100.0 * pv[i][0]);
     for (int64_t j = 1; j < k; ++j) std::printf(j == 1 ? " (then %s %.1f%%" : ", %s %.1f%%", cls(i, j), 100.0 * pv[i][j]);
     std::printf("%s\n", k > 1 ? ")" : "");
     nlohmann::ordered_json top = nlohmann::ordered_json::array();
     for (int64_t j = 0; j < k; ++j) top.push_back({{"class", cls(i, j)}, {"index", pi[i][j]}, {"probability", pv[i][j]}});
-    rows.push_back({{"file", f.images[static_cast<size_t>(i)]}, {"top", top}});
+    rows.push_back({{"file", files[static_cast<size_t>(i)]}, {"top", top}});
   }
   if (!f.json.empty()) {
     const nlohmann::ordered_json j{{"checkpoint", f.checkpoint},
@@ -76,12 +80,12 @@ int run_predict(const PredictFlags& f) {
 
 Command add_predict(CLI::App& app, const std::string&) {
   auto f = std::make_shared<PredictFlags>();
-  auto* sub = app.add_subcommand("predict", "Classify image files (PNG, JPEG, BMP, any size) with a checkpoint, as its run evaluated");
+  auto* sub = app.add_subcommand("predict", "Classify image files (PNG, JPEG, BMP, any size), or the images under folders, with a checkpoint, as its run evaluated");
   sub->add_option("--checkpoint,-c", f->checkpoint, "checkpoint.pt of a run")->required();
   sub->add_option("--top", f->top, "also print the next classes, this many in all (default 3)");
   sub->add_option("--json", f->json, "also write the predictions to this JSON file: each file's classes, indices and probabilities, best first");
   sub->add_flag("--grey", f->grey, "a grey model takes colour images made grey by BT.601 luma (0.299 R + 0.587 G + 0.114 B; refused without it)");
-  sub->add_option("images", f->images, "image files")->required();
+  sub->add_option("images", f->images, "image files, or folders: every image under a folder, at any depth, sorted by path (hidden files and folders passed over)")->required();
   add_device_options(sub, f->dev);
   return {sub, [f] { return run_predict(*f); }};
 }

@@ -12,6 +12,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/fs.h"
+#include "kiln/pixels/image_files.h"
 #include "kiln/pixels/pixels.h"
 
 namespace kiln {
@@ -146,61 +147,9 @@ torch::Tensor decode_files(const std::vector<ImageFile>& files, int64_t C, int64
   return out;
 }
 
-bool hidden(const fs::path& p) { return p.filename().string().rfind('.', 0) == 0; }
-
-// A file a walk does not take as an image: counted by its extension.
-void pass_over_file(const fs::path& p, PassedOver& po) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  ++po.files[ext];
-}
-
 const char* kReadFormats = ".png/.jpg/.jpeg/.bmp";
 
-// The image files under `dir` at any depth (symbolic links to folders followed, as torchvision's
-// ImageFolder follows them), in `names`; hidden entries are not read (hidden folders are noted in
-// `po`, by their path from `base`), other files are counted in `po`.
-void walk_images(const fs::path& dir, const fs::path& base, std::vector<std::string>& names, PassedOver& po) {
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink); it != fs::recursive_directory_iterator(); ++it) {
-    const auto& e = *it;
-    if (hidden(e.path())) {  // .DS_Store, macOS's ._x.png beside x.png, .ipynb_checkpoints/: never the data
-      if (e.is_directory()) it.disable_recursion_pending(), po.hidden_folders.push_back(e.path().lexically_relative(base).string());
-      continue;
-    }
-    if (!e.is_regular_file()) continue;
-    if (px::is_image_file(e.path().string())) names.push_back(e.path().string());
-    else pass_over_file(e.path(), po);
-  }
-}
-
 }  // namespace
-
-std::string PassedOver::text() const {
-  std::vector<std::string> parts;
-  if (!files.empty()) {
-    std::vector<std::pair<int64_t, std::string>> kinds;
-    int64_t n = 0;
-    for (const auto& [ext, count] : files) kinds.emplace_back(-count, ext.empty() ? "without an extension" : ext), n += count;
-    std::sort(kinds.begin(), kinds.end());
-    std::string list;
-    for (size_t i = 0; i < kinds.size() && i < 5; ++i) list += (i ? ", " : "") + std::to_string(-kinds[i].first) + " " + kinds[i].second;
-    if (kinds.size() > 5) list += ", " + std::to_string(kinds.size() - 5) + " more kinds";
-    parts.push_back(std::to_string(n) + (n == 1 ? " file" : " files") + " of a format kiln does not read (" + list + "; kiln reads " +
-                    kReadFormats + ")");
-  }
-  if (loose_images)
-    parts.push_back(std::to_string(loose_images) + (loose_images == 1 ? " image" : " images") +
-                    " outside any class folder (kiln reads root/<class>/<image>, at any depth below <class>)");
-  if (!hidden_folders.empty()) {
-    std::string names;
-    for (size_t i = 0; i < hidden_folders.size(); ++i) names += (i ? ", " : "") + hidden_folders[i];
-    parts.push_back(std::to_string(hidden_folders.size()) + (hidden_folders.size() == 1 ? " hidden folder" : " hidden folders") + " (" + names +
-                    "), not read");
-  }
-  std::string t;
-  for (size_t i = 0; i < parts.size(); ++i) t += (i == 0 ? "passed over " : i + 1 == parts.size() ? " and " : ", ") + parts[i];
-  return t;
-}
 
 Dataset read_image_folder(const std::string& root, const FolderOptions& o, FolderReport* report) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -210,7 +159,7 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
   std::vector<std::string> classes;
   for (auto& e : fs::directory_iterator(root)) {
     if (e.is_directory()) {
-      if (hidden(e.path())) po.hidden_folders.push_back(e.path().filename().string());
+      if (px::is_hidden(e.path().string())) po.hidden_folders.push_back(e.path().filename().string());
       else classes.push_back(e.path().filename().string());
     } else if (e.is_regular_file() && px::is_image_file(e.path().string())) {
       ++po.loose_images;
@@ -222,10 +171,7 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
   if (classes.empty()) throw Error("image folder '" + root + "' has no class subdirectories (root/<class>/*.png)" + said);
   std::vector<ImageFile> files;
   for (size_t c = 0; c < classes.size(); ++c) {
-    std::vector<std::string> names;
-    walk_images(fs::path(root) / classes[c], root, names, po);
-    std::sort(names.begin(), names.end());
-    for (auto& n : names) files.push_back({n, static_cast<int64_t>(c)});
+    for (auto& n : px::images_under((fs::path(root) / classes[c]).string(), root, po)) files.push_back({n, static_cast<int64_t>(c)});
   }
   if (files.empty()) throw Error("image folder '" + root + "' has no " + kReadFormats + " images in its class folders" + (po.empty() ? "" : ": " + po.text()));
   if (report) report->passed_over = po;
@@ -258,9 +204,8 @@ Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int
   const auto t0 = std::chrono::steady_clock::now();
   if (!dir_exists(root)) throw Error("selftrain.unlabeled_folder: '" + root + "' does not exist");
   check_options(o);
-  std::vector<std::string> names;
   PassedOver po;
-  walk_images(root, root, names, po);
+  std::vector<std::string> names = px::images_under(root, root, po);
   if (names.empty())
     throw Error("selftrain.unlabeled_folder: '" + root + "' has no " + kReadFormats + " images (at any depth)" + (po.empty() ? "" : ": " + po.text()));
   if (report) report->passed_over = po;

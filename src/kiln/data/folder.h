@@ -18,28 +18,16 @@
 #pragma once
 #include <torch/torch.h>
 
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "kiln/data/dataset.h"
+#include "kiln/pixels/image_files.h"
 
 namespace kiln {
 
-// What a folder's walk left unread, so that no image goes missing without a word: files of
-// formats kiln does not read (by extension, lower case, "" for none), images lying in the root
-// outside any class folder, and hidden folders (a name starting with '.', such as
-// .ipynb_checkpoints: not classes, not entered; by their path from the root). Hidden files
-// (.DS_Store, macOS's ._x.png beside x.png) are passed over without a word.
-struct PassedOver {
-  std::map<std::string, int64_t> files;
-  int64_t loose_images = 0;
-  std::vector<std::string> hidden_folders;
-  bool empty() const { return files.empty() && loose_images == 0 && hidden_folders.empty(); }
-  // "passed over 8 files kiln does not read (6 .webp, 2 .gif), ..."; "" when nothing was.
-  std::string text() const;
-};
+using px::PassedOver;  // what the walk passed over (kiln/pixels/image_files.h)
 
 // What reading a folder found and cost (a run's first lines print it).
 struct FolderReport {
