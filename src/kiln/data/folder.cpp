@@ -147,8 +147,6 @@ torch::Tensor decode_files(const std::vector<ImageFile>& files, int64_t C, int64
   return out;
 }
 
-const char* kReadFormats = ".png/.jpg/.jpeg/.bmp";
-
 }  // namespace
 
 Dataset read_image_folder(const std::string& root, const FolderOptions& o, FolderReport* report) {
@@ -173,7 +171,7 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
   for (size_t c = 0; c < classes.size(); ++c) {
     for (auto& n : px::images_under((fs::path(root) / classes[c]).string(), root, po)) files.push_back({n, static_cast<int64_t>(c)});
   }
-  if (files.empty()) throw Error("image folder '" + root + "' has no " + kReadFormats + " images in its class folders" + (po.empty() ? "" : ": " + po.text()));
+  if (files.empty()) throw Error("image folder '" + root + "' has no " + px::kImageExtensions + " images in its class folders" + (po.empty() ? "" : ": " + po.text()));
   if (report) report->passed_over = po;
   const int threads = threads_of(o);
   read_headers(files, threads);
@@ -207,9 +205,8 @@ Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int
   PassedOver po;
   std::vector<std::string> names = px::images_under(root, root, po);
   if (names.empty())
-    throw Error("selftrain.unlabeled_folder: '" + root + "' has no " + kReadFormats + " images (at any depth)" + (po.empty() ? "" : ": " + po.text()));
+    throw Error("selftrain.unlabeled_folder: '" + root + "' has no " + px::kImageExtensions + " images (at any depth)" + (po.empty() ? "" : ": " + po.text()));
   if (report) report->passed_over = po;
-  std::sort(names.begin(), names.end());
   if (first > 0 && first < static_cast<int64_t>(names.size())) names.resize(static_cast<size_t>(first));
   std::vector<ImageFile> files;
   for (auto& n : names) files.push_back({n, -1});

@@ -13,10 +13,6 @@
 namespace kiln::px {
 namespace fs = std::filesystem;
 
-namespace {
-const char* kReadFormats = ".png/.jpg/.jpeg/.bmp";
-}  // namespace
-
 bool is_hidden(const std::string& path) { return fs::path(path).filename().string().rfind('.', 0) == 0; }
 
 std::string PassedOver::text() const {
@@ -30,7 +26,7 @@ std::string PassedOver::text() const {
     for (size_t i = 0; i < kinds.size() && i < 5; ++i) list += (i ? ", " : "") + std::to_string(-kinds[i].first) + " " + kinds[i].second;
     if (kinds.size() > 5) list += ", " + std::to_string(kinds.size() - 5) + " more kinds";
     parts.push_back(std::to_string(n) + (n == 1 ? " file" : " files") + " of a format kiln does not read (" + list + "; kiln reads " +
-                    kReadFormats + ")");
+                    kImageExtensions + ")");
   }
   if (loose_images)
     parts.push_back(std::to_string(loose_images) + (loose_images == 1 ? " image" : " images") +
@@ -102,7 +98,7 @@ std::vector<std::string> expand_folders(const std::vector<std::string>& args, Pa
     PassedOver here;
     const auto names = images_under(a, a, here);
     if (names.empty())
-      throw Error("folder '" + a + "' has no " + kReadFormats + " images (at any depth)" + (here.empty() ? "" : ": " + here.text()));
+      throw Error("folder '" + a + "' has no " + kImageExtensions + " images (at any depth)" + (here.empty() ? "" : ": " + here.text()));
     out.insert(out.end(), names.begin(), names.end());
     for (const auto& [ext, n] : here.files) po.files[ext] += n;
     for (const auto& h : here.hidden_folders) po.hidden_folders.push_back((fs::path(a) / h).string());
