@@ -122,6 +122,9 @@ TEST(Folder, MixedSizesAndChannelsLoadAtOneSize) {
   TempDir d;
   mixed_folder(d.path);
   expect_error_containing([&] { read_image_folder(d.path.string()); }, "set data.image_size = [H, W]");
+  // ... and says which sizes there are, the most common first, to choose one from.
+  expect_error_containing([&] { read_image_folder(d.path.string()); },
+                          "; its 8 images come in 4 sizes (w x h): 5x5 2, 6x6 2, 7x9 2, 8x6 2; median 7 x 6");
   FolderOptions o;
   o.image_size = {4, 4};
   FolderReport r;

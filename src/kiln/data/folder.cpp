@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -147,6 +148,27 @@ torch::Tensor decode_files(const std::vector<ImageFile>& files, int64_t C, int64
   return out;
 }
 
+// The sizes a folder's images come in, for the refusal of mixed sizes: "its 4 images come in 2
+// sizes (w x h): 5x3 2, 3x5 2; median 4 x 4", the most common first (five at most).
+std::string sizes_text(const std::vector<ImageFile>& files) {
+  std::map<std::pair<int, int>, int64_t> count;
+  std::vector<int> ws, hs;
+  for (const auto& f : files) ++count[{f.w, f.h}], ws.push_back(f.w), hs.push_back(f.h);
+  std::vector<std::pair<int64_t, std::pair<int, int>>> by_count;
+  for (const auto& [wh, n] : count) by_count.emplace_back(-n, wh);
+  std::sort(by_count.begin(), by_count.end());
+  const auto median = [](std::vector<int>& v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  std::string t = "its " + std::to_string(files.size()) + " images come in " + std::to_string(count.size()) + " sizes (w x h): ";
+  for (size_t i = 0; i < by_count.size() && i < 5; ++i)
+    t += (i ? ", " : "") + std::to_string(by_count[i].second.first) + "x" + std::to_string(by_count[i].second.second) + " " +
+         std::to_string(-by_count[i].first);
+  if (by_count.size() > 5) t += ", " + std::to_string(by_count.size() - 5) + " more";
+  return t + "; median " + std::to_string(median(ws)) + " x " + std::to_string(median(hs));
+}
+
 }  // namespace
 
 Dataset read_image_folder(const std::string& root, const FolderOptions& o, FolderReport* report) {
@@ -185,7 +207,7 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
         throw Error("image '" + f.path + "' is " + std::to_string(f.w) + "x" + std::to_string(f.h) + " but '" + files[0].path +
                     "' is " + std::to_string(W) + "x" + std::to_string(H) +
                     ": all images must share one size, or set data.image_size = [H, W] to resize each as it loads "
-                    "(data.resize = stretch | center_crop | pad)");
+                    "(data.resize = stretch | center_crop | pad); " + sizes_text(files));
   }
   const int64_t N = static_cast<int64_t>(files.size());
   check_memory(root, N, C, H, W, o, /*unlabeled=*/false);
