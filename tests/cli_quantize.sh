@@ -143,6 +143,22 @@ rt_right = int(re.search(r"\((\d+) of 20\)", rt).group(1))
 assert abs(right - rt_right) <= 1 and right >= 12, ("kiln predict on the PNGs disagrees with the runtime on the same images", right, rt_right, pred)
 print(f"kiln predict: {right} of 20 PNGs right (the runtime on the IDX images: {rt_right})")
 PY
+# A folder of 1,030 images (the 20 linked round-robin, f0000.png ... f1029.png): read in chunks of
+# 1,024 (never held whole), every image gets the probabilities it got alone, in path order, the
+# last chunk's 6 included (to 1e-5: batches of other sizes may sum in another order).
+mkdir -p "$d/many"
+for i in $(seq 0 1029); do ln -s "$d/p$((i % 20)).png" "$d/many/$(printf f%04d "$i").png"; done
+"$kiln" predict -c "$d/run/checkpoint.pt" --device cpu --top 2 --json "$d/many.json" "$d/many" > "$d/many.txt" || { tail -3 "$d/many.txt"; echo "FAIL: kiln predict on a folder of 1,030 images"; exit 1; }
+python3 - "$d" <<'PY' || exit 1
+import json, sys
+d = sys.argv[1]
+one, many = json.load(open(f"{d}/pred.json"))["predictions"], json.load(open(f"{d}/many.json"))["predictions"]
+assert [r["file"] for r in many] == [f"{d}/many/f{i:04d}.png" for i in range(1030)], "not the folder's 1,030 images in path order"
+for i, r in enumerate(many):
+    a, b = r["top"], one[i % 20]["top"]
+    assert [t["index"] for t in a] == [t["index"] for t in b] and all(abs(x["probability"] - y["probability"]) < 1e-5 for x, y in zip(a, b)), (i, a, b)
+print("kiln predict on a folder of 1,030 images (two chunks): each image's top 2 as alone")
+PY
 # a mid-grey RGB image: one CIFAR-format record written as a PNG by the same script
 python3 -c "import sys; open(sys.argv[1], 'wb').write(bytes(1) + bytes([128]) * 3072)" "$d/rgb.bin" &&
   python3 "$(dirname "$0")/idx_image_png.py" --cifar "$d/rgb.bin" 0 "$d/rgb.png" || { echo "FAIL: writing an RGB PNG"; exit 1; }

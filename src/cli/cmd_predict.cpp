@@ -37,18 +37,26 @@ int run_predict(const PredictFlags& f) {
   const auto s = as_its_run_evaluated(ck);
   const auto io = model_io(ck, f.checkpoint, f.dev.data);  // the class names and the stored image size
   const int64_t C = io.channels, H = io.height, W = io.width;
-  Dataset ds;
-  std::vector<torch::Tensor> images;
   auto read = s.data.folder_options;
   read.grey_by_luma = f.grey;
   px::PassedOver passed;
   const auto files = px::expand_folders(f.images, passed);  // a folder: its images at any depth, sorted by path
   if (!passed.empty()) std::fprintf(stderr, "note: %s\n", passed.text().c_str());
-  for (const auto& p : files) images.push_back(read_image_as(p, C, H, W, read));  // refuses colour for a grey model unless --grey
-  ds.images = torch::stack(images);
-  ds.labels = torch::zeros({ds.images.size(0)}, torch::kInt64);
-  DeviceLoader loader(ds, su.device, s.step.resolve(su.device).compute, ck.mean, ck.std, s.step.channels_last, s.data.view);
-  const auto p = torch::softmax(logits_of(*ck.model, loader, s.data.test_batch_size, s.loop.tta, s.loop.tta_translate_weight), 1).cpu();
+  // kChunk images at a time, so that a folder of any size is never held whole: their stored
+  // pixels, then only their probabilities.
+  constexpr size_t kChunk = 1024;
+  std::vector<torch::Tensor> chunks;
+  for (size_t at = 0; at < files.size(); at += kChunk) {
+    std::vector<torch::Tensor> images;
+    for (size_t i = at; i < std::min(files.size(), at + kChunk); ++i)
+      images.push_back(read_image_as(files[i], C, H, W, read));  // refuses colour for a grey model unless --grey
+    Dataset ds;
+    ds.images = torch::stack(images);
+    ds.labels = torch::zeros({ds.images.size(0)}, torch::kInt64);
+    DeviceLoader loader(ds, su.device, s.step.resolve(su.device).compute, ck.mean, ck.std, s.step.channels_last, s.data.view);
+    chunks.push_back(torch::softmax(logits_of(*ck.model, loader, s.data.test_batch_size, s.loop.tta, s.loop.tta_translate_weight), 1).cpu());
+  }
+  const auto p = torch::cat(chunks);
   const int64_t k = std::min<int64_t>(f.top, p.size(1));
   const auto [values, index] = p.topk(k, 1);
   std::printf("%s: %lld image(s) as %lld x %lld x %lld (data.resize = %s), eval.tta = %s\n", f.checkpoint.c_str(),
