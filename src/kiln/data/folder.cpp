@@ -177,14 +177,17 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
   check_options(o);
   PassedOver po;
   std::vector<std::string> classes;
-  for (auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory()) {
+  std::error_code ec, ignored;  // an entry that cannot be followed (a link in a cycle, a dangling link) is no class
+  for (auto it = fs::directory_iterator(root, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const auto& e = *it;
+    if (e.is_directory(ignored)) {
       if (px::is_hidden(e.path().string())) po.hidden_folders.push_back(e.path().filename().string());
       else classes.push_back(e.path().filename().string());
-    } else if (e.is_regular_file() && px::is_image_file(e.path().string())) {
+    } else if (e.is_regular_file(ignored) && px::is_image_file(e.path().string())) {
       ++po.loose_images;
     }
   }
+  if (ec) throw Error("cannot read image folder '" + root + "': " + ec.message());
   std::sort(classes.begin(), classes.end());
   std::sort(po.hidden_folders.begin(), po.hidden_folders.end());
   const std::string said = po.empty() ? "" : ": " + po.text();
