@@ -19,9 +19,9 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
-#include <filesystem>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -78,7 +78,10 @@ int main(int argc, char** argv) {
     const bool grey = grey_at != args.end();
     if (grey) args.erase(grey_at);
     // Image files and folders (each read as the images under it, at any depth), or IDX / CIFAR files.
-    const auto image_or_folder = [](const std::string& a) { return kiln::px::is_image_file(a) || std::filesystem::is_directory(a); };
+    const auto image_or_folder = [](const std::string& a) {
+      std::error_code ec;
+      return kiln::px::is_image_file(a) || std::filesystem::is_directory(a, ec);
+    };
     const bool files = args.size() >= 2 && std::all_of(args.begin() + 1, args.end(), image_or_folder);
     if (!files && args.size() >= 2 && std::any_of(args.begin() + 1, args.end(), image_or_folder))
       throw std::runtime_error("'" + *std::find_if_not(args.begin() + 1, args.end(), image_or_folder) +

@@ -190,13 +190,12 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& o, Folde
   if (ec) throw Error("cannot read image folder '" + root + "': " + ec.message());
   std::sort(classes.begin(), classes.end());
   std::sort(po.hidden_folders.begin(), po.hidden_folders.end());
-  const std::string said = po.empty() ? "" : ": " + po.text();
-  if (classes.empty()) throw Error("image folder '" + root + "' has no class subdirectories (root/<class>/*.png)" + said);
+  if (classes.empty()) throw Error("image folder '" + root + "' has no class subdirectories (root/<class>/*.png)" + po.said(": "));
   std::vector<ImageFile> files;
   for (size_t c = 0; c < classes.size(); ++c) {
     for (auto& n : px::images_under((fs::path(root) / classes[c]).string(), root, po)) files.push_back({n, static_cast<int64_t>(c)});
   }
-  if (files.empty()) throw Error("image folder '" + root + "' has no " + px::kImageExtensions + " images in its class folders" + (po.empty() ? "" : ": " + po.text()));
+  if (files.empty()) throw Error("image folder '" + root + "' has no " + px::kImageExtensions + " images in its class folders" + po.said(": "));
   if (report) report->passed_over = po;
   const int threads = threads_of(o);
   read_headers(files, threads);
@@ -230,7 +229,7 @@ Dataset read_unlabeled_images(const std::string& root, int64_t C, int64_t H, int
   PassedOver po;
   std::vector<std::string> names = px::images_under(root, root, po);
   if (names.empty())
-    throw Error("selftrain.unlabeled_folder: '" + root + "' has no " + px::kImageExtensions + " images (at any depth)" + (po.empty() ? "" : ": " + po.text()));
+    throw Error("selftrain.unlabeled_folder: '" + root + "' has no " + px::kImageExtensions + " images (at any depth)" + po.said(": "));
   if (report) report->passed_over = po;
   if (first > 0 && first < static_cast<int64_t>(names.size())) names.resize(static_cast<size_t>(first));
   std::vector<ImageFile> files;
@@ -316,7 +315,7 @@ std::string folder_report_line(const std::string& dir, const Dataset& d, const F
   if (r.converted) t += ", " + std::to_string(r.converted) + " converted to " + std::to_string(s[1]) + " channel(s)";
   char b[96];
   std::snprintf(b, sizeof b, "; read in %.2f s on %d thread(s), %.0f images/s", r.seconds, r.threads, r.images_per_second());
-  return t + b + (r.passed_over.empty() ? "" : "; " + r.passed_over.text());
+  return t + b + r.passed_over.said("; ");
 }
 
 void load_folder(const std::string& root, const FolderOptions& o, TrainTest& tt) {

@@ -45,6 +45,12 @@ std::string PassedOver::text() const {
   return t;
 }
 
+void PassedOver::add(const PassedOver& other) {
+  for (const auto& [ext, n] : other.files) files[ext] += n;
+  loose_images += other.loose_images, repeated_folders += other.repeated_folders;
+  hidden_folders.insert(hidden_folders.end(), other.hidden_folders.begin(), other.hidden_folders.end());
+}
+
 namespace {
 // One folder's entries in name order, then each subfolder's, depth first: the walk, and so which
 // of two paths to one folder is followed, does not depend on the order the file system lists them.
@@ -58,7 +64,7 @@ void walk(const fs::path& dir, const fs::path& base, std::set<std::string>& walk
     const std::string path = e.path().string();
     const bool folder = e.is_directory(ignored);  // a link to a folder counts as one
     if (is_hidden(path)) {  // .DS_Store, macOS's ._x.png beside x.png, .ipynb_checkpoints/: never the data
-      if (folder) po.hidden_folders.push_back(e.path().lexically_relative(base).string());
+      if (folder) po.hidden_folders.push_back((base.empty() ? e.path() : e.path().lexically_relative(base)).string());
       continue;
     }
     if (folder) {
@@ -96,13 +102,10 @@ std::vector<std::string> expand_folders(const std::vector<std::string>& args, Pa
       continue;
     }
     PassedOver here;
-    const auto names = images_under(a, a, here);
-    if (names.empty())
-      throw Error("folder '" + a + "' has no " + kImageExtensions + " images (at any depth)" + (here.empty() ? "" : ": " + here.text()));
+    const auto names = images_under(a, "", here);
+    if (names.empty()) throw Error("folder '" + a + "' has no " + kImageExtensions + " images (at any depth)" + here.said(": "));
     out.insert(out.end(), names.begin(), names.end());
-    for (const auto& [ext, n] : here.files) po.files[ext] += n;
-    for (const auto& h : here.hidden_folders) po.hidden_folders.push_back((fs::path(a) / h).string());
-    po.repeated_folders += here.repeated_folders;
+    po.add(here);
   }
   return out;
 }
