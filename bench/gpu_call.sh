@@ -34,7 +34,7 @@ notes=$out
 case $n in 3|4) notes=$HOME/kiln-window-$n/results; rm -rf "$notes"; mkdir -p "$notes";; esac
 say() { echo "[gpu_call $n] $*" | tee -a "$notes/call-$n.txt"; }
 
-# The device's torch and CUDA libraries, then the carried toml++ and stb, for the prebuilt binary.
+# The device's torch and CUDA libraries, then the carried toml++, stb and libwebp, for the prebuilt binary.
 torch_libs() {
   "$py" - <<'PY'
 import glob, os, torch

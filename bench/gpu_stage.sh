@@ -3,7 +3,7 @@
 #   1. a device binary, built here against the same pip LibTorch (2.11.0+cu130) the GPU machine
 #      has, CUDA sources on, the minimal build (no fetch, no tests, no WebAssembly, no
 #      -march=native), stripped, in .device/bin/ with the non-torch shared libraries it links
-#      (toml++, stb) in .device/bin/lib/; at most 20 MB in all;
+#      (toml++, stb, libwebp) in .device/bin/lib/; at most 20 MB in all;
 #   2. the three CIFAR-10 parts and the header-only .deb files of ../shared/device/stage.sh
 #      (.device/cifar-{1,2,3}, .device/debs, .device/on-device.sh: the fallback build);
 #   3. a copy of ../shared/peers (the real airbench scripts and airbench_data.py) in .device/peers
@@ -31,7 +31,7 @@ if [ ! -x .device/bin/kiln ] || [ "${STAGE_REBUILD:-0}" = 1 ] || [ "$(cat .devic
   strip -o .device/bin/kiln .device/build/kiln
 fi
 rm -f .device/bin/lib/*
-for lib in libtomlplusplus.so.3 libstb.so.0; do
+for lib in libtomlplusplus.so.3 libstb.so.0 libwebp.so.7 libwebpdemux.so.2; do
   path=$(ldd .device/bin/kiln | awk -v l="$lib" '$1 == l { print $3 }')
   [ -n "$path" ] || { say "the binary does not link $lib: check .device/build.log"; exit 1; }
   cp -L "$path" .device/bin/lib/
@@ -43,7 +43,7 @@ echo "$commit" > .device/COMMIT
 
 # 2. The data parts and the fallback build's packages (zlib and gloo's headers as docs/gpu.md says).
 say "staging CIFAR-10 in three parts and the .deb files (../shared/device/stage.sh; it reuses parts made before)"
-bash "$shared/device/stage.sh" zlib1g-dev libgloo-dev
+bash "$shared/device/stage.sh" zlib1g-dev libgloo-dev libwebp-dev libwebp7 libwebpdemux2 libwebpmux3
 
 # 3. The peers.
 rm -rf .device/peers

@@ -25,6 +25,10 @@ for t in cifar10 idx image config checkpoint model digits; do
   cp "$out/seeds/$t"/* "$corpus/" 2>/dev/null
   # Regression inputs found earlier run first (as corpus entries).
   [ -d "$here/tests/fuzz_regressions/$t" ] && cp "$here/tests/fuzz_regressions/$t"/* "$corpus/" 2>/dev/null
+  # WebP seeds: the small files Pillow wrote for tests/test_webp.cpp (still, alpha, lossy, animated, EXIF).
+  if [ "$t" = image ]; then
+    for f in "$here"/tests/webp/*.webp; do [ "$(stat -c %s "$f")" -gt 4096 ] || cp "$f" "$corpus/"; done
+  fi
   extra=()
   [ "$t" = config ] && extra=(-dict="$here/fuzz/config.dict")
   # The seed checkpoint (a tiny run's) is ~86 KB: libFuzzer's default limit would cut every input

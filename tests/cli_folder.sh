@@ -152,11 +152,11 @@ PY
     at=$d/pick; [ "$i" -ge 15 ] && at=$d/pick/deeper
     ln -s "${files[$i]}" "$at/$(printf %02d "$i").png"
   done
-  cp "${files[0]}" "$d/pick/.ipynb_checkpoints/00.png"; printf 'xx' > "$d/pick/._00.png"; printf 'RIFF' > "$d/pick/a.webp"; printf 'RIFF' > "$d/nothing/a.webp"
+  cp "${files[0]}" "$d/pick/.ipynb_checkpoints/00.png"; printf 'xx' > "$d/pick/._00.png"; printf 'ftyp' > "$d/pick/a.heic"; printf 'ftyp' > "$d/nothing/a.heic"
   "$classify" "$d/run-view/model.kiln" "$d/pick" --json "$d/pick-classify.json" > "$d/pick.txt" 2> "$d/pick.err" || { cat "$d/pick.txt" "$d/pick.err"; echo "FAIL: kiln-classify on a folder"; exit 1; }
   "$kiln" predict -c "$d/run-view/checkpoint.pt" --device cpu --top 3 --json "$d/pick-predict.json" "$d/pick" > /dev/null 2>> "$d/pick.err" ||
     { cat "$d/pick.err"; echo "FAIL: kiln predict on a folder"; exit 1; }
-  [ "$(grep -c "^note: passed over 1 file of a format kiln does not read (1 .webp; kiln reads .png/.jpg/.jpeg/.bmp) and 1 hidden folder ($d/pick/.ipynb_checkpoints), not read$" "$d/pick.err")" = 2 ] ||
+  [ "$(grep -c "^note: passed over 1 file of a format kiln does not read (1 .heic; kiln reads .png/.jpg/.jpeg/.bmp/.webp) and 1 hidden folder ($d/pick/.ipynb_checkpoints), not read$" "$d/pick.err")" = 2 ] ||
     { cat "$d/pick.err"; echo "FAIL: what a folder's walk passed over is not said by both tools"; exit 1; }
   python3 - "$d" <<'PY' || exit 1
 import json, sys
@@ -170,9 +170,31 @@ print("a folder: kiln-classify and kiln predict read its 30 images at two depths
 PY
   for tool in "$classify $d/run-view/model.kiln" "$kiln predict -c $d/run-view/checkpoint.pt --device cpu"; do
     $tool "$d/nothing" > "$d/bad.txt" 2>&1 && { echo "FAIL: a folder without images was accepted ($tool)"; exit 1; }
-    grep -q "folder '$d/nothing' has no .png/.jpg/.jpeg/.bmp images (at any depth): passed over 1 file of a format kiln does not read (1 .webp" "$d/bad.txt" ||
+    grep -q "folder '$d/nothing' has no .png/.jpg/.jpeg/.bmp/.webp images (at any depth): passed over 1 file of a format kiln does not read (1 .heic" "$d/bad.txt" ||
       { cat "$d/bad.txt"; echo "FAIL: no message for a folder without images ($tool)"; exit 1; }
   done
+  # WebP (tests/webp/: Pillow's files, still and animated, RGB and RGBA, lossy and lossless, one
+  # with an EXIF orientation, of three sizes): both tools read the folder's 7 in path order and
+  # give the same classes and probabilities (to 1e-4, as above).
+  webp=$(cd "$(dirname "$0")/webp" && pwd)
+  "$classify" "$d/run-view/model.kiln" "$webp" --json "$d/webp-classify.json" > "$d/webp.txt" 2>&1 || { cat "$d/webp.txt"; echo "FAIL: kiln-classify on WebP files"; exit 1; }
+  "$kiln" predict -c "$d/run-view/checkpoint.pt" --device cpu --top 3 --json "$d/webp-predict.json" "$webp" > "$d/webp.txt" 2>&1 ||
+    { cat "$d/webp.txt"; echo "FAIL: kiln predict on WebP files"; exit 1; }
+  python3 - "$d" "$webp" <<'PY' || exit 1
+import json, os, sys
+d, webp = sys.argv[1:3]
+want = sorted(f"{webp}/{f}" for f in os.listdir(webp) if f.endswith(".webp"))
+assert len(want) == 7, want
+c, p = (json.load(open(f"{d}/webp-{tool}.json"))["predictions"] for tool in ("classify", "predict"))
+assert [r["file"] for r in c] == [r["file"] for r in p] == want, ([r["file"] for r in c], [r["file"] for r in p])
+worst = 0.0
+for a, b in zip(c, p):
+    pa, pb = ({t["class"]: t["probability"] for t in r["top"]} for r in (a, b))
+    assert a["top"][0]["class"] == b["top"][0]["class"] or a["top"][0]["probability"] - a["top"][1]["probability"] < 1e-4, (a, b)
+    worst = max([worst] + [abs(pa[k] - pb[k]) for k in set(pa) & set(pb)])
+print(f"WebP: kiln-classify and kiln predict on the 7 files of tests/webp, largest probability difference {worst:.1e}")
+assert worst < 1e-4, worst
+PY
 fi
 # A self-training student whose unlabeled images are a folder (selftrain.unlabeled_folder): both
 # test/ folders, reached through symbolic links, pseudo-labeled by the plain run's first model

@@ -23,7 +23,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 tree=$d/tree; mkdir -p "$tree/.device/bin/lib" "$tree/.device/cifar-1" "$tree/.device/cifar-2" "$tree/.device/cifar-3"
 cp -r "$here/bench" "$tree/bench"
 cp "$kiln" "$tree/.device/bin/kiln"
-for lib in libtomlplusplus.so.3 libstb.so.0; do
+for lib in libtomlplusplus.so.3 libstb.so.0 libwebp.so.7 libwebpdemux.so.2; do
   cp -L "$(ldd "$kiln" | awk -v l="$lib" '$1 == l { print $3 }')" "$tree/.device/bin/lib/" || fail "no $lib beside the binary"
 done
 cp "$shared/device/on-device.sh" "$tree/.device/"

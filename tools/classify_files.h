@@ -1,4 +1,4 @@
-// kiln-classify's image files mode: PNG, JPEG or BMP files of any size classified by the runtime,
+// kiln-classify's image files mode: PNG, JPEG, BMP or WebP files of any size classified by the runtime,
 // each prepared as `kiln predict` prepares it (kiln/pixels/pixels.h: the channels, data.resize and
 // data.background to the stored size, then data.eval_crop's view to the input), with the model's
 // test-time augmentation. Prints kiln predict's lines (each file's class and probability, then

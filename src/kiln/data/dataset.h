@@ -37,7 +37,7 @@ Dataset read_idx(const std::string& images_file, const std::string& labels_file)
 Dataset parse_cifar10_bin(const std::vector<uint8_t>& bytes, const std::string& name);
 Dataset parse_idx(const std::vector<uint8_t>& images, const std::vector<uint8_t>& labels, const std::string& images_name,
                   const std::string& labels_name);
-// One PNG/JPEG/BMP/... image (stb_image) as uint8 C x H x W; channels 0 keeps the file's.
+// One PNG/JPEG/BMP/WebP image (kiln/pixels) as uint8 C x H x W; channels 0 keeps the file's.
 torch::Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
 // How an image folder (dataset = "folder") is read: kiln/data/folder.h.
 struct FolderOptions {

@@ -9,8 +9,9 @@
 
 namespace kiln::px {
 
-// The extensions of the image files kiln reads (is_image_file), as messages list them.
-inline constexpr const char* kImageExtensions = ".png/.jpg/.jpeg/.bmp";
+// The extensions of the image files kiln reads (is_image_file), as messages list them (this file
+// is the native build's, which reads WebP).
+inline constexpr const char* kImageExtensions = ".png/.jpg/.jpeg/.bmp/.webp";
 
 // What a walk left unread, so that no image goes missing without a word: files of formats kiln
 // does not read (by extension, lower case, "" for none), images lying in a folder loader's root
@@ -24,7 +25,7 @@ struct PassedOver {
   int64_t loose_images = 0, repeated_folders = 0;
   std::vector<std::string> hidden_folders;
   bool empty() const { return files.empty() && loose_images == 0 && repeated_folders == 0 && hidden_folders.empty(); }
-  // "passed over 8 files of a format kiln does not read (6 .webp, 2 .gif; kiln reads ...), ..."; "" when nothing was.
+  // "passed over 8 files of a format kiln does not read (6 .heic, 2 .gif; kiln reads ...), ..."; "" when nothing was.
   std::string text() const;
   // `lead` + text(), or "" when nothing was passed over: the tail of a message or a report line.
   std::string said(const char* lead) const { return empty() ? "" : lead + text(); }

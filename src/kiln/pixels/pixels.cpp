@@ -2,6 +2,10 @@
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
+#ifdef KILN_PIXELS_WEBP  // the native build (Debian's libwebp); kiln.js leaves WebP to the browser
+#include <webp/decode.h>
+#include <webp/demux.h>
+#endif
 
 #include <algorithm>
 #include <cctype>
@@ -21,8 +25,15 @@ namespace kiln::px {
 bool is_image_file(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || (kReadsWebP && ext == ".webp");
 }
+
+namespace {
+// A WebP's signature: a RIFF container ('RIFF', its size, 'WEBP').
+bool is_webp(const uint8_t* h, size_t n) {
+  return n >= 12 && std::equal(h, h + 4, "RIFF") && std::equal(h + 8, h + 12, "WEBP");
+}
+}  // namespace
 
 void check_size(int64_t w, int64_t h, const std::string& name) {
   if (w <= 0 || h <= 0 || w * h > (int64_t{1} << 26))  // 64 Mpixel: a bomb, not a training image
@@ -35,6 +46,7 @@ std::string format_problem(const uint8_t* h, size_t n) {
     return n >= at + sig.size() && std::equal(sig.begin(), sig.end(), h + at, [](char a, uint8_t b) { return static_cast<uint8_t>(a) == b; });
   };
   if (starts(0, "\x89PNG\r\n\x1a\n"sv) || starts(0, "\xFF\xD8"sv) || starts(0, "BM"sv)) return "";
+  if (kReadsWebP && is_webp(h, n)) return "";
   static const struct { size_t at; std::string_view sig; const char* name; } known[] = {
       {0, "GIF8"sv, "a GIF"},
       {8, "WEBP"sv, "a WebP"},
@@ -60,14 +72,93 @@ std::string format_problem(const uint8_t* h, size_t n) {
     what = "a file whose first bytes are";
     for (size_t i = 0; i < std::min<size_t>(n, 8); ++i) what += std::string(" ") + digits[h[i] >> 4] + digits[h[i] & 15];
   }
-  return "not a PNG, JPEG or BMP file, the formats kiln reads, but " + what + ": convert it to PNG first";
+  return std::string(kReadsWebP ? "not a PNG, JPEG, BMP or WebP file" : "not a PNG, JPEG or BMP file") + ", the formats kiln reads, but " + what +
+         ": convert it to PNG first";
 }
+
+#ifndef KILN_PIXELS_WEBP
+const bool kReadsWebP = false;
+#else
+const bool kReadsWebP = true;
+
+namespace {
+// Channels converted as stb_image converts them (decode's `channels`), for the decoders that do
+// not: grey is its luma (77 R + 150 G + 29 B) >> 8, an added alpha is 255, a dropped one dropped.
+Image converted_as_stb(const Image& img, int channels) {
+  if (channels == 0 || channels == img.c) return img;
+  Image out{channels, img.h, img.w, std::vector<uint8_t>(static_cast<size_t>(channels * img.h * img.w))};
+  const bool colour = img.c >= 3, alpha = img.c == 2 || img.c == 4;
+  for (size_t i = 0, n = static_cast<size_t>(img.h * img.w); i < n; ++i) {
+    const uint8_t* in = img.data.data() + i * static_cast<size_t>(img.c);
+    uint8_t* o = out.data.data() + i * static_cast<size_t>(channels);
+    const uint8_t a = alpha ? in[img.c - 1] : 255;
+    const uint8_t y = colour ? static_cast<uint8_t>((in[0] * 77 + in[1] * 150 + in[2] * 29) >> 8) : in[0];
+    if (channels <= 2) o[0] = y;
+    else for (int k = 0; k < 3; ++k) o[k] = colour ? in[k] : in[0];
+    if (channels == 2 || channels == 4) o[channels - 1] = a;
+  }
+  return out;
+}
+
+std::string webp_problem(VP8StatusCode s) {
+  switch (s) {
+    case VP8_STATUS_NOT_ENOUGH_DATA: return "its WebP data is cut short";
+    case VP8_STATUS_UNSUPPORTED_FEATURE: return "a WebP feature libwebp does not support";
+    case VP8_STATUS_OUT_OF_MEMORY: return "out of memory decoding its WebP data";
+    default: return "its WebP data is malformed";
+  }
+}
+
+// A WebP's features (size, alpha, animation) from its first bytes, the size checked; throws naming `name`.
+WebPBitstreamFeatures webp_features(const uint8_t* b, size_t n, const std::string& name) {
+  WebPBitstreamFeatures f;
+  const VP8StatusCode s = WebPGetFeatures(b, n, &f);
+  if (s != VP8_STATUS_OK) throw Error("cannot decode image '" + name + "': " + webp_problem(s));
+  check_size(f.width, f.height, name);
+  return f;
+}
+
+// A WebP as libwebp decodes it, with the channels the file holds (RGB, or RGBA where it has
+// alpha; WebP has no grey): a still picture's pixels, or an animation's first frame as its canvas
+// shows it (WebPAnimDecoder: the canvas transparent black where the frame does not cover it), as
+// Pillow opens one (and torchvision's ImageFolder with it). No EXIF orientation: Chromium 156
+// applies none to a WebP (bench/results/webp-exif-chromium-2026-12-05.txt), and Pillow's open
+// leaves every format as stored.
+Image decode_webp(const std::vector<uint8_t>& b, const std::string& name) {
+  const WebPBitstreamFeatures f = webp_features(b.data(), b.size(), name);
+  const int c = f.has_alpha ? 4 : 3;
+  if (!f.has_animation) {
+    Image out{c, f.height, f.width, std::vector<uint8_t>(static_cast<size_t>(c * int64_t{f.width} * f.height))};
+    const uint8_t* ok = f.has_alpha ? WebPDecodeRGBAInto(b.data(), b.size(), out.data.data(), out.data.size(), c * f.width)
+                                    : WebPDecodeRGBInto(b.data(), b.size(), out.data.data(), out.data.size(), c * f.width);
+    if (!ok) throw Error("cannot decode image '" + name + "': its WebP data is malformed or cut short");
+    return out;
+  }
+  WebPAnimDecoderOptions options;
+  if (!WebPAnimDecoderOptionsInit(&options)) throw Error("cannot decode image '" + name + "': libwebp's animation decoder is not the version kiln was built with");
+  options.color_mode = MODE_RGBA;  // not premultiplied
+  options.use_threads = 0;
+  const WebPData data{b.data(), b.size()};
+  std::unique_ptr<WebPAnimDecoder, void (*)(WebPAnimDecoder*)> anim(WebPAnimDecoderNew(&data, &options), &WebPAnimDecoderDelete);
+  WebPAnimInfo info;
+  uint8_t* canvas = nullptr;
+  int timestamp = 0;
+  if (!anim || !WebPAnimDecoderGetInfo(anim.get(), &info) || info.canvas_width != static_cast<uint32_t>(f.width) ||
+      info.canvas_height != static_cast<uint32_t>(f.height) || !WebPAnimDecoderGetNext(anim.get(), &canvas, &timestamp))
+    throw Error("cannot decode image '" + name + "': its WebP animation is malformed or cut short (kiln reads its first frame)");
+  return converted_as_stb(Image{4, f.height, f.width, std::vector<uint8_t>(canvas, canvas + 4 * int64_t{f.width} * f.height)}, c);
+}
+}  // namespace
+#endif
 
 Image decode(const std::vector<uint8_t>& b, const std::string& name, int channels) {
   if (b.empty()) throw Error("cannot decode image '" + name + "': the file is empty");
   if (b.size() > static_cast<size_t>(std::numeric_limits<int>::max())) throw Error("image '" + name + "' is too large");
   const std::string format = format_problem(b.data(), b.size());
   if (!format.empty()) throw Error("cannot decode image '" + name + "': " + format);
+#ifdef KILN_PIXELS_WEBP
+  if (is_webp(b.data(), b.size())) return converted_as_stb(decode_webp(b, name), channels);
+#endif
   const std::string tables = jpeg_table_problem(b);  // before stb reads any of it: stbi_info reads the tables too
   if (!tables.empty()) throw Error("cannot decode image '" + name + "': " + tables);
   int w = 0, h = 0, ch = 0;
@@ -298,7 +389,8 @@ bool reaches_scan(const std::vector<uint8_t>& b) {
 }
 // Whether the first bytes of an image file hold all the header pass reads: a JPEG's up to its
 // first scan, a PNG's up to its first IDAT, any other file's first bytes (its signature, or that
-// it has none kiln reads: read no further).
+// it has none kiln reads: read no further; a WebP's size and alpha are in its first chunk, VP8X
+// or the pixels' own header).
 bool holds_header(const std::vector<uint8_t>& b) {
   if (b.size() >= 2 && b[0] == 0xFF && b[1] == 0xD8) return reaches_scan(b);
   if (b.size() >= 8 && std::equal(kPngSignature, kPngSignature + 8, b.begin())) return walk_png(b, [](std::string_view, size_t, size_t) { return true; });
@@ -331,6 +423,12 @@ Header header_of_file(const std::string& path) {
   if (!format.empty()) throw Error("cannot decode image '" + path + "': " + format);
   Header h;
   int orientation = 1;
+#ifdef KILN_PIXELS_WEBP
+  if (is_webp(head.data(), head.size())) {  // its size and alpha are in its first chunk (VP8X, or the pixels' header)
+    const WebPBitstreamFeatures f = webp_features(head.data(), head.size(), path);
+    return Header{f.width, f.height, f.has_alpha ? 4 : 3};
+  }
+#endif
   if (head[0] == 0xFF) {  // a JPEG: the tables stbi_info reads checked first, as decode checks them all
     const std::string tables = table_problem(head, true);
     if (!tables.empty()) throw Error("cannot decode image '" + path + "': " + tables);
