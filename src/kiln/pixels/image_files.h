@@ -9,10 +9,6 @@
 
 namespace kiln::px {
 
-// The extensions of the image files kiln reads (is_image_file), as messages list them (this file
-// is the native build's, which reads WebP).
-inline constexpr const char* kImageExtensions = ".png/.jpg/.jpeg/.bmp/.webp";
-
 // What a walk left unread, so that no image goes missing without a word: files of formats kiln
 // does not read (by extension, lower case, "" for none), images lying in a folder loader's root
 // outside any class folder, and hidden folders (a name starting with '.', such as

@@ -22,10 +22,18 @@
 
 namespace kiln::px {
 
+#ifdef KILN_PIXELS_WEBP
+const bool kReadsWebP = true;
+const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp/.webp";
+#else
+const bool kReadsWebP = false;
+const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp";
+#endif
+
 bool is_image_file(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || (kReadsWebP && ext == ".webp");
+  return !ext.empty() && ("/" + std::string(kImageExtensions) + "/").find("/" + ext + "/") != std::string::npos;
 }
 
 namespace {
@@ -49,7 +57,6 @@ std::string format_problem(const uint8_t* h, size_t n) {
   if (kReadsWebP && is_webp(h, n)) return "";
   static const struct { size_t at; std::string_view sig; const char* name; } known[] = {
       {0, "GIF8"sv, "a GIF"},
-      {8, "WEBP"sv, "a WebP"},
       {0, "II*\0"sv, "a TIFF"},
       {0, "MM\0*"sv, "a TIFF"},
       {4, "ftyp"sv, "an HEIF/AVIF"},
@@ -62,7 +69,7 @@ std::string format_problem(const uint8_t* h, size_t n) {
       {0, "\xFF\x4F\xFF\x51"sv, "a JPEG 2000"},
       {0, "\0\0\x01\0"sv, "an ICO"},
   };
-  std::string what;
+  std::string what = is_webp(h, n) ? "a WebP" : "";  // here only where kiln does not read WebP (kiln.js)
   for (const auto& k : known)
     if (what.empty() && starts(k.at, k.sig)) what = k.name;
   if (n >= 3 && h[0] == 'P' && h[1] >= '1' && h[1] <= '7' && std::isspace(h[2])) what = "a Netpbm (PNM)";
@@ -76,11 +83,7 @@ std::string format_problem(const uint8_t* h, size_t n) {
          ": convert it to PNG first";
 }
 
-#ifndef KILN_PIXELS_WEBP
-const bool kReadsWebP = false;
-#else
-const bool kReadsWebP = true;
-
+#ifdef KILN_PIXELS_WEBP
 namespace {
 // Channels converted as stb_image converts them (decode's `channels`), for the decoders that do
 // not: grey is its luma (77 R + 150 G + 29 B) >> 8, an added alpha is 255, a dropped one dropped.
@@ -421,14 +424,14 @@ Header header_of_file(const std::string& path) {
   if (head.empty()) throw Error("cannot decode image '" + path + "': the file is empty");
   const std::string format = format_problem(head.data(), head.size());
   if (!format.empty()) throw Error("cannot decode image '" + path + "': " + format);
-  Header h;
-  int orientation = 1;
 #ifdef KILN_PIXELS_WEBP
   if (is_webp(head.data(), head.size())) {  // its size and alpha are in its first chunk (VP8X, or the pixels' header)
     const WebPBitstreamFeatures f = webp_features(head.data(), head.size(), path);
     return Header{f.width, f.height, f.has_alpha ? 4 : 3};
   }
 #endif
+  Header h;
+  int orientation = 1;
   if (head[0] == 0xFF) {  // a JPEG: the tables stbi_info reads checked first, as decode checks them all
     const std::string tables = table_problem(head, true);
     if (!tables.empty()) throw Error("cannot decode image '" + path + "': " + tables);

@@ -40,8 +40,11 @@ struct Image {
 // WebAssembly, leaves WebP to the browser's decoders.
 extern const bool kReadsWebP;
 
-// Whether a path names an image file kiln reads: its extension .png, .jpg, .jpeg, .bmp or (where
-// kReadsWebP) .webp, any case.
+// The extensions of the image files kiln reads, as messages list them: ".png/.jpg/.jpeg/.bmp", and
+// "/.webp" after them where kReadsWebP. is_image_file reads this list.
+extern const char* const kImageExtensions;
+
+// Whether a path names an image file kiln reads: its extension, any case, is in kImageExtensions.
 bool is_image_file(const std::string& path);
 
 // Refuses a header's size w x h that no image kiln reads has: not positive, or over 64 Mpixel (a
