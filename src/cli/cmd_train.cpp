@@ -94,7 +94,7 @@ int run_train(TrainFlags f, const std::string& cmdline) {
     std::cerr << "kiln " << KILN_VERSION << ": " << su.preset_path << " on " << su.device.str() << " ("
               << device_name(su.device) << "), " << at::get_num_threads() << " threads; " << tt.name << " from "
               << tt.source << " (" << rs.data.describe_use(tt.train.size(), tt.test.size()) << "); precision "
-              << step.resolve(su.device).describe() << ", " << step.layout() << ", fused CPU operators "
+              << step.resolve(su.device).describe() << ", " << step.layout() << ", fused operators "
               << step.fused(su.device) << "; run directory " << out << "\n";
   // A run that fails before it has written a checkpoint leaves no directory behind (one that
   // existed before is left alone).

@@ -145,6 +145,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"train.master_weights", true, "bf16: keep the weights, gradients and optimiser state in fp32 and compute in bf16 (false: the whole model cast to bf16, updates rounded to bf16)"},
       {"train.channels_last", true, "channels_last memory format for the images, parameters and buffers (every device; measured faster on the CPU, docs/perf.md; on CUDA not run yet)"},
       {"train.fused_cpu", true, "CPU, training and evaluation: the airbench block's 2x2 max-pool -> BatchNorm -> GELU, BatchNorm -> GELU and (3-conv groups) BatchNorm -> + residual -> GELU each as one fused operator (kiln/nn/fused_cpu.h; docs/perf.md) instead of LibTorch's three, two and three (in evaluation only where nothing needs a gradient); false: LibTorch's operators"},
+      {"train.fused_cuda", false, "CUDA, training and evaluation: the same three blocks as train.fused_cpu, each as one fused operator on the GPU (kiln/nn/fused_gpu.h) instead of LibTorch's max_pool2d, batch_norm, add and gelu kernels; NOT YET RUN ON A GPU (its CUDA kernels compile and its arithmetic is tested on the CPU through an emulation), so off until the GPU window has checked and timed it (docs/gpu.md)"},
       {"train.eval_every", int64_t{1}, "evaluate test accuracy every N epochs (and always at the end)"},
       {"train.checkpoint_every", int64_t{1}, "write the checkpoint every N epochs (and at the end / on Ctrl-C)"},
       {"train.progress_every", int64_t{10}, "steps between progress-bar updates"},

@@ -1,5 +1,7 @@
 #include "kiln/nn/fused_cpu.h"
 
+#include "kiln/nn/fused_gpu.h"
+
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
 #include <c10/util/BFloat16.h>
@@ -591,35 +593,43 @@ bool channels_last_strides(const torch::Tensor& x) {
   return x.stride(1) == 1 && x.stride(3) == C && x.stride(2) == W * C && x.stride(0) == H * W * C;
 }
 
-bool fp32_vector(const torch::Tensor& t, int64_t C) {
+bool fp32_vector(const torch::Tensor& t, int64_t C, const torch::Device& device) {
   return t.defined() && t.scalar_type() == torch::kFloat32 && t.dim() == 1 && t.size(0) == C && t.is_contiguous() &&
-         t.device().is_cpu();
+         t.device() == device;
 }
 
 }  // namespace
 
-bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
-                       const torch::Tensor& residual) {
-  if (!bn.fused_cpu || act != Activation::GELU) return false;
+bool fusable_block(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
+                   const torch::Tensor& residual) {
+  if (act != Activation::GELU) return false;
   if (bn.is_training() ? bn.options.ghost_splits > 1 || bn.sync_group != nullptr : needs_grad(x, bn, residual))
     return false;  // ghost splits and sync groups act in training only
-  if (!x.defined() || x.dim() != 4 || !x.device().is_cpu() || x.numel() == 0) return false;
-  if (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16) return false;
+  if (!x.defined() || x.dim() != 4 || x.numel() == 0) return false;
   const int64_t C = x.size(1);
   if (!channels_last_strides(x)) return false;
-  if (!fp32_vector(bn.weight, C) || !fp32_vector(bn.bias, C) || !fp32_vector(bn.running_mean, C) ||
-      !fp32_vector(bn.running_var, C))
+  const auto dev = x.device();
+  if (!fp32_vector(bn.weight, C, dev) || !fp32_vector(bn.bias, C, dev) || !fp32_vector(bn.running_mean, C, dev) ||
+      !fp32_vector(bn.running_var, C, dev))
     return false;
   const int64_t H = pool ? x.size(2) / 2 : x.size(2), W = pool ? x.size(3) / 2 : x.size(3);
   if (residual.defined() &&
       (residual.dim() != 4 || residual.sizes() != torch::IntArrayRef({x.size(0), C, H, W}) ||
-       residual.scalar_type() != x.scalar_type() || !residual.device().is_cpu() || !channels_last_strides(residual)))
+       residual.scalar_type() != x.scalar_type() || residual.device() != dev || !channels_last_strides(residual)))
     return false;  // LibTorch's add: broadcasting, type promotion, its own errors
   return !bn.is_training() || x.size(0) * H * W > 1;  // else LibTorch's own error (one value per channel)
 }
 
+bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
+                       const torch::Tensor& residual) {
+  if (!bn.fused_cpu || !x.defined() || !x.device().is_cpu()) return false;
+  if (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16) return false;
+  return fusable_block(x, bn, act, pool, residual);
+}
+
 torch::Tensor pool_bn_act(const torch::Tensor& x, BatchNormImpl& bn, Activation act, double celu_alpha, bool pool,
                           const torch::Tensor& residual) {
+  if (fused_gpu_applies(x, bn, act, pool, residual)) return fused_gpu(x, bn, pool, residual);
   if (fused_cpu_applies(x, bn, act, pool, residual)) {
     if (!bn.is_training()) return fused_eval(x, bn, pool, residual);
     if (residual.defined())

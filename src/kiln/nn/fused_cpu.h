@@ -37,17 +37,23 @@
 
 namespace kiln {
 
-// act(bn(pool ? max_pool2d(x, 2) : x) [+ residual]): the fused operator when it applies
+// act(bn(pool ? max_pool2d(x, 2) : x) [+ residual]): the fused GPU operator when it applies
+// (kiln/nn/fused_gpu.h, fused_gpu_applies), else the fused CPU one when it applies
 // (fused_cpu_applies), else LibTorch's operators.
 torch::Tensor pool_bn_act(const torch::Tensor& x, BatchNormImpl& bn, Activation act, double celu_alpha, bool pool,
                           const torch::Tensor& residual = {});
 
-// Whether pool_bn_act fuses for this input: bn.fused_cpu set; bn training with its own batch's
-// statistics (no ghost splits, no sync group; more than one value per channel), or bn evaluating
-// with nothing needing a gradient (grad mode off, or neither x, the residual nor BN's parameters
-// requiring one); GELU, a 4-D float or bf16 CPU tensor in channels_last memory, fp32 BN
-// parameters and statistics; a residual, where given, of the output's shape and x's dtype in
-// channels_last memory.
+// What both fused operators (this one and kiln/nn/fused_gpu.h) need of a block: GELU; bn training
+// with its own batch's statistics (no ghost splits, no sync group; more than one value per
+// channel), or bn evaluating with nothing needing a gradient (grad mode off, or neither x, the
+// residual nor BN's parameters requiring one); a defined, non-empty 4-D x in channels_last memory;
+// fp32 BN parameters and statistics on x's device; a residual, where given, of the output's shape
+// and x's dtype, on x's device in channels_last memory.
+bool fusable_block(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
+                   const torch::Tensor& residual = {});
+
+// Whether pool_bn_act fuses on the CPU for this input: bn.fused_cpu set, a float or bf16 CPU
+// tensor, and fusable_block.
 bool fused_cpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
                        const torch::Tensor& residual = {});
 

@@ -48,6 +48,8 @@ struct BatchNormImpl : torch::nn::Module {
   // train.fused_cpu: pool_bn_act may take this layer, its pool before and its GELU after as one
   // fused CPU operator, in training and in evaluation (kiln/nn/fused_cpu.h); false: LibTorch's operators.
   bool fused_cpu = false;
+  // train.fused_cuda: the same on CUDA (kiln/nn/fused_gpu.h; not yet run on a GPU).
+  bool fused_cuda = false;
 };
 TORCH_MODULE(BatchNorm);
 

@@ -82,7 +82,7 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
   const auto dtype = prec.compute;
   const char* layout = s.step.layout();
   std::cerr << "kiln bench: " << o.name << " on " << device_name(device) << " (" << device.str() << ", "
-            << prec.describe() << ", " << layout << ", fused CPU operators " << s.step.fused(device) << "), "
+            << prec.describe() << ", " << layout << ", fused operators " << s.step.fused(device) << "), "
             << o.warmup << " warm-up run(s) then " << o.runs
             << " timed; clock: whitening fit + training + final " << s.loop.tta
             << " evaluation, each bracketed by device synchronisation; excluded: data loading, "
@@ -123,7 +123,9 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     j["precision"] = c10::toString(dtype);  // the arithmetic's
     j["precision_detail"] = prec.describe();
     j["layout"] = layout;  // train.channels_last: the images', weights' and buffers' memory format
-    j["fused_cpu"] = s.step.fused(device);  // train.fused_cpu: the fused kernels' instruction set, or "off"
+    // train.fused_cpu: the fused CPU kernels' instruction set, or "off"; train.fused_cuda: "cuda" or "off"
+    j["fused_cpu"] = device.is_cpu() ? s.step.fused(device) : "off";
+    j["fused_cuda"] = device.is_cuda() ? s.step.fused(device) : "off";
     j["runs"] = static_cast<int>(acc.size());
     j["runs_requested"] = o.runs;
     j["complete"] = complete;

@@ -8,6 +8,7 @@
 #include "kiln/core/fs.h"
 #include "kiln/core/zip_check.h"
 #include "kiln/nn/fused_cpu.h"
+#include "kiln/nn/fused_gpu.h"
 #include "kiln/nn/model.h"
 #include "kiln/train/run_settings.h"
 #include "kiln/train/trainer.h"
@@ -128,6 +129,7 @@ RunSettings as_its_run_evaluated(const LoadedCheckpoint& ck) {
   auto s = RunSettings::from_config(ck.cfg);
   if (s.step.channels_last) to_channels_last(*ck.model);
   set_fused_cpu(*ck.model, s.step.fused_cpu);
+  set_fused_cuda(*ck.model, s.step.fused_cuda);
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include "kiln/core/device.h"
 #include "kiln/core/error.h"
 #include "kiln/nn/fused_cpu.h"
+#include "kiln/nn/fused_gpu.h"
 #include "kiln/train/run_settings.h"
 #include "kiln/train/trainer.h"
 
@@ -38,6 +39,7 @@ ClassifierPtr ModelSetup::build(const Config& c, Classifier* whiten_from) {
   set_precision(*m, dtype_);
   if (channels_last_) to_channels_last(*m);
   set_fused_cpu(*m, fused_cpu_);
+  set_fused_cuda(*m, fused_cuda_);
   return m;
 }
 

@@ -15,8 +15,13 @@ namespace kiln {
 class ModelSetup {
  public:
   ModelSetup(const RunData& data, const torch::Device& device, torch::ScalarType dtype, bool channels_last,
-             bool fused_cpu)
-      : data_(data), dev_(device), dtype_(dtype), channels_last_(channels_last), fused_cpu_(fused_cpu) {}
+             bool fused_cpu, bool fused_cuda)
+      : data_(data),
+        dev_(device),
+        dtype_(dtype),
+        channels_last_(channels_last),
+        fused_cpu_(fused_cpu),
+        fused_cuda_(fused_cuda) {}
 
   // whiten_from: a model of the same whitening settings, fitted already, whose whitening
   // tensors ("whiten.*") are copied instead of fitting again (the EMA copy; the proxy of
@@ -34,7 +39,8 @@ class ModelSetup {
   torch::Device dev_;
   torch::ScalarType dtype_;
   bool channels_last_;
-  bool fused_cpu_;  // train.fused_cpu
+  bool fused_cpu_;   // train.fused_cpu
+  bool fused_cuda_;  // train.fused_cuda
 };
 
 // Waits until the device has done its queued work (a copy of one element to the host).

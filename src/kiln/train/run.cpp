@@ -38,7 +38,7 @@ Run::Run(const Config& cfg, const TrainTest& data, const RunOptions& opt)
       data_(s_.data, data, opt.labeled_index, dev_, prec_.compute, channels_last_, world(opt)),
       dp_(opt.dist, s_),
       log_(opt.run_dir, !dp_.active() || dp_.group()->rank() == 0, opt.verbose),
-      models_(data_, dev_, prec_.weights, channels_last_, s_.step.fused_cpu),
+      models_(data_, dev_, prec_.weights, channels_last_, s_.step.fused_cpu, s_.step.fused_cuda),
       aug_(AugmentOptions::from_config(cfg)) {
   torch::manual_seed(seed());
   model_ = models_.build(cfg_);

@@ -2,6 +2,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/nn/fused_cpu.h"
+#include "kiln/nn/fused_gpu.h"
 
 namespace kiln {
 
@@ -41,7 +42,10 @@ OptimizerSettings OptimizerSettings::from_config(const Config& cfg) {
   return o;
 }
 
-std::string StepSettings::fused(const torch::Device& d) const { return fused_cpu && d.is_cpu() ? fused_cpu_isa() : "off"; }
+std::string StepSettings::fused(const torch::Device& d) const {
+  if (d.is_cpu()) return fused_cpu ? fused_cpu_isa() : "off";
+  return fused_cuda && d.is_cuda() ? fused_gpu_backend(d) : "off";
+}
 
 std::string DataSettings::describe_use(int64_t train_size, int64_t test_size) const {
   auto part = [](int64_t subset, int64_t size, const char* what) {
@@ -85,6 +89,7 @@ RunSettings RunSettings::from_config(const Config& cfg) {
   st.master_weights = cfg.b("train.master_weights");
   st.channels_last = cfg.b("train.channels_last");
   st.fused_cpu = cfg.b("train.fused_cpu");
+  st.fused_cuda = cfg.b("train.fused_cuda");
   st.static_step = cfg.b("train.static_step");
   st.cuda_graph = cfg.b("train.cuda_graph");
   st.sync_check = cfg.b("train.sync_check");

@@ -43,6 +43,7 @@ struct StepSettings {
   bool master_weights = true;      // train.master_weights (bf16: fp32 weights and optimiser state)
   bool channels_last = true;       // train.channels_last (every device; measured faster on the CPU, not run on CUDA)
   bool fused_cpu = true;           // train.fused_cpu (kiln/nn/fused_cpu.h)
+  bool fused_cuda = false;         // train.fused_cuda (kiln/nn/fused_gpu.h)
   bool static_step = false;        // train.static_step
   bool cuda_graph = false;         // train.cuda_graph (implies the static step)
   bool sync_check = false;         // train.sync_check
@@ -51,8 +52,9 @@ struct StepSettings {
   bool uses_static() const { return static_step || cuda_graph; }
   // The memory format's name as the run's first line and `kiln bench`'s JSON ("layout") give it.
   const char* layout() const { return channels_last ? "channels_last" : "NCHW"; }
-  // The fused CPU operators as the run's first line and `kiln bench`'s JSON ("fused_cpu") give
-  // them: fused_cpu_isa() where they run (on the CPU, when set), else "off".
+  // The fused operators as the run's first line and `kiln bench`'s JSON ("fused_cpu", "fused_cuda")
+  // give them: on the CPU fused_cpu_isa() when train.fused_cpu is set, on CUDA "cuda" when
+  // train.fused_cuda is set (fused_gpu_backend), else "off".
   std::string fused(const torch::Device& d) const;
   Precision resolve(const torch::Device& d) const { return resolve_precision(precision, master_weights, d); }
 };

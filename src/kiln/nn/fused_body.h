@@ -1,0 +1,241 @@
+// The fused pool -> BatchNorm -> GELU operator of kiln/nn/fused_gpu.h, one work item at a time:
+// what one CUDA thread computes (kiln/cuda/fused_kernels.cu), written once for the device and the
+// host, so that the host's emulation (kiln/nn/fused_host.cpp: every thread of a launch in turn, in
+// the same order) runs the very arithmetic the GPU runs and the CPU's tests hold it to LibTorch's
+// operators. No LibTorch and no CUDA header here: nvcc and the host compiler both read it.
+//
+// Layout: channels_last (NHWC), x of N x H x W x C, the pooled y of N x Ho x Wo x C (Ho = H / 2,
+// Wo = W / 2; the odd last row and column dropped, as max_pool2d's floor); without the pool y is x.
+// A "pixel" is one of the M = N Ho Wo positions of y, C values apart.
+//
+// Definitions (those of kiln/nn/fused_cpu.h; CUDA's GELU formulas, ATen's own):
+//   pool:  the first maximum of each window in row-major order, a NaN wins (max_pool2d's rule);
+//   BN:    t = (y - mean) rstd weight + bias over the batch (biased var), running statistics moved
+//          by momentum (unbiased var);
+//   GELU:  z = t Phi(t), Phi(t) = (1 + erf(t / sqrt 2)) / 2; GELU'(t) = Phi(t) + t phi(t).
+// Statistics: each (chunk of pixels, channel) item sums in float, shifted by the channel's first
+// pooled value k so that the sums do not cancel; the chunks' partial sums are added in double over
+// kLanes interleaved lanes (lane L takes chunks L, L + kLanes, ...), the lanes then in order: a
+// fixed order, so the result does not depend on the GPU's scheduling.
+#pragma once
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define KILN_HD __host__ __device__ __forceinline__
+#else
+#include <cmath>
+#define KILN_HD inline
+#endif
+
+namespace kiln::fused {
+
+// The element types' conversions, specialised by each includer (float, fp16, bf16): load widens
+// exactly; store rounds to nearest even.
+template <class T>
+struct Elem;
+template <>
+struct Elem<float> {
+  static KILN_HD float load(float v) { return v; }
+  static KILN_HD float store(float v) { return v; }
+};
+
+struct Shape {
+  int64_t N, H, W, C, Ho, Wo;
+  bool pool;
+  KILN_HD int64_t count() const { return N * Ho * Wo; }  // pixels: values per channel
+  KILN_HD int64_t elements() const { return count() * C; }
+};
+
+// How the statistics' items split the pixels: `chunks` chunks of `per` pixels (the last shorter).
+struct Chunks {
+  int64_t chunks, per;
+};
+// About kItems (chunk, channel) items in all, so that a large GPU has threads enough, and at
+// least 1 pixel a chunk.
+constexpr int64_t kItems = int64_t{1} << 17;
+constexpr int kLanes = 32;  // lanes of the chunks' sum: a CUDA block of 32 channels x kLanes
+inline Chunks chunks_of(const Shape& s) {
+  const int64_t M = s.count();
+  int64_t want = (kItems + s.C - 1) / s.C;
+  if (want > M) want = M;
+  if (want < 1) want = 1;
+  const int64_t per = (M + want - 1) / want;
+  return {(M + per - 1) / per, per};
+}
+
+// Offset in x of the top-left value of pixel p's window (with the pool), or of p itself.
+KILN_HD int64_t window_at(const Shape& s, int64_t p) {
+  if (!s.pool) return p * s.C;
+  const int64_t wo = p % s.Wo, r = p / s.Wo, ho = r % s.Ho, n = r / s.Ho;
+  return ((n * s.H + 2 * ho) * s.W + 2 * wo) * s.C;
+}
+
+// max_pool2d's choice: a later value replaces the maximum when greater or NaN.
+KILN_HD bool takes(float v, float m) { return v > m || v != v; }
+
+// Channel j's pooled value at pixel p (x itself without the pool).
+template <class T>
+KILN_HD float pooled(const Shape& s, const T* x, int64_t p, int64_t j) {
+  const int64_t a = window_at(s, p) + j;
+  float m = Elem<T>::load(x[a]);
+  if (!s.pool) return m;
+  const int64_t row = s.W * s.C;
+  float v = Elem<T>::load(x[a + s.C]);
+  m = takes(v, m) ? v : m;
+  v = Elem<T>::load(x[a + row]);
+  m = takes(v, m) ? v : m;
+  v = Elem<T>::load(x[a + row + s.C]);
+  return takes(v, m) ? v : m;
+}
+
+KILN_HD float gelu(float t) { return t * 0.5f * (1.0f + erff(t * 0.70710678118654752f)); }
+KILN_HD float gelu_grad(float t) {
+  const float cdf = 0.5f * (1.0f + erff(t * 0.70710678118654752f));
+  const float pdf = expf(-0.5f * t * t) * 0.39894228040143268f;
+  return cdf + t * pdf;
+}
+
+// ---- training, forward ------------------------------------------------------------------------
+// Item (k, j): y = pool(x) over chunk k's pixels (stored where pooling), channel j; the chunk's
+// sums of (y - k_j) and (y - k_j)^2 in float into part1, part2 at [k C + j].
+template <class T>
+KILN_HD void stats_item(const Shape& s, const Chunks& ch, const T* x, T* y, float* part1, float* part2, int64_t item) {
+  const int64_t k = item / s.C, j = item % s.C;
+  const float shift = pooled(s, x, 0, j);
+  const int64_t p0 = k * ch.per, p1 = p0 + ch.per < s.count() ? p0 + ch.per : s.count();
+  float a1 = 0.0f, a2 = 0.0f;
+  for (int64_t p = p0; p < p1; ++p) {
+    const float m = pooled(s, x, p, j);
+    if (s.pool) y[p * s.C + j] = Elem<T>::store(m);  // exact: one of the inputs
+    const float d = m - shift;
+    a1 += d;
+    a2 += d * d;
+  }
+  part1[item] = a1;
+  part2[item] = a2;
+}
+
+// Lane L's double sums of channel j's chunk partials (chunks L, L + kLanes, ...).
+KILN_HD void lane_sums(const Shape& s, const Chunks& ch, const float* part1, const float* part2, int64_t j, int lane,
+                       double* s1, double* s2) {
+  double a1 = 0.0, a2 = 0.0;
+  for (int64_t k = lane; k < ch.chunks; k += kLanes) {
+    a1 += part1[k * s.C + j];
+    a2 += part2[k * s.C + j];
+  }
+  *s1 = a1;
+  *s2 = a2;
+}
+
+// Channel j's batch statistics from its sums (shift k = the first pooled value): mean, rstd, the
+// normalisation folded into scale and shift, and the running statistics moved by momentum.
+template <class T>
+KILN_HD void finish_stats(const Shape& s, const T* x, int64_t j, double sum1, double sum2, const float* weight,
+                          const float* bias, float* running_mean, float* running_var, float* mean, float* rstd,
+                          float* scale, float* shift, double momentum, double eps) {
+  const double M = static_cast<double>(s.count());
+  const double d = sum1 / M, v = sum2 / M - d * d, var = v > 0.0 ? v : 0.0;
+  const double mu = pooled(s, x, 0, j) + d;
+  const double r = 1.0 / sqrt(var + eps);
+  mean[j] = static_cast<float>(mu);
+  rstd[j] = static_cast<float>(r);
+  scale[j] = static_cast<float>(weight[j] * r);
+  shift[j] = static_cast<float>(bias[j] - mu * weight[j] * r);
+  running_mean[j] = static_cast<float>(momentum * mu + (1 - momentum) * running_mean[j]);
+  running_var[j] = static_cast<float>(momentum * var * M / (M - 1) + (1 - momentum) * running_var[j]);
+}
+
+// Element i (pixel i / C, channel i % C): z = GELU(y scale + shift [+ res]).
+template <class T>
+KILN_HD void bn_gelu_item(const Shape& s, const T* y, const T* res, T* z, const float* scale, const float* shift,
+                          int64_t i) {
+  const int64_t j = i % s.C;
+  float t = Elem<T>::load(y[i]) * scale[j] + shift[j];
+  if (res) t += Elem<T>::load(res[i]);
+  z[i] = Elem<T>::store(gelu(t));
+}
+
+// ---- evaluation: BN with its running statistics ------------------------------------------------
+// scale = weight / sqrt(running_var + eps), shift = bias - running_mean scale (in double, as
+// kiln/nn/fused_cpu.cpp computes them).
+KILN_HD void eval_coeffs(const float* weight, const float* bias, const float* running_mean, const float* running_var,
+                         double eps, float* scale, float* shift, int64_t j) {
+  const double a = weight[j] / sqrt(static_cast<double>(running_var[j]) + eps);
+  scale[j] = static_cast<float>(a);
+  shift[j] = static_cast<float>(bias[j] - running_mean[j] * a);
+}
+
+// Element i of z = GELU(pool(x) scale + shift [+ res]), the pooled value never stored.
+template <class T>
+KILN_HD void pool_bn_gelu_item(const Shape& s, const T* x, const T* res, T* z, const float* scale, const float* shift,
+                               int64_t i) {
+  const int64_t j = i % s.C;
+  float t = pooled(s, x, i / s.C, j) * scale[j] + shift[j];
+  if (res) t += Elem<T>::load(res[i]);
+  z[i] = Elem<T>::store(gelu(t));
+}
+
+// ---- training, backward -----------------------------------------------------------------------
+// Item (k, j): g = dz GELU'(y scale + shift [+ res]) rounded to T (the plain path's gelu_backward
+// output; with the residual also its gradient) over chunk k's pixels; the chunk's sums of g and of
+// g (y - mean), of the rounded g, into part1, part2.
+template <class T>
+KILN_HD void grad_sums_item(const Shape& s, const Chunks& ch, const T* dz, const T* y, const T* res, T* g,
+                            const float* scale, const float* shift, const float* mean, float* part1, float* part2,
+                            int64_t item) {
+  const int64_t k = item / s.C, j = item % s.C;
+  const int64_t p0 = k * ch.per, p1 = p0 + ch.per < s.count() ? p0 + ch.per : s.count();
+  float a1 = 0.0f, a2 = 0.0f;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t i = p * s.C + j;
+    const float yv = Elem<T>::load(y[i]);
+    float t = yv * scale[j] + shift[j];
+    if (res) t += Elem<T>::load(res[i]);
+    const T gr = Elem<T>::store(Elem<T>::load(dz[i]) * gelu_grad(t));
+    g[i] = gr;
+    const float gv = Elem<T>::load(gr);
+    a1 += gv;
+    a2 += gv * (yv - mean[j]);
+  }
+  part1[item] = a1;
+  part2[item] = a2;
+}
+
+// Channel j's BN backward folded: dy = A g + B (y - mean) + D with A = scale (weight rstd),
+// B = -scale rstd^2 sum(g (y - mean)) / M, D = -scale sum(g) / M; dweight = rstd sum(g (y - mean)),
+// dbias = sum(g).
+KILN_HD void finish_grads(const Shape& s, int64_t j, double sg, double sgy, const float* scale, const float* rstd,
+                          float* B, float* D, float* dweight, float* dbias) {
+  const double M = static_cast<double>(s.count());
+  const double r2 = static_cast<double>(rstd[j]) * rstd[j];
+  B[j] = static_cast<float>(-scale[j] * r2 * sgy / M);
+  D[j] = static_cast<float>(-scale[j] * sg / M);
+  dweight[j] = static_cast<float>(sgy * rstd[j]);
+  dbias[j] = static_cast<float>(sg);
+}
+
+// Element i of the pooled gradient: d = A g + B (y - mean) + D rounded to T, written to the window
+// element the pool chose and 0 to the other three (without the pool, to x's element i). Elements
+// outside every window (an odd last row or column) are not written: the caller zeroes dx first.
+template <class T>
+KILN_HD void input_grad_item(const Shape& s, const T* x, const T* y, const T* g, T* dx, const float* A, const float* B,
+                             const float* D, const float* mean, int64_t i) {
+  const int64_t j = i % s.C;
+  const T d = Elem<T>::store(A[j] * Elem<T>::load(g[i]) + B[j] * (Elem<T>::load(y[i]) - mean[j]) + D[j]);
+  if (!s.pool) {
+    dx[i] = d;
+    return;
+  }
+  const int64_t a = window_at(s, i / s.C) + j, row = s.W * s.C;
+  const int64_t at[4] = {a, a + s.C, a + row, a + row + s.C};
+  int chosen = 0;
+  float m = Elem<T>::load(x[a]);
+  for (int q = 1; q < 4; ++q) {
+    const float v = Elem<T>::load(x[at[q]]);
+    if (takes(v, m)) m = v, chosen = q;
+  }
+  const T zero = Elem<T>::store(0.0f);
+  for (int q = 0; q < 4; ++q) dx[at[q]] = q == chosen ? d : zero;
+}
+
+}  // namespace kiln::fused

@@ -1,0 +1,53 @@
+// The launches of the fused pool -> BatchNorm -> GELU operator (kiln/nn/fused_gpu.h), one table of
+// functions a backend: CUDA's kernels (kiln/cuda/fused_kernels.cu, where LibTorch has CUDA) and the
+// host's emulation of them (kiln/nn/fused_host.cpp: every work item of a launch in turn, the same
+// bodies, kiln/nn/fused_body.h). Plain pointers and sizes, no LibTorch: nvcc compiles the CUDA
+// table without it. Pointers are the device's (the host's for the emulation); `stream` is the
+// cudaStream_t to launch on (ignored by the emulation). Every launch is asynchronous: none waits for
+// the device, none reads a value back. A launch that fails throws std::runtime_error.
+#pragma once
+#include <cstdint>
+
+#include "kiln/nn/fused_body.h"
+
+namespace kiln::fused {
+
+enum class Dtype { kFloat32, kFloat16, kBFloat16 };
+
+struct Launch {
+  const char* name;  // "cuda" or "host emulation"
+  // Forward in training: y = pool(x) and the chunks' partial sums (part1, part2: chunks x C floats).
+  void (*stats)(Dtype, const Shape&, const Chunks&, const void* x, void* y, float* part1, float* part2, void* stream);
+  // The batch statistics (mean, rstd, scale, shift: C floats) from the partials; the running
+  // statistics updated in place.
+  void (*finish_stats)(Dtype, const Shape&, const Chunks&, const void* x, const float* part1, const float* part2,
+                       const float* weight, const float* bias, float* running_mean, float* running_var, float* mean,
+                       float* rstd, float* scale, float* shift, double momentum, double eps, void* stream);
+  // z = GELU(y scale + shift [+ res]); res may be null.
+  void (*bn_gelu)(Dtype, const Shape&, const void* y, const void* res, void* z, const float* scale,
+                  const float* shift, void* stream);
+  // Evaluation: scale and shift from the running statistics, then z = GELU(pool(x) scale + shift [+ res]).
+  void (*eval_coeffs)(int64_t C, const float* weight, const float* bias, const float* running_mean,
+                      const float* running_var, double eps, float* scale, float* shift, void* stream);
+  void (*pool_bn_gelu)(Dtype, const Shape&, const void* x, const void* res, void* z, const float* scale,
+                       const float* shift, void* stream);
+  // Backward: g = dz GELU'(.) and the chunks' partial sums of g and g (y - mean).
+  void (*grad_sums)(Dtype, const Shape&, const Chunks&, const void* dz, const void* y, const void* res, void* g,
+                    const float* scale, const float* shift, const float* mean, float* part1, float* part2,
+                    void* stream);
+  // B, D, dweight, dbias (C floats each) from the partials.
+  void (*finish_grads)(const Shape&, const Chunks&, const float* part1, const float* part2, const float* scale,
+                       const float* rstd, float* B, float* D, float* dweight, float* dbias, void* stream);
+  // dx from g (dx zeroed first by the caller where H or W is odd and the pool drops a row or column).
+  void (*input_grad)(Dtype, const Shape&, const void* x, const void* y, const void* g, void* dx, const float* A,
+                     const float* B, const float* D, const float* mean, void* stream);
+};
+
+// The host's emulation (always built).
+const Launch& host_launch();
+#ifdef KILN_HAS_FUSED_CUDA
+// CUDA's kernels (built where LibTorch has CUDA and the build is not sanitized: kiln/cuda/fused_kernels.cu).
+const Launch& cuda_launch();
+#endif
+
+}  // namespace kiln::fused
