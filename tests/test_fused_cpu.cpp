@@ -4,6 +4,7 @@
 // running statistics; in fp32 and bf16 (and fp16 for the GPU's), with the pool and without, with a
 // residual and without, even and odd sizes, ties in the pooling windows; and where they must not apply.
 #include "helpers.h"
+#include "kiln/nn/fused_check.h"
 #include "kiln/nn/fused_cpu.h"
 #include "kiln/nn/fused_gpu.h"
 #include "kiln/core/config.h"
@@ -79,7 +80,7 @@ void expect_as_accurate(const Result& fast, const Result& plain, const Result& r
   auto check = [&](const torch::Tensor& f, const torch::Tensor& p, const torch::Tensor& r, const char* name,
                    double noise = 0) {
     const double e_fast = max_error(f, r), e_plain = max_error(p, r), scale = std::max(max_abs(r), 1e-30);
-    EXPECT_LE(e_fast, std::max({ratio * e_plain, floor_eps * eps * scale, noise}))
+    EXPECT_LE(e_fast, fused_allowed_error({eps, ratio, floor_eps}, e_plain, scale, noise))
         << what << ": " << name << " fused off by " << e_fast << ", LibTorch's operators by " << e_plain
         << " (magnitude " << scale << ")";
   };
@@ -96,21 +97,8 @@ const char* dtype_name(torch::ScalarType dtype) {
   return dtype == torch::kBFloat16 ? "bf16" : dtype == torch::kFloat16 ? "fp16" : "fp32";
 }
 
-// The bounds of both fused operators against LibTorch's in the same dtype: fp32 within 64 ulps of
-// the magnitude (the CPU's Phi fit is good to 1.5e-7 absolute, ~1 ulp; the sums' order differs), or
-// no worse than 2x LibTorch; bf16 and fp16 no further than LibTorch's own operators in that dtype
-// (which round between operators where the fused ones do not), with 25% for rounding boundaries
-// falling the other way, or one ulp of the magnitude (the result's own rounding, half an ulp, and
-// half an ulp of the rounded value it comes from: one of 100 seeds of bf16's 8x8 pool case had the
-// input gradient off by 0.026 against LibTorch's 0.021, at a magnitude of 6.7 whose ulp is 0.031).
-struct Bound {
-  double eps, ratio, floor_eps;
-};
-Bound bound_of(torch::ScalarType dtype) {
-  if (dtype == torch::kFloat32) return {1.19e-7, 2.0, 64};
-  return {dtype == torch::kBFloat16 ? 7.8e-3 : 9.77e-4, 1.25, 1.0};
-}
-
+// The bounds of both fused operators against LibTorch's in the same dtype: kiln/nn/fused_check.h
+// (fused_bound, fused_sum_noise, fused_allowed_error), which `kiln fused-check` applies on a GPU.
 void compare_paths(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch::ScalarType dtype, uint64_t seed,
                    bool residual = false, Path path = Path::kCpu) {
   torch::manual_seed(seed);
@@ -129,11 +117,10 @@ void compare_paths(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch:
                            std::to_string(W);
   auto ref = run(x, up, w, b, pool, Path::kPlain, torch::kFloat64, false, res);
   auto plain = run(x, up, w, b, pool, Path::kPlain, dtype, false, res);
-  const Bound bd = bound_of(dtype);
-  const double noise = dtype == torch::kFloat32 ? 0.0
-                                                : 4 * std::sqrt(N * Ho * Wo / 12.0) * bd.eps * up.square().mean().sqrt().item<double>();
+  const FusedBound bd = fused_bound(dtype);
+  const double noise = fused_sum_noise(dtype, N * Ho * Wo, up.square().mean().sqrt().item<double>());
   if (path == Path::kGpuEmulated) {  // one thread: the emulation runs the work items in turn
-    expect_as_accurate(run(x, up, w, b, pool, path, dtype, true, res), plain, ref, bd.eps, bd.ratio, bd.floor_eps, what,
+    expect_as_accurate(run(x, up, w, b, pool, path, dtype, true, res), plain, ref, bd.eps, bd.ratio, bd.floor_ulps, what,
                        noise);
     return;
   }
@@ -142,7 +129,7 @@ void compare_paths(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch:
   for (int threads : {1, 3}) {
     at::set_num_threads(threads);
     auto fast = run(x, up, w, b, pool, path, dtype, true, res);
-    expect_as_accurate(fast, plain, ref, bd.eps, bd.ratio, bd.floor_eps, what + ", " + std::to_string(threads) + " thread(s)",
+    expect_as_accurate(fast, plain, ref, bd.eps, bd.ratio, bd.floor_ulps, what + ", " + std::to_string(threads) + " thread(s)",
                        noise);
   }
   at::set_num_threads(before);
@@ -202,14 +189,14 @@ void compare_eval(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch::
                            " C" + std::to_string(C) + " " + std::to_string(H) + "x" + std::to_string(W);
   const auto ref = run_eval(x, w, b, rm, rv, pool, Path::kPlain, torch::kFloat64, false, res);
   const auto plain = run_eval(x, w, b, rm, rv, pool, Path::kPlain, dtype, false, res);
-  const Bound bd = bound_of(dtype);
+  const FusedBound bd = fused_bound(dtype);
   const int before = at::get_num_threads();
   for (int threads : {1, 3}) {
     if (path == Path::kGpuEmulated && threads > 1) break;  // the emulation: one thread
     at::set_num_threads(threads);
     const auto fast = run_eval(x, w, b, rm, rv, pool, path, dtype, true, res);
     const double e_fast = max_error(fast, ref), e_plain = max_error(plain, ref), scale = max_abs(ref);
-    EXPECT_LE(e_fast, std::max(bd.ratio * e_plain, bd.floor_eps * bd.eps * scale))
+    EXPECT_LE(e_fast, fused_allowed_error(bd, e_plain, scale))
         << what << ", " << threads << " thread(s): fused off by " << e_fast << ", LibTorch's operators by " << e_plain
         << " (magnitude " << scale << ")";
   }

@@ -23,6 +23,7 @@ Command add_export(CLI::App& app, const std::string& command_line);     // cmd_e
 Command add_web(CLI::App& app, const std::string& command_line);        // cmd_web.cpp
 Command add_quantize(CLI::App& app, const std::string& command_line);   // cmd_quantize.cpp
 Command add_predict(CLI::App& app, const std::string& command_line);    // cmd_predict.cpp
+Command add_fused_check(CLI::App& app, const std::string& command_line);  // cmd_fused_check.cpp
 std::vector<Command> add_data(CLI::App& app, const std::string& command_line);           // cmd_data.cpp: data fetch, data info
 std::vector<Command> add_info_commands(CLI::App& app, const std::string& command_line);  // cmd_info.cpp: presets, env, report
 

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
                                    add_selftrain(app, cmdline), add_lecun1989(app, cmdline), add_overfit(app, cmdline),
                                    add_lr_find(app, cmdline),   add_show(app, cmdline),    add_bench(app, cmdline),
                                    add_eval(app, cmdline),      add_export(app, cmdline),  add_web(app, cmdline),
-                                   add_quantize(app, cmdline), add_predict(app, cmdline)};
+                                   add_quantize(app, cmdline), add_predict(app, cmdline), add_fused_check(app, cmdline)};
   for (auto* group : {add_data, add_info_commands})
     for (auto& c : group(app, cmdline)) commands.push_back(c);
 

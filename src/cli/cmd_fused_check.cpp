@@ -1,0 +1,76 @@
+// `kiln fused-check`: the fused GPU operator (train.fused_cuda) against LibTorch's operators on a
+// device (kiln/nn/fused_check.h): CUDA's kernels on a GPU, their host emulation on the CPU.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "kiln/core/device.h"
+#include "kiln/core/error.h"
+#include "kiln/core/fs.h"
+#include "kiln/git_commit.h"
+#include "kiln/nn/fused_check.h"
+#include "kiln/nn/fused_gpu.h"
+
+namespace kiln::cli {
+namespace {
+
+struct FusedCheckFlags {
+  std::string device = "auto", out;
+  int64_t batch = 0;
+  bool time = false;
+};
+
+int run_fused_check(const FusedCheckFlags& f) {
+  const auto device = parse_device(f.device);
+  const std::string backend = fused_gpu_backend(device);
+  if (backend == "none")
+    throw Error("kiln fused-check: this build has no CUDA kernels for the fused operator (built without CUDA, or "
+                "sanitized); nothing to check on " + device.str());
+  const int64_t batch = f.batch > 0 ? f.batch : device.is_cuda() ? 1024 : 8;
+  std::printf("kiln fused-check on %s (%s, the fused operator's %s), batch %lld%s\n", device_name(device).c_str(),
+              device.str().c_str(), backend.c_str(), static_cast<long long>(batch),
+              f.time && device.is_cuda() ? ", timed" : "");
+  const auto checks = check_fused_gpu(device, batch, f.time);
+  int failed = 0;
+  nlohmann::json cases = nlohmann::json::array();
+  for (const auto& c : checks) {
+    failed += !c.ok;
+    std::printf("%-4s %-40s worst: %-17s off by %.3g (LibTorch's operators %.3g, allowed %.3g)", c.ok ? "ok" : "FAIL",
+                c.what.c_str(), c.worst.c_str(), c.error, c.plain_error, c.allowed);
+    if (c.fused_ms >= 0) std::printf("; %.3f ms fused, %.3f ms LibTorch's", c.fused_ms, c.plain_ms);
+    std::printf("\n");
+    cases.push_back({{"case", c.what}, {"ok", c.ok}, {"worst", c.worst}, {"error", c.error},
+                     {"plain_error", c.plain_error}, {"allowed", c.allowed}, {"fused_ms", c.fused_ms},
+                     {"plain_ms", c.plain_ms}});
+  }
+  std::printf("%s: %d of %zu cases within their bounds\n", failed ? "FAILED" : "passed",
+              static_cast<int>(checks.size()) - failed, checks.size());
+  if (!f.out.empty()) {
+    nlohmann::json j = {{"device", device.str()}, {"device_name", device_name(device)}, {"backend", backend},
+                        {"batch", batch}, {"commit", KILN_GIT_COMMIT}, {"passed", failed == 0},
+                        {"timing", f.time && device.is_cuda() ?
+                                   "forward + backward (evaluation: forward), median of 20 after 3 warm-ups, the "
+                                   "device synchronised around each" : "not timed"},
+                        {"cases", cases}};
+    atomic_write(f.out, j.dump(1) + "\n");
+    std::printf("wrote %s\n", f.out.c_str());
+  }
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
+Command add_fused_check(CLI::App& app, const std::string&) {
+  auto f = std::make_shared<FusedCheckFlags>();
+  auto* sub = app.add_subcommand(
+      "fused-check",
+      "Check the fused GPU operator (train.fused_cuda) against LibTorch's operators: CUDA's kernels on a GPU, their "
+      "host emulation on the CPU; exit 1 when a case is off its bound");
+  sub->add_option("--device", f->device, "cpu, cuda, cuda:N or auto (CUDA when available)");
+  sub->add_option("--batch", f->batch, "the airbench blocks' batch (default: 1024 on CUDA, 8 on the CPU)");
+  sub->add_flag("--time", f->time, "time each case, fused and LibTorch's (CUDA)");
+  sub->add_option("--out", f->out, "write the cases as JSON here");
+  return {sub, [f] { return run_fused_check(*f); }};
+}
+
+}  // namespace kiln::cli
