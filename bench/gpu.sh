@@ -22,12 +22,16 @@
 #   KILN_MUON_SECONDS the real airbench94_muon's cap in step c (default 280 s)
 #
 # Order, each step with its budget (docs/gpu.md):
-#   a. CUDA correctness, <= 90 s: the ordinary step with train.sync_check, the static step, the
-#      CUDA graph with train.sync_check; static vs graph per epoch side by side.
+#   a. CUDA correctness: `kiln fused-check --time` (<= 60 s: the fused operator of train.fused_cuda
+#      against LibTorch's on the presets' blocks, and both timed); then, <= 90 s, cifar10-94 for 2
+#      epochs on the ordinary step with train.sync_check, the static step, the CUDA graph with
+#      train.sync_check and (where the check passed) train.fused_cuda with train.sync_check;
+#      static vs graph per epoch side by side.
 #   b. cifar10-94 (kiln bench, n = 10) and the real legacy/airbench94.py (n = 10).
 #   c. cifar10-94-muon (n = 10) and the real airbench94_muon.py (n = 10; its torch.compile
 #      warm-up is part of its published condition: started only with >= 3 minutes left).
-#   d. the faster of b's and c's kiln presets again with train.cuda_graph = true (n = 10).
+#   d. the faster of b's and c's kiln presets again with train.fused_cuda = true (n = 10), where
+#      the fused check passed (the CUDA graph bought nothing in the first window).
 #   e. one profiled run (kiln bench --profile): top kernels by device time; e2. max-pooling
 #      three ways (bench/pool_bench.py, <= 40 s).
 #   f. while time remains: cifar10-96-faster and the real airbench96_faster.py, n >= 3 each.
@@ -64,10 +68,22 @@ if [ "$dry" = 1 ]; then
          --set data.test_batch_size=200 --set schedule.epochs=1 --set model.whiten_bias_epochs=1)
 fi
 
-# a. CUDA correctness (<= 90 s): cifar10-94 for 2 epochs, three ways.
+# a. CUDA correctness: the fused operator's check (<= 60 s), then (<= 90 s) cifar10-94 for 2 epochs,
+# three ways, and a fourth with the fused operator where its check passed.
+fused_ok=0
+if want a || want d; then
+  log "the fused operator (train.fused_cuda) against LibTorch's: kiln fused-check --time"
+  timeout "$(at_most 60)" "$kiln" fused-check --device "$device" --time --out "$results/fused-check.json" \
+    > "$results/fused-check.log" 2>&1
+  rc=$?
+  tail -1 "$results/fused-check.log" | grep -q '^wrote' && tail -2 "$results/fused-check.log" | head -1 | tee -a "$results/gpu.log"
+  if [ $rc = 0 ]; then fused_ok=1; else log "fused check: exit $rc, train.fused_cuda left out: $(grep -m3 -E 'FAIL|error' "$results/fused-check.log" | tr '\n' ' ' | cut -c1-400)"; fi
+fi
 if want a; then
 checks_end=$(( $(date +%s) + 90 ))
-for variant in "eager:train.sync_check=true" "static:train.static_step=true" "graph:train.cuda_graph=true train.sync_check=true"; do
+variants=("eager:train.sync_check=true" "static:train.static_step=true" "graph:train.cuda_graph=true train.sync_check=true")
+[ "$fused_ok" = 1 ] && variants+=("fused:train.fused_cuda=true train.sync_check=true")
+for variant in "${variants[@]}"; do
   vname=${variant%%:*}; sets=()
   for kv in ${variant#*:}; do sets+=(--set "$kv"); done
   budget_v=$(( checks_end - $(date +%s) )); [ "$budget_v" -lt 5 ] && { log "check $vname: skipped, the checks' 90 s are spent"; continue; }
@@ -151,13 +167,14 @@ if want c; then
   if [ "$(left)" -ge 200 ] || [ "$dry" = 1 ]; then real_peer airbench94_muon.py "$runs" "${KILN_MUON_SECONDS:-280}"
   else log "real airbench94_muon: skipped, $(left) s left (its compile warm-up needs minutes)"; fi
 fi
-# d. the faster kiln preset again with the CUDA graph.
+# d. the faster kiln preset again with the fused operator (train.fused_cuda), where its check passed.
 fast=cifar10-94
 awk -v a="$(seconds_of "$results/bench-cifar10-94-muon.json")" -v b="$(seconds_of "$results/bench-cifar10-94.json")" \
   'BEGIN { exit !(a < b) }' && fast=cifar10-94-muon
 if ! want d; then :
-elif [ "$(left)" -ge 30 ]; then kiln_bench "$fast" "$runs" 80 "-graph" --set train.cuda_graph=true
-else log "kiln $fast with the CUDA graph: skipped, $(left) s left"; fi
+elif [ "$fused_ok" != 1 ]; then log "kiln $fast with train.fused_cuda: skipped, the fused check did not pass"
+elif [ "$(left)" -ge 30 ]; then kiln_bench "$fast" "$runs" 80 "-fusedcuda" --set train.fused_cuda=true
+else log "kiln $fast with train.fused_cuda: skipped, $(left) s left"; fi
 # e. one profiled run: kernels by device time, operators by host self time.
 if want e && [ "$(left)" -ge 20 ]; then
   log "profiling one $fast run (kiln bench --profile)"

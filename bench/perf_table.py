@@ -72,6 +72,35 @@ def classify(p, j):
     return None
 
 
+def variant(r):
+    """What a kiln row ran with beyond its preset: the CUDA graph (a "-graph" file) and the fused GPU
+    operator (its JSON's "fused_cuda", since 2026-12-05)."""
+    if r["kind"] != "kiln":
+        return ""
+    parts = (["`train.cuda_graph`"] if r["file"].endswith("-graph.json") else []) + \
+            (["`train.fused_cuda`"] if r["j"].get("fused_cuda", "off") != "off" else [])
+    return " with " + " and ".join(parts) if parts else ""
+
+
+def fused_check_lines(folder):
+    """`kiln fused-check --time`'s verdict and timings (fused-check.json), where the campaign ran it."""
+    p = os.path.join(folder, "fused-check.json")
+    if not os.path.exists(p):
+        return []
+    j = json.load(open(p))
+    cases = j["cases"]
+    bad = [c["case"] for c in cases if not c["ok"]]
+    out = ["", f"The fused GPU operator (`train.fused_cuda`, `kiln fused-check`, {j['backend']}, batch {j['batch']}): "
+           + (f"{len(cases)} of {len(cases)} cases within their bounds" if not bad else
+              f"FAILED {len(bad)} of {len(cases)}: " + "; ".join(bad))]
+    timed = [c for c in cases if c.get("fused_ms", -1) >= 0]
+    if timed:
+        out += [f"({j['timing']})", "", "| case | fused ms | LibTorch's ms | ratio |", "|---|---|---|---|"]
+        out += [f"| {c['case']} | {c['fused_ms']:.3f} | {c['plain_ms']:.3f} | {c['fused_ms'] / c['plain_ms']:.2f} |"
+                for c in timed if c["plain_ms"] > 0]
+    return out
+
+
 def load(folder):
     rows = []
     for p in sorted(glob.glob(os.path.join(folder, "*.json"))):
@@ -116,8 +145,8 @@ def main():
             tf_text += " — the conv peak is the yardstick (matrix products slow in this precision here)"
         what = {"kiln": f"kiln `{r['name']}`", "peer": f"peer {r['name']} (`bench/airbench_peer.py`, kiln's transcription)",
                 "real": f"real {r['name']}.py" + (" (REHEARSAL: stand-in values, not measured)" if r.get("rehearsal") else "")}[r["kind"]]
-        if r["kind"] == "kiln" and r["file"].endswith("-graph.json"):
-            what += " with `train.cuda_graph`"
+        if r["kind"] == "kiln":
+            what += variant(r)
         out.append(f"| {what}{n_note} | {pct(j['test_acc'])} | {secs(j['seconds'])} | {tf_text} | {r['device']} | "
                    f"{r['torch']} | {r['commit']} |")
     lines = []
@@ -144,7 +173,7 @@ def main():
         for r in kilns:
             x, lo, hi = ratio(r["j"]["seconds"], y["j"]["seconds"])
             acc = r["j"]["test_acc"]["mean"]
-            graph = " with `train.cuda_graph`" if r["file"].endswith("-graph.json") else ""
+            graph = variant(r)
             met = acc >= target and x <= 0.75
             lines.append(f"  - kiln `{r['name']}`{graph}: time ratio {x:.2f} (95% CI {lo:.2f}–{hi:.2f}), accuracy "
                          f"{100 * acc:.2f}%: goal (≥ {100 * target:.0f}% and ≤ 0.75×) " + ("met" if met else "not met"))
@@ -154,7 +183,7 @@ def main():
         if r["kind"] == "kiln" and own:
             p = own[0]
             x, lo, hi = ratio(r["j"]["seconds"], p["j"]["seconds"])
-            graph = " with `train.cuda_graph`" if r["file"].endswith("-graph.json") else ""
+            graph = variant(r)
             same.append(f"- kiln `{r['name']}`{graph} / real {p['name']}.py: time ratio {x:.2f} (95% CI {lo:.2f}–{hi:.2f}); "
                         f"accuracy {100 * r['j']['test_acc']['mean']:.2f}% / {100 * p['j']['test_acc']['mean']:.2f}%")
     if lines:
@@ -163,6 +192,7 @@ def main():
                 "mean time is at most 0.75x the yardstick's):", ""] + lines
     if same:
         out += ["", "Beside the rule, each kiln preset against the real script of its own recipe (not the goal):", ""] + same
+    out += fused_check_lines(args.folder)
     print("\n".join(out))
 
 

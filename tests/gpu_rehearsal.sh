@@ -63,7 +63,10 @@ for f in campaign.txt md5.txt kiln-start-3.txt data-3.txt; do [ -s "$r/$f" ] || 
 for f in bench-cifar10-94 bench-cifar10-94-muon bench-cifar10-96-faster bench-cifar10-myrtle-94 bench-cifar10-resnet9-baseline real-airbench94 real-airbench94_muon real-airbench96_faster; do
   [ -s "$r/$f.json" ] || { cat "$out/gpu.log"; fail "no $f.json in the archive"; }
 done
-ls "$r"/bench-cifar10-94*-graph.json > /dev/null 2>&1 || fail "no CUDA-graph rerun of the faster preset"
+ls "$r"/bench-cifar10-94*-fusedcuda.json > /dev/null 2>&1 || fail "no train.fused_cuda rerun of the faster preset"
+grep -q '"passed": true' "$r/fused-check.json" || fail "kiln fused-check (emulated) did not pass: $(cat "$r/fused-check.log")"
+grep -q "The fused GPU operator (.train.fused_cuda., .kiln fused-check., host emulation, batch 8): 23 of 23" "$out/table.md" \
+  || fail "table.md lacks the fused check's verdict: $(cat "$out/table.md")"
 # the peaks measured once, by the first bench, and read from its JSON by the later ones (--peaks-from)
 "$py" - "$r" <<'PY' || fail "the benches' peaks"
 import glob, json, os, sys
@@ -79,7 +82,7 @@ print("peaks measured by bench-cifar10-94.json, read by", ", ".join(reused), "; 
 PY
 [ -s "$r/pool-bench.json" ] || { cat "$r/pool-bench.log"; fail "no pool-bench.json (bench/pool_bench.py)"; }
 [ -s "$r/kernels-cifar10-94.csv" ] || [ -s "$r/kernels-cifar10-94-muon.csv" ] || fail "no profile"
-for c in "kiln cifar10-resnet9-baseline: kiln: error: --peaks-from" "again, measuring them" "check eager: ok" "check static: ok" "check graph: ok" "static vs graph, epoch 2" "run count 25 -> 2" "run count 200 -> 2"; do
+for c in "kiln cifar10-resnet9-baseline: kiln: error: --peaks-from" "again, measuring them" "check eager: ok" "check static: ok" "check graph: ok" "check fused: ok" "static vs graph, epoch 2" "run count 25 -> 2" "run count 200 -> 2"; do
   grep -q "$c" "$out/gpu.log" || { cat "$out/gpu.log"; fail "no '$c' in gpu.log"; }
 done
 grep -q "for run in range(2)" "$r/scratch-airbench94_muon.py" || fail "the scratch copy's run count was not edited"

@@ -60,8 +60,8 @@ def table(folder):
     return p.returncode, p.stdout, p.stderr
 
 
-def goal_line(out, preset, graph=False):
-    tag = f"kiln `{preset}`" + (" with `train.cuda_graph`" if graph else "") + ": time ratio"
+def goal_line(out, preset, graph=False, fused=False):
+    tag = f"kiln `{preset}`" + (" with `train.cuda_graph`" if graph else "") + (" with `train.fused_cuda`" if fused else "") + ": time ratio"
     lines = [l for l in out.splitlines() if tag in l]
     return lines[0] if len(lines) == 1 else None
 
@@ -83,6 +83,13 @@ with tempfile.TemporaryDirectory() as d:
     kiln_row(d, "bench-cifar10-94-muon.json", "cifar10-94-muon", [0.9400, 0.9404, 0.9402], [1.90, 1.89, 1.91])
     kiln_row(d, "bench-cifar10-94.json", "cifar10-94", [0.9410, 0.9412, 0.9408], [2.00, 2.01, 1.99])
     kiln_row(d, "bench-cifar10-94-muon-graph.json", "cifar10-94-muon", [0.9396, 0.9398, 0.9400], [1.30, 1.30, 1.30])
+    # the fused GPU operator's run (its JSON says so) and kiln fused-check's verdict and timings
+    kiln_row(d, "bench-cifar10-94-muon-fusedcuda.json", "cifar10-94-muon", [0.9401, 0.9403, 0.9402], [1.70, 1.71, 1.69],
+             fused_cuda="cuda")
+    json.dump({"backend": "cuda", "batch": 1024, "timing": "median of 20", "passed": False, "cases": [
+        {"case": "train fp16 pool N1024 C64 32x32", "ok": True, "fused_ms": 1.5, "plain_ms": 3.0},
+        {"case": "eval fp16 pool N1024 C64 32x32", "ok": False, "fused_ms": 0.5, "plain_ms": 0.6}]},
+        open(os.path.join(d, "fused-check.json"), "w"))
     # 96%: the real airbench96_faster misses the target here, so there is no yardstick
     real_row(d, "airbench96_faster", [0.9590, 0.9592, 0.9588], [27.0, 27.2, 26.8])
     kiln_row(d, "bench-cifar10-96-faster.json", "cifar10-96-faster", [0.9601], [20.0], peak_yardstick="convolution")
@@ -107,6 +114,11 @@ with tempfile.TemporaryDirectory() as d:
     low = goal_line(out, "cifar10-94-muon", graph=True)
     check(low is not None and "93.98%" in low and low.endswith("not met"),
           f"the graph run at 0.5x but 93.98% does not meet the goal: {low}")
+    fused = goal_line(out, "cifar10-94-muon", fused=True)
+    check(fused is not None and abs(ratio_of(fused) - 1.70 / 2.60) < 0.006 and fused.endswith("met") and "not met" not in fused,
+          f"the train.fused_cuda run is named as such and judged by the rule: {fused}")
+    check("FAILED 1 of 2: eval fp16 pool N1024 C64 32x32" in out and "| train fp16 pool N1024 C64 32x32 | 1.500 | 3.000 | 0.50 |" in out,
+          f"the fused check's verdict names the failed case, and its timings are a table: {out[-600:]}")
     check("96%: no real peer reached it here (airbench96_faster 95.90%): no yardstick" in out,
           "a target no real peer reached says so instead of comparing")
     check("96.01% (n=1, no interval)" in out and "20.000 s |" in out, "a one-run row prints 'no interval'")
@@ -116,8 +128,8 @@ with tempfile.TemporaryDirectory() as d:
     for name in ("half.json", "truncated.json"):
         check(f"skipping {os.path.join(d, name)}" in err, f"{name} is skipped with a message naming it")
     check("gathered.json" not in out + err and "profile-" not in out, "a list of records and the profile are left out quietly")
-    check(sum(l.startswith("| ") for l in out.splitlines()) == 2 + 7,
-          "one table row per measurement file (header, rule, 7 rows)")
+    check(sum(l.startswith("| ") for l in out.splitlines()) == 1 + 9 + 1 + 2,
+          "one table row per measurement file (a header and 9 rows), then the fused check's (a header and 2 rows)")
 
     own = [l for l in out.splitlines() if l.startswith("- kiln `cifar10-94` / real airbench94.py: time ratio")]
     check(len(own) == 1 and abs(ratio_of(own[0]) - 2.00 / 3.50) < 0.006 and "94.10% / 94.02%" in own[0],
