@@ -5,8 +5,8 @@
 // Why: the H200's profile of cifar10-94-muon (docs/perf.md, "GPU") put 29% of the device's time in
 // LibTorch's max_pool2d kernels, whose NHWC backward reads int64 indices (4x the fp16 values they
 // index); with BN and GELU, by a count of each kernel's reads and writes (not a measurement), the
-// plain path moves about 33 times the pooled tensor's bytes a step and this operator about 19 times
-// (docs/perf.md).
+// plain path moves about 33 times the pooled tensor's bytes a step and this operator about 20 times
+// (docs/perf.md, "GPU").
 //
 // In training: forward, one pass over x that pools (y stored) and sums each channel's statistics in
 // chunks, a small kernel that finishes them (and moves the running statistics), one pass that writes
