@@ -21,6 +21,15 @@ namespace {
 // host's emulation of its CUDA launches.
 enum class Path { kPlain, kCpu, kGpuEmulated };
 
+// The block by `path`, checking first that the fused operators apply where `expect_fused` says.
+torch::Tensor block(const torch::Tensor& x, BatchNormImpl& bn, bool pool, const torch::Tensor& res, Path path,
+                    bool expect_fused) {
+  EXPECT_EQ(fused_cpu_applies(x, bn, Activation::GELU, pool, res), expect_fused && path == Path::kCpu);
+  if (path != Path::kGpuEmulated) return pool_bn_act(x, bn, Activation::GELU, 0.0, pool, res);
+  EXPECT_EQ(fusable_block(x, bn, Activation::GELU, pool, res), expect_fused);
+  return fused_gpu(x, bn, pool, res);
+}
+
 struct Result {
   torch::Tensor out, dx, dweight, dbias, running_mean, running_var, dresidual;
 };
@@ -43,14 +52,7 @@ Result run(const torch::Tensor& x_in, const torch::Tensor& up, const torch::Tens
   auto x = x_in.to(dtype).contiguous(torch::MemoryFormat::ChannelsLast).detach().requires_grad_(true);
   torch::Tensor res;
   if (res_in.defined()) res = res_in.to(dtype).contiguous(torch::MemoryFormat::ChannelsLast).detach().requires_grad_(true);
-  EXPECT_EQ(fused_cpu_applies(x, *bn, Activation::GELU, pool, res), expect_fused && path == Path::kCpu);
-  torch::Tensor out;
-  if (path == Path::kGpuEmulated) {
-    EXPECT_EQ(fusable_block(x, *bn, Activation::GELU, pool, res), expect_fused);
-    out = fused_gpu(x, *bn, pool, res);
-  } else {
-    out = pool_bn_act(x, *bn, Activation::GELU, 0.0, pool, res);
-  }
+  auto out = block(x, *bn, pool, res, path, expect_fused);
   out.backward(up.to(dtype));
   return {out.detach().to(torch::kFloat64),
           x.grad().to(torch::kFloat64),
@@ -155,14 +157,7 @@ torch::Tensor run_eval(const torch::Tensor& x_in, const torch::Tensor& w, const 
   auto x = x_in.to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
   torch::Tensor res;
   if (res_in.defined()) res = res_in.to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
-  EXPECT_EQ(fused_cpu_applies(x, *bn, Activation::GELU, pool, res), expect_fused && path == Path::kCpu);
-  torch::Tensor out;
-  if (path == Path::kGpuEmulated) {
-    EXPECT_EQ(fusable_block(x, *bn, Activation::GELU, pool, res), expect_fused);
-    out = fused_gpu(x, *bn, pool, res);
-  } else {
-    out = pool_bn_act(x, *bn, Activation::GELU, 0.0, pool, res);
-  }
+  auto out = block(x, *bn, pool, res, path, expect_fused);
   EXPECT_EQ(out.scalar_type(), dtype);
   EXPECT_TRUE(out.is_contiguous(torch::MemoryFormat::ChannelsLast) || dtype == torch::kFloat64);
   EXPECT_TRUE(torch::equal(bn->running_mean.to(torch::kFloat32), rm.to(torch::kFloat32)) &&

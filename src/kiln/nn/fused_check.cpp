@@ -27,7 +27,7 @@ double fused_allowed_error(const FusedBound& b, double plain_error, double magni
 
 namespace {
 
-struct Case {
+struct CheckCase {
   int64_t N, C, H, W;
   bool pool, residual, training;
   torch::ScalarType dtype;
@@ -39,22 +39,22 @@ struct Case {
   }
 };
 
-enum class Way { kPlain, kFused };
+enum class CheckWay { kPlain, kFused };
 
-struct Outputs {
+struct CheckOutputs {
   std::vector<std::pair<const char*, torch::Tensor>> tensors;  // in fp64
 };
 
 // The case's inputs, made on the CPU from the seed (the same numbers on every device), in fp64
 // after rounding to the case's dtype.
-struct Inputs {
+struct CheckInputs {
   torch::Tensor x, up, w, b, rm, rv, res;
 };
-Inputs inputs_of(const Case& c, uint64_t seed) {
+CheckInputs inputs_of(const CheckCase& c, uint64_t seed) {
   torch::manual_seed(seed);
   const int64_t Ho = c.pool ? c.H / 2 : c.H, Wo = c.pool ? c.W / 2 : c.W;
   auto rounded = [&](const torch::Tensor& t) { return t.to(c.dtype).to(torch::kFloat64); };
-  Inputs in;
+  CheckInputs in;
   // conv-output-like: a per-channel offset a few times the spread, so sums taken naively cancel
   in.x = rounded(torch::randn({c.N, c.C, c.H, c.W}) + 3 * torch::randn({1, c.C, 1, 1}));
   in.up = rounded(torch::randn({c.N, c.C, Ho, Wo}));
@@ -68,8 +68,8 @@ Inputs inputs_of(const Case& c, uint64_t seed) {
 
 // One pass of the block, `way`, in `dtype` (fp64: the reference), on `device`; with `iters` > 0,
 // that many more timed after 3 warm-ups (median ms).
-Outputs run(const Case& c, const Inputs& in, Way way, torch::ScalarType dtype, const torch::Device& device,
-            int iters, double* median_ms) {
+CheckOutputs run_block(const CheckCase& c, const CheckInputs& in, CheckWay way, torch::ScalarType dtype,
+                       const torch::Device& device, int iters, double* median_ms) {
   BatchNorm bn(c.C, BatchNormOptions{0.3, 1e-5});
   {
     torch::NoGradGuard ng;
@@ -95,7 +95,7 @@ Outputs run(const Case& c, const Inputs& in, Way way, torch::ScalarType dtype, c
     {
       std::optional<torch::NoGradGuard> ng;
       if (!c.training) ng.emplace();
-      out = way == Way::kFused ? fused_gpu(x, *bn, c.pool, res)
+      out = way == CheckWay::kFused ? fused_gpu(x, *bn, c.pool, res)
                                : pool_bn_act(x, *bn, Activation::GELU, 0.0, c.pool, res);
     }
     if (c.training) out.backward(up);
@@ -103,7 +103,7 @@ Outputs run(const Case& c, const Inputs& in, Way way, torch::ScalarType dtype, c
   };
   // the running statistics before the first pass: the pass to compare moves them once
   auto out = once();
-  Outputs o;
+  CheckOutputs o;
   auto f64 = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat64); };
   o.tensors.push_back({"output", f64(out)});
   if (c.training) {
@@ -133,14 +133,14 @@ Outputs run(const Case& c, const Inputs& in, Way way, torch::ScalarType dtype, c
   return o;
 }
 
-FusedCheck check_case(const Case& c, const torch::Device& device, bool time, uint64_t seed) {
+FusedCheck check_case(const CheckCase& c, const torch::Device& device, bool time, uint64_t seed) {
   const auto in = inputs_of(c, seed);
   const bool timed = time && device.is_cuda();
   FusedCheck r;
   r.what = c.what();
-  const auto ref = run(c, in, Way::kPlain, torch::kFloat64, device, 0, nullptr);
-  const auto plain = run(c, in, Way::kPlain, c.dtype, device, timed ? 20 : 0, &r.plain_ms);
-  const auto fused = run(c, in, Way::kFused, c.dtype, device, timed ? 20 : 0, &r.fused_ms);
+  const auto ref = run_block(c, in, CheckWay::kPlain, torch::kFloat64, device, 0, nullptr);
+  const auto plain = run_block(c, in, CheckWay::kPlain, c.dtype, device, timed ? 20 : 0, &r.plain_ms);
+  const auto fused = run_block(c, in, CheckWay::kFused, c.dtype, device, timed ? 20 : 0, &r.fused_ms);
   const auto bound = fused_bound(c.dtype);
   const int64_t M = c.N * (c.pool ? c.H / 2 : c.H) * (c.pool ? c.W / 2 : c.W);
   const double noise = fused_sum_noise(c.dtype, M, in.up.defined() ? in.up.square().mean().sqrt().item<double>() : 0);
@@ -170,7 +170,7 @@ FusedCheck check_case(const Case& c, const torch::Device& device, bool time, uin
 }  // namespace
 
 std::vector<FusedCheck> check_fused_gpu(const torch::Device& device, int64_t batch, bool time, uint64_t seed) {
-  std::vector<Case> cases;
+  std::vector<CheckCase> cases;
   const auto f16 = torch::kFloat16;
   // the airbench94 groups' blocks (widths 64, 256, 256 on 32x32): conv -> pool -> BN -> GELU, then
   // conv -> BN -> GELU at the pooled size; cifar10-96's third conv adds the group's residual

@@ -1,5 +1,6 @@
 #include "kiln/nn/fused_cpu.h"
 
+#include "kiln/nn/fused_autograd.h"
 #include "kiln/nn/fused_gpu.h"
 
 #include <ATen/Parallel.h>
@@ -481,10 +482,7 @@ struct Fused {
     return z;
   }
 
-  struct Grads {
-    torch::Tensor dx, dresidual, dweight, dbias;
-  };
-  static Grads backward(AutogradContext* ctx, const variable_list& grads, bool weight_needs_grad) {
+  static FusedGrads backward(AutogradContext* ctx, const variable_list& grads, bool weight_needs_grad) {
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &y = saved[1], &mean = saved[2], &rstd = saved[3], &scale = saved[4], &shift = saved[5],
                &residual = saved[6];
@@ -529,30 +527,6 @@ struct Fused {
     if (y.scalar_type() == torch::kBFloat16) run(uint16_t{}); else run(float{});
     // the residual's gradient is GELU's, g (the plain path's add passes it on as it is)
     return {dx, residual.defined() ? g : torch::Tensor(), weight_needs_grad ? dweight : torch::Tensor(), dbias};
-  }
-};
-
-struct FusedPoolBnGelu : torch::autograd::Function<FusedPoolBnGelu> {
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor weight, torch::Tensor bias,
-                               torch::Tensor running_mean, torch::Tensor running_var, bool pool, double momentum,
-                               double eps) {
-    return Fused::forward(ctx, x, {}, weight, bias, running_mean, running_var, pool, momentum, eps);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto d = Fused::backward(ctx, grads, ctx->needs_input_grad(1));
-    return {d.dx, d.dweight, d.dbias, {}, {}, {}, {}, {}};
-  }
-};
-
-struct FusedPoolBnAddGelu : torch::autograd::Function<FusedPoolBnAddGelu> {
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor residual, torch::Tensor weight,
-                               torch::Tensor bias, torch::Tensor running_mean, torch::Tensor running_var, bool pool,
-                               double momentum, double eps) {
-    return Fused::forward(ctx, x, residual, weight, bias, running_mean, running_var, pool, momentum, eps);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto d = Fused::backward(ctx, grads, ctx->needs_input_grad(2));
-    return {d.dx, d.dresidual, d.dweight, d.dbias, {}, {}, {}, {}, {}};
   }
 };
 
@@ -632,11 +606,7 @@ torch::Tensor pool_bn_act(const torch::Tensor& x, BatchNormImpl& bn, Activation 
   if (fused_gpu_applies(x, bn, act, pool, residual)) return fused_gpu(x, bn, pool, residual);
   if (fused_cpu_applies(x, bn, act, pool, residual)) {
     if (!bn.is_training()) return fused_eval(x, bn, pool, residual);
-    if (residual.defined())
-      return FusedPoolBnAddGelu::apply(x, residual, bn.weight, bn.bias, bn.running_mean, bn.running_var, pool,
-                                       bn.options.momentum, bn.options.eps);
-    return FusedPoolBnGelu::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, pool, bn.options.momentum,
-                                  bn.options.eps);
+    return apply_fused_block<Fused>(x, bn, pool, residual);
   }
   auto t = bn.forward(pool ? torch::max_pool2d(x, 2) : x);
   return activate(residual.defined() ? t + residual : t, act, celu_alpha);

@@ -1,5 +1,6 @@
 #include "kiln/nn/fused_gpu.h"
 
+#include "kiln/nn/fused_autograd.h"
 #include "kiln/nn/fused_cpu.h"
 #include "kiln/nn/fused_launch.h"
 
@@ -17,8 +18,8 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 // The launches for x's device, the stream to launch on, and x's device made current (CUDA).
-struct Backend {
-  explicit Backend(const torch::Tensor& x) {
+struct GpuBackend {
+  explicit GpuBackend(const torch::Tensor& x) {
     if (x.device().is_cpu()) {
       launch = &fused::host_launch();
       return;
@@ -38,7 +39,7 @@ struct Backend {
 #endif
 };
 
-fused::Dtype dtype_of(const torch::Tensor& x) {
+fused::Dtype gpu_dtype_of(const torch::Tensor& x) {
   switch (x.scalar_type()) {
     case torch::kFloat32: return fused::Dtype::kFloat32;
     case torch::kFloat16: return fused::Dtype::kFloat16;
@@ -47,36 +48,35 @@ fused::Dtype dtype_of(const torch::Tensor& x) {
   }
 }
 
-fused::Shape shape_of(const torch::Tensor& x, bool pool) {
+fused::Shape gpu_shape_of(const torch::Tensor& x, bool pool) {
   fused::Shape s{x.size(0), x.size(2), x.size(3), x.size(1), x.size(2), x.size(3), pool};
   if (pool) s.Ho = s.H / 2, s.Wo = s.W / 2;
   return s;
 }
 
-torch::Tensor like_channels_last(const torch::Tensor& x, int64_t H, int64_t W) {
+torch::Tensor gpu_like_channels_last(const torch::Tensor& x, int64_t H, int64_t W) {
   return torch::empty({x.size(0), x.size(1), H, W}, x.options().memory_format(torch::MemoryFormat::ChannelsLast));
 }
-torch::Tensor floats(const torch::Tensor& x, std::initializer_list<int64_t> sizes) {
+torch::Tensor gpu_floats(const torch::Tensor& x, std::initializer_list<int64_t> sizes) {
   return torch::empty(sizes, x.options().dtype(torch::kFloat32).memory_format(torch::MemoryFormat::Contiguous));
 }
 const void* ptr_or_null(const torch::Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
 float* f32(const torch::Tensor& t) { return t.data_ptr<float>(); }
 
-// The operator's two directions, for the two autograd functions below (an autograd function's
-// inputs must be defined tensors, so "no residual" is a function of its own).
-struct Fused {
+// The operator's two directions (kiln/nn/fused_autograd.h).
+struct FusedGpuImpl {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& residual,
                                const torch::Tensor& weight, const torch::Tensor& bias,
                                const torch::Tensor& running_mean, const torch::Tensor& running_var, bool pool,
                                double momentum, double eps) {
-    Backend be(x);
-    const auto s = shape_of(x, pool);
+    GpuBackend be(x);
+    const auto s = gpu_shape_of(x, pool);
     const auto ch = fused::chunks_of(s);
-    const auto d = dtype_of(x);
-    auto y = pool ? like_channels_last(x, s.Ho, s.Wo) : x;
-    auto z = like_channels_last(x, s.Ho, s.Wo);
-    auto part = floats(x, {2, ch.chunks * s.C});
-    auto stats = floats(x, {4, s.C});  // mean, rstd, scale, shift
+    const auto d = gpu_dtype_of(x);
+    auto y = pool ? gpu_like_channels_last(x, s.Ho, s.Wo) : x;
+    auto z = gpu_like_channels_last(x, s.Ho, s.Wo);
+    auto part = gpu_floats(x, {2, ch.chunks * s.C});
+    auto stats = gpu_floats(x, {4, s.C});  // mean, rstd, scale, shift
     float *p1 = f32(part), *p2 = p1 + ch.chunks * s.C;
     float *mean = f32(stats), *rstd = mean + s.C, *scale = rstd + s.C, *shift = scale + s.C;
     be.launch->stats(d, s, ch, x.data_ptr(), y.data_ptr(), p1, p2, be.stream);
@@ -88,26 +88,23 @@ struct Fused {
     return z;
   }
 
-  struct Grads {
-    torch::Tensor dx, dresidual, dweight, dbias;
-  };
-  static Grads backward(AutogradContext* ctx, const variable_list& grads, bool weight_needs_grad) {
+  static FusedGrads backward(AutogradContext* ctx, const variable_list& grads, bool weight_needs_grad) {
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &y = saved[1], &stats = saved[2], &residual = saved[3];
     const bool pool = ctx->saved_data["pool"].toBool();
-    Backend be(x);
-    const auto s = shape_of(x, pool);
+    GpuBackend be(x);
+    const auto s = gpu_shape_of(x, pool);
     const auto ch = fused::chunks_of(s);
-    const auto d = dtype_of(x);
+    const auto d = gpu_dtype_of(x);
     auto dz = grads[0].to(y.scalar_type()).contiguous(torch::MemoryFormat::ChannelsLast);
-    auto g = like_channels_last(x, s.Ho, s.Wo);
+    auto g = gpu_like_channels_last(x, s.Ho, s.Wo);
     // an odd last row or column lies outside every window: its gradient is 0
     const bool odd = pool && (s.H % 2 != 0 || s.W % 2 != 0);
     auto dx = odd ? torch::zeros_like(x, x.options().memory_format(torch::MemoryFormat::ChannelsLast))
-                  : like_channels_last(x, s.H, s.W);
-    auto part = floats(x, {2, ch.chunks * s.C});
-    auto bd = floats(x, {2, s.C});  // B, D
-    auto dweight = floats(x, {s.C}), dbias = floats(x, {s.C});
+                  : gpu_like_channels_last(x, s.H, s.W);
+    auto part = gpu_floats(x, {2, ch.chunks * s.C});
+    auto bd = gpu_floats(x, {2, s.C});  // B, D
+    auto dweight = gpu_floats(x, {s.C}), dbias = gpu_floats(x, {s.C});
     float *p1 = f32(part), *p2 = p1 + ch.chunks * s.C, *B = f32(bd), *D = B + s.C;
     const float* st = stats.data_ptr<float>();
     const float *mean = st, *rstd = st + s.C, *scale = st + 2 * s.C, *shift = st + 3 * s.C;
@@ -121,41 +118,18 @@ struct Fused {
   }
 };
 
-struct FusedGpu : torch::autograd::Function<FusedGpu> {
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor weight, torch::Tensor bias,
-                               torch::Tensor running_mean, torch::Tensor running_var, bool pool, double momentum,
-                               double eps) {
-    return Fused::forward(ctx, x, {}, weight, bias, running_mean, running_var, pool, momentum, eps);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto d = Fused::backward(ctx, grads, ctx->needs_input_grad(1));
-    return {d.dx, d.dweight, d.dbias, {}, {}, {}, {}, {}};
-  }
-};
-
-struct FusedGpuAdd : torch::autograd::Function<FusedGpuAdd> {
-  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor residual, torch::Tensor weight,
-                               torch::Tensor bias, torch::Tensor running_mean, torch::Tensor running_var, bool pool,
-                               double momentum, double eps) {
-    return Fused::forward(ctx, x, residual, weight, bias, running_mean, running_var, pool, momentum, eps);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto d = Fused::backward(ctx, grads, ctx->needs_input_grad(2));
-    return {d.dx, d.dresidual, d.dweight, d.dbias, {}, {}, {}, {}, {}};
-  }
-};
-
 // Evaluation (BN with its running statistics; nothing to differentiate): the coefficients on the
 // device, then one pass.
 torch::Tensor fused_eval(const torch::Tensor& x, const BatchNormImpl& bn, bool pool, const torch::Tensor& residual) {
-  Backend be(x);
-  const auto s = shape_of(x, pool);
-  auto z = like_channels_last(x, s.Ho, s.Wo);
-  auto coeffs = floats(x, {2, s.C});
+  GpuBackend be(x);
+  const auto s = gpu_shape_of(x, pool);
+  auto z = gpu_like_channels_last(x, s.Ho, s.Wo);
+  auto coeffs = gpu_floats(x, {2, s.C});
   float *scale = f32(coeffs), *shift = scale + s.C;
   be.launch->eval_coeffs(s.C, f32(bn.weight), f32(bn.bias), f32(bn.running_mean), f32(bn.running_var),
                          bn.options.eps, scale, shift, be.stream);
-  be.launch->pool_bn_gelu(dtype_of(x), s, x.data_ptr(), ptr_or_null(residual), z.data_ptr(), scale, shift, be.stream);
+  be.launch->pool_bn_gelu(gpu_dtype_of(x), s, x.data_ptr(), ptr_or_null(residual), z.data_ptr(), scale, shift,
+                          be.stream);
   return z;
 }
 
@@ -176,11 +150,7 @@ bool fused_gpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activati
 
 torch::Tensor fused_gpu(const torch::Tensor& x, BatchNormImpl& bn, bool pool, const torch::Tensor& residual) {
   if (!bn.is_training()) return fused_eval(x, bn, pool, residual);
-  if (residual.defined())
-    return FusedGpuAdd::apply(x, residual, bn.weight, bn.bias, bn.running_mean, bn.running_var, pool,
-                              bn.options.momentum, bn.options.eps);
-  return FusedGpu::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, pool, bn.options.momentum,
-                         bn.options.eps);
+  return apply_fused_block<FusedGpuImpl>(x, bn, pool, residual);
 }
 
 const char* fused_gpu_backend(const torch::Device& device) {
