@@ -100,8 +100,9 @@ __global__ void finish_stats_kernel(Shape s, Chunks ch, const T* x, const float*
 }
 
 template <class T>
-__global__ void bn_gelu_kernel(Shape s, const T* y, const T* res, T* z, const float* scale, const float* shift) {
-  each_item(s.elements(), [&](int64_t i) { bn_gelu_item(s, y, res, z, scale, shift, i); });
+__global__ void bn_gelu_kernel(Shape s, Chunks ch, const T* y, const T* res, T* z, const float* scale,
+                               const float* shift) {
+  each_item(ch.chunks * s.C, [&](int64_t i) { bn_gelu_item(s, ch, y, res, z, scale, shift, i); });
 }
 
 __global__ void eval_coeffs_kernel(int64_t C, const float* weight, const float* bias, const float* running_mean,
@@ -110,8 +111,9 @@ __global__ void eval_coeffs_kernel(int64_t C, const float* weight, const float* 
 }
 
 template <class T>
-__global__ void pool_bn_gelu_kernel(Shape s, const T* x, const T* res, T* z, const float* scale, const float* shift) {
-  each_item(s.elements(), [&](int64_t i) { pool_bn_gelu_item(s, x, res, z, scale, shift, i); });
+__global__ void pool_bn_gelu_kernel(Shape s, Chunks ch, const T* x, const T* res, T* z, const float* scale,
+                                    const float* shift) {
+  each_item(ch.chunks * s.C, [&](int64_t i) { pool_bn_gelu_item(s, ch, x, res, z, scale, shift, i); });
 }
 
 template <class T>
@@ -129,9 +131,9 @@ __global__ void finish_grads_kernel(Shape s, Chunks ch, const float* part1, cons
 }
 
 template <class T>
-__global__ void input_grad_kernel(Shape s, const T* x, const T* y, const T* g, T* dx, const float* A, const float* B,
-                                  const float* D, const float* mean) {
-  each_item(s.elements(), [&](int64_t i) { input_grad_item(s, x, y, g, dx, A, B, D, mean, i); });
+__global__ void input_grad_kernel(Shape s, Chunks ch, const T* x, const T* y, const T* g, T* dx, const float* A,
+                                  const float* B, const float* D, const float* mean) {
+  each_item(ch.chunks * s.C, [&](int64_t i) { input_grad_item(s, ch, x, y, g, dx, A, B, D, mean, i); });
 }
 
 cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream); }
@@ -161,12 +163,12 @@ void finish_stats_all(Dtype d, const Shape& s, const Chunks& ch, const void* x, 
   check_launch("statistics' finishing");
 }
 
-void bn_gelu(Dtype d, const Shape& s, const void* y, const void* res, void* z, const float* scale, const float* shift,
-             void* stream) {
+void bn_gelu(Dtype d, const Shape& s, const Chunks& ch, const void* y, const void* res, void* z, const float* scale,
+             const float* shift, void* stream) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    bn_gelu_kernel<T><<<blocks_for(s.elements()), kThreads, 0, as_stream(stream)>>>(
-        s, static_cast<const T*>(y), static_cast<const T*>(res), static_cast<T*>(z), scale, shift);
+    bn_gelu_kernel<T><<<blocks_for(ch.chunks * s.C), kThreads, 0, as_stream(stream)>>>(
+        s, ch, static_cast<const T*>(y), static_cast<const T*>(res), static_cast<T*>(z), scale, shift);
   });
   check_launch("BN + GELU");
 }
@@ -178,12 +180,12 @@ void eval_coeffs_all(int64_t C, const float* weight, const float* bias, const fl
   check_launch("evaluation coefficients'");
 }
 
-void pool_bn_gelu(Dtype d, const Shape& s, const void* x, const void* res, void* z, const float* scale,
-                  const float* shift, void* stream) {
+void pool_bn_gelu(Dtype d, const Shape& s, const Chunks& ch, const void* x, const void* res, void* z,
+                  const float* scale, const float* shift, void* stream) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    pool_bn_gelu_kernel<T><<<blocks_for(s.elements()), kThreads, 0, as_stream(stream)>>>(
-        s, static_cast<const T*>(x), static_cast<const T*>(res), static_cast<T*>(z), scale, shift);
+    pool_bn_gelu_kernel<T><<<blocks_for(ch.chunks * s.C), kThreads, 0, as_stream(stream)>>>(
+        s, ch, static_cast<const T*>(x), static_cast<const T*>(res), static_cast<T*>(z), scale, shift);
   });
   check_launch("evaluation");
 }
@@ -206,12 +208,12 @@ void finish_grads_all(const Shape& s, const Chunks& ch, const float* part1, cons
   check_launch("gradients' finishing");
 }
 
-void input_grad(Dtype d, const Shape& s, const void* x, const void* y, const void* g, void* dx, const float* A,
-                const float* B, const float* D, const float* mean, void* stream) {
+void input_grad(Dtype d, const Shape& s, const Chunks& ch, const void* x, const void* y, const void* g, void* dx,
+                const float* A, const float* B, const float* D, const float* mean, void* stream) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    input_grad_kernel<T><<<blocks_for(s.elements()), kThreads, 0, as_stream(stream)>>>(
-        s, static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const T*>(g), static_cast<T*>(dx), A, B, D,
+    input_grad_kernel<T><<<blocks_for(ch.chunks * s.C), kThreads, 0, as_stream(stream)>>>(
+        s, ch, static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const T*>(g), static_cast<T*>(dx), A, B, D,
         mean);
   });
   check_launch("input gradient");

@@ -50,9 +50,11 @@ struct Shape {
 struct Chunks {
   int64_t chunks, per;
 };
-// About kItems (chunk, channel) items in all, so that a large GPU has threads enough, and at
-// least 1 pixel a chunk.
-constexpr int64_t kItems = int64_t{1} << 17;
+// About kItems (chunk, channel) items in all, at least 1 pixel a chunk: 2^18 threads fill an
+// H100's or H200's 132 SMs (2,048 threads each) about once, each walking its chunk's pixels with its
+// loads in flight (chosen, not measured: no GPU has run this yet). The airbench blocks at batch
+// 1024: 64 pixels a chunk for 64 channels at 16x16, 16 for 256 channels at 8x8, 4 at 4x4.
+constexpr int64_t kItems = int64_t{1} << 18;
 constexpr int kLanes = 32;  // lanes of the chunks' sum: a CUDA block of 32 channels x kLanes
 inline Chunks chunks_of(const Shape& s) {
   const int64_t M = s.count();
@@ -63,20 +65,40 @@ inline Chunks chunks_of(const Shape& s) {
   return {(M + per - 1) / per, per};
 }
 
-// Offset in x of the top-left value of pixel p's window (with the pool), or of p itself.
-KILN_HD int64_t window_at(const Shape& s, int64_t p) {
-  if (!s.pool) return p * s.C;
-  const int64_t wo = p % s.Wo, r = p / s.Wo, ho = r % s.Ho, n = r / s.Ho;
-  return ((n * s.H + 2 * ho) * s.W + 2 * wo) * s.C;
-}
+// An item's pixels: chunk k's, channel j (item = k C + j: a warp's threads take neighbouring
+// channels of one pixel, so their loads are adjacent). The walk goes pixel by pixel, its position
+// (n, ho, wo) advanced by increments: one division per item, none per pixel.
+struct Walk {
+  int64_t j, p, end, n, ho, wo;
+  KILN_HD Walk(const Shape& s, const Chunks& ch, int64_t item) {
+    const int64_t k = item / s.C;
+    j = item - k * s.C;
+    p = k * ch.per;
+    end = p + ch.per < s.count() ? p + ch.per : s.count();
+    wo = p % s.Wo;
+    const int64_t r = p / s.Wo;
+    ho = r % s.Ho;
+    n = r / s.Ho;
+  }
+  KILN_HD bool more() const { return p < end; }
+  KILN_HD void next(const Shape& s) {
+    ++p;
+    if (++wo == s.Wo) {
+      wo = 0;
+      if (++ho == s.Ho) ho = 0, ++n;
+    }
+  }
+  KILN_HD int64_t at(const Shape& s) const { return p * s.C + j; }  // channel j of pixel p in y (and z, g)
+  // channel j of the window's top-left value in x (with the pool), or of pixel p itself
+  KILN_HD int64_t in_x(const Shape& s) const { return s.pool ? ((n * s.H + 2 * ho) * s.W + 2 * wo) * s.C + j : at(s); }
+};
 
 // max_pool2d's choice: a later value replaces the maximum when greater or NaN.
 KILN_HD bool takes(float v, float m) { return v > m || v != v; }
 
-// Channel j's pooled value at pixel p (x itself without the pool).
+// The pooled value whose window's top-left value is x[a] (x[a] itself without the pool).
 template <class T>
-KILN_HD float pooled(const Shape& s, const T* x, int64_t p, int64_t j) {
-  const int64_t a = window_at(s, p) + j;
+KILN_HD float pooled(const Shape& s, const T* x, int64_t a) {
   float m = Elem<T>::load(x[a]);
   if (!s.pool) return m;
   const int64_t row = s.W * s.C;
@@ -97,16 +119,15 @@ KILN_HD float gelu_grad(float t) {
 
 // ---- training, forward ------------------------------------------------------------------------
 // Item (k, j): y = pool(x) over chunk k's pixels (stored where pooling), channel j; the chunk's
-// sums of (y - k_j) and (y - k_j)^2 in float into part1, part2 at [k C + j].
+// sums of (y - k_j) and (y - k_j)^2 in float into part1, part2 at [k C + j] (= item).
 template <class T>
 KILN_HD void stats_item(const Shape& s, const Chunks& ch, const T* x, T* y, float* part1, float* part2, int64_t item) {
-  const int64_t k = item / s.C, j = item % s.C;
-  const float shift = pooled(s, x, 0, j);
-  const int64_t p0 = k * ch.per, p1 = p0 + ch.per < s.count() ? p0 + ch.per : s.count();
+  Walk w(s, ch, item);
+  const float shift = pooled(s, x, w.j);  // pixel 0's window starts at x[0]
   float a1 = 0.0f, a2 = 0.0f;
-  for (int64_t p = p0; p < p1; ++p) {
-    const float m = pooled(s, x, p, j);
-    if (s.pool) y[p * s.C + j] = Elem<T>::store(m);  // exact: one of the inputs
+  for (; w.more(); w.next(s)) {
+    const float m = pooled(s, x, w.in_x(s));
+    if (s.pool) y[w.at(s)] = Elem<T>::store(m);  // exact: one of the inputs
     const float d = m - shift;
     a1 += d;
     a2 += d * d;
@@ -135,7 +156,7 @@ KILN_HD void finish_stats(const Shape& s, const T* x, int64_t j, double sum1, do
                           float* scale, float* shift, double momentum, double eps) {
   const double M = static_cast<double>(s.count());
   const double d = sum1 / M, v = sum2 / M - d * d, var = v > 0.0 ? v : 0.0;
-  const double mu = pooled(s, x, 0, j) + d;
+  const double mu = pooled(s, x, j) + d;
   const double r = 1.0 / sqrt(var + eps);
   mean[j] = static_cast<float>(mu);
   rstd[j] = static_cast<float>(r);
@@ -145,14 +166,16 @@ KILN_HD void finish_stats(const Shape& s, const T* x, int64_t j, double sum1, do
   running_var[j] = static_cast<float>(momentum * var * M / (M - 1) + (1 - momentum) * running_var[j]);
 }
 
-// Element i (pixel i / C, channel i % C): z = GELU(y scale + shift [+ res]).
+// Item (k, j) of z = GELU(y scale + shift [+ res]).
 template <class T>
-KILN_HD void bn_gelu_item(const Shape& s, const T* y, const T* res, T* z, const float* scale, const float* shift,
-                          int64_t i) {
-  const int64_t j = i % s.C;
-  float t = Elem<T>::load(y[i]) * scale[j] + shift[j];
-  if (res) t += Elem<T>::load(res[i]);
-  z[i] = Elem<T>::store(gelu(t));
+KILN_HD void bn_gelu_item(const Shape& s, const Chunks& ch, const T* y, const T* res, T* z, const float* scale,
+                          const float* shift, int64_t item) {
+  for (Walk w(s, ch, item); w.more(); w.next(s)) {
+    const int64_t i = w.at(s);
+    float t = Elem<T>::load(y[i]) * scale[w.j] + shift[w.j];
+    if (res) t += Elem<T>::load(res[i]);
+    z[i] = Elem<T>::store(gelu(t));
+  }
 }
 
 // ---- evaluation: BN with its running statistics ------------------------------------------------
@@ -165,14 +188,16 @@ KILN_HD void eval_coeffs(const float* weight, const float* bias, const float* ru
   shift[j] = static_cast<float>(bias[j] - running_mean[j] * a);
 }
 
-// Element i of z = GELU(pool(x) scale + shift [+ res]), the pooled value never stored.
+// Item (k, j) of z = GELU(pool(x) scale + shift [+ res]), the pooled value never stored.
 template <class T>
-KILN_HD void pool_bn_gelu_item(const Shape& s, const T* x, const T* res, T* z, const float* scale, const float* shift,
-                               int64_t i) {
-  const int64_t j = i % s.C;
-  float t = pooled(s, x, i / s.C, j) * scale[j] + shift[j];
-  if (res) t += Elem<T>::load(res[i]);
-  z[i] = Elem<T>::store(gelu(t));
+KILN_HD void pool_bn_gelu_item(const Shape& s, const Chunks& ch, const T* x, const T* res, T* z, const float* scale,
+                               const float* shift, int64_t item) {
+  for (Walk w(s, ch, item); w.more(); w.next(s)) {
+    const int64_t i = w.at(s);
+    float t = pooled(s, x, w.in_x(s)) * scale[w.j] + shift[w.j];
+    if (res) t += Elem<T>::load(res[i]);
+    z[i] = Elem<T>::store(gelu(t));
+  }
 }
 
 // ---- training, backward -----------------------------------------------------------------------
@@ -183,11 +208,11 @@ template <class T>
 KILN_HD void grad_sums_item(const Shape& s, const Chunks& ch, const T* dz, const T* y, const T* res, T* g,
                             const float* scale, const float* shift, const float* mean, float* part1, float* part2,
                             int64_t item) {
-  const int64_t k = item / s.C, j = item % s.C;
-  const int64_t p0 = k * ch.per, p1 = p0 + ch.per < s.count() ? p0 + ch.per : s.count();
+  Walk w(s, ch, item);
+  const int64_t j = w.j;
   float a1 = 0.0f, a2 = 0.0f;
-  for (int64_t p = p0; p < p1; ++p) {
-    const int64_t i = p * s.C + j;
+  for (; w.more(); w.next(s)) {
+    const int64_t i = w.at(s);
     const float yv = Elem<T>::load(y[i]);
     float t = yv * scale[j] + shift[j];
     if (res) t += Elem<T>::load(res[i]);
@@ -214,28 +239,30 @@ KILN_HD void finish_grads(const Shape& s, int64_t j, double sg, double sgy, cons
   dbias[j] = static_cast<float>(sg);
 }
 
-// Element i of the pooled gradient: d = A g + B (y - mean) + D rounded to T, written to the window
-// element the pool chose and 0 to the other three (without the pool, to x's element i). Elements
-// outside every window (an odd last row or column) are not written: the caller zeroes dx first.
+// Item (k, j) of the pooled gradient: d = A g + B (y - mean) + D rounded to T, written to the
+// window element the pool chose and 0 to the other three (without the pool, to x's element).
+// Elements outside every window (an odd last row or column) are not written: the caller zeroes dx.
 template <class T>
-KILN_HD void input_grad_item(const Shape& s, const T* x, const T* y, const T* g, T* dx, const float* A, const float* B,
-                             const float* D, const float* mean, int64_t i) {
-  const int64_t j = i % s.C;
-  const T d = Elem<T>::store(A[j] * Elem<T>::load(g[i]) + B[j] * (Elem<T>::load(y[i]) - mean[j]) + D[j]);
-  if (!s.pool) {
-    dx[i] = d;
-    return;
-  }
-  const int64_t a = window_at(s, i / s.C) + j, row = s.W * s.C;
-  const int64_t at[4] = {a, a + s.C, a + row, a + row + s.C};
-  int chosen = 0;
-  float m = Elem<T>::load(x[a]);
-  for (int q = 1; q < 4; ++q) {
-    const float v = Elem<T>::load(x[at[q]]);
-    if (takes(v, m)) m = v, chosen = q;
-  }
+KILN_HD void input_grad_item(const Shape& s, const Chunks& ch, const T* x, const T* y, const T* g, T* dx,
+                             const float* A, const float* B, const float* D, const float* mean, int64_t item) {
   const T zero = Elem<T>::store(0.0f);
-  for (int q = 0; q < 4; ++q) dx[at[q]] = q == chosen ? d : zero;
+  for (Walk w(s, ch, item); w.more(); w.next(s)) {
+    const int64_t i = w.at(s), j = w.j;
+    const T d = Elem<T>::store(A[j] * Elem<T>::load(g[i]) + B[j] * (Elem<T>::load(y[i]) - mean[j]) + D[j]);
+    if (!s.pool) {
+      dx[i] = d;
+      continue;
+    }
+    const int64_t a = w.in_x(s), row = s.W * s.C;
+    const int64_t at[4] = {a, a + s.C, a + row, a + row + s.C};
+    int chosen = 0;
+    float m = Elem<T>::load(x[a]);
+    for (int q = 1; q < 4; ++q) {
+      const float v = Elem<T>::load(x[at[q]]);
+      if (takes(v, m)) m = v, chosen = q;
+    }
+    for (int q = 0; q < 4; ++q) dx[at[q]] = q == chosen ? d : zero;
+  }
 }
 
 }  // namespace kiln::fused

@@ -5,6 +5,7 @@
 #include "kiln/nn/fused_launch.h"
 
 #ifdef KILN_HAS_FUSED_CUDA
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -82,7 +83,7 @@ struct FusedGpuImpl {
     be.launch->stats(d, s, ch, x.data_ptr(), y.data_ptr(), p1, p2, be.stream);
     be.launch->finish_stats(d, s, ch, x.data_ptr(), p1, p2, f32(weight), f32(bias), f32(running_mean),
                             f32(running_var), mean, rstd, scale, shift, momentum, eps, be.stream);
-    be.launch->bn_gelu(d, s, y.data_ptr(), ptr_or_null(residual), z.data_ptr(), scale, shift, be.stream);
+    be.launch->bn_gelu(d, s, ch, y.data_ptr(), ptr_or_null(residual), z.data_ptr(), scale, shift, be.stream);
     ctx->save_for_backward({x, y, stats, residual});
     ctx->saved_data["pool"] = pool;
     return z;
@@ -112,7 +113,8 @@ struct FusedGpuImpl {
                          mean, p1, p2, be.stream);
     be.launch->finish_grads(s, ch, p1, p2, scale, rstd, B, D, f32(dweight), f32(dbias), be.stream);
     // A = scale: dy = A g + B (y - mean) + D
-    be.launch->input_grad(d, s, x.data_ptr(), y.data_ptr(), g.data_ptr(), dx.data_ptr(), scale, B, D, mean, be.stream);
+    be.launch->input_grad(d, s, ch, x.data_ptr(), y.data_ptr(), g.data_ptr(), dx.data_ptr(), scale, B, D, mean,
+                          be.stream);
     // the residual's gradient is GELU's, g (the plain path's add passes it on as it is)
     return {dx, residual.defined() ? g : torch::Tensor(), weight_needs_grad ? dweight : torch::Tensor(), dbias};
   }
@@ -128,8 +130,8 @@ torch::Tensor fused_eval(const torch::Tensor& x, const BatchNormImpl& bn, bool p
   float *scale = f32(coeffs), *shift = scale + s.C;
   be.launch->eval_coeffs(s.C, f32(bn.weight), f32(bn.bias), f32(bn.running_mean), f32(bn.running_var),
                          bn.options.eps, scale, shift, be.stream);
-  be.launch->pool_bn_gelu(gpu_dtype_of(x), s, x.data_ptr(), ptr_or_null(residual), z.data_ptr(), scale, shift,
-                          be.stream);
+  be.launch->pool_bn_gelu(gpu_dtype_of(x), s, fused::chunks_of(s), x.data_ptr(), ptr_or_null(residual), z.data_ptr(),
+                          scale, shift, be.stream);
   return z;
 }
 
@@ -141,6 +143,8 @@ bool fused_gpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activati
   if (!bn.fused_cuda || !x.defined() || !x.device().is_cuda()) return false;
   const auto t = x.scalar_type();
   if (t != torch::kFloat32 && t != torch::kFloat16 && t != torch::kBFloat16) return false;
+  const auto* prop = at::cuda::getDeviceProperties(x.device().index());
+  if (prop->major * 10 + prop->minor < 75) return false;  // no code for it in the build
   return fusable_block(x, bn, act, pool, residual);
 #else
   (void)x, (void)bn, (void)act, (void)pool, (void)residual;

@@ -15,7 +15,7 @@
 // choice again from x (no indices kept). Saved for backward: x, y, four per-channel vectors and the
 // residual. In evaluation (nothing needs a gradient): one pass, the pooled value never stored. No
 // launch waits for the device or reads a value back (train.sync_check holds); the sums' order is
-// fixed (no atomics), so a run repeats to the bit on the same GPU.
+// fixed (no atomics), so by construction the operator's results repeat to the bit on one GPU.
 //
 // NOT YET RUN ON A GPU (2026-12-05): the CUDA kernels (kiln/cuda/fused_kernels.cu) compile, and the
 // CPU's tests run this operator end to end with their launches emulated on the host
@@ -29,7 +29,9 @@
 namespace kiln {
 
 // Whether pool_bn_act takes this operator: bn.fused_cuda set; x on CUDA in a build with the
-// kernels; fp32, fp16 or bf16; and the conditions the CPU's fused operator shares (fusable_block).
+// kernels, on a GPU they were compiled for (compute capability 7.5 or later: sm_75, sm_80 and
+// sm_90 code, and Hopper's PTX for newer GPUs); fp32, fp16 or bf16; and the conditions the CPU's
+// fused operator shares (fusable_block).
 bool fused_gpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
                        const torch::Tensor& residual = {});
 

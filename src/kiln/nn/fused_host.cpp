@@ -71,12 +71,12 @@ void finish_stats_all(Dtype d, const Shape& s, const Chunks& ch, const void* x, 
   });
 }
 
-void bn_gelu(Dtype d, const Shape& s, const void* y, const void* res, void* z, const float* scale, const float* shift,
-             void*) {
+void bn_gelu(Dtype d, const Shape& s, const Chunks& ch, const void* y, const void* res, void* z, const float* scale,
+             const float* shift, void*) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    for (int64_t i = 0; i < s.elements(); ++i)
-      bn_gelu_item(s, static_cast<const T*>(y), static_cast<const T*>(res), static_cast<T*>(z), scale, shift, i);
+    for (int64_t i = 0; i < ch.chunks * s.C; ++i)
+      bn_gelu_item(s, ch, static_cast<const T*>(y), static_cast<const T*>(res), static_cast<T*>(z), scale, shift, i);
   });
 }
 
@@ -85,12 +85,13 @@ void eval_coeffs_all(int64_t C, const float* weight, const float* bias, const fl
   for (int64_t j = 0; j < C; ++j) eval_coeffs(weight, bias, running_mean, running_var, eps, scale, shift, j);
 }
 
-void pool_bn_gelu(Dtype d, const Shape& s, const void* x, const void* res, void* z, const float* scale,
-                  const float* shift, void*) {
+void pool_bn_gelu(Dtype d, const Shape& s, const Chunks& ch, const void* x, const void* res, void* z,
+                  const float* scale, const float* shift, void*) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    for (int64_t i = 0; i < s.elements(); ++i)
-      pool_bn_gelu_item(s, static_cast<const T*>(x), static_cast<const T*>(res), static_cast<T*>(z), scale, shift, i);
+    for (int64_t i = 0; i < ch.chunks * s.C; ++i)
+      pool_bn_gelu_item(s, ch, static_cast<const T*>(x), static_cast<const T*>(res), static_cast<T*>(z), scale, shift,
+                        i);
   });
 }
 
@@ -113,12 +114,12 @@ void finish_grads_all(const Shape& s, const Chunks& ch, const float* part1, cons
   }
 }
 
-void input_grad(Dtype d, const Shape& s, const void* x, const void* y, const void* g, void* dx, const float* A,
-                const float* B, const float* D, const float* mean, void*) {
+void input_grad(Dtype d, const Shape& s, const Chunks& ch, const void* x, const void* y, const void* g, void* dx,
+                const float* A, const float* B, const float* D, const float* mean, void*) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    for (int64_t i = 0; i < s.elements(); ++i)
-      input_grad_item(s, static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const T*>(g),
+    for (int64_t i = 0; i < ch.chunks * s.C; ++i)
+      input_grad_item(s, ch, static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const T*>(g),
                       static_cast<T*>(dx), A, B, D, mean, i);
   });
 }

@@ -16,6 +16,7 @@ enum class Dtype { kFloat32, kFloat16, kBFloat16 };
 
 struct Launch {
   const char* name;  // "cuda" or "host emulation"
+  // Every launch but the finishing ones runs chunks x C work items (kiln/nn/fused_body.h, Walk).
   // Forward in training: y = pool(x) and the chunks' partial sums (part1, part2: chunks x C floats).
   void (*stats)(Dtype, const Shape&, const Chunks&, const void* x, void* y, float* part1, float* part2, void* stream);
   // The batch statistics (mean, rstd, scale, shift: C floats) from the partials; the running
@@ -24,12 +25,12 @@ struct Launch {
                        const float* weight, const float* bias, float* running_mean, float* running_var, float* mean,
                        float* rstd, float* scale, float* shift, double momentum, double eps, void* stream);
   // z = GELU(y scale + shift [+ res]); res may be null.
-  void (*bn_gelu)(Dtype, const Shape&, const void* y, const void* res, void* z, const float* scale,
+  void (*bn_gelu)(Dtype, const Shape&, const Chunks&, const void* y, const void* res, void* z, const float* scale,
                   const float* shift, void* stream);
   // Evaluation: scale and shift from the running statistics, then z = GELU(pool(x) scale + shift [+ res]).
   void (*eval_coeffs)(int64_t C, const float* weight, const float* bias, const float* running_mean,
                       const float* running_var, double eps, float* scale, float* shift, void* stream);
-  void (*pool_bn_gelu)(Dtype, const Shape&, const void* x, const void* res, void* z, const float* scale,
+  void (*pool_bn_gelu)(Dtype, const Shape&, const Chunks&, const void* x, const void* res, void* z, const float* scale,
                        const float* shift, void* stream);
   // Backward: g = dz GELU'(.) and the chunks' partial sums of g and g (y - mean).
   void (*grad_sums)(Dtype, const Shape&, const Chunks&, const void* dz, const void* y, const void* res, void* g,
@@ -39,7 +40,7 @@ struct Launch {
   void (*finish_grads)(const Shape&, const Chunks&, const float* part1, const float* part2, const float* scale,
                        const float* rstd, float* B, float* D, float* dweight, float* dbias, void* stream);
   // dx from g (dx zeroed first by the caller where H or W is odd and the pool drops a row or column).
-  void (*input_grad)(Dtype, const Shape&, const void* x, const void* y, const void* g, void* dx, const float* A,
+  void (*input_grad)(Dtype, const Shape&, const Chunks&, const void* x, const void* y, const void* g, void* dx, const float* A,
                      const float* B, const float* D, const float* mean, void* stream);
 };
 
