@@ -32,7 +32,8 @@
 #      warm-up is part of its published condition: started only with >= 3 minutes left).
 #   d. the faster of b's and c's kiln presets again with train.fused_cuda = true (n = 10), where
 #      the fused check passed (the CUDA graph bought nothing in the first window).
-#   e. one profiled run (kiln bench --profile): top kernels by device time; e2. max-pooling
+#   e. one profiled run (kiln bench --profile; with train.fused_cuda where its check passed): top
+#      kernels by device time; e2. max-pooling
 #      three ways (bench/pool_bench.py, <= 40 s).
 #   f. while time remains: cifar10-96-faster and the real airbench96_faster.py, n >= 3 each.
 #   g. while time remains: cifar10-myrtle-94 (n = 5) and cifar10-resnet9-baseline (one run).
@@ -180,11 +181,13 @@ elif [ "$(left)" -ge 30 ]; then
   if [ "$(left)" -ge 30 ]; then kiln_bench "$fast" "$runs" 80 "-fusedcuda" --set train.fused_cuda=true
   else log "kiln $fast with train.fused_cuda: skipped, $(left) s left"; fi
 else log "kiln $fast with train.fused_cuda: skipped, $(left) s left"; fi
-# e. one profiled run: kernels by device time, operators by host self time.
+# e. one profiled run: kernels by device time, operators by host self time; with the fused operator
+# where its check passed (the first window's profile is the one without it).
 if want e && [ "$(left)" -ge 20 ]; then
-  log "profiling one $fast run (kiln bench --profile)"
+  fused_set=(); [ "$fused_ok" = 1 ] && fused_set=(--set train.fused_cuda=true)
+  log "profiling one $fast run (kiln bench --profile${fused_set[*]:+, train.fused_cuda})"
   timeout "$(at_most 40)" "$kiln" bench --preset "$fast" --runs 1 --warmup 1 --device "$device" --data "$data" \
-    --out "$results/profile-run-$fast.json" --profile "$results/kernels-$fast.csv" "${small[@]}" \
+    --out "$results/profile-run-$fast.json" --profile "$results/kernels-$fast.csv" "${small[@]}" "${fused_set[@]}" \
     > "$results/profile-$fast.log" 2>&1 && grep -A17 "profiled run:" "$results/profile-$fast.log" | tee -a "$results/gpu.log"
 fi
 # e2. 2x2 max-pooling three ways on the presets' shapes (bench/pool_bench.py): the profile's

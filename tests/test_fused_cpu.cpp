@@ -301,6 +301,40 @@ TEST(FusedGpuEmulated, ChunksCoverEveryPixelOnce) {
     }
 }
 
+// While alive, the GPU's operator takes CPU tensors through its emulation (set_fused_gpu_emulation).
+struct EmulatedGpu {
+  EmulatedGpu() { set_fused_gpu_emulation(true); }
+  ~EmulatedGpu() { set_fused_gpu_emulation(false); }
+};
+
+TEST(FusedGpuEmulated, ShortAirbenchTrainingTracksTheUnfusedOne) {
+  // A whole training through the GPU's operator, its kernels emulated on the CPU: the tiny
+  // cifar10-94 (2 convs a group; BN's frozen weight, so no weight gradient) and its 3-conv variant
+  // (the residual block), in fp32, against LibTorch's operators: the same losses and accuracies up
+  // to the eager path's own rounding noise (one thread instead of two). Evaluation (the test
+  // pass, its TTA) goes through the operator too.
+  for (const char* convs : {"2", "3"}) {
+    SCOPED_TRACE(std::string("model.convs_per_group = ") + convs);
+    auto tt = test::synthetic(512, 200);
+    auto run_with = [&](bool fused, int threads) {
+      Config c = test::tiny_airbench();
+      c.set("model.convs_per_group", convs);
+      c.set("schedule.epochs", "2");
+      c.set("train.fused_cpu", "false");
+      c.set("train.fused_cuda", fused ? "true" : "false");
+      const int before = at::get_num_threads();
+      at::set_num_threads(threads);
+      const EmulatedGpu emulated;
+      test::TempDir dir;
+      train(c, tt, test::quiet_options(dir.path.string()));
+      at::set_num_threads(before);
+      return test::without_times(test::read_metrics(dir.path.string()));
+    };
+    auto unfused = run_with(false, 2), fused = run_with(true, 2), noise = run_with(false, 1);
+    test::expect_close_runs(unfused, fused, noise, "the GPU's operator (emulated) vs LibTorch's operators");
+  }
+}
+
 TEST(FusedGpu, AppliesOnlyOnCudaAndWhereSet) {
   BatchNorm bn(8);
   bn->train();
@@ -309,6 +343,15 @@ TEST(FusedGpu, AppliesOnlyOnCudaAndWhereSet) {
   EXPECT_TRUE(bn->fused_cuda);
   EXPECT_FALSE(fused_gpu_applies(cl, *bn, Activation::GELU, true)) << "a CPU tensor";
   EXPECT_TRUE(fusable_block(cl, *bn, Activation::GELU, true));
+  {
+  const EmulatedGpu emulated;  // the tests' hook: CPU tensors through the emulation
+  EXPECT_TRUE(fused_gpu_applies(cl, *bn, Activation::GELU, true));
+  EXPECT_TRUE(fused_gpu_applies(cl.to(torch::kFloat16), *bn, Activation::GELU, true));
+  EXPECT_FALSE(fused_gpu_applies(cl.to(torch::kFloat64), *bn, Activation::GELU, true)) << "fp64";
+  EXPECT_FALSE(fused_gpu_applies(cl.contiguous(), *bn, Activation::GELU, true)) << "NCHW";
+  EXPECT_FALSE(fused_gpu_applies(cl, *bn, Activation::CELU, true)) << "another activation";
+  }
+  EXPECT_FALSE(fused_gpu_applies(cl, *bn, Activation::GELU, true)) << "a CPU tensor, the hook off again";
   EXPECT_STREQ(fused_gpu_backend(torch::kCPU), "host emulation");
   set_fused_cuda(*bn, false);
   EXPECT_FALSE(bn->fused_cuda);

@@ -10,6 +10,7 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include <atomic>
 #include <optional>
 
 namespace kiln {
@@ -137,20 +138,26 @@ torch::Tensor fused_eval(const torch::Tensor& x, const BatchNormImpl& bn, bool p
 
 }  // namespace
 
+std::atomic<bool> g_emulate_on_cpu{false};  // set_fused_gpu_emulation
+
 bool fused_gpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
                        const torch::Tensor& residual) {
-#ifdef KILN_HAS_FUSED_CUDA
-  if (!bn.fused_cuda || !x.defined() || !x.device().is_cuda()) return false;
+  if (!bn.fused_cuda || !x.defined()) return false;
   const auto t = x.scalar_type();
   if (t != torch::kFloat32 && t != torch::kFloat16 && t != torch::kBFloat16) return false;
+  if (x.device().is_cpu()) return g_emulate_on_cpu && fusable_block(x, bn, act, pool, residual);
+#ifdef KILN_HAS_FUSED_CUDA
+  if (!x.device().is_cuda()) return false;
   const auto* prop = at::cuda::getDeviceProperties(x.device().index());
   if (prop->major * 10 + prop->minor < 75) return false;  // no code for it in the build
   return fusable_block(x, bn, act, pool, residual);
 #else
-  (void)x, (void)bn, (void)act, (void)pool, (void)residual;
+  (void)act, (void)pool, (void)residual;
   return false;
 #endif
 }
+
+void set_fused_gpu_emulation(bool on) { g_emulate_on_cpu = on; }
 
 torch::Tensor fused_gpu(const torch::Tensor& x, BatchNormImpl& bn, bool pool, const torch::Tensor& residual) {
   if (!bn.is_training()) return fused_eval(x, bn, pool, residual);

@@ -44,6 +44,11 @@ torch::Tensor fused_gpu(const torch::Tensor& x, BatchNormImpl& bn, bool pool, co
 // without the kernels in this build).
 const char* fused_gpu_backend(const torch::Device& device);
 
+// For the tests: while on, fused_gpu_applies also takes CPU tensors (with the same conditions), which
+// fused_gpu runs through the host's emulation of the CUDA kernels, so that a whole training runs on
+// the CPU through the GPU's operator. Off by default; nothing but the tests turns it on.
+void set_fused_gpu_emulation(bool on);
+
 // Sets BatchNormImpl::fused_cuda on every BatchNorm in `model` (train.fused_cuda).
 void set_fused_cuda(torch::nn::Module& model, bool on);
 
