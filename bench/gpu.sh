@@ -33,9 +33,8 @@
 #   d. the faster of b's and c's kiln presets again with train.fused_cuda = true (n = 10), where
 #      the fused check passed (the CUDA graph bought nothing in the first window).
 #   e. one profiled run (kiln bench --profile; with train.fused_cuda where its check passed): top
-#      kernels by device time; e2. max-pooling
-#      three ways (bench/pool_bench.py, <= 40 s).
-#   f. while time remains: cifar10-96-faster and the real airbench96_faster.py, n >= 3 each.
+#      kernels by device time; e2. max-pooling three ways (bench/pool_bench.py, <= 40 s).
+#   f. while time remains: cifar10-96-faster (n = 3) and the real airbench96_faster.py (the rest).
 #   g. while time remains: cifar10-myrtle-94 (n = 5) and cifar10-resnet9-baseline (one run).
 # Ran on an H200 on 2026-12-04 (before the fixes of that day: the window's notes in docs/gpu.md);
 # rehearsed on the CPU (tests/gpu_rehearsal.sh).
