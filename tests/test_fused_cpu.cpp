@@ -3,6 +3,8 @@
 // in training, outputs, every gradient and the running statistics; in evaluation, outputs with the
 // running statistics; in fp32 and bf16 (and fp16 for the GPU's), with the pool and without, with a
 // residual and without, even and odd sizes, ties in the pooling windows; and where they must not apply.
+#include <functional>
+
 #include "helpers.h"
 #include "kiln/nn/fused_check.h"
 #include "kiln/nn/fused_cpu.h"
@@ -198,6 +200,37 @@ void compare_eval(int64_t N, int64_t C, int64_t H, int64_t W, bool pool, torch::
   at::set_num_threads(before);
 }
 
+// The tiny cifar10-94 (2 convs a group) and its 3-conv variant (cifar10-96's groups: the residual
+// block) on the synthetic set, 2 epochs in fp32, with `fuse(config, true)` against `fuse(config,
+// false)`: the same losses and accuracies up to the eager path's own rounding noise (LibTorch's
+// operators on one thread instead of two).
+void expect_training_tracks_unfused(const std::function<void(Config&, bool)>& fuse, const std::string& what) {
+  for (const char* convs : {"2", "3"}) {
+    SCOPED_TRACE(std::string("model.convs_per_group = ") + convs);
+    auto tt = test::synthetic(512, 200);
+    auto run_with = [&](bool fused, int threads) {
+      Config c = test::tiny_airbench();
+      c.set("model.convs_per_group", convs);
+      c.set("schedule.epochs", "2");
+      fuse(c, fused);
+      const int before = at::get_num_threads();
+      at::set_num_threads(threads);
+      test::TempDir dir;
+      train(c, tt, test::quiet_options(dir.path.string()));
+      at::set_num_threads(before);
+      return test::without_times(test::read_metrics(dir.path.string()));
+    };
+    auto unfused = run_with(false, 2), fused = run_with(true, 2), noise = run_with(false, 1);
+    test::expect_close_runs(unfused, fused, noise, what);
+  }
+}
+
+// While alive, the GPU's operator takes CPU tensors through its emulation (set_fused_gpu_emulation).
+struct EmulatedGpu {
+  EmulatedGpu() { set_fused_gpu_emulation(true); }
+  ~EmulatedGpu() { set_fused_gpu_emulation(false); }
+};
+
 }  // namespace
 
 TEST(FusedCpu, EvaluationMatchesLibTorch) {
@@ -301,38 +334,16 @@ TEST(FusedGpuEmulated, ChunksCoverEveryPixelOnce) {
     }
 }
 
-// While alive, the GPU's operator takes CPU tensors through its emulation (set_fused_gpu_emulation).
-struct EmulatedGpu {
-  EmulatedGpu() { set_fused_gpu_emulation(true); }
-  ~EmulatedGpu() { set_fused_gpu_emulation(false); }
-};
-
 TEST(FusedGpuEmulated, ShortAirbenchTrainingTracksTheUnfusedOne) {
-  // A whole training through the GPU's operator, its kernels emulated on the CPU: the tiny
-  // cifar10-94 (2 convs a group; BN's frozen weight, so no weight gradient) and its 3-conv variant
-  // (the residual block), in fp32, against LibTorch's operators: the same losses and accuracies up
-  // to the eager path's own rounding noise (one thread instead of two). Evaluation (the test
-  // pass, its TTA) goes through the operator too.
-  for (const char* convs : {"2", "3"}) {
-    SCOPED_TRACE(std::string("model.convs_per_group = ") + convs);
-    auto tt = test::synthetic(512, 200);
-    auto run_with = [&](bool fused, int threads) {
-      Config c = test::tiny_airbench();
-      c.set("model.convs_per_group", convs);
-      c.set("schedule.epochs", "2");
-      c.set("train.fused_cpu", "false");
-      c.set("train.fused_cuda", fused ? "true" : "false");
-      const int before = at::get_num_threads();
-      at::set_num_threads(threads);
-      const EmulatedGpu emulated;
-      test::TempDir dir;
-      train(c, tt, test::quiet_options(dir.path.string()));
-      at::set_num_threads(before);
-      return test::without_times(test::read_metrics(dir.path.string()));
-    };
-    auto unfused = run_with(false, 2), fused = run_with(true, 2), noise = run_with(false, 1);
-    test::expect_close_runs(unfused, fused, noise, "the GPU's operator (emulated) vs LibTorch's operators");
-  }
+  // A whole training through the GPU's operator, its kernels emulated on the CPU (BN's frozen
+  // weight, so no weight gradient; evaluation, the test pass and its TTA, through the operator too).
+  const EmulatedGpu emulated;
+  expect_training_tracks_unfused(
+      [](Config& c, bool fused) {
+        c.set("train.fused_cpu", "false");
+        c.set("train.fused_cuda", fused ? "true" : "false");
+      },
+      "the GPU's operator (emulated) vs LibTorch's operators");
 }
 
 TEST(FusedGpu, AppliesOnlyOnCudaAndWhereSet) {
@@ -429,27 +440,8 @@ TEST(FusedCpu, AppliesOnlyWhereItComputesTheSameThing) {
 }
 
 TEST(FusedCpu, ShortAirbenchTrainingTracksTheUnfusedOne) {
-  // The tiny cifar10-94 (2 convs a group) and its 3-conv variant (cifar10-96's groups: the
-  // residual block) on the synthetic set, fused against unfused: the same losses and accuracies
-  // up to the eager path's own rounding noise (one thread instead of two).
-  for (const char* convs : {"2", "3"}) {
-    SCOPED_TRACE(std::string("model.convs_per_group = ") + convs);
-    auto tt = test::synthetic(512, 200);
-    auto run_with = [&](bool fused, int threads) {
-      Config c = test::tiny_airbench();
-      c.set("model.convs_per_group", convs);
-      c.set("schedule.epochs", "2");
-      c.set("train.fused_cpu", fused ? "true" : "false");
-      const int before = at::get_num_threads();
-      at::set_num_threads(threads);
-      test::TempDir dir;
-      train(c, tt, test::quiet_options(dir.path.string()));
-      at::set_num_threads(before);
-      return test::without_times(test::read_metrics(dir.path.string()));
-    };
-    auto unfused = run_with(false, 2), fused = run_with(true, 2), noise = run_with(false, 1);
-    test::expect_close_runs(unfused, fused, noise, "fused vs LibTorch's operators");
-  }
+  expect_training_tracks_unfused([](Config& c, bool fused) { c.set("train.fused_cpu", fused ? "true" : "false"); },
+                                 "fused vs LibTorch's operators");
 }
 
 TEST(FusedCpu, KilnEvalEvaluatesACheckpointAsItsRunDid) {

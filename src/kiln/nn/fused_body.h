@@ -43,7 +43,6 @@ struct Shape {
   int64_t N, H, W, C, Ho, Wo;
   bool pool;
   KILN_HD int64_t count() const { return N * Ho * Wo; }  // pixels: values per channel
-  KILN_HD int64_t elements() const { return count() * C; }
 };
 
 // How the statistics' items split the pixels: `chunks` chunks of `per` pixels (the last shorter).
@@ -148,15 +147,16 @@ KILN_HD void lane_sums(const Shape& s, const Chunks& ch, const float* part1, con
   *s2 = a2;
 }
 
-// Channel j's batch statistics from its sums (shift k = the first pooled value): mean, rstd, the
-// normalisation folded into scale and shift, and the running statistics moved by momentum.
-template <class T>
-KILN_HD void finish_stats(const Shape& s, const T* x, int64_t j, double sum1, double sum2, const float* weight,
-                          const float* bias, float* running_mean, float* running_var, float* mean, float* rstd,
-                          float* scale, float* shift, double momentum, double eps) {
-  const double M = static_cast<double>(s.count());
+// ---- BN's per-channel formulas, shared with the CPU's fused operator (kiln/nn/fused_cpu.cpp) ----
+// Channel j's batch statistics from the sums of (y - k) and (y - k)^2 over its M values, k a shift
+// (the first pooled value): mean, rstd, the normalisation folded into scale = weight rstd and
+// shift = bias - mean weight rstd, and the running statistics moved by momentum (the unbiased
+// variance).
+KILN_HD void bn_batch_stats(double M, double k, double sum1, double sum2, int64_t j, const float* weight,
+                            const float* bias, float* running_mean, float* running_var, float* mean, float* rstd,
+                            float* scale, float* shift, double momentum, double eps) {
   const double d = sum1 / M, v = sum2 / M - d * d, var = v > 0.0 ? v : 0.0;
-  const double mu = pooled(s, x, j) + d;
+  const double mu = k + d;
   const double r = 1.0 / sqrt(var + eps);
   mean[j] = static_cast<float>(mu);
   rstd[j] = static_cast<float>(r);
@@ -164,6 +164,27 @@ KILN_HD void finish_stats(const Shape& s, const T* x, int64_t j, double sum1, do
   shift[j] = static_cast<float>(bias[j] - mu * weight[j] * r);
   running_mean[j] = static_cast<float>(momentum * mu + (1 - momentum) * running_mean[j]);
   running_var[j] = static_cast<float>(momentum * var * M / (M - 1) + (1 - momentum) * running_var[j]);
+}
+
+// Channel j's BN backward folded, from sg = sum(g) and sgy = sum(g (y - mean)) over its M values:
+// dy = scale (g - sg / M - (y - mean) rstd^2 sgy / M) = A g + B (y - mean) + D with A = scale,
+// B = -scale rstd^2 sgy / M, D = -scale sg / M; dweight = rstd sgy, dbias = sg.
+KILN_HD void bn_grad_coefficients(double M, int64_t j, double sg, double sgy, const float* scale, const float* rstd,
+                                  float* B, float* D, float* dweight, float* dbias) {
+  const double r2 = static_cast<double>(rstd[j]) * rstd[j];
+  B[j] = static_cast<float>(-scale[j] * r2 * sgy / M);
+  D[j] = static_cast<float>(-scale[j] * sg / M);
+  dweight[j] = static_cast<float>(sgy * rstd[j]);
+  dbias[j] = static_cast<float>(sg);
+}
+
+// Channel j's batch statistics from the chunks' added sums, the shift its first pooled value.
+template <class T>
+KILN_HD void finish_stats(const Shape& s, const T* x, int64_t j, double sum1, double sum2, const float* weight,
+                          const float* bias, float* running_mean, float* running_var, float* mean, float* rstd,
+                          float* scale, float* shift, double momentum, double eps) {
+  bn_batch_stats(static_cast<double>(s.count()), pooled(s, x, j), sum1, sum2, j, weight, bias, running_mean,
+                 running_var, mean, rstd, scale, shift, momentum, eps);
 }
 
 // Item (k, j) of z = GELU(y scale + shift [+ res]).
@@ -226,17 +247,10 @@ KILN_HD void grad_sums_item(const Shape& s, const Chunks& ch, const T* dz, const
   part2[item] = a2;
 }
 
-// Channel j's BN backward folded: dy = A g + B (y - mean) + D with A = scale (weight rstd),
-// B = -scale rstd^2 sum(g (y - mean)) / M, D = -scale sum(g) / M; dweight = rstd sum(g (y - mean)),
-// dbias = sum(g).
+// Channel j's BN backward coefficients from the chunks' added sums.
 KILN_HD void finish_grads(const Shape& s, int64_t j, double sg, double sgy, const float* scale, const float* rstd,
                           float* B, float* D, float* dweight, float* dbias) {
-  const double M = static_cast<double>(s.count());
-  const double r2 = static_cast<double>(rstd[j]) * rstd[j];
-  B[j] = static_cast<float>(-scale[j] * r2 * sgy / M);
-  D[j] = static_cast<float>(-scale[j] * sg / M);
-  dweight[j] = static_cast<float>(sgy * rstd[j]);
-  dbias[j] = static_cast<float>(sg);
+  bn_grad_coefficients(static_cast<double>(s.count()), j, sg, sgy, scale, rstd, B, D, dweight, dbias);
 }
 
 // Item (k, j) of the pooled gradient: d = A g + B (y - mean) + D rounded to T, written to the

@@ -1,6 +1,7 @@
 #include "kiln/nn/fused_cpu.h"
 
 #include "kiln/nn/fused_autograd.h"
+#include "kiln/nn/fused_body.h"
 #include "kiln/nn/fused_gpu.h"
 
 #include <ATen/Parallel.h>
@@ -462,16 +463,8 @@ struct Fused {
       float *rm = running_mean.data_ptr<float>(), *rv = running_var.data_ptr<float>();
       float *mp = mean.data_ptr<float>(), *rp = rstd.data_ptr<float>(), *sp = scale.data_ptr<float>(),
             *hp = shift.data_ptr<float>();
-      for (int64_t j = 0; j < C; ++j) {
-        const double d = sum1[j] / M, var = std::max(sum2[j] / M - d * d, 0.0), mu = k[j] + d;
-        const double r = 1.0 / std::sqrt(var + eps);
-        mp[j] = static_cast<float>(mu);
-        rp[j] = static_cast<float>(r);
-        sp[j] = static_cast<float>(w[j] * r);
-        hp[j] = static_cast<float>(b[j] - mu * w[j] * r);
-        rm[j] = static_cast<float>(momentum * mu + (1 - momentum) * rm[j]);
-        rv[j] = static_cast<float>(momentum * var * M / (M - 1) + (1 - momentum) * rv[j]);
-      }
+      for (int64_t j = 0; j < C; ++j)
+        fused::bn_batch_stats(M, k[j], sum1[j], sum2[j], j, w, b, rm, rv, mp, rp, sp, hp, momentum, eps);
       const T* res = residual.defined() ? elements<T>(residual) : nullptr;
       T* zp = elements<T>(z);
       for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_gelu(s, yp, res, zp, sp, hp, r0, r1); });
@@ -511,15 +504,7 @@ struct Fused {
       const float* rs = rstd.data_ptr<float>();
       float *Bp = B.data_ptr<float>(), *Dp = D.data_ptr<float>();
       float *dwp = dweight.data_ptr<float>(), *dbp = dbias.data_ptr<float>();
-      for (int64_t j = 0; j < C; ++j) {
-        // dy = w rstd (g - sum(g) / M - (y - mean) rstd^2 sum(g (y - mean)) / M)
-        //    = A g + B (y - mean) + D, with A = w rstd = scale
-        const double r2 = static_cast<double>(rs[j]) * rs[j];
-        Bp[j] = static_cast<float>(-sc[j] * r2 * sgy[j] / M);
-        Dp[j] = static_cast<float>(-sc[j] * sg[j] / M);
-        dwp[j] = static_cast<float>(sgy[j] * rs[j]);
-        dbp[j] = static_cast<float>(sg[j]);
-      }
+      for (int64_t j = 0; j < C; ++j) fused::bn_grad_coefficients(M, j, sg[j], sgy[j], sc, rs, Bp, Dp, dwp, dbp);
       const T* xp = elements<T>(x);
       T* dxp = elements<T>(dx);
       for_rows(s.rows(), [&](int64_t r0, int64_t r1) { kern.bn_pool_grad(s, xp, yp, gp, dxp, sc, Bp, Dp, m, r0, r1); });
