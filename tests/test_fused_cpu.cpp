@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "helpers.h"
+#include "kiln/core/host_grid.h"
 #include "kiln/nn/fused_check.h"
 #include "kiln/nn/fused_cpu.h"
 #include "kiln/nn/fused_gpu.h"
@@ -225,10 +226,11 @@ void expect_training_tracks_unfused(const std::function<void(Config&, bool)>& fu
   }
 }
 
-// While alive, the GPU's operator takes CPU tensors through its emulation (set_fused_gpu_emulation).
+// While alive, the GPU's operator takes CPU tensors, its launches run by the host's emulation or
+// by the CUDA kernels' own source compiled for the host (set_fused_gpu_on_cpu).
 struct EmulatedGpu {
-  EmulatedGpu() { set_fused_gpu_emulation(true); }
-  ~EmulatedGpu() { set_fused_gpu_emulation(false); }
+  explicit EmulatedGpu(FusedGpuOnCpu how = FusedGpuOnCpu::kItems) { set_fused_gpu_on_cpu(how); }
+  ~EmulatedGpu() { set_fused_gpu_on_cpu(FusedGpuOnCpu::kOff); }
 };
 
 }  // namespace
@@ -344,6 +346,108 @@ TEST(FusedGpuEmulated, ShortAirbenchTrainingTracksTheUnfusedOne) {
         c.set("train.fused_cuda", fused ? "true" : "false");
       },
       "the GPU's operator (emulated) vs LibTorch's operators");
+}
+
+// ---- the fused GPU operator, its CUDA kernels' own source run on the host (kiln/nn/fused_cuda_on_host.cpp) ----
+
+namespace {
+
+// Every tensor of a and b equal to the bit.
+void expect_identical(const Result& a, const Result& b, const std::string& what) {
+  auto same = [&](const torch::Tensor& x, const torch::Tensor& y, const char* name) {
+    if (!x.defined() && !y.defined()) return;
+    EXPECT_TRUE(x.defined() && y.defined() && torch::equal(x, y))
+        << what << ": " << name << " differs" << (x.defined() && y.defined() ? ", by up to " + std::to_string(max_error(x, y)) : "");
+  };
+  same(a.out, b.out, "output");
+  same(a.dx, b.dx, "input gradient");
+  same(a.dweight, b.dweight, "weight gradient");
+  same(a.dbias, b.dbias, "bias gradient");
+  same(a.running_mean, b.running_mean, "running mean");
+  same(a.running_var, b.running_var, "running variance");
+  same(a.dresidual, b.dresidual, "residual gradient");
+}
+
+// The block in training and in evaluation through the host's emulation and through the CUDA source
+// run on the host, in order and with threads and blocks reversed: the same bits everywhere.
+void expect_cuda_source_matches_emulation(int64_t N, int64_t C, int64_t H, int64_t W, bool pool,
+                                          torch::ScalarType dtype, uint64_t seed, bool residual) {
+  torch::manual_seed(seed);
+  auto x = (torch::randn({N, C, H, W}) + 3 * torch::randn({1, C, 1, 1})).to(dtype).to(torch::kFloat64);
+  const int64_t Ho = pool ? H / 2 : H, Wo = pool ? W / 2 : W;
+  auto up = torch::randn({N, C, Ho, Wo}).to(dtype).to(torch::kFloat64);
+  auto w = 1 + 0.5 * torch::rand({C}), b = 0.5 * torch::randn({C});
+  auto rm = 3 * torch::randn({C}), rv = 0.5 + 2 * torch::rand({C});
+  torch::Tensor res;
+  if (residual) res = torch::gelu(torch::randn({N, C, Ho, Wo})).to(dtype).to(torch::kFloat64);
+  const std::string what = std::string(dtype_name(dtype)) + (pool ? " pool" : " no pool") + (residual ? " residual" : "") +
+                           " N" + std::to_string(N) + " C" + std::to_string(C) + " " + std::to_string(H) + "x" +
+                           std::to_string(W);
+  auto both = [&](FusedGpuOnCpu how, cuda_host::Schedule order) {
+    const EmulatedGpu on(how);
+    cuda_host::set_schedule(order);
+    EXPECT_STREQ(fused_gpu_backend(torch::kCPU),
+                 how == FusedGpuOnCpu::kItems ? "host emulation" : "CUDA source on the host");
+    auto r = std::make_pair(run(x, up, w, b, pool, Path::kGpuEmulated, dtype, true, res),
+                            run_eval(x, w, b, rm, rv, pool, Path::kGpuEmulated, dtype, true, res));
+    cuda_host::set_schedule(cuda_host::Schedule::kInOrder);
+    return r;
+  };
+  const auto items = both(FusedGpuOnCpu::kItems, cuda_host::Schedule::kInOrder);
+  for (auto order : {cuda_host::Schedule::kInOrder, cuda_host::Schedule::kReversed}) {
+    const std::string how = what + (order == cuda_host::Schedule::kReversed ? ", threads and blocks reversed" : "");
+    const auto source = both(FusedGpuOnCpu::kCudaSource, order);
+    expect_identical(source.first, items.first, "training, " + how);
+    EXPECT_TRUE(torch::equal(source.second, items.second)) << "evaluation, " << how;
+  }
+}
+
+}  // namespace
+
+TEST(FusedGpuCudaSource, MatchesTheEmulationBitForBit) {
+  // The kernels' source as nvcc compiles it, its grids, indices, shared memory and barriers run on
+  // the host, against the emulation that runs the same bodies item by item (itself held to
+  // LibTorch's operators above): any slip in the launch (a wrong grid, an item skipped or taken
+  // twice, a lane or channel misplaced in the finishing kernels' shared memory) changes bits.
+  for (auto dtype : {torch::kFloat32, torch::kFloat16, torch::kBFloat16}) {
+    expect_cuda_source_matches_emulation(6, 8, 8, 8, true, dtype, 51, false);
+    expect_cuda_source_matches_emulation(5, 24, 7, 9, true, dtype, 52, true);    // odd sizes, + residual
+    expect_cuda_source_matches_emulation(4, 40, 7, 5, false, dtype, 53, true);  // 40 channels: a partial lane block
+  }
+  // Several item blocks of 256 threads, three lane blocks (70 channels), 1,238 chunks of 2 pixels
+  // over the 32 lanes (2,475 pixels of 64 channels).
+  expect_cuda_source_matches_emulation(3, 70, 12, 10, true, torch::kFloat16, 54, false);
+  expect_cuda_source_matches_emulation(11, 64, 31, 31, true, torch::kFloat16, 55, false);
+}
+
+TEST(FusedGpuCudaSource, TiesInAWindowRouteTheGradientAsMaxPoolDoes) {
+  // The tie test's inputs through the CUDA source: the same bits as the emulation, which that test
+  // holds to max_pool2d's choice.
+  torch::manual_seed(9);
+  auto x = torch::randint(0, 3, {4, 16, 6, 7}).to(torch::kFloat64);
+  auto up = torch::randn({4, 16, 3, 3}).to(torch::kFloat16).to(torch::kFloat64);
+  auto w = torch::ones({16}), b = torch::zeros({16});
+  Result items, source;
+  {
+    const EmulatedGpu on(FusedGpuOnCpu::kItems);
+    items = run(x, up, w, b, true, Path::kGpuEmulated, torch::kFloat16, true);
+  }
+  {
+    const EmulatedGpu on(FusedGpuOnCpu::kCudaSource);
+    source = run(x, up, w, b, true, Path::kGpuEmulated, torch::kFloat16, true);
+  }
+  expect_identical(source, items, "ties, fp16");
+}
+
+TEST(FusedGpuCudaSource, ShortAirbenchTrainingTracksTheUnfusedOne) {
+  // The whole tiny training through the CUDA source run on the host.
+  const EmulatedGpu emulated(FusedGpuOnCpu::kCudaSource);
+  expect_training_tracks_unfused(
+      [](Config& c, bool fused) {
+        c.set("train.fused_cpu", "false");
+        c.set("train.fused_cuda", fused ? "true" : "false");
+      },
+      "the GPU's operator (its CUDA source on the host) vs LibTorch's operators");
 }
 
 TEST(FusedGpu, AppliesOnlyOnCudaAndWhereSet) {

@@ -1,5 +1,6 @@
 // `kiln fused-check`: the fused GPU operator (train.fused_cuda) against LibTorch's operators on a
-// device (kiln/nn/fused_check.h): CUDA's kernels on a GPU, their host emulation on the CPU.
+// device (kiln/nn/fused_check.h): CUDA's kernels on a GPU; on the CPU their host emulation, or their
+// own source compiled for the host and run thread by thread (--on-cpu cuda-source).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -15,13 +16,17 @@ namespace kiln::cli {
 namespace {
 
 struct FusedCheckFlags {
-  std::string device = "auto", out;
+  std::string device = "auto", out, on_cpu = "emulation";
   int64_t batch = 0;
   bool time = false;
 };
 
 int run_fused_check(const FusedCheckFlags& f) {
   const auto device = parse_device(f.device);
+  if (f.on_cpu != "emulation" && !device.is_cpu())
+    throw Error("kiln fused-check: --on-cpu " + f.on_cpu + " is for --device cpu; on " + device.str() +
+                " the check runs CUDA's kernels");
+  if (f.on_cpu == "cuda-source") set_fused_gpu_on_cpu(FusedGpuOnCpu::kCudaSource);
   const std::string backend = fused_gpu_backend(device);
   if (backend == "none")
     throw Error("kiln fused-check: this build has no CUDA kernels for the fused operator (built without CUDA, or "
@@ -65,10 +70,15 @@ Command add_fused_check(CLI::App& app, const std::string&) {
   auto* sub = app.add_subcommand(
       "fused-check",
       "Check the fused GPU operator (train.fused_cuda) against LibTorch's operators: CUDA's kernels on a GPU, their "
-      "host emulation on the CPU; exit 1 when a case is off its bound");
+      "host emulation (or their own source run on the host) on the CPU; exit 1 when a case is off its bound");
   sub->add_option("--device", f->device, "cpu, cuda, cuda:N or auto (CUDA when available)");
   sub->add_option("--batch", f->batch, "the airbench blocks' batch (default: 1024 on CUDA, 8 on the CPU)");
   sub->add_flag("--time", f->time, "time each case, fused and LibTorch's (CUDA)");
+  sub->add_option("--on-cpu", f->on_cpu,
+                  "with --device cpu, what runs the kernels' launches: emulation (each work item in turn, the "
+                  "kernels' bodies) or cuda-source (the CUDA source itself, compiled for the host, thread by thread "
+                  "with its grids, shared memory and barriers)")
+      ->check(CLI::IsMember({"emulation", "cuda-source"}));
   sub->add_option("--out", f->out, "write the cases as JSON here");
   return {sub, [f] { return run_fused_check(*f); }};
 }

@@ -3,13 +3,27 @@
 // add the chunks' partials over kLanes lanes in shared memory, in the order the host's emulation
 // (kiln/nn/fused_host.cpp) adds them. No LibTorch here: nvcc compiles this file alone.
 //
-// NOT YET RUN ON A GPU. Written 2026-12-05 without one: it compiles (nvcc, sm_75/80/90), and the
-// bodies it launches are the ones the CPU's tests run through the emulation; the grid and index
-// arithmetic and the shared-memory sum below have not executed. The GPU window's campaign checks it
-// against LibTorch's operators on the device before timing it (docs/gpu.md).
+// The same file also compiles as host C++ (kiln/nn/fused_cuda_on_host.cpp, with
+// kiln/core/cuda_on_host.h in place of CUDA's headers): there its launches run on the CPU thread by
+// thread, grid, indices, shared memory and barriers as written here, and the CPU's tests hold them
+// to the emulation bit for bit and to LibTorch's operators.
+//
+// NOT YET RUN ON A GPU. Written 2026-12-05 without one: it compiles (nvcc, sm_75/80/90), and the CPU's
+// tests run this very source on the host (above); what no test here has seen is a GPU's own
+// execution: its concurrency, its memory model, CUDA's erf and exp. The GPU window's campaign checks
+// it against LibTorch's operators on the device before timing it (docs/gpu.md).
+#ifdef KILN_CUDA_ON_HOST
+#include "kiln/core/cuda_on_host.h"
+#define KILN_FUSED_TABLE cuda_source_on_host
+#define KILN_FUSED_TABLE_NAME "CUDA source on the host"
+#else
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#define KILN_CUDA_LAUNCH(kernel, grid, block, stream) kernel<<<grid, block, 0, stream>>>
+#define KILN_FUSED_TABLE cuda_launch
+#define KILN_FUSED_TABLE_NAME "cuda"
+#endif
 
 #include <stdexcept>
 #include <string>
@@ -144,7 +158,7 @@ void stats(Dtype d, const Shape& s, const Chunks& ch, const void* x, void* y, fl
            void* stream) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    stats_kernel<T><<<blocks_for(ch.chunks * s.C), kThreads, 0, as_stream(stream)>>>(
+    KILN_CUDA_LAUNCH(stats_kernel<T>, blocks_for(ch.chunks * s.C), kThreads, as_stream(stream))(
         s, ch, static_cast<const T*>(x), static_cast<T*>(y), part1, part2);
   });
   check_launch("statistics");
@@ -156,7 +170,7 @@ void finish_stats_all(Dtype d, const Shape& s, const Chunks& ch, const void* x, 
                       double eps, void* stream) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    finish_stats_kernel<T><<<lane_blocks(s), kLaneBlock, 0, as_stream(stream)>>>(
+    KILN_CUDA_LAUNCH(finish_stats_kernel<T>, lane_blocks(s), kLaneBlock, as_stream(stream))(
         s, ch, static_cast<const T*>(x), part1, part2, weight, bias, running_mean, running_var, mean, rstd, scale,
         shift, momentum, eps);
   });
@@ -167,7 +181,7 @@ void bn_gelu(Dtype d, const Shape& s, const Chunks& ch, const void* y, const voi
              const float* shift, void* stream) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    bn_gelu_kernel<T><<<blocks_for(ch.chunks * s.C), kThreads, 0, as_stream(stream)>>>(
+    KILN_CUDA_LAUNCH(bn_gelu_kernel<T>, blocks_for(ch.chunks * s.C), kThreads, as_stream(stream))(
         s, ch, static_cast<const T*>(y), static_cast<const T*>(res), static_cast<T*>(z), scale, shift);
   });
   check_launch("BN + GELU");
@@ -175,7 +189,7 @@ void bn_gelu(Dtype d, const Shape& s, const Chunks& ch, const void* y, const voi
 
 void eval_coeffs_all(int64_t C, const float* weight, const float* bias, const float* running_mean,
                      const float* running_var, double eps, float* scale, float* shift, void* stream) {
-  eval_coeffs_kernel<<<blocks_for(C), kThreads, 0, as_stream(stream)>>>(C, weight, bias, running_mean, running_var,
+  KILN_CUDA_LAUNCH(eval_coeffs_kernel, blocks_for(C), kThreads, as_stream(stream))(C, weight, bias, running_mean, running_var,
                                                                          eps, scale, shift);
   check_launch("evaluation coefficients'");
 }
@@ -184,7 +198,7 @@ void pool_bn_gelu(Dtype d, const Shape& s, const Chunks& ch, const void* x, cons
                   const float* scale, const float* shift, void* stream) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    pool_bn_gelu_kernel<T><<<blocks_for(ch.chunks * s.C), kThreads, 0, as_stream(stream)>>>(
+    KILN_CUDA_LAUNCH(pool_bn_gelu_kernel<T>, blocks_for(ch.chunks * s.C), kThreads, as_stream(stream))(
         s, ch, static_cast<const T*>(x), static_cast<const T*>(res), static_cast<T*>(z), scale, shift);
   });
   check_launch("evaluation");
@@ -194,7 +208,7 @@ void grad_sums(Dtype d, const Shape& s, const Chunks& ch, const void* dz, const 
                const float* scale, const float* shift, const float* mean, float* part1, float* part2, void* stream) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    grad_sums_kernel<T><<<blocks_for(ch.chunks * s.C), kThreads, 0, as_stream(stream)>>>(
+    KILN_CUDA_LAUNCH(grad_sums_kernel<T>, blocks_for(ch.chunks * s.C), kThreads, as_stream(stream))(
         s, ch, static_cast<const T*>(dz), static_cast<const T*>(y), static_cast<const T*>(res), static_cast<T*>(g),
         scale, shift, mean, part1, part2);
   });
@@ -203,7 +217,7 @@ void grad_sums(Dtype d, const Shape& s, const Chunks& ch, const void* dz, const 
 
 void finish_grads_all(const Shape& s, const Chunks& ch, const float* part1, const float* part2, const float* scale,
                       const float* rstd, float* B, float* D, float* dweight, float* dbias, void* stream) {
-  finish_grads_kernel<<<lane_blocks(s), kLaneBlock, 0, as_stream(stream)>>>(s, ch, part1, part2, scale, rstd, B, D,
+  KILN_CUDA_LAUNCH(finish_grads_kernel, lane_blocks(s), kLaneBlock, as_stream(stream))(s, ch, part1, part2, scale, rstd, B, D,
                                                                             dweight, dbias);
   check_launch("gradients' finishing");
 }
@@ -212,7 +226,7 @@ void input_grad(Dtype d, const Shape& s, const Chunks& ch, const void* x, const 
                 const float* A, const float* B, const float* D, const float* mean, void* stream) {
   on_type(d, [&](auto tag) {
     using T = decltype(tag);
-    input_grad_kernel<T><<<blocks_for(ch.chunks * s.C), kThreads, 0, as_stream(stream)>>>(
+    KILN_CUDA_LAUNCH(input_grad_kernel<T>, blocks_for(ch.chunks * s.C), kThreads, as_stream(stream))(
         s, ch, static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const T*>(g), static_cast<T*>(dx), A, B, D,
         mean);
   });
@@ -221,9 +235,9 @@ void input_grad(Dtype d, const Shape& s, const Chunks& ch, const void* x, const 
 
 }  // namespace
 
-const Launch& cuda_launch() {
-  static const Launch table{"cuda",        &stats,     &finish_stats_all, &bn_gelu,    &eval_coeffs_all,
-                            &pool_bn_gelu, &grad_sums, &finish_grads_all, &input_grad};
+const Launch& KILN_FUSED_TABLE() {
+  static const Launch table{KILN_FUSED_TABLE_NAME, &stats,     &finish_stats_all, &bn_gelu,   &eval_coeffs_all,
+                            &pool_bn_gelu,         &grad_sums, &finish_grads_all, &input_grad};
   return table;
 }
 

@@ -19,11 +19,18 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+std::atomic<FusedGpuOnCpu> g_on_cpu{FusedGpuOnCpu::kOff};  // set_fused_gpu_on_cpu
+
+// The launches that stand in for CUDA's on CPU tensors.
+const fused::Launch& cpu_launches() {
+  return g_on_cpu == FusedGpuOnCpu::kCudaSource ? fused::cuda_source_on_host() : fused::host_launch();
+}
+
 // The launches for x's device, the stream to launch on, and x's device made current (CUDA).
 struct GpuBackend {
   explicit GpuBackend(const torch::Tensor& x) {
     if (x.device().is_cpu()) {
-      launch = &fused::host_launch();
+      launch = &cpu_launches();
       return;
     }
 #ifdef KILN_HAS_FUSED_CUDA
@@ -138,14 +145,12 @@ torch::Tensor fused_eval(const torch::Tensor& x, const BatchNormImpl& bn, bool p
 
 }  // namespace
 
-std::atomic<bool> g_emulate_on_cpu{false};  // set_fused_gpu_emulation
-
 bool fused_gpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activation act, bool pool,
                        const torch::Tensor& residual) {
   if (!bn.fused_cuda || !x.defined()) return false;
   const auto t = x.scalar_type();
   if (t != torch::kFloat32 && t != torch::kFloat16 && t != torch::kBFloat16) return false;
-  if (x.device().is_cpu()) return g_emulate_on_cpu && fusable_block(x, bn, act, pool, residual);
+  if (x.device().is_cpu()) return g_on_cpu != FusedGpuOnCpu::kOff && fusable_block(x, bn, act, pool, residual);
 #ifdef KILN_HAS_FUSED_CUDA
   if (!x.device().is_cuda()) return false;
   const auto* prop = at::cuda::getDeviceProperties(x.device().index());
@@ -157,7 +162,8 @@ bool fused_gpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activati
 #endif
 }
 
-void set_fused_gpu_emulation(bool on) { g_emulate_on_cpu = on; }
+void set_fused_gpu_on_cpu(FusedGpuOnCpu how) { g_on_cpu = how; }
+FusedGpuOnCpu fused_gpu_on_cpu() { return g_on_cpu; }
 
 torch::Tensor fused_gpu(const torch::Tensor& x, BatchNormImpl& bn, bool pool, const torch::Tensor& residual) {
   if (!bn.is_training()) return fused_eval(x, bn, pool, residual);
@@ -165,7 +171,7 @@ torch::Tensor fused_gpu(const torch::Tensor& x, BatchNormImpl& bn, bool pool, co
 }
 
 const char* fused_gpu_backend(const torch::Device& device) {
-  if (device.is_cpu()) return fused::host_launch().name;
+  if (device.is_cpu()) return cpu_launches().name;
 #ifdef KILN_HAS_FUSED_CUDA
   if (device.is_cuda()) return fused::cuda_launch().name;
 #endif

@@ -19,7 +19,8 @@
 //
 // NOT YET RUN ON A GPU (2026-12-05): the CUDA kernels (kiln/cuda/fused_kernels.cu) compile, and the
 // CPU's tests run this operator end to end with their launches emulated on the host
-// (kiln/nn/fused_host.cpp, the same per-thread bodies); train.fused_cuda is off by default until the
+// (kiln/nn/fused_host.cpp, the same per-thread bodies) and with the kernels' own source run on the
+// host thread by thread (kiln/nn/fused_cuda_on_host.cpp); train.fused_cuda is off by default until the
 // GPU window's campaign has checked and timed it (docs/gpu.md).
 #pragma once
 #include <torch/torch.h>
@@ -36,18 +37,23 @@ bool fused_gpu_applies(const torch::Tensor& x, const BatchNormImpl& bn, Activati
                        const torch::Tensor& residual = {});
 
 // GELU(bn(pool ? max_pool2d(x, 2) : x) [+ residual]) by the fused operator: training (an autograd
-// operator) or evaluation as bn is. On CUDA tensors the kernels; on CPU tensors the host's emulation
-// of them (slow: for the tests). The caller has checked fusable_block.
+// operator) or evaluation as bn is. On CUDA tensors the kernels; on CPU tensors the host's stand-in
+// for them that set_fused_gpu_on_cpu chose (slow: for the tests). The caller has checked fusable_block.
 torch::Tensor fused_gpu(const torch::Tensor& x, BatchNormImpl& bn, bool pool, const torch::Tensor& residual = {});
 
-// Which launches fused_gpu uses for tensors on `device`: "cuda", "host emulation", or "none" (CUDA
-// without the kernels in this build).
+// Which launches fused_gpu uses for tensors on `device`: "cuda", on the CPU "host emulation" or
+// "CUDA source on the host" (set_fused_gpu_on_cpu), or "none" (CUDA without the kernels in this build).
 const char* fused_gpu_backend(const torch::Device& device);
 
-// For the tests: while on, fused_gpu_applies also takes CPU tensors (with the same conditions), which
-// fused_gpu runs through the host's emulation of the CUDA kernels, so that a whole training runs on
-// the CPU through the GPU's operator. Off by default; nothing but the tests turns it on.
-void set_fused_gpu_emulation(bool on);
+// For the tests and `kiln fused-check --device cpu`: the GPU's operator on CPU tensors, its launches
+// run by the host's emulation (kItems: kiln/nn/fused_host.cpp, every work item in turn) or by the
+// CUDA kernels' own source compiled for the host (kCudaSource: kiln/nn/fused_cuda_on_host.cpp, thread
+// by thread). While not kOff, fused_gpu_applies also takes CPU tensors (with the same conditions), so
+// that a whole training runs on the CPU through the GPU's operator. kOff by default; nothing but the
+// tests and the check turns it on. Global, for every thread.
+enum class FusedGpuOnCpu { kOff, kItems, kCudaSource };
+void set_fused_gpu_on_cpu(FusedGpuOnCpu how);
+FusedGpuOnCpu fused_gpu_on_cpu();
 
 // Sets BatchNormImpl::fused_cuda on every BatchNorm in `model` (train.fused_cuda).
 void set_fused_cuda(torch::nn::Module& model, bool on);

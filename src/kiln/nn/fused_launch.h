@@ -1,7 +1,8 @@
 // The launches of the fused pool -> BatchNorm -> GELU operator (kiln/nn/fused_gpu.h), one table of
-// functions a backend: CUDA's kernels (kiln/cuda/fused_kernels.cu, where LibTorch has CUDA) and the
+// functions a backend: CUDA's kernels (kiln/cuda/fused_kernels.cu, where LibTorch has CUDA), the
 // host's emulation of them (kiln/nn/fused_host.cpp: every work item of a launch in turn, the same
-// bodies, kiln/nn/fused_body.h). Plain pointers and sizes, no LibTorch: nvcc compiles the CUDA
+// bodies, kiln/nn/fused_body.h), and the kernels' own source run on the host
+// (kiln/nn/fused_cuda_on_host.cpp). Plain pointers and sizes, no LibTorch: nvcc compiles the CUDA
 // table without it. Pointers are the device's (the host's for the emulation); `stream` is the
 // cudaStream_t to launch on (ignored by the emulation). Every launch is asynchronous: none waits for
 // the device, none reads a value back. A launch that fails throws std::runtime_error.
@@ -15,7 +16,7 @@ namespace kiln::fused {
 enum class Dtype { kFloat32, kFloat16, kBFloat16 };
 
 struct Launch {
-  const char* name;  // "cuda" or "host emulation"
+  const char* name;  // "cuda", "host emulation" or "CUDA source on the host"
   // Every launch but the finishing ones runs chunks x C work items (kiln/nn/fused_body.h, Walk).
   // Forward in training: y = pool(x) and the chunks' partial sums (part1, part2: chunks x C floats).
   void (*stats)(Dtype, const Shape&, const Chunks&, const void* x, void* y, float* part1, float* part2, void* stream);
@@ -46,6 +47,10 @@ struct Launch {
 
 // The host's emulation (always built).
 const Launch& host_launch();
+// CUDA's kernels as their source is written (kiln/cuda/fused_kernels.cu), compiled for the host and
+// run there thread by thread, with its grids, shared memory and barriers (kiln/core/cuda_on_host.h;
+// always built; slow: for the tests).
+const Launch& cuda_source_on_host();
 #ifdef KILN_HAS_FUSED_CUDA
 // CUDA's kernels (built where LibTorch has CUDA and the build is not sanitized: kiln/cuda/fused_kernels.cu).
 const Launch& cuda_launch();
