@@ -412,10 +412,11 @@ TEST(FusedGpuCudaSource, MatchesTheEmulationBitForBit) {
   for (auto dtype : {torch::kFloat32, torch::kFloat16, torch::kBFloat16}) {
     expect_cuda_source_matches_emulation(6, 8, 8, 8, true, dtype, 51, false);
     expect_cuda_source_matches_emulation(5, 24, 7, 9, true, dtype, 52, true);    // odd sizes, + residual
-    expect_cuda_source_matches_emulation(4, 40, 7, 5, false, dtype, 53, true);  // 40 channels: a partial lane block
+    expect_cuda_source_matches_emulation(4, 40, 7, 5, false, dtype, 53, true);  // + residual, no pool
   }
-  // Several item blocks of 256 threads, three lane blocks (70 channels), 1,238 chunks of 2 pixels
-  // over the 32 lanes (2,475 pixels of 64 channels).
+  // Several item blocks of 256 threads; 70 channels: nine lane blocks of 8, the last partial (its
+  // threads past channel 69 must neither read nor write); 1,238 chunks of 2 pixels over the 32 lanes
+  // (2,475 pixels of 64 channels).
   expect_cuda_source_matches_emulation(3, 70, 12, 10, true, torch::kFloat16, 54, false);
   expect_cuda_source_matches_emulation(11, 64, 31, 31, true, torch::kFloat16, 55, false);
 }

@@ -77,18 +77,22 @@ void on_type(Dtype d, const F& f) {
 }
 
 template <class T>
-__global__ void stats_kernel(Shape s, Chunks ch, const T* x, T* y, float* part1, float* part2) {
+__global__ void stats_kernel(Shape s, Chunks ch, const T* KILN_RESTRICT x, T* KILN_RESTRICT y,
+                             float* KILN_RESTRICT part1, float* KILN_RESTRICT part2) {
   each_item(ch.chunks * s.C, [&](int64_t i) { stats_item(s, ch, x, y, part1, part2, i); });
 }
 
-// The chunks' partials of 32 channels a block: thread (tx, ty) sums lane ty of channel
-// 32 blockIdx.x + tx in double; thread row 0 then adds the lanes in order, as the emulation does.
+// The chunks' partials of kLaneChannels channels a block: thread (tx, ty) sums lane ty of channel
+// kLaneChannels blockIdx.x + tx in double; thread row 0 then adds the lanes in order, as the
+// emulation does. 8 channels a block (256 threads): C / 8 blocks, so that even the 64-channel
+// blocks spread their partial sums' reads over 8 SMs (32 channels a block gave them 2).
+constexpr int kLaneChannels = 8;
 struct LaneSums {
   __device__ __forceinline__ bool run(const Shape& s, const Chunks& ch, const float* part1, const float* part2,
                                       int64_t* j, double* s1, double* s2) {
-    __shared__ double sh1[kLanes][33], sh2[kLanes][33];
+    __shared__ double sh1[kLanes][kLaneChannels + 1], sh2[kLanes][kLaneChannels + 1];
     const int tx = threadIdx.x, ty = threadIdx.y;
-    *j = static_cast<int64_t>(blockIdx.x) * 32 + tx;
+    *j = static_cast<int64_t>(blockIdx.x) * kLaneChannels + tx;
     double a1 = 0.0, a2 = 0.0;
     if (*j < s.C) lane_sums(s, ch, part1, part2, *j, ty, &a1, &a2);
     sh1[ty][tx] = a1;
@@ -114,8 +118,9 @@ __global__ void finish_stats_kernel(Shape s, Chunks ch, const T* x, const float*
 }
 
 template <class T>
-__global__ void bn_gelu_kernel(Shape s, Chunks ch, const T* y, const T* res, T* z, const float* scale,
-                               const float* shift) {
+__global__ void bn_gelu_kernel(Shape s, Chunks ch, const T* KILN_RESTRICT y, const T* KILN_RESTRICT res,
+                               T* KILN_RESTRICT z, const float* KILN_RESTRICT scale,
+                               const float* KILN_RESTRICT shift) {
   each_item(ch.chunks * s.C, [&](int64_t i) { bn_gelu_item(s, ch, y, res, z, scale, shift, i); });
 }
 
@@ -125,14 +130,17 @@ __global__ void eval_coeffs_kernel(int64_t C, const float* weight, const float* 
 }
 
 template <class T>
-__global__ void pool_bn_gelu_kernel(Shape s, Chunks ch, const T* x, const T* res, T* z, const float* scale,
-                                    const float* shift) {
+__global__ void pool_bn_gelu_kernel(Shape s, Chunks ch, const T* KILN_RESTRICT x, const T* KILN_RESTRICT res,
+                                    T* KILN_RESTRICT z, const float* KILN_RESTRICT scale,
+                                    const float* KILN_RESTRICT shift) {
   each_item(ch.chunks * s.C, [&](int64_t i) { pool_bn_gelu_item(s, ch, x, res, z, scale, shift, i); });
 }
 
 template <class T>
-__global__ void grad_sums_kernel(Shape s, Chunks ch, const T* dz, const T* y, const T* res, T* g, const float* scale,
-                                 const float* shift, const float* mean, float* part1, float* part2) {
+__global__ void grad_sums_kernel(Shape s, Chunks ch, const T* KILN_RESTRICT dz, const T* KILN_RESTRICT y,
+                                 const T* KILN_RESTRICT res, T* KILN_RESTRICT g, const float* KILN_RESTRICT scale,
+                                 const float* KILN_RESTRICT shift, const float* KILN_RESTRICT mean,
+                                 float* KILN_RESTRICT part1, float* KILN_RESTRICT part2) {
   each_item(ch.chunks * s.C,
             [&](int64_t i) { grad_sums_item(s, ch, dz, y, res, g, scale, shift, mean, part1, part2, i); });
 }
@@ -145,14 +153,16 @@ __global__ void finish_grads_kernel(Shape s, Chunks ch, const float* part1, cons
 }
 
 template <class T>
-__global__ void input_grad_kernel(Shape s, Chunks ch, const T* x, const T* y, const T* g, T* dx, const float* A,
-                                  const float* B, const float* D, const float* mean) {
+__global__ void input_grad_kernel(Shape s, Chunks ch, const T* KILN_RESTRICT x, const T* KILN_RESTRICT y,
+                                  const T* KILN_RESTRICT g, T* KILN_RESTRICT dx, const float* KILN_RESTRICT A,
+                                  const float* KILN_RESTRICT B, const float* KILN_RESTRICT D,
+                                  const float* KILN_RESTRICT mean) {
   each_item(ch.chunks * s.C, [&](int64_t i) { input_grad_item(s, ch, x, y, g, dx, A, B, D, mean, i); });
 }
 
 cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream); }
-const dim3 kLaneBlock(32, kLanes);
-unsigned lane_blocks(const Shape& s) { return static_cast<unsigned>((s.C + 31) / 32); }
+const dim3 kLaneBlock(kLaneChannels, kLanes);
+unsigned lane_blocks(const Shape& s) { return static_cast<unsigned>((s.C + kLaneChannels - 1) / kLaneChannels); }
 
 void stats(Dtype d, const Shape& s, const Chunks& ch, const void* x, void* y, float* part1, float* part2,
            void* stream) {

@@ -22,10 +22,16 @@
 
 #ifdef __CUDACC__
 #define KILN_HD __host__ __device__ __forceinline__
+#define KILN_UNROLL_4 _Pragma("unroll 4")
 #else
 #include <cmath>
 #define KILN_HD inline
+#define KILN_UNROLL_4
 #endif
+// The bodies' arrays never overlap one they write (without the pool y is x, and then never
+// written): the compiler may keep loads in flight across stores, and nvcc read x through the
+// read-only cache.
+#define KILN_RESTRICT __restrict__
 
 namespace kiln::fused {
 
@@ -54,7 +60,7 @@ struct Chunks {
 // loads in flight (chosen, not measured: no GPU has run this yet). The airbench blocks at batch
 // 1024: 64 pixels a chunk for 64 channels at 16x16, 16 for 256 channels at 8x8, 4 at 4x4.
 constexpr int64_t kItems = int64_t{1} << 18;
-constexpr int kLanes = 32;  // lanes of the chunks' sum: a CUDA block of 32 channels x kLanes
+constexpr int kLanes = 32;  // lanes of the chunks' sum: a CUDA block of 8 channels x kLanes
 inline Chunks chunks_of(const Shape& s) {
   const int64_t M = s.count();
   int64_t want = (kItems + s.C - 1) / s.C;
@@ -120,7 +126,8 @@ KILN_HD float gelu_grad(float t) {
 // Item (k, j): y = pool(x) over chunk k's pixels (stored where pooling), channel j; the chunk's
 // sums of (y - k_j) and (y - k_j)^2 in float into part1, part2 at [k C + j] (= item).
 template <class T>
-KILN_HD void stats_item(const Shape& s, const Chunks& ch, const T* x, T* y, float* part1, float* part2, int64_t item) {
+KILN_HD void stats_item(const Shape& s, const Chunks& ch, const T* KILN_RESTRICT x, T* KILN_RESTRICT y,
+                        float* KILN_RESTRICT part1, float* KILN_RESTRICT part2, int64_t item) {
   Walk w(s, ch, item);
   const float shift = pooled(s, x, w.j);  // pixel 0's window starts at x[0]
   float a1 = 0.0f, a2 = 0.0f;
@@ -136,9 +143,10 @@ KILN_HD void stats_item(const Shape& s, const Chunks& ch, const T* x, T* y, floa
 }
 
 // Lane L's double sums of channel j's chunk partials (chunks L, L + kLanes, ...).
-KILN_HD void lane_sums(const Shape& s, const Chunks& ch, const float* part1, const float* part2, int64_t j, int lane,
-                       double* s1, double* s2) {
+KILN_HD void lane_sums(const Shape& s, const Chunks& ch, const float* KILN_RESTRICT part1,
+                       const float* KILN_RESTRICT part2, int64_t j, int lane, double* s1, double* s2) {
   double a1 = 0.0, a2 = 0.0;
+  KILN_UNROLL_4
   for (int64_t k = lane; k < ch.chunks; k += kLanes) {
     a1 += part1[k * s.C + j];
     a2 += part2[k * s.C + j];
@@ -189,8 +197,9 @@ KILN_HD void finish_stats(const Shape& s, const T* x, int64_t j, double sum1, do
 
 // Item (k, j) of z = GELU(y scale + shift [+ res]).
 template <class T>
-KILN_HD void bn_gelu_item(const Shape& s, const Chunks& ch, const T* y, const T* res, T* z, const float* scale,
-                          const float* shift, int64_t item) {
+KILN_HD void bn_gelu_item(const Shape& s, const Chunks& ch, const T* KILN_RESTRICT y, const T* KILN_RESTRICT res,
+                          T* KILN_RESTRICT z, const float* KILN_RESTRICT scale, const float* KILN_RESTRICT shift,
+                          int64_t item) {
   for (Walk w(s, ch, item); w.more(); w.next(s)) {
     const int64_t i = w.at(s);
     float t = Elem<T>::load(y[i]) * scale[w.j] + shift[w.j];
@@ -211,8 +220,9 @@ KILN_HD void eval_coeffs(const float* weight, const float* bias, const float* ru
 
 // Item (k, j) of z = GELU(pool(x) scale + shift [+ res]), the pooled value never stored.
 template <class T>
-KILN_HD void pool_bn_gelu_item(const Shape& s, const Chunks& ch, const T* x, const T* res, T* z, const float* scale,
-                               const float* shift, int64_t item) {
+KILN_HD void pool_bn_gelu_item(const Shape& s, const Chunks& ch, const T* KILN_RESTRICT x, const T* KILN_RESTRICT res,
+                               T* KILN_RESTRICT z, const float* KILN_RESTRICT scale, const float* KILN_RESTRICT shift,
+                               int64_t item) {
   for (Walk w(s, ch, item); w.more(); w.next(s)) {
     const int64_t i = w.at(s);
     float t = pooled(s, x, w.in_x(s)) * scale[w.j] + shift[w.j];
@@ -226,9 +236,10 @@ KILN_HD void pool_bn_gelu_item(const Shape& s, const Chunks& ch, const T* x, con
 // output; with the residual also its gradient) over chunk k's pixels; the chunk's sums of g and of
 // g (y - mean), of the rounded g, into part1, part2.
 template <class T>
-KILN_HD void grad_sums_item(const Shape& s, const Chunks& ch, const T* dz, const T* y, const T* res, T* g,
-                            const float* scale, const float* shift, const float* mean, float* part1, float* part2,
-                            int64_t item) {
+KILN_HD void grad_sums_item(const Shape& s, const Chunks& ch, const T* KILN_RESTRICT dz, const T* KILN_RESTRICT y,
+                            const T* KILN_RESTRICT res, T* KILN_RESTRICT g, const float* KILN_RESTRICT scale,
+                            const float* KILN_RESTRICT shift, const float* KILN_RESTRICT mean,
+                            float* KILN_RESTRICT part1, float* KILN_RESTRICT part2, int64_t item) {
   Walk w(s, ch, item);
   const int64_t j = w.j;
   float a1 = 0.0f, a2 = 0.0f;
@@ -257,8 +268,10 @@ KILN_HD void finish_grads(const Shape& s, int64_t j, double sg, double sgy, cons
 // window element the pool chose and 0 to the other three (without the pool, to x's element).
 // Elements outside every window (an odd last row or column) are not written: the caller zeroes dx.
 template <class T>
-KILN_HD void input_grad_item(const Shape& s, const Chunks& ch, const T* x, const T* y, const T* g, T* dx,
-                             const float* A, const float* B, const float* D, const float* mean, int64_t item) {
+KILN_HD void input_grad_item(const Shape& s, const Chunks& ch, const T* KILN_RESTRICT x, const T* KILN_RESTRICT y,
+                             const T* KILN_RESTRICT g, T* KILN_RESTRICT dx, const float* KILN_RESTRICT A,
+                             const float* KILN_RESTRICT B, const float* KILN_RESTRICT D,
+                             const float* KILN_RESTRICT mean, int64_t item) {
   const T zero = Elem<T>::store(0.0f);
   for (Walk w(s, ch, item); w.more(); w.next(s)) {
     const int64_t i = w.at(s), j = w.j;
