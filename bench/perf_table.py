@@ -95,9 +95,22 @@ def fused_check_lines(folder):
               f"FAILED {len(bad)} of {len(cases)}: " + "; ".join(bad))]
     timed = [c for c in cases if c.get("fused_ms", -1) >= 0]
     if timed:
-        out += [f"({j['timing']})", "", "| case | fused ms | LibTorch's ms | ratio |", "|---|---|---|---|"]
-        out += [f"| {c['case']} | {c['fused_ms']:.3f} | {c['plain_ms']:.3f} | {c['fused_ms'] / c['plain_ms']:.2f} |"
-                for c in timed if c["plain_ms"] > 0]
+        copy = j.get("copy_gbps", -1)
+        # the fused kernels' bytes by their count (kiln fused-check's JSON since 2026-12-05), against a
+        # measured device-to-device copy
+        counted = all(c.get("fused_bytes", 0) > 0 for c in timed)
+        head = "| case | fused ms | LibTorch's ms | ratio |"
+        if counted:
+            head += " fused GB/s (bytes by the count) |" + (f" of the copy's {copy:.0f} GB/s |" if copy > 0 else "")
+        out += [f"({j['timing']})", "", head, "|" + "---|" * head.count(" |")]
+        for c in timed:
+            if c["plain_ms"] <= 0:
+                continue
+            line = f"| {c['case']} | {c['fused_ms']:.3f} | {c['plain_ms']:.3f} | {c['fused_ms'] / c['plain_ms']:.2f} |"
+            if counted:
+                gbps = c["fused_bytes"] / (c["fused_ms"] * 1e-3) / 1e9
+                line += f" {gbps:.0f} |" + (f" {100 * gbps / copy:.0f}% |" if copy > 0 else "")
+            out.append(line)
     return out
 
 

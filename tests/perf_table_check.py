@@ -86,9 +86,10 @@ with tempfile.TemporaryDirectory() as d:
     # the fused GPU operator's run (its JSON says so) and kiln fused-check's verdict and timings
     kiln_row(d, "bench-cifar10-94-muon-fusedcuda.json", "cifar10-94-muon", [0.9401, 0.9403, 0.9402], [1.70, 1.71, 1.69],
              fused_cuda="cuda")
-    json.dump({"backend": "cuda", "batch": 1024, "timing": "median of 20", "passed": False, "cases": [
-        {"case": "train fp16 pool N1024 C64 32x32", "ok": True, "fused_ms": 1.5, "plain_ms": 3.0},
-        {"case": "eval fp16 pool N1024 C64 32x32", "ok": False, "fused_ms": 0.5, "plain_ms": 0.6}]},
+    json.dump({"backend": "cuda", "batch": 1024, "timing": "median of 20", "passed": False, "copy_gbps": 4000.0,
+               "cases": [
+        {"case": "train fp16 pool N1024 C64 32x32", "ok": True, "fused_ms": 1.5, "plain_ms": 3.0, "fused_bytes": 3.0e9},
+        {"case": "eval fp16 pool N1024 C64 32x32", "ok": False, "fused_ms": 0.5, "plain_ms": 0.6, "fused_bytes": 1.0e9}]},
         open(os.path.join(d, "fused-check.json"), "w"))
     # 96%: the real airbench96_faster misses the target here, so there is no yardstick
     real_row(d, "airbench96_faster", [0.9590, 0.9592, 0.9588], [27.0, 27.2, 26.8])
@@ -119,6 +120,10 @@ with tempfile.TemporaryDirectory() as d:
           f"the train.fused_cuda run is named as such and judged by the rule: {fused}")
     check("FAILED 1 of 2: eval fp16 pool N1024 C64 32x32" in out and "| train fp16 pool N1024 C64 32x32 | 1.500 | 3.000 | 0.50 |" in out,
           f"the fused check's verdict names the failed case, and its timings are a table: {out[-600:]}")
+    # 3e9 counted bytes in 1.5 ms: 2,000 GB/s, 50% of the measured copy's 4,000
+    check("| fused GB/s (bytes by the count) | of the copy's 4000 GB/s |" in out
+          and "| train fp16 pool N1024 C64 32x32 | 1.500 | 3.000 | 0.50 | 2000 | 50% |" in out,
+          f"the fused kernels' bandwidth by their counted bytes, and its share of the measured copy's: {out[-600:]}")
     check("96%: no real peer reached it here (airbench96_faster 95.90%): no yardstick" in out,
           "a target no real peer reached says so instead of comparing")
     check("96.01% (n=1, no interval)" in out and "20.000 s |" in out, "a one-run row prints 'no interval'")

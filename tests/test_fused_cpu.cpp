@@ -336,6 +336,44 @@ TEST(FusedGpuEmulated, ChunksCoverEveryPixelOnce) {
     }
 }
 
+TEST(FusedGpuEmulated, TrafficCountsEachKernelsLoadsAndStores) {
+  // fp16, N 2, C 8, a 4 x 4 input pooled to 2 x 2: E = 2 x 2 x 2 x 8 elements x 2 bytes = 128 bytes;
+  // 8 pixels of 8 channels: 8 chunks of 1 pixel, partial sums 2 x 8 x 8 floats = 512 bytes.
+  const fused::Shape s{2, 4, 4, 8, 2, 2, true};
+  const auto ch = fused::chunks_of(s);
+  ASSERT_EQ(ch.chunks * ch.per, 8);
+  ASSERT_EQ(ch.chunks, 8);
+  const int64_t E = 128, partials = 512;
+  auto t = fused::traffic(s, ch, 2, false, true);
+  // stats: x (4E) -> y (E), partials; finish: partials; bn_gelu: y -> z
+  EXPECT_EQ(t.forward, (4 * E + E + partials) + partials + 2 * E);
+  // grad_sums: dz, y -> g, partials; finish: partials; input_grad: g, y, x (4E) -> dx (4E)
+  EXPECT_EQ(t.backward, (3 * E + partials) + partials + (2 * E + 4 * E + 4 * E));
+  EXPECT_EQ(t.forward + t.backward - 4 * partials, 20 * E) << "docs/perf.md's count: 7P forward, 13P backward";
+  // + residual: read in bn_gelu and grad_sums
+  const auto r = fused::traffic(s, ch, 2, true, true);
+  EXPECT_EQ(r.forward - t.forward, E);
+  EXPECT_EQ(r.backward - t.backward, E);
+  // odd: dx (2 x 5 x 4 x 8 elements, 640 bytes) zeroed first
+  const fused::Shape odd{2, 5, 4, 8, 2, 2, true};
+  EXPECT_EQ(fused::traffic(odd, fused::chunks_of(odd), 2, false, true).backward, t.backward + 640);
+  // without the pool (y is x): 3E forward, 6E backward, as docs/perf.md's 9P
+  const fused::Shape flat{2, 2, 2, 8, 2, 2, false};
+  const auto f = fused::traffic(flat, fused::chunks_of(flat), 2, false, true);
+  EXPECT_EQ(f.forward + f.backward - 4 * partials, 9 * E);
+  // evaluation: one pass, x (4E) -> z; fp32 doubles it
+  EXPECT_EQ(fused::traffic(s, ch, 2, false, false).forward, 5 * E);
+  EXPECT_EQ(fused::traffic(s, ch, 2, false, false).backward, 0);
+  EXPECT_EQ(fused::traffic(s, ch, 4, true, false).forward, 2 * 6 * E);
+}
+
+TEST(FusedGpuEmulated, CopyBandwidthIsMeasured) {
+  // kiln fused-check --time's yardstick for the counted bytes, here on the CPU's memory: a finite,
+  // positive rate (how fast is not a test's business).
+  const double gbps = device_copy_gbps(torch::kCPU);
+  EXPECT_TRUE(std::isfinite(gbps) && gbps > 0) << gbps;
+}
+
 TEST(FusedGpuEmulated, ShortAirbenchTrainingTracksTheUnfusedOne) {
   // A whole training through the GPU's operator, its kernels emulated on the CPU (BN's frozen
   // weight, so no weight gradient; evaluation, the test pass and its TTA, through the operator too).

@@ -35,6 +35,9 @@ int run_fused_check(const FusedCheckFlags& f) {
   std::printf("kiln fused-check on %s (%s, the fused operator's %s), batch %lld%s\n", device_name(device).c_str(),
               device.str().c_str(), backend.c_str(), static_cast<long long>(batch),
               f.time && device.is_cuda() ? ", timed" : "");
+  const bool timed = f.time && device.is_cuda();
+  const double copy_gbps = timed ? device_copy_gbps(device) : -1;
+  if (timed) std::printf("a device-to-device copy of 256 MiB: %.0f GB/s (read + written, median of 20)\n", copy_gbps);
   const auto checks = check_fused_gpu(device, batch, f.time);
   int failed = 0;
   nlohmann::json cases = nlohmann::json::array();
@@ -42,18 +45,26 @@ int run_fused_check(const FusedCheckFlags& f) {
     failed += !c.ok;
     std::printf("%-4s %-40s worst: %-17s off by %.3g (LibTorch's operators %.3g, allowed %.3g)", c.ok ? "ok" : "FAIL",
                 c.what.c_str(), c.worst.c_str(), c.error, c.plain_error, c.allowed);
-    if (c.fused_ms >= 0) std::printf("; %.3f ms fused, %.3f ms LibTorch's", c.fused_ms, c.plain_ms);
+    if (c.fused_ms >= 0)
+      std::printf("; %.3f ms fused (%.0f GB/s by the count), %.3f ms LibTorch's", c.fused_ms,
+                  c.fused_bytes / (c.fused_ms * 1e-3) / 1e9, c.plain_ms);
     std::printf("\n");
     cases.push_back({{"case", c.what}, {"ok", c.ok}, {"worst", c.worst}, {"error", c.error},
                      {"plain_error", c.plain_error}, {"allowed", c.allowed}, {"fused_ms", c.fused_ms},
-                     {"plain_ms", c.plain_ms}});
+                     {"plain_ms", c.plain_ms}, {"fused_bytes", c.fused_bytes},
+                     {"fused_gbps", c.fused_ms > 0 ? c.fused_bytes / (c.fused_ms * 1e-3) / 1e9 : -1.0}});
   }
   std::printf("%s: %d of %zu cases within their bounds\n", failed ? "FAILED" : "passed",
               static_cast<int>(checks.size()) - failed, checks.size());
   if (!f.out.empty()) {
     nlohmann::json j = {{"device", device.str()}, {"device_name", device_name(device)}, {"backend", backend},
                         {"batch", batch}, {"commit", KILN_GIT_COMMIT}, {"passed", failed == 0},
-                        {"timing", f.time && device.is_cuda() ?
+                        {"copy_gbps", copy_gbps},
+                        {"bytes", "fused_bytes: what the fused operator's kernels load and store in global memory in "
+                                  "what fused_ms times, counted from their code (kiln/nn/fused_launch.h, "
+                                  "fused::traffic), not measured; fused_gbps = fused_bytes / fused_ms; copy_gbps: a "
+                                  "measured device-to-device copy of 256 MiB, read + written"},
+                        {"timing", timed ?
                                    "forward + backward (evaluation: forward), median of 20 after 3 warm-ups, the "
                                    "device synchronised around each" : "not timed"},
                         {"cases", cases}};

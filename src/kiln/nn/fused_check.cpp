@@ -7,6 +7,7 @@
 
 #include "kiln/nn/fused_cpu.h"
 #include "kiln/nn/fused_gpu.h"
+#include "kiln/nn/fused_launch.h"
 #include "kiln/nn/layers.h"
 
 namespace kiln {
@@ -144,6 +145,11 @@ FusedCheck check_case(const CheckCase& c, const torch::Device& device, bool time
   const auto bound = fused_bound(c.dtype);
   const int64_t M = c.N * (c.pool ? c.H / 2 : c.H) * (c.pool ? c.W / 2 : c.W);
   const double noise = fused_sum_noise(c.dtype, M, in.up.defined() ? in.up.square().mean().sqrt().item<double>() : 0);
+  {
+    const fused::Shape s{c.N, c.H, c.W, c.C, c.pool ? c.H / 2 : c.H, c.pool ? c.W / 2 : c.W, c.pool};
+    const auto t = fused::traffic(s, fused::chunks_of(s), c.dtype == torch::kFloat32 ? 4 : 2, c.residual, c.training);
+    r.fused_bytes = static_cast<double>(t.forward + t.backward);
+  }
   r.ok = true;
   double worst_ratio = -1;
   for (size_t i = 0; i < ref.tensors.size(); ++i) {
@@ -168,6 +174,26 @@ FusedCheck check_case(const CheckCase& c, const torch::Device& device, bool time
 }
 
 }  // namespace
+
+double device_copy_gbps(const torch::Device& device) {
+  const int64_t n = int64_t{256} << 20;  // bytes
+  auto src = torch::ones({n}, torch::TensorOptions().dtype(torch::kUInt8).device(device));
+  auto dst = torch::empty_like(src);
+  auto sync = [&] {
+    if (device.is_cuda()) (void)dst[0].item<int64_t>();  // waits for the device's queue
+  };
+  for (int i = 0; i < 3; ++i) dst.copy_(src);
+  std::vector<double> ms;
+  for (int i = 0; i < 20; ++i) {
+    sync();
+    const auto t0 = std::chrono::steady_clock::now();
+    dst.copy_(src);
+    sync();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return 2.0 * static_cast<double>(n) / (ms[ms.size() / 2] * 1e-3) / 1e9;
+}
 
 std::vector<FusedCheck> check_fused_gpu(const torch::Device& device, int64_t batch, bool time, uint64_t seed) {
   std::vector<CheckCase> cases;

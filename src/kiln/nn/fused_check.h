@@ -43,7 +43,15 @@ struct FusedCheck {
   // forward + backward in training, the forward in evaluation, median ms of 20 after 3 warm-ups
   // (timed: CUDA only; -1 where not timed)
   double fused_ms = -1, plain_ms = -1;
+  // the bytes the fused operator's kernels load and store in what fused_ms times, by the count of
+  // fused::traffic (not measured)
+  double fused_bytes = 0;
 };
+
+// GB/s of a device-to-device copy of 256 MiB (bytes read + bytes written), the median of 20 after 3
+// warm-ups, the device synchronised around each: the bandwidth the fused kernels' counted bytes
+// are set against (CUDA; on the CPU the same copy in memory).
+double device_copy_gbps(const torch::Device& device);
 
 // The cases: the airbench presets' blocks at `batch` in fp16 (the dtype `train.precision = auto`
 // picks on CUDA; bf16 on the CPU, whose LibTorch has every operator in it), in training and in

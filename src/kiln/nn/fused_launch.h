@@ -45,6 +45,37 @@ struct Launch {
                      const float* B, const float* D, const float* mean, void* stream);
 };
 
+// Bytes the operator's kernels load and store in global memory, counted from their code (every
+// load and store once, caches ignored; the per-channel vectors, a few times C floats, left out), for
+// elements of elem_bytes: in training one forward (stats, finish_stats, bn_gelu) and one backward
+// (dx zeroed where H or W is odd, grad_sums, finish_grads, input_grad), in evaluation the forward
+// (pool_bn_gelu). With E the pooled elements: the pool's windows read 4E, the chunks' partial sums
+// 2 x chunks x C floats written and read again in each direction.
+struct Traffic {
+  int64_t forward = 0, backward = 0;
+};
+inline Traffic traffic(const Shape& s, const Chunks& ch, int64_t elem_bytes, bool residual, bool training) {
+  const int64_t E = s.count() * s.C * elem_bytes;  // the pooled tensor (y, z, g, dz, a residual)
+  const int64_t X = s.N * s.H * s.W * s.C * elem_bytes;  // the block's input
+  const int64_t in = s.pool ? 4 * E : E;  // what reading every window of x takes
+  const int64_t R = residual ? E : 0;
+  Traffic t;
+  if (!training) {
+    t.forward = in + R + E;  // pool_bn_gelu: x [+ res] -> z
+    return t;
+  }
+  const int64_t partials = 2 * ch.chunks * s.C * static_cast<int64_t>(sizeof(float));
+  t.forward = (in + (s.pool ? E : 0) + partials)  // stats: x -> y (where pooling), partial sums
+              + partials                           // finish_stats
+              + (E + R + E);                       // bn_gelu: y [+ res] -> z
+  const bool odd = s.pool && (s.H % 2 != 0 || s.W % 2 != 0);
+  t.backward = (odd ? X : 0)                         // dx zeroed
+               + (E + E + R + E + partials)          // grad_sums: dz, y [+ res] -> g, partial sums
+               + partials                            // finish_grads
+               + (E + E + (s.pool ? in : 0) + in);   // input_grad: g, y (and x where pooling) -> dx
+  return t;
+}
+
 // The host's emulation (always built).
 const Launch& host_launch();
 // CUDA's kernels as their source is written (kiln/cuda/fused_kernels.cu), compiled for the host and
