@@ -20,30 +20,41 @@ t0=$(date +%s)
 # every training path (SyncAudit.SeesTheOperatorsThatSynchroniseOnCuda runs its observers), and
 # the student's learning curve (the other SelfTrain tests run the student).
 filter='-RealData.*:Precision.Bf16TrainingLearnsOnCpu:Airbench.EveryRecipeTrainsInFp16AsItWouldOnTheGpu:StaticStep.MatchesTheEagerPathForEveryRecipe:SyncAudit.EveryTrainingPathIsFreeOfThemOnTheCpu:SelfTrain.StudentLearnsFromThePseudoLabelsItIsGiven'
-# One shard a core (googletest's GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX), each on one LibTorch thread:
-# these tests' tensors are small, so processes side by side finish sooner than threads in one. On
-# a 2-core Intel Xeon (2026-12-03, bench/results/ci-sanitize-shards-2026-12-03-model167.json): one
-# process on 2 threads 212 s, two shards 134 s and 140 s. SANITIZE_SHARDS overrides.
-shards=${SANITIZE_SHARDS:-$(nproc)}
+# Shards (googletest's GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX: test i goes to shard i mod the count),
+# each on one LibTorch thread, as many at once as there are cores: these tests' tensors are small,
+# so processes side by side finish sooner than threads in one (a 2-core Intel Xeon, 2026-12-03,
+# bench/results/ci-sanitize-shards-2026-12-03-model167.json: one process on 2 threads 212 s, two
+# shards 134 s and 140 s). Four shards a core, taken in turn as cores free up: with one a core, the
+# split by index put 115 s on one shard and 181 s on the other once a few tests were added
+# (2026-12-05, bench/results/ci-sanitize-pool-2026-12-05-model167.json). SANITIZE_SHARDS and
+# SANITIZE_JOBS override.
+jobs=${SANITIZE_JOBS:-$(nproc)}
+shards=${SANITIZE_SHARDS:-$((4 * jobs))}
 logs=$(mktemp -d); trap 'rm -rf "$logs"' EXIT
-pids=()
-for ((i = 0; i < shards; i++)); do
-  GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
-    "$build/tests/kiln_tests" --gtest_filter="$filter" --gtest_brief=1 > "$logs/shard-$i.log" 2>&1 &
-  pids+=($!)
-done
 # The bad-input corpus (one sanitized kiln process a case, ~50 s alone) beside them: the stage
 # took 190 s with it after the shards, 181 s with it beside them (same machine, same hour).
-python3 "$here/tests/bad_inputs.py" "$build/kiln" > "$logs/bad-inputs.log" 2>&1 &
+(python3 "$here/tests/bad_inputs.py" "$build/kiln" > "$logs/bad-inputs.log" 2>&1; echo $? > "$logs/bad-inputs.rc") &
 bad=$!
+shard() {  # shard $1: its log, and its exit status in shard-$1.rc
+  GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
+    "$build/tests/kiln_tests" --gtest_filter="$filter" --gtest_brief=1 > "$logs/shard-$1.log" 2>&1
+  echo $? > "$logs/shard-$1.rc"
+}
+for ((i = 0; i < shards; i++)); do
+  while [ "$(jobs -pr | grep -vx "$bad" | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  shard "$i" &
+done
+while [ "$(jobs -pr | grep -vx "$bad" | wc -l)" -gt 0 ]; do wait -n || true; done
 failed=0
 for ((i = 0; i < shards; i++)); do
-  if wait "${pids[$i]}"; then
-    tail -n 3 "$logs/shard-$i.log" | sed "s/^/shard $i: /"
+  if [ "$(cat "$logs/shard-$i.rc" 2>/dev/null)" = 0 ]; then
+    grep -E '^\[(==========|  PASSED  |  SKIPPED )\]' "$logs/shard-$i.log" | sed "s/^/shard $i: /"
   else
     echo "shard $i of $shards FAILED:"; cat "$logs/shard-$i.log"; failed=1
   fi
 done
-if wait "$bad"; then tail -n 1 "$logs/bad-inputs.log"; else echo "bad-input corpus FAILED:"; cat "$logs/bad-inputs.log"; failed=1; fi
+wait
+if [ "$(cat "$logs/bad-inputs.rc" 2>/dev/null)" = 0 ]; then tail -n 1 "$logs/bad-inputs.log"
+else echo "bad-input corpus FAILED:"; cat "$logs/bad-inputs.log"; failed=1; fi
 [ "$failed" = 0 ] || exit 1
 echo "sanitized tests: $(( $(date +%s) - t0 )) s"
