@@ -228,9 +228,13 @@ void expect_training_tracks_unfused(const std::function<void(Config&, bool)>& fu
 
 // While alive, the GPU's operator takes CPU tensors, its launches run by the host's emulation or
 // by the CUDA kernels' own source compiled for the host (set_fused_gpu_on_cpu).
+// Nested, the inner one's end gives back the outer one's choice.
 struct EmulatedGpu {
-  explicit EmulatedGpu(FusedGpuOnCpu how = FusedGpuOnCpu::kItems) { set_fused_gpu_on_cpu(how); }
-  ~EmulatedGpu() { set_fused_gpu_on_cpu(FusedGpuOnCpu::kOff); }
+  explicit EmulatedGpu(FusedGpuOnCpu how = FusedGpuOnCpu::kItems) : before(fused_gpu_on_cpu()) {
+    set_fused_gpu_on_cpu(how);
+  }
+  ~EmulatedGpu() { set_fused_gpu_on_cpu(before); }
+  FusedGpuOnCpu before;
 };
 
 }  // namespace
@@ -506,6 +510,13 @@ TEST(FusedGpu, AppliesOnlyOnCudaAndWhereSet) {
   EXPECT_FALSE(fused_gpu_applies(cl, *bn, Activation::CELU, true)) << "another activation";
   }
   EXPECT_FALSE(fused_gpu_applies(cl, *bn, Activation::GELU, true)) << "a CPU tensor, the hook off again";
+  {
+    const EmulatedGpu outer(FusedGpuOnCpu::kCudaSource);
+    { const EmulatedGpu inner(FusedGpuOnCpu::kItems); }
+    EXPECT_EQ(fused_gpu_on_cpu(), FusedGpuOnCpu::kCudaSource) << "the outer guard's choice, given back";
+    EXPECT_STREQ(fused_gpu_backend(torch::kCPU), "CUDA source on the host");
+  }
+  EXPECT_EQ(fused_gpu_on_cpu(), FusedGpuOnCpu::kOff);
   EXPECT_STREQ(fused_gpu_backend(torch::kCPU), "host emulation");
   set_fused_cuda(*bn, false);
   EXPECT_FALSE(bn->fused_cuda);
