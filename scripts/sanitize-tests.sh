@@ -40,11 +40,12 @@ shard() {  # shard $1: its log, and its exit status in shard-$1.rc
     "$build/tests/kiln_tests" --gtest_filter="$filter" --gtest_brief=1 > "$logs/shard-$1.log" 2>&1
   echo $? > "$logs/shard-$1.rc"
 }
+shards_running() { jobs -pr | grep -vxc "$bad"; }
 for ((i = 0; i < shards; i++)); do
-  while [ "$(jobs -pr | grep -vx "$bad" | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  while [ "$(shards_running)" -ge "$jobs" ]; do wait -n || true; done
   shard "$i" &
 done
-while [ "$(jobs -pr | grep -vx "$bad" | wc -l)" -gt 0 ]; do wait -n || true; done
+while [ "$(shards_running)" -gt 0 ]; do wait -n || true; done
 failed=0
 for ((i = 0; i < shards; i++)); do
   if [ "$(cat "$logs/shard-$i.rc" 2>/dev/null)" = 0 ]; then

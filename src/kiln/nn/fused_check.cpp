@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <optional>
 
 #include "kiln/nn/fused_cpu.h"
@@ -67,6 +68,25 @@ CheckInputs inputs_of(const CheckCase& c, uint64_t seed) {
   return in;
 }
 
+// The median ms of `iters` calls of `call` after 3 untimed ones, the device synchronised around
+// each (on CUDA: a copy to the host waits for the current stream's queue).
+double median_ms_of(const torch::Device& device, const std::function<void()>& call, int iters) {
+  auto sync = [&] {
+    if (device.is_cuda()) (void)torch::zeros({1}, torch::TensorOptions().device(device)).cpu();
+  };
+  for (int i = 0; i < 3; ++i) call();
+  std::vector<double> ms;
+  for (int i = 0; i < iters; ++i) {
+    sync();
+    const auto t0 = std::chrono::steady_clock::now();
+    call();
+    sync();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 // One pass of the block, `way`, in `dtype` (fp64: the reference), on `device`; with `iters` > 0,
 // that many more timed after 3 warm-ups (median ms).
 CheckOutputs run_block(const CheckCase& c, const CheckInputs& in, CheckWay way, torch::ScalarType dtype,
@@ -115,22 +135,7 @@ CheckOutputs run_block(const CheckCase& c, const CheckInputs& in, CheckWay way, 
     o.tensors.push_back({"running variance", f64(bn->running_var)});
     if (res.defined()) o.tensors.push_back({"residual gradient", f64(res.grad())});
   }
-  if (iters > 0) {
-    auto sync = [&] {
-      if (device.is_cuda()) (void)out.sum().item<double>();  // waits for the device's queue
-    };
-    for (int i = 0; i < 3; ++i) out = once();
-    std::vector<double> ms;
-    for (int i = 0; i < iters; ++i) {
-      sync();
-      const auto t0 = std::chrono::steady_clock::now();
-      out = once();
-      sync();
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(ms.begin(), ms.end());
-    *median_ms = ms[ms.size() / 2];
-  }
+  if (iters > 0) *median_ms = median_ms_of(device, [&] { out = once(); }, iters);
   return o;
 }
 
@@ -179,20 +184,7 @@ double device_copy_gbps(const torch::Device& device) {
   const int64_t n = int64_t{256} << 20;  // bytes
   auto src = torch::ones({n}, torch::TensorOptions().dtype(torch::kUInt8).device(device));
   auto dst = torch::empty_like(src);
-  auto sync = [&] {
-    if (device.is_cuda()) (void)dst[0].item<int64_t>();  // waits for the device's queue
-  };
-  for (int i = 0; i < 3; ++i) dst.copy_(src);
-  std::vector<double> ms;
-  for (int i = 0; i < 20; ++i) {
-    sync();
-    const auto t0 = std::chrono::steady_clock::now();
-    dst.copy_(src);
-    sync();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return 2.0 * static_cast<double>(n) / (ms[ms.size() / 2] * 1e-3) / 1e9;
+  return 2.0 * static_cast<double>(n) / (median_ms_of(device, [&] { dst.copy_(src); }, 20) * 1e-3) / 1e9;
 }
 
 std::vector<FusedCheck> check_fused_gpu(const torch::Device& device, int64_t batch, bool time, uint64_t seed) {
