@@ -178,7 +178,7 @@ def _(d):
 def _(d):
     gif = bytes([*b"GIF89a", 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255, *b",", 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, *b";"])
     folder_dir(d + "/f", image=gif)
-    return ["data", "info", "folder", "--folder", d + "/f"], ["bad.png", "not a PNG, JPEG, BMP or WebP file", "but a GIF"]
+    return ["data", "info", "folder", "--folder", d + "/f"], ["bad.png", "not a PNG, JPEG, BMP, WebP or HEIF/AVIF file", "but a GIF"]
 
 @case("folder: empty class folders")
 def _(d):

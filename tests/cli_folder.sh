@@ -152,11 +152,11 @@ PY
     at=$d/pick; [ "$i" -ge 15 ] && at=$d/pick/deeper
     ln -s "${files[$i]}" "$at/$(printf %02d "$i").png"
   done
-  cp "${files[0]}" "$d/pick/.ipynb_checkpoints/00.png"; printf 'xx' > "$d/pick/._00.png"; printf 'ftyp' > "$d/pick/a.heic"; printf 'ftyp' > "$d/nothing/a.heic"
+  cp "${files[0]}" "$d/pick/.ipynb_checkpoints/00.png"; printf 'xx' > "$d/pick/._00.png"; printf 'II*' > "$d/pick/a.tiff"; printf 'II*' > "$d/nothing/a.tiff"
   "$classify" "$d/run-view/model.kiln" "$d/pick" --json "$d/pick-classify.json" > "$d/pick.txt" 2> "$d/pick.err" || { cat "$d/pick.txt" "$d/pick.err"; echo "FAIL: kiln-classify on a folder"; exit 1; }
   "$kiln" predict -c "$d/run-view/checkpoint.pt" --device cpu --top 3 --json "$d/pick-predict.json" "$d/pick" > /dev/null 2>> "$d/pick.err" ||
     { cat "$d/pick.err"; echo "FAIL: kiln predict on a folder"; exit 1; }
-  [ "$(grep -c "^note: passed over 1 file of a format kiln does not read (1 .heic; kiln reads .png/.jpg/.jpeg/.bmp/.webp) and 1 hidden folder ($d/pick/.ipynb_checkpoints), not read$" "$d/pick.err")" = 2 ] ||
+  [ "$(grep -c "^note: passed over 1 file of a format kiln does not read (1 .tiff; kiln reads .png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif) and 1 hidden folder ($d/pick/.ipynb_checkpoints), not read$" "$d/pick.err")" = 2 ] ||
     { cat "$d/pick.err"; echo "FAIL: what a folder's walk passed over is not said by both tools"; exit 1; }
   python3 - "$d" <<'PY' || exit 1
 import json, sys
@@ -170,7 +170,7 @@ print("a folder: kiln-classify and kiln predict read its 30 images at two depths
 PY
   for tool in "$classify $d/run-view/model.kiln" "$kiln predict -c $d/run-view/checkpoint.pt --device cpu"; do
     $tool "$d/nothing" > "$d/bad.txt" 2>&1 && { echo "FAIL: a folder without images was accepted ($tool)"; exit 1; }
-    grep -q "folder '$d/nothing' has no .png/.jpg/.jpeg/.bmp/.webp images (at any depth): passed over 1 file of a format kiln does not read (1 .heic" "$d/bad.txt" ||
+    grep -q "folder '$d/nothing' has no .png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif images (at any depth): passed over 1 file of a format kiln does not read (1 .tiff" "$d/bad.txt" ||
       { cat "$d/bad.txt"; echo "FAIL: no message for a folder without images ($tool)"; exit 1; }
   done
   # WebP (tests/webp/: Pillow's files, still and animated, RGB and RGBA, lossy and lossless, one

@@ -223,11 +223,11 @@ TEST(Folder, WhatTheWalkPassesOverIsSaid) {
     return folder_report_line("train/", ds, r);
   };
   EXPECT_EQ(noted(2).find("passed over"), std::string::npos);
-  for (auto f : {"cat/1.heic", "cat/2.HEIC", "dog/3.heic", "dog/4.gif", "dog/notes", "cat/.DS_Store", "dog/._0.png"})
+  for (auto f : {"cat/1.tiff", "cat/2.TIFF", "dog/3.tiff", "dog/4.gif", "dog/notes", "cat/.DS_Store", "dog/._0.png"})
     test::write_bytes((root / f).string(), {1, 2, 3});
   std::string line = noted(2);
-  EXPECT_NE(line.find("; passed over 5 files of a format kiln does not read (3 .heic, 1 .gif, 1 without an extension; kiln reads "
-                      ".png/.jpg/.jpeg/.bmp/.webp)"),
+  EXPECT_NE(line.find("; passed over 5 files of a format kiln does not read (3 .tiff, 1 .gif, 1 without an extension; kiln reads "
+                      ".png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif)"),
             std::string::npos)
       << line;
   // Below a class folder, at any depth: the class's images, sorted by path.
@@ -263,16 +263,16 @@ TEST(Folder, WhatTheWalkPassesOverIsSaid) {
   }
   // Nothing kiln reads: the refusal says what is there.
   const auto none = d.path / "none";
-  test::write_bytes((none / "a" / "0.heic").string(), {1});
+  test::write_bytes((none / "a" / "0.tiff").string(), {1});
   expect_error_containing([&] { read_image_folder(none.string()); },
-                          "has no .png/.jpg/.jpeg/.bmp/.webp images in its class folders: passed over 1 file of a format kiln does not read (1 .heic");
+                          "has no .png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif images in its class folders: passed over 1 file of a format kiln does not read (1 .tiff");
   test::write_bytes((none / "x.jpg").string(), {1});
   remove_tree((none / "a").string());
   expect_error_containing([&] { read_image_folder(none.string()); }, "has no class subdirectories (root/<class>/*.png): passed over 1 image outside any class folder");
   // The unlabeled reader (any depth) alike.
-  test::write_bytes((d.path / "u" / "deep" / "0.heic").string(), {1});
+  test::write_bytes((d.path / "u" / "deep" / "0.tiff").string(), {1});
   expect_error_containing([&] { read_unlabeled_images((d.path / "u").string(), 3, 4, 4); },
-                          "has no .png/.jpg/.jpeg/.bmp/.webp images (at any depth): passed over 1 file of a format kiln does not read (1 .heic");
+                          "has no .png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif images (at any depth): passed over 1 file of a format kiln does not read (1 .tiff");
   png(d.path / "u" / "0.png", 4, 4, 3, 8);
   png(d.path / "u" / "deep" / ".ipynb_checkpoints" / "0.png", 4, 4, 3, 9);
   test::write_bytes((d.path / "u" / "._0.png").string(), {1});  // macOS's metadata beside 0.png: not a PNG
@@ -280,7 +280,7 @@ TEST(Folder, WhatTheWalkPassesOverIsSaid) {
   std::vector<std::string> paths;
   EXPECT_EQ(read_unlabeled_images((d.path / "u").string(), 3, 4, 4, 0, {}, &u, &paths).size(), 1);
   EXPECT_EQ(paths, (std::vector<std::string>{"0.png"}));
-  EXPECT_EQ(u.passed_over.files, (std::map<std::string, int64_t>{{".heic", 1}}));
+  EXPECT_EQ(u.passed_over.files, (std::map<std::string, int64_t>{{".tiff", 1}}));
   EXPECT_EQ(u.passed_over.hidden_folders, (std::vector<std::string>{"deep/.ipynb_checkpoints"}));
 }
 

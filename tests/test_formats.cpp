@@ -88,14 +88,15 @@ TEST(Formats, OtherFormatsLibstbDecodesAreRefusedByName) {
   for (const auto& o : others) {
     ASSERT_TRUE(stb_decodes(o.bytes)) << o.file << ": libstb does not decode it, so the test shows nothing";
     expect_error_containing([&] { px::decode(o.bytes, o.file); },
-                            std::string("cannot decode image '") + o.file + "': not a PNG, JPEG, BMP or WebP file, the formats kiln reads, " + o.said);
+                            std::string("cannot decode image '") + o.file + "': not a PNG, JPEG, BMP, WebP or HEIF/AVIF file, the formats kiln reads, " + o.said);
   }
-  // Signatures of formats stb does not read are named too (a WebP's only where kiln does not read
-  // it: kiln.js); fewer bytes than a signature are not it.
+  // Signatures of formats stb does not read are named too (a WebP's and an HEIF's only where kiln does
+  // not read them: kiln.js); fewer bytes than a signature are not it.
   const std::string webp("RIFF\x10\0\0\0WEBPVP8 ", 16);
   EXPECT_EQ(px::format_problem(reinterpret_cast<const uint8_t*>(webp.data()), webp.size()), "");
-  const std::string heif("\0\0\0\x18" "ftypheic", 12);
-  EXPECT_NE(px::format_problem(reinterpret_cast<const uint8_t*>(heif.data()), heif.size()).find("but an HEIF/AVIF"), std::string::npos);
+  const std::string heif("\0\0\0\x18" "ftypheic", 12), mov("\0\0\0\x14" "ftypqt  ", 12);  // HEIF is read (tests/test_heif.cpp)
+  EXPECT_EQ(px::format_problem(reinterpret_cast<const uint8_t*>(heif.data()), heif.size()), "");
+  EXPECT_NE(px::format_problem(reinterpret_cast<const uint8_t*>(mov.data()), mov.size()).find("but an ISO media file (MP4, QuickTime, ...) that is not an HEIF/AVIF image, brand 'qt  '"), std::string::npos);
   const uint8_t tiff[] = {'I', 'I', '*', 0, 8, 0, 0, 0}, half_png[] = {0x89, 'P', 'N', 'G'}, b = 'B';
   EXPECT_NE(px::format_problem(tiff, sizeof tiff).find("but a TIFF"), std::string::npos);
   EXPECT_NE(px::format_problem(half_png, sizeof half_png).find("first bytes are 89 50 4e 47:"), std::string::npos);
@@ -116,7 +117,7 @@ TEST(Formats, AFolderRefusesAnotherFormatBehindAnImageName) {
   EXPECT_EQ(read_image_folder(d.path.string()).images.sizes(), (std::vector<int64_t>{2, 3, 2, 3}));
   write_bytes((d.path / "dog" / "c.png").string(), gif());
   expect_error_containing([&] { read_image_folder(d.path.string()); },
-                          "cannot decode image '" + (d.path / "dog" / "c.png").string() + "': not a PNG, JPEG, BMP or WebP file, the formats kiln reads, but a GIF");
+                          "cannot decode image '" + (d.path / "dog" / "c.png").string() + "': not a PNG, JPEG, BMP, WebP or HEIF/AVIF file, the formats kiln reads, but a GIF");
   write_bytes((d.path / "dog" / "c.png").string(), {});
   expect_error_containing([&] { read_image_folder(d.path.string()); }, "c.png': the file is empty");
   expect_error_containing([&] { px::header_of_file((d.path / "none.png").string()); }, "cannot open image '");

@@ -176,7 +176,7 @@ TEST(WebP, DamagedOrImplausibleFilesAreRefusedByName) {
   expect_error_containing([&] { px::decode(vp8l, "bomb.webp"); }, "image 'bomb.webp': implausible size 10000x10000");
   // a RIFF file of another kind is not a WebP
   const std::string wave("RIFF\x24\0\0\0WAVEfmt ", 16);
-  EXPECT_NE(px::format_problem(reinterpret_cast<const uint8_t*>(wave.data()), wave.size()).find("not a PNG, JPEG, BMP or WebP file"), std::string::npos);
+  EXPECT_NE(px::format_problem(reinterpret_cast<const uint8_t*>(wave.data()), wave.size()).find("not a PNG, JPEG, BMP, WebP or HEIF/AVIF file"), std::string::npos);
 }
 
 // A class folder of WebP images beside PNG ones: each read as its PNG twin.
@@ -192,7 +192,7 @@ TEST(WebP, AFolderReadsWebPImagesBesidePngOnes) {
   EXPECT_TRUE(ds.images[0].equal(ds.images[1]));
   EXPECT_TRUE(ds.images[0].equal(ds.images[2]));
   EXPECT_EQ(ds.labels[2].item<int64_t>(), 1);
-  EXPECT_EQ(std::string(px::kImageExtensions), ".png/.jpg/.jpeg/.bmp/.webp");
+  EXPECT_EQ(std::string(px::kImageExtensions), ".png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif");
 }
 
 }  // namespace webp_test

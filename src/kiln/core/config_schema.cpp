@@ -124,7 +124,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"filter.train_every", int64_t{4}, "proxy filtering: the proxy takes an SGD step (on its own kept examples) on every Nth batch; the others only pass forward", positive()},
       // training
       {"selftrain.teacher", std::string(""), "self-training student: the teacher's checkpoint.pt; it pseudo-labels the unlabeled rest of data.labeled's split, whose labels are never read, or selftrain.unlabeled_folder ("" = off)"},
-      {"selftrain.unlabeled_folder", std::string(""), "self-training student: pseudo-label every .png/.jpg/.jpeg/.bmp/.webp under this directory (any depth, folder names ignored, sorted by path; fitted to the training images' size by data.resize) instead of data.labeled's rest; the pseudo-labels' accuracy is then unknown ("" = the split's rest)"},
+      {"selftrain.unlabeled_folder", std::string(""), "self-training student: pseudo-label every .png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif under this directory (any depth, folder names ignored, sorted by path; fitted to the training images' size by data.resize) instead of data.labeled's rest; the pseudo-labels' accuracy is then unknown ("" = the split's rest)"},
       {"selftrain.unlabeled", int64_t{0}, "use the first N unlabeled examples (0 = all)"},
       {"selftrain.mode", std::string("hard"), "hard (one-hot of the teacher's argmax) | soft (softmax(logits / temperature))", one_of({"hard", "soft"})},
       {"selftrain.threshold", 0.0, "drop unlabeled examples whose teacher confidence (max probability) is below this"},

@@ -45,7 +45,7 @@ Dataset read_image_folder(const std::string& root, const FolderOptions& options 
 // k resized, ...; read in S s on T thread(s), R images/s", then what was passed over, if anything.
 std::string folder_report_line(const std::string& dir, const Dataset& d, const FolderReport& r);
 
-// Unlabeled images (selftrain.unlabeled_folder): every .png/.jpg/.jpeg/.bmp/.webp under root at any
+// Unlabeled images (selftrain.unlabeled_folder): every .png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif under root at any
 // depth (folder names mean nothing), sorted by path, the first `first` of them (0 = all), each
 // with C channels (grey images become RGB; a colour image where C = 1 is refused, named) and
 // fitted to H x W as options.resize says, alpha over options.background, under the same memory

@@ -6,6 +6,9 @@
 #include <webp/decode.h>
 #include <webp/demux.h>
 #endif
+#ifdef KILN_PIXELS_HEIF  // the native build with KILN_WITH_HEIF (Debian's libheif)
+#include <libheif/heif.h>
+#endif
 
 #include <algorithm>
 #include <cctype>
@@ -24,9 +27,21 @@ namespace kiln::px {
 
 #ifdef KILN_PIXELS_WEBP
 const bool kReadsWebP = true;
-const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp/.webp";
 #else
 const bool kReadsWebP = false;
+#endif
+#ifdef KILN_PIXELS_HEIF
+const bool kReadsHeif = true;
+#else
+const bool kReadsHeif = false;
+#endif
+#if defined(KILN_PIXELS_WEBP) && defined(KILN_PIXELS_HEIF)
+const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif";
+#elif defined(KILN_PIXELS_WEBP)
+const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp/.webp";
+#elif defined(KILN_PIXELS_HEIF)
+const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp/.heic/.heif/.avif";
+#else
 const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp";
 #endif
 
@@ -40,6 +55,24 @@ namespace {
 // A WebP's signature: a RIFF container ('RIFF', its size, 'WEBP').
 bool is_webp(const uint8_t* h, size_t n) {
   return n >= 12 && std::equal(h, h + 4, "RIFF") && std::equal(h + 8, h + 12, "WEBP");
+}
+
+// An ISO base media file (HEIF, AVIF, MP4, QuickTime, ...): a 'ftyp' box first.
+bool is_iso_media(const uint8_t* h, size_t n) { return n >= 12 && std::equal(h + 4, h + 8, "ftyp"); }
+
+// An HEIF or AVIF still image: an ISO media file whose 'ftyp' box names one of their brands, as the
+// major brand or a compatible one (ISO/IEC 23008-12 annex B: heic, heix, heim, heis, mif1; the image
+// sequences' hevc, hevx, msf1; ISO/IEC 23000-22 and AV1-AVIF: miaf, avif, avis). The box's brands
+// are read within its size and the n bytes given.
+bool is_heif(const uint8_t* h, size_t n) {
+  if (!is_iso_media(h, n)) return false;
+  const size_t size = static_cast<size_t>(h[0]) << 24 | static_cast<size_t>(h[1]) << 16 | static_cast<size_t>(h[2]) << 8 | h[3];
+  const size_t end = std::min(n, size < 16 ? size_t{12} : size);
+  static const char* const brands[] = {"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "miaf", "avif", "avis"};
+  for (size_t at = 8; at + 4 <= end; at += at == 8 ? 8 : 4)  // the major brand, its minor version skipped, then the compatible ones
+    for (const char* b : brands)
+      if (std::equal(h + at, h + at + 4, b)) return true;
+  return false;
 }
 }  // namespace
 
@@ -55,11 +88,11 @@ std::string format_problem(const uint8_t* h, size_t n) {
   };
   if (starts(0, "\x89PNG\r\n\x1a\n"sv) || starts(0, "\xFF\xD8"sv) || starts(0, "BM"sv)) return "";
   if (kReadsWebP && is_webp(h, n)) return "";
+  if (kReadsHeif && is_heif(h, n)) return "";
   static const struct { size_t at; std::string_view sig; const char* name; } known[] = {
       {0, "GIF8"sv, "a GIF"},
       {0, "II*\0"sv, "a TIFF"},
       {0, "MM\0*"sv, "a TIFF"},
-      {4, "ftyp"sv, "an HEIF/AVIF"},
       {0, "8BPS"sv, "a Photoshop"},
       {0, "#?RADIANCE"sv, "a Radiance HDR"},
       {0, "#?RGBE"sv, "a Radiance HDR"},
@@ -69,7 +102,11 @@ std::string format_problem(const uint8_t* h, size_t n) {
       {0, "\xFF\x4F\xFF\x51"sv, "a JPEG 2000"},
       {0, "\0\0\x01\0"sv, "an ICO"},
   };
-  std::string what = is_webp(h, n) ? "a WebP" : "";  // here only where kiln does not read WebP (kiln.js)
+  std::string what = is_webp(h, n) ? "a WebP" : is_heif(h, n) ? "an HEIF/AVIF" : "";  // here only where kiln does not read them (kiln.js)
+  if (what.empty() && is_iso_media(h, n)) {  // an MP4, a QuickTime movie, ...: its major brand, where printable
+    what = "an ISO media file (MP4, QuickTime, ...) that is not an HEIF/AVIF image";
+    if (std::all_of(h + 8, h + 12, [](uint8_t c) { return c >= 32 && c < 127; })) what += ", brand '" + std::string(h + 8, h + 12) + "'";
+  }
   for (const auto& k : known)
     if (what.empty() && starts(k.at, k.sig)) what = k.name;
   if (n >= 3 && h[0] == 'P' && h[1] >= '1' && h[1] <= '7' && std::isspace(h[2])) what = "a Netpbm (PNM)";
@@ -79,11 +116,14 @@ std::string format_problem(const uint8_t* h, size_t n) {
     what = "a file whose first bytes are";
     for (size_t i = 0; i < std::min<size_t>(n, 8); ++i) what += std::string(" ") + digits[h[i] >> 4] + digits[h[i] & 15];
   }
-  return std::string(kReadsWebP ? "not a PNG, JPEG, BMP or WebP file" : "not a PNG, JPEG or BMP file") + ", the formats kiln reads, but " + what +
-         ": convert it to PNG first";
+  const char* formats = kReadsWebP && kReadsHeif ? "not a PNG, JPEG, BMP, WebP or HEIF/AVIF file"
+                        : kReadsWebP             ? "not a PNG, JPEG, BMP or WebP file"
+                        : kReadsHeif             ? "not a PNG, JPEG, BMP or HEIF/AVIF file"
+                                                 : "not a PNG, JPEG or BMP file";
+  return std::string(formats) + ", the formats kiln reads, but " + what + ": convert it to PNG first";
 }
 
-#ifdef KILN_PIXELS_WEBP
+#if defined(KILN_PIXELS_WEBP) || defined(KILN_PIXELS_HEIF)
 namespace {
 // Channels converted as stb_image converts them (decode's `channels`), for the decoders that do
 // not: grey is its luma (77 R + 150 G + 29 B) >> 8, an added alpha is 255, a dropped one dropped.
@@ -102,7 +142,11 @@ Image converted_as_stb(const Image& img, int channels) {
   }
   return out;
 }
+}  // namespace
+#endif
 
+#ifdef KILN_PIXELS_WEBP
+namespace {
 std::string webp_problem(VP8StatusCode s) {
   switch (s) {
     case VP8_STATUS_NOT_ENOUGH_DATA: return "its WebP data is cut short";
@@ -154,6 +198,88 @@ Image decode_webp(const std::vector<uint8_t>& b, const std::string& name) {
 }  // namespace
 #endif
 
+#ifdef KILN_PIXELS_HEIF
+namespace {
+using HeifContext = std::unique_ptr<heif_context, void (*)(heif_context*)>;
+using HeifHandle = std::unique_ptr<heif_image_handle, void (*)(const heif_image_handle*)>;
+using HeifImage = std::unique_ptr<heif_image, void (*)(const heif_image*)>;
+
+void heif_ok(const heif_error& e, const std::string& name) {
+  if (e.code != heif_error_Ok)
+    throw Error("cannot decode image '" + name + "': libheif: " + (e.message && *e.message ? e.message : "error " + std::to_string(e.code)));
+}
+
+// A context for one file, its tiles decoded in the calling thread (the folder loaders decode
+// files on threads of their own). libheif is initialised once and never finished: its codecs stay
+// registered for the process.
+HeifContext heif_context_for(const std::string& name) {
+  static const heif_error initialised = heif_init(nullptr);
+  heif_ok(initialised, name);
+  HeifContext ctx(heif_context_alloc(), &heif_context_free);
+  if (!ctx) throw Error("cannot decode image '" + name + "': libheif could not allocate a context");
+  heif_context_set_max_decoding_threads(ctx.get(), 0);
+  return ctx;
+}
+
+// The primary image of a file read into `ctx`, and its size as shown (libheif's width and height
+// after the file's transformations: rotation 'irot', mirroring 'imir', the clean aperture 'clap'),
+// checked.
+HeifHandle heif_primary(heif_context* ctx, const std::string& name, Header* header) {
+  heif_image_handle* h = nullptr;
+  heif_ok(heif_context_get_primary_image_handle(ctx, &h), name);
+  HeifHandle handle(h, &heif_image_handle_release);
+  header->w = heif_image_handle_get_width(h);
+  header->h = heif_image_handle_get_height(h);
+  header->c = heif_image_handle_has_alpha_channel(h) ? 4 : 3;
+  check_size(header->w, header->h, name);
+  return handle;
+}
+
+// An HEIF (HEVC) or AVIF (AV1) file's primary image as libheif decodes it: 8-bit RGB, or RGBA where
+// it has an alpha plane (a 10- or 12-bit image reduced to 8 bits, chroma upsampled by libheif, a
+// monochrome one as three equal channels), with the file's rotation, mirroring and crop applied as
+// HEIF prescribes: upright as browsers show an AVIF and Apple's Photos a HEIC. An EXIF orientation
+// inside an HEIF is not applied: HEIF's transformations are the ones that hold (ISO/IEC 23008-12,
+// 6.5.12), and libheif, Chromium and Pillow ignore it too.
+Image decode_heif(const std::vector<uint8_t>& b, const std::string& name) {
+  HeifContext ctx = heif_context_for(name);
+  heif_ok(heif_context_read_from_memory_without_copy(ctx.get(), b.data(), b.size(), nullptr), name);
+  Header header;
+  HeifHandle handle = heif_primary(ctx.get(), name, &header);
+  std::unique_ptr<heif_decoding_options, void (*)(heif_decoding_options*)> options(heif_decoding_options_alloc(), &heif_decoding_options_free);
+  if (!options) throw Error("cannot decode image '" + name + "': libheif could not allocate its decoding options");
+  options->convert_hdr_to_8bit = 1;
+  heif_image* decoded = nullptr;
+  heif_ok(heif_decode_image(handle.get(), &decoded, heif_colorspace_RGB, header.c == 4 ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB,
+                            options.get()),
+          name);
+  HeifImage image(decoded, &heif_image_release);
+  int stride = 0;
+  const uint8_t* plane = heif_image_get_plane_readonly(decoded, heif_channel_interleaved, &stride);
+  const int w = heif_image_get_width(decoded, heif_channel_interleaved), h = heif_image_get_height(decoded, heif_channel_interleaved);
+  if (!plane || w != header.w || h != header.h || heif_image_get_bits_per_pixel_range(decoded, heif_channel_interleaved) != 8 ||
+      stride < header.c * w)
+    throw Error("cannot decode image '" + name + "': libheif gave " + std::to_string(w) + "x" + std::to_string(h) +
+                " pixels for an image of " + std::to_string(header.w) + "x" + std::to_string(header.h));
+  Image out{header.c, h, w, std::vector<uint8_t>(static_cast<size_t>(header.c * int64_t{w} * h))};
+  for (int y = 0; y < h; ++y)
+    std::copy(plane + static_cast<size_t>(y) * static_cast<size_t>(stride), plane + static_cast<size_t>(y) * static_cast<size_t>(stride) + header.c * w,
+              out.data.begin() + static_cast<std::ptrdiff_t>(int64_t{y} * header.c * w));
+  return out;
+}
+
+// An HEIF/AVIF file's header (its size as shown, its channels) without decoding it: libheif reads
+// the file's boxes, not its coded pixels.
+Header heif_header_of_file(const std::string& path) {
+  HeifContext ctx = heif_context_for(path);
+  heif_ok(heif_context_read_from_file(ctx.get(), path.c_str(), nullptr), path);
+  Header header;
+  heif_primary(ctx.get(), path, &header);
+  return header;
+}
+}  // namespace
+#endif
+
 Image decode(const std::vector<uint8_t>& b, const std::string& name, int channels) {
   if (b.empty()) throw Error("cannot decode image '" + name + "': the file is empty");
   if (b.size() > static_cast<size_t>(std::numeric_limits<int>::max())) throw Error("image '" + name + "' is too large");
@@ -161,6 +287,9 @@ Image decode(const std::vector<uint8_t>& b, const std::string& name, int channel
   if (!format.empty()) throw Error("cannot decode image '" + name + "': " + format);
 #ifdef KILN_PIXELS_WEBP
   if (is_webp(b.data(), b.size())) return converted_as_stb(decode_webp(b, name), channels);
+#endif
+#ifdef KILN_PIXELS_HEIF
+  if (is_heif(b.data(), b.size())) return converted_as_stb(decode_heif(b, name), channels);
 #endif
   const std::string tables = jpeg_table_problem(b);  // before stb reads any of it: stbi_info reads the tables too
   if (!tables.empty()) throw Error("cannot decode image '" + name + "': " + tables);
@@ -429,6 +558,9 @@ Header header_of_file(const std::string& path) {
     const WebPBitstreamFeatures f = webp_features(head.data(), head.size(), path);
     return Header{f.width, f.height, f.has_alpha ? 4 : 3};
   }
+#endif
+#ifdef KILN_PIXELS_HEIF
+  if (is_heif(head.data(), head.size())) return heif_header_of_file(path);
 #endif
   Header h;
   int orientation = 1;

@@ -1,5 +1,5 @@
 // Image files to the pixels a network takes, without LibTorch (stb_image and stb_image_resize;
-// libwebp for WebP in the native build): one implementation for the folder loaders and `kiln
+// libwebp for WebP and libheif for HEIF/AVIF in the native build): one implementation for the folder loaders and `kiln
 // predict` (kiln/data/folder.h, which wrap it in tensors) and for the runtime's command line
 // (kiln-classify), so an image file gives both the same pixels.
 //
@@ -9,7 +9,9 @@
 //   applied, so a phone's upright photo is upright here as browsers, galleries and the web page
 //   show it (PIL's Image.open, and so torchvision's ImageFolder, leaves it as stored). A missing,
 //   malformed or out-of-range tag is orientation 1, the pixels as stored. A WebP's EXIF is not
-//   applied: Chromium applies none either.
+//   applied: Chromium applies none either. And, where kReadsHeif, HEIF and AVIF (libheif: the
+//   primary image, HEVC or AV1, 8-bit RGB or RGBA, with the file's own rotation, mirroring and
+//   crop applied; its EXIF orientation, which HEIF's transformations override, not).
 // - with_channels: grey to RGB by copying; an alpha channel composited over a grey `background`,
 //   out = floor((a x + (255 - a) background + 127) / 255); colour to grey is refused unless asked
 //   for by luma (ITU-R BT.601, after the alpha: floor((299 R + 587 G + 114 B + 500) / 1000), i.e.
@@ -40,8 +42,13 @@ struct Image {
 // WebAssembly, leaves WebP to the browser's decoders.
 extern const bool kReadsWebP;
 
-// The extensions of the image files kiln reads, as messages list them: ".png/.jpg/.jpeg/.bmp", and
-// "/.webp" after them where kReadsWebP. is_image_file reads this list.
+// Whether this build reads HEIF (.heic, .heif) and AVIF: the native one built with KILN_WITH_HEIF
+// (Debian's libheif) does; kiln.js and the GPU machine's carried binary do not.
+extern const bool kReadsHeif;
+
+// The extensions of the image files kiln reads, as messages list them: ".png/.jpg/.jpeg/.bmp",
+// "/.webp" after them where kReadsWebP, "/.heic/.heif/.avif" where kReadsHeif. is_image_file reads
+// this list.
 extern const char* const kImageExtensions;
 
 // Whether a path names an image file kiln reads: its extension, any case, is in kImageExtensions.
@@ -54,20 +61,21 @@ void check_size(int64_t w, int64_t h, const std::string& name);
 // Why kiln does not decode a file that begins with these n bytes, or "" for the formats it reads:
 // PNG, JPEG and BMP (signatures 89 'PNG' 0D 0A 1A 0A, FF D8 and 'BM'), on the command line as on
 // the web page, whose kiln.js holds only those three of stb_image's decoders; and WebP ('RIFF',
-// 4 bytes, 'WEBP') where kReadsWebP. Debian's libstb,
+// 4 bytes, 'WEBP') where kReadsWebP; HEIF/AVIF (a 'ftyp' box naming one of their brands) where
+// kReadsHeif. Debian's libstb,
 // which the command line links, holds them all (GIF, TGA, PSD, HDR, PIC, PNM: TGA has no
 // signature, so stb tries it on any bytes) and its GIF decoder has open memory-safety reports
 // (CVE-2023-45661, -45664, -45666, -45667): kiln hands it none of those. The message names the
-// format where its signature is a common one (GIF, WebP, TIFF, HEIF/AVIF, ...).
+// format where its signature is a common one (GIF, WebP, TIFF, HEIF/AVIF, MP4, ...).
 std::string format_problem(const uint8_t* head, size_t n);
 
 // Decodes an image file's bytes; `channels` 0 keeps the file's, 1..4 converts as stb_image does.
-// Throws kiln::Error naming `name`: empty, not PNG/JPEG/BMP/WebP, undecodable, or over 64 Mpixel
+// Throws kiln::Error naming `name`: empty, not PNG/JPEG/BMP/WebP/HEIF/AVIF, undecodable, or over 64 Mpixel
 // (a decompression bomb).
 Image decode(const std::vector<uint8_t>& bytes, const std::string& name, int channels = 0);
 // An image file's header, read without decoding it (the folder loaders' first pass): its size as
 // shown (EXIF orientations 5 to 8 swap the stored one; a JPEG read up to its first scan, a PNG up
-// to its first IDAT, a WebP's first chunk) and its channels. Throws kiln::Error
+// to its first IDAT, a WebP's first chunk, an HEIF's boxes by libheif) and its channels. Throws kiln::Error
 // naming the file where decode would refuse it by its header: unreadable, empty, not
 // PNG/JPEG/BMP, a header stb_image cannot read, or over 64 Mpixel.
 struct Header {

@@ -1,0 +1,76 @@
+"""Writes the HEIF and AVIF files tests/test_heif.cpp reads, with encoders other than Debian's libheif
+that kiln links: the HEIC files by pillow-heif (its own libheif 1.23 with x265), the AVIF files by
+Pillow's own AVIF plugin (libavif with libaom); and the pixels those packages decode from the lossy
+ones (*.rgb, *.rgba: raw interleaved bytes, row-major, as the picture is shown). Run from this
+folder with a Python that has Pillow >= 11.3 and pillow-heif (neither is a dependency of kiln):
+  python3 -m venv /tmp/hv && /tmp/hv/bin/pip install pillow-heif==1.9.0 && /tmp/hv/bin/python make_fixtures.py
+The lossless pictures follow formulas that the test computes itself (kept in step with it)."""
+import pillow_heif
+from PIL import Image, ImageOps, features
+
+assert features.check("avif"), "this Pillow has no AVIF"
+pillow_heif.register_heif_opener()
+print("Pillow", Image.__version__, "libavif", features.version("avif"), "pillow-heif", pillow_heif.__version__, pillow_heif.libheif_info())
+
+
+def rgb(x, y):  # the lossless pictures' colour at (x, y): tests/test_heif.cpp's formula (and test_webp.cpp's)
+    return (30 * x + 7, 40 * y + 3, (11 * x * y) % 256)
+
+
+def picture(w, h, alpha=False):
+    im = Image.new("RGBA" if alpha else "RGB", (w, h))
+    for y in range(h):
+        for x in range(w):
+            im.putpixel((x, y), rgb(x, y) + ((20 + 30 * x + 5 * y) % 256,) if alpha else rgb(x, y))
+    return im
+
+
+def smooth(w, h, alpha=False):  # what lossy coding keeps close: gradients
+    im = Image.new("RGBA" if alpha else "RGB", (w, h))
+    for y in range(h):
+        for x in range(w):
+            c = (8 * x + 60, 10 * y + 40, 200 - 5 * x - 4 * y)
+            im.putpixel((x, y), c + (255 - 12 * x,) if alpha else c)
+    return im
+
+
+def decoded(name, mode):  # the pixels as the other decoder shows them (EXIF orientation applied)
+    im = ImageOps.exif_transpose(Image.open(name))
+    assert im.mode == mode, (name, im.mode)
+    open(name.replace(".", "-") + (".rgba" if mode == "RGBA" else ".rgb"), "wb").write(im.tobytes())
+    return im
+
+
+# Lossless HEIC: x265's lossless mode, 4:4:4, the identity matrix (RGB coded as is).
+LOSSLESS = dict(quality=-1, chroma=444, matrix_coefficients=0)
+picture(7, 5).save("rgb-lossless.heic", "HEIF", **LOSSLESS)
+picture(7, 5, alpha=True).save("rgba-lossless.heic", "HEIF", **LOSSLESS)
+grey = Image.new("L", (7, 5))
+grey.putdata([(30 * x + 7 + 40 * y) % 256 for y in range(5) for x in range(7)])
+grey.save("grey-lossless.heic", "HEIF", quality=-1)
+# Lossy, as phones write them: 4:2:0, an even and an odd size.
+smooth(16, 12).save("rgb-lossy.heic", "HEIF", quality=80)
+smooth(15, 11).save("rgb-lossy-odd.heic", "HEIF", quality=80)
+decoded("rgb-lossy.heic", "RGB")
+decoded("rgb-lossy-odd.heic", "RGB")
+# 10 bits a sample (from 16-bit samples); the other decoder reduces it to 8 bits.
+deep = pillow_heif.from_bytes(mode="RGB;16", size=(16, 12), data=b"".join(
+    int(v * 257).to_bytes(2, "little") for y in range(12) for x in range(16) for v in (8 * x + 60, 10 * y + 40, 200 - 5 * x - 4 * y)))
+deep.save("rgb-10bit.heic", quality=90, chroma=444)
+decoded("rgb-10bit.heic", "RGB")
+# AVIF: 4:4:4 without alpha, 4:2:0 with.
+smooth(16, 12).save("rgb-lossy.avif", "AVIF", quality=80, subsampling="4:4:4")
+smooth(16, 12, alpha=True).save("rgba-lossy.avif", "AVIF", quality=80, subsampling="4:2:0")
+decoded("rgb-lossy.avif", "RGB")
+decoded("rgba-lossy.avif", "RGBA")
+# EXIF orientation 6 (turn 90 degrees clockwise): Pillow's AVIF plugin writes it as the file's own
+# rotation ('irot'), which HEIF readers apply.
+exif = Image.Exif()
+exif[0x0112] = 6
+picture(3, 5).save("turned.avif", "AVIF", quality=100, subsampling="4:4:4", exif=exif)
+assert b"irot" in open("turned.avif", "rb").read()
+assert decoded("turned.avif", "RGB").size == (5, 3)
+for f in ("rgb-lossless.heic", "rgba-lossless.heic", "grey-lossless.heic", "rgb-lossy.heic", "rgb-lossy-odd.heic", "rgb-10bit.heic",
+          "rgb-lossy.avif", "rgba-lossy.avif", "turned.avif"):
+    b = open(f, "rb").read()
+    print(f"{f}: {len(b)} bytes, major brand {b[8:12].decode()}")
