@@ -54,7 +54,7 @@ pick_kiln() {
   fi
   if [ ! -x "$HOME/kiln-build/kiln" ]; then
     say "building on the device (.device/on-device.sh deps build): minutes of the window"
-    KILN_CMAKE_ARGS="-DKILN_WITH_FETCH=OFF -DKILN_WITH_ONNX=OFF -DKILN_BUILD_TESTS=OFF -DKILN_WASM=OFF -DKILN_NATIVE_LECUN=OFF -DKILN_GIT_COMMIT_OVERRIDE=$(cat "$dev/COMMIT" 2>/dev/null || echo unknown)" \
+    KILN_CMAKE_ARGS="-DKILN_WITH_FETCH=OFF -DKILN_WITH_ONNX=OFF -DKILN_WITH_HEIF=OFF -DKILN_BUILD_TESTS=OFF -DKILN_WASM=OFF -DKILN_NATIVE_LECUN=OFF -DKILN_GIT_COMMIT_OVERRIDE=$(cat "$dev/COMMIT" 2>/dev/null || echo unknown)" \
       bash "$dev/on-device.sh" deps build > "$notes/device-build.log" 2>&1 || { say "the device build failed (device-build.log)"; return 1; }
   fi
   KILN_BIN=$HOME/kiln-build/kiln; KILN_PATH_TAKEN="device build ($("$KILN_BIN" --version 2>&1))"

@@ -25,7 +25,7 @@ if [ ! -x .device/bin/kiln ] || [ "${STAGE_REBUILD:-0}" = 1 ] || [ "$(cat .devic
   torch=$("$venv/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)')
   say "building the device binary (commit $commit) in .device/build"
   cmake -S . -B .device/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch" \
-    -DKILN_WITH_FETCH=OFF -DKILN_WITH_ONNX=OFF -DKILN_BUILD_TESTS=OFF -DKILN_WASM=OFF -DKILN_NATIVE_LECUN=OFF -DKILN_CUDA=ON \
+    -DKILN_WITH_FETCH=OFF -DKILN_WITH_ONNX=OFF -DKILN_WITH_HEIF=OFF -DKILN_BUILD_TESTS=OFF -DKILN_WASM=OFF -DKILN_NATIVE_LECUN=OFF -DKILN_CUDA=ON \
     -DKILN_GIT_COMMIT_OVERRIDE="$commit" > .device/build.log 2>&1 || { tail -20 .device/build.log; exit 1; }
   cmake --build .device/build --target kiln_cli >> .device/build.log 2>&1 || { tail -20 .device/build.log; exit 1; }
   strip -o .device/bin/kiln .device/build/kiln

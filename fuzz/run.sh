@@ -25,9 +25,13 @@ for t in cifar10 idx image config checkpoint model digits; do
   cp "$out/seeds/$t"/* "$corpus/" 2>/dev/null
   # Regression inputs found earlier run first (as corpus entries).
   [ -d "$here/tests/fuzz_regressions/$t" ] && cp "$here/tests/fuzz_regressions/$t"/* "$corpus/" 2>/dev/null
-  # WebP seeds: the small files Pillow wrote for tests/test_webp.cpp (still, alpha, lossy, animated, EXIF).
+  # WebP, HEIF and AVIF seeds: the small files Pillow and pillow-heif wrote for tests/test_webp.cpp
+  # (still, alpha, lossy, animated, EXIF) and tests/test_heif.cpp (HEVC and AV1, lossless and lossy,
+  # alpha, grey, 10 bits, rotated).
   if [ "$t" = image ]; then
-    for f in "$here"/tests/webp/*.webp; do [ "$(stat -c %s "$f")" -gt 4096 ] || cp "$f" "$corpus/"; done
+    for f in "$here"/tests/webp/*.webp "$here"/tests/heif/*.heic "$here"/tests/heif/*.avif; do
+      [ ! -f "$f" ] || [ "$(stat -c %s "$f")" -gt 4096 ] || cp "$f" "$corpus/"
+    done
   fi
   extra=()
   [ "$t" = config ] && extra=(-dict="$here/fuzz/config.dict")

@@ -14,7 +14,7 @@ say() { echo "install-deps: $*"; }
 
 # ---- Debian packages -----------------------------------------------------------------------
 pkgs=(cmake ninja-build g++ make python3-venv pkg-config zlib1g-dev libcli11-dev libtomlplusplus-dev
-      nlohmann-json3-dev libstb-dev libwebp-dev libgloo-dev dataset-fashion-mnist)
+      nlohmann-json3-dev libstb-dev libwebp-dev libheif-dev libgloo-dev dataset-fashion-mnist)
 [ "${KILN_MINIMAL:-0}" = 1 ] || pkgs+=(libcurl4-openssl-dev libarchive-dev libonnx-dev libprotobuf-dev libgtest-dev libbenchmark-dev
                                           ccache chromium emscripten node-acorn clang libclang-rt-14-dev)
 
