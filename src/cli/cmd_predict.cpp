@@ -1,4 +1,4 @@
-// `kiln predict`: a checkpoint's classes for image files (PNG, JPEG, BMP) of any size, prepared
+// `kiln predict`: a checkpoint's classes for image files (PNG, JPEG, BMP, WebP, HEIF/AVIF) of any size, prepared
 // as the run's image folders are (kiln/data/folder.h: an alpha channel over data.background,
 // grey images to RGB, fitted to the stored size by data.resize) and evaluated as the run
 // evaluated (as_its_run_evaluated: its layout, precision, data.input_size / eval_crop view,
@@ -88,7 +88,7 @@ int run_predict(const PredictFlags& f) {
 
 Command add_predict(CLI::App& app, const std::string&) {
   auto f = std::make_shared<PredictFlags>();
-  auto* sub = app.add_subcommand("predict", "Classify image files (PNG, JPEG, BMP, any size), or the images under folders, with a checkpoint, as its run evaluated");
+  auto* sub = app.add_subcommand("predict", "Classify image files (PNG, JPEG, BMP, WebP, HEIF/AVIF, any size), or the images under folders, with a checkpoint, as its run evaluated");
   sub->add_option("--checkpoint,-c", f->checkpoint, "checkpoint.pt of a run")->required();
   sub->add_option("--top", f->top, "also print the next classes, this many in all (default 3)");
   sub->add_option("--json", f->json, "also write the predictions to this JSON file: each file's classes, indices and probabilities, best first");
