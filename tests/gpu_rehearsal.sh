@@ -23,6 +23,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 tree=$d/tree; mkdir -p "$tree/.device/bin/lib" "$tree/.device/cifar-1" "$tree/.device/cifar-2" "$tree/.device/cifar-3"
 cp -r "$here/bench" "$tree/bench"
 cp "$kiln" "$tree/.device/bin/kiln"
+# (CI's binary also links libheif, found here where it is installed; bench/gpu_stage.sh builds the
+# device binary without it, -DKILN_WITH_HEIF=OFF, so these four are all it carries.)
 for lib in libtomlplusplus.so.3 libstb.so.0 libwebp.so.7 libwebpdemux.so.2; do
   cp -L "$(ldd "$kiln" | awk -v l="$lib" '$1 == l { print $3 }')" "$tree/.device/bin/lib/" || fail "no $lib beside the binary"
 done
