@@ -174,11 +174,26 @@ def _(d):
     folder_dir(d + "/f", image=b"")
     return ["data", "info", "folder", "--folder", d + "/f"], ["bad.png", "empty"]
 
-@case("folder: a GIF named .png (kiln reads PNG, JPEG, BMP and WebP; libstb's GIF decoder is never handed it)")
+@case("folder: a GIF named .png (kiln reads PNG, JPEG, BMP, WebP and HEIF/AVIF; libstb's GIF decoder is never handed it)")
 def _(d):
     gif = bytes([*b"GIF89a", 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255, *b",", 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, *b";"])
     folder_dir(d + "/f", image=gif)
     return ["data", "info", "folder", "--folder", d + "/f"], ["bad.png", "not a PNG, JPEG, BMP, WebP or HEIF/AVIF file", "but a GIF"]
+
+@case("folder: an HEIC cut short (kiln reads HEIF/AVIF with libheif)")
+def _(d):
+    folder_dir(d + "/f")
+    heic = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "heif", "rgb-lossy.heic"), "rb").read()
+    with open(d + "/f/train/a/cut.heic", "wb") as f:
+        f.write(heic[:len(heic) // 2])
+    return ["data", "info", "folder", "--folder", d + "/f"], ["cut.heic", "cannot decode image", "libheif: ", "the file is cut short"]
+
+@case("folder: an MP4 named .heic")
+def _(d):
+    folder_dir(d + "/f")
+    with open(d + "/f/train/a/clip.heic", "wb") as f:
+        f.write(b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2" + bytes(64))
+    return ["data", "info", "folder", "--folder", d + "/f"], ["clip.heic", "an ISO media file (MP4, QuickTime, ...) that is not an HEIF/AVIF image, brand 'isom'"]
 
 @case("folder: empty class folders")
 def _(d):

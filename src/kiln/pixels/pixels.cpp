@@ -204,9 +204,42 @@ using HeifContext = std::unique_ptr<heif_context, void (*)(heif_context*)>;
 using HeifHandle = std::unique_ptr<heif_image_handle, void (*)(const heif_image_handle*)>;
 using HeifImage = std::unique_ptr<heif_image, void (*)(const heif_image*)>;
 
-void heif_ok(const heif_error& e, const std::string& name) {
+// How an ISO media file of `size` bytes falls short of its own top-level boxes (ftyp, meta, mdat,
+// ...: a 32-bit size, or 1 and a 64-bit one, or 0 for "to the end"): "; the file is cut short: ..."
+// where the last box it starts needs more bytes than there are, else "" (also for a malformed
+// size, which libheif's message covers). read(at, n, out) gives up to n bytes at offset `at`.
+template <class Read>
+std::string iso_cut_short(uint64_t size, Read read) {
+  uint64_t at = 0;
+  for (int boxes = 0; at < size && boxes < 4096; ++boxes) {
+    uint8_t h[16] = {};
+    const size_t got = read(at, size - at < 16 ? static_cast<size_t>(size - at) : size_t{16}, h);
+    uint64_t n = 0;
+    for (int k = 0; k < 4; ++k) n = n << 8 | h[k];
+    if (n == 1) {
+      n = 0;
+      for (int k = 8; k < 16; ++k) n = n << 8 | h[k];
+    } else if (n == 0) {
+      n = size - at;
+    }
+    const uint64_t header = h[0] == 0 && h[1] == 0 && h[2] == 0 && h[3] == 1 ? 16 : 8;
+    if (got < header || n > size - at)
+      return "; the file is cut short: its boxes take " + (got < header ? "more than " + std::to_string(size) : std::to_string(at + n)) +
+             " bytes, it has " + std::to_string(size);
+    if (n < header) return "";
+    at += n;
+  }
+  return "";
+}
+
+// Throws kiln's message for a libheif error, naming the file, with `hint()` after it.
+template <class Hint>
+void heif_ok(const heif_error& e, const std::string& name, Hint hint) {
   if (e.code != heif_error_Ok)
-    throw Error("cannot decode image '" + name + "': libheif: " + (e.message && *e.message ? e.message : "error " + std::to_string(e.code)));
+    throw Error("cannot decode image '" + name + "': libheif: " + (e.message && *e.message ? e.message : "error " + std::to_string(e.code)) + hint());
+}
+void heif_ok(const heif_error& e, const std::string& name) {
+  heif_ok(e, name, [] { return std::string(); });
 }
 
 // A context for one file, its tiles decoded in the calling thread (the folder loaders decode
@@ -224,9 +257,10 @@ HeifContext heif_context_for(const std::string& name) {
 // The primary image of a file read into `ctx`, and its size as shown (libheif's width and height
 // after the file's transformations: rotation 'irot', mirroring 'imir', the clean aperture 'clap'),
 // checked.
-HeifHandle heif_primary(heif_context* ctx, const std::string& name, Header* header) {
+template <class Hint>
+HeifHandle heif_primary(heif_context* ctx, const std::string& name, Header* header, Hint hint) {
   heif_image_handle* h = nullptr;
-  heif_ok(heif_context_get_primary_image_handle(ctx, &h), name);
+  heif_ok(heif_context_get_primary_image_handle(ctx, &h), name, hint);
   HeifHandle handle(h, &heif_image_handle_release);
   header->w = heif_image_handle_get_width(h);
   header->h = heif_image_handle_get_height(h);
@@ -242,17 +276,23 @@ HeifHandle heif_primary(heif_context* ctx, const std::string& name, Header* head
 // inside an HEIF is not applied: HEIF's transformations are the ones that hold (ISO/IEC 23008-12,
 // 6.5.12), and libheif, Chromium and Pillow ignore it too.
 Image decode_heif(const std::vector<uint8_t>& b, const std::string& name) {
+  const auto cut = [&] {
+    return iso_cut_short(b.size(), [&](uint64_t at, size_t n, uint8_t* out) {
+      std::copy(b.begin() + static_cast<std::ptrdiff_t>(at), b.begin() + static_cast<std::ptrdiff_t>(at + n), out);
+      return n;
+    });
+  };
   HeifContext ctx = heif_context_for(name);
-  heif_ok(heif_context_read_from_memory_without_copy(ctx.get(), b.data(), b.size(), nullptr), name);
+  heif_ok(heif_context_read_from_memory_without_copy(ctx.get(), b.data(), b.size(), nullptr), name, cut);
   Header header;
-  HeifHandle handle = heif_primary(ctx.get(), name, &header);
+  HeifHandle handle = heif_primary(ctx.get(), name, &header, cut);
   std::unique_ptr<heif_decoding_options, void (*)(heif_decoding_options*)> options(heif_decoding_options_alloc(), &heif_decoding_options_free);
   if (!options) throw Error("cannot decode image '" + name + "': libheif could not allocate its decoding options");
   options->convert_hdr_to_8bit = 1;
   heif_image* decoded = nullptr;
   heif_ok(heif_decode_image(handle.get(), &decoded, heif_colorspace_RGB, header.c == 4 ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB,
                             options.get()),
-          name);
+          name, cut);
   HeifImage image(decoded, &heif_image_release);
   int stride = 0;
   const uint8_t* plane = heif_image_get_plane_readonly(decoded, heif_channel_interleaved, &stride);
@@ -271,10 +311,19 @@ Image decode_heif(const std::vector<uint8_t>& b, const std::string& name) {
 // An HEIF/AVIF file's header (its size as shown, its channels) without decoding it: libheif reads
 // the file's boxes, not its coded pixels.
 Header heif_header_of_file(const std::string& path) {
+  const auto cut = [&] {
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!f || ec) return std::string();
+    return iso_cut_short(size, [&](uint64_t at, size_t n, uint8_t* out) {
+      return std::fseek(f.get(), static_cast<long>(at), SEEK_SET) == 0 ? std::fread(out, 1, n, f.get()) : size_t{0};
+    });
+  };
   HeifContext ctx = heif_context_for(path);
-  heif_ok(heif_context_read_from_file(ctx.get(), path.c_str(), nullptr), path);
+  heif_ok(heif_context_read_from_file(ctx.get(), path.c_str(), nullptr), path, cut);
   Header header;
-  heif_primary(ctx.get(), path, &header);
+  heif_primary(ctx.get(), path, &header, cut);
   return header;
 }
 }  // namespace
