@@ -79,6 +79,20 @@ TEST(Heif, LosslessPicturesGiveTheirPixelsAndTheHeaderItsSize) {
   }
 }
 
+// A grid of tiles (as phones store a photo) is read whole: 3 x 2 tiles of 32 x 32, the last
+// column and row cut to the image's 70 x 40, assembled by libheif, the tiles decoded in the
+// calling thread.
+TEST(Heif, AGridOfTilesIsReadWhole) {
+  const Bytes b = bytes_of(fixture("grid-lossless.heic"));
+  ASSERT_NE(std::string(b.begin(), b.end()).find("grid"), std::string::npos) << "the fixture is not a grid";
+  const px::Image img = px::decode(b, "grid-lossless.heic");
+  ASSERT_EQ(img.c, 3);
+  ASSERT_EQ(img.h, 40);
+  ASSERT_EQ(img.w, 70);
+  EXPECT_EQ(img.data, formula(70, 40, false));
+  expect_header("grid-lossless.heic", 3, 40, 70);
+}
+
 // A monochrome HEIC (4:0:0) reads as RGB with three equal channels.
 TEST(Heif, AMonochromeImageGivesThreeEqualChannels) {
   const px::Image img = px::decode(bytes_of(fixture("grey-lossless.heic")), "grey-lossless.heic");

@@ -48,6 +48,12 @@ picture(7, 5, alpha=True).save("rgba-lossless.heic", "HEIF", **LOSSLESS)
 grey = Image.new("L", (7, 5))
 grey.putdata([(30 * x + 7 + 40 * y) % 256 for y in range(5) for x in range(7)])
 grey.save("grey-lossless.heic", "HEIF", quality=-1)
+# A grid of 32 x 32 tiles, as phones write their photos (in 512 x 512 tiles): 70 x 40 in 3 x 2
+# tiles, the last column and row cut to fit; lossless, the formula's colours mod 256.
+grid = Image.new("RGB", (70, 40))
+grid.putdata([tuple(v % 256 for v in rgb(x, y)) for y in range(40) for x in range(70)])
+grid.save("grid-lossless.heic", "HEIF", tile_size=32, **LOSSLESS)
+assert b"grid" in open("grid-lossless.heic", "rb").read()
 # Lossy, as phones write them: 4:2:0, an even and an odd size.
 smooth(16, 12).save("rgb-lossy.heic", "HEIF", quality=80)
 smooth(15, 11).save("rgb-lossy-odd.heic", "HEIF", quality=80)
@@ -70,7 +76,7 @@ exif[0x0112] = 6
 picture(3, 5).save("turned.avif", "AVIF", quality=100, subsampling="4:4:4", exif=exif)
 assert b"irot" in open("turned.avif", "rb").read()
 assert decoded("turned.avif", "RGB").size == (5, 3)
-for f in ("rgb-lossless.heic", "rgba-lossless.heic", "grey-lossless.heic", "rgb-lossy.heic", "rgb-lossy-odd.heic", "rgb-10bit.heic",
+for f in ("rgb-lossless.heic", "rgba-lossless.heic", "grey-lossless.heic", "grid-lossless.heic", "rgb-lossy.heic", "rgb-lossy-odd.heic", "rgb-10bit.heic",
           "rgb-lossy.avif", "rgba-lossy.avif", "turned.avif"):
     b = open(f, "rb").read()
     print(f"{f}: {len(b)} bytes, major brand {b[8:12].decode()}")
