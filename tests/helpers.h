@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,26 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& b) 
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream f(path, std::ios::binary);
   f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+// A file's bytes (a test fixture's), the test failing where it cannot be opened.
+inline std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  EXPECT_TRUE(f.good()) << path;
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// The picture of the lossless image fixtures (tests/webp/, tests/heif/; tests/fixture_pictures.py
+// writes it): colour (30 x + 7, 40 y + 3, 11 x y) mod 256 at (x, y), and alpha (20 + 30 x + 5 y)
+// mod 256 where there is one; row-major, interleaved.
+inline std::vector<uint8_t> fixture_picture(int w, int h, bool alpha) {
+  std::vector<uint8_t> b;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      b.insert(b.end(), {static_cast<uint8_t>(30 * x + 7), static_cast<uint8_t>(40 * y + 3), static_cast<uint8_t>(11 * x * y % 256)});
+      if (alpha) b.push_back(static_cast<uint8_t>((20 + 30 * x + 5 * y) % 256));
+    }
+  return b;
 }
 
 // The real-data root ($KILN_DATA), or "" (the caller then skips, naming what it missed).

@@ -30,23 +30,10 @@ namespace heif_test {
 using Bytes = std::vector<uint8_t>;
 
 std::string fixture(const std::string& name) { return std::string(KILN_SOURCE_DIR) + "/tests/heif/" + name; }
-Bytes bytes_of(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  EXPECT_TRUE(f.good()) << path;
-  return Bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+Bytes bytes_of(const std::string& path) { return test::read_bytes(path); }
 
-// make_fixtures.py's lossless pictures: colour (30 x + 7, 40 y + 3, 11 x y mod 256), alpha
-// (20 + 30 x + 5 y) mod 256 where there is one.
-Bytes formula(int w, int h, bool alpha) {
-  Bytes b;
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      b.insert(b.end(), {static_cast<uint8_t>(30 * x + 7), static_cast<uint8_t>(40 * y + 3), static_cast<uint8_t>(11 * x * y % 256)});
-      if (alpha) b.push_back(static_cast<uint8_t>((20 + 30 * x + 5 * y) % 256));
-    }
-  return b;
-}
+// The lossless fixtures' picture (tests/fixture_pictures.py).
+Bytes formula(int w, int h, bool alpha) { return test::fixture_picture(w, h, alpha); }
 
 int max_difference(const Bytes& a, const Bytes& b) {
   EXPECT_EQ(a.size(), b.size());

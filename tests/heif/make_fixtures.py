@@ -4,34 +4,19 @@ Pillow's own AVIF plugin (libavif with libaom); and the pixels those packages de
 ones (*.rgb, *.rgba: raw interleaved bytes, row-major, as the picture is shown). Run from this
 folder with a Python that has Pillow >= 11.3 and pillow-heif (neither is a dependency of kiln):
   python3 -m venv /tmp/hv && /tmp/hv/bin/pip install pillow-heif==1.9.0 && /tmp/hv/bin/python make_fixtures.py
-The lossless pictures follow formulas that the test computes itself (kept in step with it)."""
+The lossless pictures are tests/fixture_pictures.py's, whose formula the test computes itself."""
+import os
+import sys
+
 import pillow_heif
 from PIL import Image, ImageOps, features
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from fixture_pictures import picture, rgb, smooth  # noqa: E402
 
 assert features.check("avif"), "this Pillow has no AVIF"
 pillow_heif.register_heif_opener()
 print("Pillow", Image.__version__, "libavif", features.version("avif"), "pillow-heif", pillow_heif.__version__, pillow_heif.libheif_info())
-
-
-def rgb(x, y):  # the lossless pictures' colour at (x, y): tests/test_heif.cpp's formula (and test_webp.cpp's)
-    return (30 * x + 7, 40 * y + 3, (11 * x * y) % 256)
-
-
-def picture(w, h, alpha=False):
-    im = Image.new("RGBA" if alpha else "RGB", (w, h))
-    for y in range(h):
-        for x in range(w):
-            im.putpixel((x, y), rgb(x, y) + ((20 + 30 * x + 5 * y) % 256,) if alpha else rgb(x, y))
-    return im
-
-
-def smooth(w, h, alpha=False):  # what lossy coding keeps close: gradients
-    im = Image.new("RGBA" if alpha else "RGB", (w, h))
-    for y in range(h):
-        for x in range(w):
-            c = (8 * x + 60, 10 * y + 40, 200 - 5 * x - 4 * y)
-            im.putpixel((x, y), c + (255 - 12 * x,) if alpha else c)
-    return im
 
 
 def decoded(name, mode):  # the pixels as the other decoder shows them (EXIF orientation applied)
@@ -49,9 +34,9 @@ grey = Image.new("L", (7, 5))
 grey.putdata([(30 * x + 7 + 40 * y) % 256 for y in range(5) for x in range(7)])
 grey.save("grey-lossless.heic", "HEIF", quality=-1)
 # A grid of 32 x 32 tiles, as phones write their photos (in 512 x 512 tiles): 70 x 40 in 3 x 2
-# tiles, the last column and row cut to fit; lossless, the formula's colours mod 256.
+# tiles, the last column and row cut to fit; lossless.
 grid = Image.new("RGB", (70, 40))
-grid.putdata([tuple(v % 256 for v in rgb(x, y)) for y in range(40) for x in range(70)])
+grid.putdata([rgb(x, y) for y in range(40) for x in range(70)])
 grid.save("grid-lossless.heic", "HEIF", tile_size=32, **LOSSLESS)
 assert b"grid" in open("grid-lossless.heic", "rb").read()
 # Lossy, as phones write them: 4:2:0, an even and an odd size.

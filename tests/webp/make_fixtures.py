@@ -2,35 +2,19 @@
 that kiln links), and the pixels Pillow decodes from the lossy ones (*.rgb, *.rgba: raw
 interleaved bytes, row-major). Run from this folder with a Python that has Pillow with WebP:
   $KILN_VENV/bin/python make_fixtures.py
-The lossless pixels follow formulas that the test computes itself (kept in step with it)."""
+The lossless pictures are tests/fixture_pictures.py's, whose formula the test computes itself."""
 import io
+import os
 import struct
+import sys
 
 from PIL import Image, features
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from fixture_pictures import picture, rgb, smooth  # noqa: E402
+
 assert features.check("webp"), "this Pillow has no WebP"
 print("Pillow's libwebp:", features.version("webp"))
-
-
-def rgb(x, y):  # the lossless pictures' colour at (x, y): tests/test_webp.cpp's rgb_at
-    return (30 * x + 7, 40 * y + 3, (11 * x * y) % 256)
-
-
-def picture(w, h, alpha=False):
-    im = Image.new("RGBA" if alpha else "RGB", (w, h))
-    for y in range(h):
-        for x in range(w):
-            im.putpixel((x, y), rgb(x, y) + ((20 + 30 * x + 5 * y) % 256,) if alpha else rgb(x, y))
-    return im
-
-
-def smooth(w, h, alpha=False):  # what lossy coding keeps close: gradients
-    im = Image.new("RGBA" if alpha else "RGB", (w, h))
-    for y in range(h):
-        for x in range(w):
-            c = (8 * x + 60, 10 * y + 40, 200 - 5 * x - 4 * y)
-            im.putpixel((x, y), c + (255 - 12 * x,) if alpha else c)
-    return im
 
 
 def save(im, name, **kw):
