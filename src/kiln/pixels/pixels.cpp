@@ -45,6 +45,19 @@ const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp/.heic/.heif/.avif";
 const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp";
 #endif
 
+std::string decoders() {
+  std::string out = "PNG, JPEG, BMP (stb_image)";
+#ifdef KILN_PIXELS_WEBP
+  const int v = WebPGetDecoderVersion();
+  out += "; WebP (libwebp " + std::to_string(v >> 16) + "." + std::to_string(v >> 8 & 255) + "." + std::to_string(v & 255) + ")";
+#endif
+#ifdef KILN_PIXELS_HEIF
+  out += std::string("; HEIF/AVIF (libheif ") + heif_get_version() + ": HEVC " + (heif_have_decoder_for_format(heif_compression_HEVC) ? "yes" : "no") +
+         ", AV1 " + (heif_have_decoder_for_format(heif_compression_AV1) ? "yes" : "no") + ")";
+#endif
+  return out;
+}
+
 bool is_image_file(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

@@ -51,6 +51,11 @@ extern const bool kReadsHeif;
 // this list.
 extern const char* const kImageExtensions;
 
+// The formats this build decodes and with what, for `kiln env`: "PNG, JPEG, BMP (stb_image); WebP
+// (libwebp 1.2.4); HEIF (libheif 1.15.1: HEVC yes, AV1 yes)", each library's version as it reports
+// it at run time, and whether libheif has a decoder for HEIC's HEVC and AVIF's AV1.
+std::string decoders();
+
 // Whether a path names an image file kiln reads: its extension, any case, is in kImageExtensions.
 bool is_image_file(const std::string& path);
 
