@@ -189,6 +189,26 @@ TEST(Heif, CutFilesAreRefusedByName) {
   expect_error_containing([&] { px::header_of_file((d.path / "cut.heic").string()); }, "; the file is cut short: its boxes take ");
 }
 
+// A file whose image claims 10,000 x 10,000 pixels (its 'ispe' box, the image's spatial extent,
+// edited) is refused by kiln's 64-Mpixel limit before anything is decoded, by decode and by the
+// header pass, as a PNG or WebP bomb is: whether it is shown at that size (turned.avif) or cropped
+// to 7 x 5 by its clean aperture (rgb-lossless.heic, whose 64 x 64 coded picture is cut so).
+TEST(Heif, AnImplausibleSizeIsRefusedBeforeDecoding) {
+  for (const char* name : {"turned.avif", "rgb-lossless.heic"}) {
+    Bytes b = bytes_of(fixture(name));
+    const std::string text(b.begin(), b.end());
+    const size_t at = text.find("ispe");
+    ASSERT_NE(at, std::string::npos) << name;
+    ASSERT_EQ(text.find("clap") != std::string::npos, std::string(name) == "rgb-lossless.heic") << name;
+    for (const size_t field : {at + 8, at + 12})  // after the version and flags: width, height (32 bits, big-endian)
+      for (int k = 0; k < 4; ++k) b[field + static_cast<size_t>(k)] = static_cast<uint8_t>(10000u >> (24 - 8 * k));
+    expect_error_containing([&] { px::decode(b, "big.heic"); }, "image 'big.heic': implausible size 10000x10000");
+    TempDir d;
+    write_bytes((d.path / "big.heic").string(), b);
+    expect_error_containing([&] { px::header_of_file((d.path / "big.heic").string()); }, "implausible size 10000x10000");
+  }
+}
+
 // An ISO media file that is not an HEIF image (an MP4, say) is named as such, with its brand;
 // compatible brands count (an HEIF whose major brand is another's).
 TEST(Heif, OtherIsoMediaFilesAreNamed) {

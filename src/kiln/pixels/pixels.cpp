@@ -269,7 +269,8 @@ HeifContext heif_context_for(const std::string& name) {
 
 // The primary image of a file read into `ctx`, and its size as shown (libheif's width and height
 // after the file's transformations: rotation 'irot', mirroring 'imir', the clean aperture 'clap'),
-// checked.
+// checked, as is the size it is stored at (its 'ispe' box). A bitstream coded larger than its
+// 'ispe' says is bounded by libheif's own limit (32,768 pixels a side), not by kiln's.
 template <class Hint>
 HeifHandle heif_primary(heif_context* ctx, const std::string& name, Header* header, Hint hint) {
   heif_image_handle* h = nullptr;
@@ -279,6 +280,9 @@ HeifHandle heif_primary(heif_context* ctx, const std::string& name, Header* head
   header->h = heif_image_handle_get_height(h);
   header->c = heif_image_handle_has_alpha_channel(h) ? 4 : 3;
   check_size(header->w, header->h, name);
+  // The size libheif decodes at, before the crop: a clean aperture ('clap') can show 7 x 5 pixels
+  // of a 10,000 x 10,000 image.
+  check_size(heif_image_handle_get_ispe_width(h), heif_image_handle_get_ispe_height(h), name);
   return handle;
 }
 
