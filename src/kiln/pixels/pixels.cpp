@@ -281,8 +281,9 @@ HeifHandle heif_primary(heif_context* ctx, const std::string& name, Header* head
   header->c = heif_image_handle_has_alpha_channel(h) ? 4 : 3;
   check_size(header->w, header->h, name);
   // The size libheif decodes at, before the crop: a clean aperture ('clap') can show 7 x 5 pixels
-  // of a 10,000 x 10,000 image.
-  check_size(heif_image_handle_get_ispe_width(h), heif_image_handle_get_ispe_height(h), name);
+  // of a 10,000 x 10,000 image. (Where libheif reports none, 0, the shown size stands.)
+  const int ispe_w = heif_image_handle_get_ispe_width(h), ispe_h = heif_image_handle_get_ispe_height(h);
+  if (ispe_w > 0 || ispe_h > 0) check_size(ispe_w, ispe_h, name);
   return handle;
 }
 
