@@ -15,6 +15,7 @@
 
 #include "kiln/core/fs.h"
 #include "kiln/data/dataset.h"
+#include "kiln/pixels/pixels.h"
 #include "kiln/train/trainer.h"
 
 namespace kiln::test {
@@ -55,6 +56,14 @@ inline std::vector<uint8_t> fixture_picture(int w, int h, bool alpha) {
       if (alpha) b.push_back(static_cast<uint8_t>((20 + 30 * x + 5 * y) % 256));
     }
   return b;
+}
+
+// A decoded image has `c` channels, h x w pixels and exactly `data`; `what` names it in failures.
+inline void expect_image(const px::Image& img, int64_t c, int64_t h, int64_t w, const std::vector<uint8_t>& data, const std::string& what) {
+  EXPECT_EQ(img.c, c) << what;
+  EXPECT_EQ(img.h, h) << what;
+  EXPECT_EQ(img.w, w) << what;
+  EXPECT_EQ(img.data, data) << what;
 }
 
 // The real-data root ($KILN_DATA), or "" (the caller then skips, naming what it missed).

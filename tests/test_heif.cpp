@@ -22,6 +22,9 @@
 
 using namespace kiln;
 using kiln::test::expect_error_containing;
+using kiln::test::expect_image;
+using kiln::test::fixture_picture;
+using kiln::test::read_bytes;
 using kiln::test::TempDir;
 using kiln::test::write_bytes;
 
@@ -30,10 +33,13 @@ namespace heif_test {
 using Bytes = std::vector<uint8_t>;
 
 std::string fixture(const std::string& name) { return std::string(KILN_SOURCE_DIR) + "/tests/heif/" + name; }
-Bytes bytes_of(const std::string& path) { return test::read_bytes(path); }
 
-// The lossless fixtures' picture (tests/fixture_pictures.py).
-Bytes formula(int w, int h, bool alpha) { return test::fixture_picture(w, h, alpha); }
+// A fixture's bytes, the test failing where they do not hold the box `box` (what the test is about).
+Bytes fixture_holding(const std::string& name, const std::string& box) {
+  const Bytes b = read_bytes(fixture(name));
+  EXPECT_NE(std::string(b.begin(), b.end()).find(box), std::string::npos) << name << " has no '" << box << "' box";
+  return b;
+}
 
 int max_difference(const Bytes& a, const Bytes& b) {
   EXPECT_EQ(a.size(), b.size());
@@ -57,13 +63,10 @@ TEST(Heif, LosslessPicturesGiveTheirPixelsAndTheHeaderItsSize) {
   EXPECT_FALSE(px::is_image_file("f.mp4"));
   for (const bool alpha : {false, true}) {
     const std::string name = alpha ? "rgba-lossless.heic" : "rgb-lossless.heic";
-    const Bytes b = bytes_of(fixture(name));
+    const Bytes b = read_bytes(fixture(name));
     EXPECT_EQ(px::format_problem(b.data(), b.size()), "") << name;
     const px::Image img = px::decode(b, name);
-    EXPECT_EQ(img.c, alpha ? 4 : 3) << name;
-    EXPECT_EQ(img.h, 5) << name;
-    EXPECT_EQ(img.w, 7) << name;
-    EXPECT_EQ(img.data, formula(7, 5, alpha)) << name;
+    expect_image(img, alpha ? 4 : 3, 5, 7, fixture_picture(7, 5, alpha), name);
     expect_header(name, alpha ? 4 : 3, 5, 7);
   }
 }
@@ -72,19 +75,14 @@ TEST(Heif, LosslessPicturesGiveTheirPixelsAndTheHeaderItsSize) {
 // column and row cut to the image's 70 x 40, assembled by libheif, the tiles decoded in the
 // calling thread.
 TEST(Heif, AGridOfTilesIsReadWhole) {
-  const Bytes b = bytes_of(fixture("grid-lossless.heic"));
-  ASSERT_NE(std::string(b.begin(), b.end()).find("grid"), std::string::npos) << "the fixture is not a grid";
-  const px::Image img = px::decode(b, "grid-lossless.heic");
-  ASSERT_EQ(img.c, 3);
-  ASSERT_EQ(img.h, 40);
-  ASSERT_EQ(img.w, 70);
-  EXPECT_EQ(img.data, formula(70, 40, false));
+  expect_image(px::decode(fixture_holding("grid-lossless.heic", "grid"), "grid-lossless.heic"), 3, 40, 70, fixture_picture(70, 40, false),
+               "grid-lossless.heic");
   expect_header("grid-lossless.heic", 3, 40, 70);
 }
 
 // A monochrome HEIC (4:0:0) reads as RGB with three equal channels.
 TEST(Heif, AMonochromeImageGivesThreeEqualChannels) {
-  const px::Image img = px::decode(bytes_of(fixture("grey-lossless.heic")), "grey-lossless.heic");
+  const px::Image img = px::decode(read_bytes(fixture("grey-lossless.heic")), "grey-lossless.heic");
   ASSERT_EQ(img.c, 3);
   ASSERT_EQ(img.h, 5);
   ASSERT_EQ(img.w, 7);
@@ -113,9 +111,9 @@ TEST(Heif, LossyFilesGiveTheOtherDecodersPixels) {
       {"rgba-lossy.avif", "rgba-lossy-avif.rgba", 4, 12, 16, 9},
   };
   for (const auto& k : cases) {
-    const Bytes want = bytes_of(fixture(k.pixels));
+    const Bytes want = read_bytes(fixture(k.pixels));
     ASSERT_EQ(want.size(), static_cast<size_t>(k.c * k.h * k.w)) << k.pixels;
-    const px::Image img = px::decode(bytes_of(fixture(k.file)), k.file);
+    const px::Image img = px::decode(read_bytes(fixture(k.file)), k.file);
     ASSERT_EQ(img.c, k.c) << k.file;
     ASSERT_EQ(img.h, k.h) << k.file;
     ASSERT_EQ(img.w, k.w) << k.file;
@@ -132,13 +130,11 @@ TEST(Heif, LossyFilesGiveTheOtherDecodersPixels) {
 // orientation 6) is applied, as browsers apply it: the 3 x 5 picture is shown 5 wide, 3 high, as
 // Pillow shows it after exif_transpose.
 TEST(Heif, TheFilesRotationIsApplied) {
-  const Bytes b = bytes_of(fixture("turned.avif"));
-  ASSERT_NE(std::string(b.begin(), b.end()).find("irot"), std::string::npos) << "the fixture has no rotation";
-  const px::Image img = px::decode(b, "turned.avif");
+  const px::Image img = px::decode(fixture_holding("turned.avif", "irot"), "turned.avif");
   ASSERT_EQ(img.h, 3);
   ASSERT_EQ(img.w, 5);
-  EXPECT_LE(max_difference(img.data, bytes_of(fixture("turned-avif.rgb"))), 1);
-  const px::Image shown = px::oriented(px::Image{3, 5, 3, formula(3, 5, false)}, 6);  // the picture turned as EXIF 6 says
+  EXPECT_LE(max_difference(img.data, read_bytes(fixture("turned-avif.rgb"))), 1);
+  const px::Image shown = px::oriented(px::Image{3, 5, 3, fixture_picture(3, 5, false)}, 6);  // the picture turned as EXIF 6 says
   EXPECT_LE(max_difference(img.data, shown.data), 2);
   expect_header("turned.avif", 3, 3, 5);
 }
@@ -147,7 +143,7 @@ TEST(Heif, TheFilesRotationIsApplied) {
 TEST(Heif, ChannelsConvertAsStbImageConverts) {
   for (const bool alpha : {false, true}) {
     const std::string name = alpha ? "rgba-lossless.heic" : "rgb-lossless.heic";
-    const Bytes b = bytes_of(fixture(name)), pixels = formula(7, 5, alpha);
+    const Bytes b = read_bytes(fixture(name)), pixels = fixture_picture(7, 5, alpha);
     const int c0 = alpha ? 4 : 3;
     for (int c = 1; c <= 4; ++c) {
       const px::Image img = px::decode(b, name, c);
@@ -168,7 +164,7 @@ TEST(Heif, ChannelsConvertAsStbImageConverts) {
 // pass refuses a cut header alike.
 TEST(Heif, CutFilesAreRefusedByName) {
   for (const char* name : {"rgba-lossless.heic", "rgb-lossy.avif"}) {
-    const Bytes b = bytes_of(fixture(name));
+    const Bytes b = read_bytes(fixture(name));
     std::vector<size_t> ends;  // where the file's top-level boxes end (32-bit sizes in these files)
     for (size_t at = 0; at + 8 <= b.size(); at = ends.back()) ends.push_back(at + (size_t{b[at]} << 24 | size_t{b[at + 1]} << 16 | size_t{b[at + 2]} << 8 | b[at + 3]));
     ASSERT_EQ(ends.back(), b.size()) << name;
@@ -182,7 +178,7 @@ TEST(Heif, CutFilesAreRefusedByName) {
     }
   }
   TempDir d;
-  const Bytes b = bytes_of(fixture("rgb-lossless.heic"));
+  const Bytes b = read_bytes(fixture("rgb-lossless.heic"));
   write_bytes((d.path / "cut.heic").string(), Bytes(b.begin(), b.begin() + 40));
   expect_error_containing([&] { px::header_of_file((d.path / "cut.heic").string()); },
                           "cannot decode image '" + (d.path / "cut.heic").string() + "': libheif: ");
@@ -195,7 +191,7 @@ TEST(Heif, CutFilesAreRefusedByName) {
 // to 7 x 5 by its clean aperture (rgb-lossless.heic, whose 64 x 64 coded picture is cut so).
 TEST(Heif, AnImplausibleSizeIsRefusedBeforeDecoding) {
   for (const char* name : {"turned.avif", "rgb-lossless.heic"}) {
-    Bytes b = bytes_of(fixture(name));
+    Bytes b = read_bytes(fixture(name));
     const std::string text(b.begin(), b.end());
     const size_t at = text.find("ispe");
     ASSERT_NE(at, std::string::npos) << name;
@@ -228,9 +224,9 @@ TEST(Heif, OtherIsoMediaFilesAreNamed) {
 // A class folder of HEIC and AVIF images beside PNG ones: the rotated AVIF by its shown size.
 TEST(Heif, AFolderReadsHeifAndAvifImagesBesideOthers) {
   TempDir d;
-  write_bytes((d.path / "a" / "0.heic").string(), bytes_of(fixture("rgb-lossless.heic")));
-  write_bytes((d.path / "a" / "1.HEIF").string(), bytes_of(fixture("rgba-lossless.heic")));
-  write_bytes((d.path / "b" / "0.avif").string(), bytes_of(fixture("turned.avif")));
+  write_bytes((d.path / "a" / "0.heic").string(), read_bytes(fixture("rgb-lossless.heic")));
+  write_bytes((d.path / "a" / "1.HEIF").string(), read_bytes(fixture("rgba-lossless.heic")));
+  write_bytes((d.path / "b" / "0.avif").string(), read_bytes(fixture("turned.avif")));
   FolderOptions options;
   options.image_size = {5, 7};  // the rotated AVIF, 5 x 3, stretched
   FolderReport report;
@@ -240,7 +236,7 @@ TEST(Heif, AFolderReadsHeifAndAvifImagesBesideOthers) {
   const auto planar = ds.images[0].contiguous();
   for (int k = 0; k < 3; ++k)
     for (int i = 0; i < 35; ++i) first[static_cast<size_t>(i * 3 + k)] = planar.data_ptr<uint8_t>()[k * 35 + i];
-  EXPECT_EQ(first, formula(7, 5, false));
+  EXPECT_EQ(first, fixture_picture(7, 5, false));
   EXPECT_EQ(ds.labels[2].item<int64_t>(), 1);
   EXPECT_EQ(std::string(px::kImageExtensions), ".png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif");
 }

@@ -19,6 +19,9 @@
 
 using namespace kiln;
 using kiln::test::expect_error_containing;
+using kiln::test::expect_image;
+using kiln::test::fixture_picture;
+using kiln::test::read_bytes;
 using kiln::test::TempDir;
 using kiln::test::write_bytes;
 
@@ -27,10 +30,6 @@ namespace webp_test {
 using Bytes = std::vector<uint8_t>;
 
 std::string fixture(const std::string& name) { return std::string(KILN_SOURCE_DIR) + "/tests/webp/" + name; }
-Bytes bytes_of(const std::string& path) { return test::read_bytes(path); }
-
-// The lossless fixtures' picture (tests/fixture_pictures.py).
-Bytes formula(int w, int h, bool alpha) { return test::fixture_picture(w, h, alpha); }
 
 // The pixels as a PNG, by stb_image_write.
 Bytes png_of(int w, int h, int c, const Bytes& pixels) {
@@ -42,22 +41,15 @@ Bytes png_of(int w, int h, int c, const Bytes& pixels) {
   return png;
 }
 
-void expect_image(const px::Image& img, int64_t c, int64_t h, int64_t w, const Bytes& data, const std::string& what) {
-  EXPECT_EQ(img.c, c) << what;
-  EXPECT_EQ(img.h, h) << what;
-  EXPECT_EQ(img.w, w) << what;
-  EXPECT_EQ(img.data, data) << what;
-}
-
 TEST(WebP, LosslessPicturesGiveTheirPixelsAndTheHeaderItsSize) {
   EXPECT_TRUE(px::kReadsWebP);
   EXPECT_TRUE(px::is_image_file("a/b.webp"));
   EXPECT_TRUE(px::is_image_file("B.WebP"));
   for (const bool alpha : {false, true}) {
     const std::string name = alpha ? "rgba-lossless.webp" : "rgb-lossless.webp";
-    const Bytes b = bytes_of(fixture(name));
+    const Bytes b = read_bytes(fixture(name));
     EXPECT_EQ(px::format_problem(b.data(), b.size()), "") << name;
-    expect_image(px::decode(b, name), alpha ? 4 : 3, 5, 7, formula(7, 5, alpha), name);
+    expect_image(px::decode(b, name), alpha ? 4 : 3, 5, 7, fixture_picture(7, 5, alpha), name);
     const auto h = px::header_of_file(fixture(name));
     EXPECT_EQ(h.w, 7) << name;
     EXPECT_EQ(h.h, 5) << name;
@@ -68,16 +60,16 @@ TEST(WebP, LosslessPicturesGiveTheirPixelsAndTheHeaderItsSize) {
 TEST(WebP, LossyPicturesGiveThePixelsPillowDecodes) {
   for (const bool alpha : {false, true}) {
     const std::string name = alpha ? "rgba-lossy.webp" : "rgb-lossy.webp";
-    const Bytes want = bytes_of(fixture(alpha ? "rgba-lossy.rgba" : "rgb-lossy.rgb"));
+    const Bytes want = read_bytes(fixture(alpha ? "rgba-lossy.rgba" : "rgb-lossy.rgb"));
     ASSERT_EQ(want.size(), (alpha ? 4u : 3u) * 16 * 12) << name;
-    expect_image(px::decode(bytes_of(fixture(name)), name), alpha ? 4 : 3, 12, 16, want, name);
+    expect_image(px::decode(read_bytes(fixture(name)), name), alpha ? 4 : 3, 12, 16, want, name);
     EXPECT_EQ(px::header_of_file(fixture(name)).c, alpha ? 4 : 3) << name;
   }
 }
 
 // An animation is read as Pillow (and torchvision's ImageFolder) opens it: its first frame.
 TEST(WebP, AnAnimationGivesItsFirstFrame) {
-  const Bytes b = bytes_of(fixture("animated.webp"));
+  const Bytes b = read_bytes(fixture("animated.webp"));
   const auto img = px::decode(b, "animated.webp");
   ASSERT_EQ(img.h, 5);
   ASSERT_EQ(img.w, 7);
@@ -89,7 +81,7 @@ TEST(WebP, AnAnimationGivesItsFirstFrame) {
     colour.insert(colour.end(), img.data.begin() + static_cast<std::ptrdiff_t>(i), img.data.begin() + static_cast<std::ptrdiff_t>(i) + 3);
     if (img.c == 4) EXPECT_EQ(img.data[i + 3], 255);
   }
-  EXPECT_EQ(colour, formula(7, 5, false));
+  EXPECT_EQ(colour, fixture_picture(7, 5, false));
   // cut inside its second frame: the first frame is there, the file is still refused as cut short
   const Bytes cut(b.begin(), b.end() - 40);
   expect_error_containing([&] { px::decode(cut, "cut.webp"); }, "cannot decode image 'cut.webp': its WebP animation is malformed or cut short");
@@ -98,10 +90,10 @@ TEST(WebP, AnAnimationGivesItsFirstFrame) {
 // A WebP's EXIF orientation is not applied: Chromium 156 applies none
 // (bench/results/webp-exif-chromium-2026-12-05.txt), so the picture is shown as stored.
 TEST(WebP, ItsExifOrientationIsNotApplied) {
-  const Bytes b = bytes_of(fixture("exif-turned.webp"));
+  const Bytes b = read_bytes(fixture("exif-turned.webp"));
   const std::string tiff_orientation_6 = std::string("EXIF") + '\x1a' + std::string(3, '\0') + "MM";
   ASSERT_NE(std::string(b.begin(), b.end()).find(tiff_orientation_6), std::string::npos) << "the fixture has no EXIF chunk";
-  expect_image(px::decode(b, "exif-turned.webp"), 3, 5, 3, formula(3, 5, false), "exif-turned.webp");
+  expect_image(px::decode(b, "exif-turned.webp"), 3, 5, 3, fixture_picture(3, 5, false), "exif-turned.webp");
   const auto h = px::header_of_file(fixture("exif-turned.webp"));
   EXPECT_EQ(h.w, 3);
   EXPECT_EQ(h.h, 5);
@@ -110,19 +102,19 @@ TEST(WebP, ItsExifOrientationIsNotApplied) {
 // The header pass reads a file's first 16 KiB; a WebP's ICC profile comes before its pixels and
 // can be longer, and its first chunk (VP8X) gives the size.
 TEST(WebP, TheHeaderComesFromTheFirstChunkBeforeALargeIccProfile) {
-  ASSERT_GT(bytes_of(fixture("big-icc.webp")).size(), 16u * 1024);
+  ASSERT_GT(read_bytes(fixture("big-icc.webp")).size(), 16u * 1024);
   const auto h = px::header_of_file(fixture("big-icc.webp"));
   EXPECT_EQ(h.w, 7);
   EXPECT_EQ(h.h, 5);
   EXPECT_EQ(h.c, 3);
-  expect_image(px::read(fixture("big-icc.webp")), 3, 5, 7, formula(7, 5, false), "big-icc.webp");
+  expect_image(px::read(fixture("big-icc.webp")), 3, 5, 7, fixture_picture(7, 5, false), "big-icc.webp");
 }
 
 // decode's `channels` converts a WebP as stb_image converts a PNG of the same pixels.
 TEST(WebP, ChannelsConvertAsStbImageConverts) {
   for (const bool alpha : {false, true}) {
     const std::string name = alpha ? "rgba-lossless.webp" : "rgb-lossless.webp";
-    const Bytes webp = bytes_of(fixture(name)), pixels = formula(7, 5, alpha);
+    const Bytes webp = read_bytes(fixture(name)), pixels = fixture_picture(7, 5, alpha);
     const Bytes png = png_of(7, 5, alpha ? 4 : 3, pixels);
     for (int c = 1; c <= 4; ++c)
       EXPECT_EQ(px::decode(webp, name, c).data, px::decode(png, "same.png", c).data) << name << " as " << c << " channels";
@@ -130,7 +122,7 @@ TEST(WebP, ChannelsConvertAsStbImageConverts) {
 }
 
 TEST(WebP, DamagedOrImplausibleFilesAreRefusedByName) {
-  const Bytes b = bytes_of(fixture("rgb-lossless.webp"));
+  const Bytes b = read_bytes(fixture("rgb-lossless.webp"));
   for (const size_t n : {size_t{12}, size_t{20}, b.size() / 2, b.size() - 4}) {
     const Bytes cut(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n));
     expect_error_containing([&] { px::decode(cut, "cut.webp"); }, "cannot decode image 'cut.webp': its WebP data is");
@@ -142,7 +134,7 @@ TEST(WebP, DamagedOrImplausibleFilesAreRefusedByName) {
   // Canvases of 10,000 x 10,000 (a VP8X chunk's width - 1 and height - 1, 24 bits each, at bytes
   // 24 and 27): an animation's is its size, a bomb; a still picture's must match its pixels'.
   const auto with_canvas = [&](const std::string& name) {
-    Bytes b = bytes_of(fixture(name));
+    Bytes b = read_bytes(fixture(name));
     EXPECT_EQ(std::string(b.begin() + 12, b.begin() + 16), "VP8X") << name;
     for (const size_t at : {size_t{24}, size_t{27}}) {
       b[at] = 9999 & 255;
@@ -169,11 +161,11 @@ TEST(WebP, DamagedOrImplausibleFilesAreRefusedByName) {
 // A class folder of WebP images beside PNG ones: each read as its PNG twin.
 TEST(WebP, AFolderReadsWebPImagesBesidePngOnes) {
   TempDir d;
-  const Bytes pixels = formula(7, 5, false);
+  const Bytes pixels = fixture_picture(7, 5, false);
   const Bytes png = png_of(7, 5, 3, pixels);
   write_bytes((d.path / "a" / "0.png").string(), png);
-  write_bytes((d.path / "a" / "1.WEBP").string(), bytes_of(fixture("rgb-lossless.webp")));
-  write_bytes((d.path / "b" / "0.webp").string(), bytes_of(fixture("big-icc.webp")));
+  write_bytes((d.path / "a" / "1.WEBP").string(), read_bytes(fixture("rgb-lossless.webp")));
+  write_bytes((d.path / "b" / "0.webp").string(), read_bytes(fixture("big-icc.webp")));
   const auto ds = read_image_folder(d.path.string());
   ASSERT_EQ(ds.images.sizes(), (std::vector<int64_t>{3, 3, 5, 7}));
   EXPECT_TRUE(ds.images[0].equal(ds.images[1]));

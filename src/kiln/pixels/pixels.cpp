@@ -27,23 +27,19 @@ namespace kiln::px {
 
 #ifdef KILN_PIXELS_WEBP
 const bool kReadsWebP = true;
+#define KILN_WEBP_EXTENSIONS "/.webp"
 #else
 const bool kReadsWebP = false;
+#define KILN_WEBP_EXTENSIONS ""
 #endif
 #ifdef KILN_PIXELS_HEIF
 const bool kReadsHeif = true;
+#define KILN_HEIF_EXTENSIONS "/.heic/.heif/.avif"
 #else
 const bool kReadsHeif = false;
+#define KILN_HEIF_EXTENSIONS ""
 #endif
-#if defined(KILN_PIXELS_WEBP) && defined(KILN_PIXELS_HEIF)
-const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp/.webp/.heic/.heif/.avif";
-#elif defined(KILN_PIXELS_WEBP)
-const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp/.webp";
-#elif defined(KILN_PIXELS_HEIF)
-const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp/.heic/.heif/.avif";
-#else
-const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp";
-#endif
+const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp" KILN_WEBP_EXTENSIONS KILN_HEIF_EXTENSIONS;
 
 std::string decoders() {
   std::string out = "PNG, JPEG, BMP (stb_image)";
@@ -129,11 +125,9 @@ std::string format_problem(const uint8_t* h, size_t n) {
     what = "a file whose first bytes are";
     for (size_t i = 0; i < std::min<size_t>(n, 8); ++i) what += std::string(" ") + digits[h[i] >> 4] + digits[h[i] & 15];
   }
-  const char* formats = kReadsWebP && kReadsHeif ? "not a PNG, JPEG, BMP, WebP or HEIF/AVIF file"
-                        : kReadsWebP             ? "not a PNG, JPEG, BMP or WebP file"
-                        : kReadsHeif             ? "not a PNG, JPEG, BMP or HEIF/AVIF file"
-                                                 : "not a PNG, JPEG or BMP file";
-  return std::string(formats) + ", the formats kiln reads, but " + what + ": convert it to PNG first";
+  const std::string formats = std::string("PNG, JPEG") + (kReadsWebP || kReadsHeif ? ", BMP" : " or BMP") +
+                              (kReadsWebP ? kReadsHeif ? ", WebP" : " or WebP" : "") + (kReadsHeif ? " or HEIF/AVIF" : "");
+  return "not a " + formats + " file, the formats kiln reads, but " + what + ": convert it to PNG first";
 }
 
 #if defined(KILN_PIXELS_WEBP) || defined(KILN_PIXELS_HEIF)
@@ -327,19 +321,29 @@ Image decode_heif(const std::vector<uint8_t>& b, const std::string& name) {
 }
 
 // An HEIF/AVIF file's header (its size as shown, its channels) without decoding it: libheif reads
-// the file's boxes, not its coded pixels.
-Header heif_header_of_file(const std::string& path) {
+// the boxes of the file header_of_file has open (its pixels are not read), through `f`.
+Header heif_header_of_file(FILE* f, const std::string& path) {
+  struct Open {
+    FILE* f;
+    int64_t size;
+  } open{f, 0};
+  if (std::fseek(f, 0, SEEK_END) != 0 || (open.size = ftello(f)) < 0 || std::fseek(f, 0, SEEK_SET) != 0)
+    throw Error("cannot read image '" + path + "'");
+  static const heif_reader reader = {
+      1,
+      [](void* u) -> int64_t { return ftello(static_cast<Open*>(u)->f); },
+      [](void* data, size_t n, void* u) { return std::fread(data, 1, n, static_cast<Open*>(u)->f) == n ? 0 : 1; },
+      [](int64_t at, void* u) { return fseeko(static_cast<Open*>(u)->f, at, SEEK_SET); },
+      [](int64_t target, void* u) {
+        return target <= static_cast<Open*>(u)->size ? heif_reader_grow_status_size_reached : heif_reader_grow_status_size_beyond_eof;
+      }};
   const auto cut = [&] {
-    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path, ec);
-    if (!f || ec) return std::string();
-    return iso_cut_short(size, [&](uint64_t at, size_t n, uint8_t* out) {
-      return std::fseek(f.get(), static_cast<long>(at), SEEK_SET) == 0 ? std::fread(out, 1, n, f.get()) : size_t{0};
+    return iso_cut_short(static_cast<uint64_t>(open.size), [&](uint64_t at, size_t n, uint8_t* out) {
+      return fseeko(f, static_cast<off_t>(at), SEEK_SET) == 0 ? std::fread(out, 1, n, f) : size_t{0};
     });
   };
   HeifContext ctx = heif_context_for(path);
-  heif_ok(heif_context_read_from_file(ctx.get(), path.c_str(), nullptr), path, cut);
+  heif_ok(heif_context_read_from_reader(ctx.get(), &reader, &open, nullptr), path, cut);
   Header header;
   heif_primary(ctx.get(), path, &header, cut);
   return header;
@@ -627,7 +631,7 @@ Header header_of_file(const std::string& path) {
   }
 #endif
 #ifdef KILN_PIXELS_HEIF
-  if (is_heif(head.data(), head.size())) return heif_header_of_file(path);
+  if (is_heif(head.data(), head.size())) return heif_header_of_file(f.get(), path);
 #endif
   Header h;
   int orientation = 1;
