@@ -50,6 +50,7 @@ kiln=("$kiln_bin" bench --preset "$preset" --runs "$runs" --warmup "$warmup" --d
 peer=("$py" bench/airbench_peer.py --data "$data" --recipe "$recipe" --runs "$runs" --warmup "$warmup" --device cpu
       --threads 2 --channels-last "${pscale[@]}")
 timefmt='%e s wall %U user %S sys %R minflt %M KB'
+[ -x /usr/bin/time ] || { echo "cpu_vs_peer.sh: needs GNU time for each run's peak memory and page faults: apt-get install time (scripts/install-deps.sh installs it)"; exit 1; }
 for i in $(seq 0 $((n - 1))); do
   /usr/bin/time -f "kiln $i: $timefmt" -a -o "$tmp/time" "${kiln[@]}" --set train.seed=$((i * runs)) --out "$tmp/kiln-$i.json" \
     > "$tmp/kiln-$i.log" 2>&1 || { echo "kiln run $i failed:"; tail -5 "$tmp/kiln-$i.log"; exit 1; }

@@ -4,7 +4,8 @@
 # NVIDIA's toolkit pieces from PyPI that torch's CMake package needs to configure (docs/install.md).
 # Every step says what it installs and how big it is; what is already there is reused.
 #   KILN_VENV       where the venv lives (default: <repo>/.venv)
-#   KILN_MINIMAL=1  skip the packages only tests, downloads and ONNX export need (curl, archive, onnx, gtest, ...)
+#   KILN_MINIMAL=1  skip the packages only tests, downloads and ONNX export need (curl, archive, onnx, gtest, ...;
+#                   time and xz-utils: bench/cpu_vs_peer.sh's /usr/bin/time, the GPU staging's xz)
 #   KILN_PYTHON     the interpreter that makes the venv (default: python3)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,30 +17,77 @@ say() { echo "install-deps: $*"; }
 pkgs=(cmake ninja-build g++ make python3-venv pkg-config zlib1g-dev libcli11-dev libtomlplusplus-dev
       nlohmann-json3-dev libstb-dev libwebp-dev libheif-dev libgloo-dev dataset-fashion-mnist)
 [ "${KILN_MINIMAL:-0}" = 1 ] || pkgs+=(libcurl4-openssl-dev libarchive-dev libonnx-dev libprotobuf-dev libgtest-dev libbenchmark-dev
-                                          ccache chromium emscripten node-acorn clang libclang-rt-14-dev)
+                                          ccache chromium emscripten node-acorn clang time xz-utils)
+# clang's sanitizer and libFuzzer runtime is packaged under clang's major version: libclang-rt-14-dev
+# on Debian 12, -19- on Debian 13, -18- on Ubuntu 24.04. The version is the installed clang's, else
+# the one the distribution's `clang` package depends on (known once apt's lists are there).
+clang_rt() {
+  local v
+  v=$(clang --version 2>/dev/null | sed -n '1s/.*clang version \([0-9][0-9]*\)\..*/\1/p' || true)
+  [ -n "$v" ] || v=$(apt-cache depends clang 2>/dev/null | sed -n 's/^ *Depends: clang-\([0-9][0-9]*\)$/\1/p' | sed -n 1p || true)
+  [ -z "$v" ] || echo "libclang-rt-$v-dev"
+}
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+rt=
+if [ "${KILN_MINIMAL:-0}" != 1 ]; then
+  rt=$(clang_rt)
+  [ -z "$rt" ] || pkgs+=("$rt")
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+rt_unknown=0
+[ "${KILN_MINIMAL:-0}" = 1 ] || [ -n "$rt" ] || rt_unknown=1
+if [ ${#missing[@]} -gt 0 ] || [ $rt_unknown = 1 ]; then
   if [ "$(id -u)" = 0 ]; then
     sudo=()
   elif command -v sudo >/dev/null 2>&1; then
     sudo=(sudo)
   else
     say "these Debian packages are missing, and this user is neither root nor has sudo:"
+    [ $rt_unknown = 0 ] || missing+=("libclang-rt-N-dev")
     echo "  ${missing[*]}"
+    [ $rt_unknown = 0 ] || echo "(N: the major version of the clang that 'apt-get install clang' installs, as in 'clang --version')"
     echo "Run as root:"
     echo "  apt-get update && apt-get install -y ${missing[*]}"
     echo "then run $0 again (it installs the rest, the Python side, without root)."
     exit 1
   fi
-  say "installing Debian packages: ${missing[*]}"
+  say "updating apt's package lists"
   log=$(mktemp)
   if ! "${sudo[@]}" apt-get update -qq >"$log" 2>&1; then
     say "apt-get update failed:"; sed 's/^/  /' "$log" | tail -n 5; rm -f "$log"; exit 1
   fi
+  if [ $rt_unknown = 1 ]; then
+    rt=$(clang_rt)
+    [ -n "$rt" ] || { say "apt has no 'clang' package that names its version (apt-cache depends clang): install clang and its libclang-rt-N-dev by hand"; exit 1; }
+    installed "$rt" || missing+=("$rt")
+  fi
+  # A package this distribution's lists do not have (Ubuntu 24.04 has chromium only as a snap):
+  # one that only some tests or tools need is left out, saying what does without it; any other
+  # stops here, naming it.
+  have_pkgs=(); absent=()
+  for p in "${missing[@]}"; do
+    candidate=$(apt-cache policy "$p" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+    if [ -n "$candidate" ] && [ "$candidate" != "(none)" ]; then have_pkgs+=("$p"); else absent+=("$p"); fi
+  done
+  for p in "${absent[@]}"; do
+    case $p in
+      chromium) say "no '$p' package here: left out (the tests that render report.html and the web page in it skip)";;
+      emscripten|node-acorn) say "no '$p' package here: left out (the web page's kiln.js is not built; its tests skip)";;
+      libclang-rt-*) say "no '$p' package here: left out (make fuzz and make sanitize need it)";;
+      *) say "this system's package lists have no '$p', which kiln needs (apt-cache policy $p; kiln is tested on Debian 12 and 13)"
+         rm -f "$log"; exit 1;;
+    esac
+  done
+  missing=("${have_pkgs[@]}")
+  rm -f "$log"
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  log=$(mktemp)
   # What apt will fetch (the packages and their dependencies), before it fetches it.
   mib=$(apt-get install --print-uris -qq "${missing[@]}" 2>/dev/null | awk '{s += $3} END {printf "%.0f", s / 1048576}')
   say "  ${mib:-?} MiB to download from the Debian archive"

@@ -41,6 +41,19 @@ const bool kReadsHeif = false;
 #endif
 const char* const kImageExtensions = ".png/.jpg/.jpeg/.bmp" KILN_WEBP_EXTENSIONS KILN_HEIF_EXTENSIONS;
 
+#ifdef KILN_PIXELS_HEIF
+// libheif initialised once and never finished: its codecs stay registered for the process. Its
+// API asks for heif_init before any other call where the decoders are plugins, as in Debian 13's
+// libheif 1.23 (libheif-plugin-libde265, -dav1d); `kiln env`'s decoder line calls it too, though
+// 1.23 was seen to load its plugins on first use without it.
+namespace {
+const heif_error& heif_initialised() {
+  static const heif_error initialised = heif_init(nullptr);
+  return initialised;
+}
+}  // namespace
+#endif
+
 std::string decoders() {
   std::string out = "PNG, JPEG, BMP (stb_image)";
 #ifdef KILN_PIXELS_WEBP
@@ -48,8 +61,11 @@ std::string decoders() {
   out += "; WebP (libwebp " + std::to_string(v >> 16) + "." + std::to_string(v >> 8 & 255) + "." + std::to_string(v & 255) + ")";
 #endif
 #ifdef KILN_PIXELS_HEIF
-  out += std::string("; HEIF/AVIF (libheif ") + heif_get_version() + ": HEVC " + (heif_have_decoder_for_format(heif_compression_HEVC) ? "yes" : "no") +
-         ", AV1 " + (heif_have_decoder_for_format(heif_compression_AV1) ? "yes" : "no") + ")";
+  const heif_error& init = heif_initialised();
+  out += std::string("; HEIF/AVIF (libheif ") + heif_get_version();
+  if (init.code != heif_error_Ok) out += std::string(", heif_init failed: ") + (init.message ? init.message : "no message");
+  out += std::string(": HEVC ") + (heif_have_decoder_for_format(heif_compression_HEVC) ? "yes" : "no") + ", AV1 " +
+         (heif_have_decoder_for_format(heif_compression_AV1) ? "yes" : "no") + ")";
 #endif
   return out;
 }
@@ -250,11 +266,9 @@ void heif_ok(const heif_error& e, const std::string& name) {
 }
 
 // A context for one file, its tiles decoded in the calling thread (the folder loaders decode
-// files on threads of their own). libheif is initialised once and never finished: its codecs stay
-// registered for the process.
+// files on threads of their own).
 HeifContext heif_context_for(const std::string& name) {
-  static const heif_error initialised = heif_init(nullptr);
-  heif_ok(initialised, name);
+  heif_ok(heif_initialised(), name);
   HeifContext ctx(heif_context_alloc(), &heif_context_free);
   if (!ctx) throw Error("cannot decode image '" + name + "': libheif could not allocate a context");
   heif_context_set_max_decoding_threads(ctx.get(), 0);
@@ -329,14 +343,19 @@ Header heif_header_of_file(FILE* f, const std::string& path) {
   } open{f, 0};
   if (std::fseek(f, 0, SEEK_END) != 0 || (open.size = ftello(f)) < 0 || std::fseek(f, 0, SEEK_SET) != 0)
     throw Error("cannot read image '" + path + "'");
-  static const heif_reader reader = {
-      1,
-      [](void* u) -> int64_t { return ftello(static_cast<Open*>(u)->f); },
-      [](void* data, size_t n, void* u) { return std::fread(data, 1, n, static_cast<Open*>(u)->f) == n ? 0 : 1; },
-      [](int64_t at, void* u) { return fseeko(static_cast<Open*>(u)->f, at, SEEK_SET); },
-      [](int64_t target, void* u) {
-        return target <= static_cast<Open*>(u)->size ? heif_reader_grow_status_size_reached : heif_reader_grow_status_size_beyond_eof;
-      }};
+  // Version 1 of the reader: the fields a newer libheif adds after these (1.19's range requests)
+  // stay zero, and libheif reads them only from a reader that says version 2 or more.
+  static const heif_reader reader = [] {
+    heif_reader r{};
+    r.reader_api_version = 1;
+    r.get_position = [](void* u) -> int64_t { return ftello(static_cast<Open*>(u)->f); };
+    r.read = [](void* data, size_t n, void* u) { return std::fread(data, 1, n, static_cast<Open*>(u)->f) == n ? 0 : 1; };
+    r.seek = [](int64_t at, void* u) { return fseeko(static_cast<Open*>(u)->f, at, SEEK_SET); };
+    r.wait_for_file_size = [](int64_t target, void* u) {
+      return target <= static_cast<Open*>(u)->size ? heif_reader_grow_status_size_reached : heif_reader_grow_status_size_beyond_eof;
+    };
+    return r;
+  }();
   const auto cut = [&] {
     return iso_cut_short(static_cast<uint64_t>(open.size), [&](uint64_t at, size_t n, uint8_t* out) {
       return fseeko(f, static_cast<off_t>(at), SEEK_SET) == 0 ? std::fread(out, 1, n, f) : size_t{0};
