@@ -91,5 +91,8 @@ chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/u
   bash -c "cd /work/main && $cmd" > "$log" 2>&1
 rc=$?
 set -e
-say "exit $rc after $(( $(date +%s) - t0 )) s; the output: $log"
+# The versions that differ most between distributions, for the record (a package not installed is left out).
+chroot "$root" dpkg-query -W -f='${Package} ${Version}\n' g++ cmake ninja-build python3 libheif-dev libwebp-dev libstb-dev \
+  libonnx-dev libprotobuf-dev libgtest-dev clang emscripten nodejs chromium > "$work/$distro-packages.txt" 2> /dev/null || true
+say "exit $rc after $(( $(date +%s) - t0 )) s; the output: $log; package versions: $work/$distro-packages.txt"
 exit $rc

@@ -7,7 +7,17 @@
 #   KILN_MINIMAL=1  skip the packages only tests, downloads and ONNX export need (curl, archive, onnx, gtest, ...;
 #                   time and xz-utils: bench/cpu_vs_peer.sh's /usr/bin/time, the GPU staging's xz)
 #   KILN_PYTHON     the interpreter that makes the venv (default: python3)
+#   --packages      the distribution's packages only (e.g. as root, before a user makes the venv)
+# Debian 12, Debian 13 and Ubuntu 24.04 (docs/install.md); tests/install_deps_check.sh runs the
+# package logic against stand-ins for dpkg-query, apt-cache and apt-get (KILN_APT_LISTS: where it
+# says apt's lists are).
 set -euo pipefail
+packages_only=0
+case ${1:-} in
+  --packages) packages_only=1;;
+  "") ;;
+  *) echo "usage: $0 [--packages]"; exit 2;;
+esac
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${KILN_VENV:-$here/.venv}
 torch_version=2.11.0
@@ -27,7 +37,35 @@ clang_rt() {
   [ -n "$v" ] || v=$(apt-cache depends clang 2>/dev/null | sed -n 's/^ *Depends: clang-\([0-9][0-9]*\)$/\1/p' | sed -n 1p || true)
   [ -z "$v" ] || echo "libclang-rt-$v-dev"
 }
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+available() { local c; c=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p'); [ -n "$c" ] && [ "$c" != "(none)" ]; }
+# What does without a package that only some tests or tools need (empty: kiln needs it).
+optional() {
+  case $1 in
+    chromium) echo "the tests that render report.html and the web page in it skip";;
+    emscripten|node-acorn) echo "the web page's kiln.js is not built; its tests skip";;
+    libclang-rt-*) echo "make fuzz and make sanitize need it";;
+  esac
+}
+# Leaves out of missing[] the optional packages this system's package lists do not have (Ubuntu
+# 24.04 has chromium only as a snap), saying what does without each; with `final`, a package kiln
+# needs that the lists lack stops here, naming it.
+drop_unavailable() {
+  local keep=() p
+  for p in "${missing[@]}"; do
+    if available "$p"; then
+      keep+=("$p")
+    elif [ -n "$(optional "$p")" ]; then
+      say "this system has no '$p' package: left out ($(optional "$p"))"
+    elif [ "$1" = final ]; then
+      say "this system's package lists have no '$p', which kiln needs (apt-cache policy $p; kiln is tested on Debian 12 and 13, and Ubuntu 24.04)"
+      exit 1
+    else
+      keep+=("$p")
+    fi
+  done
+  missing=(${keep[@]+"${keep[@]}"})
+}
 rt=
 if [ "${KILN_MINIMAL:-0}" != 1 ]; then
   rt=$(clang_rt)
@@ -38,6 +76,9 @@ missing=()
 for p in "${pkgs[@]}"; do
   installed "$p" || missing+=("$p")
 done
+# With apt's lists already fetched, an optional package they lack is left out without fetching
+# them again (each run would otherwise update them for it).
+if compgen -G "${KILN_APT_LISTS:-/var/lib/apt/lists}/*_Packages" > /dev/null && [ ${#missing[@]} -gt 0 ]; then drop_unavailable first; fi
 rt_unknown=0
 [ "${KILN_MINIMAL:-0}" = 1 ] || [ -n "$rt" ] || rt_unknown=1
 if [ ${#missing[@]} -gt 0 ] || [ $rt_unknown = 1 ]; then
@@ -60,42 +101,26 @@ if [ ${#missing[@]} -gt 0 ] || [ $rt_unknown = 1 ]; then
   if ! "${sudo[@]}" apt-get update -qq >"$log" 2>&1; then
     say "apt-get update failed:"; sed 's/^/  /' "$log" | tail -n 5; rm -f "$log"; exit 1
   fi
+  rm -f "$log"
   if [ $rt_unknown = 1 ]; then
     rt=$(clang_rt)
     [ -n "$rt" ] || { say "apt has no 'clang' package that names its version (apt-cache depends clang): install clang and its libclang-rt-N-dev by hand"; exit 1; }
     installed "$rt" || missing+=("$rt")
   fi
-  # A package this distribution's lists do not have (Ubuntu 24.04 has chromium only as a snap):
-  # one that only some tests or tools need is left out, saying what does without it; any other
-  # stops here, naming it.
-  have_pkgs=(); absent=()
-  for p in "${missing[@]}"; do
-    candidate=$(apt-cache policy "$p" 2>/dev/null | sed -n 's/^ *Candidate: //p')
-    if [ -n "$candidate" ] && [ "$candidate" != "(none)" ]; then have_pkgs+=("$p"); else absent+=("$p"); fi
-  done
-  for p in "${absent[@]}"; do
-    case $p in
-      chromium) say "no '$p' package here: left out (the tests that render report.html and the web page in it skip)";;
-      emscripten|node-acorn) say "no '$p' package here: left out (the web page's kiln.js is not built; its tests skip)";;
-      libclang-rt-*) say "no '$p' package here: left out (make fuzz and make sanitize need it)";;
-      *) say "this system's package lists have no '$p', which kiln needs (apt-cache policy $p; kiln is tested on Debian 12 and 13)"
-         rm -f "$log"; exit 1;;
-    esac
-  done
-  missing=("${have_pkgs[@]}")
-  rm -f "$log"
+  drop_unavailable final
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   log=$(mktemp)
   # What apt will fetch (the packages and their dependencies), before it fetches it.
   mib=$(apt-get install --print-uris -qq "${missing[@]}" 2>/dev/null | awk '{s += $3} END {printf "%.0f", s / 1048576}')
-  say "  ${mib:-?} MiB to download from the Debian archive"
+  say "  ${mib:-?} MiB to download from the package archive"
   if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >"$log" 2>&1; then
     say "apt-get install failed for: ${missing[*]}:"; grep -E "^E:|rror" "$log" | tail -n 5 | sed 's/^/  /'; rm -f "$log"; exit 1
   fi
   rm -f "$log"
 fi
+[ $packages_only = 0 ] || { say "ok (the distribution's packages)"; exit 0; }
 
 # ---- the virtual environment and LibTorch ----------------------------------------------------
 py=${KILN_PYTHON:-python3}
