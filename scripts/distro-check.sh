@@ -8,7 +8,8 @@
 #     DISTRO   bookworm (Debian 12) | trixie (Debian 13) | noble (Ubuntu 24.04)
 #     WORKDIR  where the system goes (WORKDIR/DISTRO, ~12 GiB once kiln's dependencies are in it);
 #              kept between calls, so a second call reuses the system, apt's packages and the venv
-#     COMMAND  run in the clone (default: CI=true bash .ci/run); its output goes to WORKDIR/DISTRO.log
+#     COMMAND  run in the clone (default: CI=true bash .ci/run); its output goes to
+#              WORKDIR/DISTRO-DATE-TIME.log
 #   KILN_SHARED=DIR  the folder CI has beside the clone as ../shared (data/, peers/, device/), mounted
 #                    read-only there (default: ../shared, when it holds data/)
 #   KILN_CLONE=keep  run in the clone already there instead of a fresh clone of HEAD
@@ -84,7 +85,7 @@ if [ "${KILN_CLONE:-}" != keep ] || [ ! -d "$root/work/main/.git" ]; then
   git clone -q "$here" "$root/work/main"
 fi
 say "$distro ($(. "$root/etc/os-release" && echo "$PRETTY_NAME")), kiln $(git -C "$root/work/main" rev-parse --short HEAD): $cmd"
-log=$work/$distro.log
+log=$work/$distro-$(date -u +%Y%m%d-%H%M%S).log
 t0=$(date +%s)
 set +e
 chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 TERM=dumb \

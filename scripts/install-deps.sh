@@ -71,11 +71,22 @@ if [ "${KILN_MINIMAL:-0}" != 1 ]; then
   rt=$(clang_rt)
   [ -z "$rt" ] || pkgs+=("$rt")
 fi
+# libheif's HEVC and AV1 decoders, where the distribution packages them apart from libheif (Debian
+# 13, Ubuntu 24.04: Ubuntu's libheif1 brings an AV1 one and no HEVC one; Debian 12 builds them in).
+heif_plugins=(libheif-plugin-libde265 libheif-plugin-dav1d)
+add_heif_plugins() {
+  local p
+  for p in "${heif_plugins[@]}"; do
+    case " ${pkgs[*]} " in *" $p "*) continue;; esac
+    if available "$p"; then pkgs+=("$p"); installed "$p" || missing+=("$p"); fi
+  done
+}
 
 missing=()
 for p in "${pkgs[@]}"; do
   installed "$p" || missing+=("$p")
 done
+add_heif_plugins   # known where apt's lists are there; else again once they are fetched
 # With apt's lists already fetched, an optional package they lack is left out without fetching
 # them again (each run would otherwise update them for it).
 if compgen -G "${KILN_APT_LISTS:-/var/lib/apt/lists}/*_Packages" > /dev/null && [ ${#missing[@]} -gt 0 ]; then drop_unavailable first; fi
@@ -87,7 +98,7 @@ if [ ${#missing[@]} -gt 0 ] || [ $rt_unknown = 1 ]; then
   elif command -v sudo >/dev/null 2>&1; then
     sudo=(sudo)
   else
-    say "these Debian packages are missing, and this user is neither root nor has sudo:"
+    say "these packages are missing, and this user is neither root nor has sudo:"
     [ $rt_unknown = 0 ] || missing+=("libclang-rt-N-dev")
     echo "  ${missing[*]}"
     [ $rt_unknown = 0 ] || echo "(N: the major version of the clang that 'apt-get install clang' installs, as in 'clang --version')"
@@ -107,10 +118,11 @@ if [ ${#missing[@]} -gt 0 ] || [ $rt_unknown = 1 ]; then
     [ -n "$rt" ] || { say "apt has no 'clang' package that names its version (apt-cache depends clang): install clang and its libclang-rt-N-dev by hand"; exit 1; }
     installed "$rt" || missing+=("$rt")
   fi
+  add_heif_plugins
   drop_unavailable final
 fi
 if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
+  say "installing packages: ${missing[*]}"
   log=$(mktemp)
   # What apt will fetch (the packages and their dependencies), before it fetches it.
   mib=$(apt-get install --print-uris -qq "${missing[@]}" 2>/dev/null | awk '{s += $3} END {printf "%.0f", s / 1048576}')

@@ -51,14 +51,15 @@ libbenchmark-dev ccache chromium emscripten node-acorn clang time xz-utils"
 all=$(echo $all)
 
 # 1. A fresh Ubuntu 24.04: nothing installed, apt's lists not fetched, no chromium package, clang
-# 18. The lists are fetched once, clang's runtime is named by the version apt then reports, and
-# chromium is left out with what does without it.
+# 18, libheif's decoders as plugin packages. The lists are fetched once, clang's runtime is named
+# by the version apt then reports, the HEVC and AV1 plugins are asked for, and chromium is left
+# out with what does without it.
 export STUB_INSTALLED="" STUB_ABSENT="chromium" STUB_CLANG=18 KILN_APT_LISTS=$d/lists-none
 run "fresh Ubuntu 24.04"
 [ $rc = 0 ] || fail "install-deps --packages failed on a fresh Ubuntu-like system"
 [ "$(grep -c '^update$' "$d/apt.log")" = 1 ] || fail "apt's lists were not fetched exactly once"
 inst=$(grep '^install ' "$d/apt.log")
-for p in libclang-rt-18-dev time xz-utils libheif-dev emscripten; do
+for p in libclang-rt-18-dev time xz-utils libheif-dev libheif-plugin-libde265 libheif-plugin-dav1d emscripten; do
   case " $inst " in *" $p "*) ;; *) fail "'$p' is not among the packages installed";; esac
 done
 case " $inst " in *" chromium "*) fail "chromium, which the lists lack, was asked of apt-get";; esac
@@ -66,14 +67,15 @@ grep -q "no 'chromium' package: left out (the tests that render report.html and 
 
 # 2. The same system afterwards (all but chromium installed, the lists there): no apt-get at all,
 # not even an update for the package it can never have.
-export STUB_INSTALLED="${all/ chromium/} libclang-rt-18-dev" KILN_APT_LISTS=$d/lists STUB_LISTS=1
+export STUB_INSTALLED="${all/ chromium/} libclang-rt-18-dev libheif-plugin-libde265 libheif-plugin-dav1d" KILN_APT_LISTS=$d/lists STUB_LISTS=1
 run "the same, installed"
 [ $rc = 0 ] || fail "a second run failed"
 [ ! -s "$d/apt.log" ] || fail "a second run called apt-get"
 grep -q "no 'chromium' package: left out" "$d/out" || fail "no note for the chromium left out on the second run"
 
-# 3. Debian 12: clang 14 installed; its runtime missing is named by the installed clang's version.
-export STUB_INSTALLED="${all/ ccache/}" STUB_ABSENT="" STUB_CLANG=19 STUB_CLANG_INSTALLED="Debian clang version 14.0.6"
+# 3. Debian 12: clang 14 installed; its runtime missing is named by the installed clang's version;
+# libheif's decoders are built in (no plugin packages), and none is asked for.
+export STUB_INSTALLED="${all/ ccache/}" STUB_ABSENT="libheif-plugin-libde265 libheif-plugin-dav1d" STUB_CLANG=19 STUB_CLANG_INSTALLED="Debian clang version 14.0.6"
 run "Debian 12, ccache and clang's runtime missing"
 [ $rc = 0 ] || fail "install-deps --packages failed"
 [ "$(grep '^install ' "$d/apt.log")" = "install ccache libclang-rt-14-dev" ] || fail "not the two missing packages, with clang 14's runtime"

@@ -255,11 +255,21 @@ std::string iso_cut_short(uint64_t size, Read read) {
   return "";
 }
 
+// Where libheif's decoders are plugins, a system may lack one (Ubuntu 24.04's libheif1 installs
+// an AV1 plugin and no HEVC one): the decoders missing, and the packages that hold them.
+std::string missing_heif_decoders() {
+  std::string out;
+  if (!heif_have_decoder_for_format(heif_compression_HEVC)) out += "HEVC (HEIC: libheif-plugin-libde265)";
+  if (!heif_have_decoder_for_format(heif_compression_AV1)) out += std::string(out.empty() ? "" : ", ") + "AV1 (AVIF: libheif-plugin-dav1d)";
+  return out.empty() ? "" : "; this libheif has no decoder for " + out + "; on Debian and Ubuntu the package in brackets adds it";
+}
+
 // Throws kiln's message for a libheif error, naming the file, with `hint()` after it.
 template <class Hint>
 void heif_ok(const heif_error& e, const std::string& name, Hint hint) {
   if (e.code != heif_error_Ok)
-    throw Error("cannot decode image '" + name + "': libheif: " + (e.message && *e.message ? e.message : "error " + std::to_string(e.code)) + hint());
+    throw Error("cannot decode image '" + name + "': libheif: " + (e.message && *e.message ? e.message : "error " + std::to_string(e.code)) +
+                (e.code == heif_error_Unsupported_feature && e.subcode == heif_suberror_Unsupported_codec ? missing_heif_decoders() : "") + hint());
 }
 void heif_ok(const heif_error& e, const std::string& name) {
   heif_ok(e, name, [] { return std::string(); });
