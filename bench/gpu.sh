@@ -36,6 +36,8 @@
 #      kernels by device time; e2. max-pooling three ways (bench/pool_bench.py, <= 40 s).
 #   f. while time remains: cifar10-96-faster (n = 3) and the real airbench96_faster.py (the rest).
 #   g. while time remains: cifar10-myrtle-94 (n = 5) and cifar10-resnet9-baseline (one run).
+#   h. only when named in KILN_CAMPAIGN_STEPS: airbench94 with one trick taken out at a time
+#      (kiln ablate --preset airbench94-ablation: 11 rows, KILN_ABLATION_RUNS a row, default 5).
 # Ran on an H200 on 2026-12-04 (before the fixes of that day: the window's notes in docs/gpu.md);
 # rehearsed on the CPU (tests/gpu_rehearsal.sh).
 set -uo pipefail
@@ -50,8 +52,9 @@ device=${KILN_GPU_DEVICE:-cuda}
 dry=${KILN_GPU_DRY:-0}
 runs=${KILN_GPU_RUNS:-10}   # n of each kiln preset and real peer (the rehearsal uses 2)
 export KILN_COMMIT=${KILN_COMMIT:-unknown}
+export KILN_CONFIGS=${KILN_CONFIGS:-$here/configs}   # the presets and ablations of this tree, wherever it lies
 start=$(date +%s)
-steps=" ${KILN_CAMPAIGN_STEPS:-a b c d e e2 f g} "   # which steps run (bench/gpu_call.sh 4: "f")
+steps=" ${KILN_CAMPAIGN_STEPS:-a b c d e e2 f g} "   # which steps run (bench/gpu_call.sh 4: "f"; h only when named)
 want() { [[ "$steps" == *" $1 "* ]]; }
 mkdir -p "$results"
 left() { echo $(( budget - ($(date +%s) - start) )); }
@@ -223,4 +226,30 @@ elif [ "$(left)" -ge 60 ] || [ "$dry" = 1 ]; then
   if [ "$(left)" -ge 45 ] || [ "$dry" = 1 ]; then kiln_bench cifar10-resnet9-baseline 1 "$(left)" "" "${resnet[@]}"
   else log "kiln cifar10-resnet9-baseline: skipped, $(left) s left"; fi
 else log "the ResNet-9 presets: skipped, $(left) s left"; fi
+# h. only when named: airbench94 with one trick taken out at a time (configs/ablations/
+# airbench94-ablation.toml: the whole recipe, then ten rows each without one trick, each against
+# the whole recipe), n a row. The runs go outside the results (their checkpoints would swell the
+# pack); the table, its JSON and the log come in. Cut by its budget, the rows done stay in the
+# table (kiln ablate rewrites it after every row), and the same command continues them.
+if ! want h; then :
+elif [ "$(left)" -ge 60 ] || [ "$dry" = 1 ]; then
+  n=${KILN_ABLATION_RUNS:-5}; tiny=()
+  # the rehearsal: one tiny run a row, without small's whiten_bias_epochs, which would replace the
+  # value of the whitening bias's row
+  if [ "$dry" = 1 ]; then
+    n=1
+    for ((i = 0; i < ${#small[@]}; i += 2)); do
+      [[ ${small[i+1]} == model.whiten_bias_epochs=* ]] || tiny+=("${small[i]}" "${small[i+1]}")
+    done
+  fi
+  work=${KILN_ABLATION_WORK:-$HOME/kiln-window/ablation}
+  log "kiln ablate airbench94-ablation: 11 rows x $n runs, at most $(left) s, in $work"
+  timeout --signal=INT "$(at_most "$(left)")" "$kiln" ablate --preset airbench94-ablation --runs "$n" --device "$device" \
+    --data "$data" --out "$work" --quiet "${tiny[@]}" --set train.eval_every=1000 --set train.checkpoint_every=1000 \
+    > "$results/ablation-airbench94.log" 2>&1
+  rc=$?
+  for f in ablation.md ablation.json; do [ -f "$work/$f" ] && cp "$work/$f" "$results/ablation-airbench94.${f#*.}"; done
+  [ -f "$results/ablation-airbench94.md" ] && grep '^| ' "$results/ablation-airbench94.md" | tee -a "$results/gpu.log"
+  [ $rc = 0 ] || log "kiln ablate: exit $rc (the rows done are in ablation-airbench94.json; the same command continues)"
+else log "the airbench94 ablation: skipped, $(left) s left"; fi
 log "done; results in $results"

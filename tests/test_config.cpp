@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 
 using namespace kiln;
 using kiln::test::expect_error_containing;
@@ -190,6 +192,119 @@ TEST(Config, MyrtleAblationRowsAreTheNotebooksCells) {
   Config last = configs.back(), preset = Config::from_file(find_preset("cifar10-myrtle-94"));
   last.set_value("meta.description", preset.s("meta.description"));
   EXPECT_EQ(last.to_json(), preset.to_json());
+}
+
+// The keys (but meta.description) whose values differ between two configurations.
+static std::map<std::string, std::string> differing_keys(const Config& a, const Config& b) {
+  std::map<std::string, std::string> out;
+  for (auto& k : Config::schema()) {
+    if (k.key == "meta.description" || a.value(k.key) == b.value(k.key)) continue;
+    out[k.key] = nlohmann::json::parse(b.to_json())[k.key].dump();
+  }
+  return out;
+}
+
+// configs/ablations/airbench94-ablation.toml: the first row is cifar10-94 key for key, and every
+// other row is cifar10-94 with exactly the keys of the script's switch changed (the file's header
+// gives each switch in legacy/airbench94.py), nothing carried over from the rows before it.
+TEST(Config, Airbench94AblationRowsAreTheScriptsSwitchesEachAgainstTheWholeRecipe) {
+  const std::vector<std::pair<std::string, std::map<std::string, std::string>>> want = {
+      {"airbench94 as its script runs it", {}},
+      {"TTA: mirror only (tta_level 1)", {{"eval.tta", "\"flip\""}}},
+      {"no TTA (tta_level 0)", {{"eval.tta", "\"none\""}}},
+      {"no translation (translate 0)", {{"aug.pad", "0"}}},
+      {"random flip each epoch, not alternating", {{"aug.flip_mode", "\"random\""}}},
+      {"no flip", {{"aug.flip", "false"}}},
+      {"no label smoothing", {{"optim.label_smoothing", "0.0"}}},
+      {"BN biases at the base LR (bias_scaler 1)", {{"optim.bn_bias_lr_mult", "1.0"}, {"optim.bn_bias_wd_div", "1.0"}}},
+      {"whitening bias never trained", {{"model.whiten_bias_epochs", "0"}}},
+      {"no Lookahead", {{"optim.lookahead", "false"}}},
+      {"no dirac init", {{"model.conv_init", "\"default\""}}},
+  };
+  auto a = Ablation::from_file(std::string(KILN_SOURCE_DIR) + "/configs/ablations/airbench94-ablation.toml");
+  EXPECT_TRUE(a.leave_one_out);
+  EXPECT_EQ(a.base, "cifar10-94");
+  const auto configs = a.configs({"data.train_subset=2048"});
+  ASSERT_EQ(configs.size(), want.size());
+  Config base = Config::from_file(find_preset("cifar10-94"));
+  // what the script's hyp says the recipe is, so that the rows' changes are changes from it
+  EXPECT_EQ(base.s("eval.tta"), "flip+translate");
+  EXPECT_EQ(base.i("aug.pad"), 2);
+  EXPECT_TRUE(base.b("aug.flip"));
+  EXPECT_EQ(base.s("aug.flip_mode"), "alternating");
+  EXPECT_EQ(base.f("optim.label_smoothing"), 0.2);
+  EXPECT_EQ(base.f("optim.bn_bias_lr_mult"), 64.0);
+  EXPECT_EQ(base.i("model.whiten_bias_epochs"), 3);
+  EXPECT_TRUE(base.b("optim.lookahead"));
+  EXPECT_EQ(base.s("model.conv_init"), "dirac");
+  base.set_assignment("data.train_subset=2048");  // --set reaches every row, last
+  for (size_t i = 0; i < want.size(); ++i) {
+    SCOPED_TRACE(want[i].first);
+    EXPECT_EQ(a.rows[i].name, want[i].first);
+    EXPECT_EQ(configs[i].s("meta.description"), want[i].first);
+    EXPECT_EQ(differing_keys(base, configs[i]), want[i].second);
+  }
+}
+
+// The two modes on one file: cumulative rows carry the rows before them, leave-one-out rows
+// only their own; a row that changes nothing, a set on a leave-one-out base row, an unknown mode
+// or field are refused, naming the file or the row.
+TEST(Config, AblationModesCumulativeAndLeaveOneOut) {
+  kiln::test::TempDir dir;
+  auto file = [&](const std::string& name, const std::string& mode, const std::string& rows) {
+    std::ofstream(dir / name) << "description = \"d\"\nbase = \"cifar10-94\"\n" << mode << rows;
+    return dir / name;
+  };
+  const std::string rows =
+      "[[row]]\nname = \"whole\"\n"
+      "[[row]]\nname = \"no TTA\"\nset = { \"eval.tta\" = \"none\" }\n"
+      "[[row]]\nname = \"no flip\"\nset = { \"aug.flip\" = false }\n";
+  auto cumulative = Ablation::from_file(file("c.toml", "", rows)).configs();
+  auto leave = Ablation::from_file(file("l.toml", "mode = \"leave_one_out\"\n", rows)).configs();
+  ASSERT_EQ(cumulative.size(), 3u);
+  ASSERT_EQ(leave.size(), 3u);
+  EXPECT_EQ(cumulative[2].s("eval.tta"), "none");  // carried from the row before
+  EXPECT_EQ(leave[2].s("eval.tta"), "flip+translate");  // the base's
+  EXPECT_FALSE(cumulative[2].b("aug.flip"));
+  EXPECT_FALSE(leave[2].b("aug.flip"));
+  EXPECT_EQ(leave[0].to_toml(), cumulative[0].to_toml());
+  expect_error_containing([&] { Ablation::from_file(file("e1.toml", "mode = \"leave_one_out\"\n",
+                                                         "[[row]]\nname = \"base\"\nset = { \"eval.tta\" = \"none\" }\n" + rows)); },
+                          "row 'base': with mode = \"leave_one_out\" the first row is the base preset as it is");
+  expect_error_containing([&] { Ablation::from_file(file("e2.toml", "mode = \"one_by_one\"\n", rows)); },
+                          "e2.toml: mode = \"one_by_one\": an ablation's mode is cumulative or leave_one_out");
+  expect_error_containing([&] { Ablation::from_file(file("e3.toml", "mod = \"leave_one_out\"\n", rows)); },
+                          "e3.toml: unknown field 'mod'");
+  expect_error_containing([&] { Ablation::from_file(file("e4.toml", "mode = \"leave_one_out\"\n", "[[row]]\nname = \"only\"\n")); },
+                          "needs the base row and at least one other");
+  // a row that sets the base's own value changes nothing in either mode; in cumulative mode also
+  // a row that repeats the row before it
+  const std::string same = "[[row]]\nname = \"tta again\"\nset = { \"eval.tta\" = \"flip+translate\" }\n";
+  expect_error_containing([&] { Ablation::from_file(file("e5.toml", "mode = \"leave_one_out\"\n", rows + same)).configs(); },
+                          "ablation row 'tta again' changes nothing: its settings are already those of the base preset 'cifar10-94'");
+  const std::string again = "[[row]]\nname = \"no flip again\"\nset = { \"aug.flip\" = false }\n";
+  expect_error_containing([&] { Ablation::from_file(file("e6.toml", "", rows + again)).configs(); },
+                          "ablation row 'no flip again' changes nothing: its settings are already those of the row before it");
+  EXPECT_NO_THROW(Ablation::from_file(file("ok.toml", "mode = \"leave_one_out\"\n", rows + again)).configs());
+  // an override of a key that rows set replaces their values: said, row by row
+  const auto ab = Ablation::from_file(file("ok.toml", "mode = \"leave_one_out\"\n", rows + again));
+  EXPECT_EQ(ab.overridden_rows({"aug.flip=true", "optim.lr=0.001", "eval.tta=flip"}),
+            (std::vector<std::string>{"--set aug.flip=true replaces what 2 rows set: 'no flip', 'no flip again'",
+                                      "--set eval.tta=flip replaces what 1 row sets: 'no TTA'"}));
+}
+
+// The table compares each row with the one before it, or with the first row.
+TEST(Config, AblationTableComparesWithThePreviousOrTheFirstRow) {
+  const std::vector<AblationResult> rows = {{"whole", 10, {0.90, 0.91, 0.92}, {1, 1, 1}},
+                                            {"less", 10, {0.92, 0.93, 0.94}, {1, 1, 1}},
+                                            {"other", 10, {0.91, 0.92, 0.93}, {1, 1, 1}}};
+  const auto previous = ablation_markdown(rows, "cpu"), first = ablation_markdown(rows, "cpu", true);
+  EXPECT_NE(previous.find("| Δ vs previous | p (Welch) |"), std::string::npos) << previous;
+  EXPECT_NE(first.find("| Δ vs first row | p (Welch) |"), std::string::npos) << first;
+  EXPECT_NE(previous.find("| other | 10 | 1.0 | 92.00 ± 1.00 | 3 | 89.52–94.48 | -1.00 |"), std::string::npos) << previous;
+  EXPECT_NE(first.find("| other | 10 | 1.0 | 92.00 ± 1.00 | 3 | 89.52–94.48 | +1.00 |"), std::string::npos) << first;
+  EXPECT_NE(first.find("| less | 10 | 1.0 | 93.00 ± 1.00 | 3 | 90.52–95.48 | +2.00 |"), std::string::npos) << first;
+  EXPECT_NE(first.find("| whole | 10 | 1.0 | 91.00 ± 1.00 | 3 | 88.52–93.48 | — | — |"), std::string::npos) << first;
 }
 
 // cifar10-myrtle-96 is the post's convergence run: the final network for 80 epochs, 12x12

@@ -23,6 +23,7 @@ int run_ablate(const AblateFlags& f, const std::string& cmdline) {
   const auto path = find_ablation(f.name);
   const auto ab = Ablation::from_file(path);
   const auto cfgs = ab.configs(f.sets);
+  for (auto& line : ab.overridden_rows(f.sets)) std::cerr << "kiln ablate: note: " << line << "\n";
   const std::string out = f.out.empty() ? "runs/" + preset_stem(path) + "-" + timestamp() : f.out;
   make_dirs(out);
   auto tt = load_for(cfgs[0], f.dev.data);

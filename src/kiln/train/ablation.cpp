@@ -44,6 +44,13 @@ Ablation Ablation::from_file(const std::string& path) {
   a.description = t["description"].value_or(std::string(""));
   a.base = t["base"].value_or(std::string(""));
   if (a.base.empty()) throw Error(path + ": an ablation needs 'base = \"<preset>\"'");
+  const std::string mode = t["mode"].value_or(std::string("cumulative"));
+  if (mode != "cumulative" && mode != "leave_one_out")
+    throw Error(path + ": mode = \"" + mode + "\": an ablation's mode is cumulative or leave_one_out");
+  a.leave_one_out = mode == "leave_one_out";
+  for (auto& [k, node] : t)
+    if (k.str() != "description" && k.str() != "base" && k.str() != "mode" && k.str() != "row")
+      throw Error(path + ": unknown field '" + std::string(k.str()) + "' (description, base, mode, [[row]])");
   auto rows = t["row"].as_array();
   if (!rows || rows->empty()) throw Error(path + ": an ablation needs at least one [[row]]");
   for (auto& r : *rows) {
@@ -56,22 +63,35 @@ Ablation Ablation::from_file(const std::string& path) {
     for (auto& [k, node] : *rt)
       if (k.str() != "name" && k.str() != "set")
         throw Error(path + ": row '" + row.name + "': unknown field '" + std::string(k.str()) + "' (name, set)");
+    if (a.leave_one_out && a.rows.empty() && !row.sets.empty())
+      throw Error(path + ": row '" + row.name + "': with mode = \"leave_one_out\" the first row is the base preset as it is "
+                  "and sets nothing (each other row is compared with it)");
     a.rows.push_back(row);
   }
+  if (a.leave_one_out && a.rows.size() < 2) throw Error(path + ": a leave_one_out ablation needs the base row and at least one other");
   return a;
 }
 
 std::vector<Config> Ablation::configs(const std::vector<std::string>& overrides) const {
   std::vector<Config> out;
-  Config c = Config::from_file(find_preset(base));
-  for (auto& row : rows) {
+  const Config base_config = Config::from_file(find_preset(base));
+  Config c = base_config;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    if (leave_one_out) c = base_config;
+    bool changes = row.sets.empty() && i == 0;  // the first row may be the base as it is
     for (auto& [k, v] : row.sets) {
       try {
+        const ConfigValue before = c.value(k);
         c.set(k, v);
+        changes = changes || !(c.value(k) == before);
       } catch (const Error& e) {
         throw Error("ablation row '" + row.name + "': " + e.what());
       }
     }
+    if (!changes)
+      throw Error("ablation row '" + row.name + "' changes nothing: its settings are already those of " +
+                  (leave_one_out ? "the base preset '" + base + "'" : std::string("the row before it")));
     Config resolved = c;
     for (auto& o : overrides) resolved.set_assignment(o);
     resolved.set_value("meta.description", row.name);
@@ -80,9 +100,28 @@ std::vector<Config> Ablation::configs(const std::vector<std::string>& overrides)
   return out;
 }
 
-std::string ablation_markdown(const std::vector<AblationResult>& rows, const std::string& device) {
+std::vector<std::string> Ablation::overridden_rows(const std::vector<std::string>& overrides) const {
+  std::vector<std::string> out;
+  for (auto& o : overrides) {
+    const std::string key = o.substr(0, o.find('='));
+    std::string names;
+    int n = 0;
+    for (auto& row : rows)
+      for (auto& [k, v] : row.sets)
+        if (k == key) {
+          names += std::string(n++ ? ", '" : "'") + row.name + "'";
+          break;
+        }
+    if (n > 0)
+      out.push_back("--set " + o + " replaces what " + std::to_string(n) + (n == 1 ? " row sets: " : " rows set: ") + names);
+  }
+  return out;
+}
+
+std::string ablation_markdown(const std::vector<AblationResult>& rows, const std::string& device, bool against_first) {
   std::ostringstream md;
-  md << "| step | epochs | time/run (s) | test acc (%) mean ± std | n | 95% CI | Δ vs previous | p (Welch) |\n";
+  md << "| step | epochs | time/run (s) | test acc (%) mean ± std | n | 95% CI | Δ vs "
+     << (against_first ? "first row" : "previous") << " | p (Welch) |\n";
   md << "|---|---|---|---|---|---|---|---|\n";
   char buf[512];
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -94,11 +133,12 @@ std::string ablation_markdown(const std::vector<AblationResult>& rows, const std
     }() : "—";
     std::string delta = "—", p = "—";
     if (i > 0) {
-      auto prev = summarize(rows[i - 1].acc);
+      const auto& other = rows[against_first ? 0 : i - 1].acc;
+      auto prev = summarize(other);
       char b[64];
       std::snprintf(b, sizeof b, "%+.2f", 100 * (a.mean - prev.mean));
       delta = b;
-      double pv = welch_p_value(rows[i].acc, rows[i - 1].acc);
+      double pv = welch_p_value(rows[i].acc, other);
       if (std::isfinite(pv)) {
         std::snprintf(b, sizeof b, "%.3g", pv);
         p = b;
@@ -139,8 +179,12 @@ bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const 
     AblationResult r{ab.rows[i].name, RunSettings::from_config(configs[i]).data.epochs, {}, {}};
     for (auto& x : results) r.acc.push_back(x.final_test_acc), r.seconds.push_back(x.train_seconds);
     rows.push_back(r);
-    j.push_back({{"name", r.name}, {"epochs", r.epochs}, {"test_acc", r.acc}, {"train_seconds", r.seconds}});
-    table = ablation_markdown(rows, device);
+    j.push_back({{"name", r.name},
+                 {"compared_with", i == 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(ab.rows[ab.leave_one_out ? 0 : i - 1].name)},
+                 {"epochs", r.epochs},
+                 {"test_acc", r.acc},
+                 {"train_seconds", r.seconds}});
+    table = ablation_markdown(rows, device, ab.leave_one_out);
     atomic_write(out + "/ablation.md", "# " + ab.description + "\n\n" + table);  // rewritten after every row
     atomic_write(out + "/ablation.json", j.dump(2) + "\n");
   }

@@ -1,11 +1,17 @@
-// Ablations: a sequence of rows, each a set of config overrides applied on top of the
-// previous row's (so the rows read as "add this trick"), each trained n times and compared
-// with the row before by Welch's t-test. Files: configs/ablations/<name>.toml:
+// Ablations: a sequence of rows, each a set of config overrides, each row trained n times and
+// compared with another by Welch's t-test. Files: configs/ablations/<name>.toml:
 //   description = "..."
 //   base = "cifar10-resnet9-baseline"     # the first row's preset
+//   mode = "cumulative"                   # or "leave_one_out"
 //   [[row]]
 //   name = "pool before BN"
 //   set = { "model.pool_before_bn" = true }
+// cumulative (the default): each row's overrides go on top of the previous row's, so the rows
+// read "add this trick", and each row is compared with the one before it (Myrtle.ai's post).
+// leave_one_out: the first row is the base preset as it is (it may not set anything) and every
+// other row is the base with its own overrides only, compared with the first row: "the whole
+// recipe without this trick" (the airbench paper's way of asking what a trick buys).
+// A row whose overrides leave the configuration it starts from unchanged is an error, naming it.
 #pragma once
 #include <string>
 #include <vector>
@@ -24,10 +30,16 @@ struct AblationRow {
 
 struct Ablation {
   std::string description, base;
+  bool leave_one_out = false;  // mode = "leave_one_out" (else "cumulative")
   std::vector<AblationRow> rows;
   static Ablation from_file(const std::string& path);
   // The resolved configuration of every row; `overrides` (key=value) apply to all rows, last.
   std::vector<Config> configs(const std::vector<std::string>& overrides = {}) const;
+  // One line for each override (key=value) whose key some rows set themselves, so that it
+  // replaces their own values (a smoke test's shorter schedule does this on purpose; a row whose
+  // only change is replaced is the row before it, or the base): "--set K=V replaces what N
+  // row(s) set: 'A', 'B'". Empty when no override touches a row's key.
+  std::vector<std::string> overridden_rows(const std::vector<std::string>& overrides) const;
 };
 
 struct AblationResult {
@@ -37,8 +49,10 @@ struct AblationResult {
 };
 
 // The table as markdown: epochs, mean time per run, mean test accuracy ± std, n, 95% CI,
-// and the change from the previous row with Welch's p-value.
-std::string ablation_markdown(const std::vector<AblationResult>& rows, const std::string& device);
+// and the change from the previous row (or, with `against_first`, from the first row) with
+// Welch's p-value.
+std::string ablation_markdown(const std::vector<AblationResult>& rows, const std::string& device,
+                              bool against_first = false);
 
 // `kiln ablate`: each row of `configs` (Ablation::configs) as a set of `runs` runs in
 // out/row-XX (kiln/train/run_set.h: finished runs are skipped, interrupted ones resumed, so the
