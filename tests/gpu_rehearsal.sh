@@ -118,18 +118,18 @@ grep -q "CIFAR-10 checked" "$d/unpacked-4f/results/call-4.txt" || fail "call 4 d
 OUT=$d/out-4h KILN_CAMPAIGN_STEPS=h KILN_CAMPAIGN_SECONDS=120 bash "$tree/bench/gpu_call.sh" 4 > "$d/call-4h.log" 2>&1 || { cat "$d/call-4h.log"; fail "call 4 (step h) exit"; }
 mkdir "$d/unpacked-4h" && tar xzf "$d/out-4h/results.tar.gz" -C "$d/unpacked-4h" || fail "call 4 (step h)'s archive does not unpack"
 rh=$d/unpacked-4h/results
-[ "$(grep -c "^| " "$rh/ablation-airbench94.md" 2>/dev/null)" = 12 ] || { cat "$rh/ablation-airbench94.log" "$d/out-4h/gpu.log"; fail "the ablation's table has not a header and 11 rows"; }
+[ "$(grep -c "^| " "$rh/ablation-airbench94.md" 2>/dev/null)" = 13 ] || { cat "$rh/ablation-airbench94.log" "$d/out-4h/gpu.log"; fail "the ablation's table has not a header and 12 rows"; }
 grep -q '| Δ vs first row | p (Welch) |' "$rh/ablation-airbench94.md" || fail "the ablation's rows are not compared with the first"
 grep -q '^| no dirac init | 1 |' "$d/out-4h/gpu.log" || fail "the ablation's last row is not in gpu.log"
 ! grep -q 'replaces what' "$rh/ablation-airbench94.log" || fail "the rehearsal's settings replaced a row's own: $(grep 'replaces what' "$rh/ablation-airbench94.log")"
 "$py" - "$rh/ablation-airbench94.json" <<'PY' || fail "the ablation's JSON"
 import json, sys
 rows = json.load(open(sys.argv[1]))
-assert len(rows) == 11 and all(len(r["test_acc"]) == 1 for r in rows), rows
+assert len(rows) == 12 and all(len(r["test_acc"]) == 1 for r in rows), rows
 assert rows[0]["compared_with"] is None and {r["compared_with"] for r in rows[1:]} == {rows[0]["name"]}, rows
 PY
 [ -z "$(tar tzf "$d/out-4h/results.tar.gz" | grep -E '\.pt$|row-[0-9]')" ] || fail "the ablation's runs were packed"
-[ -s "$HOME/kiln-window/ablation/row-10/run-00/config.toml" ] || fail "the ablation's runs are not in \$HOME/kiln-window/ablation"
+[ -s "$HOME/kiln-window/ablation/row-11/run-00/config.toml" ] || fail "the ablation's runs are not in \$HOME/kiln-window/ablation"
 
 # The hard stop: a campaign that hangs (here a kiln whose every command but --version hangs) is
 # stopped, with what it started, its budget plus the grace after the start, and packed.

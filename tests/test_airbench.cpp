@@ -97,6 +97,61 @@ TEST(Airbench, DiracInitMakesTheFirstFiltersIdentities) {
   EXPECT_FALSE(torch::allclose(plain.groups[0]->conv[0](x).slice(1, 0, 24), x, 1e-3, 1e-3));
 }
 
+// model.whiten_trained: legacy/airbench94.py without init_whitening_conv and without freezing
+// net[0].weight, i.e. its Conv(3, 24, 2): PyTorch's conv init, the first 3 filters dirac, a
+// parameter trained with the others; never fitted (the run would refuse it if the set-up fitted
+// it); other networks refuse the key.
+TEST(Airbench, TrainedWhiteningIsTheScriptsConvWithoutItsFit) {
+  Config c = preset("cifar10-94");
+  AirbenchNet fitted(3, 10, c);
+  c.set("model.whiten_trained", "true");
+  torch::manual_seed(5);
+  AirbenchNet net(3, 10, c);
+  auto names = [](const auto& items) {
+    std::vector<std::string> out;
+    for (auto& i : items) out.push_back(i.key());
+    return out;
+  };
+  auto params = names(net.named_parameters()), buffers = names(net.named_buffers());
+  EXPECT_NE(std::find(params.begin(), params.end(), "whiten.weight"), params.end());
+  EXPECT_EQ(std::find(buffers.begin(), buffers.end(), "whiten.weight"), buffers.end());
+  EXPECT_EQ(count_parameters(net), count_parameters(fitted) + 24 * 3 * 2 * 2);
+  auto w = net.whiten->weight.detach();
+  auto dirac = torch::zeros({3, 3, 2, 2});
+  for (int i = 0; i < 3; ++i) dirac[i][i][1][1] = 1.0;  // torch.nn.init.dirac_: the kernel's centre, k // 2
+  EXPECT_TRUE(torch::equal(w.slice(0, 0, 3), dirac));
+  const double bound = 1 / std::sqrt(12.0);  // kaiming_uniform_(a = sqrt 5): U(+-1/sqrt(fan_in)), fan_in 12
+  auto rest = w.slice(0, 3);
+  EXPECT_LE(rest.abs().max().item<double>(), bound);
+  EXPECT_GT(rest.abs().max().item<double>(), 0.9 * bound);  // 252 draws: the largest is near the bound
+  EXPECT_NEAR(rest.std().item<double>(), bound / std::sqrt(3.0), 0.2 * bound / std::sqrt(3.0));
+  net.train();
+  net.forward(torch::randn({4, 3, 32, 32})).square().sum().backward();
+  ASSERT_TRUE(net.whiten->weight.grad().defined());
+  EXPECT_GT(net.whiten->weight.grad().abs().max().item<double>(), 0.0);
+  kiln::test::expect_error_containing([&] { net.fit_to_data(torch::randn({4, 3, 8, 8})); },
+                                      "the whitening conv is trained here (model.whiten_trained = true)");
+  c.set("model.conv_init", "default");
+  AirbenchNet plain(3, 10, c);
+  EXPECT_FALSE(torch::equal(plain.whiten->weight.detach().slice(0, 0, 3), dirac));
+  EXPECT_LE(plain.whiten->weight.abs().max().item<double>(), bound);
+  // trained: the weight moves (its dirac filters no longer exact) and the checkpoint holds it
+  auto tt = synthetic(256, 64);
+  Config t = tiny_airbench();
+  t.set("model.whiten_trained", "true");
+  t.set("schedule.epochs", "1");
+  t.set("optim.lookahead", "false");  // 4 steps, fewer than Lookahead's 5: its end would restore the init
+  TempDir d;
+  train(t, tt, quiet_options(d / "run"));
+  auto ck = load_checkpoint(d / "run/checkpoint.pt", torch::kCPU);
+  auto trained = param(*ck.model, "whiten.weight");
+  ASSERT_TRUE(trained.defined());
+  EXPECT_GT((trained.slice(0, 0, 3) - dirac).abs().max().item<double>(), 1e-4);
+  Config r = Config::from_file(find_preset("cifar10-myrtle-94"));
+  r.set("model.whiten_trained", "true");
+  kiln::test::expect_error_containing([&] { make_model(r, 3, 10); }, "model.whiten = \"none\" is the network without it");
+}
+
 TEST(Airbench, ThreeConvGroupHasAResidualAroundTheLastTwo) {
   Config c = preset("cifar10-96");
   BlockOptions o = block_options(c);

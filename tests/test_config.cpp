@@ -210,6 +210,7 @@ static std::map<std::string, std::string> differing_keys(const Config& a, const 
 TEST(Config, Airbench94AblationRowsAreTheScriptsSwitchesEachAgainstTheWholeRecipe) {
   const std::vector<std::pair<std::string, std::map<std::string, std::string>>> want = {
       {"airbench94 as its script runs it", {}},
+      {"no whitening: its conv trained from its init", {{"model.whiten_trained", "true"}}},
       {"TTA: mirror only (tta_level 1)", {{"eval.tta", "\"flip\""}}},
       {"no TTA (tta_level 0)", {{"eval.tta", "\"none\""}}},
       {"no translation (translate 0)", {{"aug.pad", "0"}}},
@@ -237,6 +238,7 @@ TEST(Config, Airbench94AblationRowsAreTheScriptsSwitchesEachAgainstTheWholeRecip
   EXPECT_EQ(base.i("model.whiten_bias_epochs"), 3);
   EXPECT_TRUE(base.b("optim.lookahead"));
   EXPECT_EQ(base.s("model.conv_init"), "dirac");
+  EXPECT_FALSE(base.b("model.whiten_trained"));
   base.set_assignment("data.train_subset=2048");  // --set reaches every row, last
   for (size_t i = 0; i < want.size(); ++i) {
     SCOPED_TRACE(want[i].first);

@@ -39,7 +39,8 @@ TEST(Settings, FromConfigTypesWhatTheRunReads) {
   EXPECT_EQ(s.optim.whiten_bias_linear, c.s("optim.whiten_bias_schedule") == "linear_to_zero");
   EXPECT_TRUE(s.optim.plateau);
   EXPECT_EQ(s.optim.plateau_metric, PlateauMetric::kTestLoss);
-  EXPECT_EQ(s.model.whitened(), c.s("model.whiten") != "none");
+  EXPECT_EQ(s.model.whiten_fitted(), c.s("model.whiten") != "none");
+  EXPECT_EQ(s.model.whiten_trained, c.b("model.whiten_trained"));
   EXPECT_EQ(s.model.whiten_samples, c.i("model.whiten_samples"));
   EXPECT_EQ(s.loop.tta, c.s("eval.tta"));
   EXPECT_EQ(s.step.qat_grid.bits, 8);

@@ -74,6 +74,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"model.whiten", std::string("none"), "none | 3x3 (Myrtle) | 2x2 (airbench, with negated filters): patch-whitening input layer", one_of({"none", "3x3", "2x2"})},
       {"model.whiten_eps", 1e-2, "eps in 1/sqrt(lambda + eps) of the whitening filters"},
       {"model.whiten_samples", int64_t{10000}, "training images (the first N) the whitening is fitted on"},
+      {"model.whiten_trained", false, "airbench: the 2x2 whitening conv is not fitted to the data but trained with the other weights from a conv's init (LibTorch's kaiming-uniform; its first C filters identities with model.conv_init = dirac): the whitening taken out, as airbench94-ablation does"},
       // optimiser
       {"optim.name", std::string("sgd"), "sgd | muon (Muon for every 4-D conv filter, SGD for the rest; airbench94_muon) | adam (L2 weight decay in the gradient) | adamw (decoupled weight decay)", one_of({"sgd", "muon", "adam", "adamw"})},
       {"optim.adam_beta1", 0.9, "Adam/AdamW: beta1", probability()},

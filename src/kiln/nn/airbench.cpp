@@ -9,10 +9,9 @@ namespace kiln {
 namespace nn = torch::nn;
 
 namespace {
-// The first c_in output filters of a conv as identities (torch.nn.init.dirac_ on w[:c_in]).
-void dirac_init(const nn::Conv2d& c) {
+// The first c_in output filters of a conv's weight as identities (torch.nn.init.dirac_ on w[:c_in]).
+void dirac_init(torch::Tensor w) {
   torch::NoGradGuard ng;
-  auto w = c->weight;
   const int64_t n = std::min(w.size(0), w.size(1));
   auto head = w.slice(0, 0, n);
   head.zero_();
@@ -27,7 +26,7 @@ ConvGroupImpl::ConvGroupImpl(int64_t c_in, int64_t c_out, int64_t convs, const B
   for (int64_t k = 0; k < convs; ++k) {
     auto c = register_module("conv" + std::to_string(k + 1),
                              nn::Conv2d(nn::Conv2dOptions(k == 0 ? c_in : c_out, c_out, 3).padding(1).bias(false)));
-    if (dirac) dirac_init(c);
+    if (dirac) dirac_init(c->weight);
     conv.push_back(c);
     bn.push_back(register_module("bn" + std::to_string(k + 1), BatchNorm(c_out, o.bn)));
   }
@@ -57,7 +56,12 @@ AirbenchNet::AirbenchNet(int64_t in_ch, int64_t n_classes, const ModelOptions& m
       classes(n_classes) {
   if (widths.size() != 3) throw Error("model.name = \"airbench\" needs 3 widths in model.widths (e.g. [64, 256, 256])");
   if (m.whiten != "2x2") throw Error("model.name = \"airbench\" needs model.whiten = \"2x2\"");
-  whiten = register_module("whiten", PatchWhitening(in_ch, 2, m.whiten_eps, true, 0));
+  whiten = register_module("whiten", PatchWhitening(in_ch, 2, m.whiten_eps, true, 0, m.whiten_trained));
+  if (m.whiten_trained) {  // the script's Conv(3, 24, 2) without init_whitening_conv: its own init, trained
+    torch::NoGradGuard ng;
+    nn::init::kaiming_uniform_(whiten->weight, std::sqrt(5.0));  // LibTorch's and PyTorch's conv default
+    if (m.dirac) dirac_init(whiten->weight);
+  }
   if (m.whiten_bias_epochs > 0) {
     whiten_bias = register_parameter("whiten_bias", torch::zeros({whiten->out_channels()}));
     if (m.whiten_bias_uniform) {  // a plain conv's bias init: U(+-1/sqrt(fan_in)), fan_in = C x 2 x 2

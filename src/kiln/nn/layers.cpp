@@ -74,15 +74,17 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
   return y.reshape(x.sizes());
 }
 
-PatchWhiteningImpl::PatchWhiteningImpl(int64_t c, int64_t k, double e, bool neg, int64_t pad)
-    : in_channels(c), kernel(k), padding(pad), eps(e), with_negated(neg) {
-  weight = register_buffer("weight", torch::zeros({out_channels(), c, k, k}));
+PatchWhiteningImpl::PatchWhiteningImpl(int64_t c, int64_t k, double e, bool neg, int64_t pad, bool train)
+    : in_channels(c), kernel(k), padding(pad), eps(e), with_negated(neg), trained(train) {
+  auto w = torch::zeros({out_channels(), c, k, k});
+  weight = trained ? register_parameter("weight", w) : register_buffer("weight", w);
   eigenvalues = register_buffer("eigenvalues", torch::zeros({c * k * k}));
 }
 
 int64_t PatchWhiteningImpl::out_channels() const { return (with_negated ? 2 : 1) * in_channels * kernel * kernel; }
 
 torch::Tensor PatchWhiteningImpl::fit(const torch::Tensor& x) {
+  if (trained) throw Error("the whitening conv is trained here (model.whiten_trained = true), not fitted to the data's patches");
   torch::NoGradGuard ng;
   const int64_t d = in_channels * kernel * kernel;
   // Patches as columns, d x (N * H' * W'), rows in (c, i, j) order = the conv weight's order:

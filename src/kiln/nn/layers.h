@@ -61,9 +61,13 @@ void set_sync_bn_group(torch::nn::Module& model, dist::Group* group);
 // patches, each scaled by 1 / sqrt(lambda_i + eps), so the whitened patches' second-moment
 // matrix is diag(lambda_i / (lambda_i + eps)). With `with_negated`, the negated filters are
 // appended (airbench's 2x2 variant: 2 * k*k*C output channels). Filters are ordered by
-// decreasing eigenvalue. Not trained (buffers); fitted once by fit().
+// decreasing eigenvalue. Not trained (buffers); fitted once by fit(). With `trained` (the
+// whitening taken out, as an ablation: airbench's model.whiten_trained), the same convolution's
+// weight is a parameter, all zeros until its owner initialises it, trained with the other weights
+// and never fitted: fit() then refuses.
 struct PatchWhiteningImpl : torch::nn::Module {
-  PatchWhiteningImpl(int64_t in_channels, int64_t kernel, double eps, bool with_negated, int64_t padding);
+  PatchWhiteningImpl(int64_t in_channels, int64_t kernel, double eps, bool with_negated, int64_t padding,
+                     bool trained = false);
   // Fits the filters to x (N x C x H x W, any float dtype); returns the eigenvalues (descending).
   torch::Tensor fit(const torch::Tensor& x);
   // With `bias` (one per output channel), added inside the convolution, as a conv with
@@ -72,7 +76,7 @@ struct PatchWhiteningImpl : torch::nn::Module {
   int64_t out_channels() const;
   int64_t in_channels, kernel, padding;
   double eps;
-  bool with_negated;
+  bool with_negated, trained;
   torch::Tensor weight;       // out_channels x C x k x k
   torch::Tensor eigenvalues;  // k*k*C, descending
 };

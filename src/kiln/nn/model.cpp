@@ -29,6 +29,7 @@ ModelOptions ModelOptions::from_config(const Config& cfg) {
   m.whiten = cfg.s("model.whiten");
   m.whiten_eps = cfg.f("model.whiten_eps");
   m.whiten_samples = cfg.i("model.whiten_samples");
+  m.whiten_trained = cfg.b("model.whiten_trained");
   m.head_norm = cfg.b("model.head_norm");
   m.whiten_bias_epochs = cfg.i("model.whiten_bias_epochs");
   m.whiten_bias_uniform = cfg.s("model.whiten_bias_init") == "uniform";
@@ -136,6 +137,9 @@ ClassifierPtr make_model(const Config& cfg, int64_t in_channels, int64_t num_cla
 
 ClassifierPtr make_model(const ModelOptions& o, int64_t in_channels, int64_t num_classes) {
   const auto& name = o.name;
+  if (o.whiten_trained && name != "airbench")
+    throw Error("model.whiten_trained = true takes the whitening out of model.name = \"airbench\"; for '" + name +
+                "', model.whiten = \"none\" is the network without it");
   ClassifierPtr m;
   if (name == "resnet9") m = std::make_shared<ResNet9>(in_channels, num_classes, o);
   else if (name == "airbench") m = std::make_shared<AirbenchNet>(in_channels, num_classes, o);

@@ -41,7 +41,8 @@ struct ModelOptions {
   std::string whiten = "none";          // none | 3x3 | 2x2
   double whiten_eps = 1e-2;
   int64_t whiten_samples = 10000;       // training images (the first N) the whitening is fitted on
-  bool whitened() const { return whiten != "none"; }
+  bool whiten_trained = false;          // airbench: the whitening conv trained from a conv's init, not fitted
+  bool whiten_fitted() const { return whiten != "none" && !whiten_trained; }
   bool head_norm = false;               // airbench94_muon's head
   int64_t whiten_bias_epochs = 0;       // airbench: > 0 gives the whitening conv a bias
   bool whiten_bias_uniform = false;     // model.whiten_bias_init = uniform (else zeros)

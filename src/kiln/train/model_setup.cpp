@@ -19,7 +19,7 @@ ClassifierPtr ModelSetup::build(const Config& c, Classifier* whiten_from) {
   auto m = make_model(ms, data_.in_channels, data_.classes);
   m->to(dev_);
   auto n = std::min<int64_t>(data_.train->size(), ms.whiten_samples);
-  if (ms.whitened() && whiten_from) {
+  if (ms.whiten_fitted() && whiten_from) {
     torch::NoGradGuard ng;
     auto src = whiten_from->named_buffers();
     int64_t copied = 0;
@@ -29,7 +29,7 @@ ClassifierPtr ModelSetup::build(const Config& c, Classifier* whiten_from) {
         ++copied;
       }
     if (copied == 0) throw Error("internal: no whitening tensors to copy to the proxy network");
-  } else if (ms.whitened()) {
+  } else if (ms.whiten_fitted()) {
     if (dev_.is_cuda()) sync_device(dev_);
     auto t = std::chrono::steady_clock::now();
     m->fit_to_data(data_.train->data().slice(0, 0, n).to(torch::kFloat32));
