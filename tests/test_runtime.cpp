@@ -111,10 +111,13 @@ TEST(Runtime, ResNet9MatchesLibTorch) {
   compare("resnet9", "[8, 16, 16, 32]", "gelu", {{"model.whiten", "2x2"}, {"model.output_scale", "0.3"}});
 }
 // The airbench net (the cifar10-94/95/96 presets' network): a trained whitening bias, two and three
-// convs a group, the scaled head and airbench94_muon's width-divided one.
+// convs a group, the scaled head and airbench94_muon's width-divided one, and the whitening conv
+// trained instead of fitted (model.whiten_trained: its weight a parameter, quantised with the rest).
 TEST(Runtime, AirbenchNetMatchesLibTorch) {
   compare("airbench", "[8, 16, 16]", "gelu",
           {{"model.whiten", "2x2"}, {"model.whiten_bias_epochs", "4"}, {"model.output_scale", "0.5"}});
+  compare("airbench", "[8, 16, 16]", "gelu",
+          {{"model.whiten", "2x2"}, {"model.whiten_trained", "true"}, {"model.conv_init", "dirac"}, {"model.output_scale", "1"}});
   compare("airbench", "[8, 16, 16]", "celu",
           {{"model.whiten", "2x2"}, {"model.convs_per_group", "3"}, {"model.head_norm", "true"}, {"model.celu_alpha", "0.3"},
            {"model.bn_eps", "1e-12"}, {"model.bn_weight_freeze", "true"}});

@@ -133,7 +133,7 @@ std::string ablation_markdown(const std::vector<AblationResult>& rows, const std
     }() : "—";
     std::string delta = "—", p = "—";
     if (i > 0) {
-      const auto& other = rows[against_first ? 0 : i - 1].acc;
+      const auto& other = rows[Ablation::compared_with(i, against_first)].acc;
       auto prev = summarize(other);
       char b[64];
       std::snprintf(b, sizeof b, "%+.2f", 100 * (a.mean - prev.mean));
@@ -180,7 +180,7 @@ bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const 
     for (auto& x : results) r.acc.push_back(x.final_test_acc), r.seconds.push_back(x.train_seconds);
     rows.push_back(r);
     j.push_back({{"name", r.name},
-                 {"compared_with", i == 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(ab.rows[ab.leave_one_out ? 0 : i - 1].name)},
+                 {"compared_with", i == 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(ab.rows[Ablation::compared_with(i, ab.leave_one_out)].name)},
                  {"epochs", r.epochs},
                  {"test_acc", r.acc},
                  {"train_seconds", r.seconds}});

@@ -32,6 +32,8 @@ struct Ablation {
   std::string description, base;
   bool leave_one_out = false;  // mode = "leave_one_out" (else "cumulative")
   std::vector<AblationRow> rows;
+  // The row that row i (> 0) is compared with: the first (leave_one_out) or the one before it.
+  static size_t compared_with(size_t i, bool leave_one_out) { return leave_one_out ? 0 : i - 1; }
   static Ablation from_file(const std::string& path);
   // The resolved configuration of every row; `overrides` (key=value) apply to all rows, last.
   std::vector<Config> configs(const std::vector<std::string>& overrides = {}) const;
