@@ -1,6 +1,7 @@
 // The airbench family's pieces against their definitions: the network's shapes, parameters,
 // FLOPs (against the peer's published 0.36 PFLOP per run), dirac init, the alternating flip,
-// fractional epochs, the whitening bias's freeze, exact resume with Lookahead and with Muon,
+// fractional epochs, the whitening bias's freeze, a run too short for Lookahead's first update,
+// exact resume with Lookahead and with Muon,
 // every recipe in fp16 and its first fp16 step against the fp32 step. (Muon's and Lookahead's
 // updates: test_optimizers.cpp; the proxy filter: test_proxy_filter.cpp.)
 #include <algorithm>
@@ -228,6 +229,46 @@ TEST(Airbench, WhiteningBiasTrainsForItsEpochsThenStaysFrozen) {
   EXPECT_GT(ba.abs().max().item<double>(), 0.0);  // it trained in epoch 1
   EXPECT_TRUE(torch::equal(ba, bb));                // and not in epoch 2
   EXPECT_FALSE(torch::equal(param(*a.model, "fc.weight"), param(*b.model, "fc.weight")));
+}
+
+// airbench's Lookahead first updates at step lookahead_every and ends by taking the slow
+// weights: a run shorter than that ends at its initial weights (every parameter and buffer), and
+// says so at the start, in final.json and in report.html; one update (lookahead_every = 4 of 4 steps) and the
+// run trains, without a warning.
+TEST(Airbench, LookaheadRunShorterThanItsFirstUpdateWarnsAndEndsAtTheInit) {
+  auto tt = synthetic(256, 64);
+  Config c = tiny_airbench();
+  c.set("schedule.epochs", "1");  // 4 steps of 64
+  ASSERT_TRUE(c.b("optim.lookahead"));
+  ASSERT_EQ(c.i("optim.lookahead_every"), 5);
+  TempDir d;
+  auto init = quiet_options(d / "init");
+  init.stop_after_steps = 0;  // the checkpoint before the first step: the initial weights
+  ASSERT_TRUE(train(c, tt, init).interrupted);
+  auto r = train(c, tt, quiet_options(d / "short"));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("optim.lookahead is on and this run has 4 steps, fewer than optim.lookahead_every = 5"),
+            std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find("the run ends at its initial weights"), std::string::npos) << r.warnings[0];
+  auto fin = nlohmann::json::parse(read_file(d / "short/final.json"));
+  ASSERT_TRUE(fin.contains("warnings")) << fin.dump();
+  EXPECT_EQ(fin["warnings"], nlohmann::json(r.warnings));
+  auto html = read_file(d / "short/report.html");
+  EXPECT_NE(std::string(html.begin(), html.end()).find("<p class=\"warning\">Warning: optim.lookahead is on and this run has 4 steps"),
+            std::string::npos);
+  auto a = load_checkpoint(d / "init/checkpoint.pt", torch::kCPU), b = load_checkpoint(d / "short/checkpoint.pt", torch::kCPU);
+  auto sa = a.model->named_parameters(), sb = b.model->named_parameters();
+  ASSERT_EQ(sa.size(), sb.size());
+  for (const auto& p : sa) EXPECT_TRUE(torch::equal(p.value(), sb[p.key()])) << p.key() << " moved";
+  auto ba = a.model->named_buffers(), bb = b.model->named_buffers();
+  for (const auto& p : ba)
+    if (p.value().is_floating_point()) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key() << " moved";
+  c.set("optim.lookahead_every", "4");
+  auto once = train(c, tt, quiet_options(d / "once"));
+  EXPECT_TRUE(once.warnings.empty());
+  EXPECT_FALSE(nlohmann::json::parse(read_file(d / "once/final.json")).contains("warnings"));
+  auto o = load_checkpoint(d / "once/checkpoint.pt", torch::kCPU);
+  EXPECT_FALSE(torch::equal(param(*o.model, "fc.weight"), param(*a.model, "fc.weight")));
 }
 
 TEST(Airbench, ResumeIsExactWithLookaheadAndWithMuon) {

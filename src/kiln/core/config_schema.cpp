@@ -97,7 +97,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"optim.muon_nesterov", true, "Muon: Nesterov momentum"},
       {"optim.muon_ns_steps", int64_t{3}, "Muon: Newton-Schulz iterations of the orthogonalisation", positive()},
       {"optim.muon_normalize", true, "Muon: rescale each filter tensor to norm sqrt(out_channels) before every step"},
-      {"optim.lookahead", false, "Lookahead (airbench): every lookahead_every steps, slow = lerp(slow, weights, 1 - decay), weights = slow; slow weights taken at the end"},
+      {"optim.lookahead", false, "Lookahead (airbench): every lookahead_every steps, slow = lerp(slow, weights, 1 - decay), weights = slow; slow weights taken at the end (a run of fewer than lookahead_every steps ends at its initial weights: warned)"},
       {"optim.lookahead_every", int64_t{5}, "Lookahead: steps between updates", positive()},
       {"optim.lookahead_decay", 0.7737809375, "Lookahead: decay at the end of training (airbench: 0.95^5)"},
       {"optim.lookahead_power", 3.0, "Lookahead: decay(t) = lookahead_decay * (t / T)^power at step t of T"},

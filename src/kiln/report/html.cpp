@@ -181,6 +181,9 @@ void run_section(const std::string& dir, Page& p) {
               "</td></tr><tr><th>training time</th><td>" + num(f.value("train_seconds", 0.0)) +
               " s (training steps only; evaluation, data loading and checkpoints excluded)</td></tr><tr><th>parameters</th><td>" +
               std::to_string(f.value("parameters", int64_t{0})) + "</td></tr></table>\n";
+    if (f.contains("warnings") && f["warnings"].is_array())
+      for (const auto& w : f["warnings"])
+        if (w.is_string()) p.body += "<p class=\"warning\">Warning: " + esc(w.get<std::string>()) + "</p>\n";
   }
   if (file_exists(dir + "/per_class.csv")) per_class_table(dir + "/per_class.csv", p);
   if (epochs.empty()) return;
@@ -298,6 +301,7 @@ table.grid{border-collapse:collapse;font-size:13px} table.grid td,table.grid th{
 table.kv th{text-align:left;padding-right:16px;font-weight:600} details{margin:12px 0} summary{cursor:pointer;font-weight:600}
 figure{display:inline-block;margin:8px;vertical-align:top} figure img{image-rendering:pixelated;max-width:100%;border:1px solid #ddd}
 .status{color:#555}
+.warning{color:#a00;font-weight:bold}
 )CSS";
 
 // Draws every chart in DATA.charts as an SVG: axes with round ticks, a line per series (and

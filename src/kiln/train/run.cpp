@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "kiln/core/device.h"
@@ -80,6 +81,9 @@ RunResult Run::run() {
   r.parameters = count_parameters(*model_);
   r.run_dir = opt_.run_dir;
   describe_model(r.parameters);
+  if (auto w = optim_->lookahead_warning(); !w.empty()) r.warnings.push_back(w);
+  if (!dp_.active() || dp_.group()->rank() == 0)
+    for (const auto& w : r.warnings) std::fprintf(stderr, "kiln: warning: %s\n", w.c_str());
   auto sync_bn = dp_.sync_bn_scope(*model_);
   if (dp_.active()) log_.line(dp_.start(*model_, optim_->ema.get(), data_.shard_n, data_.batch_size));
   if (log_.writes()) {  // the first 32 augmented training images of epoch 1, as the model sees them
@@ -228,6 +232,7 @@ void Run::write_final(RunResult& r) {
   j["parameters"] = r.parameters;
   j["weight_bytes"] = weight_bytes(*model_);  // fp32: every parameter and floating-point buffer
   j["flops_per_image"] = forward_flops();     // forward pass, 2 x multiply-adds of convs and linears (0: unknown)
+  if (!r.warnings.empty()) j["warnings"] = r.warnings;
   if (student_) j["pseudo_labels"] = nlohmann::json::parse(student_->json());
   if (filter_)
     j["filter"] = {{"keep", filter_->options().keep},

@@ -66,6 +66,14 @@ void RunOptimizers::end_of_training(Classifier& model) {
   if (lookahead_) lookahead_->update(model, 1.0);
 }
 
+std::string RunOptimizers::lookahead_warning() const {
+  if (!lookahead_ || total_steps_ >= s_.lookahead_every) return "";
+  return "optim.lookahead is on and this run has " + std::to_string(total_steps_) + " step" +
+         (total_steps_ == 1 ? "" : "s") + ", fewer than optim.lookahead_every = " + std::to_string(s_.lookahead_every) +
+         ": the slow weights never update, so the run ends at its initial weights (Lookahead takes the slow "
+         "weights at the end); train longer, or --set optim.lookahead=false";
+}
+
 std::string RunOptimizers::observe_epoch(double train_loss, bool evaluated, double test_loss) {
   if (plateau.enabled() && plateau.observe(s_.plateau_metric == PlateauMetric::kTestLoss && evaluated ? test_loss : train_loss))
     return "reduce-LR-on-plateau: no improvement for " + std::to_string(plateau.patience + 1) + " epochs; LR multiplier now " +

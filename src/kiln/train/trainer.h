@@ -74,6 +74,7 @@ struct RunResult {
   bool stopped_early = false;  // stop_when said so
   int64_t parameters = 0;
   std::string run_dir;
+  std::vector<std::string> warnings;  // said at the start (stderr) and kept in final.json
 };
 
 // Trains from scratch as `cfg` says on `data` (data.train_subset / test_subset applied here).
