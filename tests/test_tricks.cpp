@@ -312,6 +312,38 @@ TEST(Tricks, EmaCopyTakesTheFittedWhiteningWithoutFittingItAgain) {
   EXPECT_EQ(fits, 1);
 }
 
+// An EMA evaluated before its updates have moved it off the initial weights: a run whose
+// k = steps / ema.every updates leave momentum^k > 0.5 of them is warned of (here k = 0: the
+// average, which load_checkpoint and kiln eval take, is the initial network; k = 4 at Myrtle's
+// 0.99^5: 82% left); 14 updates (0.951^14 = 49%) are not.
+TEST(Tricks, EmaTooShortToLeaveTheInitWarnsWithTheShareLeft) {
+  Config c = kiln::test::shrunk_preset("cifar10-myrtle-94", "32", "2");  // 64 images: 2 steps an epoch, 4 in all
+  ASSERT_TRUE(c.b("ema.enabled"));
+  ASSERT_EQ(c.i("ema.every"), 5);
+  auto tt = kiln::test::synthetic(64, 32);
+  kiln::test::TempDir d;
+  auto init = kiln::test::quiet_options(d / "init");
+  init.stop_after_steps = 0;
+  ASSERT_TRUE(train(c, tt, init).interrupted);
+  auto r = train(c, tt, kiln::test::quiet_options(d / "none"));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("ema.enabled is on and this run has 4 steps: 0 updates of the average every ema.every = 5 steps "
+                               "at ema.momentum = 0.95099 leave all of the initial weights in it"),
+            std::string::npos) << r.warnings[0];
+  auto a = load_checkpoint(d / "init/checkpoint.pt", torch::kCPU), b = load_checkpoint(d / "none/checkpoint.pt", torch::kCPU);
+  auto pb = b.model->named_parameters();
+  for (const auto& p : a.model->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  c.set("schedule.epochs", "10");  // 20 steps: 4 updates
+  auto four = train(c, tt, kiln::test::quiet_options());
+  ASSERT_EQ(four.warnings.size(), 1u);
+  EXPECT_NE(four.warnings[0].find("20 steps: 4 updates of the average every ema.every = 5 steps at ema.momentum = 0.95099 "
+                                  "leave 82% of the initial weights"),
+            std::string::npos) << four.warnings[0];
+  c.set("schedule.epochs", "7");  // 14 steps, an update each: 0.95099^14 = 0.494
+  c.set("ema.every", "1");
+  EXPECT_TRUE(train(c, tt, kiln::test::quiet_options()).warnings.empty());
+}
+
 // channels_last reaches the buffers too: the frozen whitening filters are a buffer, and left in
 // NCHW their convolution would reorder every input (issue #19).
 TEST(Tricks, ChannelsLastConvertsFourDimensionalBuffersToo) {

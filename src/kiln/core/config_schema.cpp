@@ -102,7 +102,7 @@ const std::vector<ConfigKey>& Config::schema() {
       {"optim.lookahead_decay", 0.7737809375, "Lookahead: decay at the end of training (airbench: 0.95^5)"},
       {"optim.lookahead_power", 3.0, "Lookahead: decay(t) = lookahead_decay * (t / T)^power at step t of T"},
       // EMA of the weights (evaluation uses the averaged copy)
-      {"ema.enabled", false, "keep an exponential moving average of the weights and evaluate with it"},
+      {"ema.enabled", false, "keep an exponential moving average of the weights and evaluate with it (a run too short for the average to leave the initial weights, ema.momentum^(steps / ema.every) > 0.5, is warned of)"},
       {"ema.every", int64_t{5}, "update the average every N steps", positive()},
       {"ema.momentum", 0.99, "per update (not per step): avg = m * avg + (1 - m) * weights"},
       // evaluation

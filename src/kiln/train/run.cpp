@@ -81,7 +81,7 @@ RunResult Run::run() {
   r.parameters = count_parameters(*model_);
   r.run_dir = opt_.run_dir;
   describe_model(r.parameters);
-  if (auto w = optim_->lookahead_warning(); !w.empty()) r.warnings.push_back(w);
+  r.warnings = optim_->warnings();
   if (!dp_.active() || dp_.group()->rank() == 0)
     for (const auto& w : r.warnings) std::fprintf(stderr, "kiln: warning: %s\n", w.c_str());
   auto sync_bn = dp_.sync_bn_scope(*model_);

@@ -1,6 +1,7 @@
 #include "kiln/train/run_optimizers.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "kiln/core/error.h"
 #include "kiln/deploy/quantize.h"
@@ -66,12 +67,30 @@ void RunOptimizers::end_of_training(Classifier& model) {
   if (lookahead_) lookahead_->update(model, 1.0);
 }
 
-std::string RunOptimizers::lookahead_warning() const {
-  if (!lookahead_ || total_steps_ >= s_.lookahead_every) return "";
-  return "optim.lookahead is on and this run has " + std::to_string(total_steps_) + " step" +
-         (total_steps_ == 1 ? "" : "s") + ", fewer than optim.lookahead_every = " + std::to_string(s_.lookahead_every) +
-         ": the slow weights never update, so the run ends at its initial weights (Lookahead takes the slow "
-         "weights at the end); train longer, or --set optim.lookahead=false";
+std::vector<std::string> RunOptimizers::warnings() const {
+  std::vector<std::string> w;
+  const auto steps = [](int64_t n) { return std::to_string(n) + (n == 1 ? " step" : " steps"); };
+  if (lookahead_ && total_steps_ < s_.lookahead_every)
+    w.push_back("optim.lookahead is on and this run has " + steps(total_steps_) + ", fewer than optim.lookahead_every = " +
+                std::to_string(s_.lookahead_every) +
+                ": the slow weights never update, so the run ends at its initial weights (Lookahead takes the slow "
+                "weights at the end); train longer, or --set optim.lookahead=false");
+  if (ema) {
+    const int64_t k = total_steps_ / s_.ema_every;
+    const double init_share = std::pow(s_.ema_momentum, static_cast<double>(k));
+    if (init_share > 0.5) {
+      char share[32], m[32];
+      std::snprintf(share, sizeof share, "%.0f%%", 100 * init_share);
+      std::snprintf(m, sizeof m, "%g", s_.ema_momentum);
+      w.push_back("ema.enabled is on and this run has " + steps(total_steps_) + ": " + std::to_string(k) +
+                  " update" + (k == 1 ? "" : "s") + " of the average every ema.every = " + std::to_string(s_.ema_every) +
+                  " steps at ema.momentum = " + m + " leave " +
+                  (k == 0 ? std::string("all") : share) +
+                  " of the initial weights in it, and the average is what is evaluated and exported; train longer, or "
+                  "--set ema.enabled=false");
+    }
+  }
+  return w;
 }
 
 std::string RunOptimizers::observe_epoch(double train_loss, bool evaluated, double test_loss) {

@@ -57,11 +57,14 @@ class RunOptimizers {
   // graph: they work on the weights in place). End of training: the slow weights are the result.
   void after_step(Classifier& model, int64_t global_step);
   void end_of_training(Classifier& model);
-  // "" or a warning to print at the start: Lookahead is on and the run has fewer steps than
-  // optim.lookahead_every, so the slow weights never move and end_of_training puts back the
-  // initial weights (airbench's rule: its first update is at step 5, its last sets the weights to
-  // the slow ones).
-  std::string lookahead_warning() const;
+  // What to warn of at the start, for a run too short for its averages:
+  // - Lookahead with fewer steps than optim.lookahead_every: the slow weights never move and
+  //   end_of_training puts back the initial weights (airbench's rule: its first update is at
+  //   step lookahead_every, its last sets the weights to the slow ones);
+  // - an EMA whose k = total_steps / ema.every updates leave more than half of the initial
+  //   weights in it (ema.momentum^k > 0.5; k = 0: all of them): evaluation and the saved model
+  //   are the average.
+  std::vector<std::string> warnings() const;
 
   // The plateau's decision from an epoch's loss; a line to print when the multiplier changed.
   std::string observe_epoch(double train_loss, bool evaluated, double test_loss);
