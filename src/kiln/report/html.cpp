@@ -169,6 +169,13 @@ void per_class_table(const std::string& file, Page& p) {
   p.body += "<details open><summary>Per-class test accuracy, weakest first (per_class.csv)</summary>" + t + "</table></details>\n";
 }
 
+// final.json's or summary.json's "warnings" (what the run said at its start), one line each.
+void warnings_of(const json& j, Page& p) {
+  if (!j.contains("warnings") || !j["warnings"].is_array()) return;
+  for (const auto& w : j["warnings"])
+    if (w.is_string()) p.body += "<p class=\"warning\">Warning: " + esc(w.get<std::string>()) + "</p>\n";
+}
+
 void run_section(const std::string& dir, Page& p) {
   auto epochs = read_jsonl(dir + "/metrics.jsonl");
   bool done = file_exists(dir + "/final.json");
@@ -181,9 +188,7 @@ void run_section(const std::string& dir, Page& p) {
               "</td></tr><tr><th>training time</th><td>" + num(f.value("train_seconds", 0.0)) +
               " s (training steps only; evaluation, data loading and checkpoints excluded)</td></tr><tr><th>parameters</th><td>" +
               std::to_string(f.value("parameters", int64_t{0})) + "</td></tr></table>\n";
-    if (f.contains("warnings") && f["warnings"].is_array())
-      for (const auto& w : f["warnings"])
-        if (w.is_string()) p.body += "<p class=\"warning\">Warning: " + esc(w.get<std::string>()) + "</p>\n";
+    warnings_of(f, p);
   }
   if (file_exists(dir + "/per_class.csv")) per_class_table(dir + "/per_class.csv", p);
   if (epochs.empty()) return;
@@ -250,6 +255,7 @@ void set_section(const std::string& dir, Page& p) {
   p.body += t + "</table>\n<p>Device: " + esc(s.value("device_name", std::string("?"))) + " (" +
             esc(s.value("device", std::string("?"))) + "). Time: " + esc(s.value("train_seconds_includes", std::string(""))) +
             ". The interval is mean ± t(0.975, n−1)·s/√n.</p>\n";
+  warnings_of(s, p);
   std::vector<json> acc_series;
   std::string runs = "<table class=\"grid\"><tr><th>run</th><th>final test acc %</th><th>train s</th></tr>\n";
   static const char* palette[] = {"#1f5fbf", "#c0392b", "#2e8b57", "#b8560f", "#6a3d9a", "#17becf", "#7f7f7f", "#bcbd22"};

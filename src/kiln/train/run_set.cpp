@@ -1,5 +1,6 @@
 #include "kiln/train/run_set.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@ RunResult run_one(const Config& cfg, const TrainTest& data, const RunOptions& op
     auto j = nlohmann::json::parse(read_file(opt.run_dir + "/final.json"));
     res.final_test_acc = j["final_test_acc"];
     res.train_seconds = j["train_seconds"];
+    if (j.contains("warnings")) res.warnings = j["warnings"].get<std::vector<std::string>>();
     std::cerr << opt.run_dir << ": already complete\n";
     return res;
   }
@@ -97,12 +99,18 @@ SetSummary write_summary(const std::string& dir, const std::string& description,
                                 "data loading, evaluation and checkpoints excluded";
   j["per_run_test_acc"] = acc;
   j["per_run_train_seconds"] = secs;
+  std::vector<std::string> warnings;  // each once, in the order the runs said them
+  for (auto& r : results)
+    for (auto& w : r.warnings)
+      if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
+  if (!warnings.empty()) j["warnings"] = warnings;
   atomic_write(dir + "/summary.json", j.dump(2) + "\n");
   std::string md = "# " + description + "\n\n| metric | value |\n|---|---|\n";
   md += "| final test accuracy (%) | " + format_summary(s.test_acc, 2, 100) + " |\n";
   md += "| training time (s) | " + format_summary(s.train_seconds, 1) + " |\n";
   md += "\nDevice: " + device_name(device) + " (" + device.str() + "). Time: training steps only; data loading, "
         "evaluation and checkpoints excluded.\n";
+  for (auto& w : warnings) md += "\n**Warning:** " + w + "\n";
   atomic_write(dir + "/summary.md", md);
   write_report(dir);
   return s;
