@@ -18,6 +18,17 @@ rows=$(grep -c '^| ' "$d/abl/ablation.md")
 grep -q '^| flip TTA, no cutout (10 ep) | 1 |' "$d/abl/ablation.md" || { echo "FAIL: last row missing"; exit 1; }
 [ -f "$d/abl/row-17/run-01/final.json" ] || { echo "FAIL: run directories missing"; exit 1; }
 grep -q "^tta = 'flip'" "$d/abl/row-17/run-01/config.toml" || { echo "FAIL: the last row's config lacks flip TTA"; exit 1; }
+# The last 3 rows keep an EMA (every 5 steps); 8 steps are 1 update, which leaves 95% of the
+# initial weights in it: each such row is warned of once, in ablation.json and under the table
+python3 - "$d/abl" <<'PY' || exit 1
+import json, sys
+rows = json.load(open(sys.argv[1] + "/ablation.json"))
+warned = [r["name"] for r in rows if any(w.startswith("ema.enabled is on and this run has 8 steps: 1 update") for w in r.get("warnings", []))]
+assert warned == [r["name"] for r in rows[15:]] and all(len(r["warnings"]) == 1 for r in rows[15:]), warned
+assert all("warnings" not in r for r in rows[:15]), [r["name"] for r in rows[:15] if "warnings" in r]
+md = open(sys.argv[1] + "/ablation.md").read()
+assert md.count("**Warning** (") == 3 and "**Warning** (EMA (13 ep)): ema.enabled is on" in md, md
+PY
 # Rerunning the same command continues: every run is found complete.
 "$kiln" ablate --preset myrtle-ablation --device cpu --runs 2 --quiet --out "$d/abl" \
   --set 'model.widths=[8, 16, 16, 32]' --set data.train_subset=1024 --set data.test_subset=500 \

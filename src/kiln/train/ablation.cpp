@@ -1,5 +1,6 @@
 #include "kiln/train/ablation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -153,6 +154,8 @@ std::string ablation_markdown(const std::vector<AblationResult>& rows, const std
      << ". Time: training steps only (host clock, synchronised at each epoch's end); data loading, evaluation "
         "and checkpoints excluded. With n runs per row, differences below roughly 2.8·std/√n are not resolved "
         "(n = 3 and std 0.15 points: about 0.3 points).\n";
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (auto& w : rows[i].warnings) md << "\n**Warning** (" << rows[i].name << "): " << w << "\n";
   return md.str();
 }
 
@@ -177,13 +180,18 @@ bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const 
     std::vector<RunResult> results;
     if (!run_set(configs[i], data, out + dir, runs, opt, results)) return false;
     AblationResult r{ab.rows[i].name, RunSettings::from_config(configs[i]).data.epochs, {}, {}};
-    for (auto& x : results) r.acc.push_back(x.final_test_acc), r.seconds.push_back(x.train_seconds);
+    for (auto& x : results) {
+      r.acc.push_back(x.final_test_acc), r.seconds.push_back(x.train_seconds);
+      for (auto& w : x.warnings)
+        if (std::find(r.warnings.begin(), r.warnings.end(), w) == r.warnings.end()) r.warnings.push_back(w);
+    }
     rows.push_back(r);
     j.push_back({{"name", r.name},
                  {"compared_with", i == 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(ab.rows[Ablation::compared_with(i, ab.leave_one_out)].name)},
                  {"epochs", r.epochs},
                  {"test_acc", r.acc},
                  {"train_seconds", r.seconds}});
+    if (!r.warnings.empty()) j.back()["warnings"] = r.warnings;
     table = ablation_markdown(rows, device, ab.leave_one_out);
     atomic_write(out + "/ablation.md", "# " + ab.description + "\n\n" + table);  // rewritten after every row
     atomic_write(out + "/ablation.json", j.dump(2) + "\n");

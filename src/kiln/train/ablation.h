@@ -48,6 +48,7 @@ struct AblationResult {
   std::string name;
   double epochs = 0;
   std::vector<double> acc, seconds;
+  std::vector<std::string> warnings;  // what its runs warned of, each once (RunResult::warnings)
 };
 
 // The table as markdown: epochs, mean time per run, mean test accuracy ± std, n, 95% CI,
