@@ -162,6 +162,9 @@ def main():
             what += variant(r)
         out.append(f"| {what}{n_note} | {pct(j['test_acc'])} | {secs(j['seconds'])} | {tf_text} | {r['device']} | "
                    f"{r['torch']} | {r['commit']} |")
+    warned = [(r, w) for r in rows if r["kind"] == "kiln" for w in r["j"].get("warnings", [])]
+    if warned:  # kiln bench's JSON since 2026-12-06: a run too short for Lookahead or its EMA
+        out += [""] + [f"Warning (kiln `{r['name']}`{variant(r)}): {w}" for r, w in warned]
     lines = []
     reals = [r for r in rows if r["kind"] == "real" and r["j"]["runs"] > 0]
     for target in sorted({t for t in TARGET.values()}):

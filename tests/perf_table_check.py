@@ -4,7 +4,8 @@ each target the yardstick is the fastest *real* airbench script whose mean accur
 target; kiln meets the goal when its mean accuracy is at least the target and its mean time at
 most 0.75x the yardstick's. Also: kiln's own transcriptions (airbench_peer.py) are never the
 yardstick, a target no real peer reached says so, as does one whose real peer finished no run,
-one-run rows print "no interval", each preset's ratio to its own recipe's real script is printed
+one-run rows print "no interval", a kiln JSON's warnings (a run too short for Lookahead or
+its EMA) are printed under the table, each preset's ratio to its own recipe's real script is printed
 beside the rule, and files of other shapes are skipped (naming the file) instead of stopping the
 table.
 
@@ -93,7 +94,8 @@ with tempfile.TemporaryDirectory() as d:
         open(os.path.join(d, "fused-check.json"), "w"))
     # 96%: the real airbench96_faster misses the target here, so there is no yardstick
     real_row(d, "airbench96_faster", [0.9590, 0.9592, 0.9588], [27.0, 27.2, 26.8])
-    kiln_row(d, "bench-cifar10-96-faster.json", "cifar10-96-faster", [0.9601], [20.0], peak_yardstick="convolution")
+    kiln_row(d, "bench-cifar10-96-faster.json", "cifar10-96-faster", [0.9601], [20.0], peak_yardstick="convolution",
+             warnings=["optim.lookahead is on and this run has 4 steps, fewer than optim.lookahead_every = 5: ..."])
     # files of other shapes: a list of records, a dict lacking a field, broken JSON, a profile
     json.dump([{"test_acc": {}}], open(os.path.join(d, "gathered.json"), "w"))
     broken = copy.deepcopy(TEMPLATE)
@@ -127,6 +129,9 @@ with tempfile.TemporaryDirectory() as d:
     check("96%: no real peer reached it here (airbench96_faster 95.90%): no yardstick" in out,
           "a target no real peer reached says so instead of comparing")
     check("96.01% (n=1, no interval)" in out and "20.000 s |" in out, "a one-run row prints 'no interval'")
+    warned = [l for l in out.splitlines() if l.startswith("Warning (")]
+    check(warned == ["Warning (kiln `cifar10-96-faster`): optim.lookahead is on and this run has 4 steps, fewer than "
+                     "optim.lookahead_every = 5: ..."], f"a bench JSON's warnings are printed under the table, once: {warned}")
     conv_rows = [l for l in out.splitlines() if "the conv peak is the yardstick" in l]
     check(len(conv_rows) == 1 and "cifar10-96-faster" in conv_rows[0],
           f"only the row whose JSON names the convolution peak as its yardstick says so: {conv_rows}")
@@ -152,6 +157,8 @@ with tempfile.TemporaryDirectory() as d:
     check("- 96%: no real peer finished a run here (airbench96_faster: 0 of 4 runs): no yardstick" in out,
           f"a target whose real peer finished no run says so: {out}")
     check("nan" not in out, f"no nan in the table: {out}")
+    check("Warning (kiln `cifar10-96-faster`): optim.lookahead is on and this run has 4 steps" not in out,
+          "the warning is of the file that carried it only")
 
     # The boundary: exactly the target accuracy and exactly 0.75x meet it.
     for f in os.listdir(d):

@@ -1,5 +1,6 @@
 #include "kiln/train/bench_set.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -112,6 +113,7 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
                o.peaks_from.empty() ? "" : (" (from " + o.peaks_from + ")").c_str(), mm.tflops, mm.shape.c_str(),
                conv.tflops, conv.shape.c_str());
   std::vector<double> acc, secs, whiten, train_s, eval_s, cpu_s, tflops;
+  std::vector<std::string> warnings;  // the runs', each once
   // Written after every run, so that a run cut short by a time budget keeps what it measured.
   auto write_json = [&](bool complete) {
     res.test_acc = summarize(acc), res.seconds = summarize(secs), res.tflops = summarize(tflops);
@@ -150,6 +152,7 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     j["cpu_seconds_includes"] = "the process's CPU time, every thread (std::clock), over the training and the final "
                                 "evaluation, not the whitening fit: time its threads waited for a CPU is not in it, a "
                                 "slowdown while running is";
+    if (!warnings.empty()) j["warnings"] = warnings;
     j["provenance"] = nlohmann::json::parse(provenance_json(device, o.command, &prec));
     j["config"] = nlohmann::json::parse(cfg.to_json());
     make_parent(o.out);
@@ -166,6 +169,8 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     eval_s.push_back(b.eval_seconds);
     cpu_s.push_back(b.cpu_seconds);
     res.flops_per_run = b.flops;
+    for (auto& w : b.warnings)
+      if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
     tflops.push_back(b.flops / b.seconds / 1e12);
     std::fprintf(stderr, "run %d/%d (seed %lld): %.2f%%  %.3f s  (whiten %.3f, train %.3f, eval %.3f; CPU time %.3f s)\n",
                  r + 1, o.runs, (long long)(seed + r), 100 * b.test_acc, b.seconds, b.whiten_seconds, b.train_seconds,

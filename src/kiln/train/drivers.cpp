@@ -95,6 +95,7 @@ BenchRun bench_run(Config cfg, const TrainTest& data, const torch::Device& devic
   BenchRun b;
   b.cpu_seconds = static_cast<double>(cpu1 - cpu0) / CLOCKS_PER_SEC;
   b.test_acc = r.final_test_acc;
+  b.warnings = r.warnings;
   b.whiten_seconds = run.whiten_seconds();
   b.train_seconds = r.train_seconds;
   b.eval_seconds = r.epochs.empty() ? 0 : r.epochs.back().eval_seconds;

@@ -170,6 +170,7 @@ struct BenchRun {
   // (caches and memory shared with other tenants) in both.
   double cpu_seconds = 0;
   double flops = 0;    // 3 x forward FLOPs x training images + TTA views x forward x test images (0: unknown)
+  std::vector<std::string> warnings;  // RunResult::warnings
 };
 BenchRun bench_run(Config cfg, const TrainTest& data, const torch::Device& device);
 
