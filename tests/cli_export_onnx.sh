@@ -43,10 +43,14 @@ if [ -n "${KILN_DATA:-}" ] && [ -d "$KILN_DATA/cifar10" ]; then
   # Myrtle's ResNet-9: 3x3 whitening, pool before BN, CELU, ghost BN, frozen BN scale.
   check myrtle cifar10-myrtle-94 "$KILN_DATA" $narrow --set "model.widths=[16,32,64,128]" --set model.ghost_bn_splits=4
   # airbench94: 2x2 whitening with its bias, GELU, output scale; airbench96's 3-conv residual
-  # groups; airbench94_muon's head_norm.
+  # groups; airbench94_muon's head_norm; airbench94 with its whitening trained (model.whiten_trained).
   check airbench94 cifar10-94 "$KILN_DATA" $narrow --set "model.widths=[16,32,32]"
   check airbench96 cifar10-96 "$KILN_DATA" $narrow --set "model.widths=[16,32,32]"
   check airbench94_muon cifar10-94-muon "$KILN_DATA" $narrow --set "model.widths=[16,32,32]"
+  # the airbench94 ablation's "no whitening" row: the whitening conv trained, a parameter (its 4
+  # steps without Lookahead, which would end them at the initial weights)
+  check airbench94_whiten_trained cifar10-94 "$KILN_DATA" $narrow --set "model.widths=[16,32,32]" \
+    --set model.whiten_trained=true --set optim.lookahead=false
 fi
 
 # name data-root mode: the run's export fp32 + int8 again with --tta MODE, against LibTorch with
