@@ -1,5 +1,6 @@
 // `kiln train`: one run, a set of runs (--runs N), a resumed run or set (--resume), or one
 // rank of a data-parallel job (--world-size/--rank/--master, or the launcher's environment).
+#include <algorithm>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -41,9 +42,20 @@ std::shared_ptr<dist::Group> join_job(const dist::Options& given, const Config& 
   return g;
 }
 
-void print_summary(const SetSummary& s, const torch::Device& dev, const std::string& dir) {
+// The runs' warnings again under the result they qualify (said at each run's start, long
+// scrolled away by then), each once.
+void repeat_warnings(const std::vector<RunResult>& results) {
+  std::vector<std::string> said;
+  for (auto& r : results)
+    for (auto& w : r.warnings)
+      if (std::find(said.begin(), said.end(), w) == said.end()) said.push_back(w);
+  for (auto& w : said) std::cerr << "kiln: the result above comes with a warning: " << w << "\n";
+}
+
+void print_summary(const SetSummary& s, const torch::Device& dev, const std::string& dir, const std::vector<RunResult>& results) {
   std::cerr << "\nfinal test accuracy: " << format_summary(s.test_acc, 2, 100) << " %\ntraining time:       "
             << format_summary(s.train_seconds, 1) << " s  (" << device_name(dev) << ")\nsummary: " << dir << "/summary.md\n";
+  repeat_warnings(results);
 }
 
 // --resume DIR: a single run continues from its checkpoint; a set of runs continues with the
@@ -59,13 +71,16 @@ int resume_dir(const TrainFlags& f, const Setup& su, RunOptions opt, const dist:
     opt.dist = join_job(dopt, stored, su.device, dir, 1);
     auto r = resume(tt, opt);
     if (r.interrupted) return 130;
-    if (dopt.rank == 0) std::cerr << "final test accuracy " << 100 * r.final_test_acc << "%\n";
+    if (dopt.rank == 0) {
+      std::cerr << "final test accuracy " << 100 * r.final_test_acc << "%\n";
+      repeat_warnings({r});
+    }
     return 0;
   }
   if (dopt.world_size > 1) throw Error("--resume of a set of runs with data parallelism: resume each run directory on its own");
   std::vector<RunResult> results;
   if (!run_set(stored, tt, dir, run_set_size(dir), opt, results)) return 130;
-  print_summary(write_summary(dir, RunSettings::from_config(stored).description, results, su.device), su.device, dir);
+  print_summary(write_summary(dir, RunSettings::from_config(stored).description, results, su.device), su.device, dir, results);
   return 0;
 }
 
@@ -112,14 +127,16 @@ int run_train(TrainFlags f, const std::string& cmdline) {
     opt.run_dir = out;
     auto r = train(cfg, tt, opt);
     if (r.interrupted) return 130;
-    if (dopt.rank == 0)
+    if (dopt.rank == 0) {
       std::cerr << "final test accuracy " << 100 * r.final_test_acc << "% after " << r.train_seconds
                 << " s of training (n=1; use --runs N for a mean with its interval)\n";
+      repeat_warnings({r});
+    }
     return 0;
   }
   std::vector<RunResult> results;
   if (!run_set(cfg, tt, out, f.runs, opt, results)) return 130;
-  print_summary(write_summary(out, RunSettings::from_config(cfg).description, results, su.device), su.device, out);
+  print_summary(write_summary(out, RunSettings::from_config(cfg).description, results, su.device), su.device, out, results);
   return 0;
 }
 
