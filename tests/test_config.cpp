@@ -295,6 +295,45 @@ TEST(Config, AblationModesCumulativeAndLeaveOneOut) {
                                       "--set eval.tta=flip replaces what 1 row sets: 'no TTA'"}));
 }
 
+// kiln ablate --rows: rows by their numbers from 1; a leave_one_out ablation's base row always;
+// a cumulative one's rows one after another; only() keeps the rows' places (their directories).
+TEST(Config, AblationRowsPickedByNumber) {
+  const auto leave = Ablation::from_file(find_ablation("airbench94-ablation"));
+  const auto cumulative = Ablation::from_file(find_ablation("myrtle-ablation"));
+  ASSERT_EQ(leave.rows.size(), 12u);
+  ASSERT_EQ(cumulative.rows.size(), 18u);
+  std::string note;
+  EXPECT_EQ(leave.pick_rows("11,8", &note), (std::vector<size_t>{0, 7, 10}));
+  EXPECT_EQ(note, "--rows '11,8': row 1, 'airbench94 as its script runs it', is run too: every row is compared with it");
+  note.clear();
+  EXPECT_EQ(leave.pick_rows("1,3-5", &note), (std::vector<size_t>{0, 2, 3, 4}));
+  EXPECT_EQ(note, "");
+  EXPECT_EQ(cumulative.pick_rows("17-18"), (std::vector<size_t>{16, 17}));
+  EXPECT_EQ(cumulative.pick_rows("6,4-5"), (std::vector<size_t>{3, 4, 5}));
+  expect_error_containing([&] { cumulative.pick_rows("5,7"); },
+                          "--rows '5,7': a cumulative ablation's rows must follow one another");
+  for (auto [spec, why] : std::vector<std::pair<std::string, std::string>>{{"0", "there is no row 0"},
+                                                                          {"13", "there is no row 13"},
+                                                                          {"3-2", "'3-2' runs backwards"},
+                                                                          {"2,1-3", "row 2 is named twice"},
+                                                                          {"x", "'x' is not a row number"},
+                                                                          {"2,,3", "'' is not a row number"},
+                                                                          {"+2", "'+2' is not a row number"},
+                                                                          {"", "no row named"}})
+    expect_error_containing([&] { leave.pick_rows(spec); }, "--rows '" + spec + "': " + why + " (rows are numbered 1 to 12");
+  const auto some = leave.only(leave.pick_rows("11,8"));
+  ASSERT_EQ(some.rows.size(), 3u);
+  EXPECT_TRUE(some.subset());
+  EXPECT_FALSE(leave.subset());
+  EXPECT_EQ(some.rows_in_file, 12u);
+  EXPECT_EQ(some.rows[1].name, "no label smoothing");
+  EXPECT_EQ(some.rows[1].number, 7u);
+  EXPECT_EQ(some.rows[2].number, 10u);
+  const auto listing = leave.listing();
+  EXPECT_NE(listing.find("  1  airbench94 as its script runs it  (the base as it is)\n"), std::string::npos) << listing;
+  EXPECT_NE(listing.find(" 11  no Lookahead  (optim.lookahead = false)\n"), std::string::npos) << listing;
+}
+
 // The table compares each row with the one before it, or with the first row.
 TEST(Config, AblationTableComparesWithThePreviousOrTheFirstRow) {
   const std::vector<AblationResult> rows = {{"whole", 10, {0.90, 0.91, 0.92}, {1, 1, 1}},

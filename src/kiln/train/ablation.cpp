@@ -67,8 +67,10 @@ Ablation Ablation::from_file(const std::string& path) {
     if (a.leave_one_out && a.rows.empty() && !row.sets.empty())
       throw Error(path + ": row '" + row.name + "': with mode = \"leave_one_out\" the first row is the base preset as it is "
                   "and sets nothing (each other row is compared with it)");
+    row.number = a.rows.size();
     a.rows.push_back(row);
   }
+  a.rows_in_file = a.rows.size();
   if (a.leave_one_out && a.rows.size() < 2) throw Error(path + ": a leave_one_out ablation needs the base row and at least one other");
   return a;
 }
@@ -115,6 +117,71 @@ std::vector<std::string> Ablation::overridden_rows(const std::vector<std::string
         }
     if (n > 0)
       out.push_back("--set " + o + " replaces what " + std::to_string(n) + (n == 1 ? " row sets: " : " rows set: ") + names);
+  }
+  return out;
+}
+
+std::vector<size_t> Ablation::pick_rows(const std::string& spec, std::string* note) const {
+  const size_t n = rows.size();
+  const auto refuse = [&](const std::string& why) -> Error {
+    return Error("--rows '" + spec + "': " + why + " (rows are numbered 1 to " + std::to_string(n) +
+                 "; kiln ablate --list shows them)");
+  };
+  const auto number = [&](const std::string& text) {
+    size_t used = 0;
+    long v = -1;
+    try {
+      v = std::stol(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (text.empty() || used != text.size() || text.find_first_not_of("0123456789") != std::string::npos)
+      throw refuse("'" + text + "' is not a row number");
+    if (v < 1 || static_cast<size_t>(v) > n) throw refuse("there is no row " + text);
+    return static_cast<size_t>(v - 1);
+  };
+  std::vector<size_t> picked;
+  std::stringstream in(spec);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    const auto dash = part.find('-');
+    const size_t first = number(part.substr(0, dash)), last = dash == std::string::npos ? first : number(part.substr(dash + 1));
+    if (last < first) throw refuse("'" + part + "' runs backwards");
+    for (size_t i = first; i <= last; ++i) {
+      if (std::find(picked.begin(), picked.end(), i) != picked.end()) throw refuse("row " + std::to_string(i + 1) + " is named twice");
+      picked.push_back(i);
+    }
+  }
+  if (picked.empty()) throw refuse("no row named");
+  std::sort(picked.begin(), picked.end());
+  if (leave_one_out && picked.front() != 0) {
+    picked.insert(picked.begin(), 0);
+    if (note) *note = "--rows '" + spec + "': row 1, '" + rows[0].name + "', is run too: every row is compared with it";
+  }
+  if (!leave_one_out)
+    for (size_t i = 1; i < picked.size(); ++i)
+      if (picked[i] != picked[i - 1] + 1)
+        throw refuse("a cumulative ablation's rows must follow one another (each adds its trick to the rows before it "
+                     "and is compared with the one before it), and row " + std::to_string(picked[i] + 1) +
+                     " does not follow row " + std::to_string(picked[i - 1] + 1));
+  return picked;
+}
+
+Ablation Ablation::only(const std::vector<size_t>& places) const {
+  Ablation a = *this;
+  a.rows.clear();
+  for (size_t i : places) a.rows.push_back(rows.at(i));
+  return a;
+}
+
+std::string Ablation::listing() const {
+  std::string out;
+  for (auto& row : rows) {
+    std::string sets;
+    for (auto& [k, v] : row.sets) sets += (sets.empty() ? "" : ", ") + k + " = " + v;
+    char num[16];
+    std::snprintf(num, sizeof num, "%3zu  ", row.number + 1);
+    out += num + row.name + "  (" + (sets.empty() ? std::string("the base as it is") : sets) + ")\n";
   }
   return out;
 }
@@ -175,8 +242,10 @@ bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const 
   nlohmann::ordered_json j = nlohmann::ordered_json::array();
   for (size_t i = 0; i < configs.size(); ++i) {
     char dir[32];
-    std::snprintf(dir, sizeof dir, "/row-%02zu", i);
-    std::cerr << "=== row " << i + 1 << "/" << configs.size() << ": " << ab.rows[i].name << "\n";
+    std::snprintf(dir, sizeof dir, "/row-%02zu", ab.rows[i].number);
+    std::cerr << "=== row " << ab.rows[i].number + 1 << "/" << ab.rows_in_file;
+    if (ab.subset()) std::cerr << " (" << i + 1 << " of the " << ab.rows.size() << " run here)";
+    std::cerr << ": " << ab.rows[i].name << "\n";
     std::vector<RunResult> results;
     if (!run_set(configs[i], data, out + dir, runs, opt, results)) return false;
     AblationResult r{ab.rows[i].name, RunSettings::from_config(configs[i]).data.epochs, {}, {}};
@@ -186,14 +255,20 @@ bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const 
         if (std::find(r.warnings.begin(), r.warnings.end(), w) == r.warnings.end()) r.warnings.push_back(w);
     }
     rows.push_back(r);
-    j.push_back({{"name", r.name},
+    j.push_back({{"row", ab.rows[i].number + 1},
+                 {"name", r.name},
                  {"compared_with", i == 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(ab.rows[Ablation::compared_with(i, ab.leave_one_out)].name)},
                  {"epochs", r.epochs},
                  {"test_acc", r.acc},
                  {"train_seconds", r.seconds}});
     if (!r.warnings.empty()) j.back()["warnings"] = r.warnings;
     table = ablation_markdown(rows, device, ab.leave_one_out);
-    atomic_write(out + "/ablation.md", "# " + ab.description + "\n\n" + table);  // rewritten after every row
+    std::string which;
+    if (ab.subset()) {
+      for (auto& row : ab.rows) which += (which.empty() ? "" : ", ") + std::to_string(row.number + 1);
+      which = "Rows " + which + " of the " + std::to_string(ab.rows_in_file) + " in the ablation's file (kiln ablate --rows).\n\n";
+    }
+    atomic_write(out + "/ablation.md", "# " + ab.description + "\n\n" + which + table);  // rewritten after every row
     atomic_write(out + "/ablation.json", j.dump(2) + "\n");
   }
   write_report(out);

@@ -26,12 +26,15 @@ namespace kiln {
 struct AblationRow {
   std::string name;
   std::vector<std::pair<std::string, std::string>> sets;  // key, TOML value text
+  size_t number = 0;  // its place in the file, from 0: its run directory is row-XX with XX this number
 };
 
 struct Ablation {
   std::string description, base;
   bool leave_one_out = false;  // mode = "leave_one_out" (else "cumulative")
   std::vector<AblationRow> rows;
+  size_t rows_in_file = 0;  // rows.size() unless only() kept some
+  bool subset() const { return rows.size() != rows_in_file; }
   // The row that row i (> 0) is compared with: the first (leave_one_out) or the one before it.
   static size_t compared_with(size_t i, bool leave_one_out) { return leave_one_out ? 0 : i - 1; }
   static Ablation from_file(const std::string& path);
@@ -42,6 +45,18 @@ struct Ablation {
   // only change is replaced is the row before it, or the base): "--set K=V replaces what N
   // row(s) set: 'A', 'B'". Empty when no override touches a row's key.
   std::vector<std::string> overridden_rows(const std::vector<std::string>& overrides) const;
+  // kiln ablate --rows: the rows (their places, from 0) that `spec` names by their numbers from
+  // 1, as `kiln ablate --list` and the run print them: "3,11", "2-5", "1,4-6". leave_one_out:
+  // the first row, which every row is compared with, is kept even when not named (`note` says
+  // so). cumulative: the rows named must follow one another, since each row adds its trick to
+  // the ones before it and is compared with the one before it; the first of them is compared
+  // with none. A number out of range, a row named twice, or text that is not a number is
+  // refused, naming `spec`.
+  std::vector<size_t> pick_rows(const std::string& spec, std::string* note = nullptr) const;
+  // The ablation with only the rows at `places` (pick_rows'), in the file's order.
+  Ablation only(const std::vector<size_t>& places) const;
+  // One line a row: its number from 1, its name and what it sets ("(the base as it is)").
+  std::string listing() const;
 };
 
 struct AblationResult {
