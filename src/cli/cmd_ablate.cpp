@@ -43,7 +43,8 @@ int run_ablate(const AblateFlags& f, const std::string& cmdline) {
   const std::string out = f.out.empty() ? "runs/" + preset_stem(path) + "-" + timestamp() : f.out;
   make_dirs(out);
   auto tt = load_for(cfgs[0], f.dev.data);
-  std::cerr << "kiln ablate: " << ab.description << "\n" << cfgs.size() << (ab.subset() ? " of its " + std::to_string(ab.rows_in_file) : std::string()) << " rows x " << f.runs << " runs on "
+  const std::string of_its = ab.subset() ? " of its " + std::to_string(ab.rows_in_file) : "";
+  std::cerr << "kiln ablate: " << ab.description << "\n" << cfgs.size() << of_its << " rows x " << f.runs << " runs on "
             << device_name(su.device) << "; directory " << out << " (rerun the same command with --out " << out
             << " to continue after an interruption)\n";
   std::string table;
