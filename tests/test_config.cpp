@@ -312,7 +312,7 @@ TEST(Config, AblationRowsPickedByNumber) {
   EXPECT_EQ(cumulative.pick_rows("6,4-5"), (std::vector<size_t>{3, 4, 5}));
   expect_error_containing([&] { cumulative.pick_rows("5,7"); },
                           "--rows '5,7': a cumulative ablation's rows must follow one another");
-  for (auto [spec, why] : std::vector<std::pair<std::string, std::string>>{{"0", "there is no row 0"},
+  for (const auto& bad : std::vector<std::pair<std::string, std::string>>{{"0", "there is no row 0"},
                                                                           {"13", "there is no row 13"},
                                                                           {"3-2", "'3-2' runs backwards"},
                                                                           {"2,1-3", "row 2 is named twice"},
@@ -320,7 +320,8 @@ TEST(Config, AblationRowsPickedByNumber) {
                                                                           {"2,,3", "'' is not a row number"},
                                                                           {"+2", "'+2' is not a row number"},
                                                                           {"", "no row named"}})
-    expect_error_containing([&] { leave.pick_rows(spec); }, "--rows '" + spec + "': " + why + " (rows are numbered 1 to 12");
+    expect_error_containing([&] { leave.pick_rows(bad.first); },
+                            "--rows '" + bad.first + "': " + bad.second + " (rows are numbered 1 to 12");
   const auto some = leave.only(leave.pick_rows("11,8"));
   ASSERT_EQ(some.rows.size(), 3u);
   EXPECT_TRUE(some.subset());
