@@ -1,6 +1,5 @@
 // `kiln train`: one run, a set of runs (--runs N), a resumed run or set (--resume), or one
 // rank of a data-parallel job (--world-size/--rank/--master, or the launcher's environment).
-#include <algorithm>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -46,9 +45,7 @@ std::shared_ptr<dist::Group> join_job(const dist::Options& given, const Config& 
 // scrolled away by then), each once.
 void repeat_warnings(const std::vector<RunResult>& results) {
   std::vector<std::string> said;
-  for (auto& r : results)
-    for (auto& w : r.warnings)
-      if (std::find(said.begin(), said.end(), w) == said.end()) said.push_back(w);
+  for (auto& r : results) merge_warnings(said, r.warnings);
   for (auto& w : said) std::cerr << "kiln: the result above comes with a warning: " << w << "\n";
 }
 

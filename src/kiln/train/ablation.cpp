@@ -128,17 +128,11 @@ std::vector<size_t> Ablation::pick_rows(const std::string& spec, std::string* no
                  "; kiln ablate --list shows them)");
   };
   const auto number = [&](const std::string& text) {
-    size_t used = 0;
-    long v = -1;
-    try {
-      v = std::stol(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (text.empty() || used != text.size() || text.find_first_not_of("0123456789") != std::string::npos)
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
       throw refuse("'" + text + "' is not a row number");
-    if (v < 1 || static_cast<size_t>(v) > n) throw refuse("there is no row " + text);
-    return static_cast<size_t>(v - 1);
+    const size_t v = text.size() > 9 ? n + 1 : std::stoul(text);  // digits only: no sign, no overflow
+    if (v < 1 || v > n) throw refuse("there is no row " + text);
+    return v - 1;
   };
   std::vector<size_t> picked;
   std::stringstream in(spec);
@@ -251,8 +245,7 @@ bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const 
     AblationResult r{ab.rows[i].name, RunSettings::from_config(configs[i]).data.epochs, {}, {}};
     for (auto& x : results) {
       r.acc.push_back(x.final_test_acc), r.seconds.push_back(x.train_seconds);
-      for (auto& w : x.warnings)
-        if (std::find(r.warnings.begin(), r.warnings.end(), w) == r.warnings.end()) r.warnings.push_back(w);
+      merge_warnings(r.warnings, x.warnings);
     }
     rows.push_back(r);
     j.push_back({{"row", ab.rows[i].number + 1},

@@ -1,6 +1,5 @@
 #include "kiln/train/bench_set.h"
 
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -169,8 +168,7 @@ BenchSetResult bench_set(const Config& cfg, const TrainTest& data, const torch::
     eval_s.push_back(b.eval_seconds);
     cpu_s.push_back(b.cpu_seconds);
     res.flops_per_run = b.flops;
-    for (auto& w : b.warnings)
-      if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
+    merge_warnings(warnings, b.warnings);
     tflops.push_back(b.flops / b.seconds / 1e12);
     std::fprintf(stderr, "run %d/%d (seed %lld): %.2f%%  %.3f s  (whiten %.3f, train %.3f, eval %.3f; CPU time %.3f s)\n",
                  r + 1, o.runs, (long long)(seed + r), 100 * b.test_acc, b.seconds, b.whiten_seconds, b.train_seconds,

@@ -108,6 +108,11 @@ BenchRun bench_run(Config cfg, const TrainTest& data, const torch::Device& devic
   return b;
 }
 
+void merge_warnings(std::vector<std::string>& into, const std::vector<std::string>& from) {
+  for (const auto& w : from)
+    if (std::find(into.begin(), into.end(), w) == into.end()) into.push_back(w);
+}
+
 RunResult resume(const TrainTest& data, const RunOptions& opt_in) {
   RunOptions opt = opt_in;
   opt.resuming = true;

@@ -1,6 +1,5 @@
 #include "kiln/train/run_set.h"
 
-#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -100,9 +99,7 @@ SetSummary write_summary(const std::string& dir, const std::string& description,
   j["per_run_test_acc"] = acc;
   j["per_run_train_seconds"] = secs;
   std::vector<std::string> warnings;  // each once, in the order the runs said them
-  for (auto& r : results)
-    for (auto& w : r.warnings)
-      if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
+  for (auto& r : results) merge_warnings(warnings, r.warnings);
   if (!warnings.empty()) j["warnings"] = warnings;
   atomic_write(dir + "/summary.json", j.dump(2) + "\n");
   std::string md = "# " + description + "\n\n| metric | value |\n|---|---|\n";

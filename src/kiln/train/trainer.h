@@ -77,6 +77,10 @@ struct RunResult {
   std::vector<std::string> warnings;  // said at the start (stderr) and kept in final.json
 };
 
+// Appends the warnings of `from` that `into` does not hold yet, in their order: a set's, an
+// ablation row's and a bench's warnings, each once.
+void merge_warnings(std::vector<std::string>& into, const std::vector<std::string>& from);
+
 // Trains from scratch as `cfg` says on `data` (data.train_subset / test_subset applied here).
 RunResult train(const Config& cfg, const TrainTest& data, const RunOptions& opt);
 // Continues the run whose checkpoint is in opt.run_dir (its config comes from the checkpoint).
