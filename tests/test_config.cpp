@@ -349,6 +349,53 @@ TEST(Config, AblationTableComparesWithThePreviousOrTheFirstRow) {
   EXPECT_NE(first.find("| whole | 10 | 1.0 | 91.00 ± 1.00 | 3 | 88.52–93.48 | — | — |"), std::string::npos) << first;
 }
 
+// A row that evaluates the first row's networks again (test-time augmentation) is compared with
+// them run by run: the paired t-test's p (scipy.stats.ttest_rel: 0.0017482), not Welch's (0.0336),
+// and a line under the table says it trained nothing.
+TEST(Config, AblationTablePairsAnEvaluationOnlyRowWithItsNetworks) {
+  std::vector<AblationResult> rows(2);
+  rows[0].name = "whole", rows[0].epochs = 10, rows[0].acc = {0.9390, 0.9381, 0.9402, 0.9391}, rows[0].seconds = {5, 5, 5, 5};
+  rows[1] = rows[0];
+  rows[1].name = "flip TTA", rows[1].acc = {0.9412, 0.9398, 0.9421, 0.9405};
+  rows[1].networks_of = "whole", rows[1].eval_change = "eval.tta = \"flip\"";
+  const auto md = ablation_markdown(rows, "cpu", true);
+  EXPECT_NE(md.find("| flip TTA | 10 | 5.0 | 94.09 ± 0.10 | 4 | "), std::string::npos) << md;
+  EXPECT_NE(md.find(" | +0.18 | 0.00175 (paired) |\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("\nRow 'flip TTA' trained nothing: it is the networks of row 'whole' evaluated again, run by run, with "
+                    "eval.tta = \"flip\", so its time is theirs and its p-value the paired t-test's"), std::string::npos) << md;
+  rows[1].networks_of.clear();  // the same numbers from networks of their own: Welch's test
+  const auto welch = ablation_markdown(rows, "cpu", true);
+  EXPECT_NE(welch.find(" | +0.18 | 0.0336 |\n"), std::string::npos) << welch;
+  EXPECT_EQ(welch.find("trained nothing"), std::string::npos) << welch;
+}
+
+// Which rows are evaluation-only: in airbench94's ablation the two TTA rows (against the whole
+// recipe), in Myrtle's the flip TTA row (against the EMA row before it) and no other; a row
+// that changes its TTA and anything else that a run reads trains.
+TEST(Config, EvaluationOnlyRowsDifferInEvalKeysAlone) {
+  const auto a94 = Ablation::from_file(find_ablation("airbench94-ablation")).configs();
+  std::vector<std::string> eval_only;
+  std::string change;
+  for (size_t i = 1; i < a94.size(); ++i)
+    if (differs_only_in_evaluation(a94[i], a94[0], &change)) eval_only.push_back(a94[i].s("meta.description") + ": " + change);
+  EXPECT_EQ(eval_only, (std::vector<std::string>{"TTA: mirror only (tta_level 1): eval.tta = \"flip\"",
+                                                 "no TTA (tta_level 0): eval.tta = \"none\""}));
+  const auto myrtle = Ablation::from_file(find_ablation("myrtle-ablation")).configs();
+  eval_only.clear();
+  for (size_t i = 1; i < myrtle.size(); ++i)
+    if (differs_only_in_evaluation(myrtle[i], myrtle[i - 1])) eval_only.push_back(myrtle[i].s("meta.description"));
+  EXPECT_EQ(eval_only, (std::vector<std::string>{"flip TTA (13 ep)"}));
+  Config c = a94[0], d = a94[0];
+  EXPECT_FALSE(differs_only_in_evaluation(c, d));  // no difference at all
+  d.set("eval.tta_translate_weight", "0.25");
+  EXPECT_TRUE(differs_only_in_evaluation(d, c, &change));
+  EXPECT_EQ(change, "eval.tta_translate_weight = 0.25");
+  d.set("meta.description", "\"renamed\"");
+  EXPECT_TRUE(differs_only_in_evaluation(d, c));  // the name is not the network
+  d.set("train.seed", "7");
+  EXPECT_FALSE(differs_only_in_evaluation(d, c));
+}
+
 // cifar10-myrtle-96 is the post's convergence run: the final network for 80 epochs, 12x12
 // cutout, 0 -> 0.4 per example at epochs / 5 -> 0.04 at epochs - 2 -> flat.
 TEST(Config, MyrtleConvergencePresetIsThePostsLastRun) {

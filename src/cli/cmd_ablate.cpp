@@ -17,7 +17,7 @@ struct AblateFlags {
   std::string rows;
   bool rows_given = false;  // --rows "" is refused, not taken as every row
   int runs = 1;
-  bool quiet = false, list = false;
+  bool quiet = false, list = false, train_every_row = false;
 };
 
 int run_ablate(const AblateFlags& f, const std::string& cmdline) {
@@ -48,7 +48,7 @@ int run_ablate(const AblateFlags& f, const std::string& cmdline) {
             << device_name(su.device) << "; directory " << out << " (rerun the same command with --out " << out
             << " to continue after an interruption)\n";
   std::string table;
-  if (!run_ablation(ab, cfgs, tt, out, f.runs, run_options(su.device, cmdline, !f.quiet), table)) return 130;
+  if (!run_ablation(ab, cfgs, tt, out, f.runs, run_options(su.device, cmdline, !f.quiet), table, f.train_every_row)) return 130;
   std::cout << table;
   std::cerr << "table: " << out << "/ablation.md; report: " << out << "/report.html\n";
   return 0;
@@ -66,6 +66,7 @@ Command add_ablate(CLI::App& app, const std::string& cmdline) {
   sub->add_option("--set", f->sets, "override a key in every row, after the row's own (repeatable)")->take_all();
   auto* rows = sub->add_option("--rows", f->rows, "run only these rows, by their numbers from 1 (--list): \"3,11\", \"2-5\"; a leave_one_out ablation's first row always; a cumulative one's must follow one another. Runs go to the same row-XX directories as the whole ablation's, so either reuses the other's");
   sub->add_flag("--list", f->list, "print the rows, numbered, with what each sets, and exit");
+  sub->add_flag("--train-every-row", f->train_every_row, "train a row that differs from the row it is compared with only in eval.* (test-time augmentation) instead of evaluating that row's networks again");
   sub->add_flag("--quiet,-q", f->quiet, "no progress bar or epoch lines");
   return {sub, [f, rows, &cmdline] {
             f->rows_given = rows->count() > 0;

@@ -94,6 +94,15 @@ double welch_p_value(const std::vector<double>& a, const std::vector<double>& b)
   return 2 * (1 - student_t_cdf(std::fabs(t), df));
 }
 
+double paired_p_value(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size() || a.size() < 2) return std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> d(a.size());
+  for (size_t k = 0; k < a.size(); ++k) d[k] = a[k] - b[k];
+  const auto s = summarize(d);
+  if (s.std == 0) return s.mean == 0 ? 1.0 : 0.0;
+  return 2 * (1 - student_t_cdf(std::fabs(s.mean / (s.std / std::sqrt(double(s.n)))), double(s.n - 1)));
+}
+
 std::string format_summary(const Summary& s, int d, double k) {
   char buf[256];
   if (s.n > 1)

@@ -200,9 +200,10 @@ std::string ablation_markdown(const std::vector<AblationResult>& rows, const std
       char b[64];
       std::snprintf(b, sizeof b, "%+.2f", 100 * (a.mean - prev.mean));
       delta = b;
-      double pv = welch_p_value(rows[i].acc, other);
+      const bool paired = !rows[i].networks_of.empty();
+      double pv = paired ? paired_p_value(rows[i].acc, other) : welch_p_value(rows[i].acc, other);
       if (std::isfinite(pv)) {
-        std::snprintf(b, sizeof b, "%.3g", pv);
+        std::snprintf(b, sizeof b, paired ? "%.3g (paired)" : "%.3g", pv);
         p = b;
       }
     }
@@ -215,10 +216,61 @@ std::string ablation_markdown(const std::vector<AblationResult>& rows, const std
      << ". Time: training steps only (host clock, synchronised at each epoch's end); data loading, evaluation "
         "and checkpoints excluded. With n runs per row, differences below roughly 2.8·std/√n are not resolved "
         "(n = 3 and std 0.15 points: about 0.3 points).\n";
+  for (auto& r : rows)
+    if (!r.networks_of.empty())
+      md << "\nRow '" << r.name << "' trained nothing: it is the networks of row '" << r.networks_of
+         << "' evaluated again, run by run, with " << r.eval_change
+         << ", so its time is theirs and its p-value the paired t-test's (kiln ablate --train-every-row trains it).\n";
   for (size_t i = 0; i < rows.size(); ++i)
     for (auto& w : rows[i].warnings) md << "\n**Warning** (" << rows[i].name << "): " << w << "\n";
   return md.str();
 }
+
+bool differs_only_in_evaluation(const Config& a, const Config& b, std::string* change) {
+  std::string eval_change;
+  for (auto& k : Config::schema()) {
+    if (a.value(k.key) == b.value(k.key) || k.key.rfind("meta.", 0) == 0) continue;
+    if (k.key.rfind("eval.", 0) != 0) return false;
+    std::string v;
+    std::visit([&](auto&& x) { v = nlohmann::json(x).dump(); }, a.value(k.key));
+    eval_change += (eval_change.empty() ? "" : ", ") + k.key + " = " + v;
+  }
+  if (change) *change = eval_change;
+  return !eval_change.empty();
+}
+
+namespace {
+
+// An evaluation-only row: each of `trained`'s networks (its runs' final checkpoints) evaluated
+// again with cfg's eval settings; dir/evaluated.json says which and what came of it. What those
+// runs warned of holds for these networks too.
+AblationResult evaluate_again(const Config& cfg, const std::string& change, const AblationResult& of,
+                              const std::vector<RunResult>& trained, const TrainTest& data, const std::string& dir,
+                              const torch::Device& device) {
+  AblationResult r;
+  r.epochs = of.epochs, r.warnings = of.warnings, r.networks_of = of.name, r.eval_change = change;
+  make_dirs(dir);
+  atomic_write(dir + "/config.toml", cfg.to_toml());
+  nlohmann::ordered_json runs = nlohmann::ordered_json::array();
+  for (auto& t : trained) {
+    auto ck = load_checkpoint(t.run_dir + "/checkpoint.pt", device);
+    for (auto& k : Config::schema())
+      if (k.key.rfind("eval.", 0) == 0) ck.cfg.set_value(k.key, cfg.value(k.key));
+    const auto ev = evaluate_checkpoint(ck, data, device);
+    std::fprintf(stderr, "%s/checkpoint.pt evaluated with %s: test accuracy %.2f%% (trained with %.2f%%)\n",
+                 t.run_dir.c_str(), r.eval_change.c_str(), 100 * ev.acc, 100 * t.final_test_acc);
+    r.acc.push_back(ev.acc), r.seconds.push_back(t.train_seconds);
+    runs.push_back({{"checkpoint", t.run_dir + "/checkpoint.pt"}, {"test_acc", ev.acc}, {"test_loss", ev.loss},
+                    {"its_own_test_acc", t.final_test_acc}});
+  }
+  nlohmann::ordered_json j{{"what", "the networks of row '" + of.name + "' evaluated again with " + r.eval_change +
+                                        " (kiln ablate: an evaluation-only row trains nothing)"},
+                           {"networks_of", of.name}, {"eval_change", r.eval_change}, {"runs", runs}};
+  atomic_write(dir + "/evaluated.json", j.dump(2) + "\n");
+  return r;
+}
+
+}  // namespace
 
 std::string find_ablation(const std::string& name) {
   if (std::filesystem::is_regular_file(name)) return name;
@@ -230,9 +282,10 @@ std::string find_ablation(const std::string& name) {
 }
 
 bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const TrainTest& data, const std::string& out,
-                  int runs, const RunOptions& opt, std::string& table) {
+                  int runs, const RunOptions& opt, std::string& table, bool train_every_row) {
   const std::string device = device_name(opt.device) + " (" + opt.device.str() + ")";
   std::vector<AblationResult> rows;
+  std::vector<std::vector<RunResult>> trained;  // each row's runs (an evaluation-only row: the networks it evaluated)
   nlohmann::ordered_json j = nlohmann::ordered_json::array();
   for (size_t i = 0; i < configs.size(); ++i) {
     char dir[32];
@@ -240,12 +293,22 @@ bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const 
     std::cerr << "=== row " << ab.rows[i].number + 1 << "/" << ab.rows_in_file;
     if (ab.subset()) std::cerr << " (" << i + 1 << " of the " << ab.rows.size() << " run here)";
     std::cerr << ": " << ab.rows[i].name << "\n";
-    std::vector<RunResult> results;
-    if (!run_set(configs[i], data, out + dir, runs, opt, results)) return false;
-    AblationResult r{ab.rows[i].name, RunSettings::from_config(configs[i]).data.epochs, {}, {}};
-    for (auto& x : results) {
-      r.acc.push_back(x.final_test_acc), r.seconds.push_back(x.train_seconds);
-      merge_warnings(r.warnings, x.warnings);
+    const size_t against = i == 0 ? 0 : Ablation::compared_with(i, ab.leave_one_out);
+    AblationResult r;
+    std::string change;
+    if (i > 0 && !train_every_row && differs_only_in_evaluation(configs[i], configs[against], &change)) {
+      r = evaluate_again(configs[i], change, rows[against], trained[against], data, out + dir, opt.device);
+      r.name = ab.rows[i].name;
+      trained.push_back(trained[against]);  // the networks a later row would evaluate are these
+    } else {
+      trained.emplace_back();
+      if (!run_set(configs[i], data, out + dir, runs, opt, trained.back())) return false;
+      r.name = ab.rows[i].name;
+      r.epochs = RunSettings::from_config(configs[i]).data.epochs;
+      for (auto& x : trained.back()) {
+        r.acc.push_back(x.final_test_acc), r.seconds.push_back(x.train_seconds);
+        merge_warnings(r.warnings, x.warnings);
+      }
     }
     rows.push_back(r);
     j.push_back({{"row", ab.rows[i].number + 1},
@@ -255,6 +318,11 @@ bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const 
                  {"test_acc", r.acc},
                  {"train_seconds", r.seconds}});
     if (!r.warnings.empty()) j.back()["warnings"] = r.warnings;
+    if (!r.networks_of.empty()) {
+      j.back()["networks_of"] = r.networks_of;  // trained nothing: those networks, evaluated with eval_change
+      j.back()["eval_change"] = r.eval_change;
+      j.back()["p_test"] = "paired t";
+    }
     table = ablation_markdown(rows, device, ab.leave_one_out);
     std::string which;
     if (ab.subset()) {

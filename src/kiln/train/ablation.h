@@ -12,6 +12,11 @@
 // other row is the base with its own overrides only, compared with the first row: "the whole
 // recipe without this trick" (the airbench paper's way of asking what a trick buys).
 // A row whose overrides leave the configuration it starts from unchanged is an error, naming it.
+// A row that differs from the row it is compared with only in how the networks are evaluated
+// (eval.*: test-time augmentation) trains nothing: it evaluates that row's trained networks again,
+// run by run, with its own eval settings, and is compared with it by the paired t-test (the same
+// networks on both sides). `kiln ablate --train-every-row` trains such a row instead; on the CPU
+// both give the same accuracies, to the bit (test Ablation.EvaluationOnlyRowReusesTheNetworks).
 #pragma once
 #include <string>
 #include <vector>
@@ -64,11 +69,20 @@ struct AblationResult {
   double epochs = 0;
   std::vector<double> acc, seconds;
   std::vector<std::string> warnings;  // what its runs warned of, each once (RunResult::warnings)
+  // Set when the row trained nothing and evaluated again the networks of the row it is compared
+  // with (then compared with it by the paired t-test): that row's name, and its eval settings
+  // ("eval.tta = \"none\"") that differ. `seconds` are then the networks' training times.
+  std::string networks_of, eval_change;
 };
+
+// Whether `a` and `b` differ in how the networks are evaluated (the eval.* keys) and in nothing
+// else that a run reads (meta.* aside): what makes a row evaluation-only. `change` gets a's
+// differing eval settings, "key = value" joined by ", ".
+bool differs_only_in_evaluation(const Config& a, const Config& b, std::string* change = nullptr);
 
 // The table as markdown: epochs, mean time per run, mean test accuracy ± std, n, 95% CI,
 // and the change from the previous row (or, with `against_first`, from the first row) with
-// Welch's p-value.
+// Welch's p-value, or the paired t-test's for an evaluation-only row (AblationResult::networks_of).
 std::string ablation_markdown(const std::vector<AblationResult>& rows, const std::string& device,
                               bool against_first = false);
 
@@ -76,9 +90,11 @@ std::string ablation_markdown(const std::vector<AblationResult>& rows, const std
 // out/row-XX (kiln/train/run_set.h: finished runs are skipped, interrupted ones resumed, so the
 // same call continues an interrupted ablation); out/ablation.md and out/ablation.json are
 // rewritten after every row. Returns false when interrupted (opt.stop), else true with the
-// markdown table in `table`.
+// markdown table in `table`. An evaluation-only row (above) writes out/row-XX/config.toml and
+// out/row-XX/evaluated.json (each run's checkpoint, test accuracy and loss) and trains nothing,
+// unless `train_every_row`.
 bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const TrainTest& data, const std::string& out,
-                  int runs, const RunOptions& opt, std::string& table);
+                  int runs, const RunOptions& opt, std::string& table, bool train_every_row = false);
 
 // Finds configs/ablations/<name>.toml (or a path).
 std::string find_ablation(const std::string& name_or_path);
