@@ -37,7 +37,8 @@
 #   f. while time remains: cifar10-96-faster (n = 3) and the real airbench96_faster.py (the rest).
 #   g. while time remains: cifar10-myrtle-94 (n = 5) and cifar10-resnet9-baseline (one run).
 #   h. only when named in KILN_CAMPAIGN_STEPS: airbench94 with one trick taken out at a time
-#      (kiln ablate --preset airbench94-ablation: 12 rows, KILN_ABLATION_RUNS a row, default 5).
+#      (kiln ablate --preset airbench94-ablation: 12 rows, KILN_ABLATION_RUNS a row, default 5; 10
+#      of them trained, the two TTA rows evaluating the whole recipe's networks again).
 # Ran on an H200 on 2026-12-04 (before the fixes of that day: the window's notes in docs/gpu.md);
 # rehearsed on the CPU (tests/gpu_rehearsal.sh).
 set -uo pipefail
@@ -243,7 +244,7 @@ elif [ "$(left)" -ge 60 ] || [ "$dry" = 1 ]; then
     done
   fi
   work=${KILN_ABLATION_WORK:-$HOME/kiln-window/ablation}
-  log "kiln ablate airbench94-ablation: 12 rows x $n runs, at most $(left) s, in $work"
+  log "kiln ablate airbench94-ablation: 12 rows x $n runs (10 trained, the TTA rows evaluated again), at most $(left) s, in $work"
   timeout --signal=INT "$(at_most "$(left)")" "$kiln" ablate --preset airbench94-ablation --runs "$n" --device "$device" \
     --data "$data" --out "$work" --quiet "${tiny[@]}" --set train.eval_every=1000 --set train.checkpoint_every=1000 \
     > "$results/ablation-airbench94.log" 2>&1

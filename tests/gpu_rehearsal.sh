@@ -127,6 +127,9 @@ import json, sys
 rows = json.load(open(sys.argv[1]))
 assert len(rows) == 12 and all(len(r["test_acc"]) == 1 for r in rows), rows
 assert rows[0]["compared_with"] is None and {r["compared_with"] for r in rows[1:]} == {rows[0]["name"]}, rows
+# the two TTA rows trained nothing: the whole recipe's network, evaluated again
+assert [r["name"] for r in rows if "networks_of" in r] == ["TTA: mirror only (tta_level 1)", "no TTA (tta_level 0)"], rows
+assert all(r["networks_of"] == rows[0]["name"] and r["train_seconds"] == rows[0]["train_seconds"] for r in rows[2:4]), rows
 PY
 [ -z "$(tar tzf "$d/out-4h/results.tar.gz" | grep -E '\.pt$|row-[0-9]')" ] || fail "the ablation's runs were packed"
 [ -s "$HOME/kiln-window/ablation/row-11/run-00/config.toml" ] || fail "the ablation's runs are not in \$HOME/kiln-window/ablation"
