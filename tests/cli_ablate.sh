@@ -110,5 +110,7 @@ assert sorted(x for x in os.listdir(sys.argv[1]) if x.startswith("row-")) == ["r
 PY
 "$kiln" ablate --preset airbench94-ablation --list | grep -q "^ 11  no Lookahead  (optim.lookahead = false)$" ||
   { echo "FAIL: kiln ablate --list"; exit 1; }
+"$kiln" ablate --preset airbench94-ablation --list | grep -q "^  3  TTA: mirror only (tta_level 1)  (eval.tta = \"flip\"); trains nothing: evaluates row 1's networks again$" ||
+  { echo "FAIL: kiln ablate --list does not mark the evaluation-only rows"; exit 1; }
 echo "PASS: ablation table with 18 rows"
 cat "$d/abl/ablation.md"

@@ -333,6 +333,14 @@ TEST(Config, AblationRowsPickedByNumber) {
   const auto listing = leave.listing();
   EXPECT_NE(listing.find("  1  airbench94 as its script runs it  (the base as it is)\n"), std::string::npos) << listing;
   EXPECT_NE(listing.find(" 11  no Lookahead  (optim.lookahead = false)\n"), std::string::npos) << listing;
+  const auto with_configs = leave.listing(leave.configs());  // which rows train nothing
+  EXPECT_NE(with_configs.find("  4  no TTA (tta_level 0)  (eval.tta = \"none\"); trains nothing: evaluates row 1's networks again\n"),
+            std::string::npos) << with_configs;
+  EXPECT_NE(with_configs.find(" 11  no Lookahead  (optim.lookahead = false)\n"), std::string::npos) << with_configs;
+  const auto myrtle = cumulative.listing(cumulative.configs());
+  EXPECT_NE(myrtle.find(" 17  flip TTA (13 ep)  (eval.tta = \"flip\"); trains nothing: evaluates row 16's networks again\n"),
+            std::string::npos) << myrtle;
+  EXPECT_EQ(myrtle.find("trains nothing"), myrtle.rfind("trains nothing")) << myrtle;
 }
 
 // The table compares each row with the one before it, or with the first row.

@@ -25,7 +25,7 @@ int run_ablate(const AblateFlags& f, const std::string& cmdline) {
   auto ab = Ablation::from_file(path);
   if (f.list) {
     std::cout << ab.description << " (" << path << ", mode " << (ab.leave_one_out ? "leave_one_out" : "cumulative")
-              << ", base preset " << ab.base << "):\n" << ab.listing();
+              << ", base preset " << ab.base << "):\n" << ab.listing(f.train_every_row ? std::vector<Config>{} : ab.configs(f.sets));
     return 0;
   }
   Setup su = setup(f.dev);

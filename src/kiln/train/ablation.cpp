@@ -168,14 +168,19 @@ Ablation Ablation::only(const std::vector<size_t>& places) const {
   return a;
 }
 
-std::string Ablation::listing() const {
+std::string Ablation::listing(const std::vector<Config>& configs) const {
   std::string out;
-  for (auto& row : rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
     std::string sets;
     for (auto& [k, v] : row.sets) sets += (sets.empty() ? "" : ", ") + k + " = " + v;
     char num[16];
     std::snprintf(num, sizeof num, "%3zu  ", row.number + 1);
-    out += num + row.name + "  (" + (sets.empty() ? std::string("the base as it is") : sets) + ")\n";
+    out += num + row.name + "  (" + (sets.empty() ? std::string("the base as it is") : sets) + ")";
+    const size_t against = i == 0 ? 0 : compared_with(i, leave_one_out);
+    if (i > 0 && configs.size() == rows.size() && differs_only_in_evaluation(configs[i], configs[against]))
+      out += "; trains nothing: evaluates row " + std::to_string(rows[against].number + 1) + "'s networks again";
+    out += "\n";
   }
   return out;
 }

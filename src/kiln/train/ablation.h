@@ -60,8 +60,10 @@ struct Ablation {
   std::vector<size_t> pick_rows(const std::string& spec, std::string* note = nullptr) const;
   // The ablation with only the rows at `places` (pick_rows'), in the file's order.
   Ablation only(const std::vector<size_t>& places) const;
-  // One line a row: its number from 1, its name and what it sets ("(the base as it is)").
-  std::string listing() const;
+  // One line a row: its number from 1, its name and what it sets ("(the base as it is)"); given
+  // the rows' configs (configs()), an evaluation-only row's line ends "; trains nothing: evaluates
+  // row N's networks again".
+  std::string listing(const std::vector<Config>& configs = {}) const;
 };
 
 struct AblationResult {
