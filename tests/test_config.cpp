@@ -358,7 +358,7 @@ TEST(Config, AblationTableComparesWithThePreviousOrTheFirstRow) {
 }
 
 // A row that evaluates the first row's networks again (test-time augmentation) is compared with
-// them run by run: the paired t-test's p (scipy.stats.ttest_rel: 0.0017482), not Welch's (0.0336),
+// them run by run (made-up accuracies, Stats.PairedPValue's): the paired t-test's p (scipy.stats.ttest_rel: 0.0017482), not Welch's (0.0336),
 // and a line under the table says it trained nothing.
 TEST(Config, AblationTablePairsAnEvaluationOnlyRowWithItsNetworks) {
   std::vector<AblationResult> rows(2);

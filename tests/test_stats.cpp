@@ -38,7 +38,7 @@ TEST(Stats, WelchPValue) {
 }
 
 TEST(Stats, PairedPValue) {
-  // Four networks evaluated twice (an ablation's TTA row against its base): each pair moves by
+  // Four made-up pairs, as an ablation's TTA row against its base might give: each pair moves by
   // about the same amount, so the paired test resolves what Welch's cannot. References from
   // scipy.stats.ttest_rel and ttest_ind(equal_var=False) (SciPy 1.16): t = 10.694, df = 3,
   // p = 0.0017482107; Welch p = 0.0336456.

@@ -231,11 +231,15 @@ std::string ablation_markdown(const std::vector<AblationResult>& rows, const std
   return md.str();
 }
 
+namespace {
+bool is_eval_key(const std::string& key) { return key.rfind("eval.", 0) == 0; }  // read by evaluation alone
+}  // namespace
+
 bool differs_only_in_evaluation(const Config& a, const Config& b, std::string* change) {
   std::string eval_change;
   for (auto& k : Config::schema()) {
     if (a.value(k.key) == b.value(k.key) || k.key.rfind("meta.", 0) == 0) continue;
-    if (k.key.rfind("eval.", 0) != 0) return false;
+    if (!is_eval_key(k.key)) return false;
     std::string v;
     std::visit([&](auto&& x) { v = nlohmann::json(x).dump(); }, a.value(k.key));
     eval_change += (eval_change.empty() ? "" : ", ") + k.key + " = " + v;
@@ -260,7 +264,7 @@ AblationResult evaluate_again(const Config& cfg, const std::string& change, cons
   for (auto& t : trained) {
     auto ck = load_checkpoint(t.run_dir + "/checkpoint.pt", device);
     for (auto& k : Config::schema())
-      if (k.key.rfind("eval.", 0) == 0) ck.cfg.set_value(k.key, cfg.value(k.key));
+      if (is_eval_key(k.key)) ck.cfg.set_value(k.key, cfg.value(k.key));
     const auto ev = evaluate_checkpoint(ck, data, device);
     std::fprintf(stderr, "%s/checkpoint.pt evaluated with %s: test accuracy %.2f%% (trained with %.2f%%)\n",
                  t.run_dir.c_str(), r.eval_change.c_str(), 100 * ev.acc, 100 * t.final_test_acc);
@@ -303,18 +307,17 @@ bool run_ablation(const Ablation& ab, const std::vector<Config>& configs, const 
     std::string change;
     if (i > 0 && !train_every_row && differs_only_in_evaluation(configs[i], configs[against], &change)) {
       r = evaluate_again(configs[i], change, rows[against], trained[against], data, out + dir, opt.device);
-      r.name = ab.rows[i].name;
       trained.push_back(trained[against]);  // the networks a later row would evaluate are these
     } else {
       trained.emplace_back();
       if (!run_set(configs[i], data, out + dir, runs, opt, trained.back())) return false;
-      r.name = ab.rows[i].name;
       r.epochs = RunSettings::from_config(configs[i]).data.epochs;
       for (auto& x : trained.back()) {
         r.acc.push_back(x.final_test_acc), r.seconds.push_back(x.train_seconds);
         merge_warnings(r.warnings, x.warnings);
       }
     }
+    r.name = ab.rows[i].name;
     rows.push_back(r);
     j.push_back({{"row", ab.rows[i].number + 1},
                  {"name", r.name},

@@ -16,7 +16,7 @@
 // (eval.*: test-time augmentation) trains nothing: it evaluates that row's trained networks again,
 // run by run, with its own eval settings, and is compared with it by the paired t-test (the same
 // networks on both sides). `kiln ablate --train-every-row` trains such a row instead; on the CPU
-// both give the same accuracies, to the bit (test Ablation.EvaluationOnlyRowReusesTheNetworks).
+// both give the same accuracies and test losses, to the bit (CTest cli.ablate_smoke).
 #pragma once
 #include <string>
 #include <vector>
